@@ -1,0 +1,48 @@
+// Why a run stopped: the typed events the monitor hands to the CLI and the debug adapter.
+
+export type WatchKind = 'execute' | 'write' | 'readwrite';
+
+export type Stop =
+  /** The guest wrote to the debug-exit port; status is QEMU's (v << 1) | 1. */
+  | { kind: 'exit'; status: number }
+  /** The guest reset the machine (port 0x64 command 0xFE, port 0xCF9, or a KVM reset event). */
+  | { kind: 'reset'; vcpu: number; how: string }
+  /** The guest powered the machine off through a KVM system event. */
+  | { kind: 'poweroff'; vcpu: number }
+  /** KVM_EXIT_SHUTDOWN: a triple fault. The vCPU's state is kept for inspection. */
+  | { kind: 'triple-fault'; vcpu: number }
+  /** HLT with RFLAGS.IF clear: nothing can wake the vCPU, so we stop instead of hanging. */
+  | { kind: 'halted'; vcpu: number }
+  /** KVM could not run or emulate the guest. */
+  | { kind: 'internal-error'; vcpu: number; suberror: number; description: string; data: bigint[] }
+  | { kind: 'fail-entry'; vcpu: number; reason: bigint }
+  /** A breakpoint we placed (software 0xCC or a DR0-DR3 execute breakpoint). */
+  | { kind: 'breakpoint'; vcpu: number; address: bigint; id: number }
+  /** The guest executed an int3 of its own while `stopOnGuestInt3` is set. */
+  | { kind: 'guest-int3'; vcpu: number; address: bigint }
+  /** A single step finished. */
+  | { kind: 'step'; vcpu: number }
+  /** A data watchpoint fired after the access; `address` is the watched address. */
+  | { kind: 'watchpoint'; vcpu: number; id: number; slot: number; address: bigint; access: WatchKind }
+  /** pause() took effect. */
+  | { kind: 'pause'; vcpu: number }
+  /** A port access matched a port watch. */
+  | { kind: 'port-io'; vcpu: number; port: number; write: boolean; size: number; value: number };
+
+export function describeStop(s: Stop): string {
+  switch (s.kind) {
+    case 'exit': return `guest exited with status ${s.status}`;
+    case 'reset': return `guest reset the machine (${s.how})`;
+    case 'poweroff': return 'guest powered off';
+    case 'triple-fault': return `triple fault on vCPU ${s.vcpu} (KVM_EXIT_SHUTDOWN)`;
+    case 'halted': return `vCPU ${s.vcpu} halted with interrupts off: nothing can wake it`;
+    case 'internal-error': return `KVM internal error on vCPU ${s.vcpu}: ${s.description}`;
+    case 'fail-entry': return `KVM could not enter the guest on vCPU ${s.vcpu} (hardware reason 0x${s.reason.toString(16)})`;
+    case 'breakpoint': return `breakpoint ${s.id} at 0x${s.address.toString(16)} on vCPU ${s.vcpu}`;
+    case 'guest-int3': return `guest int3 at 0x${s.address.toString(16)} on vCPU ${s.vcpu}`;
+    case 'step': return `step on vCPU ${s.vcpu}`;
+    case 'watchpoint': return `${s.access} watchpoint ${s.id} on 0x${s.address.toString(16)} (DR${s.slot}) on vCPU ${s.vcpu}`;
+    case 'pause': return `paused vCPU ${s.vcpu}`;
+    case 'port-io': return `port ${s.write ? 'write' : 'read'} 0x${s.port.toString(16)} on vCPU ${s.vcpu}`;
+  }
+}

@@ -1,0 +1,98 @@
+// The host's /dev/kvm: opening it with actionable errors, checking the API and the capabilities
+// kvmdbg relies on, and telling which implementation it is (kvm_pvm, VMX or SVM).
+import { existsSync } from 'node:fs';
+import * as sys from './kvm/sys.js';
+import * as abi from './kvm/abi.js';
+import { GuestError } from './errors.js';
+
+export type HostKind = 'kvm_pvm' | 'vmx' | 'svm' | 'unknown';
+
+export interface HostInfo {
+  kind: HostKind;
+  /** A label for people: "kvm_pvm (software virtualization)", "VMX (Intel VT-x)", ... */
+  label: string;
+  apiVersion: number;
+  vcpuMmapSize: number;
+  maxVcpus: number;
+  /** Whether an int3 at CPL0 comes back as an emulation failure rather than a debug exit. */
+  int3IsEmulationFailure: boolean;
+}
+
+/** Capabilities without which the monitor cannot work, and what each is for. */
+const REQUIRED_CAPS: [keyof typeof abi.KVM_CAP, string][] = [
+  ['USER_MEMORY', 'guest memory'],
+  ['SET_TSS_ADDR', 'real-mode guests'],
+  ['EXT_CPUID', 'CPUID setup'],
+  ['IRQCHIP', 'the interrupt controllers'],
+  ['MP_STATE', 'halt detection and SMP'],
+  ['SET_GUEST_DEBUG', 'breakpoints and single-step'],
+  ['VCPU_EVENTS', 'passing the guest its own int3'],
+  ['DEBUGREGS', 'reading debug registers'],
+  ['IMMEDIATE_EXIT', 'pausing a running vCPU'],
+];
+
+export function detectHostKind(): HostKind {
+  if (existsSync('/sys/module/kvm_pvm')) return 'kvm_pvm';
+  if (existsSync('/sys/module/kvm_intel')) return 'vmx';
+  if (existsSync('/sys/module/kvm_amd')) return 'svm';
+  return 'unknown';
+}
+
+const LABELS: Record<HostKind, string> = {
+  kvm_pvm: 'kvm_pvm (software virtualization, shadow paging)',
+  vmx: 'VMX (Intel VT-x)',
+  svm: 'SVM (AMD-V)',
+  unknown: 'unknown KVM implementation',
+};
+
+export function openKvmDevice(path = '/dev/kvm'): number {
+  try {
+    return sys.open(path, sys.O_RDWR | sys.O_CLOEXEC);
+  } catch (e) {
+    const errno = e instanceof sys.SysError ? e.errno : 0;
+    if (errno === 2) {
+      throw new GuestError(
+        `${path} does not exist: load the KVM module (modprobe kvm_intel, kvm_amd or kvm_pvm) ` +
+        `or enable virtualization (VT-x/AMD-V) in the firmware settings`,
+      );
+    }
+    if (errno === 13 || errno === 1) {
+      throw new GuestError(
+        `${path}: permission denied: add yourself to the kvm group ` +
+        `(sudo usermod -aG kvm $USER), then log out and in again`,
+      );
+    }
+    throw new GuestError(`cannot open ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Opens /dev/kvm and checks everything the monitor needs. The caller owns the returned fd. */
+export function openKvm(path = '/dev/kvm'): { fd: number; info: HostInfo } {
+  const fd = openKvmDevice(path);
+  try {
+    const apiVersion = sys.ioctlInt(fd, abi.KVM_GET_API_VERSION, 0, 'KVM_GET_API_VERSION');
+    if (apiVersion !== abi.KVM_API_VERSION) {
+      throw new GuestError(`${path} speaks KVM API ${apiVersion}; kvmdbg needs ${abi.KVM_API_VERSION}`);
+    }
+    const check = (cap: number) => sys.ioctlInt(fd, abi.KVM_CHECK_EXTENSION, cap, 'KVM_CHECK_EXTENSION');
+    const missing = REQUIRED_CAPS.filter(([name]) => check(abi.KVM_CAP[name]) <= 0);
+    if (missing.length) {
+      throw new GuestError(
+        `${path} lacks ${missing.map(([n, why]) => `KVM_CAP_${n} (needed for ${why})`).join(', ')}`,
+      );
+    }
+    const kind = detectHostKind();
+    const info: HostInfo = {
+      kind,
+      label: LABELS[kind],
+      apiVersion,
+      vcpuMmapSize: sys.ioctlInt(fd, abi.KVM_GET_VCPU_MMAP_SIZE, 0, 'KVM_GET_VCPU_MMAP_SIZE'),
+      maxVcpus: check(abi.KVM_CAP.MAX_VCPUS) || check(abi.KVM_CAP.NR_VCPUS) || 1,
+      int3IsEmulationFailure: kind === 'kvm_pvm',
+    };
+    return { fd, info };
+  } catch (e) {
+    sys.close(fd);
+    throw e;
+  }
+}

@@ -1,0 +1,100 @@
+// The few libc calls the monitor needs, bound once through koffi with fixed signatures:
+// fixed (non-variadic) prototypes keep each call on koffi's fast path, which the single-step
+// benchmark depends on. ioctl is variadic in C, but on x86-64 SysV a fixed third argument is
+// passed the same way, so binding it twice (pointer / integer argument) is exact.
+import koffi from 'koffi';
+
+const libc = koffi.load('libc.so.6');
+
+const c_open = libc.func('int open(const char *path, int flags, int mode)');
+const c_close = libc.func('int close(int fd)');
+const c_ioctl_ptr = libc.func('int ioctl(int fd, unsigned long req, void *arg)');
+const c_ioctl_int = libc.func('int ioctl(int fd, unsigned long req, unsigned long arg)');
+const c_mmap = libc.func(
+  'void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)',
+);
+const c_munmap = libc.func('int munmap(void *addr, size_t length)');
+const c_gettid = libc.func('int gettid()');
+const c_getpid = libc.func('int getpid()');
+const c_tgkill = libc.func('int tgkill(int tgid, int tid, int sig)');
+const c_strerror = libc.func('const char *strerror(int errnum)');
+
+export const O_RDWR = 2;
+export const O_CLOEXEC = 0o2000000;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_ANONYMOUS = 0x20;
+export const MAP_NORESERVE = 0x4000;
+export const EINTR = 4;
+export const EAGAIN = 11;
+
+/** An error from a system call, carrying errno so callers can tell EINTR, EACCES, ... apart. */
+export class SysError extends Error {
+  constructor(readonly call: string, readonly errno: number) {
+    super(`${call}: ${c_strerror(errno)} (errno ${errno})`);
+  }
+}
+
+export function errno(): number {
+  return koffi.errno();
+}
+
+export function open(path: string, flags: number): number {
+  const fd = c_open(path, flags, 0) as number;
+  if (fd < 0) throw new SysError(`open ${path}`, koffi.errno());
+  return fd;
+}
+
+export function close(fd: number): void {
+  c_close(fd);
+}
+
+/** ioctl with a pointer argument (a Buffer, or null). Returns the result; throws on -1. */
+export function ioctlPtr(fd: number, req: number, arg: Buffer | null, what: string): number {
+  const r = c_ioctl_ptr(fd, req, arg) as number;
+  if (r < 0) throw new SysError(what, koffi.errno());
+  return r;
+}
+
+/** ioctl with an integer argument. Returns the result; throws on -1. */
+export function ioctlInt(fd: number, req: number, arg: number | bigint, what: string): number {
+  const r = c_ioctl_int(fd, req, arg) as number;
+  if (r < 0) throw new SysError(what, koffi.errno());
+  return r;
+}
+
+/** ioctl with an integer argument that reports failure as -errno instead of throwing (KVM_RUN). */
+export function ioctlRaw(fd: number, req: number, arg: number): number {
+  const r = c_ioctl_int(fd, req, arg) as number;
+  return r < 0 ? -koffi.errno() : r;
+}
+
+/** Maps memory and returns its address with a Buffer over it (no copy). */
+export function mmap(length: number, prot: number, flags: number, fd: number, what: string):
+  { addr: bigint; buf: Buffer } {
+  const p = c_mmap(null, length, prot, flags, fd, 0) as bigint | null;
+  // MAP_FAILED is (void *)-1
+  if (p === null || p === 0n || p === 0xffffffffffffffffn || p === -1n) {
+    throw new SysError(what, koffi.errno());
+  }
+  const addr = BigInt.asUintN(64, BigInt(p as bigint));
+  return { addr, buf: Buffer.from(koffi.view(p, length)) };
+}
+
+export function munmap(addr: bigint, length: number): void {
+  c_munmap(addr, length);
+}
+
+export function gettid(): number {
+  return c_gettid() as number;
+}
+
+export function getpid(): number {
+  return c_getpid() as number;
+}
+
+export function tgkill(pid: number, tid: number, sig: number): void {
+  c_tgkill(pid, tid, sig);
+}

@@ -1,0 +1,37 @@
+// Where the monitor puts things in guest-physical memory. Every fixed guest address lives here.
+
+/** RAM above this address is moved to HIGH_MEMORY_START, leaving the PC's PCI hole free. */
+export const PCI_HOLE_START = 0xc000_0000;
+export const HIGH_MEMORY_START = 0x1_0000_0000;
+/** Three pages KVM needs for its real-mode TSS on VMX, and one for the identity map; in the hole. */
+export const KVM_TSS_ADDR = 0xfffb_d000;
+export const KVM_IDENTITY_MAP_ADDR = 0xfffb_c000;
+
+/** The GDT we build for protected- and long-mode entry (guest may reload its own). */
+export const GDT_ADDR = 0x0500;
+/** Long-mode identity page tables: PML4, PDPT, then four page directories for the low 4 GiB. */
+export const PML4_ADDR = 0x1000;
+export const PDPT_ADDR = 0x2000;
+export const PD_ADDR = 0x3000; // 4 pages, up to 0x6fff
+/** Initial stack top for protected/long-mode entries (grows down below the boot sector). */
+export const BOOT_STACK_TOP = 0x7000;
+/** Where BIOSes put a boot sector. */
+export const BOOT_SECTOR_ADDR = 0x7c00;
+/** Multiboot information structure and everything it points at (strings, memory map). */
+export const BOOT_INFO_ADDR = 0x8000;
+export const BOOT_INFO_END = 0x10000;
+/** Below this address no loader may place guest code: our structures live there. */
+export const RESERVED_LOW_END = 0x7000;
+/** Conventional memory ends here (mem_lower = 640 KiB). */
+export const LOW_MEMORY_END = 0xa0000;
+/** Legacy video/BIOS area; memory maps report it reserved. */
+export const BIOS_AREA_END = 0x100000;
+
+export const GDT_SELECTOR = {
+  null: 0x00,
+  code64: 0x08,
+  code32: 0x10,
+  data: 0x18,
+  code16: 0x20,
+  data16: 0x28,
+} as const;

@@ -1,0 +1,47 @@
+// What every loader takes and gives back.
+import type { GuestMemory } from '../memory.js';
+import type { Regs } from '../vcpu.js';
+
+export type CpuMode = 'real' | 'protected' | 'long';
+
+/** The CPU state a loader's specification defines at entry. modes.ts turns it into registers. */
+export interface EntryState {
+  mode: CpuMode;
+  /** Instruction pointer: an offset in CS for real mode, a linear address otherwise. */
+  rip: bigint;
+  /** Real mode only: the code segment (CS:IP). Data segments and SS start at 0. */
+  cs?: number;
+  /** Further general registers the specification sets (EAX magic, EBX info, DL drive, ...). */
+  regs?: Partial<Regs>;
+}
+
+export interface Module {
+  path: string;
+  args: string;
+  data: Buffer;
+}
+
+export interface LoadOptions {
+  /** Forces a format instead of detecting it from the content. */
+  format?: GuestFormat;
+  /** The file name, for error messages. */
+  fileName: string;
+  cmdline: string;
+  modules: Module[];
+  /** Flat binaries: where to load, where to enter, in which mode. */
+  loadAddress?: number;
+  entry?: number;
+  mode?: CpuMode;
+}
+
+export interface LoadedGuest {
+  format: GuestFormat;
+  entry: EntryState;
+  /** Guest-physical ranges the image occupies, for messages and for placing modules. */
+  extent: { start: number; end: number };
+}
+
+export type GuestFormat = 'bootsector' | 'flat' | 'elf32' | 'elf64' | 'multiboot' | 'multiboot2';
+export const GUEST_FORMATS: GuestFormat[] = ['bootsector', 'flat', 'elf32', 'elf64', 'multiboot', 'multiboot2'];
+
+export type Loader = (image: Buffer, mem: GuestMemory, opts: LoadOptions) => LoadedGuest;

@@ -1,0 +1,388 @@
+// One KVM vCPU: its fd, its kvm_run page, and typed access to its state. Buffers for the hot
+// ioctls (regs, guest debug) are allocated once so that stepping makes no garbage.
+import * as sys from './kvm/sys.js';
+import * as abi from './kvm/abi.js';
+import { GPR_NAMES, SEGMENT_NAMES, type GprName, type SegmentName } from './kvm/abi.js';
+
+export type Regs = Record<GprName, bigint>;
+
+export interface Segment {
+  base: bigint;
+  limit: number;
+  selector: number;
+  type: number;
+  present: boolean;
+  dpl: number;
+  db: boolean;
+  s: boolean;
+  l: boolean;
+  g: boolean;
+  avl: boolean;
+  unusable: boolean;
+}
+
+export interface DTable {
+  base: bigint;
+  limit: number;
+}
+
+export type Sregs = Record<SegmentName, Segment> & {
+  gdt: DTable;
+  idt: DTable;
+  cr0: bigint;
+  cr2: bigint;
+  cr3: bigint;
+  cr4: bigint;
+  cr8: bigint;
+  efer: bigint;
+  apic_base: bigint;
+};
+
+export interface Fpu {
+  /** st0..st7 as 80-bit values, 10 bytes each (little-endian, as FXSAVE stores them). */
+  st: Buffer[];
+  fcw: number;
+  fsw: number;
+  /** Abridged tag word as FXSAVE stores it (one bit per register, 1 = valid). */
+  ftwx: number;
+  lastOpcode: number;
+  lastIp: bigint;
+  lastDp: bigint;
+  /** xmm0..xmm15, 16 bytes each. */
+  xmm: Buffer[];
+  mxcsr: number;
+}
+
+export interface DebugRegs {
+  dr: [bigint, bigint, bigint, bigint];
+  dr6: bigint;
+  dr7: bigint;
+}
+
+export interface VcpuEvents {
+  exception: { injected: boolean; nr: number; hasErrorCode: boolean; pending: boolean; errorCode: number };
+  interrupt: { injected: boolean; nr: number; soft: boolean; shadow: number };
+  nmi: { injected: boolean; pending: boolean; masked: boolean };
+}
+
+export class Vcpu {
+  /** The kvm_run page, mapped: exit information is read here in place. */
+  readonly run: Buffer;
+  private readonly runAddr: bigint;
+  private readonly runSize: number;
+  private readonly regsBuf = Buffer.alloc(abi.kvm_regs.size);
+  private readonly regsView = new BigUint64Array(this.regsBuf.buffer, this.regsBuf.byteOffset, 18);
+  private readonly sregsBuf = Buffer.alloc(abi.kvm_sregs.size);
+  private readonly debugBuf = Buffer.alloc(abi.kvm_guest_debug.size);
+  private lastDebug = '';
+
+  constructor(readonly id: number, readonly fd: number, mmapSize: number) {
+    const m = sys.mmap(mmapSize, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_SHARED, fd, 'mmap kvm_run');
+    this.run = m.buf;
+    this.runAddr = m.addr;
+    this.runSize = mmapSize;
+  }
+
+  /** The address of the kvm_run page, for a thread that sets immediate_exit to pause us. */
+  get runPageAddress(): bigint {
+    return this.runAddr;
+  }
+
+  /** KVM_RUN once. Returns 0, or -errno (EINTR when kicked). */
+  enter(): number {
+    return sys.ioctlRaw(this.fd, abi.KVM_RUN, 0);
+  }
+
+  get exitReason(): number {
+    return this.run.readUInt32LE(abi.kvm_run.exit_reason);
+  }
+
+  // --- general registers -------------------------------------------------------------------
+
+  /** Reads the registers into the shared view (index = position in GPR_NAMES). */
+  loadRegs(): BigUint64Array {
+    sys.ioctlPtr(this.fd, abi.KVM_GET_REGS, this.regsBuf, 'KVM_GET_REGS');
+    return this.regsView;
+  }
+
+  /** Writes the shared view back. */
+  storeRegs(): void {
+    sys.ioctlPtr(this.fd, abi.KVM_SET_REGS, this.regsBuf, 'KVM_SET_REGS');
+  }
+
+  getRegs(): Regs {
+    const v = this.loadRegs();
+    const r = {} as Regs;
+    GPR_NAMES.forEach((n, i) => (r[n] = v[i]));
+    return r;
+  }
+
+  setRegs(regs: Partial<Regs>): void {
+    const v = this.loadRegs();
+    GPR_NAMES.forEach((n, i) => {
+      const x = regs[n];
+      if (x !== undefined) v[i] = BigInt.asUintN(64, x);
+    });
+    this.storeRegs();
+  }
+
+  getRip(): bigint {
+    return this.loadRegs()[16];
+  }
+
+  // --- segment and control registers -------------------------------------------------------
+
+  getSregs(): Sregs {
+    const b = this.sregsBuf;
+    sys.ioctlPtr(this.fd, abi.KVM_GET_SREGS, b, 'KVM_GET_SREGS');
+    const s = {} as Sregs;
+    for (const n of SEGMENT_NAMES) s[n] = readSegment(b, abi.kvm_sregs[n]);
+    s.gdt = readDtable(b, abi.kvm_sregs.gdt);
+    s.idt = readDtable(b, abi.kvm_sregs.idt);
+    for (const n of ['cr0', 'cr2', 'cr3', 'cr4', 'cr8', 'efer', 'apic_base'] as const) {
+      s[n] = b.readBigUInt64LE(abi.kvm_sregs[n]);
+    }
+    return s;
+  }
+
+  /** Writes the given fields over the current special registers. */
+  setSregs(changes: Partial<Sregs>): void {
+    const b = this.sregsBuf;
+    sys.ioctlPtr(this.fd, abi.KVM_GET_SREGS, b, 'KVM_GET_SREGS');
+    for (const n of SEGMENT_NAMES) {
+      const seg = changes[n];
+      if (seg) writeSegment(b, abi.kvm_sregs[n], seg);
+    }
+    if (changes.gdt) writeDtable(b, abi.kvm_sregs.gdt, changes.gdt);
+    if (changes.idt) writeDtable(b, abi.kvm_sregs.idt, changes.idt);
+    for (const n of ['cr0', 'cr2', 'cr3', 'cr4', 'cr8', 'efer', 'apic_base'] as const) {
+      const v = changes[n];
+      if (v !== undefined) b.writeBigUInt64LE(BigInt.asUintN(64, v), abi.kvm_sregs[n]);
+    }
+    sys.ioctlPtr(this.fd, abi.KVM_SET_SREGS, b, 'KVM_SET_SREGS');
+  }
+
+  // --- FPU / SSE / AVX ---------------------------------------------------------------------
+
+  getFpu(): Fpu {
+    const b = Buffer.alloc(abi.kvm_fpu.size);
+    sys.ioctlPtr(this.fd, abi.KVM_GET_FPU, b, 'KVM_GET_FPU');
+    const o = abi.kvm_fpu;
+    return {
+      st: Array.from({ length: 8 }, (_, i) => Buffer.from(b.subarray(o.fpr + 16 * i, o.fpr + 16 * i + 10))),
+      fcw: b.readUInt16LE(o.fcw),
+      fsw: b.readUInt16LE(o.fsw),
+      ftwx: b[o.ftwx],
+      lastOpcode: b.readUInt16LE(o.last_opcode),
+      lastIp: b.readBigUInt64LE(o.last_ip),
+      lastDp: b.readBigUInt64LE(o.last_dp),
+      xmm: Array.from({ length: 16 }, (_, i) => Buffer.from(b.subarray(o.xmm + 16 * i, o.xmm + 16 * i + 16))),
+      mxcsr: b.readUInt32LE(o.mxcsr),
+    };
+  }
+
+  setFpu(f: Partial<Fpu>): void {
+    const b = Buffer.alloc(abi.kvm_fpu.size);
+    sys.ioctlPtr(this.fd, abi.KVM_GET_FPU, b, 'KVM_GET_FPU');
+    const o = abi.kvm_fpu;
+    f.st?.forEach((v, i) => v.copy(b, o.fpr + 16 * i, 0, 10));
+    f.xmm?.forEach((v, i) => v.copy(b, o.xmm + 16 * i, 0, 16));
+    if (f.fcw !== undefined) b.writeUInt16LE(f.fcw, o.fcw);
+    if (f.fsw !== undefined) b.writeUInt16LE(f.fsw, o.fsw);
+    if (f.ftwx !== undefined) b[o.ftwx] = f.ftwx;
+    if (f.mxcsr !== undefined) b.writeUInt32LE(f.mxcsr, o.mxcsr);
+    sys.ioctlPtr(this.fd, abi.KVM_SET_FPU, b, 'KVM_SET_FPU');
+  }
+
+  /** The raw XSAVE area (legacy region, header, then extended components such as AVX). */
+  getXsave(): Buffer {
+    const b = Buffer.alloc(abi.kvm_xsave.size);
+    sys.ioctlPtr(this.fd, abi.KVM_GET_XSAVE, b, 'KVM_GET_XSAVE');
+    return b;
+  }
+
+  setXsave(b: Buffer): void {
+    sys.ioctlPtr(this.fd, abi.KVM_SET_XSAVE, b, 'KVM_SET_XSAVE');
+  }
+
+  /** ymm0..15 when the guest's XSAVE state has AVX (component 2), else undefined. */
+  getYmm(): Buffer[] | undefined {
+    const x = this.getXsave();
+    const xstateBv = x.readBigUInt64LE(512);
+    if (!(xstateBv & 4n)) return undefined;
+    return Array.from({ length: 16 }, (_, i) =>
+      Buffer.concat([x.subarray(160 + 16 * i, 176 + 16 * i), x.subarray(576 + 16 * i, 592 + 16 * i)]));
+  }
+
+  // --- MSRs --------------------------------------------------------------------------------
+
+  getMsrs(indices: number[]): Map<number, bigint> {
+    const b = this.msrsBuffer(indices);
+    const n = sys.ioctlPtr(this.fd, abi.KVM_GET_MSRS, b, 'KVM_GET_MSRS');
+    const out = new Map<number, bigint>();
+    for (let i = 0; i < n; i++) {
+      const e = abi.kvm_msrs.entries + i * abi.kvm_msr_entry.size;
+      out.set(b.readUInt32LE(e + abi.kvm_msr_entry.index), b.readBigUInt64LE(e + abi.kvm_msr_entry.data));
+    }
+    return out;
+  }
+
+  getMsr(index: number): bigint {
+    const v = this.getMsrs([index]).get(index);
+    if (v === undefined) throw new Error(`MSR 0x${index.toString(16)} cannot be read`);
+    return v;
+  }
+
+  setMsrs(values: Map<number, bigint>): void {
+    const indices = [...values.keys()];
+    const b = this.msrsBuffer(indices);
+    indices.forEach((idx, i) => {
+      b.writeBigUInt64LE(BigInt.asUintN(64, values.get(idx)!),
+        abi.kvm_msrs.entries + i * abi.kvm_msr_entry.size + abi.kvm_msr_entry.data);
+    });
+    const n = sys.ioctlPtr(this.fd, abi.KVM_SET_MSRS, b, 'KVM_SET_MSRS');
+    if (n !== indices.length) {
+      throw new Error(`MSR 0x${indices[n].toString(16)} cannot be written`);
+    }
+  }
+
+  private msrsBuffer(indices: number[]): Buffer {
+    const b = Buffer.alloc(abi.kvm_msrs.size + indices.length * abi.kvm_msr_entry.size);
+    b.writeUInt32LE(indices.length, abi.kvm_msrs.nmsrs);
+    indices.forEach((idx, i) =>
+      b.writeUInt32LE(idx, abi.kvm_msrs.entries + i * abi.kvm_msr_entry.size + abi.kvm_msr_entry.index));
+    return b;
+  }
+
+  // --- debug registers and guest debug -----------------------------------------------------
+
+  getDebugRegs(): DebugRegs {
+    const b = Buffer.alloc(abi.kvm_debugregs.size);
+    sys.ioctlPtr(this.fd, abi.KVM_GET_DEBUGREGS, b, 'KVM_GET_DEBUGREGS');
+    return {
+      dr: [0, 1, 2, 3].map((i) => b.readBigUInt64LE(abi.kvm_debugregs.db + 8 * i)) as DebugRegs['dr'],
+      dr6: b.readBigUInt64LE(abi.kvm_debugregs.dr6),
+      dr7: b.readBigUInt64LE(abi.kvm_debugregs.dr7),
+    };
+  }
+
+  setDebugRegs(d: DebugRegs): void {
+    const b = Buffer.alloc(abi.kvm_debugregs.size);
+    d.dr.forEach((v, i) => b.writeBigUInt64LE(v, abi.kvm_debugregs.db + 8 * i));
+    b.writeBigUInt64LE(d.dr6, abi.kvm_debugregs.dr6);
+    b.writeBigUInt64LE(d.dr7, abi.kvm_debugregs.dr7);
+    sys.ioctlPtr(this.fd, abi.KVM_SET_DEBUGREGS, b, 'KVM_SET_DEBUGREGS');
+  }
+
+  /** KVM_SET_GUEST_DEBUG, skipped when nothing changed since the last call (stepping is hot). */
+  setGuestDebug(control: number, debugreg: readonly bigint[]): void {
+    const key = `${control}:${debugreg.join(',')}`;
+    if (key === this.lastDebug) return;
+    const b = this.debugBuf;
+    b.fill(0);
+    b.writeUInt32LE(control >>> 0, abi.kvm_guest_debug.control);
+    debugreg.forEach((v, i) => b.writeBigUInt64LE(v, abi.kvm_guest_debug.debugreg + 8 * i));
+    sys.ioctlPtr(this.fd, abi.KVM_SET_GUEST_DEBUG, b, 'KVM_SET_GUEST_DEBUG');
+    this.lastDebug = key;
+  }
+
+  // --- events and MP state -----------------------------------------------------------------
+
+  getEvents(): VcpuEvents {
+    const b = Buffer.alloc(abi.kvm_vcpu_events.size);
+    sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');
+    const o = abi.kvm_vcpu_events;
+    return {
+      exception: {
+        injected: !!b[o.exception_injected], nr: b[o.exception_nr],
+        hasErrorCode: !!b[o.exception_has_error_code], pending: !!b[o.exception_pending],
+        errorCode: b.readUInt32LE(o.exception_error_code),
+      },
+      interrupt: {
+        injected: !!b[o.interrupt_injected], nr: b[o.interrupt_nr], soft: !!b[o.interrupt_soft],
+        shadow: b[o.interrupt_shadow],
+      },
+      nmi: { injected: !!b[o.nmi_injected], pending: !!b[o.nmi_pending], masked: !!b[o.nmi_masked] },
+    };
+  }
+
+  /** Injects an exception (vector, optional error code) to be delivered at the next entry. */
+  injectException(vector: number, errorCode?: number): void {
+    const b = Buffer.alloc(abi.kvm_vcpu_events.size);
+    sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');
+    const o = abi.kvm_vcpu_events;
+    b[o.exception_injected] = 1;
+    b[o.exception_pending] = 0;
+    b[o.exception_nr] = vector;
+    b[o.exception_has_error_code] = errorCode === undefined ? 0 : 1;
+    b.writeUInt32LE(errorCode ?? 0, o.exception_error_code);
+    b[o.exception_has_payload] = 0;
+    // Leave NMI, SIPI and shadow state as they are.
+    b.writeUInt32LE(0, o.flags);
+    sys.ioctlPtr(this.fd, abi.KVM_SET_VCPU_EVENTS, b, 'KVM_SET_VCPU_EVENTS');
+  }
+
+  getMpState(): number {
+    const b = Buffer.alloc(4);
+    sys.ioctlPtr(this.fd, abi.KVM_GET_MP_STATE, b, 'KVM_GET_MP_STATE');
+    return b.readUInt32LE(0);
+  }
+
+  setMpState(state: number): void {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(state, 0);
+    sys.ioctlPtr(this.fd, abi.KVM_SET_MP_STATE, b, 'KVM_SET_MP_STATE');
+  }
+
+  setCpuid(entries: Buffer): void {
+    sys.ioctlPtr(this.fd, abi.KVM_SET_CPUID2, entries, 'KVM_SET_CPUID2');
+  }
+
+  destroy(): void {
+    sys.munmap(this.runAddr, this.runSize);
+    sys.close(this.fd);
+  }
+}
+
+function readSegment(b: Buffer, off: number): Segment {
+  const o = abi.kvm_segment;
+  return {
+    base: b.readBigUInt64LE(off + o.base),
+    limit: b.readUInt32LE(off + o.limit),
+    selector: b.readUInt16LE(off + o.selector),
+    type: b[off + o.type],
+    present: !!b[off + o.present],
+    dpl: b[off + o.dpl],
+    db: !!b[off + o.db],
+    s: !!b[off + o.s],
+    l: !!b[off + o.l],
+    g: !!b[off + o.g],
+    avl: !!b[off + o.avl],
+    unusable: !!b[off + o.unusable],
+  };
+}
+
+function writeSegment(b: Buffer, off: number, s: Segment): void {
+  const o = abi.kvm_segment;
+  b.writeBigUInt64LE(BigInt.asUintN(64, s.base), off + o.base);
+  b.writeUInt32LE(s.limit >>> 0, off + o.limit);
+  b.writeUInt16LE(s.selector, off + o.selector);
+  b[off + o.type] = s.type;
+  b[off + o.present] = +s.present;
+  b[off + o.dpl] = s.dpl;
+  b[off + o.db] = +s.db;
+  b[off + o.s] = +s.s;
+  b[off + o.l] = +s.l;
+  b[off + o.g] = +s.g;
+  b[off + o.avl] = +s.avl;
+  b[off + o.unusable] = +s.unusable;
+}
+
+function readDtable(b: Buffer, off: number): DTable {
+  return { base: b.readBigUInt64LE(off + abi.kvm_dtable.base), limit: b.readUInt16LE(off + abi.kvm_dtable.limit) };
+}
+
+function writeDtable(b: Buffer, off: number, d: DTable): void {
+  b.writeBigUInt64LE(BigInt.asUintN(64, d.base), off + abi.kvm_dtable.base);
+  b.writeUInt16LE(d.limit, off + abi.kvm_dtable.limit);
+}

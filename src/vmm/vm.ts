@@ -1,0 +1,88 @@
+// One KVM virtual machine: its fd, memory slots, interrupt controllers and vCPUs.
+import * as sys from './kvm/sys.js';
+import * as abi from './kvm/abi.js';
+import { GuestMemory } from './memory.js';
+import { Vcpu } from './vcpu.js';
+import { openKvm, type HostInfo } from './host.js';
+import { GuestError } from './errors.js';
+import { KVM_TSS_ADDR, KVM_IDENTITY_MAP_ADDR } from './layout.js';
+import { supportedCpuid, cpuidForVcpu } from './arch/cpuid.js';
+
+export class Vm {
+  readonly kvmFd: number;
+  readonly fd: number;
+  readonly host: HostInfo;
+  readonly memory: GuestMemory;
+  readonly vcpus: Vcpu[] = [];
+  private destroyed = false;
+
+  constructor(memorySize: number, vcpuCount: number) {
+    const { fd: kvmFd, info } = openKvm();
+    this.kvmFd = kvmFd;
+    this.host = info;
+    if (vcpuCount < 1 || vcpuCount > info.maxVcpus) {
+      sys.close(kvmFd);
+      throw new GuestError(`--smp ${vcpuCount} is out of range: this host allows 1 to ${info.maxVcpus} vCPUs`);
+    }
+    let vmFd = -1;
+    let memory: GuestMemory | undefined;
+    try {
+      vmFd = sys.ioctlInt(kvmFd, abi.KVM_CREATE_VM, 0, 'KVM_CREATE_VM');
+      sys.ioctlInt(vmFd, abi.KVM_SET_TSS_ADDR, KVM_TSS_ADDR, 'KVM_SET_TSS_ADDR');
+      const idmap = Buffer.alloc(8);
+      idmap.writeBigUInt64LE(BigInt(KVM_IDENTITY_MAP_ADDR));
+      sys.ioctlPtr(vmFd, abi.KVM_SET_IDENTITY_MAP_ADDR, idmap, 'KVM_SET_IDENTITY_MAP_ADDR');
+      // The in-kernel PIC, IOAPIC and LAPICs (and a PIT): SMP start-up (INIT/SIPI) and timer
+      // interrupts work as on a PC without the monitor emulating them.
+      sys.ioctlInt(vmFd, abi.KVM_CREATE_IRQCHIP, 0, 'KVM_CREATE_IRQCHIP');
+      sys.ioctlPtr(vmFd, abi.KVM_CREATE_PIT2, Buffer.alloc(abi.kvm_pit_config.size), 'KVM_CREATE_PIT2');
+      memory = new GuestMemory(memorySize);
+      memory.regions.forEach((r, slot) => {
+        const b = Buffer.alloc(abi.kvm_userspace_memory_region.size);
+        const o = abi.kvm_userspace_memory_region;
+        b.writeUInt32LE(slot, o.slot);
+        b.writeBigUInt64LE(BigInt(r.gpa), o.guest_phys_addr);
+        b.writeBigUInt64LE(BigInt(r.size), o.memory_size);
+        b.writeBigUInt64LE(r.addr, o.userspace_addr);
+        sys.ioctlPtr(vmFd, abi.KVM_SET_USER_MEMORY_REGION, b, 'KVM_SET_USER_MEMORY_REGION');
+      });
+      const cpuid = supportedCpuid(kvmFd);
+      for (let i = 0; i < vcpuCount; i++) {
+        const cpuFd = sys.ioctlInt(vmFd, abi.KVM_CREATE_VCPU, i, 'KVM_CREATE_VCPU');
+        const vcpu = new Vcpu(i, cpuFd, info.vcpuMmapSize);
+        this.vcpus.push(vcpu);
+        vcpu.setCpuid(cpuidForVcpu(cpuid, i, vcpuCount));
+      }
+    } catch (e) {
+      for (const v of this.vcpus) v.destroy();
+      memory?.destroy();
+      if (vmFd >= 0) sys.close(vmFd);
+      sys.close(kvmFd);
+      if (e instanceof sys.SysError && e.errno === 12) {
+        throw new GuestError(`not enough host memory for a ${memorySize >> 20} MiB guest (${e.message})`);
+      }
+      throw e;
+    }
+    this.fd = vmFd;
+    this.memory = memory;
+  }
+
+  /** Drives an interrupt line of the in-kernel PIC/IOAPIC. */
+  setIrqLine(irq: number, level: boolean): void {
+    const b = Buffer.alloc(abi.kvm_irq_level.size);
+    b.writeUInt32LE(irq, abi.kvm_irq_level.irq);
+    b.writeUInt32LE(level ? 1 : 0, abi.kvm_irq_level.level);
+    sys.ioctlPtr(this.fd, abi.KVM_IRQ_LINE, b, 'KVM_IRQ_LINE');
+  }
+
+  /** Closes every fd and unmaps every mapping of this VM. Safe to call twice. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const v of this.vcpus) v.destroy();
+    this.vcpus.length = 0;
+    sys.close(this.fd);
+    this.memory.destroy();
+    sys.close(this.kvmFd);
+  }
+}
