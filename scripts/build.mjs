@@ -1,0 +1,19 @@
+// Bundles the three entry points with esbuild. koffi stays external: its native binary is
+// loaded from node_modules at run time (and shipped beside the bundle in the .vsix).
+import { build } from 'esbuild';
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: true,
+  external: ['koffi', 'vscode'],
+  logLevel: 'warning',
+};
+
+await Promise.all([
+  build({ ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.js' }),
+  build({ ...common, entryPoints: ['src/dap/adapter.ts'], outfile: 'dist/adapter.js' }),
+  build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
+]);

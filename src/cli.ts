@@ -1,0 +1,288 @@
+#!/usr/bin/env node
+// `kvmdbg run`: runs a guest headless with its serial console on the terminal.
+import { openSync, writeSync, closeSync } from 'node:fs';
+import { Machine, type MachineConfig } from './vmm/machine.js';
+import { GuestError } from './vmm/errors.js';
+import { parseSize } from './vmm/memory.js';
+import { describeStop, type Stop } from './vmm/debug/stops.js';
+import { registerDump } from './vmm/debug/dump.js';
+import { GUEST_FORMATS, type GuestFormat, type CpuMode } from './vmm/loaders/types.js';
+
+/** Exit statuses. The guest's debug-exit statuses are always odd, so ours are even. */
+export const EXIT = {
+  ok: 0,
+  usage: 2,
+  tripleFault: 4,
+  halted: 6,
+  internalError: 8,
+  timeout: 124,
+  interrupted: 130,
+} as const;
+
+const HELP = `Usage: kvmdbg run [options] FILE
+
+Runs an x86 guest on /dev/kvm with its serial port (COM1) on this terminal.
+The format is found from the content: Multiboot 2, Multiboot 1, ELF32, ELF64, boot sector.
+
+Options:
+  --memory SIZE          guest RAM, QEMU-style (64M, 1G, 512K; a bare number is MiB). Default 64M
+  --smp N                number of vCPUs. Default 1
+  --cmdline STRING       kernel command line (Multiboot)
+  --module FILE[,ARGS]   a Multiboot module with its string; repeat for more
+  --format FORMAT        force a format: ${GUEST_FORMATS.join(', ')}
+  --load-address ADDR    flat binary: where to load it (default 0x100000)
+  --entry ADDR           flat binary: where to start (default: the load address)
+  --mode MODE            flat binary: real, protected or long (default: real below 1 MiB)
+  --timeout TIME         stop the guest after TIME (seconds, or with ms/s/m suffix)
+  --trace-io             log every port and MMIO access to stderr
+  --serial stdio|FILE    where COM1 goes (default stdio: output to stdout, input from stdin)
+  -h, --help             show this help
+
+On a terminal, stdin is in raw mode while the guest runs: keys go to the guest's UART.
+Ctrl-C or Ctrl-A x ends the run; Ctrl-A Ctrl-A sends a Ctrl-A to the guest.
+
+Exit status:
+  (v << 1) | 1           the guest wrote v to the isa-debug-exit port 0xF4 (QEMU's convention)
+  0                      the guest powered off or reset the machine
+  2                      bad input: option, file or format (the message says which)
+  4                      triple fault (KVM_EXIT_SHUTDOWN), with a register dump
+  6                      a vCPU halted with interrupts off, with a register dump
+  8                      KVM internal error or failed entry, with a register dump
+  124                    --timeout expired, with a register dump
+  130                    interrupted by Ctrl-C or a signal
+`;
+
+interface Options extends MachineConfig {
+  timeoutMs?: number;
+  serialPath?: string;
+}
+
+function parseNumber(opt: string, text: string): number {
+  const v = /^0x[0-9a-f]+$/i.test(text) ? parseInt(text, 16) : /^\d+$/.test(text) ? parseInt(text, 10) : NaN;
+  if (!Number.isSafeInteger(v)) throw new GuestError(`${opt}: "${text}" is not a number (use decimal or 0x hex)`);
+  return v;
+}
+
+function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
+  if (!m) throw new GuestError(`--timeout: "${text}" is not a duration (e.g. 10, 500ms, 2m)`);
+  return parseFloat(m[1]) * ({ ms: 1, s: 1000, m: 60000 }[m[2] ?? 's'] ?? 1000);
+}
+
+export function parseArgs(argv: string[]): Options | 'help' {
+  const o: Options = { image: '' };
+  const files: string[] = [];
+  const modules: { path: string; args?: string }[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    let inline: string | undefined;
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 0) {
+      inline = a.slice(eq + 1);
+      a = a.slice(0, eq);
+    }
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new GuestError(`${a} needs a value (see --help)`);
+      return v;
+    };
+    switch (a) {
+      case '-h': case '--help': return 'help';
+      case '--memory': o.memory = parseSize(value()); break;
+      case '--smp': o.smp = parseNumber(a, value()); break;
+      case '--cmdline': o.cmdline = value(); break;
+      case '--module': {
+        const v = value();
+        const c = v.indexOf(',');
+        modules.push(c < 0 ? { path: v } : { path: v.slice(0, c), args: v.slice(c + 1) });
+        break;
+      }
+      case '--format': {
+        const f = value();
+        if (!GUEST_FORMATS.includes(f as GuestFormat)) {
+          throw new GuestError(`--format: unknown format "${f}" (one of ${GUEST_FORMATS.join(', ')})`);
+        }
+        o.format = f as GuestFormat;
+        break;
+      }
+      case '--load-address': o.loadAddress = parseNumber(a, value()); break;
+      case '--entry': o.entry = parseNumber(a, value()); break;
+      case '--mode': {
+        const m = value();
+        if (!['real', 'protected', 'long'].includes(m)) throw new GuestError(`--mode: "${m}" is not real, protected or long`);
+        o.mode = m as CpuMode;
+        break;
+      }
+      case '--timeout': o.timeoutMs = parseDuration(value()); break;
+      case '--trace-io': o.trace = (line) => process.stderr.write(`[io] ${line}\n`); break;
+      case '--serial': { const s = value(); if (s !== 'stdio') o.serialPath = s; break; }
+      default:
+        if (a.startsWith('-') && a !== '-') throw new GuestError(`unknown option ${a} (see kvmdbg run --help)`);
+        files.push(argv[i]);
+    }
+  }
+  if (files.length !== 1) throw new GuestError(files.length ? `one guest file, not ${files.length}: ${files.join(' ')}` : 'no guest file given (see kvmdbg run --help)');
+  if (o.smp !== undefined && o.smp < 1) throw new GuestError('--smp must be at least 1');
+  o.image = files[0];
+  o.modules = modules;
+  return o;
+}
+
+/** Puts a terminal on stdin into raw mode and guarantees it is restored on every way out. */
+class Terminal {
+  private raw = false;
+  enter(): void {
+    if (process.stdin.isTTY) {
+      process.stdin.setRawMode(true);
+      this.raw = true;
+    }
+  }
+  restore(): void {
+    if (this.raw) {
+      this.raw = false;
+      process.stdin.setRawMode(false);
+    }
+  }
+}
+
+async function runCommand(argv: string[]): Promise<number> {
+  const parsed = parseArgs(argv);
+  if (parsed === 'help') {
+    process.stdout.write(HELP);
+    return EXIT.ok;
+  }
+  let serialFd = -1;
+  if (parsed.serialPath) {
+    try {
+      serialFd = openSync(parsed.serialPath, 'w');
+    } catch (e) {
+      throw new GuestError(`--serial ${parsed.serialPath}: ${(e as Error).message}`);
+    }
+    const fd = serialFd;
+    parsed.serial = (b) => writeSync(fd, b);
+  } else {
+    parsed.serial = (b) => writeAll(1, b);
+  }
+  const machine = new Machine(parsed);
+  const term = new Terminal();
+  let quit: number | undefined;
+  let timedOut = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    quit = EXIT.interrupted;
+    machine.pause();
+    if (sig !== 'SIGINT') process.stderr.write(`\nkvmdbg: ${sig}\n`);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, onSignal);
+  const onExit = () => term.restore();
+  process.on('exit', onExit);
+  let timer: NodeJS.Timeout | undefined;
+  let ctrlA = false;
+  const onInput = (data: Buffer) => {
+    const pass: number[] = [];
+    for (const b of data) {
+      if (ctrlA) {
+        ctrlA = false;
+        if (b === 0x78 || b === 0x58) { quit = EXIT.interrupted; machine.pause(); return; }
+        if (b === 0x01) pass.push(0x01);
+        continue;
+      }
+      if (b === 0x01 && term) { ctrlA = true; continue; }
+      if (b === 0x03 && process.stdin.isTTY) { quit = EXIT.interrupted; machine.pause(); return; }
+      pass.push(b);
+    }
+    if (pass.length) machine.sendSerialInput(Buffer.from(pass));
+  };
+  try {
+    if (serialFd < 0) {
+      term.enter();
+      process.stdin.on('data', onInput);
+      process.stdin.on('error', () => {});
+    }
+    if (parsed.timeoutMs !== undefined) {
+      timer = setTimeout(() => { timedOut = true; machine.pause(); }, parsed.timeoutMs);
+    }
+    const stop = await machine.run();
+    term.restore();
+    return report(machine, stop, quit, timedOut);
+  } finally {
+    clearTimeout(timer);
+    term.restore();
+    process.stdin.off('data', onInput);
+    process.stdin.pause();
+    for (const s of signals) process.off(s, onSignal);
+    process.off('exit', onExit);
+    await machine.destroy();
+    if (serialFd >= 0) closeSync(serialFd);
+  }
+}
+
+function writeAll(fd: number, b: Buffer): void {
+  for (let off = 0; off < b.length;) {
+    try {
+      off += writeSync(fd, b, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+    }
+  }
+}
+
+function report(machine: Machine, stop: Stop, quit: number | undefined, timedOut: boolean): number {
+  const dump = (vcpu: number) => process.stderr.write(registerDump(machine.vcpu(vcpu)) + '\n');
+  switch (stop.kind) {
+    case 'exit':
+      return stop.status;
+    case 'poweroff':
+    case 'reset':
+      process.stderr.write(`kvmdbg: ${describeStop(stop)}\n`);
+      return EXIT.ok;
+    case 'pause':
+      if (quit !== undefined) {
+        process.stderr.write('\nkvmdbg: interrupted\n');
+        return quit;
+      }
+      process.stderr.write(`\nkvmdbg: timeout: the guest was still running; stopped it\n`);
+      dump(stop.vcpu);
+      return timedOut ? EXIT.timeout : EXIT.interrupted;
+    case 'triple-fault':
+      process.stderr.write(`\nkvmdbg: ${describeStop(stop)}\n`);
+      dump(stop.vcpu);
+      return EXIT.tripleFault;
+    case 'halted':
+      process.stderr.write(`\nkvmdbg: ${describeStop(stop)}\n`);
+      dump(stop.vcpu);
+      return EXIT.halted;
+    default:
+      process.stderr.write(`\nkvmdbg: ${describeStop(stop)}\n`);
+      dump('vcpu' in stop ? stop.vcpu : 0);
+      return EXIT.internalError;
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    if (cmd === 'run') return await runCommand(rest);
+    if (cmd === '-h' || cmd === '--help' || cmd === 'help' || cmd === undefined) {
+      process.stdout.write(HELP);
+      return cmd === undefined ? EXIT.usage : EXIT.ok;
+    }
+    throw new GuestError(`unknown command "${cmd}": the command is "kvmdbg run [options] FILE"`);
+  } catch (e) {
+    if (e instanceof GuestError) {
+      process.stderr.write(`kvmdbg: ${e.message}\n`);
+      return EXIT.usage;
+    }
+    throw e;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      process.stderr.write(`kvmdbg: internal error: ${(e as Error).stack}\n`);
+      process.exit(70);
+    },
+  );
+}

@@ -1,0 +1,33 @@
+// Identity page tables the monitor builds for long-mode entry: the low 4 GiB with 2 MiB pages
+// (so MMIO such as the LAPIC is reachable too), RAM above 4 GiB with 1 GiB pages.
+import type { GuestMemory } from '../memory.js';
+import { GuestError } from '../errors.js';
+import { PML4_ADDR, PDPT_ADDR, PD_ADDR } from '../layout.js';
+
+const P = 1n, RW = 2n, PS = 0x80n;
+const GIB = 1n << 30n, MIB2 = 1n << 21n;
+
+export function buildIdentityTables(mem: GuestMemory, gib1Pages: boolean): number {
+  const pml4 = mem.view(PML4_ADDR, 4096);
+  const pdpt = mem.view(PDPT_ADDR, 4096);
+  const pds = mem.view(PD_ADDR, 4 * 4096);
+  pml4.fill(0);
+  pdpt.fill(0);
+  pml4.writeBigUInt64LE(BigInt(PDPT_ADDR) | P | RW, 0);
+  for (let i = 0; i < 4; i++) {
+    pdpt.writeBigUInt64LE(BigInt(PD_ADDR + i * 4096) | P | RW, i * 8);
+  }
+  for (let i = 0; i < 4 * 512; i++) {
+    pds.writeBigUInt64LE((BigInt(i) * MIB2) | P | RW | PS, i * 8);
+  }
+  const top = BigInt(mem.top);
+  if (top > 4n * GIB) {
+    if (!gib1Pages) {
+      throw new GuestError('memory above 4 GiB needs 1 GiB pages (CPUID pdpe1gb), which this host lacks');
+    }
+    const gibs = Number((top + GIB - 1n) / GIB);
+    if (gibs > 512) throw new GuestError('long-mode entry maps at most 512 GiB');
+    for (let i = 4; i < gibs; i++) pdpt.writeBigUInt64LE((BigInt(i) * GIB) | P | RW | PS, i * 8);
+  }
+  return PML4_ADDR;
+}

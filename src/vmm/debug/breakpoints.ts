@@ -1,0 +1,150 @@
+// Breakpoints and watchpoints by linear address. Software breakpoints are planted (0xCC) only
+// while the guest runs and removed at every stop, as gdb does with breakpoints not "always
+// inserted": each resume re-translates their addresses under the guest's current page tables,
+// so they keep working across mode switches and page-table changes, and reads of guest memory
+// at a stop never see a planted byte. Hardware slots map onto DR0-DR3 and DR7.
+import { GuestError, hex } from '../errors.js';
+import type { WatchKind } from './stops.js';
+
+export type HwLength = 1 | 2 | 4 | 8;
+
+export interface HwBreakpoint {
+  id: number;
+  address: bigint;
+  kind: WatchKind;
+  length: HwLength;
+}
+
+interface SwBreakpoint {
+  id: number;
+  address: bigint;
+}
+
+interface Planted {
+  address: bigint;
+  phys: number;
+  original: number;
+}
+
+/** What the breakpoint table needs from guest memory. */
+export interface PlantTarget {
+  /** Linear to physical under the current paging state, or undefined where unmapped. */
+  toPhysical(linear: bigint): number | undefined;
+  readByte(phys: number): number;
+  writeByte(phys: number, value: number): void;
+}
+
+const RW_BITS: Record<WatchKind, bigint> = { execute: 0n, write: 1n, readwrite: 3n };
+const LEN_BITS: Record<HwLength, bigint> = { 1: 0n, 2: 1n, 4: 3n, 8: 2n };
+export const HW_SLOTS = 4;
+
+export class BreakpointTable {
+  private nextId = 1;
+  private readonly sw = new Map<bigint, SwBreakpoint>();
+  readonly hw: (HwBreakpoint | undefined)[] = new Array(HW_SLOTS).fill(undefined);
+  private planted: Planted[] = [];
+
+  addSoftware(address: bigint): number {
+    const existing = this.sw.get(address);
+    if (existing) return existing.id;
+    const id = this.nextId++;
+    this.sw.set(address, { id, address });
+    return id;
+  }
+
+  /** Takes a free debug register; execute breakpoints must have length 1. */
+  addHardware(address: bigint, kind: WatchKind, length: HwLength = 1): number {
+    if (kind === 'execute' && length !== 1) throw new GuestError('an execute breakpoint has length 1');
+    if (![1, 2, 4, 8].includes(length)) throw new GuestError(`watch length ${length} is not 1, 2, 4 or 8`);
+    if (address % BigInt(length) !== 0n) {
+      throw new GuestError(`watch address ${hex(address)} is not aligned to its length ${length}`);
+    }
+    const slot = this.hw.findIndex((h) => h === undefined);
+    if (slot < 0) {
+      throw new GuestError('no free debug register: DR0-DR3 are all in use by hardware breakpoints and watchpoints');
+    }
+    const id = this.nextId++;
+    this.hw[slot] = { id, address, kind, length };
+    return id;
+  }
+
+  remove(id: number): boolean {
+    for (const [a, b] of this.sw) {
+      if (b.id === id) return this.sw.delete(a);
+    }
+    const slot = this.hw.findIndex((h) => h?.id === id);
+    if (slot >= 0) this.hw[slot] = undefined;
+    return slot >= 0;
+  }
+
+  clear(): void {
+    this.sw.clear();
+    this.hw.fill(undefined);
+  }
+
+  softwareAt(address: bigint): SwBreakpoint | undefined {
+    return this.sw.get(address);
+  }
+
+  get hasSoftware(): boolean {
+    return this.sw.size > 0;
+  }
+
+  get hasHardware(): boolean {
+    return this.hw.some((h) => h !== undefined);
+  }
+
+  /** The execute slot at `address`, if any. */
+  hardwareExecuteAt(address: bigint): number {
+    return this.hw.findIndex((h) => h?.kind === 'execute' && h.address === address);
+  }
+
+  /** DR0-DR3 and DR7 for KVM_SET_GUEST_DEBUG, leaving out slot `skip` (the one we step over). */
+  debugRegisters(skip = -1): bigint[] {
+    const regs = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
+    let dr7 = 0n;
+    this.hw.forEach((h, i) => {
+      if (!h || i === skip) return;
+      regs[i] = h.address;
+      dr7 |= 1n << BigInt(2 * i); // local enable
+      dr7 |= RW_BITS[h.kind] << BigInt(16 + 4 * i);
+      dr7 |= LEN_BITS[h.length] << BigInt(18 + 4 * i);
+    });
+    if (dr7) dr7 |= 1n << 8n; // LE: exact data breakpoints, as the SDM recommends
+    regs[7] = dr7;
+    return regs;
+  }
+
+  /** Writes 0xCC at every software breakpoint except `skip`. Unmapped ones are left for later. */
+  plant(t: PlantTarget, skip?: bigint): void {
+    for (const bp of this.sw.values()) {
+      if (bp.address === skip) continue;
+      const phys = t.toPhysical(bp.address);
+      if (phys === undefined || this.planted.some((p) => p.phys === phys)) continue;
+      const original = t.readByte(phys);
+      t.writeByte(phys, 0xcc);
+      this.planted.push({ address: bp.address, phys, original });
+    }
+  }
+
+  /** Restores every planted byte (unless the guest overwrote it meanwhile). */
+  unplant(t: PlantTarget): void {
+    for (const p of this.planted) {
+      if (t.readByte(p.phys) === 0xcc) t.writeByte(p.phys, p.original);
+    }
+    this.planted = [];
+  }
+
+  /** The planted breakpoint at a physical address, while planted. */
+  plantedAt(phys: number): Planted | undefined {
+    return this.planted.find((p) => p.phys === phys);
+  }
+
+  /** Overlays original bytes over planted ones in a copy read from guest-physical `gpa`. */
+  hidePlanted(gpa: number, bytes: Buffer): Buffer {
+    for (const p of this.planted) {
+      if (p.phys >= gpa && p.phys < gpa + bytes.length) bytes[p.phys - gpa] = p.original;
+    }
+    return bytes;
+  }
+}

@@ -1,0 +1,549 @@
+// A machine built from a plain config: the VM, its devices, the loaded guest, and the run loop.
+// The run loop is the API the CLI and the debug adapter build on. It runs KVM_RUN on the thread
+// that owns the machine, in time slices: between slices the event loop runs (DAP requests,
+// timers, terminal input), and a watchdog thread (kicker.ts) ends a slice that never exits.
+// Port I/O is handled inline, on the same thread, so an exit costs little more than in C.
+import { readFileSync } from 'node:fs';
+import * as abi from './kvm/abi.js';
+import { EINTR, SysError } from './kvm/sys.js';
+import { Vm } from './vm.js';
+import type { Vcpu, Regs, Sregs } from './vcpu.js';
+import { GuestError, hex } from './errors.js';
+import { PioBus, type DeviceHost } from './devices/bus.js';
+import { Uart16550, COM1_PORT, COM1_IRQ } from './devices/uart16550.js';
+import { DebugExit, DEBUG_EXIT_PORT } from './devices/debug-exit.js';
+import { DebugCon, DEBUGCON_PORT } from './devices/debugcon.js';
+import { KeyboardControllerReset, ResetControl, KBD_STATUS_PORT, RESET_CONTROL_PORT } from './devices/reset.js';
+import { Kicker, type KickHandle } from './kicker.js';
+import { BreakpointTable, type HwLength, type PlantTarget } from './debug/breakpoints.js';
+import type { Stop, WatchKind } from './debug/stops.js';
+import { enterState } from './arch/modes.js';
+import { cpuidLeaf, supportedCpuid } from './arch/cpuid.js';
+import { walk, type PagingRegs } from './arch/pagewalk.js';
+import { loadGuest } from './loaders/detect.js';
+import type { CpuMode, GuestFormat, LoadedGuest, Module } from './loaders/types.js';
+import type { HostInfo } from './host.js';
+
+export interface MachineConfig {
+  /** The guest image: a path, or the bytes themselves. */
+  image: string | Buffer;
+  /** Guest RAM in bytes (default 64 MiB). */
+  memory?: number;
+  smp?: number;
+  format?: GuestFormat;
+  cmdline?: string;
+  modules?: { path: string; args?: string }[];
+  loadAddress?: number;
+  entry?: number;
+  mode?: CpuMode;
+  /** Where the guest's serial (COM1) output goes. */
+  serial?: (bytes: Buffer) => void;
+  /** Where port 0xE9 output goes (default: with the serial output). */
+  debugcon?: (bytes: Buffer) => void;
+  /** One line per port and MMIO access when set. */
+  trace?: (line: string) => void;
+  /** Stop on the guest's own int3 instead of passing it to the guest's #BP handler. */
+  stopOnGuestInt3?: boolean;
+}
+
+const RFLAGS_IF = 0x200n;
+const SLICE_MS = 10;
+const SMP_SLICE_MS = 2;
+const DR6_BS = 1n << 14n;
+
+export class Machine {
+  readonly vm: Vm;
+  readonly bus = new PioBus();
+  readonly uart: Uart16550;
+  readonly guest: LoadedGuest;
+  readonly breakpoints = new BreakpointTable();
+  stopOnGuestInt3: boolean;
+  private readonly kicker: Kicker;
+  private readonly debugcon: DebugCon;
+  private readonly fileName: string;
+  /** A stop raised by a device during an exit, returned once the exit is handled. */
+  private pending: Stop | undefined;
+  private pauseRequested = false;
+  private current = 0;
+  private running = false;
+  private destroyed = false;
+  /** vCPU whose next resume must hand the guest its own int3 (after a guest-int3 stop). */
+  private deliverInt3 = new Set<number>();
+  private readonly plantTarget: PlantTarget;
+
+  constructor(config: MachineConfig) {
+    this.fileName = typeof config.image === 'string' ? config.image : '<image>';
+    const image = typeof config.image === 'string' ? readImage(config.image) : config.image;
+    const modules = (config.modules ?? []).map((m): Module => ({
+      path: m.path, args: m.args ?? m.path, data: readImage(m.path),
+    }));
+    this.vm = new Vm(config.memory ?? 64 << 20, config.smp ?? 1);
+    try {
+      this.guest = loadGuest(image, this.vm.memory, {
+        format: config.format, fileName: this.fileName, cmdline: config.cmdline ?? '', modules,
+        loadAddress: config.loadAddress, entry: config.entry, mode: config.mode,
+      });
+      const host: DeviceHost = {
+        stop: (s) => (this.pending ??= s),
+        setIrq: (irq, level) => this.vm.setIrqLine(irq, level),
+      };
+      const serial = config.serial ?? ((b: Buffer) => process.stdout.write(b));
+      this.uart = new Uart16550(COM1_PORT, COM1_IRQ, host, serial);
+      this.debugcon = new DebugCon(config.debugcon ?? serial);
+      this.bus.register(COM1_PORT, 8, this.uart);
+      this.bus.register(DEBUG_EXIT_PORT, 1, new DebugExit(host));
+      this.bus.register(DEBUGCON_PORT, 1, this.debugcon);
+      this.bus.register(KBD_STATUS_PORT, 1, new KeyboardControllerReset(host, () => this.current));
+      this.bus.register(RESET_CONTROL_PORT, 1, new ResetControl(host, () => this.current));
+      this.bus.trace = config.trace;
+      const ext = cpuidLeaf(supportedCpuid(this.vm.kvmFd), 0x80000001);
+      enterState(this.vm.vcpus[0], this.vm.memory, this.guest.entry, {
+        gib1Pages: ((ext?.edx ?? 0) & (1 << 26)) !== 0,
+      });
+      this.kicker = new Kicker(this.vm.vcpus.map((v) => v.runPageAddress), this.vm.vcpus.length > 1 ? SMP_SLICE_MS : SLICE_MS);
+    } catch (e) {
+      this.vm.destroy();
+      throw e;
+    }
+    this.stopOnGuestInt3 = config.stopOnGuestInt3 ?? false;
+    this.plantTarget = {
+      toPhysical: (lin) => this.linearToPhysical(this.current, lin),
+      readByte: (p) => this.vm.memory.view(p, 1)[0],
+      writeByte: (p, v) => (this.vm.memory.view(p, 1)[0] = v),
+    };
+  }
+
+  get host(): HostInfo {
+    return this.vm.host;
+  }
+
+  get vcpus(): readonly Vcpu[] {
+    return this.vm.vcpus;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** For another thread that must pause this machine (see kicker.ts, kickFromAnyThread). */
+  get kickHandle(): KickHandle {
+    return this.kicker.handle;
+  }
+
+  vcpu(index: number): Vcpu {
+    const v = this.vm.vcpus[index];
+    if (!v) throw new GuestError(`there is no vCPU ${index} (the machine has ${this.vm.vcpus.length})`);
+    return v;
+  }
+
+  // --- run control -------------------------------------------------------------------------
+
+  /** Runs every vCPU until something stops the machine. */
+  async run(): Promise<Stop> {
+    this.beginRun();
+    try {
+      const first = this.resumeOverBreakpoint(this.current);
+      if (first) return first;
+      this.breakpoints.plant(this.plantTarget);
+      this.applyGuestDebug(false);
+      for (;;) {
+        const s = this.execute(this.vcpu(this.current), false);
+        if (s) return s;
+        this.uart.flush();
+        await yieldToEventLoop();
+        if (this.takePause()) return { kind: 'pause', vcpu: this.current };
+        this.rotate();
+      }
+    } finally {
+      this.endRun();
+    }
+  }
+
+  /** Executes one instruction on vCPU `index` (an interrupt taken meanwhile counts as one). */
+  async step(index = this.current): Promise<Stop> {
+    this.current = index;
+    this.beginRun();
+    try {
+      const v = this.vcpu(index);
+      if (this.deliverInt3.delete(index)) {
+        this.passInt3ToGuest(v);
+        return { kind: 'step', vcpu: index };
+      }
+      const skip = this.breakpoints.hasHardware ? this.breakpoints.hardwareExecuteAt(this.linearRip(index)) : -1;
+      this.applyGuestDebug(true, skip);
+      for (;;) {
+        const s = this.execute(v, true);
+        if (s) return s;
+        this.uart.flush();
+        await yieldToEventLoop();
+        if (this.takePause()) return { kind: 'pause', vcpu: index };
+      }
+    } finally {
+      this.endRun();
+    }
+  }
+
+  /** Asks a running machine to stop; run() or step() then returns a pause stop. */
+  pause(): void {
+    this.pauseRequested = true;
+    this.kicker.requestPause();
+  }
+
+  private takePause(): boolean {
+    const p = this.kicker.takePauseRequest() || this.pauseRequested;
+    this.pauseRequested = false;
+    return p;
+  }
+
+  private beginRun(): void {
+    if (this.destroyed) throw new GuestError('the machine has been destroyed');
+    if (this.running) throw new GuestError('the machine is already running');
+    this.running = true;
+    this.pending = undefined;
+    this.kicker.takePauseRequest();
+    this.pauseRequested = false;
+  }
+
+  private endRun(): void {
+    this.breakpoints.unplant(this.plantTarget);
+    this.uart.flush();
+    this.running = false;
+  }
+
+  /** Round-robin between vCPUs, skipping those still waiting for INIT/SIPI. */
+  private rotate(): void {
+    const n = this.vm.vcpus.length;
+    for (let i = 1; i <= n; i++) {
+      const next = (this.current + i) % n;
+      const st = this.vm.vcpus[next].getMpState();
+      if (st !== abi.KVM_MP_STATE_UNINITIALIZED && st !== abi.KVM_MP_STATE_INIT_RECEIVED) {
+        this.current = next;
+        return;
+      }
+    }
+  }
+
+  /**
+   * Before continuing: an instruction under a breakpoint at RIP must run once with that
+   * breakpoint out of the way (RFLAGS.RF is not honoured on every host), and a guest int3 we
+   * stopped on is handed to the guest.
+   */
+  private resumeOverBreakpoint(index: number): Stop | undefined {
+    const v = this.vcpu(index);
+    if (this.deliverInt3.delete(index)) {
+      this.passInt3ToGuest(v);
+      return undefined;
+    }
+    if (!this.breakpoints.hasSoftware && !this.breakpoints.hasHardware) return undefined;
+    const rip = this.linearRip(index);
+    const slot = this.breakpoints.hardwareExecuteAt(rip);
+    if (slot < 0 && !this.breakpoints.softwareAt(rip)) return undefined;
+    this.applyGuestDebug(true, slot);
+    for (;;) {
+      const s = this.execute(v, true);
+      if (s === null) continue;
+      return s.kind === 'step' ? undefined : s;
+    }
+  }
+
+  private applyGuestDebug(singleStep: boolean, skipSlot = -1): void {
+    const bp = this.breakpoints;
+    let control = abi.KVM_GUESTDBG_ENABLE;
+    if (singleStep) control |= abi.KVM_GUESTDBG_SINGLESTEP;
+    // Software breakpoints are always enabled: the guest's own int3 is then ours to route,
+    // the same way on every host.
+    control |= abi.KVM_GUESTDBG_USE_SW_BP;
+    if (bp.hasHardware) control |= abi.KVM_GUESTDBG_USE_HW_BP;
+    const regs = bp.hasHardware ? bp.debugRegisters(skipSlot) : NO_DEBUGREGS;
+    for (const v of this.vm.vcpus) v.setGuestDebug(control, regs);
+  }
+
+  /**
+   * Runs `v` until a stop (returned) or the end of a time slice (null). Exits that devices
+   * handle loop here without returning to the event loop.
+   */
+  private execute(v: Vcpu, singleStep: boolean): Stop | null {
+    const run = v.run;
+    const deadline = performance.now() + SLICE_MS;
+    const kicker = this.kicker;
+    for (;;) {
+      kicker.enter(v.id);
+      const rc = v.enter();
+      kicker.leave();
+      if (rc < 0) {
+        if (rc !== -EINTR) throw new SysError('KVM_RUN', -rc);
+        run[abi.kvm_run.immediate_exit] = 0;
+        return this.afterKick(v);
+      }
+      switch (run.readUInt32LE(abi.kvm_run.exit_reason)) {
+        case abi.KVM_EXIT.IO:
+          this.handleIo(run);
+          break;
+        case abi.KVM_EXIT.MMIO:
+          this.handleMmio(run);
+          break;
+        case abi.KVM_EXIT.DEBUG: {
+          const s = this.decodeDebug(v, singleStep);
+          if (s) return s;
+          break;
+        }
+        case abi.KVM_EXIT.HLT:
+          if (!(v.loadRegs()[17] & RFLAGS_IF)) return { kind: 'halted', vcpu: v.id };
+          break;
+        case abi.KVM_EXIT.SHUTDOWN:
+          return { kind: 'triple-fault', vcpu: v.id };
+        case abi.KVM_EXIT.INTERNAL_ERROR: {
+          const s = this.decodeInternalError(v);
+          if (s) return s;
+          break;
+        }
+        case abi.KVM_EXIT.SYSTEM_EVENT: {
+          const type = run.readUInt32LE(abi.kvm_run.system_event_type);
+          if (type === abi.KVM_SYSTEM_EVENT.RESET) return { kind: 'reset', vcpu: v.id, how: 'KVM system event' };
+          return { kind: 'poweroff', vcpu: v.id };
+        }
+        case abi.KVM_EXIT.FAIL_ENTRY:
+          return { kind: 'fail-entry', vcpu: v.id, reason: run.readBigUInt64LE(abi.kvm_run.fail_entry_reason) };
+        case abi.KVM_EXIT.INTR:
+          return this.afterKick(v);
+        case abi.KVM_EXIT.IRQ_WINDOW_OPEN:
+          break;
+        default:
+          return {
+            kind: 'internal-error', vcpu: v.id, suberror: 0, data: [],
+            description: `unexpected KVM exit reason ${run.readUInt32LE(abi.kvm_run.exit_reason)}`,
+          };
+      }
+      if (this.pending) return this.pending;
+      if (performance.now() > deadline) return null;
+    }
+  }
+
+  /** KVM_RUN was interrupted: a pause, a vCPU that can never wake, or just the end of a slice. */
+  private afterKick(v: Vcpu): Stop | null {
+    if (this.kicker.takePauseRequest() || this.pauseRequested) {
+      this.pauseRequested = false;
+      return { kind: 'pause', vcpu: v.id };
+    }
+    if (v.getMpState() === abi.KVM_MP_STATE_HALTED && !(v.loadRegs()[17] & RFLAGS_IF)) {
+      return { kind: 'halted', vcpu: v.id };
+    }
+    return null;
+  }
+
+  private handleIo(run: Buffer): void {
+    const o = abi.kvm_run;
+    const size = run[o.io_size];
+    const port = run.readUInt16LE(o.io_port);
+    const count = run.readUInt32LE(o.io_count);
+    let off = Number(run.readBigUInt64LE(o.io_data_offset));
+    const out = run[o.io_direction] === abi.KVM_EXIT_IO_OUT;
+    for (let i = 0; i < count; i++, off += size) {
+      if (out) {
+        this.bus.write(port, size, size === 1 ? run[off] : size === 2 ? run.readUInt16LE(off) : run.readUInt32LE(off));
+      } else {
+        const v = this.bus.read(port, size);
+        if (size === 1) run[off] = v;
+        else if (size === 2) run.writeUInt16LE(v & 0xffff, off);
+        else run.writeUInt32LE(v >>> 0, off);
+      }
+    }
+  }
+
+  /** Nothing is mapped outside RAM: reads see all ones, writes vanish (and are traced). */
+  private handleMmio(run: Buffer): void {
+    const o = abi.kvm_run;
+    const addr = run.readBigUInt64LE(o.mmio_phys_addr);
+    const len = run.readUInt32LE(o.mmio_len);
+    const write = run[o.mmio_is_write] !== 0;
+    const data = run.subarray(o.mmio_data, o.mmio_data + len);
+    if (!write) data.fill(0xff);
+    this.bus.trace?.(`mmio ${write ? 'write' : 'read '} ${hex(addr)} len ${len} ${write ? '<-' : '->'} ${data.toString('hex')}`);
+  }
+
+  private decodeDebug(v: Vcpu, singleStep: boolean): Stop | null {
+    const run = v.run;
+    const o = abi.kvm_run;
+    const exception = run.readUInt32LE(o.debug_exception);
+    const pc = run.readBigUInt64LE(o.debug_pc);
+    if (exception === 3) return this.onInt3(v, pc);
+    const dr6 = run.readBigUInt64LE(o.debug_dr6);
+    for (let slot = 0; slot < 4; slot++) {
+      const h = this.breakpoints.hw[slot];
+      if (!h || !(dr6 & (1n << BigInt(slot)))) continue;
+      if (h.kind === 'execute') return { kind: 'breakpoint', vcpu: v.id, address: h.address, id: h.id };
+      return { kind: 'watchpoint', vcpu: v.id, id: h.id, slot, address: h.address, access: h.kind };
+    }
+    if (singleStep || dr6 & DR6_BS) return { kind: 'step', vcpu: v.id };
+    return null;
+  }
+
+  /**
+   * An int3 at `linear`, reported as a #BP debug exit (hardware KVM, real mode) or as an
+   * emulation failure (kvm_pvm at CPL0). Ours: a breakpoint stop. The guest's own: hand it to
+   * the guest's #BP handler, unless the debugger asked to stop on it first.
+   */
+  private onInt3(v: Vcpu, linear: bigint): Stop | null {
+    const phys = this.linearToPhysical(v.id, linear);
+    const ours = phys !== undefined ? this.breakpoints.plantedAt(phys) : undefined;
+    if (ours) {
+      const bp = this.breakpoints.softwareAt(ours.address);
+      return { kind: 'breakpoint', vcpu: v.id, address: ours.address, id: bp?.id ?? 0 };
+    }
+    if (this.stopOnGuestInt3) {
+      this.deliverInt3.add(v.id);
+      return { kind: 'guest-int3', vcpu: v.id, address: linear };
+    }
+    this.passInt3ToGuest(v);
+    return null;
+  }
+
+  /** RIP past the int3 and #BP injected: what the CPU would have done without us. */
+  private passInt3ToGuest(v: Vcpu): void {
+    const r = v.loadRegs();
+    r[16] += 1n;
+    v.storeRegs();
+    v.injectException(3);
+  }
+
+  private decodeInternalError(v: Vcpu): Stop | null {
+    const run = v.run;
+    const o = abi.kvm_run;
+    const suberror = run.readUInt32LE(o.internal_suberror);
+    const ndata = Math.min(run.readUInt32LE(o.internal_ndata), 16);
+    const data = Array.from({ length: ndata }, (_, i) => run.readBigUInt64LE(o.internal_data + 8 * i));
+    if (suberror === abi.KVM_INTERNAL_ERROR.EMULATION) {
+      const rip = this.linearRip(v.id);
+      const phys = this.linearToPhysical(v.id, rip);
+      if (phys !== undefined && this.vm.memory.contains(phys, 1) && this.vm.memory.view(phys, 1)[0] === 0xcc) {
+        return this.onInt3(v, rip);
+      }
+      const bytes = phys !== undefined && this.vm.memory.contains(phys, 15)
+        ? this.vm.memory.view(phys, 15).toString('hex').replace(/(..)/g, '$1 ').trim() : 'unreadable';
+      return {
+        kind: 'internal-error', vcpu: v.id, suberror, data,
+        description: `instruction emulation failed at ${hex(rip)} (bytes: ${bytes})`,
+      };
+    }
+    const what: Record<number, string> = {
+      [abi.KVM_INTERNAL_ERROR.SIMUL_EX]: 'an exception occurred while delivering another one',
+      [abi.KVM_INTERNAL_ERROR.DELIVERY_EV]: 'an event could not be delivered',
+      [abi.KVM_INTERNAL_ERROR.UNEXPECTED_EXIT_REASON]: 'the hardware exited for an unexpected reason',
+    };
+    return {
+      kind: 'internal-error', vcpu: v.id, suberror, data,
+      description: `${what[suberror] ?? `suberror ${suberror}`}${data.length ? ` (data ${data.map((d) => hex(d)).join(' ')})` : ''}`,
+    };
+  }
+
+  // --- state and memory --------------------------------------------------------------------
+
+  getRegs(index = 0): Regs {
+    return this.vcpu(index).getRegs();
+  }
+
+  setRegs(index: number, regs: Partial<Regs>): void {
+    this.vcpu(index).setRegs(regs);
+  }
+
+  getSregs(index = 0): Sregs {
+    return this.vcpu(index).getSregs();
+  }
+
+  /** CS base + RIP: the linear address of the next instruction. */
+  linearRip(index: number): bigint {
+    const v = this.vcpu(index);
+    const rip = v.getRip();
+    const s = v.getSregs();
+    return s.efer & 0x400n && s.cs.l ? rip : BigInt.asUintN(32, s.cs.base + rip);
+  }
+
+  /** Linear to guest-physical under vCPU `index`'s paging state, or undefined if unmapped. */
+  linearToPhysical(index: number, linear: bigint): number | undefined {
+    const r = walk(this.vm.memory, this.pagingRegs(index), linear);
+    return r.ok ? r.t.physical : undefined;
+  }
+
+  pagingRegs(index: number): PagingRegs {
+    const s = this.vcpu(index).getSregs();
+    return { cr0: s.cr0, cr3: s.cr3, cr4: s.cr4, efer: s.efer };
+  }
+
+  /** Reads guest-physical memory; planted breakpoint bytes read as the original bytes. */
+  readPhysical(gpa: number, len: number): Buffer {
+    return this.breakpoints.hidePlanted(gpa, this.vm.memory.read(gpa, len));
+  }
+
+  writePhysical(gpa: number, data: Uint8Array): void {
+    this.vm.memory.write(gpa, data);
+  }
+
+  /** Reads by linear address through the guest's page tables, page by page. */
+  readLinear(index: number, linear: bigint, len: number): Buffer {
+    const out = Buffer.alloc(len);
+    this.forEachPage(index, linear, len, (gpa, off, n) => this.readPhysical(gpa, n).copy(out, off));
+    return out;
+  }
+
+  writeLinear(index: number, linear: bigint, data: Uint8Array): void {
+    this.forEachPage(index, linear, data.length, (gpa, off, n) => this.writePhysical(gpa, data.subarray(off, off + n)));
+  }
+
+  private forEachPage(index: number, linear: bigint, len: number, f: (gpa: number, off: number, n: number) => void): void {
+    const regs = this.pagingRegs(index);
+    for (let off = 0; off < len;) {
+      const lin = linear + BigInt(off);
+      const r = walk(this.vm.memory, regs, lin);
+      if (!r.ok) throw new GuestError(`linear address ${hex(lin)} is not mapped: ${r.reason}`);
+      const n = Math.min(len - off, 4096 - Number(lin & 0xfffn));
+      f(r.t.physical, off, n);
+      off += n;
+    }
+  }
+
+  // --- breakpoints -------------------------------------------------------------------------
+
+  addSoftwareBreakpoint(linear: bigint): number {
+    return this.breakpoints.addSoftware(linear);
+  }
+
+  addHardwareBreakpoint(linear: bigint, kind: WatchKind = 'execute', length: HwLength = 1): number {
+    return this.breakpoints.addHardware(linear, kind, length);
+  }
+
+  removeBreakpoint(id: number): boolean {
+    return this.breakpoints.remove(id);
+  }
+
+  /** Pushes bytes to the UART's receiver, as if typed on COM1. */
+  sendSerialInput(bytes: Uint8Array): void {
+    this.uart.pushInput(bytes);
+  }
+
+  /** Releases every fd, mapping and thread. The machine must not be running. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.uart.flush();
+    await this.kicker.destroy();
+    this.vm.destroy();
+  }
+}
+
+const NO_DEBUGREGS: readonly bigint[] = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function readImage(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new GuestError(`${path}: no such file`);
+    if (code === 'EISDIR') throw new GuestError(`${path}: is a directory, not a guest image`);
+    if (code === 'EACCES') throw new GuestError(`${path}: permission denied`);
+    throw new GuestError(`${path}: cannot read (${(e as Error).message})`);
+  }
+}
