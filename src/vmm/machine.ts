@@ -20,6 +20,7 @@ import type { Stop, WatchKind } from './debug/stops.js';
 import { enterState } from './arch/modes.js';
 import { cpuidLeaf, supportedCpuid } from './arch/cpuid.js';
 import { walk, type PagingRegs } from './arch/pagewalk.js';
+import type { TrapMode } from './memory.js';
 import { loadGuest } from './loaders/detect.js';
 import type { CpuMode, GuestFormat, LoadedGuest, Module } from './loaders/types.js';
 import type { HostInfo } from './host.js';
@@ -44,6 +45,22 @@ export interface MachineConfig {
   trace?: (line: string) => void;
   /** Stop on the guest's own int3 instead of passing it to the guest's #BP handler. */
   stopOnGuestInt3?: boolean;
+  /**
+   * How data watchpoints are implemented: DR0-DR3 (`debugregs`), or trapped memory pages
+   * (`memslots`: writes to a read-only slot, or every access to an absent one, exit to us).
+   * Default: memslots on kvm_pvm, whose instruction emulator ignores data breakpoints at CPL0.
+   */
+  watchBackend?: 'debugregs' | 'memslots';
+}
+
+/** A data watch placed on guest-physical memory for the memslots backend. */
+interface PhysWatch {
+  slot: number;
+  id: number;
+  phys: number;
+  length: number;
+  access: WatchKind;
+  address: bigint;
 }
 
 const RFLAGS_IF = 0x200n;
@@ -70,6 +87,9 @@ export class Machine {
   /** vCPU whose next resume must hand the guest its own int3 (after a guest-int3 stop). */
   private deliverInt3 = new Set<number>();
   private readonly plantTarget: PlantTarget;
+  readonly watchBackend: 'debugregs' | 'memslots';
+  private physWatches: PhysWatch[] = [];
+  private lastControl: { flags: number; regs: readonly bigint[] } = { flags: 0, regs: [] };
 
   constructor(config: MachineConfig) {
     this.fileName = typeof config.image === 'string' ? config.image : '<image>';
@@ -106,6 +126,7 @@ export class Machine {
       throw e;
     }
     this.stopOnGuestInt3 = config.stopOnGuestInt3 ?? false;
+    this.watchBackend = config.watchBackend ?? (this.vm.host.kind === 'kvm_pvm' ? 'memslots' : 'debugregs');
     this.plantTarget = {
       toPhysical: (lin) => this.linearToPhysical(this.current, lin),
       readByte: (p) => this.vm.memory.view(p, 1)[0],
@@ -254,8 +275,31 @@ export class Machine {
     // the same way on every host.
     control |= abi.KVM_GUESTDBG_USE_SW_BP;
     if (bp.hasHardware) control |= abi.KVM_GUESTDBG_USE_HW_BP;
-    const regs = bp.hasHardware ? bp.debugRegisters(skipSlot) : NO_DEBUGREGS;
+    const memslots = this.watchBackend === 'memslots';
+    const regs = bp.hasHardware ? bp.debugRegisters(skipSlot, memslots) : NO_DEBUGREGS;
     for (const v of this.vm.vcpus) v.setGuestDebug(control, regs);
+    this.lastControl = { flags: control, regs };
+    if (memslots) this.applyWatchTraps();
+  }
+
+  /**
+   * Memslots backend: translates every data watch to guest-physical pages under the current
+   * paging state and traps those pages. Write watches make their pages read-only; read/write
+   * watches take them out of guest memory, so every access exits to handleMmio.
+   */
+  private applyWatchTraps(): void {
+    const traps = new Map<number, TrapMode>();
+    this.physWatches = [];
+    this.breakpoints.hw.forEach((h, slot) => {
+      if (!h || h.kind === 'execute') return;
+      const phys = this.linearToPhysical(this.current, h.address);
+      if (phys === undefined) return;
+      this.physWatches.push({ slot, id: h.id, phys, length: h.length, access: h.kind, address: h.address });
+      const page = phys - (phys % 4096);
+      if (h.kind === 'readwrite') traps.set(page, 'absent');
+      else if (!traps.has(page)) traps.set(page, 'readonly');
+    });
+    this.vm.memory.setTraps(traps);
   }
 
   /**
@@ -279,9 +323,14 @@ export class Machine {
         case abi.KVM_EXIT.IO:
           this.handleIo(run);
           break;
-        case abi.KVM_EXIT.MMIO:
-          this.handleMmio(run);
+        case abi.KVM_EXIT.MMIO: {
+          const s = this.handleMmio(v);
+          if (s) {
+            this.completeInstruction(v);
+            return s;
+          }
           break;
+        }
         case abi.KVM_EXIT.DEBUG: {
           const s = this.decodeDebug(v, singleStep);
           if (s) return s;
@@ -314,7 +363,10 @@ export class Machine {
             description: `unexpected KVM exit reason ${run.readUInt32LE(abi.kvm_run.exit_reason)}`,
           };
       }
-      if (this.pending) return this.pending;
+      if (this.pending) {
+        this.completeInstruction(v);
+        return this.pending;
+      }
       if (performance.now() > deadline) return null;
     }
   }
@@ -350,15 +402,41 @@ export class Machine {
     }
   }
 
-  /** Nothing is mapped outside RAM: reads see all ones, writes vanish (and are traced). */
-  private handleMmio(run: Buffer): void {
+  /**
+   * An access KVM could not complete in RAM. On a page trapped for a watchpoint it is done here
+   * against the RAM behind the trap, and a watched one stops the run. Elsewhere nothing is
+   * mapped: reads see all ones, writes vanish (both traced).
+   */
+  private handleMmio(v: Vcpu): Stop | undefined {
+    const run = v.run;
     const o = abi.kvm_run;
-    const addr = run.readBigUInt64LE(o.mmio_phys_addr);
+    const addr = Number(run.readBigUInt64LE(o.mmio_phys_addr));
     const len = run.readUInt32LE(o.mmio_len);
     const write = run[o.mmio_is_write] !== 0;
     const data = run.subarray(o.mmio_data, o.mmio_data + len);
+    const mem = this.vm.memory;
+    if (mem.trapAt(addr) && mem.contains(addr, len)) {
+      if (write) mem.view(addr, len).set(data);
+      else data.set(mem.view(addr, len));
+      const w = this.physWatches.find((x) =>
+        addr < x.phys + x.length && x.phys < addr + len && (write || x.access === 'readwrite'));
+      return w && { kind: 'watchpoint', vcpu: v.id, id: w.id, slot: w.slot, address: w.address, access: w.access };
+    }
     if (!write) data.fill(0xff);
     this.bus.trace?.(`mmio ${write ? 'write' : 'read '} ${hex(addr)} len ${len} ${write ? '<-' : '->'} ${data.toString('hex')}`);
+    return undefined;
+  }
+
+  /**
+   * Finishes the instruction behind an I/O or MMIO exit before we stop, so that RIP and the
+   * registers at the stop are those after it: KVM completes pending I/O, then sees
+   * immediate_exit and returns (EINTR, or a debug exit if single-stepping).
+   */
+  private completeInstruction(v: Vcpu): void {
+    v.run[abi.kvm_run.immediate_exit] = 1;
+    const rc = v.enter();
+    v.run[abi.kvm_run.immediate_exit] = 0;
+    if (rc < 0 && rc !== -EINTR) throw new SysError('KVM_RUN', -rc);
   }
 
   private decodeDebug(v: Vcpu, singleStep: boolean): Stop | null {
@@ -406,6 +484,41 @@ export class Machine {
     v.injectException(3);
   }
 
+  /**
+   * Code on a page taken out of guest memory for a read/write watch can't be fetched: run that
+   * one instruction with the page back in place. A write it makes to a watched range is still
+   * caught, by comparing bytes; a read is not (the limit of this fallback).
+   */
+  private stepOnTrappedPage(v: Vcpu): Stop | null {
+    const before = this.physWatches.map((w) => this.vm.memory.read(w.phys, w.length));
+    const saved = new Map(this.physWatches.map((w) => [w.phys - (w.phys % 4096), 'absent' as TrapMode]));
+    this.vm.memory.setTraps(new Map());
+    const control = this.lastControl;
+    for (const x of this.vm.vcpus) x.setGuestDebug(control.flags | abi.KVM_GUESTDBG_SINGLESTEP, control.regs);
+    let s: Stop | null = null;
+    try {
+      for (;;) {
+        const rc = v.enter();
+        if (rc === -EINTR) continue;
+        const reason = v.exitReason;
+        if (reason === abi.KVM_EXIT.IO) { this.handleIo(v.run); continue; }
+        if (reason !== abi.KVM_EXIT.DEBUG) return this.execute(v, true);
+        break;
+      }
+      const hit = this.physWatches.findIndex((w, i) => !this.vm.memory.view(w.phys, w.length).equals(before[i]));
+      if (hit >= 0) {
+        const w = this.physWatches[hit];
+        s = { kind: 'watchpoint', vcpu: v.id, id: w.id, slot: w.slot, address: w.address, access: w.access };
+      } else if (control.flags & abi.KVM_GUESTDBG_SINGLESTEP) {
+        s = { kind: 'step', vcpu: v.id };
+      }
+    } finally {
+      for (const x of this.vm.vcpus) x.setGuestDebug(control.flags, control.regs);
+      this.vm.memory.setTraps(saved);
+    }
+    return s;
+  }
+
   private decodeInternalError(v: Vcpu): Stop | null {
     const run = v.run;
     const o = abi.kvm_run;
@@ -418,6 +531,7 @@ export class Machine {
       if (phys !== undefined && this.vm.memory.contains(phys, 1) && this.vm.memory.view(phys, 1)[0] === 0xcc) {
         return this.onInt3(v, rip);
       }
+      if (phys !== undefined && this.vm.memory.trapAt(phys) === 'absent') return this.stepOnTrappedPage(v);
       const bytes = phys !== undefined && this.vm.memory.contains(phys, 15)
         ? this.vm.memory.view(phys, 15).toString('hex').replace(/(..)/g, '$1 ').trim() : 'unreadable';
       return {

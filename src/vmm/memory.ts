@@ -1,5 +1,6 @@
 // Guest RAM: anonymous mappings registered as KVM memory slots, read and written in place.
 import * as sys from './kvm/sys.js';
+import * as abi from './kvm/abi.js';
 import { GuestError, hex } from './errors.js';
 import { PCI_HOLE_START, HIGH_MEMORY_START } from './layout.js';
 
@@ -22,8 +23,20 @@ export function parseSize(text: string): number {
   return bytes;
 }
 
+/**
+ * How a trapped page is registered with KVM: `readonly` makes guest writes exit as MMIO (reads
+ * and instruction fetches stay native); `absent` makes every data access exit as MMIO.
+ * Watchpoints use them where debug registers can't see the access (kvm_pvm's emulator).
+ */
+export type TrapMode = 'readonly' | 'absent';
+
+const PAGE = 4096;
+
 export class GuestMemory {
   readonly regions: MemoryRegion[] = [];
+  private vmFd = -1;
+  private slotCount = 0;
+  private traps = new Map<number, TrapMode>();
 
   /** Maps `size` bytes of RAM; above PCI_HOLE_START the rest moves to 4 GiB, as on a PC. */
   constructor(readonly size: number) {
@@ -78,6 +91,57 @@ export class GuestMemory {
 
   write(gpa: number, data: Uint8Array): void {
     this.view(gpa, data.length).set(data);
+  }
+
+  /** Registers the RAM with a VM as memory slots. */
+  attach(vmFd: number): void {
+    this.vmFd = vmFd;
+    this.registerSlots();
+  }
+
+  /** The trapped pages (page-aligned guest-physical address → mode); the rest is plain RAM. */
+  setTraps(traps: Map<number, TrapMode>): void {
+    const same = traps.size === this.traps.size && [...traps].every(([a, m]) => this.traps.get(a) === m);
+    if (same) return;
+    this.traps = new Map(traps);
+    this.registerSlots();
+  }
+
+  trapAt(gpa: number): TrapMode | undefined {
+    return this.traps.get(gpa - (gpa % PAGE));
+  }
+
+  /** Replaces every KVM slot with plain RAM cut around the trapped pages. */
+  private registerSlots(): void {
+    for (let slot = 0; slot < this.slotCount; slot++) this.setSlot(slot, 0, 0, 0n, 0);
+    const pages = [...this.traps.keys()].sort((a, b) => a - b);
+    let slot = 0;
+    for (const r of this.regions) {
+      let start = r.gpa;
+      const end = r.gpa + r.size;
+      const emit = (from: number, to: number, flags: number) => {
+        if (to > from) this.setSlot(slot++, from, to - from, r.addr + BigInt(from - r.gpa), flags);
+      };
+      for (const page of pages) {
+        if (page < start || page >= end) continue;
+        emit(start, page, 0);
+        if (this.traps.get(page) === 'readonly') emit(page, page + PAGE, abi.KVM_MEM_READONLY);
+        start = page + PAGE;
+      }
+      emit(start, end, 0);
+    }
+    this.slotCount = slot;
+  }
+
+  private setSlot(slot: number, gpa: number, size: number, addr: bigint, flags: number): void {
+    const o = abi.kvm_userspace_memory_region;
+    const b = Buffer.alloc(o.size);
+    b.writeUInt32LE(slot, o.slot);
+    b.writeUInt32LE(flags, o.flags);
+    b.writeBigUInt64LE(BigInt(gpa), o.guest_phys_addr);
+    b.writeBigUInt64LE(BigInt(size), o.memory_size);
+    b.writeBigUInt64LE(size ? addr : 0n, o.userspace_addr);
+    sys.ioctlPtr(this.vmFd, abi.KVM_SET_USER_MEMORY_REGION, b, 'KVM_SET_USER_MEMORY_REGION');
   }
 
   describe(): string {

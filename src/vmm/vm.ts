@@ -37,15 +37,7 @@ export class Vm {
       sys.ioctlInt(vmFd, abi.KVM_CREATE_IRQCHIP, 0, 'KVM_CREATE_IRQCHIP');
       sys.ioctlPtr(vmFd, abi.KVM_CREATE_PIT2, Buffer.alloc(abi.kvm_pit_config.size), 'KVM_CREATE_PIT2');
       memory = new GuestMemory(memorySize);
-      memory.regions.forEach((r, slot) => {
-        const b = Buffer.alloc(abi.kvm_userspace_memory_region.size);
-        const o = abi.kvm_userspace_memory_region;
-        b.writeUInt32LE(slot, o.slot);
-        b.writeBigUInt64LE(BigInt(r.gpa), o.guest_phys_addr);
-        b.writeBigUInt64LE(BigInt(r.size), o.memory_size);
-        b.writeBigUInt64LE(r.addr, o.userspace_addr);
-        sys.ioctlPtr(vmFd, abi.KVM_SET_USER_MEMORY_REGION, b, 'KVM_SET_USER_MEMORY_REGION');
-      });
+      memory.attach(vmFd);
       const cpuid = supportedCpuid(kvmFd);
       for (let i = 0; i < vcpuCount; i++) {
         const cpuFd = sys.ioctlInt(vmFd, abi.KVM_CREATE_VCPU, i, 'KVM_CREATE_VCPU');

@@ -99,12 +99,15 @@ export class BreakpointTable {
     return this.hw.findIndex((h) => h?.kind === 'execute' && h.address === address);
   }
 
-  /** DR0-DR3 and DR7 for KVM_SET_GUEST_DEBUG, leaving out slot `skip` (the one we step over). */
-  debugRegisters(skip = -1): bigint[] {
+  /**
+   * DR0-DR3 and DR7 for KVM_SET_GUEST_DEBUG, leaving out slot `skip` (the one we step over) and,
+   * with `executeOnly`, the data watches (where memory traps implement them instead).
+   */
+  debugRegisters(skip = -1, executeOnly = false): bigint[] {
     const regs = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
     let dr7 = 0n;
     this.hw.forEach((h, i) => {
-      if (!h || i === skip) return;
+      if (!h || i === skip || (executeOnly && h.kind !== 'execute')) return;
       regs[i] = h.address;
       dr7 |= 1n << BigInt(2 * i); // local enable
       dr7 |= RW_BITS[h.kind] << BigInt(16 + 4 * i);
