@@ -1,12 +1,52 @@
-// TEMPORARY minimal detection (boot sector / flat); the full version replaces this file.
+// Picks the loader for a guest image: --format if given, else from the content.
+// Detection order: a valid Multiboot2 header, a valid Multiboot 1 header, then a Multiboot2 or
+// Multiboot 1 magic with a bad checksum (so the user hears about the checksum rather than getting
+// the kernel loaded some other way), ELF magic (the class picks elf32 / elf64), a boot sector
+// (55 AA at offset 510). A kernel with both Multiboot headers boots as Multiboot2, as under GRUB's
+// multiboot2 command.
 import { GuestError } from '../errors.js';
 import type { GuestMemory } from '../memory.js';
-import type { LoadOptions, LoadedGuest } from './types.js';
 import { isBootSector, loadBootSector } from './bootsector.js';
+import { elfBits, isElf } from './elf-parse.js';
+import { loadElf32, loadElf64 } from './elf.js';
 import { loadFlat } from './flat.js';
+import { findMultibootHeader, loadMultiboot } from './multiboot.js';
+import { findMultiboot2Header, loadMultiboot2 } from './multiboot2.js';
+import type { GuestFormat, LoadedGuest, Loader, LoadOptions } from './types.js';
+
+export const LOADERS: Record<GuestFormat, Loader> = {
+  bootsector: loadBootSector,
+  flat: loadFlat,
+  elf32: loadElf32,
+  elf64: loadElf64,
+  multiboot: loadMultiboot,
+  multiboot2: loadMultiboot2,
+};
+
+/** The format the content says, or undefined when it is none kvmdbg recognises. */
+export function detectFormat(image: Buffer): GuestFormat | undefined {
+  const mb2 = findMultiboot2Header(image);
+  const mb1 = findMultibootHeader(image);
+  if (mb2?.valid) return 'multiboot2';
+  if (mb1?.valid) return 'multiboot';
+  if (mb2) return 'multiboot2';
+  if (mb1) return 'multiboot';
+  if (isElf(image)) {
+    // An unknown class is reported by the ELF loader; ELF32 is the likelier guess.
+    return elfBits(image) === 64 ? 'elf64' : 'elf32';
+  }
+  if (isBootSector(image)) return 'bootsector';
+  return undefined;
+}
 
 export function loadGuest(image: Buffer, mem: GuestMemory, opts: LoadOptions): LoadedGuest {
-  if (opts.format === 'flat') return loadFlat(image, mem, opts);
-  if (isBootSector(image)) return loadBootSector(image, mem, opts);
-  throw new GuestError(`${opts.fileName}: unknown format`);
+  if (image.length === 0) throw new GuestError(`${opts.fileName} is empty`);
+  const format = opts.format ?? detectFormat(image);
+  if (!format) {
+    throw new GuestError(
+      `${opts.fileName}: unknown format: not ELF, Multiboot or a boot sector (55 AA at offset 510); ` +
+      'use --format flat with --load-address for a raw binary',
+    );
+  }
+  return LOADERS[format](image, mem, opts);
 }

@@ -1,0 +1,47 @@
+/* A Multiboot 1 kernel as a flat binary using the a.out kludge (flag bit 16): the header says
+   where the file loads (load_addr = _start), how much of it (up to _edata), where .bss ends
+   (_end) and where to enter (entry). Checks EAX and .bss, prints, exits with 0x1a. */
+        .set MB_MAGIC, 0x1BADB002
+        .set MB_FLAGS, 0x00010003        /* page-align, memory information, address fields */
+        .code32
+        .text
+        .globl _start
+_start: jmp entry
+        .balign 4
+        .globl mb_header
+mb_header:
+        .long MB_MAGIC, MB_FLAGS, -(MB_MAGIC + MB_FLAGS)
+        .long mb_header                 /* header_addr */
+        .long _start                    /* load_addr */
+        .long _edata                    /* load_end_addr */
+        .long _end                      /* bss_end_addr */
+        .long entry                     /* entry_addr */
+        .globl entry
+entry:
+        cmp $0x2BADB002, %eax
+        jne fail
+        mov $zeroed, %edi
+        mov $1024, %ecx
+        xor %eax, %eax
+        repe scasl
+        jne fail
+        mov $msg, %esi
+        mov $0x3f8, %dx
+1:      lodsb
+        test %al, %al
+        jz 2f
+        out %al, %dx
+        jmp 1b
+2:      mov $0x1a, %al
+        out %al, $0xf4
+        hlt
+fail:   mov $0x13, %al
+        out %al, $0xf4
+        hlt
+msg:    .asciz "a.out kludge ok\n"
+        .data
+        .globl value
+value:  .ascii "AOUT"
+        .bss
+        .globl zeroed
+zeroed: .skip 4096
