@@ -147,7 +147,8 @@ export class Uart16550 implements PioDevice {
       case MCR: {
         const changed = (this.mcr ^ value) & 0x0f;
         this.mcr = value & 0x1f;
-        if (this.mcr & MCR_LOOP && changed) this.msrDelta |= 0x0f & ((changed & 0x03) | ((changed & 0x0c) >> 1));
+        // Loopback deltas: RTS->DCTS, DTR->DDSR, OUT1 falling->TERI (RI's trailing edge), OUT2->DDCD.
+        if (this.mcr & MCR_LOOP && changed) this.msrDelta |= ((changed & 0x02) >> 1) | ((changed & 0x01) << 1) | (changed & ~value & 0x04) | (changed & 0x08);
         this.updateIrq();
         return;
       }
