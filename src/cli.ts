@@ -38,6 +38,8 @@ Options:
   --serial stdio|FILE    where COM1 goes (default stdio: output to stdout, input from stdin)
   -h, --help             show this help
 
+Environment: KVMDBG_DEVICE names the KVM device to open instead of /dev/kvm.
+
 On a terminal, stdin is in raw mode while the guest runs: keys go to the guest's UART.
 Ctrl-C or Ctrl-A x ends the run; Ctrl-A Ctrl-A sends a Ctrl-A to the guest.
 
@@ -70,7 +72,7 @@ function parseDuration(text: string): number {
 }
 
 export function parseArgs(argv: string[]): Options | 'help' {
-  const o: Options = { image: '' };
+  const o: Options = { image: '', kvmDevice: process.env.KVMDBG_DEVICE || undefined };
   const files: string[] = [];
   const modules: { path: string; args?: string }[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -187,7 +189,7 @@ async function runCommand(argv: string[]): Promise<number> {
         if (b === 0x01) pass.push(0x01);
         continue;
       }
-      if (b === 0x01 && term) { ctrlA = true; continue; }
+      if (b === 0x01 && process.stdin.isTTY) { ctrlA = true; continue; }
       if (b === 0x03 && process.stdin.isTTY) { quit = EXIT.interrupted; machine.pause(); return; }
       pass.push(b);
     }

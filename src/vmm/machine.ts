@@ -51,6 +51,8 @@ export interface MachineConfig {
    * Default: memslots on kvm_pvm, whose instruction emulator ignores data breakpoints at CPL0.
    */
   watchBackend?: 'debugregs' | 'memslots';
+  /** The KVM device (default /dev/kvm). */
+  kvmDevice?: string;
 }
 
 /** A data watch placed on guest-physical memory for the memslots backend. */
@@ -97,7 +99,7 @@ export class Machine {
     const modules = (config.modules ?? []).map((m): Module => ({
       path: m.path, args: m.args ?? m.path, data: readImage(m.path),
     }));
-    this.vm = new Vm(config.memory ?? 64 << 20, config.smp ?? 1);
+    this.vm = new Vm(config.memory ?? 64 << 20, config.smp ?? 1, config.kvmDevice);
     try {
       this.guest = loadGuest(image, this.vm.memory, {
         format: config.format, fileName: this.fileName, cmdline: config.cmdline ?? '', modules,
@@ -377,10 +379,17 @@ export class Machine {
       this.pauseRequested = false;
       return { kind: 'pause', vcpu: v.id };
     }
-    if (v.getMpState() === abi.KVM_MP_STATE_HALTED && !(v.loadRegs()[17] & RFLAGS_IF)) {
+    // A vCPU halted with IF clear can never wake; with several vCPUs the others may still
+    // run, so the machine stops only when none of them can.
+    if (this.deadlyHalted(v) && this.vm.vcpus.every((x) => x === v || this.deadlyHalted(x) ||
+      x.getMpState() === abi.KVM_MP_STATE_UNINITIALIZED)) {
       return { kind: 'halted', vcpu: v.id };
     }
     return null;
+  }
+
+  private deadlyHalted(v: Vcpu): boolean {
+    return v.getMpState() === abi.KVM_MP_STATE_HALTED && !(v.loadRegs()[17] & RFLAGS_IF);
   }
 
   private handleIo(run: Buffer): void {

@@ -65,6 +65,9 @@ export interface VcpuEvents {
   nmi: { injected: boolean; pending: boolean; masked: boolean };
 }
 
+/** The XSAVE area: the FXSAVE legacy image, the XSAVE header, AVX's upper halves (SDM vol. 1, 13.4). */
+const FX = { fcw: 0, fsw: 2, ftw: 4, fop: 6, fip: 8, fdp: 16, mxcsr: 24, st: 32, xmm: 160, xstateBv: 512, ymmHi: 576 } as const;
+
 export class Vcpu {
   /** The kvm_run page, mapped: exit information is read here in place. */
   readonly run: Buffer;
@@ -164,34 +167,35 @@ export class Vcpu {
 
   // --- FPU / SSE / AVX ---------------------------------------------------------------------
 
+  // FPU and SSE state go through XSAVE, whose legacy region is the FXSAVE image: on some
+  // kernels KVM_GET_FPU reports MXCSR as 0 while the guest's real value sits in XSAVE.
+
   getFpu(): Fpu {
-    const b = Buffer.alloc(abi.kvm_fpu.size);
-    sys.ioctlPtr(this.fd, abi.KVM_GET_FPU, b, 'KVM_GET_FPU');
-    const o = abi.kvm_fpu;
+    const x = this.getXsave();
     return {
-      st: Array.from({ length: 8 }, (_, i) => Buffer.from(b.subarray(o.fpr + 16 * i, o.fpr + 16 * i + 10))),
-      fcw: b.readUInt16LE(o.fcw),
-      fsw: b.readUInt16LE(o.fsw),
-      ftwx: b[o.ftwx],
-      lastOpcode: b.readUInt16LE(o.last_opcode),
-      lastIp: b.readBigUInt64LE(o.last_ip),
-      lastDp: b.readBigUInt64LE(o.last_dp),
-      xmm: Array.from({ length: 16 }, (_, i) => Buffer.from(b.subarray(o.xmm + 16 * i, o.xmm + 16 * i + 16))),
-      mxcsr: b.readUInt32LE(o.mxcsr),
+      st: Array.from({ length: 8 }, (_, i) => Buffer.from(x.subarray(FX.st + 16 * i, FX.st + 16 * i + 10))),
+      fcw: x.readUInt16LE(FX.fcw),
+      fsw: x.readUInt16LE(FX.fsw),
+      ftwx: x[FX.ftw],
+      lastOpcode: x.readUInt16LE(FX.fop),
+      lastIp: x.readBigUInt64LE(FX.fip),
+      lastDp: x.readBigUInt64LE(FX.fdp),
+      xmm: Array.from({ length: 16 }, (_, i) => Buffer.from(x.subarray(FX.xmm + 16 * i, FX.xmm + 16 * i + 16))),
+      mxcsr: x.readUInt32LE(FX.mxcsr),
     };
   }
 
   setFpu(f: Partial<Fpu>): void {
-    const b = Buffer.alloc(abi.kvm_fpu.size);
-    sys.ioctlPtr(this.fd, abi.KVM_GET_FPU, b, 'KVM_GET_FPU');
-    const o = abi.kvm_fpu;
-    f.st?.forEach((v, i) => v.copy(b, o.fpr + 16 * i, 0, 10));
-    f.xmm?.forEach((v, i) => v.copy(b, o.xmm + 16 * i, 0, 16));
-    if (f.fcw !== undefined) b.writeUInt16LE(f.fcw, o.fcw);
-    if (f.fsw !== undefined) b.writeUInt16LE(f.fsw, o.fsw);
-    if (f.ftwx !== undefined) b[o.ftwx] = f.ftwx;
-    if (f.mxcsr !== undefined) b.writeUInt32LE(f.mxcsr, o.mxcsr);
-    sys.ioctlPtr(this.fd, abi.KVM_SET_FPU, b, 'KVM_SET_FPU');
+    const x = this.getXsave();
+    f.st?.forEach((v, i) => v.copy(x, FX.st + 16 * i, 0, 10));
+    f.xmm?.forEach((v, i) => v.copy(x, FX.xmm + 16 * i, 0, 16));
+    if (f.fcw !== undefined) x.writeUInt16LE(f.fcw, FX.fcw);
+    if (f.fsw !== undefined) x.writeUInt16LE(f.fsw, FX.fsw);
+    if (f.ftwx !== undefined) x[FX.ftw] = f.ftwx;
+    if (f.mxcsr !== undefined) x.writeUInt32LE(f.mxcsr, FX.mxcsr);
+    // XSTATE_BV: x87 and SSE state are now in use, or XRSTOR would load their init values.
+    x.writeBigUInt64LE(x.readBigUInt64LE(FX.xstateBv) | 3n, FX.xstateBv);
+    this.setXsave(x);
   }
 
   /** The raw XSAVE area (legacy region, header, then extended components such as AVX). */
@@ -208,10 +212,9 @@ export class Vcpu {
   /** ymm0..15 when the guest's XSAVE state has AVX (component 2), else undefined. */
   getYmm(): Buffer[] | undefined {
     const x = this.getXsave();
-    const xstateBv = x.readBigUInt64LE(512);
-    if (!(xstateBv & 4n)) return undefined;
+    if (!(x.readBigUInt64LE(FX.xstateBv) & 4n)) return undefined;
     return Array.from({ length: 16 }, (_, i) =>
-      Buffer.concat([x.subarray(160 + 16 * i, 176 + 16 * i), x.subarray(576 + 16 * i, 592 + 16 * i)]));
+      Buffer.concat([x.subarray(FX.xmm + 16 * i, FX.xmm + 16 * (i + 1)), x.subarray(FX.ymmHi + 16 * i, FX.ymmHi + 16 * (i + 1))]));
   }
 
   // --- MSRs --------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ export class Vm {
   readonly vcpus: Vcpu[] = [];
   private destroyed = false;
 
-  constructor(memorySize: number, vcpuCount: number) {
-    const { fd: kvmFd, info } = openKvm();
+  constructor(memorySize: number, vcpuCount: number, device = '/dev/kvm') {
+    const { fd: kvmFd, info } = openKvm(device);
     this.kvmFd = kvmFd;
     this.host = info;
     if (vcpuCount < 1 || vcpuCount > info.maxVcpus) {

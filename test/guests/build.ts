@@ -46,3 +46,20 @@ export function buildAsm(name: string, opts: { ldFlags: string[]; asFlags?: stri
 export function buildBootSector(name: string): string {
   return buildAsm(name, { ldFlags: ['-m', 'elf_i386', '-Ttext=0x7c00', '-e', '_start'], asFlags: ['-m32'], binary: true });
 }
+
+/** The symbol table of an ELF we built, from nm: name → address. */
+export function symbols(elf: string): Record<string, bigint> {
+  const out: Record<string, bigint> = {};
+  for (const line of execFileSync('nm', [elf]).toString().trim().split('\n')) {
+    const [addr, , name] = line.split(' ');
+    if (name && addr) out[name] = BigInt('0x' + addr);
+  }
+  return out;
+}
+
+/** A 64-bit flat guest linked at 0x100000, for `--format flat --mode long`: image path and symbols. */
+export function buildFlat64(name: string): { bin: string; syms: Record<string, bigint> } {
+  const opts = { ldFlags: ['-Ttext=0x100000', '-e', '_start'] };
+  const elf = buildAsm(name, opts);
+  return { bin: buildAsm(name, { ...opts, binary: true }), syms: symbols(elf) };
+}

@@ -1,0 +1,292 @@
+// The monitor's run-control API on real guests: entry states, stepping, breakpoints,
+// watchpoints, pause, the guest's own int3, triple fault, halt, SMP start-up.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { Machine, type MachineConfig } from '../src/vmm/machine.js';
+import { GuestError } from '../src/vmm/errors.js';
+import { buildBootSector, buildFlat64 } from './guests/build.js';
+
+function flat64(name: string, extra: Partial<MachineConfig> = {}) {
+  const { bin, syms } = buildFlat64(name);
+  const out: Buffer[] = [];
+  const m = new Machine({
+    image: bin, format: 'flat', loadAddress: 0x100000, mode: 'long',
+    serial: (b) => out.push(b), ...extra,
+  });
+  return { m, syms, serial: () => Buffer.concat(out).toString() };
+}
+
+async function withMachine<T>(m: Machine, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } finally {
+    await m.destroy();
+  }
+}
+
+test('a boot sector enters real mode at 0000:7C00 with DL=0x80', async () => {
+  const out: Buffer[] = [];
+  const m = new Machine({ image: buildBootSector('hello-boot'), serial: (b) => out.push(b) });
+  await withMachine(m, async () => {
+    const r = m.getRegs();
+    const s = m.getSregs();
+    assert.equal(r.rip, 0x7c00n);
+    assert.equal(r.rdx & 0xffn, 0x80n);
+    assert.equal(s.cs.selector, 0);
+    assert.equal(s.cs.base, 0n);
+    assert.equal(s.cr0 & 1n, 0n, 'CR0.PE clear');
+    const first = m.readPhysical(0x7c00, 1)[0];
+    assert.equal(first, 0xfa, 'cli is the first instruction');
+    assert.equal((await m.step()).kind, 'step');
+    assert.equal(m.getRegs().rip, 0x7c01n);
+    const stop = await m.run();
+    assert.deepEqual(stop, { kind: 'exit', status: (0x21 << 1) | 1 });
+    assert.equal(Buffer.concat(out).toString(), 'hello from real mode\n');
+  });
+});
+
+test('long-mode entry: paging on, 64-bit CS, identity tables readable by linear address', async () => {
+  const { m, syms } = flat64('long-flat');
+  await withMachine(m, async () => {
+    const s = m.getSregs();
+    assert.ok(s.cs.l, 'CS.L');
+    assert.equal(s.efer & 0x500n, 0x500n, 'EFER.LME|LMA');
+    assert.equal(s.cr0 & 0x80000001n, 0x80000001n, 'CR0.PG|PE');
+    assert.equal(m.getRegs().rip, syms._start);
+    // the same bytes by linear and by physical address, through the tables kvmdbg built
+    assert.deepEqual(m.readLinear(0, syms._start, 16), m.readPhysical(Number(syms._start), 16));
+    m.writeLinear(0, 0x200000n, Buffer.from('kvmdbg'));
+    assert.equal(m.readPhysical(0x200000, 6).toString(), 'kvmdbg');
+    assert.throws(() => m.readLinear(0, 0x800000000000n, 1), (e: Error) =>
+      e instanceof GuestError && /0x800000000000 is not mapped: .*non-canonical/.test(e.message));
+    assert.throws(() => m.readPhysical(0x7000000, 4), /outside guest memory/);
+  });
+});
+
+test('single-step walks the loop one instruction at a time', async () => {
+  const { m, syms } = flat64('long-flat');
+  await withMachine(m, async () => {
+    const rips: bigint[] = [];
+    for (let i = 0; i < 6; i++) {
+      assert.deepEqual(await m.step(), { kind: 'step', vcpu: 0 });
+      rips.push(m.getRegs().rip);
+    }
+    // mov $5,%ecx (5 bytes); xor (2); add $3 (3); mov %eax,counter (6); dec (2); jnz back to loop
+    const s = syms._start;
+    assert.deepEqual(rips, [s + 5n, s + 7n, s + 10n, s + 16n, s + 18n, syms.loop]);
+    assert.equal(m.getRegs().rax, 3n);
+    assert.equal(m.getRegs().rcx, 4n);
+  });
+});
+
+test('software breakpoint: stops at the address, memory reads never show 0xCC', async () => {
+  const { m, syms, serial } = flat64('long-flat');
+  await withMachine(m, async () => {
+    const original = m.readPhysical(Number(syms.after_loop), 4);
+    const id = m.addSoftwareBreakpoint(syms.after_loop);
+    const stop = await m.run();
+    assert.deepEqual(stop, { kind: 'breakpoint', vcpu: 0, address: syms.after_loop, id });
+    assert.equal(m.getRegs().rip, syms.after_loop);
+    assert.equal(m.getRegs().rax, 15n);
+    assert.deepEqual(m.readPhysical(Number(syms.after_loop), 4), original);
+    assert.deepEqual(m.readLinear(0, syms.after_loop, 4), original);
+    // continuing steps over the breakpoint's own instruction and runs to the end
+    assert.deepEqual(await m.run(), { kind: 'exit', status: (0x2a << 1) | 1 });
+    assert.equal(serial(), 'long mode ok\n');
+    assert.deepEqual(m.readPhysical(Number(syms.after_loop), 4), original);
+  });
+});
+
+test('hardware execute breakpoint fires on every pass through a loop', async () => {
+  const { m, syms } = flat64('long-flat');
+  await withMachine(m, async () => {
+    const id = m.addHardwareBreakpoint(syms.loop, 'execute');
+    const seen: bigint[] = [];
+    for (let i = 0; i < 5; i++) {
+      assert.deepEqual(await m.run(), { kind: 'breakpoint', vcpu: 0, address: syms.loop, id });
+      seen.push(m.getRegs().rax);
+    }
+    assert.deepEqual(seen, [0n, 3n, 6n, 9n, 12n]);
+    m.removeBreakpoint(id);
+    assert.equal((await m.run()).kind, 'exit');
+  });
+});
+
+test('write watchpoint stops right after each write, with the new value in memory', async () => {
+  const { m, syms } = flat64('watch64');
+  await withMachine(m, async () => {
+    const id = m.addHardwareBreakpoint(syms.far, 'write', 8);
+    const values: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const s = await m.run();
+      assert.deepEqual(s, { kind: 'watchpoint', vcpu: 0, id, slot: 0, address: syms.far, access: 'write' });
+      assert.equal(m.getRegs().rip, syms.after_inc);
+      values.push(m.readPhysical(Number(syms.far), 8).readUInt32LE());
+    }
+    assert.deepEqual(values, [1, 2, 3]);
+    // the read of far and the write beside it do not fire a write watch on far's 8 bytes
+    assert.deepEqual(await m.run(), { kind: 'exit', status: (0x10 << 1) | 1 });
+  });
+});
+
+test('read/write watchpoint catches reads too; a write watch on the code page works', async () => {
+  const { m, syms } = flat64('watch64');
+  await withMachine(m, async () => {
+    const rw = m.addHardwareBreakpoint(syms.far, 'readwrite', 8);
+    const near = m.addHardwareBreakpoint(syms.near, 'write', 4);
+    const stops: string[] = [];
+    for (;;) {
+      const s = await m.run();
+      if (s.kind !== 'watchpoint') {
+        assert.deepEqual(s, { kind: 'exit', status: 0x21 });
+        break;
+      }
+      stops.push(`${s.id === rw ? 'far' : 'near'}@${m.getRegs().rip - syms._start}`);
+    }
+    const inc = `far@${syms.after_inc - syms._start}`;
+    const nearW = `near@${syms.after_near - syms._start}`;
+    assert.deepEqual(stops, [inc, nearW, inc, nearW, inc, nearW, `far@${syms.after_read - syms._start}`]);
+    assert.ok(near > rw);
+  });
+});
+
+test('a fifth debug-register breakpoint is refused clearly', async () => {
+  const { m, syms } = flat64('long-flat');
+  await withMachine(m, async () => {
+    for (let i = 0; i < 4; i++) m.addHardwareBreakpoint(syms._start + BigInt(i), 'execute');
+    assert.throws(() => m.addHardwareBreakpoint(syms.loop, 'execute'), /no free debug register/);
+    assert.throws(() => m.addHardwareBreakpoint(syms.counter + 1n, 'write', 4), /not aligned/);
+  });
+});
+
+test('pause from another thread stops a guest spinning without exits, within 10 ms', async () => {
+  const { m, syms } = flat64('spin64');
+  await withMachine(m, async () => {
+    const handle = m.kickHandle;
+    const worker = new Worker(`
+      const { workerData, parentPort } = require('node:worker_threads');
+      const koffi = require(workerData.koffi);
+      const { require: tsxRequire } = require(workerData.tsx);
+      {
+        const { kickFromAnyThread } = tsxRequire(workerData.kicker, workerData.kicker);
+        parentPort.on('message', () => {
+          const t = process.hrtime.bigint();
+          kickFromAnyThread(workerData.handle, koffi);
+          parentPort.postMessage(t);
+        });
+        parentPort.postMessage('ready');
+      }
+    `, {
+      eval: true,
+      workerData: {
+        handle, koffi: require.resolve('koffi'), tsx: require.resolve('tsx/cjs/api'),
+        kicker: require.resolve('../src/vmm/kicker.ts'),
+      },
+    });
+    await new Promise((r) => worker.once('message', r));
+    const sent = new Promise<bigint>((r) => worker.once('message', r));
+    const running = m.run();
+    setTimeout(() => worker.postMessage('pause'), 50);
+    const stop = await running;
+    const stoppedAt = process.hrtime.bigint();
+    const kickedAt = await sent;
+    await worker.terminate();
+    assert.equal(stop.kind, 'pause');
+    const ms = Number(stoppedAt - kickedAt) / 1e6;
+    assert.ok(ms < 10, `pause took ${ms} ms`);
+    const rip = m.getRegs().rip;
+    assert.ok(rip === syms.spin || rip === syms.spin + 3n, `rip ${rip.toString(16)} in the spin loop`);
+  });
+});
+
+test('pause twice from the event loop, with progress in between', async () => {
+  const { m } = flat64('spin64');
+  await withMachine(m, async () => {
+    const counts: bigint[] = [];
+    for (let i = 0; i < 2; i++) {
+      const running = m.run();
+      setTimeout(() => m.pause(), 60);
+      assert.equal((await running).kind, 'pause');
+      counts.push(m.getRegs().rax);
+    }
+    assert.ok(counts[0] > 0n && counts[1] > counts[0], `progress: ${counts}`);
+  });
+});
+
+test("the guest's own int3 reaches its handler; ours stops the run", async () => {
+  const { m, syms, serial } = flat64('int3-64');
+  await withMachine(m, async () => {
+    const id = m.addSoftwareBreakpoint(syms.handler);
+    assert.deepEqual(await m.run(), { kind: 'breakpoint', vcpu: 0, address: syms.handler, id });
+    // the #BP frame on the stack holds the return address after the guest's int3
+    const rsp = m.getRegs().rsp;
+    assert.equal(m.readLinear(0, rsp, 8).readBigUInt64LE(), syms.after_int3);
+    m.removeBreakpoint(id);
+    assert.deepEqual(await m.run(), { kind: 'exit', status: (0x11 << 1) | 1 });
+    assert.equal(serial(), 'int3 handled\nback\n');
+    assert.equal(m.readPhysical(Number(syms.hits), 4).readUInt32LE(), 1);
+  });
+});
+
+test('stopOnGuestInt3 stops at the guest int3, then hands it to the guest', async () => {
+  const { m, syms, serial } = flat64('int3-64', { stopOnGuestInt3: true });
+  await withMachine(m, async () => {
+    assert.deepEqual(await m.run(), { kind: 'guest-int3', vcpu: 0, address: syms.guest_int3 });
+    assert.equal(m.getRegs().rip, syms.guest_int3);
+    assert.deepEqual(await m.run(), { kind: 'exit', status: (0x11 << 1) | 1 });
+    assert.equal(serial(), 'int3 handled\nback\n');
+  });
+});
+
+test('a triple fault stops the machine with its state kept', async () => {
+  const { m, syms } = flat64('triple64');
+  await withMachine(m, async () => {
+    assert.deepEqual(await m.run(), { kind: 'triple-fault', vcpu: 0 });
+    assert.equal(m.getRegs().rbx, 0x1234n);
+    assert.equal(m.getSregs().idt.limit, 0);
+    assert.ok(syms.fault > 0n);
+  });
+});
+
+test('halt with interrupts off is a stop, not a hang', async () => {
+  const { m, syms } = flat64('halt64');
+  await withMachine(m, async () => {
+    assert.deepEqual(await m.run(), { kind: 'halted', vcpu: 0 });
+    assert.equal(m.getRegs().rbx, 0x42n);
+    const rip = m.getRegs().rip;
+    assert.ok(rip === syms.halt + 1n || rip === syms.halt, `rip ${rip.toString(16)}`);
+  });
+});
+
+test('registers, FPU/SSE, MSRs and debug registers are read and written', async () => {
+  const { m } = flat64('long-flat');
+  await withMachine(m, async () => {
+    const v = m.vcpu(0);
+    m.setRegs(0, { r15: 0x1122334455667788n, rbx: 0xdeadn });
+    assert.equal(m.getRegs().r15, 0x1122334455667788n);
+    const xmm = Buffer.alloc(16, 0xab);
+    v.setFpu({ xmm: [xmm], mxcsr: 0x1f80 });
+    assert.deepEqual(v.getFpu().xmm[0], xmm);
+    assert.equal(v.getFpu().mxcsr, 0x1f80);
+    assert.equal(v.getMsr(0xc0000080), m.getSregs().efer, 'EFER through MSR and sregs');
+    v.setMsrs(new Map([[0xc0000102, 0xffff800000001000n]])); // KERNEL_GS_BASE
+    assert.equal(v.getMsr(0xc0000102), 0xffff800000001000n);
+    const d = v.getDebugRegs();
+    v.setDebugRegs({ ...d, dr: [0x1000n, 0x2000n, 0n, 0n] });
+    assert.deepEqual(v.getDebugRegs().dr.slice(0, 2), [0x1000n, 0x2000n]);
+  });
+});
+
+test('SMP: the BSP starts the AP with INIT-SIPI-SIPI; both run', async () => {
+  const { m, serial } = flat64('smp64', { smp: 2 });
+  await withMachine(m, async () => {
+    assert.equal(m.vcpus.length, 2);
+    assert.equal(m.vcpu(1).getMpState(), 1, 'the AP waits for INIT/SIPI');
+    const stop = await m.run();
+    assert.deepEqual(stop, { kind: 'exit', status: (0x22 << 1) | 1 });
+    assert.equal(m.readPhysical(0x9000, 1)[0], 1, 'the AP set its flag');
+    assert.equal(serial(), 'AB\n');
+    assert.equal(m.getSregs(1).cs.selector, 0x800, 'the AP runs in real mode at 0x8000 (SIPI vector 8: CS 0x800)');
+  });
+});
