@@ -17,3 +17,7 @@ await Promise.all([
   build({ ...common, entryPoints: ['src/dap/adapter.ts'], outfile: 'dist/adapter.js' }),
   build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
 ]);
+
+// iced-x86's WASM is read from beside the bundle (its loader uses __dirname).
+import { copyFileSync } from 'node:fs';
+copyFileSync('node_modules/iced-x86/iced_x86_bg.wasm', 'dist/iced_x86_bg.wasm');

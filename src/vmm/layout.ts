@@ -13,8 +13,15 @@ export const GDT_ADDR = 0x0500;
 export const PML4_ADDR = 0x1000;
 export const PDPT_ADDR = 0x2000;
 export const PD_ADDR = 0x3000; // 4 pages, up to 0x6fff
-/** Initial stack top for protected/long-mode entries (grows down below the boot sector). */
-export const BOOT_STACK_TOP = 0x7000;
+/**
+ * Page directories for RAM above 4 GiB (one per GiB, 2 MiB pages) sit at the very top of the
+ * RAM below the PCI hole, only for long-mode entry with more than 3 GiB.
+ */
+export function highPdAddress(lowRamTop: number, count: number): number {
+  return lowRamTop - count * 4096;
+}
+/** Initial stack top for protected/long-mode entries: 3 KiB from 0x7000 up to the boot sector. */
+export const BOOT_STACK_TOP = 0x7c00;
 /** Where BIOSes put a boot sector. */
 export const BOOT_SECTOR_ADDR = 0x7c00;
 /** Multiboot information structure and everything it points at (strings, memory map). */

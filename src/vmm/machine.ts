@@ -91,6 +91,8 @@ export class Machine {
   private readonly plantTarget: PlantTarget;
   readonly watchBackend: 'debugregs' | 'memslots';
   private physWatches: PhysWatch[] = [];
+  /** Debug-register breakpoints standing in for unmappable software ones: hw id → sw id. */
+  private readonly borrowed = new Map<number, number>();
   private lastControl: { flags: number; regs: readonly bigint[] } = { flags: 0, regs: [] };
 
   constructor(config: MachineConfig) {
@@ -167,7 +169,7 @@ export class Machine {
     try {
       const first = this.resumeOverBreakpoint(this.current);
       if (first) return first;
-      this.breakpoints.plant(this.plantTarget);
+      this.borrowDebugRegisters(this.breakpoints.plant(this.plantTarget));
       this.applyGuestDebug(false);
       for (;;) {
         const s = this.execute(this.vcpu(this.current), false);
@@ -227,7 +229,18 @@ export class Machine {
     this.pauseRequested = false;
   }
 
+  /** Software breakpoints that can't be planted now run on free debug registers instead. */
+  private borrowDebugRegisters(unmapped: bigint[]): void {
+    for (const address of unmapped) {
+      if (!this.breakpoints.hw.includes(undefined)) return;
+      const id = this.breakpoints.addHardware(address, 'execute');
+      this.borrowed.set(id, this.breakpoints.softwareAt(address)!.id);
+    }
+  }
+
   private endRun(): void {
+    for (const id of this.borrowed.keys()) this.breakpoints.remove(id);
+    this.borrowed.clear();
     this.breakpoints.unplant(this.plantTarget);
     this.uart.flush();
     this.running = false;
@@ -458,7 +471,7 @@ export class Machine {
     for (let slot = 0; slot < 4; slot++) {
       const h = this.breakpoints.hw[slot];
       if (!h || !(dr6 & (1n << BigInt(slot)))) continue;
-      if (h.kind === 'execute') return { kind: 'breakpoint', vcpu: v.id, address: h.address, id: h.id };
+      if (h.kind === 'execute') return { kind: 'breakpoint', vcpu: v.id, address: h.address, id: this.borrowed.get(h.id) ?? h.id };
       return { kind: 'watchpoint', vcpu: v.id, id: h.id, slot, address: h.address, access: h.kind };
     }
     if (singleStep || dr6 & DR6_BS) return { kind: 'step', vcpu: v.id };

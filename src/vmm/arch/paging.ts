@@ -1,8 +1,9 @@
 // Identity page tables the monitor builds for long-mode entry: the low 4 GiB with 2 MiB pages
-// (so MMIO such as the LAPIC is reachable too), RAM above 4 GiB with 1 GiB pages.
+// (so MMIO such as the LAPIC is reachable too), and RAM above 4 GiB with 1 GiB pages where the
+// CPU has them, else with 2 MiB pages from directories at the top of low RAM.
 import type { GuestMemory } from '../memory.js';
 import { GuestError } from '../errors.js';
-import { PML4_ADDR, PDPT_ADDR, PD_ADDR } from '../layout.js';
+import { PML4_ADDR, PDPT_ADDR, PD_ADDR, PCI_HOLE_START, highPdAddress } from '../layout.js';
 
 const P = 1n, RW = 2n, PS = 0x80n;
 const GIB = 1n << 30n, MIB2 = 1n << 21n;
@@ -22,12 +23,19 @@ export function buildIdentityTables(mem: GuestMemory, gib1Pages: boolean): numbe
   }
   const top = BigInt(mem.top);
   if (top > 4n * GIB) {
-    if (!gib1Pages) {
-      throw new GuestError('memory above 4 GiB needs 1 GiB pages (CPUID pdpe1gb), which this host lacks');
-    }
     const gibs = Number((top + GIB - 1n) / GIB);
     if (gibs > 512) throw new GuestError('long-mode entry maps at most 512 GiB');
-    for (let i = 4; i < gibs; i++) pdpt.writeBigUInt64LE((BigInt(i) * GIB) | P | RW | PS, i * 8);
+    if (gib1Pages) {
+      for (let i = 4; i < gibs; i++) pdpt.writeBigUInt64LE((BigInt(i) * GIB) | P | RW | PS, i * 8);
+    } else {
+      const base = highPdAddress(Math.min(mem.size, PCI_HOLE_START), gibs - 4);
+      for (let i = 4; i < gibs; i++) {
+        const pd = base + (i - 4) * 4096;
+        const t = mem.view(pd, 4096);
+        for (let j = 0; j < 512; j++) t.writeBigUInt64LE((BigInt(i) * GIB + BigInt(j) * MIB2) | P | RW | PS, j * 8);
+        pdpt.writeBigUInt64LE(BigInt(pd) | P | RW, i * 8);
+      }
+    }
   }
   return PML4_ADDR;
 }

@@ -118,16 +118,26 @@ export class BreakpointTable {
     return regs;
   }
 
-  /** Writes 0xCC at every software breakpoint except `skip`. Unmapped ones are left for later. */
-  plant(t: PlantTarget, skip?: bigint): void {
+  /**
+   * Writes 0xCC at every software breakpoint except `skip`. Returns the addresses that are not
+   * mapped now (a higher-half kernel before it enables paging): the caller may cover them with
+   * debug registers, which match linear addresses whatever the page tables say.
+   */
+  plant(t: PlantTarget, skip?: bigint): bigint[] {
+    const unmapped: bigint[] = [];
     for (const bp of this.sw.values()) {
       if (bp.address === skip) continue;
       const phys = t.toPhysical(bp.address);
-      if (phys === undefined || this.planted.some((p) => p.phys === phys)) continue;
+      if (phys === undefined) {
+        unmapped.push(bp.address);
+        continue;
+      }
+      if (this.planted.some((p) => p.phys === phys)) continue;
       const original = t.readByte(phys);
       t.writeByte(phys, 0xcc);
       this.planted.push({ address: bp.address, phys, original });
     }
+    return unmapped;
   }
 
   /** Restores every planted byte (unless the guest overwrote it meanwhile). */
