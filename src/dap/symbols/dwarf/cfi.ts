@@ -1,0 +1,640 @@
+// Call frame information: CIEs and FDEs from .eh_frame (with the pointer encodings gcc and ld
+// use) and .debug_frame, the CFA program interpreter, a DWARF expression evaluator for the
+// expression rules, and one unwinding step from a frame's registers to its caller's. Register
+// numbers are DWARF's: x86-64 0 rax, 1 rdx, 2 rcx, 3 rbx, 4 rsi, 5 rdi, 6 rbp, 7 rsp, 8-15
+// r8-r15, 16 return address (rip); i386 0 eax, 1 ecx, 2 edx, 3 ebx, 4 esp, 5 ebp, 6 esi,
+// 7 edi, 8 return address (eip).
+import { ByteReader, DwarfError } from './reader.js';
+import { ElfImage } from '../elf-file.js';
+
+/** Reads `size` bytes (1, 2, 4 or 8) of guest memory at `addr`, little-endian; undefined if unreadable. */
+export type MemoryReader = (addr: bigint, size: number) => bigint | undefined;
+
+export type RegRule =
+  | { type: 'undefined' }
+  | { type: 'same' }
+  /** Saved at CFA + offset. */
+  | { type: 'offset'; offset: bigint }
+  /** The value is CFA + offset. */
+  | { type: 'valOffset'; offset: bigint }
+  /** Saved in another register. */
+  | { type: 'register'; reg: number }
+  /** Saved at the address the expression computes (CFA pushed first). */
+  | { type: 'expression'; expr: Buffer }
+  /** The value is what the expression computes (CFA pushed first). */
+  | { type: 'valExpression'; expr: Buffer };
+
+export type CfaRule = { type: 'reg'; reg: number; offset: bigint } | { type: 'expression'; expr: Buffer };
+
+/** The unwinding rules in force over [address, end). Registers without an entry have no rule. */
+export interface CfaRow {
+  address: bigint;
+  end: bigint;
+  cfa: CfaRule;
+  regs: Map<number, RegRule>;
+}
+
+export interface Cie {
+  /** Offset in its section. */
+  offset: number;
+  section: '.eh_frame' | '.debug_frame';
+  version: number;
+  augmentation: string;
+  codeAlign: bigint;
+  dataAlign: bigint;
+  raReg: number;
+  /** DW_EH_PE_* encoding of FDE addresses ('R'); absptr in .debug_frame. */
+  fdeEncoding: number;
+  lsdaEncoding?: number;
+  signalFrame: boolean;
+  addressSize: number;
+  initialInstructions: Buffer;
+}
+
+export interface Fde {
+  offset: number;
+  cie: Cie;
+  /** [pcBegin, pcEnd), with the load offset. */
+  pcBegin: bigint;
+  pcEnd: bigint;
+  instructions: Buffer;
+}
+
+// Pointer encodings.
+export const DW_EH_PE_absptr = 0x00;
+export const DW_EH_PE_uleb128 = 0x01;
+export const DW_EH_PE_udata2 = 0x02;
+export const DW_EH_PE_udata4 = 0x03;
+export const DW_EH_PE_udata8 = 0x04;
+export const DW_EH_PE_sleb128 = 0x09;
+export const DW_EH_PE_sdata2 = 0x0a;
+export const DW_EH_PE_sdata4 = 0x0b;
+export const DW_EH_PE_sdata8 = 0x0c;
+export const DW_EH_PE_pcrel = 0x10;
+export const DW_EH_PE_textrel = 0x20;
+export const DW_EH_PE_datarel = 0x30;
+export const DW_EH_PE_funcrel = 0x40;
+export const DW_EH_PE_aligned = 0x50;
+export const DW_EH_PE_indirect = 0x80;
+export const DW_EH_PE_omit = 0xff;
+
+/** Where the relative pointer encodings are relative to (link-time addresses). */
+interface PointerBases {
+  /** Address of the section's first byte (for pcrel). */
+  section: bigint;
+  text?: bigint;
+  data?: bigint;
+  func?: bigint;
+}
+
+function readEncoded(r: ByteReader, enc: number, addressSize: number, bases: PointerBases, valueOnly = false): bigint {
+  if (enc === DW_EH_PE_omit) return 0n;
+  const fieldAddr = bases.section + BigInt(r.pos);
+  if ((enc & 0x70) === DW_EH_PE_aligned) {
+    const a = addressSize;
+    r.pos = Math.ceil(r.pos / a) * a;
+  }
+  let v: bigint;
+  switch (enc & 0x0f) {
+    case DW_EH_PE_absptr: v = r.uN(addressSize, 'pointer'); break;
+    case DW_EH_PE_uleb128: v = r.uleb('pointer'); break;
+    case DW_EH_PE_udata2: v = BigInt(r.u16('pointer')); break;
+    case DW_EH_PE_udata4: v = BigInt(r.u32('pointer')); break;
+    case DW_EH_PE_udata8: v = r.u64('pointer'); break;
+    case DW_EH_PE_sleb128: v = r.sleb('pointer'); break;
+    case DW_EH_PE_sdata2: v = BigInt(r.s16('pointer')); break;
+    case DW_EH_PE_sdata4: v = BigInt(r.s32('pointer')); break;
+    case DW_EH_PE_sdata8: v = r.s64('pointer'); break;
+    default: throw new DwarfError(`${r.section}: unknown pointer encoding 0x${enc.toString(16)} at 0x${(r.pos).toString(16)}`);
+  }
+  if (valueOnly) return v;
+  switch (enc & 0x70) {
+    case DW_EH_PE_pcrel: v += fieldAddr; break;
+    case DW_EH_PE_textrel:
+      if (bases.text === undefined) throw new DwarfError(`${r.section}: text-relative pointer without a .text section`);
+      v += bases.text;
+      break;
+    case DW_EH_PE_datarel:
+      if (bases.data === undefined) throw new DwarfError(`${r.section}: data-relative pointer without a .got section`);
+      v += bases.data;
+      break;
+    case DW_EH_PE_funcrel: v += bases.func ?? 0n; break;
+    default: break;
+  }
+  return BigInt.asUintN(addressSize * 8, v);
+}
+
+/**
+ * Parses the CIEs and FDEs of one section. `eh` selects the .eh_frame conventions (CIE id 0,
+ * CIE pointers relative to themselves, augmentation data, terminator of length 0).
+ * Malformed entries end the parse of that section (the entries before them are kept).
+ */
+export function parseFrameSection(
+  data: Buffer, eh: boolean, addressSize: number, bases: PointerBases, loadOffset: bigint,
+  problems: string[] = [],
+): Fde[] {
+  const name = eh ? '.eh_frame' : '.debug_frame';
+  const cies = new Map<number, Cie | null>();
+  const fdes: Fde[] = [];
+  const mask = (1n << BigInt(addressSize * 8)) - 1n;
+
+  const parseCie = (off: number): Cie | null => {
+    if (cies.has(off)) return cies.get(off)!;
+    let cie: Cie | null = null;
+    try {
+      cie = readCie(off);
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+    cies.set(off, cie);
+    return cie;
+  };
+
+  const readCie = (off: number): Cie | null => {
+    const r = new ByteReader(data, name, off);
+    const { length, offsetSize } = r.initialLength('CIE length');
+    const end = r.pos + length;
+    r.end = end;
+    const id = offsetSize === 8 ? r.u64('CIE id') : BigInt(r.u32('CIE id'));
+    const isCie = eh ? id === 0n : id === (offsetSize === 8 ? 0xffffffffffffffffn : 0xffffffffn);
+    if (!isCie) throw new DwarfError(`${name}: entry at 0x${off.toString(16)} is named as a CIE but is not one`);
+    const version = r.u8('CIE version');
+    if (version !== 1 && version !== 3 && version !== 4) {
+      problems.push(`${name}: CIE at 0x${off.toString(16)} has unsupported version ${version}`);
+      return null;
+    }
+    const augmentation = r.cstring('augmentation');
+    let cieAddressSize = addressSize;
+    if (augmentation.includes('eh')) r.skip(addressSize, 'eh data');
+    if (version >= 4) {
+      cieAddressSize = r.u8('address size');
+      r.u8('segment selector size');
+    }
+    const codeAlign = r.uleb('code alignment');
+    const dataAlign = r.sleb('data alignment');
+    const raReg = version === 1 ? r.u8('return address register') : r.ulebN('return address register');
+    let fdeEncoding = DW_EH_PE_absptr;
+    let lsdaEncoding: number | undefined;
+    let signalFrame = false;
+    if (augmentation.startsWith('z')) {
+      const augLen = r.ulebN('augmentation length');
+      const augEnd = r.pos + augLen;
+      for (const c of augmentation.slice(1)) {
+        if (c === 'R') fdeEncoding = r.u8('FDE encoding');
+        else if (c === 'L') lsdaEncoding = r.u8('LSDA encoding');
+        else if (c === 'P') {
+          const pe = r.u8('personality encoding');
+          readEncoded(r, pe & ~DW_EH_PE_indirect, cieAddressSize, { ...bases, section: bases.section });
+        } else if (c === 'S') signalFrame = true;
+        else break; // unknown: the rest is skipped by length
+      }
+      r.pos = augEnd;
+    } else if (augmentation !== '' && augmentation !== 'eh') {
+      problems.push(`${name}: CIE at 0x${off.toString(16)} has unknown augmentation "${augmentation}"`);
+      return null;
+    }
+    return {
+      offset: off, section: name, version, augmentation, codeAlign, dataAlign, raReg, fdeEncoding, lsdaEncoding, signalFrame,
+      addressSize: cieAddressSize, initialInstructions: data.subarray(r.pos, end),
+    };
+  };
+
+  let off = 0;
+  while (off + 4 <= data.length) {
+    const r = new ByteReader(data, name, off);
+    let length: number;
+    let offsetSize: 4 | 8;
+    try {
+      ({ length, offsetSize } = r.initialLength('entry length'));
+    } catch (e) {
+      problems.push((e as Error).message);
+      break;
+    }
+    if (length === 0) {
+      if (eh) break; // the .eh_frame terminator
+      off = r.pos;
+      continue;
+    }
+    const end = r.pos + length;
+    if (end > data.length) {
+      problems.push(`${name}: entry at 0x${off.toString(16)} (${length} bytes) runs past the end of the section`);
+      break;
+    }
+    r.end = end;
+    try {
+      const idPos = r.pos;
+      const id = offsetSize === 8 ? r.u64('CIE pointer') : BigInt(r.u32('CIE pointer'));
+      const isCie = eh ? id === 0n : id === (offsetSize === 8 ? 0xffffffffffffffffn : 0xffffffffn);
+      if (isCie) {
+        parseCie(off);
+      } else {
+        const cieOff = eh ? idPos - Number(id) : Number(id);
+        const cie = parseCie(cieOff);
+        if (cie) {
+          const enc = eh ? cie.fdeEncoding : DW_EH_PE_absptr;
+          const pcBegin = readEncoded(r, enc, cie.addressSize, bases);
+          const range = readEncoded(r, enc & 0x0f, cie.addressSize, bases, true);
+          if (cie.augmentation.startsWith('z')) r.skip(r.ulebN('augmentation length'), 'augmentation data');
+          // Discarded functions keep FDEs at address 0 (or all-ones tombstones): not code.
+          const tomb = pcBegin === mask || pcBegin === mask - 1n;
+          if (range > 0n && !tomb) {
+            const begin = (pcBegin + loadOffset) & mask;
+            fdes.push({ offset: off, cie, pcBegin: begin, pcEnd: begin + range, instructions: data.subarray(r.pos, end) });
+          }
+        }
+      }
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+    off = end;
+  }
+  return fdes;
+}
+
+interface State {
+  cfa: CfaRule;
+  regs: Map<number, RegRule>;
+}
+
+function cloneState(s: State): State {
+  return { cfa: { ...s.cfa }, regs: new Map(s.regs) };
+}
+
+/**
+ * Executes CFA instructions starting at `loc`. `onRow(loc, state)` is called with each row as it
+ * ends (when the location advances); execution stops once the location passes `stopAfter`.
+ * Returns the final location and state.
+ */
+function execute(
+  instructions: Buffer, section: string, cie: Cie, state: State, initial: State | undefined, loc: bigint,
+  stopAt: bigint | undefined, onRow: ((loc: bigint, next: bigint, s: State) => void) | undefined, bases: PointerBases,
+): { loc: bigint; state: State; stopped: boolean; next?: bigint } {
+  const r = new ByteReader(instructions, section);
+  const stack: State[] = [];
+  const ruleFor = (reg: number): RegRule | undefined => initial?.regs.get(reg);
+  const restore = (reg: number): void => {
+    const rule = ruleFor(reg);
+    if (rule) state.regs.set(reg, rule);
+    else state.regs.delete(reg);
+  };
+  let stopNext: bigint | undefined;
+  const advanceTo = (next: bigint): boolean => {
+    if (stopAt !== undefined && next > stopAt) {
+      stopNext = next;
+      return true;
+    }
+    if (next !== loc) onRow?.(loc, next, state);
+    loc = next;
+    return false;
+  };
+  const da = cie.dataAlign;
+  const ca = cie.codeAlign;
+  const setCfaOffset = (offset: bigint): void => {
+    if (state.cfa.type === 'reg') state.cfa = { ...state.cfa, offset };
+  };
+  while (!r.atEnd) {
+    const op = r.u8('CFA opcode');
+    const hi = op & 0xc0;
+    const low = op & 0x3f;
+    if (hi === 0x40) { // DW_CFA_advance_loc
+      if (advanceTo(loc + BigInt(low) * ca)) return { loc, state, stopped: true, next: stopNext };
+      continue;
+    }
+    if (hi === 0x80) { // DW_CFA_offset
+      state.regs.set(low, { type: 'offset', offset: r.uleb() * da });
+      continue;
+    }
+    if (hi === 0xc0) { // DW_CFA_restore
+      restore(low);
+      continue;
+    }
+    switch (op) {
+      case 0x00: break; // nop
+      case 0x01: { // set_loc
+        const next = readEncoded(r, cie.fdeEncoding, cie.addressSize, bases);
+        if (advanceTo(next)) return { loc, state, stopped: true, next: stopNext };
+        break;
+      }
+      case 0x02: if (advanceTo(loc + BigInt(r.u8()) * ca)) return { loc, state, stopped: true, next: stopNext }; break;
+      case 0x03: if (advanceTo(loc + BigInt(r.u16()) * ca)) return { loc, state, stopped: true, next: stopNext }; break;
+      case 0x04: if (advanceTo(loc + BigInt(r.u32()) * ca)) return { loc, state, stopped: true, next: stopNext }; break;
+      case 0x05: { const reg = r.ulebN(); state.regs.set(reg, { type: 'offset', offset: r.uleb() * da }); break; }
+      case 0x06: restore(r.ulebN()); break;
+      case 0x07: state.regs.set(r.ulebN(), { type: 'undefined' }); break;
+      case 0x08: state.regs.set(r.ulebN(), { type: 'same' }); break;
+      case 0x09: { const reg = r.ulebN(); state.regs.set(reg, { type: 'register', reg: r.ulebN() }); break; }
+      case 0x0a: stack.push(cloneState(state)); break; // remember_state
+      case 0x0b: { // restore_state: the CFA rule comes back too (as gcc and gdb do)
+        const s = stack.pop();
+        if (!s) throw new DwarfError(`${section}: DW_CFA_restore_state without a remembered state`);
+        state.cfa = s.cfa;
+        state.regs = s.regs;
+        break;
+      }
+      case 0x0c: { const reg = r.ulebN(); state.cfa = { type: 'reg', reg, offset: r.uleb() }; break; }
+      case 0x0d: {
+        const reg = r.ulebN();
+        state.cfa = state.cfa.type === 'reg' ? { ...state.cfa, reg } : { type: 'reg', reg, offset: 0n };
+        break;
+      }
+      case 0x0e: setCfaOffset(r.uleb()); break;
+      case 0x0f: state.cfa = { type: 'expression', expr: r.bytes(r.ulebN()) }; break;
+      case 0x10: { const reg = r.ulebN(); state.regs.set(reg, { type: 'expression', expr: r.bytes(r.ulebN()) }); break; }
+      case 0x11: { const reg = r.ulebN(); state.regs.set(reg, { type: 'offset', offset: r.sleb() * da }); break; }
+      case 0x12: { const reg = r.ulebN(); state.cfa = { type: 'reg', reg, offset: r.sleb() * da }; break; }
+      case 0x13: setCfaOffset(r.sleb() * da); break;
+      case 0x14: { const reg = r.ulebN(); state.regs.set(reg, { type: 'valOffset', offset: r.uleb() * da }); break; }
+      case 0x15: { const reg = r.ulebN(); state.regs.set(reg, { type: 'valOffset', offset: r.sleb() * da }); break; }
+      case 0x16: { const reg = r.ulebN(); state.regs.set(reg, { type: 'valExpression', expr: r.bytes(r.ulebN()) }); break; }
+      case 0x2e: r.uleb(); break; // GNU_args_size
+      case 0x2f: { const reg = r.ulebN(); state.regs.set(reg, { type: 'offset', offset: -r.uleb() * da }); break; }
+      default:
+        throw new DwarfError(`${section}: unknown CFA instruction 0x${op.toString(16)} in the entry for CIE 0x${cie.offset.toString(16)}`);
+    }
+  }
+  return { loc, state, stopped: false };
+}
+
+const INITIAL_CFA: CfaRule = { type: 'reg', reg: 0, offset: 0n };
+
+/**
+ * Evaluates a DWARF expression (the subset that call frame information uses: constants,
+ * register-relative values, memory reads, arithmetic, comparisons and branches). Returns
+ * undefined when a register or memory value it needs is unknown or it uses something else.
+ */
+export function evaluateExpression(
+  expr: Buffer, regs: Map<number, bigint>, read: MemoryReader, addressSize: number, initial: bigint[] = [],
+): bigint | undefined {
+  const r = new ByteReader(expr, 'DWARF expression');
+  const stack = [...initial];
+  const bits = BigInt(addressSize * 8);
+  const u = (v: bigint): bigint => BigInt.asUintN(Number(bits), v);
+  const s = (v: bigint): bigint => BigInt.asIntN(Number(bits), v);
+  const pop = (): bigint => {
+    const v = stack.pop();
+    if (v === undefined) throw new DwarfError('DWARF expression: stack underflow');
+    return v;
+  };
+  try {
+    let steps = 0;
+    while (!r.atEnd) {
+      if (++steps > 10000) return undefined;
+      const op = r.u8();
+      if (op >= 0x30 && op <= 0x4f) { stack.push(BigInt(op - 0x30)); continue; } // lit0-31
+      if (op >= 0x70 && op <= 0x8f) { // breg0-31
+        const v = regs.get(op - 0x70);
+        const off = r.sleb();
+        if (v === undefined) return undefined;
+        stack.push(u(v + off));
+        continue;
+      }
+      switch (op) {
+        case 0x03: stack.push(r.uN(addressSize)); break; // addr
+        case 0x06: { const v = read(pop(), addressSize); if (v === undefined) return undefined; stack.push(v); break; } // deref
+        case 0x08: stack.push(BigInt(r.u8())); break;
+        case 0x09: stack.push(u(BigInt(r.s8()))); break;
+        case 0x0a: stack.push(BigInt(r.u16())); break;
+        case 0x0b: stack.push(u(BigInt(r.s16()))); break;
+        case 0x0c: stack.push(BigInt(r.u32())); break;
+        case 0x0d: stack.push(u(BigInt(r.s32()))); break;
+        case 0x0e: stack.push(r.u64()); break;
+        case 0x0f: stack.push(u(r.s64())); break;
+        case 0x10: stack.push(r.uleb()); break; // constu
+        case 0x11: stack.push(u(r.sleb())); break; // consts
+        case 0x12: { const v = pop(); stack.push(v, v); break; } // dup
+        case 0x13: pop(); break; // drop
+        case 0x14: { if (stack.length < 2) return undefined; stack.push(stack[stack.length - 2]); break; } // over
+        case 0x15: { const i = r.u8(); if (i >= stack.length) return undefined; stack.push(stack[stack.length - 1 - i]); break; } // pick
+        case 0x16: { const a = pop(); const b = pop(); stack.push(a, b); break; } // swap
+        case 0x17: { const a = pop(); const b = pop(); const c = pop(); stack.push(a, c, b); break; } // rot
+        case 0x19: { const v = s(pop()); stack.push(u(v < 0n ? -v : v)); break; } // abs
+        case 0x1a: { const b = pop(); stack.push(pop() & b); break; }
+        case 0x1b: { const b = s(pop()); const a = s(pop()); if (b === 0n) return undefined; stack.push(u(a / b)); break; } // div
+        case 0x1c: { const b = pop(); stack.push(u(pop() - b)); break; } // minus
+        case 0x1d: { const b = pop(); const a = pop(); if (b === 0n) return undefined; stack.push(a % b); break; } // mod
+        case 0x1e: { const b = pop(); stack.push(u(pop() * b)); break; } // mul
+        case 0x1f: stack.push(u(-pop())); break; // neg
+        case 0x20: stack.push(u(~pop())); break; // not
+        case 0x21: { const b = pop(); stack.push(pop() | b); break; }
+        case 0x22: { const b = pop(); stack.push(u(pop() + b)); break; } // plus
+        case 0x23: stack.push(u(pop() + r.uleb())); break; // plus_uconst
+        case 0x24: { const b = pop(); stack.push(b >= bits ? 0n : u(pop() << b)); break; } // shl
+        case 0x25: { const b = pop(); stack.push(pop() >> b); break; } // shr
+        case 0x26: { const b = pop(); stack.push(u(s(pop()) >> b)); break; } // shra
+        case 0x27: { const b = pop(); stack.push(pop() ^ b); break; }
+        case 0x28: { const off = r.s16(); if (pop() !== 0n) r.pos += off; break; } // bra
+        case 0x29: case 0x2a: case 0x2b: case 0x2c: case 0x2d: case 0x2e: {
+          const b = s(pop());
+          const a = s(pop());
+          const res = op === 0x29 ? a === b : op === 0x2a ? a >= b : op === 0x2b ? a > b : op === 0x2c ? a <= b : op === 0x2d ? a < b : a !== b;
+          stack.push(res ? 1n : 0n);
+          break;
+        }
+        case 0x2f: r.pos += r.s16(); break; // skip
+        case 0x92: { // bregx
+          const v = regs.get(r.ulebN());
+          const off = r.sleb();
+          if (v === undefined) return undefined;
+          stack.push(u(v + off));
+          break;
+        }
+        case 0x94: { // deref_size
+          const size = r.u8();
+          const v = read(pop(), size);
+          if (v === undefined) return undefined;
+          stack.push(v);
+          break;
+        }
+        case 0x96: break; // nop
+        default:
+          return undefined; // register locations, pieces, TLS, calls...: not for unwinding
+      }
+      if (r.pos < 0 || r.pos > expr.length) return undefined;
+    }
+  } catch {
+    return undefined;
+  }
+  return stack.length ? stack[stack.length - 1] : undefined;
+}
+
+export interface UnwindResult {
+  /** The caller's pc (the return address). */
+  pc: bigint;
+  /** The caller's registers (DWARF numbers), the return-address column set to `pc`. */
+  regs: Map<number, bigint>;
+  /** The canonical frame address of the frame unwound from (the caller's stack pointer). */
+  cfa: bigint;
+}
+
+function spReg(bits: 32 | 64): number {
+  return bits === 64 ? 7 : 4;
+}
+function bpReg(bits: 32 | 64): number {
+  return bits === 64 ? 6 : 5;
+}
+function raReg(bits: 32 | 64): number {
+  return bits === 64 ? 16 : 8;
+}
+
+export class CallFrameInfo {
+  private readonly sorted: Fde[];
+  /** Problems met while parsing (unsupported CIEs, truncated entries); parsing went on past them. */
+  readonly problems: string[];
+
+  constructor(fdes: Fde[], readonly bits: 32 | 64, problems: string[] = [], private readonly bases: PointerBases = { section: 0n }) {
+    // .eh_frame entries first, so that for a function described in both sections the
+    // .eh_frame one is found (a stable sort keeps that order among equal starts).
+    this.sorted = [...fdes].sort((a, b) => (a.pcBegin < b.pcBegin ? -1 : a.pcBegin > b.pcBegin ? 1 : 0));
+    this.problems = problems;
+  }
+
+  /** The CFI of an ELF file: .eh_frame and .debug_frame together; empty when it has neither. */
+  static fromElf(image: Buffer, fileName: string, loadOffset = 0n): CallFrameInfo {
+    const elf = ElfImage.open(image, fileName);
+    const addressSize = elf.bits / 8;
+    const problems: string[] = [];
+    const fdes: Fde[] = [];
+    const text = elf.sectionHeader('.text')?.addr;
+    const got = elf.sectionHeader('.got')?.addr ?? elf.sectionHeader('.got.plt')?.addr;
+    const eh = elf.sectionHeader('.eh_frame');
+    const ehData = elf.section('.eh_frame');
+    if (eh && ehData) {
+      fdes.push(...parseFrameSection(ehData, true, addressSize, { section: eh.addr, text, data: got }, loadOffset, problems));
+    }
+    const dbg = elf.section('.debug_frame');
+    if (dbg) fdes.push(...parseFrameSection(dbg, false, addressSize, { section: 0n, text, data: got }, loadOffset, problems));
+    return new CallFrameInfo(fdes, elf.bits, problems, { section: eh?.addr ?? 0n, text, data: got });
+  }
+
+  fdes(): Fde[] {
+    return this.sorted;
+  }
+
+  /** The FDE whose range holds `pc`. */
+  findFde(pc: bigint): Fde | undefined {
+    const a = this.sorted;
+    let lo = 0;
+    let hi = a.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (a[mid].pcBegin <= pc) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo - 1, n = 0; i >= 0 && n < 32; i--, n++) {
+      if (pc < a[i].pcEnd && pc >= a[i].pcBegin) return a[i];
+    }
+    return undefined;
+  }
+
+  private initialState(cie: Cie): State {
+    const state: State = { cfa: { ...INITIAL_CFA }, regs: new Map() };
+    execute(cie.initialInstructions, cie.section, cie, state, undefined, 0n, undefined, undefined, this.bases);
+    return state;
+  }
+
+  /** Every row of an FDE's table, as `readelf --debug-dump=frames-interp` shows it. */
+  table(fde: Fde): CfaRow[] {
+    const initial = this.initialState(fde.cie);
+    const rows: CfaRow[] = [];
+    const onRow = (loc: bigint, next: bigint, s: State): void => {
+      rows.push({ address: loc, end: next, cfa: { ...s.cfa }, regs: new Map(s.regs) });
+    };
+    const { loc, state } = execute(fde.instructions, fde.cie.section, fde.cie, cloneState(initial), initial, fde.pcBegin, undefined, onRow, { ...this.bases, func: fde.pcBegin });
+    if (loc < fde.pcEnd) rows.push({ address: loc, end: fde.pcEnd, cfa: { ...state.cfa }, regs: new Map(state.regs) });
+    return rows;
+  }
+
+  /** The rules in force at `pc`, or undefined where no FDE covers it. */
+  rowAt(pc: bigint): CfaRow | undefined {
+    const fde = this.findFde(pc);
+    if (!fde) return undefined;
+    const initial = this.initialState(fde.cie);
+    const res = execute(fde.instructions, fde.cie.section, fde.cie, cloneState(initial), initial, fde.pcBegin, pc, undefined, { ...this.bases, func: fde.pcBegin });
+    const end = res.next !== undefined && res.next < fde.pcEnd ? res.next : fde.pcEnd;
+    return { address: res.loc, end, cfa: res.state.cfa, regs: res.state.regs };
+  }
+
+  /**
+   * One unwinding step: from the registers of a frame executing at `pc`, the caller's pc,
+   * registers and the CFA. Registers without a rule keep their values (as gdb assumes for
+   * callee-saved ones); the stack pointer becomes the CFA. `caller` says `pc` is a return
+   * address (any frame but the innermost), so the rules at pc - 1 apply (the call may be the
+   * function's last instruction). Undefined where no FDE covers the pc, the return address is
+   * undefined (the outermost frame), or a value the rules need cannot be read.
+   */
+  unwindStep(
+    regs: Map<number, bigint>, pc: bigint, read: MemoryReader, bits: 32 | 64 = this.bits, caller = false,
+  ): UnwindResult | undefined {
+    let fde = this.findFde(caller ? pc - 1n : pc);
+    // A signal frame's pc is where it was interrupted, not a return address.
+    if (caller && fde?.cie.signalFrame) fde = this.findFde(pc) ?? fde;
+    if (!fde) return undefined;
+    const row = this.rowAt(caller && !fde.cie.signalFrame ? pc - 1n : pc);
+    if (!row) return undefined;
+    const size = bits / 8;
+    const mask = (1n << BigInt(bits)) - 1n;
+    const cur = new Map(regs);
+    const ra = fde.cie.raReg;
+    if (!cur.has(ra)) cur.set(ra, pc);
+    let cfa: bigint | undefined;
+    if (row.cfa.type === 'reg') {
+      const base = cur.get(row.cfa.reg);
+      if (base === undefined) return undefined;
+      cfa = (base + row.cfa.offset) & mask;
+    } else {
+      cfa = evaluateExpression(row.cfa.expr, cur, read, size);
+      if (cfa === undefined) return undefined;
+    }
+    const out = new Map(cur);
+    out.set(spReg(bits), cfa);
+    for (const [reg, rule] of row.regs) {
+      let v: bigint | undefined;
+      switch (rule.type) {
+        case 'undefined': out.delete(reg); continue;
+        case 'same': v = cur.get(reg); break;
+        case 'offset': v = read((cfa + rule.offset) & mask, size); break;
+        case 'valOffset': v = (cfa + rule.offset) & mask; break;
+        case 'register': v = cur.get(rule.reg); break;
+        case 'expression': {
+          const addr = evaluateExpression(rule.expr, cur, read, size, [cfa]);
+          v = addr === undefined ? undefined : read(addr, size);
+          break;
+        }
+        case 'valExpression': v = evaluateExpression(rule.expr, cur, read, size, [cfa]); break;
+      }
+      if (v === undefined) {
+        if (reg === ra) return undefined;
+        out.delete(reg);
+      } else {
+        out.set(reg, v & mask);
+      }
+    }
+    const raRule = row.regs.get(ra);
+    if (!raRule || raRule.type === 'undefined') return undefined;
+    const newPc = out.get(ra);
+    if (newPc === undefined) return undefined;
+    if (ra !== raReg(bits)) out.set(raReg(bits), newPc);
+    return { pc: newPc, regs: out, cfa };
+  }
+}
+
+/**
+ * The frame-pointer fallback: a frame whose code did `push %rbp; mov %rsp, %rbp` keeps the
+ * caller's rbp at [rbp] and the return address at [rbp + 8] (ebp, 4 on i386). Undefined when
+ * rbp is 0 (the end of the chain, as _start leaves it), misaligned, or unreadable.
+ */
+export function unwindWithFramePointer(regs: Map<number, bigint>, read: MemoryReader, bits: 32 | 64): UnwindResult | undefined {
+  const size = bits / 8;
+  const mask = (1n << BigInt(bits)) - 1n;
+  const bp = regs.get(bpReg(bits));
+  if (bp === undefined || bp === 0n || bp % BigInt(size) !== 0n) return undefined;
+  const savedBp = read(bp, size);
+  const ra = read((bp + BigInt(size)) & mask, size);
+  if (savedBp === undefined || ra === undefined || ra === 0n) return undefined;
+  const cfa = (bp + 2n * BigInt(size)) & mask;
+  const out = new Map(regs);
+  out.set(bpReg(bits), savedBp);
+  out.set(spReg(bits), cfa);
+  out.set(raReg(bits), ra);
+  return { pc: ra, regs: out, cfa };
+}

@@ -1,0 +1,618 @@
+// DWARF line-number programs (.debug_line, versions 2 to 5, 32- and 64-bit DWARF): headers with
+// their directory and file tables (the v5 entry formats included), the line-number state
+// machine, and the queries the debug adapter makes: which line an address is on, where a source
+// breakpoint binds, and where a function's prologue ends.
+import { posix } from 'node:path';
+import { ByteReader, DwarfError } from './reader.js';
+import {
+  compileUnits, dwarfSections, readForm, DwarfInfo,
+  DW_FORM_block, DW_FORM_data1, DW_FORM_data2, DW_FORM_data4, DW_FORM_data8, DW_FORM_data16, DW_FORM_line_strp,
+  DW_FORM_strp, DW_FORM_string, DW_FORM_strx, DW_FORM_strx1, DW_FORM_strx2, DW_FORM_strx3, DW_FORM_strx4, DW_FORM_udata,
+  type CompileUnit, type DwarfSections, type FormContext,
+} from './info.js';
+import { ElfImage } from '../elf-file.js';
+
+export interface LineRow {
+  address: bigint;
+  file: string;
+  line: number;
+  column: number;
+  isStmt: boolean;
+  endSequence: boolean;
+  prologueEnd: boolean;
+}
+
+// Standard opcodes.
+const DW_LNS_copy = 1;
+const DW_LNS_advance_pc = 2;
+const DW_LNS_advance_line = 3;
+const DW_LNS_set_file = 4;
+const DW_LNS_set_column = 5;
+const DW_LNS_negate_stmt = 6;
+const DW_LNS_set_basic_block = 7;
+const DW_LNS_const_add_pc = 8;
+const DW_LNS_fixed_advance_pc = 9;
+const DW_LNS_set_prologue_end = 10;
+const DW_LNS_set_epilogue_begin = 11;
+const DW_LNS_set_isa = 12;
+// Extended opcodes.
+const DW_LNE_end_sequence = 1;
+const DW_LNE_set_address = 2;
+const DW_LNE_define_file = 3;
+const DW_LNE_set_discriminator = 4;
+// Entry content types (DWARF 5).
+const DW_LNCT_path = 1;
+const DW_LNCT_directory_index = 2;
+
+/** One line-number program's header, with file names resolved to paths. */
+export interface LineProgramHeader {
+  offset: number;
+  end: number;
+  version: number;
+  offsetSize: 4 | 8;
+  addressSize?: number;
+  minInstLength: number;
+  maxOpsPerInst: number;
+  defaultIsStmt: boolean;
+  lineBase: number;
+  lineRange: number;
+  opcodeBase: number;
+  standardOpcodeLengths: number[];
+  /** Directories as resolved paths; index 0 is the compilation directory. */
+  directories: string[];
+  /** Files as resolved paths, indexed as the program indexes them (from 1 before DWARF 5, from 0 in 5). */
+  files: (string | undefined)[];
+  programOffset: number;
+}
+
+function joinPath(dir: string | undefined, name: string): string {
+  if (posix.isAbsolute(name) || /^[A-Za-z]:[\\/]/.test(name)) return posix.normalize(name);
+  if (!dir) return posix.normalize(name);
+  return posix.normalize(posix.join(dir, name));
+}
+
+/** Reads the header of the line program at `offset`. `cu` supplies comp_dir (needed before DWARF 5). */
+export function readLineHeader(sections: DwarfSections, offset: number, cu?: CompileUnit): LineProgramHeader {
+  const buf = sections.line;
+  if (!buf) throw new DwarfError('.debug_line is missing');
+  const r = new ByteReader(buf, '.debug_line', offset);
+  const { length, offsetSize } = r.initialLength('line program length');
+  const end = r.pos + length;
+  if (end > buf.length) throw new DwarfError(`.debug_line: program at 0x${offset.toString(16)} (${length} bytes) runs past the end of the section`);
+  r.end = end;
+  const version = r.u16('version');
+  if (version < 2 || version > 5) throw new DwarfError(`.debug_line: program at 0x${offset.toString(16)} has unsupported version ${version}`);
+  let addressSize: number | undefined = cu?.addressSize;
+  if (version >= 5) {
+    addressSize = r.u8('address size');
+    r.u8('segment selector size');
+  }
+  const headerLength = r.offset(offsetSize, 'header length');
+  const programOffset = r.pos + headerLength;
+  if (programOffset > end) throw new DwarfError(`.debug_line: program at 0x${offset.toString(16)} has a header longer than the program`);
+  const minInstLength = r.u8('minimum instruction length');
+  const maxOpsPerInst = version >= 4 ? r.u8('maximum operations per instruction') || 1 : 1;
+  const defaultIsStmt = r.u8('default_is_stmt') !== 0;
+  const lineBase = r.s8('line_base');
+  const lineRange = r.u8('line_range');
+  const opcodeBase = r.u8('opcode_base');
+  if (lineRange === 0) throw new DwarfError(`.debug_line: program at 0x${offset.toString(16)} has line_range 0`);
+  const standardOpcodeLengths = [0];
+  for (let i = 1; i < opcodeBase; i++) standardOpcodeLengths.push(r.u8('standard opcode length'));
+
+  const compDir = cu?.compDir;
+  const directories: string[] = [];
+  const files: (string | undefined)[] = [];
+  if (version >= 5) {
+    const ctx: FormContext = {
+      version, addressSize: addressSize ?? 8, offsetSize, unitOffset: 0, sections,
+      strOffsetsBase: cu?.strOffsetsBase, addrBase: cu?.addrBase,
+    };
+    const readEntries = (what: string): { path?: string; dir?: number }[] => {
+      const formatCount = r.u8(`${what} entry format count`);
+      const format: [number, number][] = [];
+      for (let i = 0; i < formatCount; i++) format.push([r.ulebN('content type'), r.ulebN('form')]);
+      const count = r.ulebN(`${what} count`);
+      if (count > r.remaining) throw new DwarfError(`.debug_line: ${count} ${what}s cannot fit in the header at 0x${offset.toString(16)}`);
+      const out: { path?: string; dir?: number }[] = [];
+      for (let i = 0; i < count; i++) {
+        const e: { path?: string; dir?: number } = {};
+        for (const [type, form] of format) {
+          checkEntryForm(form, offset);
+          const v = readForm(r, form, ctx);
+          if (type === DW_LNCT_path && typeof v.value === 'string') e.path = v.value;
+          else if (type === DW_LNCT_directory_index && typeof v.value === 'bigint') e.dir = Number(v.value);
+        }
+        out.push(e);
+      }
+      return out;
+    };
+    const dirs = readEntries('directory');
+    // Directory 0 is the compilation directory; relative ones are relative to it.
+    const dir0 = dirs[0]?.path ?? compDir;
+    for (let i = 0; i < dirs.length; i++) {
+      const p = dirs[i].path ?? '';
+      directories.push(i === 0 ? joinPath(compDir, p || '.') : joinPath(dir0, p));
+    }
+    if (directories.length === 0 && compDir) directories.push(compDir);
+    for (const f of readEntries('file')) {
+      if (f.path === undefined) { files.push(undefined); continue; }
+      files.push(joinPath(directories[f.dir ?? 0] ?? dir0, f.path));
+    }
+  } else {
+    directories.push(compDir ?? '');
+    for (;;) {
+      const d = r.cstring('include directory');
+      if (d === '') break;
+      directories.push(joinPath(compDir, d));
+    }
+    files.push(undefined); // file numbers start at 1
+    for (;;) {
+      const name = r.cstring('file name');
+      if (name === '') break;
+      const dir = r.ulebN('directory index');
+      r.uleb('modification time');
+      r.uleb('file length');
+      files.push(joinPath(directories[dir] ?? compDir, name));
+    }
+  }
+  return {
+    offset, end, version, offsetSize, addressSize, minInstLength, maxOpsPerInst, defaultIsStmt, lineBase, lineRange,
+    opcodeBase, standardOpcodeLengths, directories, files, programOffset,
+  };
+}
+
+const ENTRY_FORMS = new Set([
+  DW_FORM_string, DW_FORM_line_strp, DW_FORM_strp, DW_FORM_strx, DW_FORM_strx1, DW_FORM_strx2, DW_FORM_strx3, DW_FORM_strx4,
+  DW_FORM_udata, DW_FORM_data1, DW_FORM_data2, DW_FORM_data4, DW_FORM_data8, DW_FORM_data16, DW_FORM_block,
+]);
+
+function checkEntryForm(form: number, offset: number): void {
+  if (!ENTRY_FORMS.has(form)) throw new DwarfError(`.debug_line: program at 0x${offset.toString(16)} uses form 0x${form.toString(16)} in its file table`);
+}
+
+/**
+ * Runs the line-number program of `header`, appending rows (addresses plus `loadOffset`,
+ * wrapped to the address size) to `out`. `entries`, when given, gets one flag per row: whether
+ * gdb would make it a line-table entry of its own. gdb folds a row into the previous one when
+ * both are for the same line of the same file and the line has had a non-zero discriminator
+ * (the pieces of one loop line), and drops a non-stmt row that only switches file at an address
+ * that already has a statement row.
+ */
+export function runLineProgram(
+  sections: DwarfSections, h: LineProgramHeader, loadOffset: bigint, out: LineRow[], entries?: boolean[],
+): void {
+  const r = new ByteReader(sections.line!, '.debug_line', h.programOffset, h.end);
+  const files = [...h.files];
+  let mask = h.addressSize ? (1n << BigInt(h.addressSize * 8)) - 1n : (1n << 64n) - 1n;
+  const fileName = (i: number): string => files[i] ?? `<file ${i}>`;
+
+  // State machine registers.
+  let address = 0n;
+  let opIndex = 0;
+  let file = 1;
+  let line = 1;
+  let column = 0;
+  let isStmt = h.defaultIsStmt;
+  let prologueEnd = false;
+  let discriminator = 0n;
+  // gdb's coalescing state, per sequence.
+  let lastFile = -1;
+  let lastLine = 0;
+  let lineHasDiscriminator = false;
+  let lastAddress = -1n;
+  let stmtAtAddress = false;
+  const reset = (): void => {
+    address = 0n; opIndex = 0; file = 1; line = 1; column = 0; isStmt = h.defaultIsStmt; prologueEnd = false;
+    discriminator = 0n; lastFile = -1; lastLine = 0; lineHasDiscriminator = false; lastAddress = -1n; stmtAtAddress = false;
+  };
+  const advanceLine = (delta: number): void => {
+    line += delta;
+    if (delta !== 0) lineHasDiscriminator = discriminator !== 0n;
+  };
+  const emit = (endSequence: boolean): void => {
+    out.push({ address: (address + loadOffset) & mask, file: fileName(file), line, column, isStmt, endSequence, prologueEnd });
+    if (entries) {
+      let entry = true;
+      if (!endSequence) {
+        const fileChanged = file !== lastFile;
+        if (fileChanged && address === lastAddress && !isStmt && stmtAtAddress) entry = false;
+        else if (line !== 0 && !fileChanged && line === lastLine && lineHasDiscriminator) entry = false;
+        if (entry && line !== 0) {
+          lastFile = file;
+          lastLine = line;
+        }
+      }
+      entries.push(entry);
+      if (lastAddress !== address) {
+        stmtAtAddress = false;
+        lastAddress = address;
+      }
+      stmtAtAddress ||= isStmt;
+    }
+    prologueEnd = false;
+    discriminator = 0n;
+  };
+  const advance = (operationAdvance: bigint): void => {
+    if (h.maxOpsPerInst === 1) {
+      address = (address + BigInt(h.minInstLength) * operationAdvance) & mask;
+    } else {
+      const total = BigInt(opIndex) + operationAdvance;
+      const maxOps = BigInt(h.maxOpsPerInst);
+      address = (address + BigInt(h.minInstLength) * (total / maxOps)) & mask;
+      opIndex = Number(total % maxOps);
+    }
+  };
+
+  while (!r.atEnd) {
+    const op = r.u8('opcode');
+    if (op >= h.opcodeBase) {
+      const adjusted = op - h.opcodeBase;
+      advance(BigInt(Math.floor(adjusted / h.lineRange)));
+      advanceLine(h.lineBase + (adjusted % h.lineRange));
+      emit(false);
+      continue;
+    }
+    switch (op) {
+      case 0: {
+        const len = r.ulebN('extended opcode length');
+        if (len === 0) break;
+        const start = r.pos;
+        const sub = r.u8('extended opcode');
+        switch (sub) {
+          case DW_LNE_end_sequence:
+            emit(true);
+            reset();
+            break;
+          case DW_LNE_set_address: {
+            const size = len - 1;
+            if (!h.addressSize && (size === 4 || size === 8 || size === 2)) mask = (1n << BigInt(size * 8)) - 1n;
+            address = r.uN(size, 'address');
+            opIndex = 0;
+            break;
+          }
+          case DW_LNE_define_file: {
+            const name = r.cstring('file name');
+            const dir = r.ulebN('directory index');
+            r.uleb('modification time');
+            r.uleb('file length');
+            files.push(joinPath(h.directories[dir] ?? h.directories[0], name));
+            break;
+          }
+          case DW_LNE_set_discriminator:
+            discriminator = r.uleb('discriminator');
+            if (discriminator !== 0n) lineHasDiscriminator = true;
+            break;
+          default:
+            break; // vendor extensions: skipped by length
+        }
+        r.pos = start + len;
+        break;
+      }
+      case DW_LNS_copy:
+        emit(false);
+        break;
+      case DW_LNS_advance_pc:
+        advance(r.uleb('advance'));
+        break;
+      case DW_LNS_advance_line:
+        advanceLine(r.slebN('line advance'));
+        break;
+      case DW_LNS_set_file:
+        file = r.ulebN('file');
+        break;
+      case DW_LNS_set_column:
+        column = r.ulebN('column');
+        break;
+      case DW_LNS_negate_stmt:
+        isStmt = !isStmt;
+        break;
+      case DW_LNS_set_basic_block:
+      case DW_LNS_set_epilogue_begin:
+        break;
+      case DW_LNS_const_add_pc:
+        advance(BigInt(Math.floor((255 - h.opcodeBase) / h.lineRange)));
+        break;
+      case DW_LNS_fixed_advance_pc:
+        address = (address + BigInt(r.u16('advance'))) & mask;
+        opIndex = 0;
+        break;
+      case DW_LNS_set_prologue_end:
+        prologueEnd = true;
+        break;
+      case DW_LNS_set_isa:
+        r.uleb('isa');
+        break;
+      default:
+        // An opcode this version does not define: skip its ULEB128 operands.
+        for (let i = 0; i < (h.standardOpcodeLengths[op] ?? 0); i++) r.uleb('operand');
+    }
+  }
+}
+
+/** A [start, end) address range and the row that describes it. */
+interface Range {
+  start: bigint;
+  end: bigint;
+  row: number;
+  seq: number;
+}
+
+export interface FunctionRange {
+  start: bigint;
+  end: bigint;
+}
+
+function cmp(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Index of the last element of sorted `arr` whose key is <= v, or -1. */
+function lastAtOrBefore<T>(arr: T[], v: bigint, key: (t: T) => bigint): number {
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (key(arr[mid]) <= v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
+/** Path components of a file name, for suffix matching. */
+function components(p: string): string[] {
+  return p.replace(/\\/g, '/').split('/').filter((c) => c !== '' && c !== '.');
+}
+
+export class LineTable {
+  private readonly allRows: LineRow[];
+  /** [first, last] row index (last is the end_sequence row) of every sequence. */
+  private readonly sequences: [number, number][] = [];
+  private rangeIndex?: Range[];
+  private byFile?: Map<string, number[]>;
+  private funcs?: FunctionRange[];
+
+  /**
+   * @param rows rows in program order, sequences ending with an end_sequence row
+   * @param functions function bounds (with the load offset), used to group a line's addresses
+   *   per function and to bound prologues; a thunk so that they are only computed when needed
+   * @param entries per row, whether it starts a line-table entry of its own for lookups
+   *   (see runLineProgram); all rows do when absent
+   */
+  constructor(rows: LineRow[], private readonly functions: () => FunctionRange[] = () => [], private readonly entries?: boolean[]) {
+    this.allRows = rows;
+    let first = 0;
+    for (let i = 0; i < rows.length; i++) {
+      if (rows[i].endSequence) {
+        this.sequences.push([first, i]);
+        first = i + 1;
+      }
+    }
+    if (first < rows.length) {
+      // An unterminated sequence: close it at its last address.
+      const last = rows[rows.length - 1];
+      rows.push({ ...last, endSequence: true, isStmt: false, prologueEnd: false });
+      this.entries?.push(true);
+      this.sequences.push([first, rows.length - 1]);
+    }
+  }
+
+  /** The line table of an ELF file's .debug_line; empty if there is none. Addresses get `loadOffset` added. */
+  static fromElf(image: Buffer, fileName: string, loadOffset = 0n): LineTable {
+    const elf = ElfImage.open(image, fileName);
+    const addrMask = elf.bits === 32 ? 0xffffffffn : (1n << 64n) - 1n;
+    const syms = elf.elf.symbols.filter((s) => s.type === 'func' && s.size > 0n && s.shndx !== 0);
+    const functions = syms.length === 0 ? undefined : (): FunctionRange[] =>
+      syms.map((s) => ({ start: (s.value + loadOffset) & addrMask, end: ((s.value + loadOffset) & addrMask) + s.size }));
+    return LineTable.fromSections(dwarfSections(elf), loadOffset, functions);
+  }
+
+  /**
+   * The line table of raw DWARF sections (.debug_line, and .debug_info/.debug_abbrev/string
+   * sections for comp_dir and names). Function bounds come from `functions` if given, else from
+   * the DW_TAG_subprogram entries.
+   */
+  static fromSections(sections: DwarfSections, loadOffset = 0n, functions?: () => FunctionRange[]): LineTable {
+    if (!sections.line) return new LineTable([]);
+    const cus = sections.info ? compileUnits(sections) : [];
+    const byOffset = new Map<number, CompileUnit>();
+    for (const cu of cus) if (cu.stmtList !== undefined) byOffset.set(cu.stmtList, cu);
+    const rows: LineRow[] = [];
+    const entries: boolean[] = [];
+    // Every program in the section, in order; those no unit names still give rows.
+    let off = 0;
+    const buf = sections.line;
+    while (off + 4 <= buf.length) {
+      const h = readLineHeader(sections, off, byOffset.get(off));
+      runLineProgram(sections, h, loadOffset, rows, entries);
+      if (h.end <= off) break;
+      off = h.end;
+    }
+    const fromDwarf = (): FunctionRange[] =>
+      sections.info ? new DwarfInfo(sections, loadOffset).subprograms().map((s) => ({ start: s.lowPc, end: s.highPc })) : [];
+    return new LineTable(rows, functions ?? fromDwarf, entries);
+  }
+
+  /** Every row, in program order (end_sequence rows included). */
+  rows(): LineRow[] {
+    return this.allRows;
+  }
+
+  /** The source files that have rows, sorted. */
+  files(): string[] {
+    return [...this.fileIndex().keys()].sort();
+  }
+
+  /** Address ranges sorted by start, one per distinct address of each sequence. */
+  private ranges(): Range[] {
+    if (this.rangeIndex) return this.rangeIndex;
+    const out: Range[] = [];
+    const rows = this.allRows;
+    this.sequences.forEach(([first, last], seq) => {
+      // Rows of a sequence are in increasing address order; sort defensively (stable).
+      const idx: number[] = [];
+      for (let i = first; i < last; i++) if (!this.entries || this.entries[i]) idx.push(i);
+      idx.sort((a, b) => cmp(rows[a].address, rows[b].address) || a - b);
+      const endAddr = rows[last].address;
+      let i = 0;
+      while (i < idx.length) {
+        const addr = rows[idx[i]].address;
+        let j = i;
+        let chosen = -1;
+        let lastRow = idx[i];
+        while (j < idx.length && rows[idx[j]].address === addr) {
+          lastRow = idx[j];
+          if (rows[idx[j]].isStmt) chosen = idx[j];
+          j++;
+        }
+        const next = j < idx.length ? rows[idx[j]].address : endAddr;
+        if (next > addr) out.push({ start: addr, end: next, row: chosen >= 0 ? chosen : lastRow, seq });
+        i = j;
+      }
+    });
+    out.sort((a, b) => cmp(a.start, b.start) || a.seq - b.seq);
+    return (this.rangeIndex = out);
+  }
+
+  private rangeAt(addr: bigint): Range | undefined {
+    const ranges = this.ranges();
+    let i = lastAtOrBefore(ranges, addr, (r) => r.start);
+    // Sequences may overlap (code discarded at link time keeps its rows at address 0):
+    // look back a little for one that covers the address.
+    for (let n = 0; i >= 0 && n < 64; i--, n++) {
+      if (addr < ranges[i].end) return ranges[i];
+    }
+    return undefined;
+  }
+
+  /** The row covering `addr`: at an address with several rows, the last is_stmt one. Line 0 means no line. */
+  lookup(addr: bigint): { file: string; line: number; column: number; address: bigint } | undefined {
+    const r = this.rangeAt(addr);
+    if (!r) return undefined;
+    const row = this.allRows[r.row];
+    if (row.line === 0) return undefined;
+    return { file: row.file, line: row.line, column: row.column, address: row.address };
+  }
+
+  private fileIndex(): Map<string, number[]> {
+    if (this.byFile) return this.byFile;
+    const m = new Map<string, number[]>();
+    this.allRows.forEach((row, i) => {
+      if (row.endSequence) return;
+      let l = m.get(row.file);
+      if (!l) m.set(row.file, (l = []));
+      l.push(i);
+    });
+    return (this.byFile = m);
+  }
+
+  /** The table's files that a (client-side) path names: same path, else the longest common suffix. */
+  matchFiles(file: string): string[] {
+    const all = [...this.fileIndex().keys()];
+    const norm = posix.normalize(file.replace(/\\/g, '/'));
+    const exact = all.filter((f) => f === norm);
+    if (exact.length) return exact;
+    const want = components(norm);
+    let best = 0;
+    let matches: string[] = [];
+    for (const f of all) {
+      const have = components(f);
+      let n = 0;
+      while (n < want.length && n < have.length && want[want.length - 1 - n] === have[have.length - 1 - n]) n++;
+      // A whole relative path (e.g. "src/main.c" given for "/build/src/main.c") counts as a full match.
+      if (n === have.length || n === want.length) n += 1000;
+      if (n > best) {
+        best = n;
+        matches = [f];
+      } else if (n === best && n > 0) {
+        matches.push(f);
+      }
+    }
+    return best > 0 ? matches : [];
+  }
+
+  private functionRanges(): FunctionRange[] {
+    if (!this.funcs) {
+      this.funcs = this.functions().filter((f) => f.end > f.start).sort((a, b) => cmp(a.start, b.start));
+    }
+    return this.funcs;
+  }
+
+  private functionAt(addr: bigint): FunctionRange | undefined {
+    const fs = this.functionRanges();
+    let i = lastAtOrBefore(fs, addr, (f) => f.start);
+    for (let n = 0; i >= 0 && n < 16; i--, n++) {
+      if (addr < fs[i].end) return fs[i];
+    }
+    return undefined;
+  }
+
+  /**
+   * Where a source breakpoint on file:line binds: the first line >= `line` in that file that
+   * has is_stmt code, and the addresses starting it (the lowest per function, or per sequence
+   * outside known functions), sorted.
+   */
+  resolve(file: string, line: number): { line: number; addresses: bigint[] } | undefined {
+    const index = this.fileIndex();
+    const candidates: number[] = [];
+    for (const f of this.matchFiles(file)) candidates.push(...index.get(f)!);
+    let bestLine = Infinity;
+    for (const i of candidates) {
+      const r = this.allRows[i];
+      if (r.isStmt && r.line >= line && r.line < bestLine && r.line > 0) bestLine = r.line;
+    }
+    if (bestLine === Infinity) return undefined;
+    const rowSeq = (i: number): number => {
+      const s = this.sequences;
+      let lo = 0;
+      let hi = s.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (s[mid][1] < i) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
+    const lowest = new Map<string, bigint>();
+    for (const i of candidates) {
+      const r = this.allRows[i];
+      if (!r.isStmt || r.line !== bestLine) continue;
+      const fn = this.functionAt(r.address);
+      const key = fn ? `f${fn.start}` : `s${rowSeq(i)}`;
+      const cur = lowest.get(key);
+      if (cur === undefined || r.address < cur) lowest.set(key, r.address);
+    }
+    const addresses = [...new Set(lowest.values())].sort(cmp);
+    return { line: bestLine, addresses };
+  }
+
+  /**
+   * gdb-style post-prologue address for a function starting at `start` (ending at `end`, else
+   * where the symbols or its line sequence say): the first row marked prologue_end, else the
+   * next row after the function's first line-table address (what gdb's x86 prologue skipper
+   * arrives at for gcc -O0 code: the first line's range is the prologue); undefined when the
+   * function has no second row.
+   */
+  afterPrologue(start: bigint, end?: bigint): bigint | undefined {
+    const ranges = this.ranges();
+    const first = this.rangeAt(start);
+    if (!first) return undefined;
+    if (end === undefined) {
+      const fn = this.functionAt(start);
+      end = fn && fn.start === start ? fn.end : this.allRows[this.sequences[first.seq][1]].address;
+    }
+    // An explicit prologue_end marker wins.
+    const [s0, s1] = this.sequences[first.seq];
+    for (let i = s0; i < s1; i++) {
+      const r = this.allRows[i];
+      if (r.prologueEnd && r.address >= start && r.address < end) return r.address;
+    }
+    let i = lastAtOrBefore(ranges, first.start, (r) => r.start);
+    for (; i < ranges.length; i++) {
+      const r = ranges[i];
+      if (r.start > first.start && r.seq === first.seq) return r.start < end ? r.start : undefined;
+      if (r.start >= end) break;
+    }
+    return undefined;
+  }
+}
