@@ -1,14 +1,16 @@
 // Gets the thread that runs KVM_RUN back out of the guest. A vCPU spinning at CPL0 never exits
-// by itself, so a watchdog thread notices a KVM_RUN that has lasted a whole period, sets
-// kvm_run.immediate_exit (so a kick that races with the entry is not lost) and sends SIGUSR2 to
-// the running thread, whose installed handler makes KVM_RUN return EINTR. The same path serves
-// pause requests from any thread (`kick()`), which take effect in well under a millisecond.
-import { Worker } from 'node:worker_threads';
+// by itself, so while the machine is active a POSIX timer sends SIGUSR2 to that thread every
+// time slice; the installed handler makes KVM_RUN return EINTR, and the run loop gets to serve
+// the event loop. No helper thread is involved, so a machine owns no thread at all. Another
+// thread pauses the machine with kickFromAnyThread: it flags the pause, sets
+// kvm_run.immediate_exit (so a kick racing with the entry is not lost) and signals the thread.
 import * as sys from './kvm/sys.js';
 
 /** Slots of the shared control block. */
-const IN_RUN = 0, SEQ = 1, VCPU = 2, PAUSE = 3, QUIT = 4, PERIOD_MS = 5;
+const VCPU = 0, PAUSE = 1;
 const SIGUSR2 = 12;
+/** Idle this long after a run and the timer is disarmed (a debugger stepping keeps it armed). */
+const DISARM_AFTER_MS = 50;
 
 let handlerInstalled = false;
 
@@ -20,64 +22,52 @@ export interface KickHandle {
   tid: number;
 }
 
-const WATCHDOG_SOURCE = `
-const { workerData } = require('node:worker_threads');
-const koffi = require(workerData.koffiPath);
-const libc = koffi.load('libc.so.6');
-const tgkill = libc.func('int tgkill(int tgid, int tid, int sig)');
-const ctl = new Int32Array(workerData.control);
-const pages = workerData.runPages.map((p) => new Uint8Array(koffi.view(p, 8)));
-let lastSeq = -1;
-while (Atomics.load(ctl, ${QUIT}) === 0) {
-  Atomics.wait(ctl, ${QUIT}, 0, Atomics.load(ctl, ${PERIOD_MS}));
-  if (Atomics.load(ctl, ${QUIT}) !== 0) break;
-  const seq = Atomics.load(ctl, ${SEQ});
-  if (Atomics.load(ctl, ${IN_RUN}) !== 0 && seq === lastSeq) {
-    pages[Atomics.load(ctl, ${VCPU})][1] = 1;
-    tgkill(workerData.pid, workerData.tid, ${SIGUSR2});
-  }
-  lastSeq = seq;
-}
-`;
-
 export class Kicker {
   private readonly ctl: Int32Array;
-  private readonly worker: Worker;
+  private readonly timer: bigint;
+  private armed = false;
+  private disarmTimer: NodeJS.Timeout | undefined;
   readonly handle: KickHandle;
 
-  constructor(runPages: bigint[], periodMs: number) {
+  constructor(runPages: bigint[], private periodMs: number) {
     if (!handlerInstalled) {
-      // An installed handler (not SIG_IGN) is what makes the signal interrupt KVM_RUN.
+      // An installed handler (not SIG_IGN, not the default) is what makes the signal interrupt
+      // KVM_RUN without ending the process.
       process.on('SIGUSR2', () => {});
       handlerInstalled = true;
     }
-    const control = new SharedArrayBuffer(8 * 4);
+    const control = new SharedArrayBuffer(4 * 4);
     this.ctl = new Int32Array(control);
-    this.ctl[PERIOD_MS] = periodMs;
-    this.handle = { control, runPages, pid: sys.getpid(), tid: sys.gettid() };
-    this.worker = new Worker(WATCHDOG_SOURCE, {
-      eval: true,
-      workerData: { ...this.handle, koffiPath: require.resolve('koffi') },
-    });
-    this.worker.unref();
+    const tid = sys.gettid();
+    this.handle = { control, runPages, pid: sys.getpid(), tid };
+    this.timer = sys.timerCreate(tid, SIGUSR2);
   }
 
-  /** Marks entry into KVM_RUN on vCPU `index`. Plain stores: this is on the stepping hot path. */
+  /** Before KVM_RUN on vCPU `index`: makes sure the slice timer ticks. */
   enter(index: number): void {
     this.ctl[VCPU] = index;
-    this.ctl[SEQ]++;
-    this.ctl[IN_RUN] = 1;
+    if (this.disarmTimer) {
+      clearTimeout(this.disarmTimer);
+      this.disarmTimer = undefined;
+    }
+    if (!this.armed) {
+      sys.timerSet(this.timer, this.periodMs * 1e6);
+      this.armed = true;
+    }
   }
 
-  leave(): void {
-    this.ctl[IN_RUN] = 0;
+  /** After a run or step: the timer stops soon unless the guest is resumed again. */
+  idle(): void {
+    if (!this.armed || this.disarmTimer) return;
+    this.disarmTimer = setTimeout(() => {
+      this.disarmTimer = undefined;
+      sys.timerSet(this.timer, 0);
+      this.armed = false;
+    }, DISARM_AFTER_MS);
+    this.disarmTimer.unref();
   }
 
-  set period(ms: number) {
-    Atomics.store(this.ctl, PERIOD_MS, ms);
-  }
-
-  /** A pause asked for by another thread (or by a signal handler), consumed by the run loop. */
+  /** A pause asked for by another thread, consumed by the run loop. */
   takePauseRequest(): boolean {
     return Atomics.exchange(this.ctl, PAUSE, 0) !== 0;
   }
@@ -86,10 +76,9 @@ export class Kicker {
     Atomics.store(this.ctl, PAUSE, 1);
   }
 
-  async destroy(): Promise<void> {
-    Atomics.store(this.ctl, QUIT, 1);
-    Atomics.notify(this.ctl, QUIT);
-    await this.worker.terminate();
+  destroy(): void {
+    clearTimeout(this.disarmTimer);
+    sys.timerDelete(this.timer);
   }
 }
 

@@ -1,7 +1,7 @@
 // A machine built from a plain config: the VM, its devices, the loaded guest, and the run loop.
 // The run loop is the API the CLI and the debug adapter build on. It runs KVM_RUN on the thread
 // that owns the machine, in time slices: between slices the event loop runs (DAP requests,
-// timers, terminal input), and a watchdog thread (kicker.ts) ends a slice that never exits.
+// timers, terminal input), and a slice timer (kicker.ts) ends a slice that never exits.
 // Port I/O is handled inline, on the same thread, so an exit costs little more than in C.
 import { readFileSync } from 'node:fs';
 import * as abi from './kvm/abi.js';
@@ -243,6 +243,7 @@ export class Machine {
     this.borrowed.clear();
     this.breakpoints.unplant(this.plantTarget);
     this.uart.flush();
+    this.kicker.idle();
     this.running = false;
   }
 
@@ -328,7 +329,6 @@ export class Machine {
     for (;;) {
       kicker.enter(v.id);
       const rc = v.enter();
-      kicker.leave();
       if (rc < 0) {
         if (rc !== -EINTR) throw new SysError('KVM_RUN', -rc);
         run[abi.kvm_run.immediate_exit] = 0;
@@ -661,7 +661,7 @@ export class Machine {
     if (this.destroyed) return;
     this.destroyed = true;
     this.uart.flush();
-    await this.kicker.destroy();
+    this.kicker.destroy();
     this.vm.destroy();
   }
 }
@@ -672,7 +672,8 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-function readImage(path: string): Buffer {
+/** Reads a guest file, with the errors a person can act on. */
+export function readImage(path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {

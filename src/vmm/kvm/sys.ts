@@ -18,6 +18,9 @@ const c_gettid = libc.func('int gettid()');
 const c_getpid = libc.func('int getpid()');
 const c_tgkill = libc.func('int tgkill(int tgid, int tid, int sig)');
 const c_strerror = libc.func('const char *strerror(int errnum)');
+const c_timer_create = libc.func('int timer_create(int clockid, void *sevp, void *timerid)');
+const c_timer_settime = libc.func('int timer_settime(void *timerid, int flags, void *newValue, void *oldValue)');
+const c_timer_delete = libc.func('int timer_delete(void *timerid)');
 
 export const O_RDWR = 2;
 export const O_CLOEXEC = 0o2000000;
@@ -97,4 +100,37 @@ export function getpid(): number {
 
 export function tgkill(pid: number, tid: number, sig: number): void {
   c_tgkill(pid, tid, sig);
+}
+
+const CLOCK_MONOTONIC = 1;
+const SIGEV_THREAD_ID = 4;
+
+/**
+ * A POSIX timer that sends `signal` to thread `tid` (SIGEV_THREAD_ID). struct sigevent:
+ * sigev_value at 0, sigev_signo at 8, sigev_notify at 12, _sigev_un._tid at 16; 64 bytes.
+ */
+export function timerCreate(tid: number, signal: number): bigint {
+  const sev = Buffer.alloc(64);
+  sev.writeInt32LE(signal, 8);
+  sev.writeInt32LE(SIGEV_THREAD_ID, 12);
+  sev.writeInt32LE(tid, 16);
+  const id = Buffer.alloc(8);
+  if ((c_timer_create(CLOCK_MONOTONIC, sev, id) as number) < 0) throw new SysError('timer_create', koffi.errno());
+  return id.readBigUInt64LE();
+}
+
+/** Arms a timer to fire every `periodNs` nanoseconds, or disarms it with 0. */
+export function timerSet(timer: bigint, periodNs: number): void {
+  const spec = Buffer.alloc(32); // struct itimerspec { it_interval, it_value }, timespecs of 16 bytes
+  const sec = BigInt(Math.floor(periodNs / 1e9));
+  const nsec = BigInt(periodNs % 1e9);
+  for (const off of [0, 16]) {
+    spec.writeBigInt64LE(sec, off);
+    spec.writeBigInt64LE(nsec, off + 8);
+  }
+  if ((c_timer_settime(timer, 0, spec, null) as number) < 0) throw new SysError('timer_settime', koffi.errno());
+}
+
+export function timerDelete(timer: bigint): void {
+  c_timer_delete(timer);
 }

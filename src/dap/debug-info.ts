@@ -1,0 +1,131 @@
+// Everything the adapter knows about the guest's code: ELF symbols and DWARF line tables from
+// the program (when it is an ELF) and from the extra `symbols` files of launch.json.
+import { readFileSync } from 'node:fs';
+import { SymbolTable } from './symbols/elf-symbols.js';
+import { LineTable } from './symbols/dwarf/line.js';
+import { isElf } from '../vmm/loaders/elf-parse.js';
+import { readImage } from '../vmm/machine.js';
+import type { SymbolFile } from './launch-args.js';
+import { LaunchError } from './launch-args.js';
+
+export interface SourceLocation {
+  file: string;
+  line: number;
+  column: number;
+  /** The address where this line's code starts. */
+  address: bigint;
+}
+
+interface DebugFile {
+  path: string;
+  image: Buffer;
+  offset: bigint;
+  symbols: SymbolTable;
+  lines: LineTable;
+}
+
+export class DebugInfo {
+  private readonly files: DebugFile[] = [];
+
+  /** Loads the program (if ELF) and every symbols file. Bad symbol files fail the launch. */
+  constructor(program: string, extra: SymbolFile[]) {
+    const programImage = readImage(program);
+    if (isElf(programImage)) this.add(program, programImage, 0n);
+    for (const s of extra) {
+      let image: Buffer;
+      try {
+        image = readFileSync(s.path);
+      } catch (e) {
+        throw new LaunchError(`launch.json: "symbols": cannot read ${s.path}: ${(e as Error).message}`);
+      }
+      if (!isElf(image)) throw new LaunchError(`launch.json: "symbols": ${s.path} is not an ELF file`);
+      this.add(s.path, image, s.offset);
+    }
+  }
+
+  private add(path: string, image: Buffer, offset: bigint): void {
+    this.files.push({
+      path, image, offset,
+      symbols: SymbolTable.fromElf(image, path, offset),
+      lines: LineTable.fromElf(image, path, offset),
+    });
+  }
+
+  get hasLines(): boolean {
+    return this.files.some((f) => f.lines.rows().length > 0);
+  }
+
+  /** "name+0x12" for an address, or undefined where no symbol covers it. */
+  symbolize(addr: bigint): string | undefined {
+    const s = this.symbolAt(addr);
+    if (!s) return undefined;
+    return s.offset ? `${s.name}+0x${s.offset.toString(16)}` : s.name;
+  }
+
+  symbolAt(addr: bigint): { name: string; offset: bigint; address: bigint; size: bigint } | undefined {
+    for (const f of this.files) {
+      const s = f.symbols.lookup(addr);
+      if (s) return s;
+    }
+    return undefined;
+  }
+
+  /**
+   * The address of a symbol by name (with its load offset), or undefined. `compiled` tells a
+   * function (STT_FUNC, as compilers emit) from an assembly label, whose first instructions are
+   * not a prologue to skip.
+   */
+  functionAddress(name: string): { address: bigint; size: bigint; compiled: boolean } | undefined {
+    for (const f of this.files) {
+      const s = f.symbols.byName(name);
+      if (s) return { address: s.address, size: s.size, compiled: s.type === 'func' };
+    }
+    return undefined;
+  }
+
+  /** Where a function breakpoint stops: after the prologue where DWARF tells, as gdb does. */
+  afterPrologue(start: bigint, end?: bigint): bigint | undefined {
+    for (const f of this.files) {
+      const a = f.lines.afterPrologue(start, end);
+      if (a !== undefined) return a;
+    }
+    return undefined;
+  }
+
+  /**
+   * Where a compiled function that starts exactly at `addr` has its arguments in place (after
+   * its prologue), for stepping into it as gdb does; undefined elsewhere.
+   */
+  bodyStart(addr: bigint): bigint | undefined {
+    for (const f of this.files) {
+      const s = f.symbols.lookup(addr);
+      if (!s || s.offset !== 0n) continue;
+      const info = f.symbols.byName(s.name);
+      if (info?.type !== 'func') return undefined;
+      return f.lines.afterPrologue(addr, s.size ? addr + s.size : undefined);
+    }
+    return undefined;
+  }
+
+  lineAt(addr: bigint): SourceLocation | undefined {
+    for (const f of this.files) {
+      const l = f.lines.lookup(addr);
+      if (l) return l;
+    }
+    return undefined;
+  }
+
+  /** Binds a source breakpoint: the next line with code and the addresses starting it. */
+  resolveLine(file: string, line: number): { line: number; addresses: bigint[] } | undefined {
+    for (const f of this.files) {
+      const r = f.lines.resolve(file, line);
+      if (r) return r;
+    }
+    return undefined;
+  }
+
+  /** The ELF images with their load offsets, for the unwinder. */
+  images(): { path: string; image: Buffer; offset: bigint }[] {
+    return this.files;
+  }
+}

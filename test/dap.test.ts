@@ -1,0 +1,272 @@
+// The debug adapter over the protocol, on real guests: launch, stops in every CPU mode,
+// breakpoints of each kind, stepping, registers, memory, disassembly, pause, restart, errors.
+import { test, before, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import type { DebugClient } from '@vscode/debugadapter-testsupport';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { buildAll, newClient, launch, topFrame, scope, children, stopped, markLine, nm } from './support/dap.js';
+import { buildFlat64 } from './guests/build.js';
+
+let guest: { img: string; elf: string; source: string };
+let syms: Record<string, bigint>;
+let dc: DebugClient;
+
+before(() => {
+  guest = buildAll();
+  syms = nm(guest.elf);
+});
+beforeEach(async () => {
+  dc = newClient();
+  await dc.start();
+});
+afterEach(async () => {
+  await dc.stop();
+});
+
+const base = () => ({ program: guest.img, symbols: [guest.elf] });
+const hex = (v: bigint) => '0x' + v.toString(16);
+
+async function mode(): Promise<string> {
+  return (await scope(dc, 'System')).get('mode')!.value;
+}
+
+async function disasmAtPc(count = 3): Promise<DebugProtocol.DisassembledInstruction[]> {
+  const f = await topFrame(dc);
+  const r = await dc.customRequest('disassemble', { memoryReference: f.instructionPointerReference, instructionCount: count });
+  return r.body.instructions;
+}
+
+test('stop on entry: real mode at 0000:7C00, one thread per vCPU, registers and 16-bit disassembly', async () => {
+  await launch(dc, { ...base(), stopOnEntry: true });
+  const ev = await stopped(dc);
+  assert.equal(ev.body.reason, 'entry');
+  const threads = await dc.threadsRequest();
+  assert.deepEqual(threads.body.threads.map((t) => t.name), ['vCPU 0']);
+  const f = await topFrame(dc);
+  assert.equal(f.instructionPointerReference, '0x7c00');
+  assert.equal(f.name, '_start');
+  const regs = await scope(dc, 'Registers');
+  assert.equal(regs.get('rip')!.value, '0x0000000000007c00');
+  assert.equal(BigInt(regs.get('rdx')!.value) & 0xffn, 0x80n);
+  assert.equal(regs.get('rip')!.memoryReference, '0x7c00');
+  const flags = await children(dc, regs.get('rflags')!);
+  assert.equal(flags.get('IF'), '0');
+  assert.equal(await mode(), 'real mode');
+  const seg = await scope(dc, 'Segments');
+  assert.match(seg.get('cs')!.value, /^0x0000 base=0x0+ limit=0x0000ffff/);
+  const ins = await disasmAtPc(2);
+  assert.equal(ins[0].address, '0x7c00');
+  assert.match(ins[0].instruction, /^cli/);
+  // the instructions' bytes are the image's, one after the other
+  const bytes = ins.map((i) => i.instructionBytes!.replace(/ /g, '')).join('');
+  assert.equal(bytes, readFileSync(guest.img).subarray(0, bytes.length / 2).toString('hex'));
+  assert.equal(BigInt(ins[1].address), 0x7c00n + BigInt(ins[0].instructionBytes!.split(' ').length));
+});
+
+test('breakpoints set before the first mode switch fire in protected and long mode', async () => {
+  const kmainLine = markLine(guest.source, 'kmain-first');
+  await launch(dc, base(), async () => {
+    await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'protected_mode_entry' }] });
+    await dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(syms.long_mode_entry) }] });
+    const r = await dc.setBreakpointsRequest({ source: { path: guest.source }, breakpoints: [{ line: kmainLine }] });
+    assert.equal(r.body.breakpoints[0].verified, true);
+    assert.equal(r.body.breakpoints[0].line, kmainLine);
+  });
+  let ev = await stopped(dc);
+  assert.equal(ev.body.reason, 'function breakpoint');
+  assert.equal((await topFrame(dc)).instructionPointerReference, hex(syms.protected_mode_entry));
+  assert.equal(await mode(), 'protected mode (32-bit)');
+  assert.equal((await scope(dc, 'Segments')).get('cs')!.value.slice(0, 6), '0x0008');
+  let ins = await disasmAtPc(1);
+  assert.match(ins[0].instruction, /mov\s+\$0x10,%eax|mov\s+eax,10h|mov\s+\$0x10,%ax/);
+
+  await dc.continueRequest({ threadId: 1 });
+  ev = await stopped(dc);
+  assert.equal(ev.body.reason, 'instruction breakpoint');
+  assert.equal((await topFrame(dc)).instructionPointerReference, hex(syms.long_mode_entry));
+  assert.equal(await mode(), 'long mode (64-bit)');
+  const sys = await scope(dc, 'System');
+  const efer = await children(dc, sys.get('efer')!);
+  assert.equal(efer.get('LMA'), '1');
+  ins = await disasmAtPc(1);
+  assert.match(ins[0].instruction, /mov/);
+  assert.equal(ins[0].instructionBytes?.replace(/ /g, '').slice(0, 4), '66b8', '64-bit decoding of mov $imm16,%ax');
+
+  await dc.continueRequest({ threadId: 1 });
+  ev = await stopped(dc);
+  assert.equal(ev.body.reason, 'breakpoint');
+  const f = await topFrame(dc);
+  assert.equal(f.name.split('+')[0], 'kmain');
+  assert.equal(f.line, kmainLine);
+  assert.equal(f.source?.path, guest.source);
+});
+
+test('line stepping: next over a call, step into it, step out; instruction stepping', async () => {
+  const at = (m: string) => markLine(guest.source, m);
+  await launch(dc, base(), () => dc.setBreakpointsRequest({ source: { path: guest.source }, breakpoints: [{ line: at('kmain-twice') }] }));
+  await stopped(dc);
+  // stepIn enters twice() at its first line
+  await dc.stepInRequest({ threadId: 1 });
+  let ev = await stopped(dc);
+  assert.equal(ev.body.reason, 'step');
+  let f = await topFrame(dc);
+  assert.equal(f.name.split('+')[0], 'twice');
+  assert.equal(f.line, at('twice-call'));
+  const frames = await dc.stackTraceRequest({ threadId: 1 });
+  assert.ok(frames.body.stackFrames.length >= 2);
+  assert.equal(frames.body.stackFrames[1].name.split('+')[0], 'kmain');
+  // next over add(): lands on the following line of twice()
+  await dc.nextRequest({ threadId: 1 });
+  await stopped(dc);
+  f = await topFrame(dc);
+  assert.equal(f.line, at('twice-return'));
+  // stepOut returns to kmain
+  await dc.stepOutRequest({ threadId: 1 });
+  await stopped(dc);
+  f = await topFrame(dc);
+  assert.equal(f.name.split('+')[0], 'kmain');
+  assert.equal(f.line, at('kmain-twice'));
+  // next skips the blank and comment lines
+  await dc.nextRequest({ threadId: 1 });
+  await stopped(dc);
+  assert.equal((await topFrame(dc)).line, at('kmain-fact'));
+  // an instruction step moves RIP by exactly one instruction
+  const [first, second] = await disasmAtPc(2);
+  await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
+  await stopped(dc);
+  assert.equal((await topFrame(dc)).instructionPointerReference, second.address);
+  assert.notEqual(first.address, second.address);
+});
+
+test('function breakpoints stop after the prologue; *ADDR stops exactly there', async () => {
+  await launch(dc, base(), async () => {
+    const r = await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'add' }, { name: `*${hex(syms.fact)}` }, { name: 'no_such_fn' }] });
+    assert.deepEqual(r.body.breakpoints.map((b) => b.verified), [true, true, false]);
+    assert.match(r.body.breakpoints[2].message ?? '', /no function "no_such_fn"/);
+  });
+  let ev = await stopped(dc);
+  assert.equal(ev.body.reason, 'function breakpoint');
+  let f = await topFrame(dc);
+  assert.equal(f.line, markLine(guest.source, 'add-body'));
+  assert.ok(BigInt(f.instructionPointerReference!) > syms.add, 'after the prologue');
+  // the arguments are in place: add(2, 2)
+  await dc.continueRequest({ threadId: 1 });
+  ev = await stopped(dc);
+  f = await topFrame(dc);
+  assert.equal(f.instructionPointerReference, hex(syms.fact));
+  const regs = await scope(dc, 'Registers');
+  assert.equal(BigInt(regs.get('rdi')!.value), 5n, 'fact(5): first argument in rdi');
+});
+
+test('registers can be changed; memory is read and written; unreadable bytes are reported', async () => {
+  await launch(dc, { ...base(), stopOnEntry: true, memory: '16M' });
+  await stopped(dc);
+  const regs = await scope(dc, 'Registers');
+  const set = await dc.setVariableRequest({ variablesReference: (await dc.scopesRequest({ frameId: (await topFrame(dc)).id })).body.scopes[0].variablesReference, name: 'rbx', value: '0x1234abcd' });
+  assert.equal(set.body.value, '0x000000001234abcd');
+  assert.equal((await scope(dc, 'Registers')).get('rbx')!.value, '0x000000001234abcd');
+  assert.ok(regs.size >= 18);
+  const r = await dc.customRequest('readMemory', { memoryReference: '0x7c00', count: 4 });
+  assert.equal(Buffer.from(r.body.data, 'base64').toString('hex'), readFileSync(guest.img).subarray(0, 4).toString('hex'));
+  await dc.customRequest('writeMemory', { memoryReference: '0x9000', data: Buffer.from('kvm!').toString('base64') });
+  const back = await dc.customRequest('readMemory', { memoryReference: '0x9000', count: 4 });
+  assert.equal(Buffer.from(back.body.data, 'base64').toString(), 'kvm!');
+  // the last 16 bytes of 16 MiB, then 16 bytes past the end of RAM
+  const edge = await dc.customRequest('readMemory', { memoryReference: hex((16n << 20n) - 16n), count: 32 });
+  assert.equal(Buffer.from(edge.body.data, 'base64').length, 16);
+  assert.equal(edge.body.unreadableBytes, 16);
+  // disassembly of unreadable memory: invalid instructions, not an error
+  const d = await dc.customRequest('disassemble', { memoryReference: hex(16n << 20n), instructionCount: 2 });
+  assert.equal(d.body.instructions.length, 2);
+  assert.equal(d.body.instructions[0].presentationHint, 'invalid');
+});
+
+test('serial output arrives as output events; exited carries the debug-exit status; terminated follows', async () => {
+  const out: string[] = [];
+  dc.on('output', (e: DebugProtocol.OutputEvent) => {
+    if (e.body.category === 'stdout') out.push(e.body.output);
+  });
+  const exited = dc.waitForEvent('exited');
+  const terminated = dc.waitForEvent('terminated');
+  await launch(dc, base());
+  assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (0x2c << 1) | 1);
+  await terminated;
+  assert.match(out.join(''), /kvmdbg example: real mode\n.*protected mode\n.*long mode\ndap guest ok\n/s);
+});
+
+test('pause stops a guest spinning without exits, twice, with progress in between', async () => {
+  const { bin } = buildFlat64('spin64');
+  await launch(dc, { program: bin, format: 'flat', loadAddress: '0x100000', mode: 'long' });
+  const counts: bigint[] = [];
+  for (let i = 0; i < 2; i++) {
+    await new Promise((r) => setTimeout(r, 150));
+    const t0 = Date.now();
+    await dc.pauseRequest({ threadId: 1 });
+    const ev = await stopped(dc);
+    assert.ok(Date.now() - t0 < 100, `pause took ${Date.now() - t0} ms`);
+    assert.equal(ev.body.reason, 'pause');
+    counts.push(BigInt((await scope(dc, 'Registers')).get('rax')!.value));
+    if (i === 0) await dc.continueRequest({ threadId: 1 });
+  }
+  assert.ok(counts[1] > counts[0] && counts[0] > 0n, `progress ${counts}`);
+});
+
+test('a triple fault is an exception stop whose state stays open', async () => {
+  const { bin } = buildFlat64('triple64');
+  await launch(dc, { program: bin, format: 'flat', loadAddress: '0x100000', mode: 'long' });
+  const ev = await stopped(dc);
+  assert.equal(ev.body.reason, 'exception');
+  assert.match(ev.body.text ?? '', /Triple fault/);
+  const info = await dc.exceptionInfoRequest({ threadId: 1 });
+  assert.match(info.body.description ?? '', /Triple fault/);
+  assert.equal(BigInt((await scope(dc, 'Registers')).get('rbx')!.value), 0x1234n);
+});
+
+test('20 restarts in one adapter process leave fd, mapping and thread counts unchanged', async () => {
+  await launch(dc, { ...base(), stopOnEntry: true });
+  await stopped(dc);
+  const pid = (dc as unknown as { _adapterProcess: { pid: number } })._adapterProcess.pid;
+  const counts = () => ({
+    fds: readdirSync(`/proc/${pid}/fd`).length,
+    threads: readdirSync(`/proc/${pid}/task`).length,
+    kvm: readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').filter((l) => l.includes('kvm-vcpu')).length,
+  });
+  const restart = async () => {
+    const s = stopped(dc);
+    await dc.restartRequest({});
+    assert.equal((await s).body.reason, 'entry');
+  };
+  await restart();
+  const before = counts();
+  for (let i = 0; i < 20; i++) await restart();
+  // A destroyed machine's watchdog thread closes its event-loop fds just after it ends.
+  for (let i = 0; i < 40 && JSON.stringify(counts()) !== JSON.stringify(before); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(counts(), before);
+  assert.equal(before.kvm, 1);
+  assert.equal((await topFrame(dc)).instructionPointerReference, '0x7c00');
+});
+
+for (const [what, args, message] of [
+  ['no program', {}, /"program" is required/],
+  ['a missing file', { program: '/nonexistent/guest.img' }, /no such file/],
+  ['a bad memory size', { program: 'PROGRAM', memory: 'lots' }, /"memory": "lots" is not a size/],
+  ['an unknown field', { program: 'PROGRAM', memroy: '64M' }, /unknown field "memroy"/],
+  ['a bad format', { program: 'PROGRAM', format: 'pe' }, /"format": "pe" is not one of/],
+  ['a bad smp', { program: 'PROGRAM', smp: 0 }, /"smp": 0 must be/],
+  ['a missing symbols file', { program: 'PROGRAM', symbols: ['/nonexistent.elf'] }, /"symbols": cannot read \/nonexistent.elf/],
+  ['a bad serial', { program: 'PROGRAM', serial: 42 }, /"serial": 42 must be/],
+] as const) {
+  test(`a bad launch is refused clearly: ${what}`, async () => {
+    const a = JSON.parse(JSON.stringify(args).replace('PROGRAM', guest.img));
+    await dc.initializeRequest();
+    await assert.rejects(dc.launchRequest(a), (e: Error) => {
+      assert.match(e.message, message);
+      assert.ok(!e.message.includes('\n    at '), 'no stack trace');
+      return true;
+    });
+    // the adapter is still there and answers
+    const t = await dc.threadsRequest();
+    assert.ok(t.body.threads.length >= 1);
+  });
+}

@@ -1,0 +1,100 @@
+// Talking DAP to the real adapter (dist/adapter.js) from tests, with the guests they debug.
+import { DebugClient } from '@vscode/debugadapter-testsupport';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const ROOT = join(__dirname, '..', '..');
+export const ADAPTER = join(ROOT, 'dist', 'adapter.js');
+export const DAP_GUEST_DIR = join(ROOT, 'test', 'guests', 'dap');
+export const DAP_BUILD = join(ROOT, 'test', 'guests', 'build', 'dap');
+
+let built = false;
+/** Builds the adapter bundle and the C test guest once per test process. */
+export function buildAll(): { img: string; elf: string; source: string } {
+  if (!built) {
+    execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' });
+    execFileSync(join(DAP_GUEST_DIR, 'build.sh'), [DAP_BUILD], { stdio: 'inherit' });
+    built = true;
+  }
+  return { img: join(DAP_BUILD, 'kernel.img'), elf: join(DAP_BUILD, 'kernel.elf'), source: join(DAP_GUEST_DIR, 'kernel.c') };
+}
+
+/** The line of the `MARK:name` comment in a source file. */
+export function markLine(file: string, name: string): number {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const i = lines.findIndex((l) => l.includes(`MARK:${name} `) || l.endsWith(`MARK:${name} */`));
+  if (i < 0) throw new Error(`no MARK:${name} in ${file}`);
+  return i + 1;
+}
+
+const queues = new WeakMap<DebugClient, { events: DebugProtocol.StoppedEvent[]; waiters: ((e: DebugProtocol.StoppedEvent) => void)[] }>();
+
+/** A client for a fresh adapter process; its stopped events are queued, so none is missed. */
+export function newClient(): DebugClient {
+  const dc = new DebugClient('node', ADAPTER, 'kvm');
+  dc.defaultTimeout = 20000;
+  const q = { events: [] as DebugProtocol.StoppedEvent[], waiters: [] as ((e: DebugProtocol.StoppedEvent) => void)[] };
+  queues.set(dc, q);
+  dc.on('stopped', (e: DebugProtocol.StoppedEvent) => {
+    const w = q.waiters.shift();
+    if (w) w(e);
+    else q.events.push(e);
+  });
+  return dc;
+}
+
+/** initialize, launch, then `setup` (breakpoints) before configurationDone, as VS Code does. */
+export async function launch(dc: DebugClient, args: Record<string, unknown>, setup?: () => Promise<unknown>): Promise<void> {
+  await dc.initializeRequest({ adapterID: 'kvm', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path' });
+  const initialized = dc.waitForEvent('initialized');
+  const launched = dc.launchRequest(args as DebugProtocol.LaunchRequestArguments);
+  await initialized;
+  await setup?.();
+  await dc.configurationDoneRequest();
+  await launched;
+}
+
+export async function topFrame(dc: DebugClient, threadId = 1): Promise<DebugProtocol.StackFrame> {
+  const st = await dc.stackTraceRequest({ threadId });
+  return st.body.stackFrames[0];
+}
+
+/** The variables of one scope of the top frame, by name. */
+export async function scope(dc: DebugClient, name: string, threadId = 1): Promise<Map<string, DebugProtocol.Variable>> {
+  const f = await topFrame(dc, threadId);
+  const scopes = await dc.scopesRequest({ frameId: f.id });
+  const s = scopes.body.scopes.find((x) => x.name === name);
+  if (!s) throw new Error(`no scope ${name}`);
+  const vars = await dc.variablesRequest({ variablesReference: s.variablesReference });
+  return new Map(vars.body.variables.map((v) => [v.name, v]));
+}
+
+export async function children(dc: DebugClient, v: DebugProtocol.Variable): Promise<Map<string, string>> {
+  const r = await dc.variablesRequest({ variablesReference: v.variablesReference });
+  return new Map(r.body.variables.map((x) => [x.name, x.value]));
+}
+
+/** The next stopped event (possibly one that already arrived), within 20 s. */
+export function stopped(dc: DebugClient, timeoutMs = 20000): Promise<DebugProtocol.StoppedEvent> {
+  const q = queues.get(dc)!;
+  const e = q.events.shift();
+  if (e) return Promise.resolve(e);
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no stopped event within ${timeoutMs} ms`)), timeoutMs);
+    q.waiters.push((ev) => {
+      clearTimeout(t);
+      resolve(ev);
+    });
+  });
+}
+
+export function nm(elf: string): Record<string, bigint> {
+  const out: Record<string, bigint> = {};
+  for (const line of execFileSync('nm', [elf]).toString().trim().split('\n')) {
+    const [a, , n] = line.split(' ');
+    if (n) out[n] = BigInt('0x' + a);
+  }
+  return out;
+}
