@@ -270,3 +270,39 @@ for (const [what, args, message] of [
     assert.ok(t.body.threads.length >= 1);
   });
 }
+
+test('custom requests for the register panel: decoded registers, GDT, IDT, page walk', async () => {
+  await launch(dc, base(), async () => {
+    await dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(syms.kmain) }] });
+  });
+  await stopped(dc);
+  const p = (await dc.customRequest('kvm.registerPanel', {})).body;
+  assert.equal(p.mode, 'long mode (64-bit)');
+  assert.equal(p.paging, '4-level');
+  const cr0 = p.registers.find((r: { name: string }) => r.name === 'cr0');
+  const bits = new Map(cr0.fields.map((f: { name: string; set: boolean }) => [f.name, f.set]));
+  assert.equal(bits.get('PG'), true);
+  assert.equal(bits.get('PE'), true);
+  const sys = await scope(dc, 'System');
+  assert.equal(BigInt(cr0.value), BigInt(sys.get('cr0')!.value.split(' ')[0]));
+  // the GDT entries are those in guest memory at gdtr.base
+  const gdtr = sys.get('gdtr')!.value;
+  const gdtBase = BigInt(/base=(0x[0-9a-f]+)/.exec(gdtr)![1]);
+  const raw = await dc.customRequest('readMemory', { memoryReference: hex(gdtBase), count: 32 });
+  const bytes = Buffer.from(raw.body.data, 'base64');
+  assert.equal(p.gdt.entries.length >= 4, true);
+  for (let i = 0; i < 4; i++) {
+    assert.equal(BigInt(p.gdt.entries[i].raw), bytes.readBigUInt64LE(i * 8), `GDT entry ${i}`);
+  }
+  const cs = p.segments.find((x: { name: string }) => x.name === 'cs');
+  assert.match(cs.text, /64-bit/);
+  // a page walk of kmain: 4 levels ending at the physical address (identity-mapped by boot.S)
+  const t = (await dc.customRequest('kvm.translate', { address: hex(syms.kmain) })).body;
+  assert.equal(t.ok, true);
+  assert.equal(BigInt(t.physical), syms.kmain);
+  assert.deepEqual(t.levels.map((l: { name: string }) => l.name), ['PML4E', 'PDPTE', 'PDE']);
+  const bad = (await dc.customRequest('kvm.translate', { address: '0x800000000000' })).body;
+  assert.equal(bad.ok, false);
+  assert.match(bad.reason, /non-canonical/);
+  await assert.rejects(dc.customRequest('kvm.translate', { address: 'nope' }), /not an address/);
+});

@@ -20,6 +20,7 @@ import { Stepper } from './stepping.js';
 import { SCOPES, scopeVariables, parseRegisterValue, type ScopeName, type Snapshot, type Expand } from './views/registers.js';
 import { disassemble } from './disasm.js';
 import { unwind, type Frame } from './stack.js';
+import { registerPanel, translate } from './machine-views.js';
 
 /** What a variablesReference stands for. */
 type VarRef = { scope: ScopeName; vcpu: number; frame: number } | Expand;
@@ -180,6 +181,7 @@ export class KvmDebugSession extends LoggingDebugSession {
     const thread = THREAD_BASE + vcpu;
     this.exceptionText = undefined;
     const stopped = (reason: string, text?: string, hit?: number[]) => {
+      this.sendModeEvent(vcpu);
       const e = new StoppedEvent(reason, thread, text) as DebugProtocol.StoppedEvent;
       e.body.allThreadsStopped = true;
       if (hit) e.body.hitBreakpointIds = hit;
@@ -462,7 +464,7 @@ export class KvmDebugSession extends LoggingDebugSession {
 
   // --- custom requests from the extension ----------------------------------------------------
 
-  protected customRequest(command: string, response: DebugProtocol.Response, args: Record<string, unknown>): void {
+  protected customRequest(command: string, response: DebugProtocol.Response, args: Record<string, unknown> = {}): void {
     try {
       switch (command) {
         case 'kvm.serialInput': {
@@ -480,6 +482,18 @@ export class KvmDebugSession extends LoggingDebugSession {
           response.body = { mode: modeLabel(cpuMode({ ...s, rflags: this.machine!.getRegs(vcpu).rflags })) };
           break;
         }
+        case 'kvm.registerPanel': {
+          if (!this.ready(response)) return;
+          response.body = registerPanel(this.machine!, typeof args.vcpu === 'number' ? args.vcpu : this.lastStopVcpu);
+          break;
+        }
+        case 'kvm.translate': {
+          if (!this.ready(response)) return;
+          const text = String(args.address ?? '').trim();
+          if (!/^(0x[0-9a-f]+|\d+)$/i.test(text)) throw new GuestError(`"${text}" is not an address (use 0x hex or decimal)`);
+          response.body = translate(this.machine!, typeof args.vcpu === 'number' ? args.vcpu : this.lastStopVcpu, BigInt(text));
+          break;
+        }
         default:
           throw new GuestError(`unknown request ${command}`);
       }
@@ -490,6 +504,17 @@ export class KvmDebugSession extends LoggingDebugSession {
   }
 
   // --- helpers -------------------------------------------------------------------------------
+
+  /** Tells the extension the CPU mode at a stop (for its status bar). */
+  private sendModeEvent(vcpu: number): void {
+    try {
+      const m = this.machine!;
+      const s = m.getSregs(vcpu);
+      this.sendEvent(new Event('kvm.mode', { vcpu, mode: modeLabel(cpuMode({ ...s, rflags: m.getRegs(vcpu).rflags })) }));
+    } catch {
+      // a vCPU whose state can't be read has no mode to show
+    }
+  }
 
   private serialOutput(bytes: Buffer): void {
     const c = this.config;
