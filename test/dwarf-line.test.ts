@@ -2,15 +2,15 @@
 // under it, on C and assembly programs built with gcc in several flavours (64/32-bit, -O0/-O2,
 // DWARF 4/5, 64-bit DWARF): every row against readelf's decoded line table, lookups against
 // gdb's `info line`, source breakpoints and post-prologue addresses against gdb's `break`.
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LineTable, readLineHeader, type LineRow } from '../src/dap/symbols/dwarf/line.js';
 import { DwarfInfo, dwarfSections } from '../src/dap/symbols/dwarf/info.js';
 import { ElfImage } from '../src/dap/symbols/elf-file.js';
 import { SymbolTable } from '../src/dap/symbols/elf-symbols.js';
-import { buildDwarfGuest, flavourName, tool, DWARF_SRC_DIR, DWARF_BUILD_DIR, type Flavour } from './guests/dwarf/build.js';
+import { buildDwarfGuest, buildDwarfGuests, flavourName, tool, DWARF_SRC_DIR, DWARF_BUILD_DIR, type Flavour } from './guests/dwarf/build.js';
 
 const MAIN_C = join(DWARF_SRC_DIR, 'main.c');
 const UTIL_C = join(DWARF_SRC_DIR, 'util.c');
@@ -22,6 +22,8 @@ for (const bits of [64, 32] as const) {
   for (const opt of [0, 2] as const) for (const dwarf of [4, 5] as const) FLAVOURS.push({ bits, opt, dwarf });
 }
 FLAVOURS.push({ bits: 64, opt: 0, dwarf: 5, dwarf64: true });
+
+before(() => buildDwarfGuests(FLAVOURS));
 
 function load(f: Flavour, loadOffset = 0n): { elf: string; image: Buffer; lines: LineTable } {
   const elf = buildDwarfGuest(f);
@@ -76,20 +78,72 @@ for (const f of FLAVOURS) {
   });
 }
 
+// Lines inside function bodies (gdb moves a breakpoint on a function's first line past the
+// prologue, which is the adapter's business, not resolve()'s): statements, a blank line, a
+// comment, a for loop with several blocks, a header line with one copy per unit.
+const SOURCE_BREAKS: [string, number][] = [
+  [MAIN_C, 12], [MAIN_C, 13], [MAIN_C, 14], [MAIN_C, 15], [MAIN_C, 16], [MAIN_C, 17], [MAIN_C, 24], [MAIN_C, 32],
+  [MAIN_C, 35], [UTIL_C, 7], [UTIL_C, 8], [UTIL_H, 7], [UTIL_H, 11],
+];
+// C functions (past the prologue at -O0; at their first instruction in optimized code, whose
+// units have location lists) and assembly ones (always at the first instruction).
+const FUNCTIONS = ['main', 'f', 'g', 'spin', 'checksum', 'twice', 'clamp', '_start', 'asm_leaf', 'asm_frame'];
+
+interface GdbFacts {
+  /** Addresses asked about with `info line`, and gdb's answer for each. */
+  infoLine: [bigint, string][];
+  /** Per SOURCE_BREAKS entry (-O0 only), then per FUNCTIONS entry present: gdb's breakpoint. */
+  sourceBreaks: GdbBreak[];
+  functionBreaks: Map<string, GdbBreak>;
+}
+interface GdbBreak { addresses: bigint[]; line: number }
+
+const gdbCache = new Map<string, GdbFacts>();
+
+/** Everything the tests ask gdb about one flavour, in one gdb run. */
+function gdbFacts(f: Flavour): GdbFacts {
+  const cached = gdbCache.get(flavourName(f));
+  if (cached) return cached;
+  const { elf, image, lines } = load(f);
+  // Every distinct row address, a byte past each, and an address outside any sequence.
+  const addrs = new Set<bigint>();
+  for (const r of lines.rows()) {
+    addrs.add(r.address);
+    if (!r.endSequence) addrs.add(r.address + 1n);
+  }
+  addrs.add(0x1000n);
+  const list = [...addrs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const syms = SymbolTable.fromElf(image, elf);
+  const sources = f.opt === 0 ? SOURCE_BREAKS.map(([file, line]) => `${file}:${line}`) : [];
+  const funcs = FUNCTIONS.filter((n) => syms.byName(n));
+  const specs = [...sources, ...funcs];
+  const out = gdb(elf, [...list.map((a) => `info line *${hex(a)}`), ...specs.map((s) => `break ${s}`), 'info breakpoints']);
+  const answers = out.split('\n').filter((l) => /^(Line|No line)/.test(l));
+  assert.equal(answers.length, list.length, 'one answer per address');
+  const breaks = specs.map((): GdbBreak => ({ addresses: [], line: 0 }));
+  for (const l of out.split('\n')) {
+    const m = /^(\d+)(?:\.\d+)?\s.*?(0x[0-9a-f]+)\s+in\s+\S+\s+at\s+\S+:(\d+)/.exec(l);
+    if (!m) continue;
+    const r = breaks[Number(m[1]) - 1];
+    r.addresses.push(BigInt(m[2]));
+    r.line = Number(m[3]);
+  }
+  for (const r of breaks) r.addresses.sort((a, b) => (a < b ? -1 : 1));
+  const facts: GdbFacts = {
+    infoLine: list.map((a, i) => [a, answers[i]]),
+    sourceBreaks: breaks.slice(0, sources.length),
+    functionBreaks: new Map(funcs.map((n, i) => [n, breaks[sources.length + i]])),
+  };
+  gdbCache.set(flavourName(f), facts);
+  return facts;
+}
+
 for (const f of FLAVOURS.filter((x) => !x.dwarf64)) {
   test(`${flavourName(f)}: lookup() agrees with gdb's "info line *ADDR"`, () => {
-    const { elf, lines } = load(f);
-    // Every distinct row address, a byte past each, and addresses outside any sequence.
-    const addrs = new Set<bigint>();
-    for (const r of lines.rows()) {
-      addrs.add(r.address);
-      if (!r.endSequence) addrs.add(r.address + 1n);
-    }
-    addrs.add(0x1000n);
-    const list = [...addrs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    const out = gdb(elf, list.map((a) => `info line *${hex(a)}`)).split('\n').filter((l) => /^(Line|No line)/.test(l));
-    assert.equal(out.length, list.length, 'one answer per address');
-    list.forEach((addr, i) => {
+    const { lines } = load(f);
+    const { infoLine } = gdbFacts(f);
+    const out = infoLine.map(([, answer]) => answer);
+    infoLine.forEach(([addr], i) => {
       const got = lines.lookup(addr);
       const m = /^Line (\d+) of "([^"]+)"\s+(?:starts at address (0x[0-9a-f]+)|is at address (0x[0-9a-f]+))/.exec(out[i]);
       if (!m) {
@@ -105,33 +159,11 @@ for (const f of FLAVOURS.filter((x) => !x.dwarf64)) {
   });
 }
 
-/** gdb's breakpoint locations for each `break` spec: the addresses (sorted) and the line. */
-function gdbBreaks(elf: string, specs: string[]): { addresses: bigint[]; line: number }[] {
-  const out = gdb(elf, [...specs.map((s) => `break ${s}`), 'info breakpoints']);
-  const res = specs.map(() => ({ addresses: [] as bigint[], line: 0 }));
-  for (const l of out.split('\n')) {
-    const m = /^(\d+)(?:\.\d+)?\s.*?(0x[0-9a-f]+)\s+in\s+\S+\s+at\s+\S+:(\d+)/.exec(l);
-    if (!m) continue;
-    const r = res[Number(m[1]) - 1];
-    r.addresses.push(BigInt(m[2]));
-    r.line = Number(m[3]);
-  }
-  for (const r of res) r.addresses.sort((a, b) => (a < b ? -1 : 1));
-  return res;
-}
-
 for (const f of FLAVOURS.filter((x) => x.opt === 0 && !x.dwarf64)) {
   test(`${flavourName(f)}: source breakpoints bind where gdb binds them`, () => {
-    const { elf, lines } = load(f);
-    // Lines inside function bodies (gdb moves a breakpoint on a function's first line past the
-    // prologue, which is the adapter's business, not resolve()'s): statements, a blank line, a
-    // comment, a for loop with several blocks, a header line with one copy per unit.
-    const cases: [string, number][] = [
-      [MAIN_C, 12], [MAIN_C, 13], [MAIN_C, 14], [MAIN_C, 15], [MAIN_C, 16], [MAIN_C, 17], [MAIN_C, 24], [MAIN_C, 32],
-      [MAIN_C, 35], [UTIL_C, 7], [UTIL_C, 8], [UTIL_H, 7], [UTIL_H, 11],
-    ];
-    const want = gdbBreaks(elf, cases.map(([file, line]) => `${file}:${line}`));
-    cases.forEach(([file, line], i) => {
+    const { lines } = load(f);
+    const want = gdbFacts(f).sourceBreaks;
+    SOURCE_BREAKS.forEach(([file, line], i) => {
       const got = lines.resolve(file, line);
       assert.ok(got, `${basename(file)}:${line} binds`);
       assert.equal(got.line, want[i].line, `${basename(file)}:${line}: line`);
@@ -145,20 +177,25 @@ for (const f of FLAVOURS.filter((x) => x.opt === 0 && !x.dwarf64)) {
     assert.equal(lines.resolve(UTIL_H, 7)!.addresses.length, 2);
   });
 
+}
+
+for (const f of FLAVOURS) {
   test(`${flavourName(f)}: afterPrologue() is where gdb's "break FUNC" stops`, () => {
     const { elf, image, lines } = load(f);
     const syms = SymbolTable.fromElf(image, elf);
-    const funcs = ['main', 'f', 'g', 'spin', 'checksum', 'twice', 'clamp'];
-    const want = gdbBreaks(elf, funcs);
-    funcs.forEach((name, i) => {
-      // clamp has a copy in each unit; gdb breaks in all, byName gives one of them.
+    const want = gdbFacts(f).functionBreaks;
+    assert.ok(want.size >= 9);
+    for (const [name, brk] of want) {
+      // clamp has a copy in each unit at -O0; gdb breaks in all, byName gives one of them.
       const s = syms.byName(name)!;
       const got = lines.afterPrologue(s.address, s.address + s.size);
-      assert.ok(got !== undefined, `${name}: a post-prologue address`);
-      assert.ok(want[i].addresses.includes(got), `${name}: ${hex(got)} is among gdb's ${want[i].addresses.map(hex)}`);
+      assert.ok(got !== undefined, `${name}: a breakpoint address`);
+      assert.ok(brk.addresses.includes(got), `${name}: ${hex(got)} is among gdb's ${brk.addresses.map(hex)}`);
+      if (f.opt === 0 && !name.startsWith('asm_') && name !== '_start') assert.ok(got > s.address, `${name}: past the prologue`);
+      else assert.equal(got, s.address, `${name}: the first instruction`);
       // Without the end, the function bounds come from the symbol table.
       assert.equal(lines.afterPrologue(s.address), got);
-    });
+    }
   });
 }
 
@@ -215,7 +252,9 @@ test('an ELF without .debug_line gives an empty table', () => {
   const elf = buildDwarfGuest({ bits: 64, opt: 0, dwarf: 5 });
   const stripped = join(DWARF_BUILD_DIR, `stripped.${process.pid}.elf`);
   tool('objcopy', ['--strip-debug', elf, stripped]);
-  const lines = LineTable.fromElf(readFileSync(stripped), stripped);
+  const image = readFileSync(stripped);
+  rmSync(stripped);
+  const lines = LineTable.fromElf(image, stripped);
   assert.deepEqual(lines.rows(), []);
   assert.deepEqual(lines.files(), []);
   assert.equal(lines.lookup(0x100000n), undefined);
@@ -291,4 +330,49 @@ test('rows() have the documented shape', () => {
   const r: LineRow = lines.rows()[0];
   assert.deepEqual(Object.keys(r).sort(), ['address', 'column', 'endSequence', 'file', 'isStmt', 'line', 'prologueEnd']);
   assert.ok(lines.rows().some((x) => x.column > 0));
+});
+
+/** A tiny deterministic PRNG for the fuzz tests. */
+function prng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    return x / 0x100000000;
+  };
+}
+
+test('corrupt debug sections: no exception escapes, problems are reported', () => {
+  const f: Flavour = { bits: 64, opt: 2, dwarf: 5 };
+  const { elf, image } = load(f);
+  const e = ElfImage.open(image, elf);
+  const targets = ['.debug_line', '.debug_info', '.debug_abbrev', '.debug_line_str', '.debug_str'].map((n) => e.sectionHeader(n)!);
+  const rand = prng(12345);
+  let withProblems = 0;
+  const t0 = Date.now();
+  for (let i = 0; i < 200; i++) {
+    const copy = Buffer.from(image);
+    const s = targets[i % targets.length];
+    const flips = 1 + Math.floor(rand() * 8);
+    for (let k = 0; k < flips; k++) {
+      const at = s.offset + Math.floor(rand() * Number(s.size));
+      copy[at] = rand() < 0.3 ? 0xff : Math.floor(rand() * 256);
+    }
+    const lines = LineTable.fromElf(copy, elf);
+    if (lines.problems.length) withProblems++;
+    for (const a of [0x100000n, 0x100050n, 0x1000a4n]) {
+      lines.lookup(a);
+      lines.afterPrologue(a);
+    }
+    lines.resolve(MAIN_C, 12);
+    lines.files();
+    try {
+      DwarfInfo.fromElf(copy, elf).subprograms();
+    } catch (err) {
+      assert.equal((err as Error).name, 'DwarfError', (err as Error).stack);
+    }
+  }
+  assert.ok(withProblems > 10, `${withProblems} corrupt copies reported problems`);
+  assert.ok(Date.now() - t0 < 3000, 'fuzzing stays fast');
 });

@@ -544,10 +544,19 @@ export class CallFrameInfo {
     return rows;
   }
 
-  /** The rules in force at `pc`, or undefined where no FDE covers it. */
+  /** The rules in force at `pc`, or undefined where no FDE covers it or its instructions are corrupt. */
   rowAt(pc: bigint): CfaRow | undefined {
     const fde = this.findFde(pc);
     if (!fde) return undefined;
+    try {
+      return this.rowIn(fde, pc);
+    } catch (e) {
+      if (e instanceof DwarfError) return undefined;
+      throw e;
+    }
+  }
+
+  private rowIn(fde: Fde, pc: bigint): CfaRow {
     const initial = this.initialState(fde.cie);
     const res = execute(fde.instructions, fde.cie.section, fde.cie, cloneState(initial), initial, fde.pcBegin, pc, undefined, { ...this.bases, func: fde.pcBegin });
     const end = res.next !== undefined && res.next < fde.pcEnd ? res.next : fde.pcEnd;

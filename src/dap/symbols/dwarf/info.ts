@@ -14,6 +14,7 @@ export const DW_TAG_subprogram = 0x2e;
 export const DW_TAG_inlined_subroutine = 0x1d;
 
 // Attributes.
+export const DW_AT_location = 0x02;
 export const DW_AT_name = 0x03;
 export const DW_AT_stmt_list = 0x10;
 export const DW_AT_low_pc = 0x11;
@@ -565,6 +566,31 @@ export function subprograms(sections: DwarfSections, loadOffset = 0n): Subprogra
   }
   out.sort((a, b) => (a.lowPc < b.lowPc ? -1 : a.lowPc > b.lowPc ? 1 : 0));
   return out;
+}
+
+export const DW_LANG_Mips_Assembler = 0x8001;
+
+/**
+ * Whether a unit describes variables with location lists (DW_AT_location in loclist form):
+ * what gdb takes, for gcc 4.5 and later, as "locations valid" — optimized code whose breakpoints
+ * go on a function's first instruction, with no prologue skipping.
+ */
+export function hasLocationLists(sections: DwarfSections, unit: UnitHeader): boolean {
+  for (const d of iterateDies(sections, unit, { wanted: new Set([DW_AT_location]) })) {
+    const a = d.attrs.get(DW_AT_location);
+    if (!a) continue;
+    if (a.form === DW_FORM_sec_offset || a.form === DW_FORM_loclistx) return true;
+    if (unit.version < 4 && (a.form === DW_FORM_data4 || a.form === DW_FORM_data8)) return true;
+  }
+  return false;
+}
+
+/** gcc 4.5 or later, from DW_AT_producer ("GNU C17 12.2.0 -O2 ..."); gas says "GNU AS". */
+export function producerIsGcc45(producer: string | undefined): boolean {
+  const m = producer && !/^GNU AS\b/.test(producer) ? /^GNU .*? (\d+)\.(\d+)/.exec(producer) : null;
+  if (!m) return false;
+  const major = Number(m[1]);
+  return major > 4 || (major === 4 && Number(m[2]) >= 5);
 }
 
 /** The .debug_info of one ELF file: its compilation units and (computed on demand) subprograms. */

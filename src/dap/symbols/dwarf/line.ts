@@ -5,7 +5,7 @@
 import { posix } from 'node:path';
 import { ByteReader, DwarfError } from './reader.js';
 import {
-  compileUnits, dwarfSections, readForm, DwarfInfo,
+  compileUnits, dwarfSections, readForm, DwarfInfo, hasLocationLists, producerIsGcc45, DW_LANG_Mips_Assembler,
   DW_FORM_block, DW_FORM_data1, DW_FORM_data2, DW_FORM_data4, DW_FORM_data8, DW_FORM_data16, DW_FORM_line_strp,
   DW_FORM_strp, DW_FORM_string, DW_FORM_strx, DW_FORM_strx1, DW_FORM_strx2, DW_FORM_strx3, DW_FORM_strx4, DW_FORM_udata,
   type CompileUnit, type DwarfSections, type FormContext,
@@ -330,6 +330,14 @@ export function runLineProgram(
   }
 }
 
+function safeHasLocationLists(sections: DwarfSections, cu: CompileUnit): boolean {
+  try {
+    return hasLocationLists(sections, cu);
+  } catch {
+    return false;
+  }
+}
+
 /** A [start, end) address range and the row that describes it. */
 interface Range {
   start: bigint;
@@ -364,23 +372,41 @@ function components(p: string): string[] {
   return p.replace(/\\/g, '/').split('/').filter((c) => c !== '' && c !== '.');
 }
 
+export interface LineTableOptions {
+  /**
+   * Function bounds (with the load offset), used to group a line's addresses per function and to
+   * bound prologues; a thunk so that they are only computed when needed.
+   */
+  functions?: () => FunctionRange[];
+  /** Per row, whether it starts a line-table entry of its own for lookups (see runLineProgram); all do when absent. */
+  entries?: boolean[];
+  /**
+   * Per line program (by its first row), whether gdb would put a function breakpoint on the
+   * function's first instruction instead of past its prologue: assembly units, and gcc units
+   * with location lists (optimized code). A thunk, computed on first use.
+   */
+  programs?: { firstRow: number; entryBreakpoints: () => boolean }[];
+}
+
 export class LineTable {
   private readonly allRows: LineRow[];
+  private readonly functions: () => FunctionRange[];
+  private readonly entries?: boolean[];
+  private readonly programs: { firstRow: number; entryBreakpoints: () => boolean }[];
+  /** Problems met while reading (a corrupt line program is skipped, the rest kept). */
+  problems: string[] = [];
   /** [first, last] row index (last is the end_sequence row) of every sequence. */
   private readonly sequences: [number, number][] = [];
   private rangeIndex?: Range[];
   private byFile?: Map<string, number[]>;
   private funcs?: FunctionRange[];
 
-  /**
-   * @param rows rows in program order, sequences ending with an end_sequence row
-   * @param functions function bounds (with the load offset), used to group a line's addresses
-   *   per function and to bound prologues; a thunk so that they are only computed when needed
-   * @param entries per row, whether it starts a line-table entry of its own for lookups
-   *   (see runLineProgram); all rows do when absent
-   */
-  constructor(rows: LineRow[], private readonly functions: () => FunctionRange[] = () => [], private readonly entries?: boolean[]) {
+  /** @param rows rows in program order, sequences ending with an end_sequence row */
+  constructor(rows: LineRow[], options: LineTableOptions = {}) {
     this.allRows = rows;
+    this.functions = options.functions ?? (() => []);
+    this.entries = options.entries;
+    this.programs = options.programs ?? [];
     let first = 0;
     for (let i = 0; i < rows.length; i++) {
       if (rows[i].endSequence) {
@@ -414,23 +440,67 @@ export class LineTable {
    */
   static fromSections(sections: DwarfSections, loadOffset = 0n, functions?: () => FunctionRange[]): LineTable {
     if (!sections.line) return new LineTable([]);
-    const cus = sections.info ? compileUnits(sections) : [];
+    let cus: CompileUnit[] = [];
+    const unitProblems: string[] = [];
+    try {
+      cus = sections.info ? compileUnits(sections) : [];
+    } catch (e) {
+      // Without units, names stay relative to an unknown compilation directory.
+      unitProblems.push((e as Error).message);
+    }
     const byOffset = new Map<number, CompileUnit>();
     for (const cu of cus) if (cu.stmtList !== undefined) byOffset.set(cu.stmtList, cu);
     const rows: LineRow[] = [];
     const entries: boolean[] = [];
+    const problems: string[] = [];
+    const programs: { firstRow: number; entryBreakpoints: () => boolean }[] = [];
     // Every program in the section, in order; those no unit names still give rows.
     let off = 0;
     const buf = sections.line;
     while (off + 4 <= buf.length) {
-      const h = readLineHeader(sections, off, byOffset.get(off));
-      runLineProgram(sections, h, loadOffset, rows, entries);
+      const cu = byOffset.get(off);
+      let h: LineProgramHeader;
+      try {
+        h = readLineHeader(sections, off, cu);
+      } catch (e) {
+        problems.push((e as Error).message);
+        break; // without a header, where the next program starts is unknown
+      }
+      const programRows: LineRow[] = [];
+      const programEntries: boolean[] = [];
+      try {
+        runLineProgram(sections, h, loadOffset, programRows, programEntries);
+      } catch (e) {
+        problems.push((e as Error).message);
+        // Keep the sequences that ended before the damage.
+        let last = programRows.length;
+        while (last > 0 && !programRows[last - 1].endSequence) last--;
+        programRows.length = last;
+        programEntries.length = last;
+      }
+      if (programRows.length) {
+        let cached: boolean | undefined;
+        programs.push({
+          firstRow: rows.length,
+          entryBreakpoints: () => (cached ??= cu !== undefined && (cu.language === DW_LANG_Mips_Assembler
+            || (producerIsGcc45(cu.producer) && safeHasLocationLists(sections, cu)))),
+        });
+        rows.push(...programRows);
+        entries.push(...programEntries);
+      }
       if (h.end <= off) break;
       off = h.end;
     }
-    const fromDwarf = (): FunctionRange[] =>
-      sections.info ? new DwarfInfo(sections, loadOffset).subprograms().map((s) => ({ start: s.lowPc, end: s.highPc })) : [];
-    return new LineTable(rows, functions ?? fromDwarf, entries);
+    const fromDwarf = (): FunctionRange[] => {
+      try {
+        return sections.info ? new DwarfInfo(sections, loadOffset).subprograms().map((s) => ({ start: s.lowPc, end: s.highPc })) : [];
+      } catch {
+        return []; // corrupt .debug_info: group by sequence instead
+      }
+    };
+    const table = new LineTable(rows, { functions: functions ?? fromDwarf, entries, programs });
+    table.problems = [...unitProblems, ...problems];
+    return table;
   }
 
   /** Every row, in program order (end_sequence rows included). */
@@ -531,6 +601,11 @@ export class LineTable {
     return best > 0 ? matches : [];
   }
 
+  private programOf(row: number): { entryBreakpoints: () => boolean } | undefined {
+    const i = lastAtOrBefore(this.programs, BigInt(row), (p) => BigInt(p.firstRow));
+    return i >= 0 ? this.programs[i] : undefined;
+  }
+
   private functionRanges(): FunctionRange[] {
     if (!this.funcs) {
       this.funcs = this.functions().filter((f) => f.end > f.start).sort((a, b) => cmp(a.start, b.start));
@@ -587,16 +662,19 @@ export class LineTable {
   }
 
   /**
-   * gdb-style post-prologue address for a function starting at `start` (ending at `end`, else
-   * where the symbols or its line sequence say): the first row marked prologue_end, else the
-   * next row after the function's first line-table address (what gdb's x86 prologue skipper
-   * arrives at for gcc -O0 code: the first line's range is the prologue); undefined when the
-   * function has no second row.
+   * Where gdb's `break FUNC` stops for a function starting at `start` (ending at `end`, else
+   * where the symbols or its line sequence say). In assembly units and in optimized gcc code
+   * (units with location lists) that is `start` itself. Otherwise: the first row marked
+   * prologue_end, else the next line-table entry after the function's first one (what gdb's x86
+   * prologue analysis arrives at for gcc -O0 code, where the first entry covers the prologue;
+   * also for one-line functions, whose second entry has the same line). Undefined when no line
+   * covers `start` or the function has no second entry.
    */
   afterPrologue(start: bigint, end?: bigint): bigint | undefined {
     const ranges = this.ranges();
     const first = this.rangeAt(start);
     if (!first) return undefined;
+    if (this.programOf(this.sequences[first.seq][0])?.entryBreakpoints()) return start;
     if (end === undefined) {
       const fn = this.functionAt(start);
       end = fn && fn.start === start ? fn.end : this.allRows[this.sequences[first.seq][1]].address;

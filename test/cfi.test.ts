@@ -1,0 +1,441 @@
+// Call frame information (src/dap/symbols/dwarf/cfi.ts) on gcc-built programs: every FDE's rules
+// against `readelf --debug-dump=frames-interp` (from .eh_frame and from .debug_frame, 64- and
+// 32-bit, -O0 and -O2, hand-written CFI with remember/restore_state and register rules), and
+// unwinding a synthetic stack laid out by the rules for the call chain _start → main → f → g.
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import {
+  CallFrameInfo, evaluateExpression, unwindWithFramePointer, type CfaRow, type Fde, type MemoryReader, type RegRule,
+} from '../src/dap/symbols/dwarf/cfi.js';
+import { backtrace } from '../src/dap/symbols/unwind.js';
+import { SymbolTable } from '../src/dap/symbols/elf-symbols.js';
+import { buildDwarfGuest, buildDwarfGuests, flavourName, tool, type Flavour } from './guests/dwarf/build.js';
+
+const REG_NAMES: Record<32 | 64, string[]> = {
+  64: ['rax', 'rdx', 'rcx', 'rbx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip'],
+  32: ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi', 'eip'],
+};
+const SP = { 64: 7, 32: 4 } as const;
+const BP = { 64: 6, 32: 5 } as const;
+const RA = { 64: 16, 32: 8 } as const;
+const CALLEE_SAVED = { 64: [3, 6, 12, 13, 14, 15], 32: [3, 5, 6, 7] } as const;
+
+const FLAVOURS: Flavour[] = [
+  { bits: 64, opt: 0, dwarf: 5 },
+  { bits: 64, opt: 2, dwarf: 5 },
+  { bits: 32, opt: 0, dwarf: 4 },
+  { bits: 32, opt: 2, dwarf: 5 },
+  { bits: 64, opt: 2, dwarf: 4, debugFrame: true },
+  { bits: 32, opt: 0, dwarf: 5, debugFrame: true },
+];
+
+before(() => buildDwarfGuests(FLAVOURS));
+
+function hex(v: bigint): string {
+  return '0x' + v.toString(16);
+}
+
+function load(f: Flavour): { elf: string; image: Buffer; cfi: CallFrameInfo; syms: SymbolTable } {
+  const elf = buildDwarfGuest(f);
+  const image = readFileSync(elf);
+  return { elf, image, cfi: CallFrameInfo.fromElf(image, elf), syms: SymbolTable.fromElf(image, elf) };
+}
+
+interface ReadelfFde {
+  section: string;
+  begin: bigint;
+  end: bigint;
+  columns: string[];
+  rows: { loc: bigint; cfa: string; cols: string[] }[];
+}
+
+/** The FDE tables of `readelf --debug-dump=frames-interp`, both sections. */
+function readelfFrames(elf: string): ReadelfFde[] {
+  const out: ReadelfFde[] = [];
+  let section = '';
+  let cur: ReadelfFde | undefined;
+  for (const line of tool('readelf', ['-W', '--debug-dump=frames-interp', elf]).split('\n')) {
+    const sec = /^Contents of the (\S+) section/.exec(line);
+    if (sec) { section = sec[1]; cur = undefined; continue; }
+    const fde = /FDE cie=[0-9a-f]+ pc=([0-9a-f]+)\.\.([0-9a-f]+)/.exec(line);
+    if (fde) {
+      cur = { section, begin: BigInt('0x' + fde[1]), end: BigInt('0x' + fde[2]), columns: [], rows: [] };
+      out.push(cur);
+      continue;
+    }
+    if (/ CIE /.test(line)) { cur = undefined; continue; }
+    if (!cur) continue;
+    const tokens: string[] = line.match(/r\d+ \(\w+\)|\S+/g) ?? [];
+    if (tokens[0] === 'LOC') { cur.columns = tokens.slice(2); continue; }
+    if (tokens.length >= 2 && /^[0-9a-f]+$/.test(tokens[0])) {
+      cur.rows.push({ loc: BigInt('0x' + tokens[0]), cfa: tokens[1], cols: tokens.slice(2) });
+    }
+  }
+  return out;
+}
+
+/** Our rules in readelf's notation. */
+function fmtCfa(row: CfaRow, bits: 32 | 64): string {
+  if (row.cfa.type === 'expression') return 'exp';
+  const o = row.cfa.offset;
+  return `${REG_NAMES[bits][row.cfa.reg] ?? `r${row.cfa.reg}`}${o < 0n ? '-' : '+'}${o < 0n ? -o : o}`;
+}
+function fmtRule(rule: RegRule | undefined, bits: 32 | 64): string {
+  if (!rule) return 'u';
+  switch (rule.type) {
+    case 'undefined': return 'u';
+    case 'same': return 's';
+    case 'offset': return `c${rule.offset < 0n ? '-' : '+'}${rule.offset < 0n ? -rule.offset : rule.offset}`;
+    case 'valOffset': return `v${rule.offset < 0n ? '-' : '+'}${rule.offset < 0n ? -rule.offset : rule.offset}`;
+    case 'register': return `r${rule.reg} (${REG_NAMES[bits][rule.reg]})`;
+    case 'expression': return 'exp';
+    case 'valExpression': return 'vexp';
+  }
+}
+function columnReg(name: string, bits: 32 | 64): number {
+  if (name === 'ra') return RA[bits];
+  const i = REG_NAMES[bits].indexOf(name);
+  if (i >= 0) return i;
+  const m = /^r(\d+)$/.exec(name);
+  assert.ok(m, `column ${name}`);
+  return Number(m[1]);
+}
+
+for (const f of FLAVOURS) {
+  test(`${flavourName(f)}: CFA rules match readelf's frames-interp at every row and between rows`, () => {
+    const { elf, cfi } = load(f);
+    assert.deepEqual(cfi.problems, []);
+    const want = readelfFrames(elf);
+    const section = f.debugFrame ? '.debug_frame' : '.eh_frame';
+    // The hand-written CFI of start.S follows the C code's into .debug_frame with DEBUG_FRAME too.
+    assert.ok(want.length >= 8 && want.every((w) => w.section === section), `${want.length} FDEs in ${section}`);
+    const fdes = cfi.fdes();
+    assert.equal(fdes.length, want.length, 'FDE count');
+    let compared = 0;
+    for (const w of want) {
+      const fde = fdes.find((x) => x.pcBegin === w.begin);
+      assert.ok(fde, `FDE at ${hex(w.begin)}`);
+      assert.equal(fde.pcEnd, w.end);
+      assert.equal(fde.cie.section, section);
+      assert.equal(cfi.findFde(w.end - 1n), fde);
+      const table = cfi.table(fde);
+      assert.equal(table[0].address, fde.pcBegin);
+      w.rows.forEach((r, i) => {
+        const next = w.rows[i + 1]?.loc ?? w.end;
+        for (const pc of new Set([r.loc, (r.loc + next) / 2n, next - 1n])) {
+          const row = cfi.rowAt(pc)!;
+          const where = `${hex(pc)} (readelf row ${hex(r.loc)})`;
+          assert.ok(row, where);
+          assert.equal(row.address, r.loc, `${where}: row start`);
+          assert.equal(row.end, next, `${where}: row end`);
+          assert.equal(fmtCfa(row, f.bits), r.cfa, `${where}: CFA`);
+          w.columns.forEach((c, k) => {
+            assert.equal(fmtRule(row.regs.get(columnReg(c, f.bits)), f.bits), r.cols[k], `${where}: ${c}`);
+          });
+          compared++;
+        }
+        // table() has the same row.
+        const t = table.find((x) => x.address === r.loc);
+        assert.ok(t, `table row at ${hex(r.loc)}`);
+        assert.equal(fmtCfa(t, f.bits), r.cfa);
+      });
+    }
+    assert.ok(compared > 40, `${compared} pcs compared`);
+    assert.equal(cfi.rowAt(0x1000n), undefined);
+  });
+}
+
+/** A little-endian memory image of the stack region, for the synthetic frames. */
+class Stack {
+  readonly buf: Buffer;
+  constructor(readonly base: bigint, size: number) {
+    this.buf = Buffer.alloc(size, 0xcc);
+  }
+  write(addr: bigint, size: number, value: bigint): void {
+    const off = Number(addr - this.base);
+    assert.ok(off >= 0 && off + size <= this.buf.length, `write at ${hex(addr)} is inside the stack`);
+    this.buf.writeUIntLE(Number(BigInt.asUintN(size * 8, value) & 0xffffffffn), off, Math.min(size, 4));
+    if (size === 8) this.buf.writeUInt32LE(Number(BigInt.asUintN(64, value) >> 32n), off + 4);
+  }
+  read: MemoryReader = (addr, size) => {
+    const off = Number(addr - this.base);
+    if (off < 0 || off + size > this.buf.length) return undefined;
+    return size === 8 ? this.buf.readBigUInt64LE(off) : BigInt(this.buf.readUIntLE(off, size));
+  };
+}
+
+/** Return addresses of calls: function → callee → address after the call, from objdump -d. */
+function callSites(elf: string): Map<string, bigint> {
+  const lines = tool('objdump', ['-d', '--no-show-raw-insn', elf]).split('\n');
+  const out = new Map<string, bigint>();
+  let fn = '';
+  for (let i = 0; i < lines.length; i++) {
+    const head = /^[0-9a-f]+ <(\S+)>:/.exec(lines[i]);
+    if (head) { fn = head[1]; continue; }
+    const call = /^\s*[0-9a-f]+:\s+call\s+[0-9a-f]+ <(\w+)>/.exec(lines[i]);
+    if (!call) continue;
+    const next = /^\s*([0-9a-f]+):/.exec(lines[i + 1]);
+    if (next && !out.has(`${fn}→${call[1]}`)) out.set(`${fn}→${call[1]}`, BigInt('0x' + next[1]));
+  }
+  return out;
+}
+
+interface SyntheticFrame {
+  name: string;
+  pc: bigint;
+  regs: Map<number, bigint>;
+  cfa?: bigint;
+}
+
+/**
+ * Lays out the frames _start → main → f → g on a stack, from the outermost: each callee's CFA is
+ * its caller's stack pointer; the callee's rules (at its pc, or pc - 1 for return addresses)
+ * say where the caller's registers and the return address are saved, and which register the CFA
+ * is computed from. Callee-saved registers a frame does not save keep the caller's value.
+ */
+function layOut(cfi: CallFrameInfo, bits: 32 | 64, chain: { name: string; pc: bigint }[], stack: Stack, seed: bigint): SyntheticFrame[] {
+  const size = bits / 8;
+  const mask = (1n << BigInt(bits)) - 1n;
+  let n = seed;
+  const fresh = (): bigint => {
+    n = (n * 6364136223846793005n + 1442695040888963407n) & mask;
+    return n & ~7n;
+  };
+  const frames: SyntheticFrame[] = [];
+  // The outermost frame: _start, stopped at its call to main.
+  const outer = new Map<number, bigint>();
+  for (const r of CALLEE_SAVED[bits]) outer.set(r, fresh());
+  outer.set(BP[bits], 0n);
+  outer.set(SP[bits], stack.base + BigInt(stack.buf.length) - 256n);
+  outer.set(RA[bits], chain[0].pc);
+  frames.push({ name: chain[0].name, pc: chain[0].pc, regs: outer });
+  for (let k = 1; k < chain.length; k++) {
+    const caller = frames[k - 1];
+    const innermost = k === chain.length - 1;
+    const row = cfi.rowAt(innermost ? chain[k].pc : chain[k].pc - 1n);
+    assert.ok(row, `rules for ${chain[k].name} at ${hex(chain[k].pc)}`);
+    const cfa = caller.regs.get(SP[bits])!;
+    const regs = new Map<number, bigint>();
+    for (const r of CALLEE_SAVED[bits]) regs.set(r, row.regs.has(r) && row.regs.get(r)!.type !== 'same' ? fresh() : caller.regs.get(r)!);
+    for (const r of [0, 1, 2]) regs.set(r, fresh()); // scratch registers: garbage
+    regs.set(SP[bits], (cfa - 512n) & mask);
+    if (row.cfa.type === 'reg') {
+      regs.set(row.cfa.reg, (cfa - row.cfa.offset) & mask);
+    } else {
+      // An expression CFA (i386 main realigning its stack: CFA = [ebp - 4]): plant the CFA
+      // where the expression reads it.
+      regs.set(BP[bits], (cfa - 0x40n) & mask);
+      const planted = evaluateExpression(row.cfa.expr, regs, (a, s) => { stack.write(a, s, cfa); return cfa; }, size);
+      assert.equal(planted, cfa);
+      assert.equal(evaluateExpression(row.cfa.expr, regs, stack.read, size), cfa);
+    }
+    regs.set(RA[bits], chain[k].pc);
+    // The caller's values, saved where the rules say.
+    const callerValue = (r: number): bigint => (r === RA[bits] ? chain[k - 1].pc : caller.regs.get(r)!);
+    for (const [r, rule] of row.regs) {
+      if (rule.type === 'offset') stack.write((cfa + rule.offset) & mask, size, callerValue(r));
+      else if (rule.type === 'expression') {
+        const at = evaluateExpression(rule.expr, regs, stack.read, size, [cfa]);
+        assert.ok(at !== undefined);
+        stack.write(at, size, callerValue(r));
+      } else if (rule.type === 'register') regs.set(rule.reg, callerValue(r));
+    }
+    // The return address into the caller is the caller's pc: fix up what the outer frame said.
+    frames.push({ name: chain[k].name, pc: chain[k].pc, regs, cfa });
+  }
+  return frames;
+}
+
+function checkUnwind(cfi: CallFrameInfo, bits: 32 | 64, frames: SyntheticFrame[], stack: Stack, what: string): void {
+  let regs = frames[frames.length - 1].regs;
+  let pc = frames[frames.length - 1].pc;
+  for (let k = frames.length - 1; k > 0; k--) {
+    const step = cfi.unwindStep(regs, pc, stack.read, bits, k !== frames.length - 1);
+    const caller = frames[k - 1];
+    assert.ok(step, `${what}: unwinding ${frames[k].name} at ${hex(pc)}`);
+    assert.equal(hex(step.pc), hex(caller.pc), `${what}: return address out of ${frames[k].name}`);
+    assert.equal(step.cfa, frames[k].cfa, `${what}: CFA of ${frames[k].name}`);
+    assert.equal(step.regs.get(SP[bits]), caller.regs.get(SP[bits]), `${what}: ${caller.name}'s stack pointer`);
+    for (const r of CALLEE_SAVED[bits]) {
+      assert.equal(step.regs.get(r), caller.regs.get(r), `${what}: ${caller.name}'s ${REG_NAMES[bits][r]}`);
+    }
+    assert.equal(step.regs.get(RA[bits]), caller.pc);
+    regs = step.regs;
+    pc = step.pc;
+  }
+  // _start's CFI says its return address is undefined: the end of the stack.
+  assert.equal(cfi.unwindStep(regs, pc, stack.read, bits, true), undefined, `${what}: _start is the outermost frame`);
+}
+
+for (const f of FLAVOURS) {
+  test(`${flavourName(f)}: unwinding a synthetic stack _start → main → f → g at every CFI row of g`, () => {
+    const { elf, cfi, syms } = load(f);
+    const calls = callSites(elf);
+    const raMain = calls.get('_start→main')!;
+    const raF = calls.get('main→f')!;
+    const raG = calls.get('f→g')!;
+    assert.ok(raMain && raF && raG, 'call sites');
+    // i386 main at -O0 realigns its stack: its CFA at the call is an expression ([ebp - 4]).
+    if (f.bits === 32 && f.opt === 0) assert.equal(cfi.rowAt(raF - 1n)!.cfa.type, 'expression');
+    const g = syms.byName('g')!;
+    const gFde = cfi.findFde(g.address)!;
+    assert.ok(gFde);
+    const pcs = new Set<bigint>();
+    for (const row of cfi.table(gFde)) {
+      pcs.add(row.address);
+      pcs.add(row.end - 1n);
+    }
+    let seed = 1n;
+    for (const pcG of pcs) {
+      const stack = new Stack(0x7f000n, 0x1000);
+      const frames = layOut(cfi, f.bits, [
+        { name: '_start', pc: raMain }, { name: 'main', pc: raF }, { name: 'f', pc: raG }, { name: 'g', pc: pcG },
+      ], stack, seed++);
+      checkUnwind(cfi, f.bits, frames, stack, `g at ${hex(pcG)}`);
+      // backtrace() gives the same chain.
+      const bt = backtrace([cfi], frames[3].regs, pcG, stack.read, f.bits);
+      assert.deepEqual(bt.map((fr) => hex(fr.pc)), [pcG, raG, raF, raMain].map(hex));
+      assert.deepEqual(bt.map((fr) => fr.method), ['initial', 'cfi', 'cfi', 'cfi']);
+    }
+    assert.ok(pcs.size >= 2);
+  });
+}
+
+test('frame-pointer fallback: the rbp/ebp chain of -O0 code gives the same return addresses', () => {
+  for (const f of [{ bits: 64, opt: 0, dwarf: 5 }, { bits: 32, opt: 0, dwarf: 4 }] as Flavour[]) {
+    const { elf, cfi, syms, image } = load(f);
+    const calls = callSites(elf);
+    const g = syms.byName('g')!;
+    // Past g's prologue (where its CFA is bp-based).
+    const body = cfi.table(cfi.findFde(g.address)!).find((r) => r.cfa.type === 'reg' && r.cfa.reg === BP[f.bits])!.address;
+    const stack = new Stack(0x7f000n, 0x1000);
+    const chain = [
+      { name: '_start', pc: calls.get('_start→main')! }, { name: 'main', pc: calls.get('main→f')! },
+      { name: 'f', pc: calls.get('f→g')! }, { name: 'g', pc: body },
+    ];
+    const frames = layOut(cfi, f.bits, chain, stack, 7n);
+    let regs = frames[3].regs;
+    const pcs: bigint[] = [];
+    // i386 main realigns its stack; its frame pointer still chains, to a copy of the return
+    // address that the realigning code pushed: lay that copy out as the code would.
+    if (f.bits === 32) {
+      const mainBp = frames[1].regs.get(BP[32])!;
+      stack.write(mainBp + 4n, 4, chain[0].pc);
+    }
+    for (;;) {
+      const step = unwindWithFramePointer(regs, stack.read, f.bits);
+      if (!step) break;
+      pcs.push(step.pc);
+      regs = step.regs;
+    }
+    assert.deepEqual(pcs.map(hex), [chain[2].pc, chain[1].pc, chain[0].pc].map(hex), flavourName(f));
+    void image;
+  }
+});
+
+test('register rules and remember/restore_state in hand-written CFI', () => {
+  const { elf, cfi, syms } = load({ bits: 64, opt: 0, dwarf: 5 });
+  const calls = callSites(elf);
+  // asm_leaf keeps rbx in rax for a while: the caller's rbx comes from rax.
+  const leaf = syms.byName('asm_leaf')!;
+  const inside = cfi.table(cfi.findFde(leaf.address)!).find((r) => r.regs.get(3)?.type === 'register')!;
+  assert.ok(inside);
+  const stack = new Stack(0x7f000n, 0x100);
+  const ra = calls.get('_start→asm_leaf')!;
+  stack.write(0x7f080n, 8, ra);
+  const regs = new Map<number, bigint>([[0, 0x1234n], [3, 1n], [7, 0x7f080n], [6, 0n]]);
+  const step = cfi.unwindStep(regs, inside.address, stack.read, 64)!;
+  assert.equal(step.pc, ra);
+  assert.equal(step.regs.get(3), 0x1234n);
+  assert.equal(step.regs.get(7), 0x7f088n);
+  // asm_frame: the early return's rules (CFA back on rsp) end at restore_state, where the
+  // rbp-based rules come back.
+  const frame = syms.byName('asm_frame')!;
+  const rows = cfi.table(cfi.findFde(frame.address)!);
+  const early = rows.findIndex((r, i) => i > 2 && r.cfa.type === 'reg' && r.cfa.reg === 7);
+  assert.ok(early > 0 && early + 1 < rows.length);
+  const after = rows[early + 1];
+  assert.deepEqual({ ...after.cfa }, { type: 'reg', reg: 6, offset: 16n });
+  assert.deepEqual(after.regs.get(3), { type: 'offset', offset: -24n });
+  const label = syms.byName('asm_frame_recurse')!;
+  assert.equal(cfi.rowAt(label.address)!.address, after.address);
+});
+
+test('DWARF expressions: arithmetic, memory, comparisons and branches', () => {
+  const regs = new Map<number, bigint>([[5, 0x1000n], [7, 0x2000n]]);
+  const mem: MemoryReader = (a, s) => (a === 0xffcn ? 0x5555n & ((1n << BigInt(s * 8)) - 1n) : undefined);
+  const ev = (bytes: number[], initial: bigint[] = [], size = 8) => evaluateExpression(Buffer.from(bytes), regs, mem, size, initial);
+  assert.equal(ev([0x75, 0x7c, 0x06]), 0x5555n); // breg5 -4; deref
+  assert.equal(ev([0x75, 0x7c, 0x94, 1]), 0x55n); // deref_size 1
+  assert.equal(ev([0x77, 0x08]), 0x2008n); // breg7 +8
+  assert.equal(ev([0x92, 0x07, 0x10]), 0x2010n); // bregx 7, 16
+  assert.equal(ev([0x23, 0x10], [0x100n]), 0x110n); // plus_uconst on the pushed CFA
+  assert.equal(ev([0x35, 0x33, 0x1c]), 2n); // 5 - 3
+  assert.equal(ev([0x33, 0x35, 0x1c], [], 4), 0xfffffffen); // wraps at the address size
+  assert.equal(ev([0x36, 0x32, 0x24]), 24n); // 6 << 2
+  assert.equal(ev([0x11, 0x7f, 0x19]), 1n); // consts -1; abs
+  assert.equal(ev([0x32, 0x33, 0x2d]), 1n); // 2 < 3
+  // bra: if (1) skip the next op (lit9), leaving lit7.
+  assert.equal(ev([0x37, 0x31, 0x28, 0x01, 0x00, 0x39]), 7n);
+  assert.equal(ev([0x75, 0x00, 0x06]), undefined, 'unreadable memory');
+  assert.equal(ev([0x71, 0x00]), undefined, 'unknown register');
+  assert.equal(ev([0x50]), undefined, 'register locations are not addresses');
+  assert.equal(ev([0x1c]), undefined, 'stack underflow');
+});
+
+test('unwindStep(): no FDE, unknown registers, unreadable memory; a load offset', () => {
+  const f: Flavour = { bits: 64, opt: 0, dwarf: 5 };
+  const { elf, image, cfi, syms } = load(f);
+  const g = syms.byName('g')!;
+  const read: MemoryReader = () => undefined;
+  assert.equal(cfi.unwindStep(new Map([[7, 0x7f000n]]), 0x1000n, read, 64), undefined, 'no FDE');
+  assert.equal(cfi.unwindStep(new Map(), g.address, read, 64), undefined, 'no rsp');
+  assert.equal(cfi.unwindStep(new Map([[7, 0x7f000n]]), g.address, read, 64), undefined, 'return address unreadable');
+  // At g's first instruction the return address is at [rsp].
+  const ok = cfi.unwindStep(new Map([[7, 0x7f000n]]), g.address, (a, s) => (a === 0x7f000n && s === 8 ? 0x100123n : undefined), 64)!;
+  assert.deepEqual([ok.pc, ok.cfa, ok.regs.get(7), ok.regs.get(16)], [0x100123n, 0x7f008n, 0x7f008n, 0x100123n]);
+  // Loaded 1 MiB higher: the same FDE, moved.
+  const moved = CallFrameInfo.fromElf(image, elf, 0x100000n);
+  const fde: Fde = moved.findFde(g.address + 0x100000n)!;
+  assert.equal(fde.pcBegin, cfi.findFde(g.address)!.pcBegin + 0x100000n);
+  assert.equal(moved.findFde(g.address)?.pcBegin === g.address, false);
+});
+
+test('corrupt .eh_frame and .debug_frame: no exception escapes the unwinder', () => {
+  for (const f of [{ bits: 64, opt: 2, dwarf: 5 }, { bits: 32, opt: 0, dwarf: 5, debugFrame: true }] as Flavour[]) {
+    const { elf, image, syms } = load(f);
+    const base = CallFrameInfo.fromElf(image, elf);
+    const secName = f.debugFrame ? '.debug_frame' : '.eh_frame';
+    const hdr = readelfSectionRange(elf, secName);
+    let x = 99;
+    const rand = (): number => {
+      x = (x * 1103515245 + 12345) & 0x7fffffff;
+      return x / 0x80000000;
+    };
+    let problems = 0;
+    const pcs = syms.functions().flatMap((s) => [s.address, s.address + s.size / 2n]);
+    const stack = new Stack(0x7f000n, 0x1000);
+    for (let i = 0; i < 200; i++) {
+      const copy = Buffer.from(image);
+      for (let k = 0; k < 1 + Math.floor(rand() * 6); k++) copy[hdr.offset + Math.floor(rand() * hdr.size)] = Math.floor(rand() * 256);
+      const cfi = CallFrameInfo.fromElf(copy, elf);
+      if (cfi.problems.length || cfi.fdes().length !== base.fdes().length) problems++;
+      for (const pc of pcs) {
+        cfi.rowAt(pc);
+        const regs = new Map<number, bigint>([[SP[f.bits], 0x7f800n], [BP[f.bits], 0x7f900n]]);
+        cfi.unwindStep(regs, pc, stack.read, f.bits);
+        backtrace([cfi], regs, pc, stack.read, f.bits, { maxFrames: 8 });
+      }
+    }
+    assert.ok(problems > 5, `${flavourName(f)}: ${problems} corrupt copies noticed`);
+  }
+});
+
+function readelfSectionRange(elf: string, name: string): { offset: number; size: number } {
+  for (const l of tool('readelf', ['-SW', elf]).split('\n')) {
+    const m = /\]\s+(\S+)\s+\S+\s+[0-9a-f]+\s+([0-9a-f]+)\s+([0-9a-f]+)/.exec(l);
+    if (m && m[1] === name) return { offset: parseInt(m[2], 16), size: parseInt(m[3], 16) };
+  }
+  throw new Error(`no ${name} in ${elf}`);
+}
