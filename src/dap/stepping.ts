@@ -1,14 +1,13 @@
 // Stepping by instruction and by line, over calls and out of functions, on top of the monitor's
 // single-step and breakpoints. Like gdb: a line step over a call runs to a breakpoint at the
-// return address instead of single-stepping the callee, and an interrupt that arrives during a
-// step is run through to its return, so a step never lands in its handler.
-import { Decoder, DecoderOptions, FlowControl } from 'iced-x86';
+// return address instead of single-stepping the callee. Like QEMU's gdbstub, interrupts are
+// held off during a single step, so a step never lands in an interrupt handler.
+import { Decoder, DecoderOptions, FlowControl, Mnemonic, RflagsBits } from 'iced-x86';
 import type { Machine } from '../vmm/machine.js';
 import type { Stop } from '../vmm/debug/stops.js';
 import { cpuMode, codeBitness } from '../vmm/arch/cpumode.js';
 import type { Breakpoints } from './breakpoints.js';
 import type { DebugInfo } from './debug-info.js';
-import { interruptHandlers } from './interrupts.js';
 
 /** Give up a line step after this many instructions (a loop with no line information). */
 const MAX_LINE_STEPS = 200_000;
@@ -18,7 +17,11 @@ interface Decoded {
   flow: FlowControl;
   next: bigint;
   target?: bigint;
+  /** Reads or writes RFLAGS.IF (cli, sti, pushf, popf, iret, int, ...), or halts. */
+  touchesIf: boolean;
 }
+
+const RFLAGS_IF = 0x200n;
 
 export class Stepper {
   constructor(
@@ -29,19 +32,49 @@ export class Stepper {
     private readonly caller: (vcpu: number) => { pc: bigint; sp: bigint } | undefined,
   ) {}
 
-  /** One instruction; an interrupt taken meanwhile is run to completion. */
+  /**
+   * One instruction, with external interrupts held off for its duration (QEMU's SSTEP_NOIRQ):
+   * RFLAGS.IF is cleared for the step and set again after it, unless the instruction reads or
+   * writes IF itself. A pending interrupt is then taken when the guest next runs, and a step
+   * never lands in its handler. If the instruction raised an exception, the RFLAGS image that
+   * the CPU saved in the exception frame gets its IF back, so the handler's iret restores it.
+   */
   async instruction(vcpu: number): Promise<Stop> {
-    for (let tries = 0; ; tries++) {
-      const before = this.here(vcpu);
-      const insn = this.decode(vcpu, before.pc);
-      const stop = await this.m.step(vcpu);
-      if (stop.kind !== 'step' || tries > 16) return stop;
-      const pc = this.m.linearRip(vcpu);
-      if (!insn || this.expected(insn, pc) || !this.isInterruptEntry(vcpu, pc)) return stop;
-      // An external interrupt was delivered before the instruction: let the handler run and
-      // return to where we were, then step again.
-      const back = await this.runTo(vcpu, before.pc, (sp) => sp === before.sp);
-      if (back.kind !== 'step') return back;
+    const before = this.here(vcpu);
+    const insn = this.decode(vcpu, before.pc);
+    const flags = this.m.getRegs(vcpu).rflags;
+    const mask = insn !== undefined && (flags & RFLAGS_IF) !== 0n && !insn.touchesIf;
+    if (mask) this.m.setRegs(vcpu, { rflags: flags & ~RFLAGS_IF });
+    const stop = await this.m.step(vcpu);
+    if (!mask) return stop;
+    const pc = this.m.linearRip(vcpu);
+    if (this.expected(insn, pc)) {
+      this.m.setRegs(vcpu, { rflags: this.m.getRegs(vcpu).rflags | RFLAGS_IF });
+    } else {
+      this.restoreSavedIf(vcpu, [before.pc, insn.next]);
+    }
+    return stop;
+  }
+
+  /** Sets IF in the RFLAGS word of an exception frame whose RIP is one of `rips`. */
+  private restoreSavedIf(vcpu: number, rips: bigint[]): void {
+    const sp = this.here(vcpu).sp;
+    const long = (this.m.getSregs(vcpu).efer & 0x400n) !== 0n;
+    const word = long ? 8 : 4;
+    try {
+      const words = this.m.readLinear(vcpu, sp, 8 * word);
+      const at = (i: number) => (long ? words.readBigUInt64LE(i * 8) : BigInt(words.readUInt32LE(i * 4)));
+      for (let i = 0; i < 6; i++) {
+        if (!rips.includes(at(i))) continue;
+        const slot = sp + BigInt((i + 2) * word);
+        const b = Buffer.alloc(word);
+        if (long) b.writeBigUInt64LE(at(i + 2) | RFLAGS_IF);
+        else b.writeUInt32LE(Number(at(i + 2) | RFLAGS_IF));
+        this.m.writeLinear(vcpu, slot, b);
+        return;
+      }
+    } catch {
+      // no readable frame: nothing to restore
     }
   }
 
@@ -134,7 +167,9 @@ export class Stepper {
     try {
       const flow = i.flowControl;
       const direct = flow === FlowControl.Call || flow === FlowControl.UnconditionalBranch || flow === FlowControl.ConditionalBranch;
-      return { length: i.length, flow, next: i.nextIP, target: direct ? i.nearBranchTarget : undefined };
+      const touchesIf = ((i.rflagsRead | i.rflagsModified) & RflagsBits.IF) !== 0 || i.mnemonic === Mnemonic.Hlt ||
+        flow === FlowControl.Interrupt || flow === FlowControl.Exception;
+      return { length: i.length, flow, next: i.nextIP, target: direct ? i.nearBranchTarget : undefined, touchesIf };
     } finally {
       i.free();
       d.free();
@@ -153,14 +188,6 @@ export class Stepper {
         return pc === insn.target;
       default:
         return true; // returns, indirect branches, int/syscall: anywhere is possible
-    }
-  }
-
-  private isInterruptEntry(vcpu: number, pc: bigint): boolean {
-    try {
-      return interruptHandlers(this.m, vcpu, 32).has(pc);
-    } catch {
-      return false;
     }
   }
 }

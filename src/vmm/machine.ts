@@ -83,6 +83,8 @@ export class Machine {
   /** A stop raised by a device during an exit, returned once the exit is handled. */
   private pending: Stop | undefined;
   private pauseRequested = false;
+  /** Debug registers changed while running: apply them before the next slice. */
+  private debugDirty = false;
   private current = 0;
   private running = false;
   private destroyed = false;
@@ -177,6 +179,10 @@ export class Machine {
         this.uart.flush();
         await yieldToEventLoop();
         if (this.takePause()) return { kind: 'pause', vcpu: this.current };
+        if (this.debugDirty) {
+          this.debugDirty = false;
+          this.applyGuestDebug(false);
+        }
         this.rotate();
       }
     } finally {
@@ -639,16 +645,28 @@ export class Machine {
 
   // --- breakpoints -------------------------------------------------------------------------
 
+  // Changes made while the guest runs (between time slices) take effect at once: software
+  // breakpoints are planted or removed right away, debug registers before the next slice.
+
   addSoftwareBreakpoint(linear: bigint): number {
-    return this.breakpoints.addSoftware(linear);
+    const id = this.breakpoints.addSoftware(linear);
+    if (this.running) this.breakpoints.plantOne(this.plantTarget, linear);
+    return id;
   }
 
   addHardwareBreakpoint(linear: bigint, kind: WatchKind = 'execute', length: HwLength = 1): number {
-    return this.breakpoints.addHardware(linear, kind, length);
+    const id = this.breakpoints.addHardware(linear, kind, length);
+    this.debugDirty = this.running;
+    return id;
   }
 
   removeBreakpoint(id: number): boolean {
-    return this.breakpoints.remove(id);
+    const removed = this.breakpoints.remove(id);
+    if (this.running) {
+      this.breakpoints.unplantRemoved(this.plantTarget);
+      this.debugDirty = true;
+    }
+    return removed;
   }
 
   /** Pushes bytes to the UART's receiver, as if typed on COM1. */

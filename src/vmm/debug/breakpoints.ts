@@ -140,6 +140,24 @@ export class BreakpointTable {
     return unmapped;
   }
 
+  /** Plants one breakpoint now (one added while the guest runs). */
+  plantOne(t: PlantTarget, address: bigint): void {
+    const bp = this.sw.get(address);
+    const phys = bp && t.toPhysical(address);
+    if (phys === undefined || this.planted.some((p) => p.phys === phys)) return;
+    this.planted.push({ address, phys, original: t.readByte(phys) });
+    t.writeByte(phys, 0xcc);
+  }
+
+  /** Restores the bytes of breakpoints that no longer exist (removed while the guest runs). */
+  unplantRemoved(t: PlantTarget): void {
+    this.planted = this.planted.filter((p) => {
+      if (this.sw.has(p.address)) return true;
+      if (t.readByte(p.phys) === 0xcc) t.writeByte(p.phys, p.original);
+      return false;
+    });
+  }
+
   /** Restores every planted byte (unless the guest overwrote it meanwhile). */
   unplant(t: PlantTarget): void {
     for (const p of this.planted) {

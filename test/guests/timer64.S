@@ -1,0 +1,66 @@
+/* Long mode with the PIT firing IRQ0 often (through the PIC, remapped to vector 32): a handler
+   counts ticks while the main loop counts in RBX. For stepping tests: a step must never stop
+   inside the handler. */
+        .code64
+        .globl _start
+_start: mov $0x7000, %rsp
+        lea handler(%rip), %rax          /* IDT gate 32 -> handler */
+        lea idt+32*16(%rip), %rdi
+        mov %ax, (%rdi)
+        movw $0x08, 2(%rdi)
+        movw $0x8e00, 4(%rdi)
+        shr $16, %rax
+        mov %ax, 6(%rdi)
+        shr $16, %rax
+        mov %eax, 8(%rdi)
+        lidt idtr(%rip)
+        /* PIC: ICW1..ICW4, IRQ0-7 -> vectors 32-39, IRQ8-15 -> 40-47; only IRQ0 unmasked */
+        mov $0x11, %al
+        out %al, $0x20
+        out %al, $0xa0
+        mov $32, %al
+        out %al, $0x21
+        mov $40, %al
+        out %al, $0xa1
+        mov $4, %al
+        out %al, $0x21
+        mov $2, %al
+        out %al, $0xa1
+        mov $1, %al
+        out %al, $0x21
+        out %al, $0xa1
+        mov $0xfe, %al
+        out %al, $0x21
+        mov $0xff, %al
+        out %al, $0xa1
+        /* PIT channel 0, mode 2, divisor 600: about 2 kHz */
+        mov $0x34, %al
+        out %al, $0x43
+        mov $0x58, %al
+        out %al, $0x40
+        mov $0x02, %al
+        out %al, $0x40
+        xor %ebx, %ebx
+        sti
+        .globl loop
+loop:   inc %rbx
+        .globl loop2
+loop2:  nop
+        .globl loop3
+loop3:  jmp loop
+        .globl handler
+handler:
+        incq ticks(%rip)
+        push %rax
+        mov $0x20, %al
+        out %al, $0x20
+        pop %rax
+        iretq
+        .balign 8
+        .globl ticks
+ticks:  .quad 0
+        .balign 16
+idtr:   .word 256*16-1
+        .quad idt
+        .balign 16
+idt:    .fill 256*16, 1, 0
