@@ -6,7 +6,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  CallFrameInfo, evaluateExpression, unwindWithFramePointer, type CfaRow, type Fde, type MemoryReader, type RegRule,
+  CallFrameInfo, evaluateExpression, parseFrameSection, unwindWithFramePointer, type CfaRow, type Fde, type MemoryReader, type RegRule,
 } from '../src/dap/symbols/dwarf/cfi.js';
 import { backtrace } from '../src/dap/symbols/unwind.js';
 import { SymbolTable } from '../src/dap/symbols/elf-symbols.js';
@@ -439,3 +439,104 @@ function readelfSectionRange(elf: string, name: string): { offset: number; size:
   }
   throw new Error(`no ${name} in ${elf}`);
 }
+
+/** Little-endian bytes of `v` in `n` bytes. */
+function le(v: bigint, n: number): number[] {
+  return [...Array(n)].map((_, i) => Number((BigInt.asUintN(n * 8, v) >> BigInt(8 * i)) & 0xffn));
+}
+function uleb(v: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = v & 0x7f;
+    v >>>= 7;
+    if (v) b |= 0x80;
+    out.push(b);
+  } while (v);
+  return out;
+}
+function sleb(v: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && !(b & 0x40)) || (v === -1 && b & 0x40)) return [...out, b];
+    out.push(b | 0x80);
+  }
+}
+
+test('.eh_frame pointer encodings and DW_CFA_set_loc on hand-made entries', () => {
+  const SECTION = 0x5000n;
+  const bases = { section: SECTION, text: 0x1000n, data: 0x9000n };
+  // One CIE per encoding, each followed by an FDE for a function at `target`.
+  const cases: { enc: number; target: bigint; encode: (v: bigint, at: bigint) => number[]; range: number[] }[] = [
+    { enc: 0x00, target: 0x400000n, encode: (v) => le(v, 8), range: le(0x40n, 8) }, // absptr
+    { enc: 0x03, target: 0x401000n, encode: (v) => le(v, 4), range: le(0x40n, 4) }, // udata4
+    { enc: 0x02, target: 0x1234n, encode: (v) => le(v, 2), range: le(0x40n, 2) }, // udata2
+    { enc: 0x1b, target: 0x402000n, encode: (v, at) => le(v - at, 4), range: le(0x40n, 4) }, // pcrel|sdata4
+    { enc: 0x19, target: 0x4000n, encode: (v, at) => sleb(Number(v - at)), range: sleb(0x40) }, // pcrel|sleb128
+    { enc: 0x3b, target: 0x9100n, encode: (v) => le(v - bases.data, 4), range: le(0x40n, 4) }, // datarel|sdata4
+    { enc: 0x23, target: 0x1800n, encode: (v) => le(v - bases.text, 4), range: le(0x40n, 4) }, // textrel|udata4
+    { enc: 0x0c, target: 0x403000n, encode: (v) => le(v, 8), range: le(0x40n, 8) }, // sdata8
+  ];
+  const bytes: number[] = [];
+  const entry = (body: number[]): void => {
+    bytes.push(...le(BigInt(body.length), 4), ...body);
+  };
+  for (const c of cases) {
+    const cieOff = bytes.length;
+    // CIE: id 0, version 1, "zR", code 1, data -8, ra 16, augmentation data: the encoding;
+    // def_cfa rsp+8, rip at cfa-8.
+    entry([...le(0n, 4), 1, 0x7a, 0x52, 0, 1, 0x78, 16, 1, c.enc, 0x0c, 7, 8, 0x90, 1, 0, 0]);
+    const idPos = bytes.length + 4;
+    const begin = c.encode(c.target, SECTION + BigInt(idPos + 4));
+    // Instructions: advance_loc 4; def_cfa_offset 16; set_loc target+0x20; def_cfa_offset 24.
+    const instrStart = idPos + 4 + begin.length + c.range.length + 1;
+    const setLoc = c.encode(c.target + 0x20n, SECTION + BigInt(instrStart + 4));
+    entry([...le(BigInt(idPos - cieOff), 4), ...begin, ...c.range, 0, 0x44, 0x0e, 16, 0x01, ...setLoc, 0x0e, 24]);
+  }
+  bytes.push(0, 0, 0, 0); // the terminator
+  bytes.push(0xde, 0xad); // junk after it is never read
+  const problems: string[] = [];
+  const fdes = parseFrameSection(Buffer.from(bytes), true, 8, bases, 0n, problems);
+  assert.deepEqual(problems, []);
+  assert.deepEqual(fdes.map((f) => hex(f.pcBegin)), cases.map((c) => hex(c.target)));
+  assert.ok(fdes.every((f) => f.pcEnd - f.pcBegin === 0x40n));
+  const cfi = new CallFrameInfo(fdes, 64);
+  for (const c of cases) {
+    const rows = cfi.table(cfi.findFde(c.target)!);
+    assert.deepEqual(rows.map((r) => [hex(r.address), fmtCfa(r, 64)]), [
+      [hex(c.target), 'rsp+8'], [hex(c.target + 4n), 'rsp+16'], [hex(c.target + 0x20n), 'rsp+24'],
+    ], `encoding 0x${c.enc.toString(16)}`);
+    assert.equal(cfi.rowAt(c.target + 0x1fn)!.end, c.target + 0x20n);
+  }
+  // With a load offset, set_loc addresses move with the FDEs.
+  const moved = new CallFrameInfo(parseFrameSection(Buffer.from(bytes), true, 8, bases, 0x10000n), 64);
+  assert.equal(moved.rowAt(0x403000n + 0x10000n + 0x20n)!.address, 0x403000n + 0x10000n + 0x20n);
+});
+
+test('.debug_frame: version 4 CIEs and 64-bit DWARF entries', () => {
+  // CIE (64-bit DWARF): id all-ones, version 4, no augmentation, address size 4, segment 0,
+  // code 1, data -4, ra 8; def_cfa esp+4; eip at cfa-4.
+  const cie = [...le(0xffffffffffffffffn, 8), 4, 0, 4, 0, 1, 0x7c, 8, 0x0c, 4, 4, 0x88, 1];
+  // FDE: CIE at offset 0, begin 0x100000, range 0x10; advance 1, def_cfa_offset 8, ebp at cfa-8.
+  const fde = [...le(0n, 8), ...le(0x100000n, 4), ...le(0x10n, 4), 0x41, 0x0e, 8, 0x85, 2];
+  const wide = (body: number[]): number[] => [...le(0xffffffffn, 4), ...le(BigInt(body.length), 8), ...body];
+  const data = Buffer.from([...wide(cie), ...wide(fde)]);
+  const problems: string[] = [];
+  const fdes = parseFrameSection(data, false, 4, { section: 0n }, 0n, problems);
+  assert.deepEqual(problems, []);
+  assert.equal(fdes.length, 1);
+  assert.deepEqual([fdes[0].cie.version, fdes[0].cie.addressSize, fdes[0].cie.dataAlign], [4, 4, -4n]);
+  const cfi = new CallFrameInfo(fdes, 32);
+  const row = cfi.rowAt(0x100005n)!;
+  assert.deepEqual([fmtCfa(row, 32), fmtRule(row.regs.get(5), 32), fmtRule(row.regs.get(8), 32)], ['esp+8', 'c-8', 'c-4']);
+  // Unwinding from there: eip at [esp+4], ebp at [esp].
+  const mem: MemoryReader = (a, s) => (s !== 4 ? undefined : a === 0x2000n ? 0x7777n : a === 0x2004n ? 0x100100n : undefined);
+  const step = cfi.unwindStep(new Map([[4, 0x2000n], [5, 0x1111n]]), 0x100005n, mem, 32)!;
+  assert.deepEqual([step.pc, step.cfa, step.regs.get(4), step.regs.get(5), step.regs.get(8)], [0x100100n, 0x2008n, 0x2008n, 0x7777n, 0x100100n]);
+  // An unsupported CIE version is reported, not thrown.
+  const bad = Buffer.from([...le(BigInt(cie.length - 4), 4), ...le(0xffffffffn, 4), 9, ...cie.slice(9)]);
+  const p2: string[] = [];
+  assert.deepEqual(parseFrameSection(Buffer.concat([bad, Buffer.from(le(12n, 4)), Buffer.from([...le(0n, 4), ...le(0x1000n, 4), ...le(4n, 4)])]), false, 4, { section: 0n }, 0n, p2), []);
+  assert.match(p2.join('\n'), /unsupported version 9/);
+});

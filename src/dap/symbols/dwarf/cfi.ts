@@ -49,6 +49,8 @@ export interface Cie {
   signalFrame: boolean;
   addressSize: number;
   initialInstructions: Buffer;
+  /** For DW_CFA_set_loc: where the initial instructions are (link-time) and the load offset. */
+  initialBases: EncodingContext;
 }
 
 export interface Fde {
@@ -58,6 +60,8 @@ export interface Fde {
   pcBegin: bigint;
   pcEnd: bigint;
   instructions: Buffer;
+  /** For DW_CFA_set_loc: where the instructions are (link-time), the function, the load offset. */
+  bases: EncodingContext;
 }
 
 // Pointer encodings.
@@ -79,12 +83,17 @@ export const DW_EH_PE_indirect = 0x80;
 export const DW_EH_PE_omit = 0xff;
 
 /** Where the relative pointer encodings are relative to (link-time addresses). */
-interface PointerBases {
-  /** Address of the section's first byte (for pcrel). */
+export interface PointerBases {
+  /** Address of the first byte of the data being read (for pcrel). */
   section: bigint;
   text?: bigint;
   data?: bigint;
   func?: bigint;
+}
+
+export interface EncodingContext extends PointerBases {
+  /** Added to the addresses read (DW_CFA_set_loc). */
+  loadOffset: bigint;
 }
 
 function readEncoded(r: ByteReader, enc: number, addressSize: number, bases: PointerBases, valueOnly = false): bigint {
@@ -184,7 +193,7 @@ export function parseFrameSection(
         else if (c === 'L') lsdaEncoding = r.u8('LSDA encoding');
         else if (c === 'P') {
           const pe = r.u8('personality encoding');
-          readEncoded(r, pe & ~DW_EH_PE_indirect, cieAddressSize, { ...bases, section: bases.section });
+          readEncoded(r, pe & ~DW_EH_PE_indirect, cieAddressSize, bases);
         } else if (c === 'S') signalFrame = true;
         else break; // unknown: the rest is skipped by length
       }
@@ -196,6 +205,7 @@ export function parseFrameSection(
     return {
       offset: off, section: name, version, augmentation, codeAlign, dataAlign, raReg, fdeEncoding, lsdaEncoding, signalFrame,
       addressSize: cieAddressSize, initialInstructions: data.subarray(r.pos, end),
+      initialBases: { ...bases, section: bases.section + BigInt(r.pos), loadOffset },
     };
   };
 
@@ -239,7 +249,10 @@ export function parseFrameSection(
           const tomb = pcBegin === mask || pcBegin === mask - 1n;
           if (range > 0n && !tomb) {
             const begin = (pcBegin + loadOffset) & mask;
-            fdes.push({ offset: off, cie, pcBegin: begin, pcEnd: begin + range, instructions: data.subarray(r.pos, end) });
+            fdes.push({
+              offset: off, cie, pcBegin: begin, pcEnd: begin + range, instructions: data.subarray(r.pos, end),
+              bases: { ...bases, section: bases.section + BigInt(r.pos), func: pcBegin, loadOffset },
+            });
           }
         }
       }
@@ -267,7 +280,7 @@ function cloneState(s: State): State {
  */
 function execute(
   instructions: Buffer, section: string, cie: Cie, state: State, initial: State | undefined, loc: bigint,
-  stopAt: bigint | undefined, onRow: ((loc: bigint, next: bigint, s: State) => void) | undefined, bases: PointerBases,
+  stopAt: bigint | undefined, onRow: ((loc: bigint, next: bigint, s: State) => void) | undefined, ctx: EncodingContext,
 ): { loc: bigint; state: State; stopped: boolean; next?: bigint } {
   const r = new ByteReader(instructions, section);
   const stack: State[] = [];
@@ -311,7 +324,8 @@ function execute(
     switch (op) {
       case 0x00: break; // nop
       case 0x01: { // set_loc
-        const next = readEncoded(r, cie.fdeEncoding, cie.addressSize, bases);
+        const enc = cie.section === '.eh_frame' ? cie.fdeEncoding : DW_EH_PE_absptr;
+        const next = BigInt.asUintN(cie.addressSize * 8, readEncoded(r, enc, cie.addressSize, ctx) + ctx.loadOffset);
         if (advanceTo(next)) return { loc, state, stopped: true, next: stopNext };
         break;
       }
@@ -481,7 +495,7 @@ export class CallFrameInfo {
   /** Problems met while parsing (unsupported CIEs, truncated entries); parsing went on past them. */
   readonly problems: string[];
 
-  constructor(fdes: Fde[], readonly bits: 32 | 64, problems: string[] = [], private readonly bases: PointerBases = { section: 0n }) {
+  constructor(fdes: Fde[], readonly bits: 32 | 64, problems: string[] = []) {
     // .eh_frame entries first, so that for a function described in both sections the
     // .eh_frame one is found (a stable sort keeps that order among equal starts).
     this.sorted = [...fdes].sort((a, b) => (a.pcBegin < b.pcBegin ? -1 : a.pcBegin > b.pcBegin ? 1 : 0));
@@ -503,7 +517,7 @@ export class CallFrameInfo {
     }
     const dbg = elf.section('.debug_frame');
     if (dbg) fdes.push(...parseFrameSection(dbg, false, addressSize, { section: 0n, text, data: got }, loadOffset, problems));
-    return new CallFrameInfo(fdes, elf.bits, problems, { section: eh?.addr ?? 0n, text, data: got });
+    return new CallFrameInfo(fdes, elf.bits, problems);
   }
 
   fdes(): Fde[] {
@@ -528,7 +542,7 @@ export class CallFrameInfo {
 
   private initialState(cie: Cie): State {
     const state: State = { cfa: { ...INITIAL_CFA }, regs: new Map() };
-    execute(cie.initialInstructions, cie.section, cie, state, undefined, 0n, undefined, undefined, this.bases);
+    execute(cie.initialInstructions, cie.section, cie, state, undefined, 0n, undefined, undefined, cie.initialBases);
     return state;
   }
 
@@ -539,7 +553,7 @@ export class CallFrameInfo {
     const onRow = (loc: bigint, next: bigint, s: State): void => {
       rows.push({ address: loc, end: next, cfa: { ...s.cfa }, regs: new Map(s.regs) });
     };
-    const { loc, state } = execute(fde.instructions, fde.cie.section, fde.cie, cloneState(initial), initial, fde.pcBegin, undefined, onRow, { ...this.bases, func: fde.pcBegin });
+    const { loc, state } = execute(fde.instructions, fde.cie.section, fde.cie, cloneState(initial), initial, fde.pcBegin, undefined, onRow, fde.bases);
     if (loc < fde.pcEnd) rows.push({ address: loc, end: fde.pcEnd, cfa: { ...state.cfa }, regs: new Map(state.regs) });
     return rows;
   }
@@ -558,7 +572,7 @@ export class CallFrameInfo {
 
   private rowIn(fde: Fde, pc: bigint): CfaRow {
     const initial = this.initialState(fde.cie);
-    const res = execute(fde.instructions, fde.cie.section, fde.cie, cloneState(initial), initial, fde.pcBegin, pc, undefined, { ...this.bases, func: fde.pcBegin });
+    const res = execute(fde.instructions, fde.cie.section, fde.cie, cloneState(initial), initial, fde.pcBegin, pc, undefined, fde.bases);
     const end = res.next !== undefined && res.next < fde.pcEnd ? res.next : fde.pcEnd;
     return { address: res.loc, end, cfa: res.state.cfa, regs: res.state.regs };
   }
