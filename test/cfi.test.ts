@@ -444,16 +444,6 @@ function readelfSectionRange(elf: string, name: string): { offset: number; size:
 function le(v: bigint, n: number): number[] {
   return [...Array(n)].map((_, i) => Number((BigInt.asUintN(n * 8, v) >> BigInt(8 * i)) & 0xffn));
 }
-function uleb(v: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = v & 0x7f;
-    v >>>= 7;
-    if (v) b |= 0x80;
-    out.push(b);
-  } while (v);
-  return out;
-}
 function sleb(v: number): number[] {
   const out: number[] = [];
   for (;;) {
