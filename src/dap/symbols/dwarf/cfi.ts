@@ -513,10 +513,10 @@ export class CallFrameInfo {
     const eh = elf.sectionHeader('.eh_frame');
     const ehData = elf.section('.eh_frame');
     if (eh && ehData) {
-      fdes.push(...parseFrameSection(ehData, true, addressSize, { section: eh.addr, text, data: got }, loadOffset, problems));
+      for (const f of parseFrameSection(ehData, true, addressSize, { section: eh.addr, text, data: got }, loadOffset, problems)) fdes.push(f);
     }
     const dbg = elf.section('.debug_frame');
-    if (dbg) fdes.push(...parseFrameSection(dbg, false, addressSize, { section: 0n, text, data: got }, loadOffset, problems));
+    if (dbg) for (const f of parseFrameSection(dbg, false, addressSize, { section: 0n, text, data: got }, loadOffset, problems)) fdes.push(f);
     return new CallFrameInfo(fdes, elf.bits, problems);
   }
 

@@ -485,8 +485,11 @@ export class LineTable {
           entryBreakpoints: () => (cached ??= cu !== undefined && (cu.language === DW_LANG_Mips_Assembler
             || (producerIsGcc45(cu.producer) && safeHasLocationLists(sections, cu)))),
         });
-        rows.push(...programRows);
-        entries.push(...programEntries);
+        // (Not push(...rows): a large unit's rows would overflow the call stack.)
+        for (let i = 0; i < programRows.length; i++) {
+          rows.push(programRows[i]);
+          entries.push(programEntries[i]);
+        }
       }
       if (h.end <= off) break;
       off = h.end;
@@ -630,7 +633,7 @@ export class LineTable {
   resolve(file: string, line: number): { line: number; addresses: bigint[] } | undefined {
     const index = this.fileIndex();
     const candidates: number[] = [];
-    for (const f of this.matchFiles(file)) candidates.push(...index.get(f)!);
+    for (const f of this.matchFiles(file)) for (const i of index.get(f)!) candidates.push(i);
     let bestLine = Infinity;
     for (const i of candidates) {
       const r = this.allRows[i];
