@@ -1,21 +1,66 @@
-// The DAP breakpoints (source, function, instruction) and the software breakpoints they become
-// in the monitor. Several DAP breakpoints may share an address, and stepping adds temporary
-// ones; the monitor gets one breakpoint per address, counted so that removing one user never
-// removes another's.
+// The DAP breakpoints (source, function, instruction, data) and what they become in the
+// monitor. Code breakpoints share one software breakpoint per address (stepping adds temporary
+// ones), counted so that removing one never removes another's. Data breakpoints take debug
+// registers (or trapped pages, see the monitor's watch backends). Hit counts, conditions and
+// logpoints are judged here, the same way for every kind.
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { Machine } from '../vmm/machine.js';
+import type { HwLength } from '../vmm/debug/breakpoints.js';
 import type { DebugInfo } from './debug-info.js';
 
-export type BreakpointKind = 'source' | 'function' | 'instruction';
+export type BreakpointKind = 'source' | 'function' | 'instruction' | 'data';
 
-interface UserBreakpoint {
+interface Options {
+  condition?: string;
+  hitCondition?: string;
+  logMessage?: string;
+}
+
+export interface DataTarget {
+  address: bigint;
+  length: number;
+  access: 'write' | 'readwrite';
+  description: string;
+}
+
+interface UserBreakpoint extends Options {
   id: number;
   kind: BreakpointKind;
   addresses: bigint[];
-  /** Where it is bound, as reported to the client. */
   source?: string;
   line?: number;
   message?: string;
+  hits: number;
+  data?: DataTarget & { monitorId?: number };
+}
+
+const REASONS: Record<BreakpointKind, string> = {
+  source: 'breakpoint', function: 'function breakpoint', instruction: 'instruction breakpoint', data: 'data breakpoint',
+};
+
+/** A hit condition: "5" or ">= 5" (from the 5th hit on), "> 5", "== 5", "< 5", "<= 5", "% 3" (every 3rd). */
+export function parseHitCondition(text: string): ((hits: number) => boolean) | undefined {
+  const m = /^\s*(>=|<=|==|=|>|<|%)?\s*(\d+)\s*$/.exec(text);
+  if (!m) return undefined;
+  const n = Number(m[2]);
+  switch (m[1]) {
+    case '>': return (h) => h > n;
+    case '<': return (h) => h < n;
+    case '<=': return (h) => h <= n;
+    case '==': case '=': return (h) => h === n;
+    case '%': return (h) => n > 0 && h % n === 0;
+    default: return (h) => h >= n;
+  }
+}
+
+/** Parses a data breakpoint id made by dataId(). */
+export function parseDataId(id: string): DataTarget | undefined {
+  const m = /^mem:(0x[0-9a-f]+):(\d+):(.*)$/i.exec(id);
+  return m ? { address: BigInt(m[1]), length: Number(m[2]), access: 'write', description: m[3] } : undefined;
+}
+
+export function dataId(address: bigint, length: number, description: string): string {
+  return `mem:0x${address.toString(16)}:${length}:${description}`;
 }
 
 export class Breakpoints {
@@ -23,6 +68,7 @@ export class Breakpoints {
   private readonly bySource = new Map<string, UserBreakpoint[]>();
   private functions: UserBreakpoint[] = [];
   private instructions: UserBreakpoint[] = [];
+  private data: UserBreakpoint[] = [];
   private temporary: bigint[] = [];
   /** What the monitor holds now: address → monitor id. */
   private readonly placed = new Map<bigint, number>();
@@ -30,44 +76,82 @@ export class Breakpoints {
 
   constructor(private readonly info: () => DebugInfo | undefined) {}
 
-  setSource(path: string, lines: number[]): DebugProtocol.Breakpoint[] {
+  setSource(path: string, requested: DebugProtocol.SourceBreakpoint[]): DebugProtocol.Breakpoint[] {
     const info = this.info();
-    const bps = lines.map((line): UserBreakpoint => {
-      const r = info?.resolveLine(path, line);
-      if (!r) return { id: this.nextId++, kind: 'source', addresses: [], source: path, line, message: 'no code at or after this line in the symbols' };
-      return { id: this.nextId++, kind: 'source', addresses: r.addresses, source: path, line: r.line };
+    const bps = requested.map((b): UserBreakpoint => {
+      const r = info?.resolveLine(path, b.line);
+      const base = this.make('source', b, r?.addresses ?? [], { source: path, line: r?.line ?? b.line });
+      if (!r) base.message = 'no code at or after this line in the symbols';
+      return base;
     });
     this.bySource.set(path, bps);
     this.sync();
     return bps.map((b) => this.describe(b));
   }
 
-  setFunctions(names: string[]): DebugProtocol.Breakpoint[] {
+  setFunctions(requested: DebugProtocol.FunctionBreakpoint[]): DebugProtocol.Breakpoint[] {
     const info = this.info();
-    this.functions = names.map((name): UserBreakpoint => {
-      const id = this.nextId++;
-      const exact = /^\*\s*(0x[0-9a-f]+|\d+)$/i.exec(name.trim());
-      if (exact) return { id, kind: 'function', addresses: [BigInt(exact[1])] };
-      const f = info?.functionAddress(name.trim());
-      if (!f) return { id, kind: 'function', addresses: [], message: `no function "${name}" in the symbols` };
+    this.functions = requested.map((b): UserBreakpoint => {
+      const name = b.name.trim();
+      const exact = /^\*\s*(0x[0-9a-f]+|\d+)$/i.exec(name);
+      if (exact) return this.make('function', b, [BigInt(exact[1])]);
+      const f = info?.functionAddress(name);
+      if (!f) return { ...this.make('function', b, []), message: `no function "${name}" in the symbols` };
       const body = (f.compiled && info!.afterPrologue(f.address, f.size ? f.address + f.size : undefined)) || f.address;
-      return { id, kind: 'function', addresses: [body] };
+      return this.make('function', b, [body]);
     });
     this.sync();
     return this.functions.map((b) => this.describe(b));
   }
 
-  setInstructions(refs: DebugProtocol.InstructionBreakpoint[]): DebugProtocol.Breakpoint[] {
-    this.instructions = refs.map((r): UserBreakpoint => {
-      const id = this.nextId++;
+  setInstructions(requested: DebugProtocol.InstructionBreakpoint[]): DebugProtocol.Breakpoint[] {
+    this.instructions = requested.map((b): UserBreakpoint => {
       try {
-        return { id, kind: 'instruction', addresses: [BigInt(r.instructionReference) + BigInt(r.offset ?? 0)] };
+        return this.make('instruction', b, [BigInt(b.instructionReference) + BigInt(b.offset ?? 0)]);
       } catch {
-        return { id, kind: 'instruction', addresses: [], message: `"${r.instructionReference}" is not an address` };
+        return { ...this.make('instruction', b, []), message: `"${b.instructionReference}" is not an address` };
       }
     });
     this.sync();
     return this.instructions.map((b) => this.describe(b));
+  }
+
+  /** Data breakpoints: each takes a debug register (DR0-DR3, shared with hardware breakpoints). */
+  setData(requested: DebugProtocol.DataBreakpoint[]): DebugProtocol.Breakpoint[] {
+    this.releaseData();
+    this.data = requested.map((b): UserBreakpoint => {
+      const bp = this.make('data', b, []);
+      const target = parseDataId(b.dataId);
+      if (!target) return { ...bp, message: `"${b.dataId}" is not a data breakpoint this adapter made` };
+      if (b.accessType === 'read') {
+        return { ...bp, message: 'x86 cannot watch reads alone: its debug registers break on writes, or on reads and writes (use "read/write")' };
+      }
+      bp.data = { ...target, access: b.accessType === 'readWrite' ? 'readwrite' : 'write' };
+      return bp;
+    });
+    this.placeData();
+    return this.data.map((b) => this.describe(b));
+  }
+
+  private placeData(): void {
+    const m = this.machine;
+    if (!m) return;
+    for (const b of this.data) {
+      if (!b.data) continue;
+      try {
+        b.data.monitorId = m.addHardwareBreakpoint(b.data.address, b.data.access, b.data.length as HwLength);
+        b.message = undefined;
+      } catch (e) {
+        b.message = (e as Error).message;
+        b.data.monitorId = undefined;
+      }
+    }
+  }
+
+  private releaseData(): void {
+    for (const b of this.data) {
+      if (b.data?.monitorId !== undefined) this.machine?.removeBreakpoint(b.data.monitorId);
+    }
   }
 
   /** Runs `f` with extra breakpoints at `addresses` (for stepping), removed afterwards. */
@@ -82,19 +166,64 @@ export class Breakpoints {
     }
   }
 
-  /** The user breakpoints at an address where the guest stopped, and the stop reason they give. */
+  /** The user code breakpoints at an address where the guest stopped. */
   hitAt(address: bigint): { ids: number[]; reason: string } | undefined {
-    const hits = this.all().filter((b) => b.addresses.includes(address));
-    if (!hits.length) return undefined;
-    const reason = { source: 'breakpoint', function: 'function breakpoint', instruction: 'instruction breakpoint' }[hits[0].kind];
-    return { ids: hits.map((b) => b.id), reason };
+    const hits = this.codeBreakpoints().filter((b) => b.addresses.includes(address));
+    return hits.length ? { ids: hits.map((b) => b.id), reason: REASONS[hits[0].kind] } : undefined;
+  }
+
+  /** The data breakpoint behind a monitor watchpoint. */
+  dataHit(monitorId: number): { id: number; target: DataTarget } | undefined {
+    const b = this.data.find((x) => x.data?.monitorId === monitorId);
+    return b && { id: b.id, target: b.data! };
+  }
+
+  /**
+   * Counts a hit on each breakpoint in `ids` and decides whether to stop: every breakpoint
+   * whose hit condition and condition hold stops, unless it is a logpoint (which logs). A
+   * condition that can't be evaluated stops, with the error.
+   */
+  judge(ids: number[], evaluate: (expr: string) => string): { stop: boolean; logs: string[]; error?: string; ids: number[]; reason?: string } {
+    const logs: string[] = [];
+    const stopping: UserBreakpoint[] = [];
+    let stop = false;
+    let error: string | undefined;
+    for (const b of this.all().filter((x) => ids.includes(x.id))) {
+      b.hits++;
+      if (b.hitCondition && !parseHitCondition(b.hitCondition)?.(b.hits)) continue;
+      if (b.condition) {
+        let v: string;
+        try {
+          v = evaluate(b.condition);
+        } catch (e) {
+          error = `breakpoint condition "${b.condition}" could not be evaluated: ${(e as Error).message}`;
+          stop = true;
+          stopping.push(b);
+          continue;
+        }
+        if (!truthy(v)) continue;
+      }
+      if (b.logMessage !== undefined) {
+        logs.push(b.logMessage.replace(/\{([^{}]+)\}/g, (_, expr: string) => {
+          try {
+            return evaluate(expr);
+          } catch (e) {
+            return `<${(e as Error).message}>`;
+          }
+        }));
+        continue;
+      }
+      stop = true;
+      stopping.push(b);
+    }
+    return { stop, logs, error, ids: stopping.map((b) => b.id), reason: stopping[0] && REASONS[stopping[0].kind] };
   }
 
   /** Makes the monitor's software breakpoints match what is wanted now. */
   sync(): void {
     const m = this.machine;
     if (!m) return;
-    const wanted = new Set<bigint>([...this.all().flatMap((b) => b.addresses), ...this.temporary]);
+    const wanted = new Set<bigint>([...this.codeBreakpoints().flatMap((b) => b.addresses), ...this.temporary]);
     for (const [addr, id] of this.placed) {
       if (!wanted.has(addr)) {
         m.removeBreakpoint(id);
@@ -106,24 +235,50 @@ export class Breakpoints {
     }
   }
 
-  /** A new machine (launch or restart): everything is placed again. */
+  /** A new machine (launch or restart): everything is placed again and hit counts restart. */
   attach(m: Machine): void {
     this.machine = m;
     this.placed.clear();
+    for (const b of this.all()) b.hits = 0;
     this.sync();
+    this.placeData();
   }
 
-  private all(): UserBreakpoint[] {
+  private make(kind: BreakpointKind, b: Options, addresses: bigint[], extra: Partial<UserBreakpoint> = {}): UserBreakpoint {
+    const bp: UserBreakpoint = {
+      id: this.nextId++, kind, addresses, hits: 0, ...extra,
+      condition: b.condition || undefined, hitCondition: b.hitCondition || undefined, logMessage: b.logMessage,
+    };
+    if (bp.hitCondition && !parseHitCondition(bp.hitCondition)) {
+      bp.message = `hit condition "${bp.hitCondition}" is not understood: use N, >= N, > N, == N, < N, <= N or % N`;
+      bp.addresses = [];
+    }
+    return bp;
+  }
+
+  private codeBreakpoints(): UserBreakpoint[] {
     return [...[...this.bySource.values()].flat(), ...this.functions, ...this.instructions];
   }
 
+  private all(): UserBreakpoint[] {
+    return [...this.codeBreakpoints(), ...this.data];
+  }
+
   private describe(b: UserBreakpoint): DebugProtocol.Breakpoint {
-    const verified = b.addresses.length > 0;
+    const verified = b.kind === 'data' ? b.data?.monitorId !== undefined : b.addresses.length > 0;
     const out: DebugProtocol.Breakpoint = { id: b.id, verified };
     if (b.line !== undefined) out.line = b.line;
     if (b.source) out.source = { path: b.source };
-    if (verified) out.instructionReference = '0x' + b.addresses[0].toString(16);
+    if (verified && b.kind !== 'data') out.instructionReference = '0x' + b.addresses[0].toString(16);
     if (b.message) out.message = b.message;
     return out;
   }
+}
+
+/** C truthiness of an evaluated value's text: "0", "false", "0x0", "0.0" and null pointers are false. */
+function truthy(v: string): boolean {
+  const t = v.trim().split(/\s+/)[0].replace(/^\(.*\)$/, '');
+  if (/^(false|0|0x0+|0\.0*|-0|\(nil\)|NULL)$/i.test(t)) return false;
+  if (/^\(.*\)\s*0x0+$/.test(v.trim())) return false;
+  return true;
 }

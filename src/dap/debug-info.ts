@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { SymbolTable } from './symbols/elf-symbols.js';
 import { LineTable } from './symbols/dwarf/line.js';
+import { CallFrameInfo } from './symbols/dwarf/cfi.js';
 import { isElf } from '../vmm/loaders/elf-parse.js';
 import { readImage } from '../vmm/machine.js';
 import type { SymbolFile } from './launch-args.js';
@@ -22,6 +23,7 @@ interface DebugFile {
   offset: bigint;
   symbols: SymbolTable;
   lines: LineTable;
+  frames: CallFrameInfo;
 }
 
 export class DebugInfo {
@@ -48,6 +50,7 @@ export class DebugInfo {
       path, image, offset,
       symbols: SymbolTable.fromElf(image, path, offset),
       lines: LineTable.fromElf(image, path, offset),
+      frames: CallFrameInfo.fromElf(image, path, offset),
     });
   }
 
@@ -124,8 +127,8 @@ export class DebugInfo {
     return undefined;
   }
 
-  /** The ELF images with their load offsets, for the unwinder. */
-  images(): { path: string; image: Buffer; offset: bigint }[] {
-    return this.files;
+  /** Call frame information of every file, for the unwinder. */
+  callFrameInfo(): CallFrameInfo[] {
+    return this.files.map((f) => f.frames);
   }
 }

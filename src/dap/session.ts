@@ -15,12 +15,43 @@ import { describeStop } from '../vmm/debug/stops.js';
 import { cpuMode, codeBitness, modeLabel } from '../vmm/arch/cpumode.js';
 import { parseLaunchArgs, LaunchError, type LaunchConfig } from './launch-args.js';
 import { DebugInfo } from './debug-info.js';
-import { Breakpoints } from './breakpoints.js';
+import { Breakpoints, dataId } from './breakpoints.js';
+import { evaluateOn, consoleCommand, type EvalResult } from './evaluator.js';
 import { Stepper } from './stepping.js';
 import { SCOPES, scopeVariables, parseRegisterValue, type ScopeName, type Snapshot, type Expand } from './views/registers.js';
 import { disassemble } from './disasm.js';
 import { unwind, type Frame } from './stack.js';
 import { registerPanel, translate } from './machine-views.js';
+
+/** The exception breakpoint filters, as the Breakpoints view shows them. */
+const EXCEPTION_FILTERS: DebugProtocol.ExceptionBreakpointsFilter[] = [
+  { filter: 'triple-fault', label: 'Triple fault', default: true,
+    description: 'Stop when the CPU shuts down (KVM_EXIT_SHUTDOWN), with its state kept for inspection. Off: the session ends.' },
+  { filter: 'guest-int3', label: 'Guest int3', default: false,
+    description: "Stop at the guest's own int3 instructions before its #BP handler runs." },
+  { filter: 'halt', label: 'Halt with interrupts off', default: true,
+    description: 'Stop when a vCPU executes hlt with interrupts disabled (it could never wake). Off: the session ends.' },
+  { filter: 'mode-switch', label: 'CPU mode switch', default: false,
+    description: 'Stop after an instruction changes CR0.PE, CR0.PG or EFER.LMA. The guest is single-stepped to catch it: it runs many times slower.' },
+  { filter: 'port-io', label: 'Port I/O', default: false, supportsCondition: true,
+    conditionDescription: 'Ports to watch: 0x3f8, 0x3f8-0x3ff, or several separated by commas',
+    description: 'Stop after an in or out instruction on the given ports.' },
+];
+
+/** Parses a port filter condition: "0x3f8", "0x3f8-0x3ff", "0x60, 0x64". */
+export function parsePortRanges(text: string): { from: number; to: number }[] {
+  if (!text.trim()) throw new GuestError('the Port I/O filter needs ports to watch, e.g. 0x3f8-0x3ff');
+  return text.split(',').map((part) => {
+    const m = /^\s*(0x[0-9a-f]+|\d+)\s*(?:-\s*(0x[0-9a-f]+|\d+))?\s*$/i.exec(part);
+    const from = m ? Number(m[1]) : NaN;
+    const to = m?.[2] ? Number(m[2]) : from;
+    if (!m || from > 0xffff || to > 0xffff || to < from) throw new GuestError(`"${part.trim()}" is not a port or port range (0 to 0xffff, e.g. 0x3f8-0x3ff)`);
+    return { from, to };
+  });
+}
+
+/** The monitor's stops, and the one the session itself detects while stepping for a filter. */
+type SessionStop = Stop | { kind: 'mode-switch'; vcpu: number; from: string; to: string };
 
 /** What a variablesReference stands for. */
 type VarRef = { scope: ScopeName; vcpu: number; frame: number } | Expand;
@@ -44,6 +75,12 @@ export class KvmDebugSession extends LoggingDebugSession {
   private serialFd = -1;
   private readonly decoder = new TextDecoder('utf-8');
   private exceptionText: string | undefined;
+  private filters = new Set(EXCEPTION_FILTERS.filter((f) => f.default).map((f) => f.filter));
+  private portRanges: { from: number; to: number }[] = [];
+  /** A pause asked for while the session itself drives the guest (mode-switch stepping). */
+  private pauseWanted = false;
+  /** Why the last stop happened beyond its kind: breakpoint ids, texts. */
+  private stopDetail: { ids?: number[]; text?: string; reason?: string } = {};
 
   constructor() {
     super();
@@ -67,7 +104,14 @@ export class KvmDebugSession extends LoggingDebugSession {
       supportsRestartRequest: true,
       supportsTerminateRequest: true,
       supportsExceptionInfoRequest: true,
-      supportsEvaluateForHovers: false,
+      supportsEvaluateForHovers: true,
+      supportsConditionalBreakpoints: true,
+      supportsHitConditionalBreakpoints: true,
+      supportsLogPoints: true,
+      supportsDataBreakpoints: true,
+      supportsDataBreakpointBytes: true,
+      supportsExceptionFilterOptions: true,
+      exceptionBreakpointFilters: EXCEPTION_FILTERS,
     };
     this.sendResponse(response);
   }
@@ -103,6 +147,7 @@ export class KvmDebugSession extends LoggingDebugSession {
       kvmDevice: process.env.KVMDBG_DEVICE || undefined,
     });
     this.bps.attach(this.machine);
+    this.applyFilters();
     this.stepper = new Stepper(this.machine, this.bps, this.info, (vcpu) => this.callerOf(vcpu));
     this.sendEvent(new OutputEvent(`kvmdbg: ${basename(c.program)} (${this.machine.guest.format}) on ${this.machine.host.label}\n`, 'console'));
     this.sendEvent(new Event('kvm.host', { kind: this.machine.host.kind, label: this.machine.host.label }));
@@ -110,8 +155,79 @@ export class KvmDebugSession extends LoggingDebugSession {
 
   /** After launch or restart: stop on entry, or run. */
   private begin(): void {
-    if (this.config!.stopOnEntry) this.sendEvent(new StoppedEvent('entry', THREAD_BASE));
-    else this.resume(() => this.machine!.run());
+    if (this.config!.stopOnEntry) {
+      this.sendModeEvent(0);
+      this.sendEvent(new StoppedEvent('entry', THREAD_BASE));
+    } else {
+      this.resume(() => this.runToStop());
+    }
+  }
+
+  /**
+   * Runs until a stop worth reporting: breakpoint hits whose conditions, hit counts say "not
+   * yet", and logpoints, continue by themselves. With the mode-switch filter on, the guest is
+   * single-stepped and CR0.PE/PG and EFER.LMA compared after every instruction.
+   */
+  private async runToStop(): Promise<SessionStop> {
+    for (;;) {
+      const stop = this.filters.has('mode-switch') ? await this.stepWatchingModes() : await this.machine!.run();
+      if (this.reportable(stop)) return stop;
+    }
+  }
+
+  /** Judges a breakpoint or watchpoint hit (counts, conditions, logpoints); false = go on. */
+  private reportable(stop: SessionStop): boolean {
+    this.stopDetail = {};
+    let ids: number[] | undefined;
+    if (stop.kind === 'breakpoint') {
+      const hit = this.bps.hitAt(stop.address);
+      if (!hit) return true;
+      ids = hit.ids;
+      this.stopDetail = { ids, reason: hit.reason };
+    } else if (stop.kind === 'watchpoint') {
+      const hit = this.bps.dataHit(stop.id);
+      if (!hit) return true;
+      ids = [hit.id];
+      const now = this.readReadable(hit.target.address, hit.target.length);
+      const value = now.length ? '0x' + Buffer.from(now).reverse().toString('hex') : 'unreadable';
+      this.stopDetail = {
+        ids, reason: 'data breakpoint',
+        text: `${stop.access === 'write' ? 'write to' : 'access to'} ${hit.target.description} (0x${hit.target.address.toString(16)}, ${hit.target.length} bytes), now ${value}; the instruction before 0x${this.machine!.linearRip(stop.vcpu).toString(16)} made it`,
+      };
+    } else {
+      return true;
+    }
+    const verdict = this.bps.judge(ids, (expr) => this.evaluateText(expr, stop.vcpu));
+    for (const line of verdict.logs) this.sendEvent(new OutputEvent(line + '\n', 'console'));
+    if (verdict.error) this.stopDetail.text = verdict.error;
+    this.stopDetail.ids = verdict.ids;
+    if (verdict.reason) this.stopDetail.reason = verdict.reason;
+    return verdict.stop;
+  }
+
+  /** The mode-switch filter's run: one instruction at a time, comparing the mode bits. */
+  private async stepWatchingModes(): Promise<SessionStop> {
+    const m = this.machine!;
+    const vcpu = this.lastStopVcpu;
+    const bits = () => {
+      const s = m.getSregs(vcpu);
+      return { key: (s.cr0 & 0x80000001n) | (s.efer & 0x400n), mode: modeLabel(cpuMode({ ...s, rflags: m.getRegs(vcpu).rflags })) };
+    };
+    this.pauseWanted = false;
+    let before = bits();
+    for (let n = 1; ; n++) {
+      const stop = await m.step(vcpu);
+      if (stop.kind !== 'step') return stop;
+      const after = bits();
+      if (after.key !== before.key) return { kind: 'mode-switch', vcpu, from: before.mode, to: after.mode };
+      before = after;
+      const pc = m.linearRip(vcpu);
+      if (this.bps.hitAt(pc)) return { kind: 'breakpoint', vcpu, address: pc, id: 0 };
+      if (n % 2048 === 0) {
+        await new Promise((r) => setImmediate(r));
+        if (this.pauseWanted) return { kind: 'pause', vcpu };
+      }
+    }
   }
 
   protected async restartRequest(response: DebugProtocol.RestartResponse): Promise<void> {
@@ -148,6 +264,7 @@ export class KvmDebugSession extends LoggingDebugSession {
 
   private async stopRunning(): Promise<void> {
     if (this.running) {
+      this.pauseWanted = true;
       this.machine?.pause();
       await this.running;
     }
@@ -156,10 +273,10 @@ export class KvmDebugSession extends LoggingDebugSession {
   // --- run control -------------------------------------------------------------------------
 
   /** Starts `action` (a run or a step) and reports how it stopped; requests stay served. */
-  private resume(action: () => Promise<Stop>): void {
+  private resume(action: () => Promise<SessionStop>): void {
     this.invalidateState();
     this.running = (async () => {
-      let stop: Stop;
+      let stop: SessionStop;
       try {
         stop = await action();
       } catch (e) {
@@ -173,7 +290,7 @@ export class KvmDebugSession extends LoggingDebugSession {
     })();
   }
 
-  private report(stop: Stop): void {
+  private report(stop: SessionStop): void {
     const m = this.machine;
     if (!m) return;
     const vcpu = 'vcpu' in stop ? stop.vcpu : this.lastStopVcpu;
@@ -199,23 +316,65 @@ export class KvmDebugSession extends LoggingDebugSession {
         this.sendEvent(new ExitedEvent(0));
         this.sendEvent(new TerminatedEvent());
         return;
-      case 'breakpoint': {
-        const hit = this.bps.hitAt(stop.address);
-        if (hit) stopped(hit.reason, undefined, hit.ids);
-        else stopped('step');
-        return;
-      }
+      case 'breakpoint':
+      case 'watchpoint':
+        if (this.stopDetail.ids) return stopped(this.stopDetail.reason!, this.stopDetail.text, this.stopDetail.ids);
+        return stopped('step');
       case 'step':
         return stopped('step');
       case 'pause':
         return stopped('pause');
-      case 'watchpoint':
-        return stopped('data breakpoint', describeStop(stop));
+      case 'mode-switch':
+        this.exceptionText = `CPU mode switch: ${stop.from} → ${stop.to}`;
+        return stopped('exception', this.exceptionText);
+      case 'port-io':
+        this.exceptionText = `Port I/O: ${stop.write ? 'out' : 'in'} 0x${stop.port.toString(16)} ${stop.write ? '<-' : '->'} 0x${stop.value.toString(16)} (${stop.size} byte${stop.size > 1 ? 's' : ''})`;
+        return stopped('exception', this.exceptionText);
+      case 'triple-fault':
+        if (!this.filters.has('triple-fault')) return this.endWith(`kvmdbg: ${describeStop(stop)}; the session ends (the "Triple fault" exception filter is off)`, 4);
+        this.exceptionText = 'Triple fault: the CPU shut down (KVM_EXIT_SHUTDOWN); its state is kept for inspection';
+        return stopped('exception', this.exceptionText);
+      case 'halted':
+        if (!this.filters.has('halt')) return this.endWith(`kvmdbg: ${describeStop(stop)}; the session ends`, 6);
+        this.exceptionText = `Halt with interrupts off: ${describeStop(stop)}`;
+        return stopped('exception', this.exceptionText);
+      case 'guest-int3':
+        this.exceptionText = `Guest int3 at 0x${stop.address.toString(16)}: its #BP handler runs when you continue`;
+        return stopped('exception', this.exceptionText);
       default:
-        this.exceptionText = stop.kind === 'triple-fault' ? 'Triple fault: the CPU shut down (KVM_EXIT_SHUTDOWN); its state is kept for inspection'
-          : describeStop(stop);
+        this.exceptionText = describeStop(stop);
         return stopped('exception', this.exceptionText);
     }
+  }
+
+  private endWith(message: string, code: number): void {
+    this.sendEvent(new OutputEvent(message + '\n', 'console'));
+    this.sendEvent(new ExitedEvent(code));
+    this.sendEvent(new TerminatedEvent());
+  }
+
+  protected setExceptionBreakPointsRequest(response: DebugProtocol.SetExceptionBreakpointsResponse, args: DebugProtocol.SetExceptionBreakpointsArguments): void {
+    try {
+      const options: DebugProtocol.ExceptionFilterOptions[] = args.filterOptions ?? args.filters.map((filterId) => ({ filterId }));
+      const unknown = options.find((o) => !EXCEPTION_FILTERS.some((f) => f.filter === o.filterId));
+      if (unknown) throw new GuestError(`unknown exception filter "${unknown.filterId}"`);
+      const port = options.find((o) => o.filterId === 'port-io');
+      const ranges = port ? parsePortRanges(port.condition ?? '') : [];
+      this.filters = new Set(options.map((o) => o.filterId));
+      this.portRanges = ranges;
+      this.applyFilters();
+      response.body = { breakpoints: options.map(() => ({ verified: true })) };
+      this.sendResponse(response);
+    } catch (e) {
+      this.fail(response, e);
+    }
+  }
+
+  private applyFilters(): void {
+    const m = this.machine;
+    if (!m) return;
+    m.stopOnGuestInt3 = this.filters.has('guest-int3');
+    m.setPortWatches(this.filters.has('port-io') ? this.portRanges : []);
   }
 
   protected exceptionInfoRequest(response: DebugProtocol.ExceptionInfoResponse): void {
@@ -229,10 +388,11 @@ export class KvmDebugSession extends LoggingDebugSession {
     if (!this.ready(response)) return;
     response.body = { allThreadsContinued: true };
     this.sendResponse(response);
-    this.resume(() => this.machine!.run());
+    this.resume(() => this.runToStop());
   }
 
   protected pauseRequest(response: DebugProtocol.PauseResponse): void {
+    this.pauseWanted = true;
     this.machine?.pause();
     this.sendResponse(response);
   }
@@ -253,19 +413,23 @@ export class KvmDebugSession extends LoggingDebugSession {
     if (!this.ready(response)) return;
     const vcpu = this.vcpuOf(args.threadId);
     this.sendResponse(response);
-    this.resume(() => f(this.stepper!, vcpu));
+    this.resume(async () => {
+      const stop = await f(this.stepper!, vcpu);
+      this.reportable(stop);
+      return stop;
+    });
   }
 
   // --- breakpoints -------------------------------------------------------------------------
 
   protected setBreakPointsRequest(response: DebugProtocol.SetBreakpointsResponse, args: DebugProtocol.SetBreakpointsArguments): void {
     const path = args.source.path ?? args.source.name ?? '';
-    response.body = { breakpoints: this.bps.setSource(path, (args.breakpoints ?? []).map((b) => b.line)) };
+    response.body = { breakpoints: this.bps.setSource(path, args.breakpoints ?? (args.lines ?? []).map((line) => ({ line }))) };
     this.sendResponse(response);
   }
 
   protected setFunctionBreakPointsRequest(response: DebugProtocol.SetFunctionBreakpointsResponse, args: DebugProtocol.SetFunctionBreakpointsArguments): void {
-    response.body = { breakpoints: this.bps.setFunctions(args.breakpoints.map((b) => b.name)) };
+    response.body = { breakpoints: this.bps.setFunctions(args.breakpoints) };
     this.sendResponse(response);
   }
 
@@ -460,6 +624,77 @@ export class KvmDebugSession extends LoggingDebugSession {
     } catch (e) {
       this.fail(response, e);
     }
+  }
+
+  // --- evaluation and data breakpoints --------------------------------------------------------
+
+  /** Evaluates an expression on a stopped vCPU and returns its value as text. */
+  private evaluateText(expr: string, vcpu: number): string {
+    return evaluateOn(this.machine!, vcpu, this.info, expr).value;
+  }
+
+  protected evaluateRequest(response: DebugProtocol.EvaluateResponse, args: DebugProtocol.EvaluateArguments): void {
+    if (!this.ready(response)) return;
+    try {
+      const vcpu = args.frameId !== undefined ? Math.floor(args.frameId / 1000) : this.lastStopVcpu;
+      if (args.context === 'repl') {
+        const out = consoleCommand(this.machine!, vcpu, this.info, args.expression);
+        if (out !== undefined) {
+          response.body = { result: out, variablesReference: 0 };
+          this.sendResponse(response);
+          return;
+        }
+      }
+      const r = evaluateOn(this.machine!, vcpu, this.info, args.expression);
+      response.body = {
+        result: r.value, type: r.type, memoryReference: r.memoryReference,
+        variablesReference: r.children ? this.refs.create(() => r.children!().map((c) => this.evalVariable(c))) : 0,
+      };
+      this.sendResponse(response);
+    } catch (e) {
+      this.fail(response, e);
+    }
+  }
+
+  private evalVariable(r: EvalResult): DebugProtocol.Variable {
+    return {
+      name: r.name ?? '', value: r.value, type: r.type, memoryReference: r.memoryReference,
+      variablesReference: r.children ? this.refs.create(() => r.children!().map((c) => this.evalVariable(c))) : 0,
+    };
+  }
+
+  protected dataBreakpointInfoRequest(response: DebugProtocol.DataBreakpointInfoResponse, args: DebugProtocol.DataBreakpointInfoArguments): void {
+    const none = (description: string) => {
+      response.body = { dataId: null, description };
+      this.sendResponse(response);
+    };
+    try {
+      const accessTypes: DebugProtocol.DataBreakpointAccessType[] = ['write', 'readWrite'];
+      if (args.asAddress) {
+        const address = BigInt(args.name.trim());
+        const bytes = args.bytes ?? 4;
+        response.body = { dataId: dataId(address, bytes, `0x${address.toString(16)}`), description: `${bytes} bytes at 0x${address.toString(16)}`, accessTypes };
+        this.sendResponse(response);
+        return;
+      }
+      if (!this.machine || this.running) return none('the guest must be stopped to set a data breakpoint');
+      const ref = args.variablesReference !== undefined ? this.refs.get(args.variablesReference) : undefined;
+      if (ref && typeof ref !== 'function' && ['Registers', 'Segments', 'System', 'Debug', 'FPU/SSE'].includes(ref.scope)) {
+        return none('registers cannot be watched: only memory can');
+      }
+      const vcpu = args.frameId !== undefined ? Math.floor(args.frameId / 1000) : this.lastStopVcpu;
+      const r = evaluateOn(this.machine, vcpu, this.info, args.name);
+      if (r.address === undefined || !r.size) return none(`${args.name} is not in memory`);
+      response.body = { dataId: dataId(r.address, r.size, args.name), description: `${args.name} (${r.size} bytes at 0x${r.address.toString(16)})`, accessTypes };
+      this.sendResponse(response);
+    } catch (e) {
+      none((e as Error).message);
+    }
+  }
+
+  protected setDataBreakpointsRequest(response: DebugProtocol.SetDataBreakpointsResponse, args: DebugProtocol.SetDataBreakpointsArguments): void {
+    response.body = { breakpoints: this.bps.setData(args.breakpoints) };
+    this.sendResponse(response);
   }
 
   // --- custom requests from the extension ----------------------------------------------------

@@ -1,43 +1,63 @@
-// Call stacks: the frame at the instruction pointer, then callers unwound by frame pointers.
+// Call stacks: the frame at the instruction pointer, then callers unwound with the ELF files'
+// call frame information, falling back to the frame-pointer chain (symbols/unwind.ts).
 import type { Machine } from '../vmm/machine.js';
 import type { Regs } from '../vmm/vcpu.js';
+import { cpuMode, codeBitness } from '../vmm/arch/cpumode.js';
 import type { DebugInfo } from './debug-info.js';
+import { backtrace } from './symbols/unwind.js';
 
 export interface Frame {
   /** Linear address of the frame's next instruction (the return address for callers). */
   pc: bigint;
   /** The registers known in this frame (all of them in frame 0). */
   regs: Partial<Regs>;
+  /** The canonical frame address of the frame's callee, where known (for stepOut). */
+  cfa?: bigint;
 }
 
-const MAX_FRAMES = 64;
+/** DWARF register numbers of x86-64 and i386, in kvm_regs names. */
+const DWARF64: (keyof Regs)[] = ['rax', 'rdx', 'rcx', 'rbx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip'];
+const DWARF32: (keyof Regs)[] = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'rip'];
+
+export function dwarfRegisters(regs: Partial<Regs>, bits: 32 | 64): Map<number, bigint> {
+  const names = bits === 64 ? DWARF64 : DWARF32;
+  const out = new Map<number, bigint>();
+  names.forEach((n, i) => {
+    const v = regs[n];
+    if (v !== undefined) out.set(i, bits === 64 ? v : v & 0xffffffffn);
+  });
+  return out;
+}
+
+function fromDwarf(map: Map<number, bigint>, bits: 32 | 64): Partial<Regs> {
+  const names = bits === 64 ? DWARF64 : DWARF32;
+  const out: Partial<Regs> = {};
+  for (const [i, v] of map) if (names[i]) out[names[i]] = v;
+  return out;
+}
 
 export function unwind(m: Machine, vcpu: number, info: DebugInfo | undefined): Frame[] {
   const regs = m.getRegs(vcpu);
-  const frames: Frame[] = [{ pc: m.linearRip(vcpu), regs }];
+  const pc = m.linearRip(vcpu);
   const s = m.getSregs(vcpu);
-  if (!(s.cr0 & 1n)) return frames; // real mode: no convention to follow
-  const long = (s.efer & 0x400n) !== 0n && s.cs.l;
-  const word = long ? 8 : 4;
-  const read = (a: bigint): bigint | undefined => {
+  const mode = cpuMode({ ...s, rflags: regs.rflags });
+  if (mode === 'real' || mode === 'vm86' || !info) return [{ pc, regs }];
+  const bits = codeBitness(mode) === 64 ? 64 : 32;
+  const read = (addr: bigint, size: number): bigint | undefined => {
     try {
-      const b = m.readLinear(vcpu, a, word);
-      return word === 8 ? b.readBigUInt64LE() : BigInt(b.readUInt32LE());
+      const b = m.readLinear(vcpu, addr, size);
+      return size === 8 ? b.readBigUInt64LE() : size === 4 ? BigInt(b.readUInt32LE()) : undefined;
     } catch {
       return undefined;
     }
   };
-  let fp = regs.rbp;
-  while (frames.length < MAX_FRAMES && fp !== 0n) {
-    const ret = read(fp + BigInt(word));
-    const prev = read(fp);
-    if (ret === undefined || prev === undefined || ret === 0n) break;
-    // Only believe return addresses into code we have symbols for: a frame pointer register
-    // used for something else must not invent frames.
-    if (!info?.symbolAt(ret)) break;
-    frames.push({ pc: ret, regs: { rip: ret, rsp: fp + 2n * BigInt(word), rbp: prev } });
-    if (prev <= fp) break;
-    fp = prev;
+  const frames = backtrace(info.callFrameInfo(), dwarfRegisters(regs, bits), pc, read, bits);
+  const out: Frame[] = [{ pc, regs }];
+  for (const f of frames.slice(1)) {
+    // A caller is only shown where it lands in known code: a frame-pointer chain through a
+    // register used for something else must not invent frames.
+    if (info.symbolAt(f.pc) === undefined && info.lineAt(f.pc) === undefined) break;
+    out.push({ pc: f.pc, regs: { ...fromDwarf(f.regs, bits), rip: f.pc }, cfa: f.cfa });
   }
-  return frames;
+  return out;
 }

@@ -1,0 +1,181 @@
+// The adapter's deeper features over the protocol: data breakpoints, hit counts, conditions,
+// logpoints, exception filters, several vCPUs.
+import { test, before, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import type { DebugClient } from '@vscode/debugadapter-testsupport';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { buildAll, newClient, launch, topFrame, scope, stopped, markLine, nm } from './support/dap.js';
+import { buildFlat64 } from './guests/build.js';
+
+let guest: { img: string; elf: string; source: string };
+let syms: Record<string, bigint>;
+let dc: DebugClient;
+
+before(() => {
+  guest = buildAll();
+  syms = nm(guest.elf);
+});
+beforeEach(async () => {
+  dc = newClient();
+  await dc.start();
+});
+afterEach(async () => {
+  await dc.stop();
+});
+
+const base = () => ({ program: guest.img, symbols: [guest.elf] });
+const hex = (v: bigint) => '0x' + v.toString(16);
+const flat = (name: string) => ({ program: buildFlat64(name).bin, format: 'flat', loadAddress: '0x100000', mode: 'long' });
+
+async function readU64(addr: bigint): Promise<bigint> {
+  const r = await dc.customRequest('readMemory', { memoryReference: hex(addr), count: 8 });
+  return Buffer.from(r.body.data, 'base64').readBigUInt64LE();
+}
+
+test('a data breakpoint on a global stops right after each write, showing the new value', async () => {
+  await launch(dc, base(), async () => {
+    const info = await dc.customRequest('dataBreakpointInfo', { name: hex(syms.counter), asAddress: true, bytes: 8 });
+    assert.deepEqual(info.body.accessTypes, ['write', 'readWrite']);
+    const r = await dc.customRequest('setDataBreakpoints', { breakpoints: [{ dataId: info.body.dataId, accessType: 'write' }] });
+    assert.equal(r.body.breakpoints[0].verified, true);
+  });
+  const bumpLine = markLine(guest.source, 'bump');
+  // first the boot code clearing .bss writes the variable (with zeros, 4 bytes a time, as gdb
+  // would show too)
+  let ev: DebugProtocol.StoppedEvent;
+  for (let i = 0; i < 2; i++) {
+    ev = await stopped(dc);
+    assert.equal(ev.body.reason, 'data breakpoint');
+    assert.equal(await readU64(syms.counter), 0n);
+    assert.ok(BigInt((await topFrame(dc)).instructionPointerReference!) < syms.kmain, 'in the boot code');
+    await dc.continueRequest({ threadId: 1 });
+  }
+  for (let i = 1n; i <= 3n; i++) {
+    ev = await stopped(dc);
+    assert.equal(ev.body.reason, 'data breakpoint');
+    assert.match(ev.body.description ?? '', new RegExp(`now 0x0*${i.toString(16)};`));
+    assert.equal(await readU64(syms.counter), i);
+    const f = await topFrame(dc);
+    assert.equal(f.name.split('+')[0], 'bump');
+    // right after the store, which ends the line: the next instruction is the closing brace's
+    assert.equal(f.line, bumpLine + 1);
+    await dc.continueRequest({ threadId: 1 });
+  }
+  assert.equal((await dc.waitForEvent('exited') as DebugProtocol.ExitedEvent).body.exitCode, (0x2c << 1) | 1);
+});
+
+test('data breakpoints: read-only is refused with the reason, a fifth debug register is refused', async () => {
+  await launch(dc, { ...base(), stopOnEntry: true });
+  await stopped(dc);
+  const ids = [];
+  for (let i = 0; i < 5; i++) {
+    ids.push((await dc.customRequest('dataBreakpointInfo', { name: hex(0x9000n + BigInt(8 * i)), asAddress: true, bytes: 8 })).body.dataId);
+  }
+  const r = await dc.customRequest('setDataBreakpoints', {
+    breakpoints: [...ids.map((dataId) => ({ dataId, accessType: 'write' })), { dataId: ids[0], accessType: 'read' }],
+  });
+  const bps = r.body.breakpoints as DebugProtocol.Breakpoint[];
+  assert.deepEqual(bps.map((b) => b.verified), [true, true, true, true, false, false]);
+  assert.match(bps[4].message ?? '', /no free debug register/);
+  assert.match(bps[5].message ?? '', /cannot watch reads alone/);
+  const regs = await dc.scopesRequest({ frameId: (await topFrame(dc)).id });
+  const info = await dc.customRequest('dataBreakpointInfo', { name: 'rax', variablesReference: regs.body.scopes[0].variablesReference });
+  assert.equal(info.body.dataId, null);
+  assert.match(info.body.description, /registers cannot be watched/);
+});
+
+test('hit counts and logpoints: the bump line logs each time; a function breakpoint there stops from the 3rd hit', async () => {
+  const line = markLine(guest.source, 'bump');
+  const logs: string[] = [];
+  dc.on('output', (e: DebugProtocol.OutputEvent) => {
+    if (e.body.output.startsWith('bump')) logs.push(e.body.output.trim());
+  });
+  await launch(dc, base(), async () => {
+    await dc.setBreakpointsRequest({ source: { path: guest.source }, breakpoints: [{ line, logMessage: 'bump at {rip}' }] });
+    await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'bump', hitCondition: '>= 3' }] });
+  });
+  const ev = await stopped(dc);
+  assert.equal(ev.body.reason, 'function breakpoint');
+  assert.equal(await readU64(syms.counter), 2n, 'the third call, before its increment');
+  assert.equal(logs.length, 3, 'the logpoint logged every hit, the third included');
+  assert.deepEqual(logs, Array(3).fill(`bump at ${(await topFrame(dc)).instructionPointerReference}`));
+});
+
+test('a bad hit condition is reported on the breakpoint', async () => {
+  await launch(dc, { ...base(), stopOnEntry: true });
+  await stopped(dc);
+  const r = await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'bump', hitCondition: 'sometimes' }] });
+  assert.equal(r.body.breakpoints[0].verified, false);
+  assert.match(r.body.breakpoints[0].message ?? '', /hit condition "sometimes" is not understood/);
+});
+
+test('exception filters: guest int3, port I/O with a range, exceptionInfo', async () => {
+  await launch(dc, flat('int3-64'), async () => {
+    await dc.setExceptionBreakpointsRequest({ filters: [], filterOptions: [{ filterId: 'guest-int3' }, { filterId: 'port-io', condition: '0x3f8-0x3ff' }] } as DebugProtocol.SetExceptionBreakpointsArguments);
+  });
+  let ev = await stopped(dc);
+  assert.equal(ev.body.reason, 'exception');
+  assert.match(ev.body.text ?? '', /Guest int3/);
+  const int3 = nm(buildFlat64('int3-64').bin.replace(/\.bin$/, '.elf'));
+  assert.equal((await topFrame(dc)).instructionPointerReference, hex(int3.guest_int3));
+  await dc.continueRequest({ threadId: 1 });
+  ev = await stopped(dc);
+  assert.match(ev.body.text ?? '', /Port I\/O: out 0x3f8 <- 0x69/, 'the handler prints "int3 handled": "i" first');
+  const info = await dc.exceptionInfoRequest({ threadId: 1 });
+  assert.match(info.body.description ?? '', /Port I\/O/);
+  await assert.rejects(dc.setExceptionBreakpointsRequest({ filters: [], filterOptions: [{ filterId: 'port-io', condition: 'everything' }] } as DebugProtocol.SetExceptionBreakpointsArguments), /not a port or port range/);
+});
+
+test('the CPU mode switch filter stops after each switch, real → protected → long', async () => {
+  await launch(dc, base(), async () => {
+    await dc.setExceptionBreakpointsRequest({ filters: ['mode-switch', 'triple-fault'] });
+  });
+  let ev = await stopped(dc);
+  assert.equal(ev.body.reason, 'exception');
+  assert.equal(ev.body.text, 'CPU mode switch: real mode → protected mode (16-bit)');
+  const sys = await scope(dc, 'System');
+  assert.equal(BigInt(sys.get('cr0')!.value.split(' ')[0]) & 1n, 1n);
+  await dc.continueRequest({ threadId: 1 });
+  ev = await stopped(dc);
+  assert.equal(ev.body.text, 'CPU mode switch: protected mode (32-bit) → compatibility mode (32-bit)',
+    'CR0.PG with EFER.LME set activates long mode while CS is still a 32-bit segment');
+  assert.equal((await scope(dc, 'System')).get('paging')!.value, '4-level');
+  // no other switch: the guest runs to its end
+  const exited = dc.waitForEvent('exited');
+  await dc.continueRequest({ threadId: 1 });
+  assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (0x2c << 1) | 1);
+});
+
+test('halt with interrupts off: a stop by default, the end of the session when the filter is off', async () => {
+  await launch(dc, flat('halt64'));
+  const ev = await stopped(dc);
+  assert.match(ev.body.text ?? '', /Halt with interrupts off/);
+  await dc.stop();
+  dc = newClient();
+  await dc.start();
+  const exited = dc.waitForEvent('exited');
+  await launch(dc, flat('halt64'), () => dc.setExceptionBreakpointsRequest({ filters: ['triple-fault'] }));
+  assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, 6);
+});
+
+test('several vCPUs: one thread each, all stop together, a step moves one vCPU', async () => {
+  const s = nm(buildFlat64('smp64').bin.replace(/\.bin$/, '.elf'));
+  await launch(dc, { ...flat('smp64'), smp: 2 }, async () => {
+    // just past the BSP's wait loop: the AP has started and set its flag
+    await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: `*${hex(s._start + 0x47n)}` }] });
+  });
+  const ev = await stopped(dc);
+  assert.equal(ev.body.allThreadsStopped, true);
+  const threads = await dc.threadsRequest();
+  assert.deepEqual(threads.body.threads.map((t) => [t.id, t.name]), [[1, 'vCPU 0'], [2, 'vCPU 1']]);
+  // each thread has its own registers: the BSP in long mode, the AP not
+  assert.equal((await scope(dc, 'System', 1)).get('mode')!.value, 'long mode (64-bit)');
+  assert.equal((await scope(dc, 'System', 2)).get('mode')!.value, 'real mode');
+  assert.equal((await topFrame(dc, 2)).instructionPointerReference!.slice(0, 4), '0x80', 'the AP runs its trampoline at 0x8000');
+  const apRip = BigInt((await scope(dc, 'Registers', 2)).get('rip')!.value);
+  const bspRip = BigInt((await scope(dc, 'Registers', 1)).get('rip')!.value);
+  await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
+  assert.equal((await stopped(dc)).body.threadId, 1);
+  assert.notEqual(BigInt((await scope(dc, 'Registers', 1)).get('rip')!.value), bspRip, 'the BSP moved');
+  assert.equal(BigInt((await scope(dc, 'Registers', 2)).get('rip')!.value), apRip, 'the AP stayed');
+});
