@@ -50,6 +50,7 @@ test('a data breakpoint on a global stops right after each write, showing the ne
     assert.ok(BigInt((await topFrame(dc)).instructionPointerReference!) < syms.kmain, 'in the boot code');
     await dc.continueRequest({ threadId: 1 });
   }
+  const exited = dc.waitForEvent('exited', 60000);
   for (let i = 1n; i <= 3n; i++) {
     ev = await stopped(dc);
     assert.equal(ev.body.reason, 'data breakpoint');
@@ -61,7 +62,7 @@ test('a data breakpoint on a global stops right after each write, showing the ne
     assert.equal(f.line, bumpLine + 1);
     await dc.continueRequest({ threadId: 1 });
   }
-  assert.equal((await dc.waitForEvent('exited') as DebugProtocol.ExitedEvent).body.exitCode, (0x2c << 1) | 1);
+  assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (0x2c << 1) | 1);
 });
 
 test('data breakpoints: read-only is refused with the reason, a fifth debug register is refused', async () => {
