@@ -83,6 +83,7 @@ export class Machine {
   /** A stop raised by a device during an exit, returned once the exit is handled. */
   private pending: Stop | undefined;
   private pauseRequested = false;
+  private portWatches: { from: number; to: number }[] = [];
   /** Debug registers changed while running: apply them before the next slice. */
   private debugDirty = false;
   private current = 0;
@@ -342,7 +343,7 @@ export class Machine {
       }
       switch (run.readUInt32LE(abi.kvm_run.exit_reason)) {
         case abi.KVM_EXIT.IO:
-          this.handleIo(run);
+          this.handleIo(run, v.id);
           break;
         case abi.KVM_EXIT.MMIO: {
           const s = this.handleMmio(v);
@@ -411,23 +412,33 @@ export class Machine {
     return v.getMpState() === abi.KVM_MP_STATE_HALTED && !(v.loadRegs()[17] & RFLAGS_IF);
   }
 
-  private handleIo(run: Buffer): void {
+  private handleIo(run: Buffer, vcpu: number): void {
     const o = abi.kvm_run;
     const size = run[o.io_size];
     const port = run.readUInt16LE(o.io_port);
     const count = run.readUInt32LE(o.io_count);
     let off = Number(run.readBigUInt64LE(o.io_data_offset));
     const out = run[o.io_direction] === abi.KVM_EXIT_IO_OUT;
+    let value = 0;
     for (let i = 0; i < count; i++, off += size) {
       if (out) {
-        this.bus.write(port, size, size === 1 ? run[off] : size === 2 ? run.readUInt16LE(off) : run.readUInt32LE(off));
+        value = size === 1 ? run[off] : size === 2 ? run.readUInt16LE(off) : run.readUInt32LE(off);
+        this.bus.write(port, size, value);
       } else {
-        const v = this.bus.read(port, size);
-        if (size === 1) run[off] = v;
-        else if (size === 2) run.writeUInt16LE(v & 0xffff, off);
-        else run.writeUInt32LE(v >>> 0, off);
+        value = this.bus.read(port, size);
+        if (size === 1) run[off] = value;
+        else if (size === 2) run.writeUInt16LE(value & 0xffff, off);
+        else run.writeUInt32LE(value >>> 0, off);
       }
     }
+    if (this.portWatches.length && this.portWatches.some((w) => port >= w.from && port <= w.to)) {
+      this.pending ??= { kind: 'port-io', vcpu, port, write: out, size, value };
+    }
+  }
+
+  /** Stops the machine after any access to a port in these inclusive ranges. */
+  setPortWatches(ranges: { from: number; to: number }[]): void {
+    this.portWatches = ranges;
   }
 
   /**
@@ -529,7 +540,7 @@ export class Machine {
         const rc = v.enter();
         if (rc === -EINTR) continue;
         const reason = v.exitReason;
-        if (reason === abi.KVM_EXIT.IO) { this.handleIo(v.run); continue; }
+        if (reason === abi.KVM_EXIT.IO) { this.handleIo(v.run, v.id); continue; }
         if (reason !== abi.KVM_EXIT.DEBUG) return this.execute(v, true);
         break;
       }
