@@ -19,22 +19,34 @@ export interface CMember {
 
 export type CType =
   | { kind: 'base'; name: string; size: number; encoding: BaseEncoding }
+  /** `target` undefined: void *. */
   | { kind: 'pointer'; size: number; target: CType | undefined }
+  /** `count` undefined for `int []`. */
   | { kind: 'array'; element: CType; count: number | undefined }
-  | { kind: 'struct' | 'union' | 'class'; name?: string; size: number; members: CMember[] }
-  | { kind: 'enum'; name?: string; size: number; enumerators: { name: string; value: bigint }[] }
+  | { kind: 'struct' | 'union' | 'class'; name?: string; size: number; members: CMember[]; declaration?: boolean }
+  | { kind: 'enum'; name?: string; size: number; enumerators: { name: string; value: bigint }[]; underlying?: CType }
   | { kind: 'typedef'; name: string; target: CType | undefined }
   | { kind: 'qualified'; qualifier: string; target: CType | undefined }
-  | { kind: 'function'; name?: string }
-  | { kind: 'unknown'; name?: string };
+  | { kind: 'function'; name?: string; returns?: CType; params?: (CType | undefined)[]; variadic?: boolean }
+  | { kind: 'unknown'; name?: string; size?: number };
+
+/** A part of a value split by DW_OP_piece / DW_OP_bit_piece, lowest first. */
+export interface LocationPiece {
+  location: Location;
+  sizeBits: number;
+  /** Bits to skip at the start of the piece's location (DW_OP_bit_piece). */
+  offsetBits?: number;
+}
 
 /** Where a variable's value lives (DWARF location description, evaluated). */
 export type Location =
   | { kind: 'memory'; address: bigint }
+  /** DWARF register number; xmm registers hold 128-bit values. */
   | { kind: 'register'; reg: number }
+  /** The value itself: the variable's bytes are its low bytes, little-endian. */
   | { kind: 'value'; value: bigint }
   | { kind: 'bytes'; bytes: Buffer }
-  | { kind: 'pieces'; pieces: unknown[] }
+  | { kind: 'pieces'; pieces: LocationPiece[] }
   | { kind: 'optimized-out' };
 
 export const VOID: CType = { kind: 'base', name: 'void', size: 0, encoding: 'unsigned' };
@@ -80,7 +92,7 @@ export function isAggregate(t: CType): boolean {
 /** Whether an integer type is signed (enums: when an enumerator is negative). */
 export function isSigned(t: CType): boolean {
   const s = strip(t);
-  if (s.kind === 'enum') return s.enumerators.some((e) => e.value < 0n);
+  if (s.kind === 'enum') return s.underlying ? isSigned(s.underlying) : s.enumerators.some((e) => e.value < 0n);
   if (s.kind !== 'base') return false;
   return s.encoding === 'signed' || s.encoding === 'signed_char' || s.encoding === 'float';
 }
@@ -102,9 +114,10 @@ export function sizeOf(t: CType | undefined): number | undefined {
       const e = sizeOf(s.element);
       return e === undefined ? undefined : e * s.count;
     }
-    case 'struct': case 'union': case 'class': case 'enum': return s.size;
+    case 'struct': case 'union': case 'class': return s.declaration ? undefined : s.size;
+    case 'enum': return s.size;
     case 'function': return 1;
-    case 'unknown': return undefined;
+    case 'unknown': return s.size || undefined;
     default: return undefined;
   }
 }
@@ -116,9 +129,12 @@ export function strideOf(target: CType | undefined): number {
   return sizeOf(s) || 1;
 }
 
-/** The type as C writes it: 'struct node *', 'int [4]', 'void (*)()', 'const char *'. */
-export function typeName(t: CType | undefined, inner = ''): string {
+const QUALIFIER_SPELLING: Record<string, string> = { atomic: '_Atomic' };
+
+/** The type as C writes it: 'struct node *', 'int [4]', 'void (*)()', 'const char *', 'int (*)(int, char *)'. */
+export function typeName(t: CType | undefined, inner = '', depth = 0): string {
   const join = (base: string) => (inner ? `${base} ${inner}` : base);
+  if (depth > 64) return '...';
   if (!t) return join('void');
   switch (t.kind) {
     case 'base': return join(t.name);
@@ -127,18 +143,25 @@ export function typeName(t: CType | undefined, inner = ''): string {
     case 'enum': return join(t.name ? `enum ${t.name}` : 'enum {...}');
     case 'unknown': return join(t.name ?? '<unknown type>');
     case 'qualified': {
-      if (strip(t.target).kind === 'pointer' && t.target?.kind !== 'typedef') {
-        return typeName(t.target, inner ? `${t.qualifier} ${inner}` : t.qualifier);
-      }
-      return `${t.qualifier} ${typeName(t.target, inner)}`;
+      const q = QUALIFIER_SPELLING[t.qualifier] ?? t.qualifier;
+      // A qualified pointer: "char *const".
+      if (t.target?.kind === 'pointer') return typeName(t.target, inner ? `${q} ${inner}` : q, depth + 1);
+      return `${q} ${typeName(t.target, inner, depth + 1)}`;
     }
     case 'pointer': {
-      const k = t.target?.kind;
-      const wrap = k === 'array' || k === 'function';
-      return typeName(t.target, wrap ? `(*${inner})` : `*${inner}`);
+      const k = strip(t.target).kind;
+      const wrap = t.target !== undefined && (k === 'array' || k === 'function');
+      return typeName(t.target, wrap ? `(*${inner})` : `*${inner}`, depth + 1);
     }
-    case 'array': return typeName(t.element, `${inner}[${t.count ?? ''}]`);
-    case 'function': return inner ? `void ${inner}()` : 'void ()';
+    case 'array': return typeName(t.element, `${inner}[${t.count ?? ''}]`, depth + 1);
+    case 'function': {
+      let params = '';
+      if (t.params) {
+        params = t.params.length === 0 ? (t.variadic ? '...' : 'void')
+          : t.params.map((p) => typeName(p, '', depth + 1)).join(', ') + (t.variadic ? ', ...' : '');
+      }
+      return typeName(t.returns, `${inner}(${params})`, depth + 1);
+    }
   }
 }
 

@@ -197,6 +197,10 @@ class Parser {
     return this.toks[this.i];
   }
 
+  private atEnd(): boolean {
+    return this.tok.kind === 'end';
+  }
+
   private peek(n = 1): Token {
     return this.toks[Math.min(this.i + n, this.toks.length - 1)];
   }
@@ -218,14 +222,14 @@ class Parser {
 
   parseTypeAll(): CType {
     const t = this.typeName();
-    if (this.tok.kind !== 'end') throw this.unexpected();
+    if (!this.atEnd()) throw this.unexpected();
     return t;
   }
 
   parseAll(): Node {
     if (this.tok.kind === 'end') throw syntaxError(0, 'empty expression');
     const n = this.expr(0);
-    if (this.tok.kind !== 'end') throw this.unexpected();
+    if (!this.atEnd()) throw this.unexpected();
     return n;
   }
 
@@ -297,6 +301,8 @@ class Parser {
         if (name.kind !== 'ident') throw this.unexpected('expected a member name');
         this.i++;
         n = { k: 'member', object: n, name: name.text, arrow: t.text === '->', pos: t.pos };
+      } else if (this.isOp('(')) {
+        throw syntaxError(t.pos, 'function calls are not supported');
       } else return n;
     }
   }
