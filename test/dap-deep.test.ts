@@ -180,3 +180,38 @@ test('several vCPUs: one thread each, all stop together, a step moves one vCPU',
   assert.notEqual(BigInt((await scope(dc, 'Registers', 1)).get('rip')!.value), bspRip, 'the BSP moved');
   assert.equal(BigInt((await scope(dc, 'Registers', 2)).get('rip')!.value), apRip, 'the AP stayed');
 });
+
+test('evaluate: registers, memory casts and symbols in watch and hover; debug-console commands in the repl', async () => {
+  await launch(dc, base(), () => dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'bump' }] }));
+  await stopped(dc);
+  const f = await topFrame(dc);
+  const regs = await scope(dc, 'Registers');
+  let r = await dc.evaluateRequest({ expression: '$rip', frameId: f.id, context: 'watch' });
+  assert.equal(BigInt(r.body.result.split(' ').find((x) => x.startsWith('0x'))!), BigInt(regs.get('rip')!.value));
+  r = await dc.evaluateRequest({ expression: 'rsp', frameId: f.id, context: 'hover' });
+  assert.equal(BigInt(r.body.result.split(' ').find((x) => x.startsWith('0x'))!), BigInt(regs.get('rsp')!.value));
+  r = await dc.evaluateRequest({ expression: `*(uint8_t *)0x7c00`, frameId: f.id, context: 'watch' });
+  const first = Buffer.from((await dc.customRequest('readMemory', { memoryReference: '0x7c00', count: 1 })).body.data, 'base64')[0];
+  assert.equal(Number(r.body.result.split(' ')[0]), first);
+  r = await dc.evaluateRequest({ expression: `*(uint64_t *)${hex(syms.table)} + 1`, frameId: f.id, context: 'watch' });
+  assert.equal(r.body.result, '11', 'table[0] is 10');
+  r = await dc.evaluateRequest({ expression: `((uint64_t *)${hex(syms.table)})[3]`, frameId: f.id, context: 'watch' });
+  assert.equal(r.body.result, '40');
+  r = await dc.evaluateRequest({ expression: 'info mode', frameId: f.id, context: 'repl' });
+  assert.match(r.body.result, /long mode \(64-bit\)/);
+  r = await dc.evaluateRequest({ expression: 'xp/4xb 0x7c00', frameId: f.id, context: 'repl' });
+  assert.match(r.body.result, new RegExp(`0x${first.toString(16).padStart(2, '0')}`));
+  await assert.rejects(dc.evaluateRequest({ expression: 'no_such_thing + 1', frameId: f.id, context: 'watch' }), /no symbol "no_such_thing"/);
+});
+
+test('a breakpoint condition is evaluated at each hit; one that fails to evaluate stops and says why', async () => {
+  await launch(dc, base(), async () => {
+    await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'bump', condition: `*(uint64_t *)${hex(syms.counter)} == 1` }] });
+  });
+  await stopped(dc);
+  assert.equal(await readU64(syms.counter), 1n, 'the second call, where the condition first holds');
+  await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'bump', condition: 'no_such_var > 1' }] });
+  await dc.continueRequest({ threadId: 1 });
+  const ev = await stopped(dc);
+  assert.match(ev.body.description ?? ev.body.text ?? '', /condition "no_such_var > 1" could not be evaluated: no symbol "no_such_var"/);
+});

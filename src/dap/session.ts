@@ -16,7 +16,8 @@ import { cpuMode, codeBitness, modeLabel } from '../vmm/arch/cpumode.js';
 import { parseLaunchArgs, LaunchError, type LaunchConfig } from './launch-args.js';
 import { DebugInfo } from './debug-info.js';
 import { Breakpoints, dataId } from './breakpoints.js';
-import { evaluateOn, consoleCommand, type EvalResult } from './evaluator.js';
+import { evaluate, machineContext, type EvalContext, type EvalResult } from './evaluate.js';
+import { runConsoleCommand } from './console-commands.js';
 import { Stepper } from './stepping.js';
 import { SCOPES, scopeVariables, parseRegisterValue, type ScopeName, type Snapshot, type Expand } from './views/registers.js';
 import { disassemble } from './disasm.js';
@@ -630,25 +631,32 @@ export class KvmDebugSession extends LoggingDebugSession {
 
   /** Evaluates an expression on a stopped vCPU and returns its value as text. */
   private evaluateText(expr: string, vcpu: number): string {
-    return evaluateOn(this.machine!, vcpu, this.info, expr).value;
+    return evaluate(expr, this.evalContext(vcpu)).value;
+  }
+
+  /** The evaluation context of a vCPU's frame: its registers, memory, symbols and variables. */
+  private evalContext(vcpu: number): EvalContext {
+    return machineContext(this.machine!, vcpu, this.info);
   }
 
   protected evaluateRequest(response: DebugProtocol.EvaluateResponse, args: DebugProtocol.EvaluateArguments): void {
     if (!this.ready(response)) return;
     try {
       const vcpu = args.frameId !== undefined ? Math.floor(args.frameId / 1000) : this.lastStopVcpu;
+      const ctx = this.evalContext(vcpu);
       if (args.context === 'repl') {
-        const out = consoleCommand(this.machine!, vcpu, this.info, args.expression);
+        const out = runConsoleCommand(args.expression, this.machine!, vcpu, ctx);
         if (out !== undefined) {
           response.body = { result: out, variablesReference: 0 };
           this.sendResponse(response);
           return;
         }
       }
-      const r = evaluateOn(this.machine!, vcpu, this.info, args.expression);
+      const r = evaluate(args.expression, ctx, { hex: args.format?.hex, allowAssign: args.context === 'repl' });
       response.body = {
         result: r.value, type: r.type, memoryReference: r.memoryReference,
-        variablesReference: r.children ? this.refs.create(() => r.children!().map((c) => this.evalVariable(c))) : 0,
+        variablesReference: r.childCount ? this.refs.create(() => r.children!().map((c) => this.evalVariable(c))) : 0,
+        indexedVariables: r.indexed ? r.childCount : undefined,
       };
       this.sendResponse(response);
     } catch (e) {
@@ -658,8 +666,9 @@ export class KvmDebugSession extends LoggingDebugSession {
 
   private evalVariable(r: EvalResult): DebugProtocol.Variable {
     return {
-      name: r.name ?? '', value: r.value, type: r.type, memoryReference: r.memoryReference,
-      variablesReference: r.children ? this.refs.create(() => r.children!().map((c) => this.evalVariable(c))) : 0,
+      name: r.name ?? '', value: r.value, type: r.type, memoryReference: r.memoryReference, evaluateName: r.evaluateName,
+      variablesReference: r.childCount ? this.refs.create(() => r.children!().map((c) => this.evalVariable(c))) : 0,
+      indexedVariables: r.indexed ? r.childCount : undefined,
     };
   }
 
@@ -683,7 +692,7 @@ export class KvmDebugSession extends LoggingDebugSession {
         return none('registers cannot be watched: only memory can');
       }
       const vcpu = args.frameId !== undefined ? Math.floor(args.frameId / 1000) : this.lastStopVcpu;
-      const r = evaluateOn(this.machine, vcpu, this.info, args.name);
+      const r = evaluate(args.name, this.evalContext(vcpu));
       if (r.address === undefined || !r.size) return none(`${args.name} is not in memory`);
       response.body = { dataId: dataId(r.address, r.size, args.name), description: `${args.name} (${r.size} bytes at 0x${r.address.toString(16)})`, accessTypes };
       this.sendResponse(response);

@@ -26,6 +26,7 @@ export class Kicker {
   private readonly ctl: Int32Array;
   private readonly timer: bigint;
   private armed = false;
+  private entries = 0;
   private disarmTimer: NodeJS.Timeout | undefined;
   readonly handle: KickHandle;
 
@@ -43,27 +44,35 @@ export class Kicker {
     this.timer = sys.timerCreate(tid, SIGUSR2);
   }
 
-  /** Before KVM_RUN on vCPU `index`: makes sure the slice timer ticks. */
+  /** Before KVM_RUN on vCPU `index`: makes sure the slice timer ticks. Plain stores mostly. */
   enter(index: number): void {
     this.ctl[VCPU] = index;
-    if (this.disarmTimer) {
-      clearTimeout(this.disarmTimer);
-      this.disarmTimer = undefined;
-    }
+    this.entries++;
     if (!this.armed) {
       sys.timerSet(this.timer, this.periodMs * 1e6);
       this.armed = true;
     }
   }
 
-  /** After a run or step: the timer stops soon unless the guest is resumed again. */
+  /**
+   * After a run or step: the timer is disarmed once no KVM_RUN has happened for a while. One
+   * check is scheduled at a time (not a timer per step: stepping is hot).
+   */
   idle(): void {
     if (!this.armed || this.disarmTimer) return;
-    this.disarmTimer = setTimeout(() => {
+    let seen = this.entries;
+    const check = () => {
+      if (this.entries !== seen) {
+        seen = this.entries;
+        this.disarmTimer = setTimeout(check, DISARM_AFTER_MS);
+        this.disarmTimer.unref();
+        return;
+      }
       this.disarmTimer = undefined;
       sys.timerSet(this.timer, 0);
       this.armed = false;
-    }, DISARM_AFTER_MS);
+    };
+    this.disarmTimer = setTimeout(check, DISARM_AFTER_MS);
     this.disarmTimer.unref();
   }
 

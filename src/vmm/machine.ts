@@ -68,7 +68,7 @@ interface PhysWatch {
 const RFLAGS_IF = 0x200n;
 const SLICE_MS = 10;
 const SMP_SLICE_MS = 2;
-const DR6_BS = 1n << 14n;
+const DR6_BS = 1 << 14;
 
 export class Machine {
   readonly vm: Vm;
@@ -301,8 +301,9 @@ export class Machine {
     const memslots = this.watchBackend === 'memslots';
     const regs = bp.hasHardware ? bp.debugRegisters(skipSlot, memslots) : NO_DEBUGREGS;
     for (const v of this.vm.vcpus) v.setGuestDebug(control, regs);
-    this.lastControl = { flags: control, regs };
-    if (memslots) this.applyWatchTraps();
+    this.lastControl.flags = control;
+    this.lastControl.regs = regs;
+    if (memslots && (this.breakpoints.hasHardware || this.physWatches.length)) this.applyWatchTraps();
   }
 
   /**
@@ -331,7 +332,9 @@ export class Machine {
    */
   private execute(v: Vcpu, singleStep: boolean): Stop | null {
     const run = v.run;
-    const deadline = performance.now() + SLICE_MS;
+    // The clock is read only once an exit has been handled and the loop goes on: a single
+    // step, the hottest path, returns before ever needing it.
+    let deadline = 0;
     const kicker = this.kicker;
     for (;;) {
       kicker.enter(v.id);
@@ -389,7 +392,9 @@ export class Machine {
         this.completeInstruction(v);
         return this.pending;
       }
-      if (performance.now() > deadline) return null;
+      const now = performance.now();
+      if (deadline === 0) deadline = now + SLICE_MS;
+      else if (now > deadline) return null;
     }
   }
 
@@ -482,12 +487,13 @@ export class Machine {
     const run = v.run;
     const o = abi.kvm_run;
     const exception = run.readUInt32LE(o.debug_exception);
-    const pc = run.readBigUInt64LE(o.debug_pc);
-    if (exception === 3) return this.onInt3(v, pc);
-    const dr6 = run.readBigUInt64LE(o.debug_dr6);
+    v.debugPc = run.readBigUInt64LE(o.debug_pc);
+    if (exception === 3) return this.onInt3(v, v.debugPc);
+    // DR6's defined bits are all in its low 32 bits: B0-B3 (0-3) and BS (14).
+    const dr6 = run.readUInt32LE(o.debug_dr6);
     for (let slot = 0; slot < 4; slot++) {
       const h = this.breakpoints.hw[slot];
-      if (!h || !(dr6 & (1n << BigInt(slot)))) continue;
+      if (!h || !(dr6 & (1 << slot))) continue;
       if (h.kind === 'execute') return { kind: 'breakpoint', vcpu: v.id, address: h.address, id: this.borrowed.get(h.id) ?? h.id };
       return { kind: 'watchpoint', vcpu: v.id, id: h.id, slot, address: h.address, access: h.kind };
     }
@@ -606,6 +612,7 @@ export class Machine {
   /** CS base + RIP: the linear address of the next instruction. */
   linearRip(index: number): bigint {
     const v = this.vcpu(index);
+    if (v.debugPc !== undefined) return v.debugPc;
     const rip = v.getRip();
     const s = v.getSregs();
     return s.efer & 0x400n && s.cs.l ? rip : BigInt.asUintN(32, s.cs.base + rip);

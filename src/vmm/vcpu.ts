@@ -77,7 +77,13 @@ export class Vcpu {
   private readonly regsView = new BigUint64Array(this.regsBuf.buffer, this.regsBuf.byteOffset, 18);
   private readonly sregsBuf = Buffer.alloc(abi.kvm_sregs.size);
   private readonly debugBuf = Buffer.alloc(abi.kvm_guest_debug.size);
-  private lastDebug = '';
+  private lastControl = -1;
+  private readonly lastDebugRegs: bigint[] = [];
+  /**
+   * The linear RIP reported by the last debug exit (kvm_run.debug.arch.pc), valid until the
+   * vCPU runs again or its registers are written: it saves two ioctls per breakpoint hit.
+   */
+  debugPc: bigint | undefined;
 
   constructor(readonly id: number, readonly fd: number, mmapSize: number) {
     const m = sys.mmap(mmapSize, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_SHARED, fd, 'mmap kvm_run');
@@ -93,6 +99,7 @@ export class Vcpu {
 
   /** KVM_RUN once. Returns 0, or -errno (EINTR when kicked). */
   enter(): number {
+    this.debugPc = undefined;
     return sys.ioctlRaw(this.fd, abi.KVM_RUN, 0);
   }
 
@@ -110,6 +117,7 @@ export class Vcpu {
 
   /** Writes the shared view back. */
   storeRegs(): void {
+    this.debugPc = undefined;
     sys.ioctlPtr(this.fd, abi.KVM_SET_REGS, this.regsBuf, 'KVM_SET_REGS');
   }
 
@@ -162,6 +170,7 @@ export class Vcpu {
       const v = changes[n];
       if (v !== undefined) b.writeBigUInt64LE(BigInt.asUintN(64, v), abi.kvm_sregs[n]);
     }
+    this.debugPc = undefined;
     sys.ioctlPtr(this.fd, abi.KVM_SET_SREGS, b, 'KVM_SET_SREGS');
   }
 
@@ -279,14 +288,15 @@ export class Vcpu {
 
   /** KVM_SET_GUEST_DEBUG, skipped when nothing changed since the last call (stepping is hot). */
   setGuestDebug(control: number, debugreg: readonly bigint[]): void {
-    const key = `${control}:${debugreg.join(',')}`;
-    if (key === this.lastDebug) return;
+    const last = this.lastDebugRegs;
+    if (control === this.lastControl && debugreg.length === last.length && debugreg.every((v, i) => v === last[i])) return;
     const b = this.debugBuf;
     b.fill(0);
     b.writeUInt32LE(control >>> 0, abi.kvm_guest_debug.control);
     debugreg.forEach((v, i) => b.writeBigUInt64LE(v, abi.kvm_guest_debug.debugreg + 8 * i));
     sys.ioctlPtr(this.fd, abi.KVM_SET_GUEST_DEBUG, b, 'KVM_SET_GUEST_DEBUG');
-    this.lastDebug = key;
+    this.lastControl = control;
+    this.lastDebugRegs.splice(0, last.length, ...debugreg);
   }
 
   // --- events and MP state -----------------------------------------------------------------

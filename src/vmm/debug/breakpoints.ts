@@ -43,6 +43,9 @@ export class BreakpointTable {
   private readonly sw = new Map<bigint, SwBreakpoint>();
   readonly hw: (HwBreakpoint | undefined)[] = new Array(HW_SLOTS).fill(undefined);
   private planted: Planted[] = [];
+  /** Bumped by every change to the hardware slots, for the debug-register cache. */
+  private version = 0;
+  private drCache: { key: string; regs: bigint[] } | undefined;
 
   addSoftware(address: bigint): number {
     const existing = this.sw.get(address);
@@ -65,6 +68,7 @@ export class BreakpointTable {
     }
     const id = this.nextId++;
     this.hw[slot] = { id, address, kind, length };
+    this.version++;
     return id;
   }
 
@@ -73,13 +77,17 @@ export class BreakpointTable {
       if (b.id === id) return this.sw.delete(a);
     }
     const slot = this.hw.findIndex((h) => h?.id === id);
-    if (slot >= 0) this.hw[slot] = undefined;
+    if (slot >= 0) {
+      this.hw[slot] = undefined;
+      this.version++;
+    }
     return slot >= 0;
   }
 
   clear(): void {
     this.sw.clear();
     this.hw.fill(undefined);
+    this.version++;
   }
 
   softwareAt(address: bigint): SwBreakpoint | undefined {
@@ -103,7 +111,9 @@ export class BreakpointTable {
    * DR0-DR3 and DR7 for KVM_SET_GUEST_DEBUG, leaving out slot `skip` (the one we step over) and,
    * with `executeOnly`, the data watches (where memory traps implement them instead).
    */
-  debugRegisters(skip = -1, executeOnly = false): bigint[] {
+  debugRegisters(skip = -1, executeOnly = false): readonly bigint[] {
+    const key = `${this.version}:${skip}:${executeOnly}`;
+    if (this.drCache?.key === key) return this.drCache.regs;
     const regs = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
     let dr7 = 0n;
     this.hw.forEach((h, i) => {
@@ -115,6 +125,7 @@ export class BreakpointTable {
     });
     if (dr7) dr7 |= 1n << 8n; // LE: exact data breakpoints, as the SDM recommends
     regs[7] = dr7;
+    this.drCache = { key, regs };
     return regs;
   }
 

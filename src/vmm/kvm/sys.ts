@@ -56,16 +56,23 @@ export function close(fd: number): void {
 
 /** ioctl with a pointer argument (a Buffer, or null). Returns the result; throws on -1. */
 export function ioctlPtr(fd: number, req: number, arg: Buffer | null, what: string): number {
-  const r = c_ioctl_ptr(fd, req, arg) as number;
-  if (r < 0) throw new SysError(what, koffi.errno());
-  return r;
+  for (;;) {
+    const r = c_ioctl_ptr(fd, req, arg) as number;
+    if (r >= 0) return r;
+    // A signal (the slice timer, a profiler) may interrupt a slow ioctl such as KVM_CREATE_VM.
+    const e = koffi.errno();
+    if (e !== EINTR) throw new SysError(what, e);
+  }
 }
 
 /** ioctl with an integer argument. Returns the result; throws on -1. */
 export function ioctlInt(fd: number, req: number, arg: number | bigint, what: string): number {
-  const r = c_ioctl_int(fd, req, arg) as number;
-  if (r < 0) throw new SysError(what, koffi.errno());
-  return r;
+  for (;;) {
+    const r = c_ioctl_int(fd, req, arg) as number;
+    if (r >= 0) return r;
+    const e = koffi.errno();
+    if (e !== EINTR) throw new SysError(what, e);
+  }
 }
 
 /** ioctl with an integer argument that reports failure as -errno instead of throwing (KVM_RUN). */

@@ -184,6 +184,8 @@ export interface UnitHeader {
   /** Offset of the first DIE. */
   dieOffset: number;
   typeSignature?: bigint;
+  /** For a type unit: the offset of its type's DIE in .debug_info (absolute). */
+  typeOffset?: number;
   dwoId?: bigint;
 }
 
@@ -213,6 +215,7 @@ export function readUnitHeader(info: Buffer, offset: number): UnitHeader {
   let addressSize: number;
   let abbrevOffset: number;
   let typeSignature: bigint | undefined;
+  let typeOffset: number | undefined;
   let dwoId: bigint | undefined;
   if (version >= 5) {
     unitType = r.u8('unit type');
@@ -221,7 +224,7 @@ export function readUnitHeader(info: Buffer, offset: number): UnitHeader {
     if (unitType === DW_UT_skeleton || unitType === DW_UT_split_compile) dwoId = r.u64('dwo id');
     else if (unitType === DW_UT_type || unitType === DW_UT_split_type) {
       typeSignature = r.u64('type signature');
-      r.offset(offsetSize, 'type offset');
+      typeOffset = offset + r.offset(offsetSize, 'type offset');
     }
   } else {
     abbrevOffset = r.offset(offsetSize, 'abbreviation offset');
@@ -230,7 +233,7 @@ export function readUnitHeader(info: Buffer, offset: number): UnitHeader {
   if (addressSize !== 2 && addressSize !== 4 && addressSize !== 8) {
     throw new DwarfError(`.debug_info: unit at 0x${offset.toString(16)} has address size ${addressSize}`);
   }
-  return { offset, end, version, unitType, addressSize, offsetSize, abbrevOffset, dieOffset: r.pos, typeSignature, dwoId };
+  return { offset, end, version, unitType, addressSize, offsetSize, abbrevOffset, dieOffset: r.pos, typeSignature, typeOffset, dwoId };
 }
 
 /** What decoding a form needs to know about its unit. */
