@@ -99,7 +99,8 @@ test('hit counts and logpoints: the bump line logs each time; a function breakpo
   assert.equal(ev.body.reason, 'function breakpoint');
   assert.equal(await readU64(syms.counter), 2n, 'the third call, before its increment');
   assert.equal(logs.length, 3, 'the logpoint logged every hit, the third included');
-  assert.deepEqual(logs, Array(3).fill(`bump at ${(await topFrame(dc)).instructionPointerReference}`));
+  const pc = (await topFrame(dc)).instructionPointerReference!;
+  for (const l of logs) assert.ok(l.startsWith('bump at ') && l.includes(pc), l);
 });
 
 test('a bad hit condition is reported on the breakpoint', async () => {
