@@ -50,13 +50,6 @@ export const kvm_sregs = {
 export const SEGMENT_NAMES = ['cs', 'ds', 'es', 'fs', 'gs', 'ss', 'tr', 'ldt'] as const;
 export type SegmentName = (typeof SEGMENT_NAMES)[number];
 
-/** struct kvm_fpu */
-export const kvm_fpu = {
-  size: 416,
-  fpr: 0, fcw: 128, fsw: 130, ftwx: 132, last_opcode: 134, last_ip: 136, last_dp: 144,
-  xmm: 152, mxcsr: 408,
-} as const;
-
 /** struct kvm_xsave (the fixed 4 KiB part; legacy area as in FXSAVE, then the XSAVE header). */
 export const kvm_xsave = { size: 4096 } as const;
 
@@ -170,8 +163,6 @@ export const KVM_GET_SREGS = ior(0x83, kvm_sregs.size);
 export const KVM_SET_SREGS = iow(0x84, kvm_sregs.size);
 export const KVM_GET_MSRS = iowr(0x88, kvm_msrs.size);
 export const KVM_SET_MSRS = iow(0x89, kvm_msrs.size);
-export const KVM_GET_FPU = ior(0x8c, kvm_fpu.size);
-export const KVM_SET_FPU = iow(0x8d, kvm_fpu.size);
 export const KVM_SET_CPUID2 = iow(0x90, kvm_cpuid2.size);
 export const KVM_GET_MP_STATE = ior(0x98, kvm_mp_state.size);
 export const KVM_SET_MP_STATE = iow(0x99, kvm_mp_state.size);
@@ -185,7 +176,7 @@ export const KVM_SET_XSAVE = iow(0xa5, kvm_xsave.size);
 
 /** Every layout above by its C name, for the ABI test. */
 export const LAYOUTS = {
-  kvm_regs, kvm_segment, kvm_dtable, kvm_sregs, kvm_fpu, kvm_xsave, kvm_debugregs, kvm_guest_debug,
+  kvm_regs, kvm_segment, kvm_dtable, kvm_sregs, kvm_xsave, kvm_debugregs, kvm_guest_debug,
   kvm_userspace_memory_region, kvm_msrs, kvm_msr_entry, kvm_msr_list, kvm_cpuid2, kvm_cpuid_entry2,
   kvm_vcpu_events, kvm_mp_state, kvm_irq_level, kvm_pit_config, kvm_run,
 } as const;
@@ -196,7 +187,7 @@ export const IOCTLS = {
   KVM_GET_VCPU_MMAP_SIZE, KVM_GET_SUPPORTED_CPUID, KVM_CREATE_VCPU, KVM_SET_USER_MEMORY_REGION,
   KVM_SET_TSS_ADDR, KVM_SET_IDENTITY_MAP_ADDR, KVM_CREATE_IRQCHIP, KVM_IRQ_LINE, KVM_CREATE_PIT2,
   KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_GET_MSRS, KVM_SET_MSRS,
-  KVM_GET_FPU, KVM_SET_FPU, KVM_SET_CPUID2, KVM_GET_MP_STATE, KVM_SET_MP_STATE,
+  KVM_SET_CPUID2, KVM_GET_MP_STATE, KVM_SET_MP_STATE,
   KVM_SET_GUEST_DEBUG, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_GET_DEBUGREGS,
   KVM_SET_DEBUGREGS, KVM_GET_XSAVE, KVM_SET_XSAVE,
 } as const;
