@@ -47,7 +47,7 @@ const QUIET_SETTINGS: Record<string, unknown> = {
   'git.openRepositoryInParentFolders': 'never',
   'window.restoreWindows': 'none',
   'files.hotExit': 'off',
-  'debug.openDebug': 'openOnDebugBreak',
+  'debug.openDebug': 'openOnSessionStart',
   'debug.internalConsoleOptions': 'neverOpen',
 };
 
@@ -263,7 +263,7 @@ export async function runCommand(page: Page, title: string, timeoutMs = 60_000):
       const input = quickInput(page);
       await input.waitFor({ state: 'visible', timeout: 3000 });
       await input.fill(`>${title}`);
-      const row = page.locator('.quick-input-list').getByRole('option', { name: new RegExp(`^${escapeRegExp(title)}`) }).first();
+      const row = page.locator('.quick-input-list').getByRole('option', { name: new RegExp(`(^|, )${escapeRegExp(title)}($|,)`) }).first();
       await row.waitFor({ state: 'visible', timeout: 5000 });
       await row.click();
       await input.waitFor({ state: 'hidden', timeout: 5000 }).catch(() => {});
@@ -285,13 +285,14 @@ export async function screenshot(page: Page, name: string): Promise<string> {
 }
 
 /** Polls until fn returns a truthy value; throws with the last error or value when time runs out. */
-export async function waitUntil<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 30_000, everyMs = 250): Promise<T> {
+type Falsy = undefined | null | false | '' | 0;
+export async function waitUntil<T>(what: string, fn: () => Promise<T | Falsy> | T | Falsy, timeoutMs = 30_000, everyMs = 250): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < end) {
     try {
       const v = await fn();
-      if (v) return v;
+      if (v) return v as T;
       last = v;
     } catch (e) {
       last = e;
