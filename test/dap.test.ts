@@ -163,8 +163,12 @@ test('registers can be changed; memory is read and written; unreadable bytes are
   await launch(dc, { ...base(), stopOnEntry: true, memory: '16M' });
   await stopped(dc);
   const regs = await scope(dc, 'Registers');
-  const set = await dc.setVariableRequest({ variablesReference: (await dc.scopesRequest({ frameId: (await topFrame(dc)).id })).body.scopes[0].variablesReference, name: 'rbx', value: '0x1234abcd' });
+  const ref = (await dc.scopesRequest({ frameId: (await topFrame(dc)).id })).body.scopes[0].variablesReference;
+  const set = await dc.setVariableRequest({ variablesReference: ref, name: 'rbx', value: '0x1234abcd' });
   assert.equal(set.body.value, '0x000000001234abcd');
+  // the client's reference stays valid for the next change
+  const again = await dc.setVariableRequest({ variablesReference: ref, name: 'rcx', value: '42' });
+  assert.equal(again.body.value, '0x000000000000002a');
   assert.equal((await scope(dc, 'Registers')).get('rbx')!.value, '0x000000001234abcd');
   assert.ok(regs.size >= 18);
   const r = await dc.customRequest('readMemory', { memoryReference: '0x7c00', count: 4 });

@@ -76,6 +76,8 @@ export class KvmDebugSession extends LoggingDebugSession {
   private serialFd = -1;
   private readonly decoder = new TextDecoder('utf-8');
   private exceptionText: string | undefined;
+  /** The CPU mode last announced per vCPU (kvm.mode is sent only when it changes). */
+  private readonly lastMode = new Map<number, string>();
   private filters = new Set(EXCEPTION_FILTERS.filter((f) => f.default).map((f) => f.filter));
   private portRanges: { from: number; to: number }[] = [];
   /** A pause asked for while the session itself drives the guest (mode-switch stepping). */
@@ -88,6 +90,8 @@ export class KvmDebugSession extends LoggingDebugSession {
     this.setDebuggerLinesStartAt1(true);
     this.setDebuggerColumnsStartAt1(true);
     this.configured = new Promise((r) => (this.markConfigured = r));
+    // Without this, LoggingDebugSession keeps every message in a queue that is never drained.
+    logger.setup(Logger.LogLevel.Stop, false);
   }
 
   // --- lifecycle ---------------------------------------------------------------------------
@@ -523,7 +527,9 @@ export class KvmDebugSession extends LoggingDebugSession {
       } else {
         throw new GuestError(`${name} cannot be changed`);
       }
-      this.invalidateState();
+      // The client keeps its references after a change: drop cached values, not the handles.
+      this.snapshots.clear();
+      this.stacks.clear();
       const now = scopeVariables(ref.scope, this.snapshot(ref.vcpu, 0), (f) => this.refs.create(f)).find((x) => x.name === name);
       response.body = { value: now?.value ?? args.value, variablesReference: now?.variablesReference ?? 0 };
       this.sendResponse(response);
@@ -754,7 +760,10 @@ export class KvmDebugSession extends LoggingDebugSession {
     try {
       const m = this.machine!;
       const s = m.getSregs(vcpu);
-      this.sendEvent(new Event('kvm.mode', { vcpu, mode: modeLabel(cpuMode({ ...s, rflags: m.getRegs(vcpu).rflags })) }));
+      const mode = modeLabel(cpuMode({ ...s, rflags: m.getRegs(vcpu).rflags }));
+      if (this.lastMode.get(vcpu) === mode) return;
+      this.lastMode.set(vcpu, mode);
+      this.sendEvent(new Event('kvm.mode', { vcpu, mode }));
     } catch {
       // a vCPU whose state can't be read has no mode to show
     }
@@ -792,16 +801,24 @@ export class KvmDebugSession extends LoggingDebugSession {
     this.refs.reset();
   }
 
+  /** The registers of a frame; debug and FPU state are read only when their scope is opened. */
   private snapshot(vcpu: number, frame: number): Snapshot {
     const key = vcpu * 1000 + frame;
     let s = this.snapshots.get(key);
     if (!s) {
       const v = this.machine!.vcpu(vcpu);
-      s = { regs: v.getRegs(), sregs: v.getSregs(), debug: v.getDebugRegs(), fpu: v.getFpu() };
+      let regs = v.getRegs();
       if (frame > 0) {
         const f = this.stack(vcpu)[frame];
-        s = { ...s, regs: { ...s.regs, ...f.regs, rip: f.pc } };
+        regs = { ...regs, ...f.regs, rip: f.pc };
       }
+      let debug: Snapshot['debug'] | undefined;
+      let fpu: Snapshot['fpu'] | undefined;
+      s = {
+        regs, sregs: v.getSregs(),
+        get debug() { return (debug ??= v.getDebugRegs()); },
+        get fpu() { return (fpu ??= v.getFpu()); },
+      };
       this.snapshots.set(key, s);
     }
     return s;

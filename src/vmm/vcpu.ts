@@ -99,8 +99,20 @@ export class Vcpu {
 
   /** KVM_RUN once. Returns 0, or -errno (EINTR when kicked). */
   enter(): number {
-    this.debugPc = undefined;
+    this.invalidate();
     return sys.ioctlRaw(this.fd, abi.KVM_RUN, 0);
+  }
+
+  // Register reads are cached until the vCPU runs or its state is written: a debugger stop
+  // asks for the same registers many times, and each ioctl costs microseconds (5 µs and more
+  // on kvm_pvm, where every vCPU ioctl reloads MSRs).
+  private regsValid = false;
+  private sregsCache: Sregs | undefined;
+
+  private invalidate(): void {
+    this.regsValid = false;
+    this.sregsCache = undefined;
+    this.debugPc = undefined;
   }
 
   get exitReason(): number {
@@ -109,16 +121,24 @@ export class Vcpu {
 
   // --- general registers -------------------------------------------------------------------
 
-  /** Reads the registers into the shared view (index = position in GPR_NAMES). */
+  /**
+   * The registers in the shared view (index = position in GPR_NAMES), read from KVM once per
+   * stop. A caller that changes the view must storeRegs() it.
+   */
   loadRegs(): BigUint64Array {
-    sys.ioctlPtr(this.fd, abi.KVM_GET_REGS, this.regsBuf, 'KVM_GET_REGS');
+    if (!this.regsValid) {
+      sys.ioctlPtr(this.fd, abi.KVM_GET_REGS, this.regsBuf, 'KVM_GET_REGS');
+      this.regsValid = true;
+    }
     return this.regsView;
   }
 
   /** Writes the shared view back. */
   storeRegs(): void {
     this.debugPc = undefined;
+    this.regsValid = false;
     sys.ioctlPtr(this.fd, abi.KVM_SET_REGS, this.regsBuf, 'KVM_SET_REGS');
+    this.regsValid = true;
   }
 
   getRegs(): Regs {
@@ -143,7 +163,9 @@ export class Vcpu {
 
   // --- segment and control registers -------------------------------------------------------
 
+  /** The special registers; the object is shared until the next change: treat it as read-only. */
   getSregs(): Sregs {
+    if (this.sregsCache) return this.sregsCache;
     const b = this.sregsBuf;
     sys.ioctlPtr(this.fd, abi.KVM_GET_SREGS, b, 'KVM_GET_SREGS');
     const s = {} as Sregs;
@@ -153,6 +175,7 @@ export class Vcpu {
     for (const n of ['cr0', 'cr2', 'cr3', 'cr4', 'cr8', 'efer', 'apic_base'] as const) {
       s[n] = b.readBigUInt64LE(abi.kvm_sregs[n]);
     }
+    this.sregsCache = s;
     return s;
   }
 
@@ -170,7 +193,7 @@ export class Vcpu {
       const v = changes[n];
       if (v !== undefined) b.writeBigUInt64LE(BigInt.asUintN(64, v), abi.kvm_sregs[n]);
     }
-    this.debugPc = undefined;
+    this.invalidate();
     sys.ioctlPtr(this.fd, abi.KVM_SET_SREGS, b, 'KVM_SET_SREGS');
   }
 
@@ -252,6 +275,7 @@ export class Vcpu {
       b.writeBigUInt64LE(BigInt.asUintN(64, values.get(idx)!),
         abi.kvm_msrs.entries + i * abi.kvm_msr_entry.size + abi.kvm_msr_entry.data);
     });
+    this.invalidate(); // EFER, among others, is also a special register
     const n = sys.ioctlPtr(this.fd, abi.KVM_SET_MSRS, b, 'KVM_SET_MSRS');
     if (n !== indices.length) {
       throw new Error(`MSR 0x${indices[n].toString(16)} cannot be written`);
