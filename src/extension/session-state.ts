@@ -1,0 +1,153 @@
+// What the extension knows about one kvm debug session, followed from the DAP messages a
+// DebugAdapterTracker sees: the host (kvm.host), the CPU mode at the last stop (kvm.mode),
+// whether the guest runs, its serial output (kvm.serial) and its exit status. No vscode import.
+
+export interface HostInfo {
+  kind: string;
+  label: string;
+}
+
+export type Phase = 'starting' | 'running' | 'stopped' | 'ended';
+
+export interface SessionState {
+  phase: Phase;
+  host?: HostInfo;
+  /** The CPU mode at the last stop, e.g. 'long mode (64-bit)'. */
+  mode?: string;
+  /** The vCPU of the last stop. */
+  vcpu: number;
+  /** The guest's exit status (from the `exited` event). */
+  exitCode?: number;
+  /** Stops so far; a view can tell whether what it shows is current. */
+  stops: number;
+  /** The phase before a run request, to go back to if the adapter refuses it. */
+  beforeRun?: Phase;
+}
+
+/** What happened, for the views to react to. */
+export type Effect =
+  | { kind: 'host' }
+  | { kind: 'mode' }
+  | { kind: 'stopped'; reason: string }
+  | { kind: 'running' }
+  | { kind: 'serial'; data: Buffer }
+  | { kind: 'exited'; code: number }
+  | { kind: 'terminated' }
+  | { kind: 'restarting' }
+  | { kind: 'output'; text: string };
+
+/** Requests that set the guest running. */
+export const RUN_REQUESTS = new Set(['continue', 'next', 'stepIn', 'stepOut', 'stepBack', 'reverseContinue', 'goto']);
+
+export function initialState(): SessionState {
+  return { phase: 'starting', vcpu: 0, stops: 0 };
+}
+
+interface DapMessage {
+  type?: string;
+  command?: string;
+  event?: string;
+  success?: boolean;
+  body?: Record<string, unknown>;
+}
+
+/** A message the adapter sent (a tracker's onDidSendMessage). */
+export function fromAdapter(s: SessionState, m: DapMessage): Effect[] {
+  if (m.type === 'event') {
+    const b = m.body ?? {};
+    switch (m.event) {
+      case 'kvm.host':
+        if (typeof b.kind === 'string') {
+          s.host = { kind: b.kind, label: typeof b.label === 'string' ? b.label : b.kind };
+          return [{ kind: 'host' }];
+        }
+        return [];
+      case 'kvm.mode':
+        if (typeof b.mode === 'string') s.mode = b.mode;
+        if (typeof b.vcpu === 'number') s.vcpu = b.vcpu;
+        return [{ kind: 'mode' }];
+      case 'kvm.serial':
+        return typeof b.data === 'string' ? [{ kind: 'serial', data: Buffer.from(b.data, 'base64') }] : [];
+      case 'stopped':
+        s.phase = 'stopped';
+        s.beforeRun = undefined;
+        s.stops++;
+        if (typeof b.threadId === 'number' && b.threadId >= 1) s.vcpu = b.threadId - 1;
+        return [{ kind: 'stopped', reason: String(b.reason ?? '') }];
+      case 'continued':
+        if (s.phase === 'ended') return [];
+        s.phase = 'running';
+        return [{ kind: 'running' }];
+      case 'exited':
+        s.exitCode = typeof b.exitCode === 'number' ? b.exitCode : undefined;
+        return [{ kind: 'exited', code: s.exitCode ?? 0 }];
+      case 'terminated':
+        if (s.phase === 'ended') return [];
+        s.phase = 'ended';
+        return [{ kind: 'terminated' }];
+      case 'output':
+        return typeof b.output === 'string' ? [{ kind: 'output', text: b.output }] : [];
+      default:
+        return [];
+    }
+  }
+  if (m.type === 'response') {
+    // The launch answered: the guest runs unless it stopped on entry (the stop comes as an event).
+    if (m.command === 'launch' && m.success && s.phase === 'starting') {
+      s.phase = 'running';
+      return [{ kind: 'running' }];
+    }
+    if (m.command && (RUN_REQUESTS.has(m.command) || m.command === 'restart') && m.success !== false) s.beforeRun = undefined;
+    if (m.command && (RUN_REQUESTS.has(m.command) || m.command === 'restart') && m.success === false && s.beforeRun) {
+      s.phase = s.beforeRun;
+      s.beforeRun = undefined;
+      return s.phase === 'stopped' ? [{ kind: 'stopped', reason: 'refused' }] : [];
+    }
+  }
+  return [];
+}
+
+/** A message VS Code sent the adapter (a tracker's onWillReceiveMessage). */
+export function fromClient(s: SessionState, m: DapMessage): Effect[] {
+  if (m.type !== 'request' || s.phase === 'ended') return [];
+  if (m.command && RUN_REQUESTS.has(m.command)) {
+    if (s.phase !== 'running') s.beforeRun = s.phase;
+    s.phase = 'running';
+    return [{ kind: 'running' }];
+  }
+  if (m.command === 'restart') {
+    s.beforeRun = s.phase;
+    s.phase = 'running';
+    s.exitCode = undefined;
+    return [{ kind: 'restarting' }, { kind: 'running' }];
+  }
+  return [];
+}
+
+/** The adapter process ended (a tracker's onExit), with or without a terminated event first. */
+export function adapterExited(s: SessionState): Effect[] {
+  if (s.phase === 'ended') return [];
+  s.phase = 'ended';
+  return [{ kind: 'terminated' }];
+}
+
+/** The status bar text: 'KVM kvm_pvm · long mode (64-bit)', 'KVM vmx · running', 'KVM · starting'. */
+export function statusText(s: SessionState): string {
+  const head = s.host ? `KVM ${s.host.kind}` : 'KVM';
+  switch (s.phase) {
+    case 'starting': return `${head} · starting`;
+    case 'running': return `${head} · running`;
+    case 'stopped': return `${head} · ${s.mode ?? 'stopped'}`;
+    case 'ended': return `${head} · ${s.exitCode === undefined ? 'ended' : `exited (${s.exitCode})`}`;
+  }
+}
+
+/** The status bar tooltip: host label, mode, vCPU, state. */
+export function statusTooltip(s: SessionState, sessionName: string): string {
+  const lines = [`kvmdbg: ${sessionName}`];
+  if (s.host) lines.push(`Host: ${s.host.label}`);
+  if (s.mode) lines.push(`CPU mode${s.phase === 'stopped' ? '' : ' at the last stop'}: ${s.mode} (vCPU ${s.vcpu})`);
+  lines.push(`Guest: ${s.phase === 'stopped' ? 'stopped' : s.phase}`);
+  lines.push('Click to show the register panel');
+  return lines.join('\n');
+}

@@ -1,0 +1,58 @@
+// The status bar item shown while a kvm session lives: the host's KVM implementation (from the
+// kvm.host event, or the kvm.hostInfo request if the event was missed) and the CPU mode at the
+// last stop (kvm.mode), e.g. "KVM kvm_pvm · long mode (64-bit)". Clicking opens the register panel.
+import * as vscode from 'vscode';
+import type { KvmSession, KvmSessions } from './sessions.js';
+import { statusText, statusTooltip } from './session-state.js';
+
+export const STATUS_ITEM_ID = 'kvmdbg.status';
+
+export class KvmStatus implements vscode.Disposable {
+  private readonly item: vscode.StatusBarItem;
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly asked = new Set<string>();
+
+  constructor(private readonly sessions: KvmSessions) {
+    this.item = vscode.window.createStatusBarItem(STATUS_ITEM_ID, vscode.StatusBarAlignment.Left, 50);
+    this.item.name = 'KVM Debugger';
+    this.item.command = 'kvmdbg.showRegisterPanel';
+    this.disposables.push(
+      this.item,
+      sessions.onEffect(({ kvm, effect }) => {
+        if (effect.kind === 'stopped' && !kvm.state.host) void this.askHost(kvm);
+        if (effect.kind !== 'serial' && effect.kind !== 'output') this.update();
+      }),
+      sessions.onFocus(() => this.update()),
+    );
+  }
+
+  /** The kvm.host event comes during launch; a session that somehow missed it asks. */
+  private async askHost(kvm: KvmSession): Promise<void> {
+    if (this.asked.has(kvm.session.id)) return;
+    this.asked.add(kvm.session.id);
+    try {
+      const info = await kvm.session.customRequest('kvm.hostInfo');
+      if (info && typeof info.kind === 'string') {
+        kvm.state.host = { kind: info.kind, label: String(info.label ?? info.kind) };
+        this.update();
+      }
+    } catch {
+      // the session ended meanwhile
+    }
+  }
+
+  private update(): void {
+    const k = this.sessions.current();
+    if (!k || k.state.phase === 'ended') {
+      this.item.hide();
+      return;
+    }
+    this.item.text = statusText(k.state);
+    this.item.tooltip = statusTooltip(k.state, k.session.name);
+    this.item.show();
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+}
