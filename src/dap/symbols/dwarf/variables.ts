@@ -1,0 +1,1188 @@
+// Variables from DWARF 2-5 (as gcc and clang write them, optimized or not): the parameters and
+// locals in scope at a pc (lexical blocks, inlined subroutines, abstract origins), the globals
+// and statics of every unit, their C types, and where each lives in a given frame (location
+// expressions and lists, frame bases, constants). For the debugger's Locals and Globals scopes
+// and its expression evaluator.
+import { ElfImage } from '../elf-file.js';
+import { SymbolTable } from '../elf-symbols.js';
+import {
+  DW_FORM_GNU_ref_alt, DW_FORM_GNU_str_index, DW_FORM_data1, DW_FORM_data2, DW_FORM_data4, DW_FORM_data8, DW_FORM_line_strp,
+  DW_FORM_loclistx, DW_FORM_ref_addr, DW_FORM_ref_sig8, DW_FORM_ref_sup4, DW_FORM_ref_sup8, DW_FORM_rnglistx, DW_FORM_sdata,
+  DW_FORM_sec_offset, DW_FORM_string, DW_FORM_strp, DW_FORM_strx, DW_FORM_strx1, DW_FORM_strx2, DW_FORM_strx3, DW_FORM_strx4,
+  DW_UT_split_type, DW_UT_type, compileUnits, dwarfSections, isAddressForm, iterateDies, unitHeaders,
+  type AttrValue, type CompileUnit, type DwarfSections, type UnitHeader,
+} from './info.js';
+import { ByteReader, DwarfError } from './reader.js';
+import { readLineHeader } from './line.js';
+import { evaluateLocation, formatExpression, type ExprEnv, type FrameContext, type Location, type LocationResult } from './expr.js';
+import {
+  expressionAt, listxOffset, rangesContain, readLocationList, readRangeList, type AddressRange, type ListUnit, type LocationList,
+} from './loclists.js';
+import {
+  canonicalBaseName, isSignedInteger, standardBaseType, standardTypedef, stripType, type CType, type Member,
+} from './types.js';
+
+export type { AddressRange } from './loclists.js';
+export type { CType, Member } from './types.js';
+export { typeName, typeSize } from './types.js';
+export type { Location, LocationResult, FrameContext } from './expr.js';
+
+export interface VariableInfo {
+  name: string;
+  type: CType;
+  isParameter: boolean;
+  declLine?: number;
+  declFile?: string;
+  /** Where the variable is in `ctx`'s frame (ctx.pc picks the location-list entry). */
+  locate(ctx: FrameContext): Location | { kind: 'error'; message: string };
+}
+
+/** What this module's variables carry beyond VariableInfo. */
+export interface DwarfVariable extends VariableInfo {
+  /** The DIE's offset in .debug_info. */
+  dieOffset: number;
+  /** DW_AT_external: a global visible to other units (globals only; false for statics and locals). */
+  external: boolean;
+  /** Where the variable lives at `pc`, in objdump's syntax ("DW_OP_fbreg: -20"), or "optimized out", "constant 5", "symbol foo". */
+  describeLocation(pc: bigint): string;
+  /**
+   * For a variable with a location list: its entries ([begin, end) with the load offset, each
+   * location in objdump's syntax); undefined for a single location or none.
+   */
+  locationRanges(): { begin: bigint; end: bigint; location: string }[] | undefined;
+}
+
+/** One function activation at a pc: the real function, or a function inlined into it. */
+export interface ScopeFrame {
+  /** The function's name (through DW_AT_abstract_origin for inlined code). */
+  name: string;
+  inlined: boolean;
+  /** For an inlined function: where it was called from (DW_AT_call_file/call_line). */
+  callFile?: string;
+  callLine?: number;
+  /** The code of the function or inlined instance: [begin, end) ranges with the load offset. */
+  ranges: AddressRange[];
+  /** Parameters, then locals, in declaration order; inner declarations hide outer ones of the same name. */
+  variables: DwarfVariable[];
+}
+
+// Tags.
+const DW_TAG_array_type = 0x01;
+const DW_TAG_class_type = 0x02;
+const DW_TAG_enumeration_type = 0x04;
+const DW_TAG_formal_parameter = 0x05;
+const DW_TAG_lexical_block = 0x0b;
+const DW_TAG_member = 0x0d;
+const DW_TAG_pointer_type = 0x0f;
+const DW_TAG_reference_type = 0x10;
+const DW_TAG_structure_type = 0x13;
+const DW_TAG_subroutine_type = 0x15;
+const DW_TAG_typedef = 0x16;
+const DW_TAG_union_type = 0x17;
+const DW_TAG_unspecified_parameters = 0x18;
+const DW_TAG_inheritance = 0x1c;
+const DW_TAG_inlined_subroutine = 0x1d;
+const DW_TAG_ptr_to_member_type = 0x1f;
+const DW_TAG_subrange_type = 0x21;
+const DW_TAG_base_type = 0x24;
+const DW_TAG_const_type = 0x26;
+const DW_TAG_enumerator = 0x28;
+const DW_TAG_subprogram = 0x2e;
+const DW_TAG_variable = 0x34;
+const DW_TAG_volatile_type = 0x35;
+const DW_TAG_restrict_type = 0x37;
+const DW_TAG_namespace = 0x39;
+const DW_TAG_unspecified_type = 0x3b;
+const DW_TAG_rvalue_reference_type = 0x42;
+const DW_TAG_atomic_type = 0x47;
+const DW_TAG_immutable_type = 0x4b;
+
+// Attributes.
+const DW_AT_location = 0x02;
+const DW_AT_name = 0x03;
+const DW_AT_byte_size = 0x0b;
+const DW_AT_bit_offset = 0x0c;
+const DW_AT_bit_size = 0x0d;
+const DW_AT_stmt_list = 0x10;
+const DW_AT_low_pc = 0x11;
+const DW_AT_high_pc = 0x12;
+const DW_AT_const_value = 0x1c;
+const DW_AT_lower_bound = 0x22;
+const DW_AT_prototyped = 0x27;
+const DW_AT_upper_bound = 0x2f;
+const DW_AT_abstract_origin = 0x31;
+const DW_AT_count = 0x37;
+const DW_AT_data_member_location = 0x38;
+const DW_AT_decl_file = 0x3a;
+const DW_AT_decl_line = 0x3b;
+const DW_AT_declaration = 0x3c;
+const DW_AT_encoding = 0x3e;
+const DW_AT_external = 0x3f;
+const DW_AT_frame_base = 0x40;
+const DW_AT_specification = 0x47;
+const DW_AT_type = 0x49;
+const DW_AT_ranges = 0x55;
+const DW_AT_call_file = 0x58;
+const DW_AT_call_line = 0x59;
+const DW_AT_signature = 0x69;
+const DW_AT_data_bit_offset = 0x6b;
+const DW_AT_linkage_name = 0x6e;
+const DW_AT_rnglists_base = 0x74;
+const DW_AT_loclists_base = 0x8c;
+const DW_AT_MIPS_linkage_name = 0x2007;
+
+// Base type encodings.
+const DW_ATE_address = 0x1;
+const DW_ATE_boolean = 0x2;
+const DW_ATE_complex_float = 0x3;
+const DW_ATE_float = 0x4;
+const DW_ATE_signed = 0x5;
+const DW_ATE_signed_char = 0x6;
+const DW_ATE_unsigned = 0x7;
+const DW_ATE_unsigned_char = 0x8;
+const DW_ATE_UTF = 0x10;
+
+/** Offsets of DIEs in .debug_types are kept apart from .debug_info's by this bias. */
+const TYPES_BIAS = 2 ** 44;
+
+interface Node {
+  /** Offset in .debug_info (or TYPES_BIAS + offset in .debug_types). */
+  key: number;
+  tag: number;
+  attrs: Map<number, AttrValue>;
+  children: Node[];
+  parent?: Node;
+  unit: Unit;
+}
+
+interface Unit {
+  header: UnitHeader;
+  /** The sections to read the unit with (`info` is .debug_types for those units). */
+  sections: DwarfSections;
+  bias: number;
+  isTypeUnit: boolean;
+  signature?: bigint;
+  /** Key of the type unit's type DIE. */
+  typeKey?: number;
+  root?: Node;
+  nodes?: Map<number, Node>;
+  /** The unit DIE's attributes, read cheaply. */
+  base: bigint;
+  addrBase?: number;
+  rnglistsBase?: number;
+  loclistsBase?: number;
+  ranges?: AddressRange[];
+  files?: (string | undefined)[];
+  cu?: CompileUnit;
+  /** Subprograms with code, for pc lookups. */
+  functions?: { node: Node; ranges: AddressRange[] }[];
+  listUnit?: ListUnit;
+  env?: ExprEnv;
+  problem?: string;
+}
+
+/** The extra debug sections variables need. */
+interface VarSections extends DwarfSections {
+  loc?: Buffer;
+  loclists?: Buffer;
+  ranges?: Buffer;
+  rnglists?: Buffer;
+  types?: Buffer;
+}
+
+type Attr = { value: AttrValue; node: Node };
+
+const UNKNOWN_VOID: CType = { kind: 'unknown', name: 'void' };
+
+export class DwarfVariables {
+  private readonly units: Unit[] = [];
+  private readonly typeUnits = new Map<bigint, Unit>();
+  private readonly typeCache = new Map<Node, CType>();
+  private tagIndex?: Map<string, Node[]>;
+  private globalList?: DwarfVariable[];
+  /** Problems met reading units (corrupt DIEs); the rest is still read. */
+  readonly problems: string[] = [];
+
+  private constructor(
+    private readonly sections: VarSections,
+    readonly loadOffset: bigint,
+    readonly bits: 32 | 64,
+    private readonly symbols: SymbolTable | undefined,
+  ) {
+    let headers: UnitHeader[] = [];
+    try {
+      headers = unitHeaders(sections);
+    } catch (e) {
+      if (!(e instanceof DwarfError)) throw e;
+      this.problems.push(e.message);
+    }
+    let cus: CompileUnit[] = [];
+    try {
+      cus = compileUnits(sections);
+    } catch (e) {
+      if (!(e instanceof DwarfError)) throw e;
+    }
+    const cuByOffset = new Map(cus.map((c) => [c.offset, c]));
+    for (const h of headers) {
+      const isTypeUnit = h.unitType === DW_UT_type || h.unitType === DW_UT_split_type;
+      const u: Unit = { header: h, sections, bias: 0, isTypeUnit, base: 0n, cu: cuByOffset.get(h.offset) };
+      if (isTypeUnit && h.typeSignature !== undefined) {
+        u.signature = h.typeSignature;
+        u.typeKey = h.typeOffset;
+        this.typeUnits.set(h.typeSignature, u);
+      }
+      this.units.push(u);
+    }
+    if (sections.types) this.readTypesSection(sections.types);
+    for (const u of this.units) this.readUnitAttributes(u);
+  }
+
+  /** The variables of an ELF file's DWARF; empty when it has no .debug_info. */
+  static fromElf(image: Buffer, fileName: string, loadOffset = 0n): DwarfVariables {
+    const elf = ElfImage.open(image, fileName);
+    const sections: VarSections = {
+      ...dwarfSections(elf),
+      loc: elf.section('.debug_loc'),
+      loclists: elf.section('.debug_loclists'),
+      ranges: elf.section('.debug_ranges'),
+      rnglists: elf.section('.debug_rnglists'),
+      types: elf.section('.debug_types'),
+    };
+    let symbols: SymbolTable | undefined;
+    try {
+      symbols = new SymbolTable(elf.elf.symbols, loadOffset, fileName, elf.bits);
+    } catch {
+      symbols = undefined;
+    }
+    return new DwarfVariables(sections, loadOffset, elf.bits, symbols);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Units and DIEs.
+
+  /** DWARF 4 type units (.debug_types): headers carry the signature and type offset. */
+  private readTypesSection(buf: Buffer): void {
+    const sections: DwarfSections = { ...this.sections, info: buf };
+    let off = 0;
+    while (off + 4 <= buf.length) {
+      try {
+        const r = new ByteReader(buf, '.debug_types', off);
+        const { length, offsetSize } = r.initialLength();
+        const end = r.pos + length;
+        if (end > buf.length) throw new DwarfError(`.debug_types: unit at 0x${off.toString(16)} runs past the end`);
+        const version = r.u16('version');
+        const abbrevOffset = r.offset(offsetSize, 'abbreviation offset');
+        const addressSize = r.u8('address size');
+        const signature = r.u64('type signature');
+        const typeOffset = off + r.offset(offsetSize, 'type offset');
+        const header: UnitHeader = {
+          offset: off, end, version, unitType: DW_UT_type, addressSize, offsetSize, abbrevOffset, dieOffset: r.pos,
+          typeSignature: signature, typeOffset,
+        };
+        const u: Unit = { header, sections, bias: TYPES_BIAS, isTypeUnit: true, signature, typeKey: TYPES_BIAS + typeOffset, base: 0n };
+        this.typeUnits.set(signature, u);
+        this.units.push(u);
+        if (end <= off) break;
+        off = end;
+      } catch (e) {
+        if (!(e instanceof DwarfError)) throw e;
+        this.problems.push(e.message);
+        break;
+      }
+    }
+  }
+
+  private readUnitAttributes(u: Unit): void {
+    try {
+      for (const d of iterateDies(u.sections, u.header, { onlyUnitDie: true })) {
+        const low = d.attrs.get(DW_AT_low_pc)?.value;
+        if (typeof low === 'bigint') u.base = low;
+        const rb = d.attrs.get(DW_AT_rnglists_base)?.value;
+        if (typeof rb === 'number') u.rnglistsBase = rb;
+        const lb = d.attrs.get(DW_AT_loclists_base)?.value;
+        if (typeof lb === 'number') u.loclistsBase = lb;
+        u.addrBase = u.cu?.addrBase;
+      }
+    } catch (e) {
+      if (!(e instanceof DwarfError)) throw e;
+      u.problem = e.message;
+    }
+  }
+
+  private tree(u: Unit): Node | undefined {
+    if (u.root || u.problem) return u.root;
+    const nodes = new Map<number, Node>();
+    const stack: Node[] = [];
+    try {
+      for (const d of iterateDies(u.sections, u.header)) {
+        const node: Node = { key: d.offset + u.bias, tag: d.tag, attrs: d.attrs, children: [], unit: u };
+        if (d.depth > 0) {
+          const parent = stack[d.depth - 1];
+          if (parent) {
+            node.parent = parent;
+            parent.children.push(node);
+          }
+        }
+        stack.length = d.depth;
+        stack.push(node);
+        nodes.set(node.key, node);
+      }
+    } catch (e) {
+      if (!(e instanceof DwarfError)) throw e;
+      u.problem = e.message;
+      this.problems.push(e.message);
+    }
+    u.nodes = nodes;
+    u.root = stack[0] ?? nodes.values().next().value;
+    return u.root;
+  }
+
+  /** The DIE at a key (section offset, biased for .debug_types). */
+  private dieAt(key: number): Node | undefined {
+    const bias = key >= TYPES_BIAS ? TYPES_BIAS : 0;
+    const off = key - bias;
+    for (const u of this.units) {
+      if (u.bias !== bias || off < u.header.offset || off >= u.header.end) continue;
+      this.tree(u);
+      return u.nodes?.get(key);
+    }
+    return undefined;
+  }
+
+  /** The DIE an attribute refers to. */
+  private ref(a: AttrValue | undefined, from: Node): Node | undefined {
+    if (!a) return undefined;
+    if (a.form === DW_FORM_ref_sig8 && typeof a.value === 'bigint') {
+      const tu = this.typeUnits.get(a.value);
+      return tu?.typeKey !== undefined ? this.dieAt(tu.typeKey) : undefined;
+    }
+    if (typeof a.value !== 'number') return undefined;
+    if (a.form === DW_FORM_ref_sup4 || a.form === DW_FORM_ref_sup8 || a.form === DW_FORM_GNU_ref_alt) return undefined;
+    // ref_addr always means .debug_info; unit-relative forms mean the DIE's own section.
+    return this.dieAt(a.form === DW_FORM_ref_addr ? a.value : a.value + from.unit.bias);
+  }
+
+  /** An attribute of a DIE, or of the DIEs it completes (DW_AT_abstract_origin, DW_AT_specification). */
+  private attr(node: Node, name: number): Attr | undefined {
+    let n: Node | undefined = node;
+    for (let i = 0; n && i < 8; i++) {
+      const v = n.attrs.get(name);
+      if (v) return { value: v, node: n };
+      n = this.ref(n.attrs.get(DW_AT_abstract_origin) ?? n.attrs.get(DW_AT_specification), n);
+    }
+    return undefined;
+  }
+
+  private str(node: Node, name: number): string | undefined {
+    const v = this.attr(node, name)?.value.value;
+    return typeof v === 'string' ? v : undefined;
+  }
+
+  private num(node: Node, name: number): bigint | undefined {
+    const v = this.attr(node, name)?.value.value;
+    return typeof v === 'bigint' ? v : typeof v === 'number' ? BigInt(v) : undefined;
+  }
+
+  private flag(node: Node, name: number): boolean {
+    return node.attrs.get(name)?.value === true;
+  }
+
+  private listUnit(u: Unit): ListUnit {
+    return (u.listUnit ??= {
+      version: u.header.version,
+      addressSize: u.header.addressSize,
+      offsetSize: u.header.offsetSize,
+      base: u.base,
+      loadOffset: this.loadOffset,
+      addrIndex: (i) => this.addrIndex(u, i),
+    });
+  }
+
+  private addrIndex(u: Unit, i: number): bigint | undefined {
+    const a = this.sections.addr;
+    if (!a) return undefined;
+    const base = u.addrBase ?? (u.header.offsetSize === 8 ? 16 : 8);
+    try {
+      return new ByteReader(a, '.debug_addr', base + i * u.header.addressSize).uN(u.header.addressSize, 'address');
+    } catch {
+      return undefined;
+    }
+  }
+
+  private env(u: Unit): ExprEnv {
+    return (u.env ??= {
+      addressSize: u.header.addressSize,
+      loadOffset: this.loadOffset,
+      addrIndex: (i) => this.addrIndex(u, i),
+      baseType: (off) => {
+        const n = this.dieAt(off + u.bias);
+        if (!n) return undefined;
+        const t = stripType(this.buildType(n));
+        if (!t || (t.kind !== 'base' && t.kind !== 'enum')) return undefined;
+        return { size: t.size, signed: isSignedInteger(t), float: t.kind === 'base' && t.encoding === 'float' };
+      },
+      unitOffset: u.header.offset,
+    });
+  }
+
+  private readonly rangeCache = new WeakMap<Node, AddressRange[] | null>();
+
+  /** The address ranges of a DIE with code (low_pc/high_pc or DW_AT_ranges); undefined if it has none. */
+  private rangesOf(node: Node): AddressRange[] | undefined {
+    const cached = this.rangeCache.get(node);
+    if (cached !== undefined) return cached ?? undefined;
+    const r = this.readRanges(node);
+    this.rangeCache.set(node, r ?? null);
+    return r;
+  }
+
+  private readRanges(node: Node): AddressRange[] | undefined {
+    const u = node.unit;
+    const mask = (1n << BigInt(u.header.addressSize * 8)) - 1n;
+    const low = node.attrs.get(DW_AT_low_pc);
+    const high = node.attrs.get(DW_AT_high_pc);
+    if (low && high && typeof low.value === 'bigint' && typeof high.value === 'bigint') {
+      const begin = low.value;
+      const end = isAddressForm(high.form) ? high.value : begin + high.value;
+      if (end <= begin) return [];
+      return [{ begin: (begin + this.loadOffset) & mask, end: ((end + this.loadOffset - 1n) & mask) + 1n }];
+    }
+    const r = node.attrs.get(DW_AT_ranges);
+    if (r && typeof r.value === 'number') {
+      try {
+        const lu = this.listUnit(u);
+        if (u.header.version >= 5) {
+          const off = r.form === DW_FORM_rnglistx
+            ? listxOffset(this.sections.rnglists, '.debug_rnglists', u.rnglistsBase ?? (u.header.offsetSize === 8 ? 20 : 12), r.value, u.header.offsetSize)
+            : r.value;
+          return readRangeList(this.sections.rnglists, off, lu);
+        }
+        return readRangeList(this.sections.ranges, r.value, lu);
+      } catch (e) {
+        if (!(e instanceof DwarfError)) throw e;
+        return [];
+      }
+    }
+    if (low && typeof low.value === 'bigint') {
+      const a = (low.value + this.loadOffset) & mask;
+      return [{ begin: a, end: a + 1n }];
+    }
+    return undefined;
+  }
+
+  private unitRanges(u: Unit): AddressRange[] | undefined {
+    if (u.ranges) return u.ranges;
+    if (u.problem) return (u.ranges = []);
+    for (const d of iterateDies(u.sections, u.header, { onlyUnitDie: true })) {
+      const r = this.readRanges({ key: d.offset, tag: d.tag, attrs: d.attrs, children: [], unit: u });
+      if (r) u.ranges = r;
+    }
+    return u.ranges;
+  }
+
+  private fileName(u: Unit, index: number): string | undefined {
+    if (!u.files) {
+      u.files = [];
+      const root = this.tree(u);
+      const stmt = root?.attrs.get(DW_AT_stmt_list)?.value;
+      const off = typeof stmt === 'number' ? stmt : typeof stmt === 'bigint' ? Number(stmt) : undefined;
+      if (off !== undefined && this.sections.line) {
+        try {
+          u.files = readLineHeader(this.sections, off, u.cu).files;
+        } catch (e) {
+          if (!(e instanceof DwarfError)) throw e;
+        }
+      }
+    }
+    return u.files[index];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Types.
+
+  private typeOf(node: Node): CType | undefined {
+    const a = this.attr(node, DW_AT_type);
+    if (!a) return undefined;
+    const t = this.ref(a.value, a.node);
+    return t ? this.buildType(t) : { kind: 'unknown', name: '<type in another file>' };
+  }
+
+  private buildType(node: Node): CType {
+    const cached = this.typeCache.get(node);
+    if (cached) return cached;
+    const sig = node.attrs.get(DW_AT_signature);
+    if (sig) {
+      // A declaration completed by a type unit.
+      const target = this.ref(sig, node);
+      if (target && target !== node) {
+        const t = this.buildType(target);
+        this.typeCache.set(node, t);
+        return t;
+      }
+    }
+    const name = this.str(node, DW_AT_name);
+    const size = (): number => {
+      const s = this.num(node, DW_AT_byte_size);
+      return s === undefined ? 0 : Number(s);
+    };
+    const addressSize = node.unit.header.addressSize;
+    const set = <T extends CType>(t: T): T => {
+      this.typeCache.set(node, t);
+      return t;
+    };
+    switch (node.tag) {
+      case DW_TAG_base_type: {
+        const enc = Number(this.num(node, DW_AT_encoding) ?? 0n);
+        const n = name ?? 'unnamed';
+        const sz = size();
+        let encoding: Extract<CType, { kind: 'base' }>['encoding'];
+        switch (enc) {
+          case DW_ATE_signed: encoding = 'signed'; break;
+          case DW_ATE_unsigned: case DW_ATE_address: case DW_ATE_UTF: encoding = 'unsigned'; break;
+          case DW_ATE_float: encoding = 'float'; break;
+          case DW_ATE_boolean: encoding = 'bool'; break;
+          case DW_ATE_signed_char: encoding = n === 'char' ? 'char' : 'signed_char'; break;
+          // Plain char is 'char' where it is signed (x86); -funsigned-char makes it unsigned.
+          case DW_ATE_unsigned_char: encoding = 'unsigned_char'; break;
+          case DW_ATE_complex_float: return set({ kind: 'unknown', name: n, size: sz });
+          default: encoding = enc >= 0x80 ? 'unsigned' : 'signed';
+        }
+        return set({ kind: 'base', name: n, size: sz, encoding });
+      }
+      case DW_TAG_pointer_type:
+      case DW_TAG_reference_type:
+      case DW_TAG_rvalue_reference_type: {
+        const t = set<Extract<CType, { kind: 'pointer' }>>({ kind: 'pointer', size: size() || addressSize, target: undefined });
+        t.target = this.typeOf(node);
+        return t;
+      }
+      case DW_TAG_const_type:
+      case DW_TAG_volatile_type:
+      case DW_TAG_restrict_type:
+      case DW_TAG_atomic_type:
+      case DW_TAG_immutable_type: {
+        const qualifier = node.tag === DW_TAG_volatile_type ? 'volatile' : node.tag === DW_TAG_restrict_type ? 'restrict'
+          : node.tag === DW_TAG_atomic_type ? 'atomic' : 'const';
+        const t = set<Extract<CType, { kind: 'qualified' }>>({ kind: 'qualified', qualifier, target: undefined });
+        t.target = this.typeOf(node);
+        return t;
+      }
+      case DW_TAG_typedef: {
+        const t = set<Extract<CType, { kind: 'typedef' }>>({ kind: 'typedef', name: name ?? 'unnamed', target: undefined });
+        t.target = this.typeOf(node);
+        return t;
+      }
+      case DW_TAG_array_type: {
+        const dims = node.children.filter((c) => c.tag === DW_TAG_subrange_type || c.tag === DW_TAG_enumeration_type);
+        const t = set<Extract<CType, { kind: 'array' }>>({ kind: 'array', element: UNKNOWN_VOID, count: undefined });
+        const element = this.typeOf(node) ?? UNKNOWN_VOID;
+        if (!dims.length) {
+          t.element = element;
+          return t;
+        }
+        let inner: CType = element;
+        for (let i = dims.length - 1; i >= 1; i--) inner = { kind: 'array', element: inner, count: this.dimCount(dims[i]) };
+        t.element = inner;
+        t.count = this.dimCount(dims[0]);
+        return t;
+      }
+      case DW_TAG_structure_type:
+      case DW_TAG_union_type:
+      case DW_TAG_class_type: {
+        const kind = node.tag === DW_TAG_structure_type ? 'struct' : node.tag === DW_TAG_union_type ? 'union' : 'class';
+        if (this.flag(node, DW_AT_declaration) && name !== undefined) {
+          const full = this.completeType(`${kind} ${name}`, node);
+          if (full) return set(full);
+        }
+        const t = set<Extract<CType, { kind: 'struct' | 'union' | 'class' }>>({ kind, size: size(), members: [] });
+        if (name !== undefined) t.name = name;
+        if (this.flag(node, DW_AT_declaration)) t.declaration = true;
+        for (const c of node.children) {
+          if (c.tag !== DW_TAG_member && c.tag !== DW_TAG_inheritance) continue;
+          if (c.tag === DW_TAG_member && (this.flag(c, DW_AT_declaration) || c.attrs.get(DW_AT_external)?.value === true)) continue; // static members
+          t.members.push(this.member(c));
+        }
+        return t;
+      }
+      case DW_TAG_enumeration_type: {
+        if (this.flag(node, DW_AT_declaration) && name !== undefined) {
+          const full = this.completeType(`enum ${name}`, node);
+          if (full) return set(full);
+        }
+        const t = set<Extract<CType, { kind: 'enum' }>>({ kind: 'enum', size: size(), enumerators: [] });
+        if (name !== undefined) t.name = name;
+        const underlying = this.typeOf(node);
+        if (underlying) t.underlying = underlying;
+        const signed = underlying ? isSignedInteger(underlying) : false;
+        for (const c of node.children) {
+          if (c.tag !== DW_TAG_enumerator) continue;
+          const v = c.attrs.get(DW_AT_const_value);
+          let value = typeof v?.value === 'bigint' ? v.value : 0n;
+          const w = formWidth(v?.form);
+          if (w && signed) value = BigInt.asIntN(w * 8, value);
+          t.enumerators.push({ name: this.str(c, DW_AT_name) ?? '', value });
+        }
+        if (!t.size) t.size = underlying ? Math.max(1, typeSizeOf(underlying)) : 4;
+        return t;
+      }
+      case DW_TAG_subroutine_type:
+      case DW_TAG_subprogram: {
+        const t = set<Extract<CType, { kind: 'function' }>>({ kind: 'function' });
+        if (name !== undefined && node.tag === DW_TAG_subprogram) t.name = name;
+        const ret = this.typeOf(node);
+        if (ret) t.returns = ret;
+        const params: (CType | undefined)[] = [];
+        let variadic = false;
+        for (const c of node.children) {
+          if (c.tag === DW_TAG_formal_parameter) params.push(this.typeOf(c));
+          else if (c.tag === DW_TAG_unspecified_parameters) variadic = true;
+        }
+        if (params.length || this.attr(node, DW_AT_prototyped)?.value.value === true || variadic) t.params = params;
+        if (variadic) t.variadic = true;
+        return t;
+      }
+      case DW_TAG_ptr_to_member_type:
+        return set({ kind: 'unknown', name: 'pointer to member', size: size() || addressSize });
+      case DW_TAG_unspecified_type:
+        return set({ kind: 'unknown', name: name ?? 'void' });
+      default:
+        return set({ kind: 'unknown', name: name ?? `<DWARF tag 0x${node.tag.toString(16)}>` });
+    }
+  }
+
+  private dimCount(d: Node): number | undefined {
+    if (d.tag === DW_TAG_enumeration_type) {
+      const t = this.buildType(d);
+      return t.kind === 'enum' ? t.enumerators.length : undefined;
+    }
+    const count = d.attrs.get(DW_AT_count);
+    if (count) {
+      const c = constant(count);
+      return c === undefined ? undefined : Number(c < 0n ? 0n : c);
+    }
+    const ub = d.attrs.get(DW_AT_upper_bound);
+    if (!ub) return undefined;
+    const upper = constant(ub);
+    if (upper === undefined) return undefined;
+    const lbAttr = d.attrs.get(DW_AT_lower_bound);
+    const lower = lbAttr ? constant(lbAttr) ?? 0n : 0n;
+    const n = upper - lower + 1n;
+    return n < 0n ? 0 : Number(n);
+  }
+
+  private member(c: Node): Member {
+    const type = this.typeOf(c) ?? UNKNOWN_VOID;
+    const name = c.tag === DW_TAG_inheritance ? typeNameForBase(type) : this.str(c, DW_AT_name) ?? '';
+    const loc = c.attrs.get(DW_AT_data_member_location);
+    let offset = 0;
+    if (loc) {
+      if (typeof loc.value === 'bigint') offset = Number(loc.value);
+      else if (Buffer.isBuffer(loc.value)) offset = memberOffsetExpr(loc.value);
+    }
+    const bitSizeV = c.attrs.get(DW_AT_bit_size)?.value;
+    if (typeof bitSizeV !== 'bigint') return { name, offset, type };
+    const bitSize = Number(bitSizeV);
+    let total: number;
+    const dbo = c.attrs.get(DW_AT_data_bit_offset)?.value;
+    const bo = c.attrs.get(DW_AT_bit_offset);
+    if (typeof dbo === 'bigint') {
+      total = Number(dbo);
+    } else if (bo && typeof bo.value === 'bigint') {
+      // DWARF 2/3: counted from the most significant bit of a storage unit of byte_size bytes.
+      const bitOffset = bo.form === DW_FORM_sdata ? Number(bo.value) : Number(BigInt.asIntN(formWidth(bo.form) * 8 || 64, bo.value));
+      const unit = Number(this.num(c, DW_AT_byte_size) ?? BigInt(typeSizeOf(type)));
+      total = offset * 8 + unit * 8 - bitOffset - bitSize;
+    } else {
+      total = offset * 8;
+    }
+    const unitBytes = Math.max(1, typeSizeOf(type));
+    let start = Math.floor(total / (unitBytes * 8)) * unitBytes;
+    let bitOffset = total - start * 8;
+    if (bitOffset + bitSize > unitBytes * 8) {
+      start = Math.floor(total / 8);
+      bitOffset = total - start * 8;
+    }
+    return { name, offset: start, type, bitSize, bitOffset };
+  }
+
+  /** Named types (and complete definitions of tags) of every unit, built on first use. */
+  private typeIndex(): Map<string, Node[]> {
+    if (this.tagIndex) return this.tagIndex;
+    const index = new Map<string, Node[]>();
+    const add = (key: string, n: Node): void => {
+      const list = index.get(key);
+      if (list) list.push(n);
+      else index.set(key, [n]);
+    };
+    const visit = (n: Node, depth: number): void => {
+      for (const c of n.children) {
+        const name = c.attrs.get(DW_AT_name)?.value;
+        if (typeof name === 'string') {
+          switch (c.tag) {
+            case DW_TAG_base_type: {
+              add(name, c);
+              const canon = canonicalBaseName(name);
+              if (canon && canon !== name) add(canon, c);
+              break;
+            }
+            case DW_TAG_typedef: add(name, c); break;
+            case DW_TAG_structure_type: add(`struct ${name}`, c); break;
+            case DW_TAG_union_type: add(`union ${name}`, c); break;
+            case DW_TAG_enumeration_type: add(`enum ${name}`, c); break;
+            case DW_TAG_class_type: add(`class ${name}`, c); add(name, c); break;
+            case DW_TAG_unspecified_type: add(name, c); break;
+          }
+        }
+        if (depth < 32 && c.children.length && c.tag !== DW_TAG_enumeration_type) visit(c, depth + 1);
+      }
+    };
+    for (const u of this.units) {
+      const root = this.tree(u);
+      if (root) visit(root, 0);
+    }
+    // Definitions before declarations, unit-level before nested.
+    for (const list of index.values()) {
+      list.sort((a, b) => Number(this.flag(a, DW_AT_declaration)) - Number(this.flag(b, DW_AT_declaration))
+        || depthOf(a) - depthOf(b));
+    }
+    return (this.tagIndex = index);
+  }
+
+  /** The complete definition of "struct x" (etc.) somewhere in the program, for a declaration. */
+  private completeType(key: string, except: Node): CType | undefined {
+    const n = this.typeIndex().get(key)?.find((c) => c !== except && !this.flag(c, DW_AT_declaration));
+    return n ? this.buildType(n) : undefined;
+  }
+
+  /**
+   * A type by its C name, for casts: base types ("unsigned long", in any word order), typedefs
+   * ("uint32_t"), tags ("struct node", "union number", "enum color"), and, built on those,
+   * pointers and qualifiers ("const char *", "struct node **"). Standard C and <stdint.h>
+   * names the program's DWARF lacks are made up. "void" is undefined, as is an unknown name.
+   */
+  typeByName(name: string): CType | undefined {
+    const text = name.trim().replace(/\s+/g, ' ');
+    if (!text || text === 'void') return undefined;
+    const ptr = /^(.*?)\s*\*$/.exec(text);
+    if (ptr) {
+      const base = ptr[1].trim();
+      if (base === 'void' || base === 'const void' || base === 'void const') return { kind: 'pointer', size: this.bits / 8, target: undefined };
+      const target = this.typeByName(base);
+      return target ? { kind: 'pointer', size: this.bits / 8, target } : undefined;
+    }
+    let m = /^(const|volatile)\s+(.+)$/.exec(text);
+    const qual = m ? { qualifier: m[1], rest: m[2] } : (m = /^(.+?)\s+(const|volatile)$/.exec(text)) ? { qualifier: m[2], rest: m[1] } : undefined;
+    if (qual) {
+      if (qual.rest === 'void') return undefined;
+      const target = this.typeByName(qual.rest);
+      return target ? { kind: 'qualified', qualifier: qual.qualifier as 'const' | 'volatile', target } : undefined;
+    }
+    const index = this.typeIndex();
+    const exact = index.get(text);
+    if (exact?.length) return this.buildType(exact[0]);
+    const canon = canonicalBaseName(text);
+    if (canon) {
+      const found = index.get(canon);
+      if (found?.length) return this.buildType(found[0]);
+      return standardBaseType(canon, this.bits);
+    }
+    const std = standardTypedef(text, this.bits);
+    if (std) {
+      const target = this.typeByName(std);
+      return target ? { kind: 'typedef', name: text, target } : undefined;
+    }
+    return undefined;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Variables.
+
+  private makeVariable(node: Node, frameFn: Node | undefined, isGlobal: boolean, name?: string): DwarfVariable | undefined {
+    name ??= this.str(node, DW_AT_name);
+    if (name === undefined) return undefined;
+    const type = this.typeOf(node) ?? UNKNOWN_VOID;
+    const u = node.unit;
+    const fileA = this.attr(node, DW_AT_decl_file);
+    const lineA = this.num(node, DW_AT_decl_line);
+    const declFile = fileA && typeof fileA.value.value === 'bigint' ? this.fileName(fileA.node.unit, Number(fileA.value.value)) : undefined;
+    const constA = this.attr(node, DW_AT_const_value);
+    const locAttr = this.attr(node, DW_AT_location);
+    const locA = locAttr?.value;
+    const lu = locAttr?.node.unit ?? u;
+    const env = this.env(lu);
+    const offsetSize = lu.header.offsetSize;
+    const frameBase = frameFn ? this.frameBaseFn(frameFn) : undefined;
+    const exprEnv: ExprEnv = frameBase ? { ...env, frameBase } : env;
+    let list: LocationList | undefined | null;
+    const getList = (): LocationList | undefined => {
+      if (list !== undefined) return list ?? undefined;
+      try {
+        list = this.locationList(locA!, lu) ?? null;
+      } catch (e) {
+        if (!(e instanceof DwarfError)) throw e;
+        list = null;
+      }
+      return list ?? undefined;
+    };
+    const isList = locA !== undefined && !Buffer.isBuffer(locA.value);
+    const exprAt = (pc: bigint): Buffer | undefined => {
+      if (!locA) return undefined;
+      if (Buffer.isBuffer(locA.value)) return locA.value;
+      const l = getList();
+      return l ? expressionAt(l, pc) : undefined;
+    };
+    const v: DwarfVariable = {
+      name,
+      type,
+      isParameter: node.tag === DW_TAG_formal_parameter,
+      dieOffset: node.key,
+      external: isGlobal && this.flag(node, DW_AT_external),
+      locate: (ctx: FrameContext): LocationResult => {
+        if (constA && !locA) return constLocation(constA.value, type);
+        if (!locA) return { kind: 'optimized-out' };
+        if (isList && !getList()) return { kind: 'error', message: 'unreadable location list' };
+        const expr = exprAt(ctx.pc);
+        if (!expr) return { kind: 'optimized-out' };
+        return evaluateLocation(expr, ctx, exprEnv, offsetSize);
+      },
+      describeLocation: (pc: bigint): string => {
+        if (constA && !locA) {
+          const c = constLocation(constA.value, type);
+          return c.kind === 'value' ? `constant ${c.value}` : c.kind === 'bytes' ? `constant bytes ${c.bytes.toString('hex')}` : 'optimized out';
+        }
+        const expr = exprAt(pc);
+        if (!expr) return 'optimized out';
+        return formatExpression(expr, lu.header.addressSize, this.bits, lu.header.offset, offsetSize);
+      },
+      locationRanges: () => {
+        if (!isList || constA && !locA) return undefined;
+        const l = getList();
+        return l?.entries.map((e) => ({
+          begin: e.begin, end: e.end, location: formatExpression(e.expr, lu.header.addressSize, this.bits, lu.header.offset, offsetSize),
+        }));
+      },
+    };
+    if (lineA !== undefined) v.declLine = Number(lineA);
+    if (declFile !== undefined) v.declFile = declFile;
+    return v;
+  }
+
+  private locationList(a: AttrValue, u: Unit): LocationList | undefined {
+    if (typeof a.value !== 'number' && typeof a.value !== 'bigint') return undefined;
+    const off = Number(a.value);
+    const lu = this.listUnit(u);
+    if (u.header.version >= 5) {
+      const at = a.form === DW_FORM_loclistx
+        ? listxOffset(this.sections.loclists, '.debug_loclists', u.loclistsBase ?? (u.header.offsetSize === 8 ? 20 : 12), off, u.header.offsetSize)
+        : off;
+      return readLocationList(this.sections.loclists, at, lu);
+    }
+    if (a.form === DW_FORM_sec_offset || a.form === DW_FORM_data4 || a.form === DW_FORM_data8) return readLocationList(this.sections.loc, off, lu);
+    return undefined;
+  }
+
+  /** DW_AT_frame_base of a function, evaluated for a frame (for DW_OP_fbreg). */
+  private frameBaseFn(fn: Node): (frame: FrameContext) => bigint | { error: string } {
+    const a = this.attr(fn, DW_AT_frame_base)?.value;
+    const u = fn.unit;
+    const env = this.env(u);
+    let list: LocationList | undefined;
+    return (frame) => {
+      if (!a) return { error: 'the function has no DW_AT_frame_base' };
+      let expr: Buffer | undefined;
+      if (Buffer.isBuffer(a.value)) expr = a.value;
+      else {
+        try {
+          list ??= this.locationList(a, u);
+        } catch (e) {
+          if (!(e instanceof DwarfError)) throw e;
+        }
+        expr = list ? expressionAt(list, frame.pc) : undefined;
+      }
+      if (!expr) return { error: 'the frame base is not known at this pc' };
+      const loc = evaluateLocation(expr, frame, env, u.header.offsetSize);
+      switch (loc.kind) {
+        case 'memory': return loc.address;
+        case 'value': return loc.value;
+        case 'register': {
+          const v = frame.regs.get(loc.reg);
+          return v === undefined ? { error: `the frame base register ${loc.reg} is not available` } : v;
+        }
+        case 'error': return { error: `frame base: ${loc.message}` };
+        default: return { error: 'the frame base is optimized out' };
+      }
+    };
+  }
+
+  private unitFunctions(u: Unit): { node: Node; ranges: AddressRange[] }[] {
+    if (u.functions) return u.functions;
+    const out: { node: Node; ranges: AddressRange[] }[] = [];
+    const visit = (n: Node, depth: number): void => {
+      for (const c of n.children) {
+        if (c.tag === DW_TAG_subprogram) {
+          const r = this.rangesOf(c);
+          if (r?.length) out.push({ node: c, ranges: r });
+        }
+        if (depth < 64 && c.children.length && c.tag !== DW_TAG_inlined_subroutine) visit(c, depth + 1);
+      }
+    };
+    const root = this.tree(u);
+    if (root) visit(root, 0);
+    return (u.functions = out);
+  }
+
+  /** The subprogram DIE whose code holds pc (the smallest, where GNU C nested functions nest). */
+  private functionAt(pc: bigint): Node | undefined {
+    let best: { node: Node; size: bigint } | undefined;
+    for (const u of this.units) {
+      if (u.isTypeUnit) continue;
+      const ur = this.unitRanges(u);
+      if (ur && ur.length && !rangesContain(ur, pc)) continue;
+      for (const f of this.unitFunctions(u)) {
+        for (const r of f.ranges) {
+          if (pc >= r.begin && pc < r.end) {
+            const size = f.ranges.reduce((s, x) => s + (x.end - x.begin), 0n);
+            if (!best || size < best.size) best = { node: f.node, size };
+          }
+        }
+      }
+      if (best) break;
+    }
+    return best?.node;
+  }
+
+  /** The children of a scope, looking through lexical blocks without addresses (which gcc once wrote). */
+  private scopeChildren(n: Node, out: Node[] = [], depth = 0): Node[] {
+    for (const c of n.children) {
+      if (c.tag === DW_TAG_lexical_block && depth < 32 && this.rangesOf(c) === undefined && !c.attrs.has(DW_AT_abstract_origin)) {
+        this.scopeChildren(c, out, depth + 1);
+      } else out.push(c);
+    }
+    return out;
+  }
+
+  /** The nested scope (block or inlined call) of `n` that holds pc. */
+  private innerScopeAt(n: Node, pc: bigint): Node | undefined {
+    for (const c of this.scopeChildren(n)) {
+      if (c.tag !== DW_TAG_lexical_block && c.tag !== DW_TAG_inlined_subroutine) continue;
+      const r = this.rangesOf(c);
+      if (r && rangesContain(r, pc)) return c;
+    }
+    return undefined;
+  }
+
+  /** The variables a scope DIE declares itself, and those of its abstract origin it has no concrete DIE for. */
+  private scopeVariables(scope: Node): Node[] {
+    const own = this.scopeChildren(scope).filter((c) => (c.tag === DW_TAG_formal_parameter || c.tag === DW_TAG_variable) && !this.flag(c, DW_AT_declaration));
+    const originAttr = scope.attrs.get(DW_AT_abstract_origin);
+    if (!originAttr) return own;
+    const origin = this.ref(originAttr, scope);
+    if (!origin) return own;
+    const concrete = new Set<Node>();
+    for (const c of own) {
+      const o = this.ref(c.attrs.get(DW_AT_abstract_origin), c);
+      if (o) concrete.add(o);
+    }
+    const inherited = origin.children.filter((c) => (c.tag === DW_TAG_formal_parameter || c.tag === DW_TAG_variable)
+      && !this.flag(c, DW_AT_declaration) && !concrete.has(c));
+    if (!inherited.length) return own;
+    // Keep the abstract declaration order: parameters as the function declares them.
+    const order = new Map<Node, number>();
+    origin.children.forEach((c, i) => order.set(c, i));
+    const rank = (c: Node): number => order.get(this.ref(c.attrs.get(DW_AT_abstract_origin), c) ?? c) ?? order.size + own.indexOf(c);
+    return [...own, ...inherited].sort((a, b) => rank(a) - rank(b));
+  }
+
+  /**
+   * The function activations at pc, innermost first: inlined functions, then the function
+   * they were inlined into. Each with its variables in scope at pc.
+   */
+  framesAt(pc: bigint): ScopeFrame[] {
+    const fn = this.functionAt(pc);
+    if (!fn) return [];
+    // Scopes from the function down to the innermost block holding pc.
+    const chain: Node[] = [fn];
+    for (let n: Node | undefined = fn, i = 0; n && i < 256; i++) {
+      n = this.innerScopeAt(n, pc);
+      if (n) chain.push(n);
+    }
+    const frames: { fn: Node; scopes: Node[] }[] = [];
+    for (const n of chain) {
+      if (n.tag === DW_TAG_subprogram || n.tag === DW_TAG_inlined_subroutine) frames.push({ fn: n, scopes: [n] });
+      else frames[frames.length - 1].scopes.push(n);
+    }
+    const out: ScopeFrame[] = [];
+    for (const f of frames.reverse()) {
+      const params: DwarfVariable[] = [];
+      const locals: DwarfVariable[] = [];
+      for (const scope of f.scopes) {
+        for (const c of this.scopeVariables(scope)) {
+          const v = this.makeVariable(c, fn, false);
+          if (!v) continue;
+          if (v.isParameter) params.push(v);
+          else locals.push(v);
+        }
+      }
+      // Inner declarations hide outer ones: keep the last of each name.
+      const all = [...params, ...locals];
+      const last = new Map<string, DwarfVariable>();
+      for (const v of all) last.set(v.name, v);
+      const frame: ScopeFrame = {
+        name: this.str(f.fn, DW_AT_name) ?? this.str(f.fn, DW_AT_linkage_name) ?? '??',
+        inlined: f.fn.tag === DW_TAG_inlined_subroutine,
+        ranges: this.rangesOf(f.fn) ?? [],
+        variables: all.filter((v) => last.get(v.name) === v),
+      };
+      if (frame.inlined) {
+        const cf = f.fn.attrs.get(DW_AT_call_file)?.value;
+        const cl = f.fn.attrs.get(DW_AT_call_line)?.value;
+        if (typeof cf === 'bigint') frame.callFile = this.fileName(f.fn.unit, Number(cf));
+        if (typeof cl === 'bigint') frame.callLine = Number(cl);
+      }
+      out.push(frame);
+    }
+    return out;
+  }
+
+  /**
+   * Parameters and locals visible at pc: those of the innermost function holding pc (an inlined
+   * function, where pc is in inlined code) and of its blocks that hold pc; parameters first,
+   * then locals, in declaration order; where names repeat, the innermost declaration only.
+   * Static locals included. For a caller's frame, pass its return address minus 1.
+   */
+  localsAt(pc: bigint): DwarfVariable[] {
+    return this.framesAt(pc)[0]?.variables ?? [];
+  }
+
+  /**
+   * Variables of unit and namespace scope in every unit: those with a location or constant
+   * value, and declarations without one (variables defined in assembly, or in units without
+   * debug information) whose address the ELF symbol table has. C++ namespace members are
+   * named "ns::name".
+   */
+  globals(): DwarfVariable[] {
+    if (this.globalList) return this.globalList;
+    const defs: DwarfVariable[] = [];
+    const decls: { node: Node; name: string }[] = [];
+    const visit = (n: Node, prefix: string, depth: number): void => {
+      for (const c of n.children) {
+        if (c.tag === DW_TAG_namespace && depth < 16) {
+          const ns = this.str(c, DW_AT_name);
+          visit(c, ns ? `${prefix}${ns}::` : prefix, depth + 1);
+          continue;
+        }
+        if (c.tag !== DW_TAG_variable) continue;
+        const base = this.str(c, DW_AT_name);
+        if (base === undefined) continue;
+        const name = prefix + base;
+        const hasLoc = c.attrs.has(DW_AT_location) || this.attr(c, DW_AT_const_value) !== undefined;
+        if (hasLoc) {
+          const v = this.makeVariable(c, undefined, true, name);
+          if (v) {
+            if (!v.external && c.attrs.has(DW_AT_specification)) {
+              const spec = this.ref(c.attrs.get(DW_AT_specification), c);
+              if (spec?.attrs.get(DW_AT_external)?.value === true) v.external = true;
+            }
+            defs.push(v);
+          }
+        } else if (this.flag(c, DW_AT_declaration)) {
+          decls.push({ node: c, name });
+        }
+      }
+    };
+    for (const u of this.units) {
+      if (u.isTypeUnit) continue;
+      const root = this.tree(u);
+      if (root) visit(root, '', 0);
+    }
+    const defined = new Set(defs.map((d) => d.name));
+    const seen = new Set<string>();
+    for (const { node, name } of decls) {
+      if (defined.has(name) || seen.has(name)) continue;
+      const linkage = this.str(node, DW_AT_linkage_name) ?? this.str(node, DW_AT_MIPS_linkage_name) ?? name;
+      const sym = this.symbols?.byName(linkage);
+      if (!sym || sym.type === 'func') continue;
+      seen.add(name);
+      const v = this.makeVariable(node, undefined, true, name);
+      if (!v) continue;
+      const address = sym.address;
+      v.external = true;
+      v.locate = () => ({ kind: 'memory', address });
+      v.describeLocation = () => `symbol ${linkage}`;
+      v.locationRanges = () => undefined;
+      defs.push(v);
+    }
+    return (this.globalList = defs);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function depthOf(n: Node): number {
+  let d = 0;
+  for (let p = n.parent; p; p = p.parent) d++;
+  return d;
+}
+
+function typeSizeOf(t: CType): number {
+  const s = stripType(t);
+  if (!s) return 1;
+  if (s.kind === 'base' || s.kind === 'pointer' || s.kind === 'enum' || s.kind === 'struct' || s.kind === 'union' || s.kind === 'class') return s.size;
+  if (s.kind === 'array') return s.count === undefined ? 0 : s.count * typeSizeOf(s.element);
+  return 0;
+}
+
+function typeNameForBase(t: CType): string {
+  const s = t.kind === 'typedef' ? t.name : 'name' in t && t.name ? t.name : '';
+  return s;
+}
+
+/** The byte width of a fixed-size data form (0 for others). */
+function formWidth(form: number | undefined): number {
+  switch (form) {
+    case DW_FORM_data1: return 1;
+    case DW_FORM_data2: return 2;
+    case DW_FORM_data4: return 4;
+    case DW_FORM_data8: return 8;
+    default: return 0;
+  }
+}
+
+/** A constant attribute (bounds, counts) as a signed value; undefined for expressions and references. */
+function constant(a: AttrValue): bigint | undefined {
+  if (typeof a.value !== 'bigint') return undefined;
+  const w = formWidth(a.form);
+  if (a.form === DW_FORM_sdata) return a.value;
+  // Data forms are of no stated signedness; an all-ones bound is -1 (gcc's "int a[0]").
+  return w ? BigInt.asIntN(w * 8, a.value) : a.value;
+}
+
+/** DW_AT_data_member_location as an expression (DWARF 2: DW_OP_plus_uconst N). */
+function memberOffsetExpr(expr: Buffer): number {
+  try {
+    const r = new ByteReader(expr, 'member location');
+    const op = r.u8();
+    if (op === 0x23 || op === 0x10) return r.ulebN(); // plus_uconst, constu
+    if (op >= 0x30 && op <= 0x4f) return op - 0x30; // lit
+  } catch {
+    // fall through
+  }
+  return 0;
+}
+
+/** DW_AT_const_value as a location: 'value' for numbers (sign-extended for signed types), 'bytes' for blocks and strings. */
+function constLocation(a: AttrValue, type: CType): Location {
+  const v = a.value;
+  if (typeof v === 'bigint') {
+    const w = formWidth(a.form);
+    return { kind: 'value', value: w && isSignedInteger(type) ? BigInt.asIntN(w * 8, v) : v };
+  }
+  if (Buffer.isBuffer(v)) return { kind: 'bytes', bytes: Buffer.from(v) };
+  if (typeof v === 'string' && (a.form === DW_FORM_string || a.form === DW_FORM_strp || a.form === DW_FORM_line_strp
+    || a.form === DW_FORM_strx || a.form === DW_FORM_strx1 || a.form === DW_FORM_strx2 || a.form === DW_FORM_strx3
+    || a.form === DW_FORM_strx4 || a.form === DW_FORM_GNU_str_index)) {
+    return { kind: 'bytes', bytes: Buffer.concat([Buffer.from(v, 'utf8'), Buffer.alloc(1)]) };
+  }
+  if (typeof v === 'number') return { kind: 'value', value: BigInt(v) };
+  return { kind: 'optimized-out' };
+}
