@@ -37,6 +37,15 @@ test('session state: starting, host, running, a stop with its mode, running agai
     assert.equal(s.phase, 'running');
   }
   assert.match(statusTooltip(s, 'example'), /CPU mode at the last stop/);
+  // kvm.mode comes per vCPU, only when that vCPU's mode changed: a stop shows its own vCPU's
+  fromAdapter(s, ev('kvm.mode', { vcpu: 0, mode: 'real mode' }));
+  fromAdapter(s, ev('stopped', { reason: 'pause', threadId: 1 }));
+  assert.equal(statusText(s), 'KVM kvm_pvm · real mode');
+  fromAdapter(s, ev('stopped', { reason: 'pause', threadId: 2 }));
+  assert.equal(statusText(s), 'KVM kvm_pvm · long mode (64-bit)');
+  fromAdapter(s, ev('stopped', { reason: 'step', threadId: 2 }));
+  assert.equal(statusText(s), 'KVM kvm_pvm · long mode (64-bit)', 'no event: unchanged');
+  fromClient(s, req('continue'));
   // serial output
   const [serial] = fromAdapter(s, ev('kvm.serial', { data: Buffer.from('hi\n').toString('base64') }));
   assert.equal(serial.kind, 'serial');

@@ -12,8 +12,10 @@ export type Phase = 'starting' | 'running' | 'stopped' | 'ended';
 export interface SessionState {
   phase: Phase;
   host?: HostInfo;
-  /** The CPU mode at the last stop, e.g. 'long mode (64-bit)'. */
+  /** The CPU mode of the stopped vCPU at the last stop, e.g. 'long mode (64-bit)'. */
   mode?: string;
+  /** Each vCPU's mode as last announced (the adapter sends kvm.mode only when one changes). */
+  modes: Record<number, string>;
   /** The vCPU of the last stop. */
   vcpu: number;
   /** The guest's exit status (from the `exited` event). */
@@ -40,7 +42,7 @@ export type Effect =
 export const RUN_REQUESTS = new Set(['continue', 'next', 'stepIn', 'stepOut', 'stepBack', 'reverseContinue', 'goto']);
 
 export function initialState(): SessionState {
-  return { phase: 'starting', vcpu: 0, stops: 0 };
+  return { phase: 'starting', vcpu: 0, stops: 0, modes: {} };
 }
 
 interface DapMessage {
@@ -63,8 +65,8 @@ export function fromAdapter(s: SessionState, m: DapMessage): Effect[] {
         }
         return [];
       case 'kvm.mode':
-        if (typeof b.mode === 'string') s.mode = b.mode;
-        if (typeof b.vcpu === 'number') s.vcpu = b.vcpu;
+        if (typeof b.mode !== 'string') return [];
+        s.modes[typeof b.vcpu === 'number' ? b.vcpu : 0] = b.mode;
         return [{ kind: 'mode' }];
       case 'kvm.serial':
         return typeof b.data === 'string' ? [{ kind: 'serial', data: Buffer.from(b.data, 'base64') }] : [];
@@ -73,6 +75,7 @@ export function fromAdapter(s: SessionState, m: DapMessage): Effect[] {
         s.beforeRun = undefined;
         s.stops++;
         if (typeof b.threadId === 'number' && b.threadId >= 1) s.vcpu = b.threadId - 1;
+        s.mode = s.modes[s.vcpu] ?? s.mode;
         return [{ kind: 'stopped', reason: String(b.reason ?? '') }];
       case 'continued':
         if (s.phase === 'ended') return [];
