@@ -35,7 +35,7 @@ if (CLANG) {
   for (const opt of [0, 2] as const) for (const dwarf of [4, 5] as const) FLAVOURS.push({ cc: 'clang', bits: 64, opt, dwarf });
   FLAVOURS.push({ cc: 'clang', bits: 32, opt: 2, dwarf: 5 });
 } else {
-  console.log('# clang is not installed: the clang flavours are not built');
+  console.log('# clang (with llvm-dwarfdump) is not installed: the clang flavours are not built');
 }
 const LAYOUTS: VarsFlavour[] = [
   { cc: 'gcc', bits: 64, opt: 0, dwarf: 5, layout: true },

@@ -28,18 +28,25 @@ export function varsFlavourName(f: VarsFlavour): string {
 
 const SOURCES = ['vars.c', 'other.c', 'start.S', 'layout.c', 'types.h'];
 
-let clangChecked: boolean | undefined;
-/** Whether clang is installed. */
-export function haveClang(): boolean {
-  if (clangChecked === undefined) {
+const toolChecked = new Map<string, boolean>();
+/** Whether a host tool runs (`tool --version`). */
+export function haveTool(name: string): boolean {
+  let ok = toolChecked.get(name);
+  if (ok === undefined) {
     try {
-      execFileSync('clang', ['--version'], { stdio: 'ignore' });
-      clangChecked = true;
+      execFileSync(name, ['--version'], { stdio: 'ignore' });
+      ok = true;
     } catch {
-      clangChecked = false;
+      ok = false;
     }
+    toolChecked.set(name, ok);
   }
-  return clangChecked;
+  return ok;
+}
+
+/** Whether clang is installed, with llvm-dwarfdump (which the tests read clang's location lists with). */
+export function haveClang(): boolean {
+  return haveTool('clang') && haveTool('llvm-dwarfdump');
 }
 
 type Command = [cmd: string, args: string[]];
