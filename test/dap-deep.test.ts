@@ -80,7 +80,7 @@ test('data breakpoints: read-only is refused with the reason, a fifth debug regi
   assert.match(bps[4].message ?? '', /no free debug register/);
   assert.match(bps[5].message ?? '', /cannot watch reads alone/);
   const regs = await dc.scopesRequest({ frameId: (await topFrame(dc)).id });
-  const info = await dc.customRequest('dataBreakpointInfo', { name: 'rax', variablesReference: regs.body.scopes[0].variablesReference });
+  const info = await dc.customRequest('dataBreakpointInfo', { name: 'rax', variablesReference: regs.body.scopes.find((s) => s.name === 'Registers')!.variablesReference });
   assert.equal(info.body.dataId, null);
   assert.match(info.body.description, /registers cannot be watched/);
 });

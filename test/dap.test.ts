@@ -163,7 +163,7 @@ test('registers can be changed; memory is read and written; unreadable bytes are
   await launch(dc, { ...base(), stopOnEntry: true, memory: '16M' });
   await stopped(dc);
   const regs = await scope(dc, 'Registers');
-  const ref = (await dc.scopesRequest({ frameId: (await topFrame(dc)).id })).body.scopes[0].variablesReference;
+  const ref = (await dc.scopesRequest({ frameId: (await topFrame(dc)).id })).body.scopes.find((s) => s.name === 'Registers')!.variablesReference;
   const set = await dc.setVariableRequest({ variablesReference: ref, name: 'rbx', value: '0x1234abcd' });
   assert.equal(set.body.value, '0x000000001234abcd');
   // the client's reference stays valid for the next change

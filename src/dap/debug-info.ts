@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { SymbolTable } from './symbols/elf-symbols.js';
 import { LineTable } from './symbols/dwarf/line.js';
 import { CallFrameInfo } from './symbols/dwarf/cfi.js';
+import { DwarfVariables, type DwarfVariable } from './symbols/dwarf/variables.js';
+import type { CType } from './symbols/dwarf/types.js';
 import { isElf } from '../vmm/loaders/elf-parse.js';
 import { readImage } from '../vmm/machine.js';
 import type { SymbolFile } from './launch-args.js';
@@ -24,6 +26,7 @@ interface DebugFile {
   symbols: SymbolTable;
   lines: LineTable;
   frames: CallFrameInfo;
+  variables: DwarfVariables;
 }
 
 export class DebugInfo {
@@ -51,6 +54,7 @@ export class DebugInfo {
       symbols: SymbolTable.fromElf(image, path, offset),
       lines: LineTable.fromElf(image, path, offset),
       frames: CallFrameInfo.fromElf(image, path, offset),
+      variables: DwarfVariables.fromElf(image, path, offset),
     });
   }
 
@@ -123,6 +127,28 @@ export class DebugInfo {
     for (const f of this.files) {
       const r = f.lines.resolve(file, line);
       if (r) return r;
+    }
+    return undefined;
+  }
+
+  /** Parameters and locals in scope at `pc` (a caller frame passes its return address - 1). */
+  localsAt(pc: bigint): DwarfVariable[] {
+    for (const f of this.files) {
+      const v = f.variables.localsAt(pc);
+      if (v.length) return v;
+    }
+    return [];
+  }
+
+  /** Every file's global and static variables. */
+  globals(): DwarfVariable[] {
+    return this.files.flatMap((f) => f.variables.globals());
+  }
+
+  typeByName(name: string): CType | undefined {
+    for (const f of this.files) {
+      const t = f.variables.typeByName(name);
+      if (t) return t;
     }
     return undefined;
   }

@@ -16,7 +16,7 @@ import { cpuMode, codeBitness, modeLabel } from '../vmm/arch/cpumode.js';
 import { parseLaunchArgs, LaunchError, type LaunchConfig } from './launch-args.js';
 import { DebugInfo } from './debug-info.js';
 import { Breakpoints, dataId } from './breakpoints.js';
-import { evaluate, machineContext, type EvalContext, type EvalResult } from './evaluate.js';
+import { evaluate, setValue, machineContext, type EvalContext, type EvalResult } from './evaluate.js';
 import { runConsoleCommand } from './console-commands.js';
 import { Stepper } from './stepping.js';
 import { SCOPES, scopeVariables, parseRegisterValue, type ScopeName, type Snapshot, type Expand } from './views/registers.js';
@@ -55,7 +55,7 @@ export function parsePortRanges(text: string): { from: number; to: number }[] {
 type SessionStop = Stop | { kind: 'mode-switch'; vcpu: number; from: string; to: string };
 
 /** What a variablesReference stands for. */
-type VarRef = { scope: ScopeName; vcpu: number; frame: number } | Expand;
+type VarRef = { scope: ScopeName | 'Locals' | 'Globals'; vcpu: number; frame: number } | Expand;
 
 const THREAD_BASE = 1;
 
@@ -476,9 +476,18 @@ export class KvmDebugSession extends LoggingDebugSession {
   protected scopesRequest(response: DebugProtocol.ScopesResponse, args: DebugProtocol.ScopesArguments): void {
     const vcpu = Math.floor(args.frameId / 1000);
     const frame = args.frameId % 1000;
-    const scopes = frame === 0 ? SCOPES : (['Registers'] as const);
+    const scopes: (ScopeName | 'Locals' | 'Globals')[] = [];
+    const f = this.machine && !this.running ? this.stack(vcpu)[frame] : undefined;
+    if (f && this.info?.localsAt(f.scopePc).length) scopes.push('Locals');
+    if (this.info?.globals().length) scopes.push('Globals');
+    scopes.push(...(frame === 0 ? SCOPES : (['Registers'] as const)));
     response.body = {
-      scopes: scopes.map((s) => new Scope(s, this.refs.create({ scope: s, vcpu, frame }), s !== 'Registers' && s !== 'System')),
+      scopes: scopes.map((s) => {
+        const sc = new Scope(s, this.refs.create({ scope: s, vcpu, frame }), !['Locals', 'Registers', 'System'].includes(s)) as DebugProtocol.Scope;
+        if (s === 'Locals') sc.presentationHint = 'locals';
+        if (s === 'Registers') sc.presentationHint = 'registers';
+        return sc;
+      }),
     };
     this.sendResponse(response);
   }
@@ -489,7 +498,8 @@ export class KvmDebugSession extends LoggingDebugSession {
     try {
       let vars: DebugProtocol.Variable[] = [];
       if (typeof ref === 'function') vars = ref();
-      else if (ref) vars = scopeVariables(ref.scope, this.snapshot(ref.vcpu, ref.frame), (f) => this.refs.create(f));
+      else if (ref && (ref.scope === 'Locals' || ref.scope === 'Globals')) vars = this.sourceVariables(ref.scope, ref.vcpu, ref.frame);
+      else if (ref) vars = scopeVariables(ref.scope as ScopeName, this.snapshot(ref.vcpu, ref.frame), (f) => this.refs.create(f));
       response.body = { variables: vars };
       this.sendResponse(response);
     } catch (e) {
@@ -501,6 +511,16 @@ export class KvmDebugSession extends LoggingDebugSession {
     if (!this.ready(response)) return;
     const ref = this.refs.get(args.variablesReference);
     try {
+      if (ref && typeof ref !== 'function' && (ref.scope === 'Locals' || ref.scope === 'Globals')) {
+        const r = setValue(args.name, args.value, this.evalContext(ref.vcpu, ref.frame), { allowAssign: true });
+        this.snapshots.clear();
+        this.stacks.clear();
+        response.body = { value: r.value, type: r.type, variablesReference: r.childCount ? this.refs.create(() => r.children!().map((c) => this.evalVariable(c))) : 0 };
+        this.sendResponse(response);
+        this.sendEvent(new InvalidatedEvent(['variables']));
+        if (r.address !== undefined) this.sendEvent(new MemoryEvent('0x' + r.address.toString(16), 0, r.size ?? 1));
+        return;
+      }
       if (!ref || typeof ref === 'function' || ref.frame !== 0) throw new GuestError(`${args.name} cannot be changed here`);
       const v = this.machine!.vcpu(ref.vcpu);
       const value = parseRegisterValue(args.value);
@@ -640,16 +660,61 @@ export class KvmDebugSession extends LoggingDebugSession {
     return evaluate(expr, this.evalContext(vcpu)).value;
   }
 
-  /** The evaluation context of a vCPU's frame: its registers, memory, symbols and variables. */
-  private evalContext(vcpu: number): EvalContext {
-    return machineContext(this.machine!, vcpu, this.info);
+  /**
+   * The evaluation context of a vCPU's frame: memory and symbols, the frame's registers (a
+   * caller's as the call frame information restores them), its DWARF variables and types.
+   */
+  private evalContext(vcpu: number, frame = 0): EvalContext {
+    const m = this.machine!;
+    const info = this.info;
+    const f = this.stack(vcpu)[frame] ?? this.stack(vcpu)[0];
+    const base = machineContext(m, vcpu, info);
+    const read = (addr: bigint, size: number): bigint | undefined => {
+      try {
+        const b = m.readLinear(vcpu, addr, size);
+        return size === 8 ? b.readBigUInt64LE() : size === 4 ? BigInt(b.readUInt32LE()) : size === 2 ? BigInt(b.readUInt16LE()) : BigInt(b[0]);
+      } catch {
+        return undefined;
+      }
+    };
+    const variable = (name: string) => {
+      const v = info?.localsAt(f.scopePc).find((x) => x.name === name) ?? info?.globals().find((x) => x.name === name);
+      if (!v) return undefined;
+      const location = v.locate({ pc: f.scopePc, regs: f.dwarfRegs, cfa: f.cfa, read, bits: f.bits });
+      if (location.kind === 'error') throw new GuestError(`${name}: ${location.message}`);
+      return { type: v.type, location };
+    };
+    const ctx: EvalContext = { ...base, variable, typeByName: (n) => info?.typeByName(n) };
+    if (frame > 0) {
+      // Only what the unwinder restored is known in a caller; the rest would be the callee's.
+      const known = f.regs as Record<string, bigint | undefined>;
+      ctx.register = (name) => (name in known ? known[name] : undefined);
+      ctx.setRegister = undefined;
+    }
+    return ctx;
+  }
+
+  /** The Locals or Globals scope of a frame, each variable evaluated in the frame's context. */
+  private sourceVariables(scope: 'Locals' | 'Globals', vcpu: number, frame: number): DebugProtocol.Variable[] {
+    const f = this.stack(vcpu)[frame];
+    const vars = scope === 'Locals' ? this.info?.localsAt(f.scopePc) ?? [] : (this.info?.globals() ?? []).slice(0, 1000);
+    const ctx = this.evalContext(vcpu, frame);
+    const seen = new Set<string>();
+    return vars.filter((v) => !seen.has(v.name) && seen.add(v.name)).map((v) => {
+      try {
+        const r = evaluate(v.name, ctx);
+        return { ...this.evalVariable({ ...r, name: v.name, evaluateName: v.name }) };
+      } catch (e) {
+        return { name: v.name, value: `<${(e as Error).message.replace(new RegExp(`^${v.name}: `), '')}>`, variablesReference: 0 };
+      }
+    });
   }
 
   protected evaluateRequest(response: DebugProtocol.EvaluateResponse, args: DebugProtocol.EvaluateArguments): void {
     if (!this.ready(response)) return;
     try {
       const vcpu = args.frameId !== undefined ? Math.floor(args.frameId / 1000) : this.lastStopVcpu;
-      const ctx = this.evalContext(vcpu);
+      const ctx = this.evalContext(vcpu, args.frameId !== undefined ? args.frameId % 1000 : 0);
       if (args.context === 'repl') {
         const out = runConsoleCommand(args.expression, this.machine!, vcpu, ctx);
         if (out !== undefined) {
@@ -698,7 +763,7 @@ export class KvmDebugSession extends LoggingDebugSession {
         return none('registers cannot be watched: only memory can');
       }
       const vcpu = args.frameId !== undefined ? Math.floor(args.frameId / 1000) : this.lastStopVcpu;
-      const r = evaluate(args.name, this.evalContext(vcpu));
+      const r = evaluate(args.name, this.evalContext(vcpu, args.frameId !== undefined ? args.frameId % 1000 : 0));
       if (r.address === undefined || !r.size) return none(`${args.name} is not in memory`);
       response.body = { dataId: dataId(r.address, r.size, args.name), description: `${args.name} (${r.size} bytes at 0x${r.address.toString(16)})`, accessTypes };
       this.sendResponse(response);

@@ -11,8 +11,13 @@ export interface Frame {
   pc: bigint;
   /** The registers known in this frame (all of them in frame 0). */
   regs: Partial<Regs>;
-  /** The canonical frame address of the frame's callee, where known (for stepOut). */
+  /** The same registers by DWARF number, for variable locations. */
+  dwarfRegs: Map<number, bigint>;
+  /** This frame's canonical frame address, where the call frame information gives it. */
   cfa?: bigint;
+  /** The address to look scopes up by: pc, or pc - 1 in a caller (inside its call). */
+  scopePc: bigint;
+  bits: 32 | 64;
 }
 
 /** DWARF register numbers of x86-64 and i386, in kvm_regs names. */
@@ -41,8 +46,9 @@ export function unwind(m: Machine, vcpu: number, info: DebugInfo | undefined): F
   const pc = m.linearRip(vcpu);
   const s = m.getSregs(vcpu);
   const mode = cpuMode({ ...s, rflags: regs.rflags });
-  if (mode === 'real' || mode === 'vm86' || !info) return [{ pc, regs }];
   const bits = codeBitness(mode) === 64 ? 64 : 32;
+  const first: Frame = { pc, regs, dwarfRegs: dwarfRegisters(regs, bits), scopePc: pc, bits };
+  if (mode === 'real' || mode === 'vm86' || !info) return [first];
   const read = (addr: bigint, size: number): bigint | undefined => {
     try {
       const b = m.readLinear(vcpu, addr, size);
@@ -51,13 +57,23 @@ export function unwind(m: Machine, vcpu: number, info: DebugInfo | undefined): F
       return undefined;
     }
   };
-  const frames = backtrace(info.callFrameInfo(), dwarfRegisters(regs, bits), pc, read, bits);
-  const out: Frame[] = [{ pc, regs }];
+  const cfis = info.callFrameInfo();
+  const frames = backtrace(cfis, first.dwarfRegs, pc, read, bits);
+  const out: Frame[] = [first];
   for (const f of frames.slice(1)) {
     // A caller is only shown where it lands in known code: a frame-pointer chain through a
     // register used for something else must not invent frames.
     if (info.symbolAt(f.pc) === undefined && info.lineAt(f.pc) === undefined) break;
-    out.push({ pc: f.pc, regs: { ...fromDwarf(f.regs, bits), rip: f.pc }, cfa: f.cfa });
+    out.push({ pc: f.pc, regs: { ...fromDwarf(f.regs, bits), rip: f.pc }, dwarfRegs: f.regs, scopePc: f.pc - 1n, bits });
   }
+  // backtrace() gives each frame the CFA of the one it was unwound from: frame i's own CFA
+  // is on frame i + 1; the outermost frame's comes from one more unwind step.
+  out.forEach((f, i) => {
+    f.cfa = frames[i + 1]?.cfa;
+    if (f.cfa === undefined) {
+      const cfi = cfis.find((c) => c.findFde(f.scopePc) !== undefined);
+      f.cfa = cfi?.unwindStep(f.dwarfRegs, f.pc, read, bits, i > 0)?.cfa;
+    }
+  });
   return out;
 }

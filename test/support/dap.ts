@@ -21,6 +21,14 @@ export function buildAll(): { img: string; elf: string; source: string } {
   return { img: join(DAP_BUILD, 'kernel.img'), elf: join(DAP_BUILD, 'kernel.elf'), source: join(DAP_GUEST_DIR, 'kernel.c') };
 }
 
+/** The same guest compiled with -O2. */
+export function buildOptimized(): { img: string; elf: string; source: string } {
+  buildAll();
+  const out = join(DAP_BUILD, 'O2');
+  execFileSync(join(DAP_GUEST_DIR, 'build.sh'), [out, '-O2'], { stdio: 'inherit' });
+  return { img: join(out, 'kernel.img'), elf: join(out, 'kernel.elf'), source: join(DAP_GUEST_DIR, 'kernel.c') };
+}
+
 /** The line of the `MARK:name` comment in a source file. */
 export function markLine(file: string, name: string): number {
   const lines = readFileSync(file, 'utf8').split('\n');

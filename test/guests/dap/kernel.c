@@ -22,7 +22,7 @@ static void puts_serial(const char *s)
 volatile uint64_t counter;      /* written by bump(): a data breakpoint target */
 uint64_t table[4] = { 10, 20, 30, 40 };
 
-int add(int a, int b)
+__attribute__((noinline)) int add(int a, int b)
 {
     int sum = a + b;            /* MARK:add-body */
     return sum;
@@ -34,14 +34,14 @@ int twice(int x)
     return r;                   /* MARK:twice-return */
 }
 
-unsigned long fact(unsigned n)
+__attribute__((noinline)) unsigned long fact(unsigned n)
 {
     if (n <= 1)                 /* MARK:fact-test */
         return 1;
     return n * fact(n - 1);
 }
 
-void bump(void)
+__attribute__((noinline)) void bump(void)
 {
     counter = counter + 1;      /* MARK:bump */
 }
