@@ -209,8 +209,14 @@ export async function startCodeServer(opts: StartOptions): Promise<CodeServerHan
     }
   };
 
+  // Should the test process end without stop() (a runner timeout, an uncaught error), take
+  // code-server's process group along rather than leave it listening.
+  const onExit = () => killGroup(proc, 'SIGKILL');
+  process.once('exit', onExit);
+
   let browser: Browser | undefined;
   const stop = async () => {
+    process.off('exit', onExit);
     await browser?.close().catch(() => {});
     killGroup(proc, 'SIGTERM');
     const gone = new Promise<void>((res) => (proc.exitCode !== null || proc.signalCode !== null ? res() : proc.once('exit', () => res())));
