@@ -204,7 +204,8 @@ test('kvmdbg in VS Code (code-server + chromium): stop on entry, registers, regi
     const vsix = await step('build and package', () => {
       run('npm', ['run', 'build']);
       run('make', ['-C', 'examples']);
-      return vscePackage(ROOT, join(tmp, `kvmdbg-${version}.vsix`));
+      // as `npm run package` does (README.md's screenshot is a relative link)
+      return vscePackage(ROOT, join(tmp, `kvmdbg-${version}.vsix`), ['--no-rewrite-relative-links']);
     });
     const entries = checkVsixContents(vsix);
     t.diagnostic(`${vsix}: ${entries.length} entries`);
