@@ -192,9 +192,16 @@ export class Machine {
   }
 
   /** Executes one instruction on vCPU `index` (an interrupt taken meanwhile counts as one). */
-  async step(index = this.current): Promise<Stop> {
+  /**
+   * Executes one instruction on vCPU `index` (an interrupt taken meanwhile counts as one).
+   * A step that completes at once is returned as it is, not as a promise: stepping is the
+   * debugger's hottest path. Only a step that has to wait (an instruction that halts, say)
+   * goes through the event loop. Either way, `await` it.
+   */
+  step(index = this.current): Stop | Promise<Stop> {
     this.current = index;
     this.beginRun();
+    let finished = true;
     try {
       const v = this.vcpu(index);
       if (this.deliverInt3.delete(index)) {
@@ -203,12 +210,23 @@ export class Machine {
       }
       const skip = this.breakpoints.hasHardware ? this.breakpoints.hardwareExecuteAt(this.linearRip(index)) : -1;
       this.applyGuestDebug(true, skip);
+      const s = this.execute(v, true);
+      if (s) return s;
+      finished = false;
+      return this.finishStep(v);
+    } finally {
+      if (finished) this.endRun();
+    }
+  }
+
+  private async finishStep(v: Vcpu): Promise<Stop> {
+    try {
       for (;;) {
-        const s = this.execute(v, true);
-        if (s) return s;
         this.uart.flush();
         await yieldToEventLoop();
-        if (this.takePause()) return { kind: 'pause', vcpu: index };
+        if (this.takePause()) return { kind: 'pause', vcpu: v.id };
+        const s = this.execute(v, true);
+        if (s) return s;
       }
     } finally {
       this.endRun();
