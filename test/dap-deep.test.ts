@@ -65,20 +65,25 @@ test('a data breakpoint on a global stops right after each write, showing the ne
   assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (0x2c << 1) | 1);
 });
 
-test('data breakpoints: read-only is refused with the reason, a fifth debug register is refused', async () => {
+test('data breakpoints: read-only is refused with the reason; a fifth needs a debug register or a page trap', async () => {
   await launch(dc, { ...base(), stopOnEntry: true });
   await stopped(dc);
   const ids = [];
   for (let i = 0; i < 5; i++) {
     ids.push((await dc.customRequest('dataBreakpointInfo', { name: hex(0x9000n + BigInt(8 * i)), asAddress: true, bytes: 8 })).body.dataId);
   }
-  const r = await dc.customRequest('setDataBreakpoints', {
-    breakpoints: [...ids.map((dataId) => ({ dataId, accessType: 'write' })), { dataId: ids[0], accessType: 'read' }],
+  let r = await dc.customRequest('setDataBreakpoints', {
+    breakpoints: [...ids.map((dataId) => ({ dataId, accessType: 'readWrite' })), { dataId: ids[0], accessType: 'read' }],
   });
-  const bps = r.body.breakpoints as DebugProtocol.Breakpoint[];
+  let bps = r.body.breakpoints as DebugProtocol.Breakpoint[];
   assert.deepEqual(bps.map((b) => b.verified), [true, true, true, true, false, false]);
   assert.match(bps[4].message ?? '', /no free debug register/);
   assert.match(bps[5].message ?? '', /cannot watch reads alone/);
+  // a fifth write watch falls back to trapping its page, and says so
+  r = await dc.customRequest('setDataBreakpoints', { breakpoints: ids.map((dataId) => ({ dataId, accessType: 'write' })) });
+  bps = r.body.breakpoints as DebugProtocol.Breakpoint[];
+  assert.deepEqual(bps.map((b) => b.verified), [true, true, true, true, true]);
+  assert.match(bps[4].message ?? "", /no free debug register.*: watching its page instead/);
   const regs = await dc.scopesRequest({ frameId: (await topFrame(dc)).id });
   const info = await dc.customRequest('dataBreakpointInfo', { name: 'rax', variablesReference: regs.body.scopes.find((s) => s.name === 'Registers')!.variablesReference });
   assert.equal(info.body.dataId, null);
@@ -215,4 +220,24 @@ test('a breakpoint condition is evaluated at each hit; one that fails to evaluat
   await dc.continueRequest({ threadId: 1 });
   const ev = await stopped(dc);
   assert.match(ev.body.description ?? ev.body.text ?? '', /condition "no_such_var > 1" could not be evaluated: no symbol "no_such_var"/);
+});
+
+test('page-granular write watches: more than four, of any size, each stops right after a write to it', async () => {
+  const targets = [syms.counter, syms.table, syms.table + 8n, syms.table + 16n, syms.table + 24n];
+  await launch(dc, base(), async () => {
+    await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'kmain' }] });
+  });
+  await stopped(dc);
+  const ids = [];
+  for (const a of targets.slice(1)) ids.push((await dc.customRequest('dataBreakpointInfo', { name: hex(a), asAddress: true, bytes: 8 })).body.dataId);
+  // and a 3-byte watch, which no debug register can hold, on the counter
+  ids.push((await dc.customRequest('dataBreakpointInfo', { name: hex(syms.counter), asAddress: true, bytes: 3 })).body.dataId);
+  const r = await dc.customRequest('setDataBreakpoints', { breakpoints: ids.map((dataId) => ({ dataId, accessType: 'write' })) });
+  assert.deepEqual((r.body.breakpoints as DebugProtocol.Breakpoint[]).map((b) => b.verified), [true, true, true, true, true]);
+  await dc.setFunctionBreakpointsRequest({ breakpoints: [] });
+  await dc.continueRequest({ threadId: 1 });
+  const ev = await stopped(dc);
+  assert.equal(ev.body.reason, 'data breakpoint');
+  assert.match(ev.body.description ?? '', new RegExp(`0x${syms.counter.toString(16)}, 3 bytes\\), now 0x0*1;`));
+  assert.equal(await readU64(syms.counter), 1n);
 });

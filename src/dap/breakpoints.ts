@@ -142,8 +142,14 @@ export class Breakpoints {
         b.data.monitorId = m.addHardwareBreakpoint(b.data.address, b.data.access, b.data.length as HwLength);
         b.message = undefined;
       } catch (e) {
-        b.message = (e as Error).message;
         b.data.monitorId = undefined;
+        b.message = (e as Error).message;
+        if (b.data.access === 'write') {
+          // Four debug registers are not enough, or the size is not 1, 2, 4 or 8 aligned:
+          // watch the pages instead.
+          b.data.monitorId = m.addPageWatch(b.data.address, b.data.length);
+          b.message = `${b.message}: watching its page instead (every write to that 4 KiB page stops the guest briefly, so it runs slower there)`;
+        }
       }
     }
   }

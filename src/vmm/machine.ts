@@ -321,7 +321,9 @@ export class Machine {
     for (const v of this.vm.vcpus) v.setGuestDebug(control, regs);
     this.lastControl.flags = control;
     this.lastControl.regs = regs;
-    if (memslots && (this.breakpoints.hasHardware || this.physWatches.length)) this.applyWatchTraps();
+    if ((memslots && this.breakpoints.hasHardware) || this.breakpoints.pageWatches.length || this.physWatches.length) {
+      this.applyWatchTraps();
+    }
   }
 
   /**
@@ -332,15 +334,26 @@ export class Machine {
   private applyWatchTraps(): void {
     const traps = new Map<number, TrapMode>();
     this.physWatches = [];
-    this.breakpoints.hw.forEach((h, slot) => {
-      if (!h || h.kind === 'execute') return;
-      const phys = this.linearToPhysical(this.current, h.address);
-      if (phys === undefined) return;
-      this.physWatches.push({ slot, id: h.id, phys, length: h.length, access: h.kind, address: h.address });
-      const page = phys - (phys % 4096);
-      if (h.kind === 'readwrite') traps.set(page, 'absent');
-      else if (!traps.has(page)) traps.set(page, 'readonly');
-    });
+    const watch = (w: Omit<PhysWatch, 'phys' | 'length'>, length: number) => {
+      // Page by page: the range may cross pages that map to scattered physical frames.
+      for (let off = 0; off < length;) {
+        const lin = w.address + BigInt(off);
+        const n = Math.min(length - off, 4096 - Number(lin & 0xfffn));
+        const phys = this.linearToPhysical(this.current, lin);
+        off += n;
+        if (phys === undefined) continue;
+        this.physWatches.push({ ...w, phys, length: n });
+        const page = phys - (phys % 4096);
+        if (w.access === 'readwrite') traps.set(page, 'absent');
+        else if (!traps.has(page)) traps.set(page, 'readonly');
+      }
+    };
+    if (this.watchBackend === 'memslots') {
+      this.breakpoints.hw.forEach((h, slot) => {
+        if (h && h.kind !== 'execute') watch({ slot, id: h.id, access: h.kind, address: h.address }, h.length);
+      });
+    }
+    for (const p of this.breakpoints.pageWatches) watch({ slot: -1, id: p.id, access: 'write', address: p.address }, p.length);
     this.vm.memory.setTraps(traps);
   }
 
@@ -687,6 +700,17 @@ export class Machine {
   addSoftwareBreakpoint(linear: bigint): number {
     const id = this.breakpoints.addSoftware(linear);
     if (this.running) this.breakpoints.plantOne(this.plantTarget, linear);
+    return id;
+  }
+
+  /**
+   * A write watch that needs no debug register: the pages under [linear, linear + length)
+   * become read-only to the guest and every write to them exits to the monitor, which checks
+   * it against the range. Any length, any number; the guest runs slower on those pages.
+   */
+  addPageWatch(linear: bigint, length: number): number {
+    const id = this.breakpoints.addPageWatch(linear, length);
+    this.debugDirty = this.running;
     return id;
   }
 

@@ -38,10 +38,18 @@ const RW_BITS: Record<WatchKind, bigint> = { execute: 0n, write: 1n, readwrite: 
 const LEN_BITS: Record<HwLength, bigint> = { 1: 0n, 2: 1n, 4: 3n, 8: 2n };
 export const HW_SLOTS = 4;
 
+/** A write watch on any range, by trapping the pages it lies on (no debug register used). */
+export interface PageWatch {
+  id: number;
+  address: bigint;
+  length: number;
+}
+
 export class BreakpointTable {
   private nextId = 1;
   private readonly sw = new Map<bigint, SwBreakpoint>();
   readonly hw: (HwBreakpoint | undefined)[] = new Array(HW_SLOTS).fill(undefined);
+  readonly pageWatches: PageWatch[] = [];
   private planted: Planted[] = [];
   /** Bumped by every change to the hardware slots, for the debug-register cache. */
   private version = 0;
@@ -72,9 +80,22 @@ export class BreakpointTable {
     return id;
   }
 
+  /** A write watch of any length and number, beyond the debug registers (page-granular trap). */
+  addPageWatch(address: bigint, length: number): number {
+    if (length < 1) throw new GuestError(`watch length ${length} must be at least 1`);
+    const id = this.nextId++;
+    this.pageWatches.push({ id, address, length });
+    return id;
+  }
+
   remove(id: number): boolean {
     for (const [a, b] of this.sw) {
       if (b.id === id) return this.sw.delete(a);
+    }
+    const page = this.pageWatches.findIndex((w) => w.id === id);
+    if (page >= 0) {
+      this.pageWatches.splice(page, 1);
+      return true;
     }
     const slot = this.hw.findIndex((h) => h?.id === id);
     if (slot >= 0) {
@@ -87,6 +108,7 @@ export class BreakpointTable {
   clear(): void {
     this.sw.clear();
     this.hw.fill(undefined);
+    this.pageWatches.length = 0;
     this.version++;
   }
 

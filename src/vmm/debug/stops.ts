@@ -41,7 +41,7 @@ export function describeStop(s: Stop): string {
     case 'breakpoint': return `breakpoint ${s.id} at 0x${s.address.toString(16)} on vCPU ${s.vcpu}`;
     case 'guest-int3': return `guest int3 at 0x${s.address.toString(16)} on vCPU ${s.vcpu}`;
     case 'step': return `step on vCPU ${s.vcpu}`;
-    case 'watchpoint': return `${s.access} watchpoint ${s.id} on 0x${s.address.toString(16)} (DR${s.slot}) on vCPU ${s.vcpu}`;
+    case 'watchpoint': return `${s.access} watchpoint ${s.id} on 0x${s.address.toString(16)} (${s.slot < 0 ? 'page trap' : `DR${s.slot}`}) on vCPU ${s.vcpu}`;
     case 'pause': return `paused vCPU ${s.vcpu}`;
     case 'port-io': return `port ${s.write ? 'write' : 'read'} 0x${s.port.toString(16)} on vCPU ${s.vcpu}`;
   }
