@@ -241,3 +241,35 @@ test('page-granular write watches: more than four, of any size, each stops right
   assert.match(ev.body.description ?? '', new RegExp(`0x${syms.counter.toString(16)}, 3 bytes\\), now 0x0*1;`));
   assert.equal(await readU64(syms.counter), 1n);
 });
+
+test('conditions and hit counts on data and instruction breakpoints too', async () => {
+  await launch(dc, base(), async () => {
+    const info = await dc.customRequest('dataBreakpointInfo', { name: hex(syms.counter), asAddress: true, bytes: 8 });
+    await dc.customRequest('setDataBreakpoints', {
+      breakpoints: [{ dataId: info.body.dataId, accessType: 'write', condition: `*(uint64_t *)${hex(syms.counter)} == 2` }],
+    });
+  });
+  // the .bss clearing writes zeros and the first bump writes 1: the condition stops only at 2
+  let ev = await stopped(dc);
+  assert.equal(ev.body.reason, 'data breakpoint');
+  assert.equal(await readU64(syms.counter), 2n);
+  await dc.customRequest('setDataBreakpoints', { breakpoints: [] });
+  await dc.stop();
+  dc = newClient();
+  await dc.start();
+  await launch(dc, base(), async () => {
+    await dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(syms.bump), hitCondition: '% 2' }] });
+  });
+  ev = await stopped(dc);
+  assert.equal(ev.body.reason, 'instruction breakpoint');
+  assert.equal(await readU64(syms.counter), 1n, 'the second call to bump');
+});
+
+test('the triple fault filter off: the session ends with a message', async () => {
+  const out: string[] = [];
+  dc.on('output', (e: DebugProtocol.OutputEvent) => out.push(e.body.output));
+  const exited = dc.waitForEvent('exited');
+  await launch(dc, flat('triple64'), () => dc.setExceptionBreakpointsRequest({ filters: ['halt'] }));
+  assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, 4);
+  assert.match(out.join(''), /triple fault on vCPU 0.*"Triple fault" exception filter is off/);
+});
