@@ -22,13 +22,15 @@ export const EXIT = {
 const HELP = `Usage: kvmdbg run [options] FILE
 
 Runs an x86 guest on /dev/kvm with its serial port (COM1) on this terminal.
-The format is found from the content: Multiboot 2, Multiboot 1, ELF32, ELF64, boot sector.
+The format is found from the content: Linux bzImage, Multiboot 2, Multiboot 1, ELF32, ELF64,
+boot sector.
 
 Options:
   --memory SIZE          guest RAM, QEMU-style (64M, 1G, 512K; a bare number is MiB). Default 64M
   --smp N                number of vCPUs. Default 1
-  --cmdline STRING       kernel command line (Multiboot)
-  --module FILE[,ARGS]   a Multiboot module with its string; repeat for more
+  --cmdline STRING       kernel command line (Multiboot, Linux)
+  --module FILE[,ARGS]   a Multiboot module with its string; repeat for more. For a Linux
+                         bzImage the first module is the initrd (more are appended to it)
   --format FORMAT        force a format: ${GUEST_FORMATS.join(', ')}
   --load-address ADDR    flat binary: where to load it (default 0x100000)
   --entry ADDR           flat binary: where to start (default: the load address)

@@ -63,6 +63,7 @@ const FORMAT_LABELS: Record<Detected, string> = {
   elf64: 'ELF64',
   multiboot: 'Multiboot',
   multiboot2: 'Multiboot2',
+  bzimage: 'Linux bzImage',
   linux: 'Linux bzImage',
 };
 

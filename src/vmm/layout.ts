@@ -42,3 +42,8 @@ export const GDT_SELECTOR = {
   code16: 0x20,
   data16: 0x28,
 } as const;
+
+// Linux bzImage (loaders/bzimage.ts), inside the boot information area: the zero page (struct
+// boot_params, 4 KiB), then the kernel command line up to BOOT_INFO_END.
+export const LINUX_ZERO_PAGE_ADDR = 0x8000;
+export const LINUX_CMDLINE_ADDR = 0x9000;

@@ -1,12 +1,14 @@
 // Picks the loader for a guest image: --format if given, else from the content.
-// Detection order: a valid Multiboot2 header, a valid Multiboot 1 header, then a Multiboot2 or
-// Multiboot 1 magic with a bad checksum (so the user hears about the checksum rather than getting
-// the kernel loaded some other way), ELF magic (the class picks elf32 / elf64), a boot sector
-// (55 AA at offset 510). A kernel with both Multiboot headers boots as Multiboot2, as under GRUB's
-// multiboot2 command.
+// Detection order: a Linux setup header (55 AA at 0x1FE and "HdrS" at 0x202: a bzImage whatever
+// its boot protocol version, so an old kernel hears why it is refused), a valid Multiboot2 header,
+// a valid Multiboot 1 header, then a Multiboot2 or Multiboot 1 magic with a bad checksum (so the
+// user hears about the checksum rather than getting the kernel loaded some other way), ELF magic
+// (the class picks elf32 / elf64), a boot sector (55 AA at offset 510). A kernel with both
+// Multiboot headers boots as Multiboot2, as under GRUB's multiboot2 command.
 import { GuestError } from '../errors.js';
 import type { GuestMemory } from '../memory.js';
 import { isBootSector, loadBootSector } from './bootsector.js';
+import { isBzImage, loadBzImage } from './bzimage.js';
 import { elfBits, isElf } from './elf-parse.js';
 import { loadElf32, loadElf64 } from './elf.js';
 import { loadFlat } from './flat.js';
@@ -21,10 +23,12 @@ export const LOADERS: Record<GuestFormat, Loader> = {
   elf64: loadElf64,
   multiboot: loadMultiboot,
   multiboot2: loadMultiboot2,
+  bzimage: loadBzImage,
 };
 
 /** The format the content says, or undefined when it is none kvmdbg recognises. */
 export function detectFormat(image: Buffer): GuestFormat | undefined {
+  if (isBzImage(image)) return 'bzimage';
   const mb2 = findMultiboot2Header(image);
   const mb1 = findMultibootHeader(image);
   if (mb2?.valid) return 'multiboot2';

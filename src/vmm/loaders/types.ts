@@ -41,7 +41,7 @@ export interface LoadedGuest {
   extent: { start: number; end: number };
 }
 
-export type GuestFormat = 'bootsector' | 'flat' | 'elf32' | 'elf64' | 'multiboot' | 'multiboot2';
-export const GUEST_FORMATS: GuestFormat[] = ['bootsector', 'flat', 'elf32', 'elf64', 'multiboot', 'multiboot2'];
+export type GuestFormat = 'bootsector' | 'flat' | 'elf32' | 'elf64' | 'multiboot' | 'multiboot2' | 'bzimage';
+export const GUEST_FORMATS: GuestFormat[] = ['bootsector', 'flat', 'elf32', 'elf64', 'multiboot', 'multiboot2', 'bzimage'];
 
 export type Loader = (image: Buffer, mem: GuestMemory, opts: LoadOptions) => LoadedGuest;
