@@ -92,6 +92,8 @@ export class Machine {
   /** vCPU whose next resume must hand the guest its own int3 (after a guest-int3 stop). */
   private deliverInt3 = new Set<number>();
   private readonly plantTarget: PlantTarget;
+  /** One frozen step stop per vCPU: a fast step allocates nothing. */
+  private readonly stepStops: readonly Stop[];
   readonly watchBackend: 'debugregs' | 'memslots';
   private physWatches: PhysWatch[] = [];
   /** Debug-register breakpoints standing in for unmappable software ones: hw id → sw id. */
@@ -133,6 +135,7 @@ export class Machine {
       throw e;
     }
     this.stopOnGuestInt3 = config.stopOnGuestInt3 ?? false;
+    this.stepStops = this.vm.vcpus.map((v) => Object.freeze({ kind: 'step', vcpu: v.id } as Stop));
     this.watchBackend = config.watchBackend ?? (this.vm.host.kind === 'kvm_pvm' ? 'memslots' : 'debugregs');
     this.plantTarget = {
       toPhysical: (lin) => this.linearToPhysical(this.current, lin),
@@ -199,6 +202,21 @@ export class Machine {
    * goes through the event loop. Either way, `await` it.
    */
   step(index = this.current): Stop | Promise<Stop> {
+    const v = this.vm.vcpus[index];
+    if (v && this.canStepFast()) {
+      // The common case of a debugger stepping: guest debug is already set for a plain
+      // single step, so one KVM_RUN and a look at the exit is all it takes.
+      this.current = index;
+      this.kicker.enter(index);
+      const rc = v.enter();
+      const w = v.run32;
+      if (rc === 0 && w[RUN32_EXIT_REASON] === abi.KVM_EXIT.DEBUG && w[RUN32_DEBUG_EXCEPTION] === 1 && w[RUN32_DEBUG_DR6] & DR6_BS) {
+        v.debugPcValid = true;
+        this.kicker.idle();
+        return this.stepStops[index];
+      }
+      return this.stepFrom(v, rc);
+    }
     this.current = index;
     this.beginRun();
     let finished = true;
@@ -211,6 +229,26 @@ export class Machine {
       const skip = this.breakpoints.hasHardware ? this.breakpoints.hardwareExecuteAt(this.linearRip(index)) : -1;
       this.applyGuestDebug(true, skip);
       const s = this.execute(v, true);
+      if (s) return s;
+      finished = false;
+      return this.finishStep(v);
+    } finally {
+      if (finished) this.endRun();
+    }
+  }
+
+  /** Plain single-step state: no debug registers, traps or int3 hand-over to arrange. */
+  private canStepFast(): boolean {
+    return !this.running && !this.destroyed && this.lastControl.flags === PLAIN_STEP && !this.debugDirty &&
+      !this.breakpoints.hasHardware && this.breakpoints.pageWatches.length === 0 && this.deliverInt3.size === 0;
+  }
+
+  /** The rest of a fast step whose exit was not the single-step trap (I/O, a fault, a kick...). */
+  private stepFrom(v: Vcpu, rc: number): Stop | Promise<Stop> {
+    this.beginRun();
+    let finished = true;
+    try {
+      const s = this.execute(v, true, rc);
       if (s) return s;
       finished = false;
       return this.finishStep(v);
@@ -361,21 +399,29 @@ export class Machine {
    * Runs `v` until a stop (returned) or the end of a time slice (null). Exits that devices
    * handle loop here without returning to the event loop.
    */
-  private execute(v: Vcpu, singleStep: boolean): Stop | null {
+  private execute(v: Vcpu, singleStep: boolean, taken?: number): Stop | null {
     const run = v.run;
     // The clock is read only once an exit has been handled and the loop goes on: a single
     // step, the hottest path, returns before ever needing it.
     let deadline = 0;
+    let exits = 0;
     const kicker = this.kicker;
     for (;;) {
-      kicker.enter(v.id);
-      const rc = v.enter();
+      let rc: number;
+      if (taken !== undefined) {
+        // The KVM_RUN has happened already (a fast step): handle its exit first.
+        rc = taken;
+        taken = undefined;
+      } else {
+        kicker.enter(v.id);
+        rc = v.enter();
+      }
       if (rc < 0) {
         if (rc !== -EINTR) throw new SysError('KVM_RUN', -rc);
         run[abi.kvm_run.immediate_exit] = 0;
         return this.afterKick(v);
       }
-      switch (run.readUInt32LE(abi.kvm_run.exit_reason)) {
+      switch (v.run32[RUN32_EXIT_REASON]) {
         case abi.KVM_EXIT.IO:
           this.handleIo(run, v.id);
           break;
@@ -423,9 +469,12 @@ export class Machine {
         this.completeInstruction(v);
         return this.pending;
       }
-      const now = performance.now();
-      if (deadline === 0) deadline = now + SLICE_MS;
-      else if (now > deadline) return null;
+      // Exits cost microseconds each: the clock is read every 32nd, not after every one.
+      if ((++exits & 31) === 0 || deadline === 0) {
+        const now = performance.now();
+        if (deadline === 0) deadline = now + SLICE_MS;
+        else if (now > deadline) return null;
+      }
     }
   }
 
@@ -451,9 +500,10 @@ export class Machine {
   private handleIo(run: Buffer, vcpu: number): void {
     const o = abi.kvm_run;
     const size = run[o.io_size];
-    const port = run.readUInt16LE(o.io_port);
-    const count = run.readUInt32LE(o.io_count);
-    let off = Number(run.readBigUInt64LE(o.io_data_offset));
+    const port = run[o.io_port] | (run[o.io_port + 1] << 8);
+    const count = run[o.io_count] | (run[o.io_count + 1] << 8) | (run[o.io_count + 2] << 16);
+    // The data offset is within the kvm_run mapping (a few pages): its low 32 bits are all of it.
+    let off = run[o.io_data_offset] | (run[o.io_data_offset + 1] << 8) | (run[o.io_data_offset + 2] << 16);
     const out = run[o.io_direction] === abi.KVM_EXIT_IO_OUT;
     let value = 0;
     for (let i = 0; i < count; i++, off += size) {
@@ -518,8 +568,8 @@ export class Machine {
     const run = v.run;
     const o = abi.kvm_run;
     const exception = run.readUInt32LE(o.debug_exception);
-    v.debugPc = run.readBigUInt64LE(o.debug_pc);
-    if (exception === 3) return this.onInt3(v, v.debugPc);
+    v.debugPcValid = true;
+    if (exception === 3) return this.onInt3(v, v.debugPc!);
     // DR6's defined bits are all in its low 32 bits: B0-B3 (0-3) and BS (14).
     const dr6 = run.readUInt32LE(o.debug_dr6);
     for (let slot = 0; slot < 4; slot++) {
@@ -745,6 +795,11 @@ export class Machine {
 }
 
 const NO_DEBUGREGS: readonly bigint[] = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
+/** Guest-debug control of a plain single step (software breakpoints always on, see applyGuestDebug). */
+const RUN32_EXIT_REASON = abi.kvm_run.exit_reason / 4;
+const RUN32_DEBUG_EXCEPTION = abi.kvm_run.debug_exception / 4;
+const RUN32_DEBUG_DR6 = abi.kvm_run.debug_dr6 / 4;
+const PLAIN_STEP = abi.KVM_GUESTDBG_ENABLE | abi.KVM_GUESTDBG_SINGLESTEP | abi.KVM_GUESTDBG_USE_SW_BP;
 
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));

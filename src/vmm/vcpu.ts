@@ -80,14 +80,22 @@ export class Vcpu {
   private lastControl = -1;
   private readonly lastDebugRegs: bigint[] = [];
   /**
-   * The linear RIP reported by the last debug exit (kvm_run.debug.arch.pc), valid until the
-   * vCPU runs again or its registers are written: it saves two ioctls per breakpoint hit.
+   * Set after a debug exit: kvm_run.debug.arch.pc is then the linear RIP, valid until the vCPU
+   * runs again or its registers are written. It saves two ioctls per breakpoint hit.
    */
-  debugPc: bigint | undefined;
+  debugPcValid = false;
+
+  get debugPc(): bigint | undefined {
+    return this.debugPcValid ? this.run.readBigUInt64LE(abi.kvm_run.debug_pc) : undefined;
+  }
+
+  /** The kvm_run page as 32-bit words, for the exit fields read on every step. */
+  readonly run32: Uint32Array;
 
   constructor(readonly id: number, readonly fd: number, mmapSize: number) {
     const m = sys.mmap(mmapSize, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_SHARED, fd, 'mmap kvm_run');
     this.run = m.buf;
+    this.run32 = new Uint32Array(m.buf.buffer, m.buf.byteOffset, 64);
     this.runAddr = m.addr;
     this.runSize = mmapSize;
   }
@@ -112,7 +120,7 @@ export class Vcpu {
   private invalidate(): void {
     this.regsValid = false;
     this.sregsCache = undefined;
-    this.debugPc = undefined;
+    this.debugPcValid = false;
   }
 
   get exitReason(): number {
@@ -135,7 +143,7 @@ export class Vcpu {
 
   /** Writes the shared view back. */
   storeRegs(): void {
-    this.debugPc = undefined;
+    this.debugPcValid = false;
     this.regsValid = false;
     sys.ioctlPtr(this.fd, abi.KVM_SET_REGS, this.regsBuf, 'KVM_SET_REGS');
     this.regsValid = true;
