@@ -170,16 +170,31 @@ export class Machine {
   // --- run control -------------------------------------------------------------------------
 
   /** Runs every vCPU until something stops the machine. */
-  async run(): Promise<Stop> {
+  /**
+   * Runs every vCPU until something stops the machine. A stop within the first time slice is
+   * returned as it is (a breakpoint hit and continue is a hot path too); a longer run goes
+   * through the event loop between slices. Either way, `await` it.
+   */
+  run(): Stop | Promise<Stop> {
     this.beginRun();
+    let finished = true;
     try {
       const first = this.resumeOverBreakpoint(this.current);
       if (first) return first;
       this.borrowDebugRegisters(this.breakpoints.plant(this.plantTarget));
       this.applyGuestDebug(false);
+      const s = this.execute(this.vcpu(this.current), false);
+      if (s) return s;
+      finished = false;
+      return this.finishRun();
+    } finally {
+      if (finished) this.endRun();
+    }
+  }
+
+  private async finishRun(): Promise<Stop> {
+    try {
       for (;;) {
-        const s = this.execute(this.vcpu(this.current), false);
-        if (s) return s;
         this.uart.flush();
         await yieldToEventLoop();
         if (this.takePause()) return { kind: 'pause', vcpu: this.current };
@@ -188,13 +203,14 @@ export class Machine {
           this.applyGuestDebug(false);
         }
         this.rotate();
+        const s = this.execute(this.vcpu(this.current), false);
+        if (s) return s;
       }
     } finally {
       this.endRun();
     }
   }
 
-  /** Executes one instruction on vCPU `index` (an interrupt taken meanwhile counts as one). */
   /**
    * Executes one instruction on vCPU `index` (an interrupt taken meanwhile counts as one).
    * A step that completes at once is returned as it is, not as a promise: stepping is the
@@ -359,7 +375,7 @@ export class Machine {
     for (const v of this.vm.vcpus) v.setGuestDebug(control, regs);
     this.lastControl.flags = control;
     this.lastControl.regs = regs;
-    if ((memslots && this.breakpoints.hasHardware) || this.breakpoints.pageWatches.length || this.physWatches.length) {
+    if ((memslots && this.breakpoints.hasDataWatch) || this.breakpoints.pageWatches.length || this.physWatches.length) {
       this.applyWatchTraps();
     }
   }

@@ -53,7 +53,8 @@ export class BreakpointTable {
   private planted: Planted[] = [];
   /** Bumped by every change to the hardware slots, for the debug-register cache. */
   private version = 0;
-  private drCache: { key: string; regs: bigint[] } | undefined;
+  private readonly drCache: bigint[][] = [];
+  private drCacheVersion = -1;
 
   addSoftware(address: bigint): number {
     const existing = this.sw.get(address);
@@ -120,6 +121,11 @@ export class BreakpointTable {
     return this.sw.size > 0;
   }
 
+  /** Whether a data watch (not an execute breakpoint) holds a debug-register slot. */
+  get hasDataWatch(): boolean {
+    return this.hw.some((h) => h !== undefined && h.kind !== 'execute');
+  }
+
   get hasHardware(): boolean {
     return this.hw.some((h) => h !== undefined);
   }
@@ -134,8 +140,14 @@ export class BreakpointTable {
    * with `executeOnly`, the data watches (where memory traps implement them instead).
    */
   debugRegisters(skip = -1, executeOnly = false): readonly bigint[] {
-    const key = `${this.version}:${skip}:${executeOnly}`;
-    if (this.drCache?.key === key) return this.drCache.regs;
+    // One cached array per (skip, executeOnly) and table version: this runs at every resume.
+    const key = (skip + 1) * 2 + (executeOnly ? 1 : 0);
+    if (this.drCacheVersion !== this.version) {
+      this.drCache.length = 0;
+      this.drCacheVersion = this.version;
+    }
+    const cached = this.drCache[key];
+    if (cached) return cached;
     const regs = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
     let dr7 = 0n;
     this.hw.forEach((h, i) => {
@@ -147,7 +159,7 @@ export class BreakpointTable {
     });
     if (dr7) dr7 |= 1n << 8n; // LE: exact data breakpoints, as the SDM recommends
     regs[7] = dr7;
-    this.drCache = { key, regs };
+    this.drCache[key] = regs;
     return regs;
   }
 
