@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { buildAll, newClient, launch, topFrame, scope, children, stopped, markLine, nm } from './support/dap.js';
+import { buildAll, newClient, launch, topFrame, scope, children, stopped, markLine, nm, ADAPTER } from './support/dap.js';
 import { buildFlat64 } from './guests/build.js';
 
 let guest: { img: string; elf: string; source: string };
@@ -357,4 +357,50 @@ test('a breakpoint set while the guest runs takes effect', async () => {
   await new Promise((r) => setTimeout(r, 100));
   await dc.pauseRequest({ threadId: 1 });
   assert.equal((await stopped(dc)).body.reason, 'pause');
+});
+
+test('"trace" logs the protocol to a file', async () => {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const log = join(mkdtempSync(join(tmpdir(), 'kvmdbg-trace-')), 'dap.log');
+  await launch(dc, { ...base(), stopOnEntry: true, trace: log });
+  await stopped(dc);
+  await dc.threadsRequest();
+  // the logger writes asynchronously
+  for (let i = 0; i < 40 && !/"command":"threads"/.test(readFileSync(log, 'utf8')); i++) await new Promise((r) => setTimeout(r, 50));
+  // the file opens asynchronously at launch: what follows the launch is in it
+  const text = readFileSync(log, 'utf8');
+  assert.match(text, /From client: threads/);
+  assert.match(text, /To client: \{[^\n]*"command":"threads","success":true/);
+});
+
+test('--server=PORT serves DAP on a TCP port', async () => {
+  const { spawn } = await import('node:child_process');
+  const { DebugClient } = await import('@vscode/debugadapter-testsupport');
+  const port = 47000 + (process.pid % 1000);
+  const { connect } = await import('node:net');
+  const server = spawn(process.execPath, [ADAPTER, `--server=${port}`], { stdio: 'ignore' });
+  try {
+    // wait until the adapter listens
+    for (let i = 0; ; i++) {
+      const up = await new Promise<boolean>((resolve) => {
+        const c = connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); });
+        c.on('error', () => resolve(false));
+      });
+      if (up) break;
+      if (i > 50) throw new Error(`the adapter did not listen on port ${port}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const tcp = new DebugClient('node', ADAPTER, 'kvm');
+    await tcp.start(port);
+    const ev = tcp.waitForEvent('stopped');
+    await launch(tcp, { ...base(), stopOnEntry: true });
+    assert.equal(((await ev) as DebugProtocol.StoppedEvent).body.reason, 'entry');
+    const st = await tcp.stackTraceRequest({ threadId: 1 });
+    assert.equal(st.body.stackFrames[0].instructionPointerReference, '0x7c00');
+    await tcp.stop();
+  } finally {
+    server.kill();
+  }
 });

@@ -90,7 +90,12 @@ export class KvmDebugSession extends LoggingDebugSession {
     this.setDebuggerLinesStartAt1(true);
     this.setDebuggerColumnsStartAt1(true);
     this.configured = new Promise((r) => (this.markConfigured = r));
-    // Without this, LoggingDebugSession keeps every message in a queue that is never drained.
+  }
+
+  start(inStream: NodeJS.ReadableStream, outStream: NodeJS.WritableStream): void {
+    super.start(inStream, outStream);
+    // LoggingDebugSession queues every message until the logger is set up, forever when
+    // nothing sets it up: without tracing, logging is off (set up after start(), which creates it).
     logger.setup(Logger.LogLevel.Stop, false);
   }
 
