@@ -76,9 +76,9 @@ export class Vcpu {
   private readonly regsBuf = Buffer.alloc(abi.kvm_regs.size);
   private readonly regsView = new BigUint64Array(this.regsBuf.buffer, this.regsBuf.byteOffset, 18);
   private readonly sregsBuf = Buffer.alloc(abi.kvm_sregs.size);
-  private readonly debugBuf = Buffer.alloc(abi.kvm_guest_debug.size);
   private lastControl = -1;
-  private readonly lastDebugRegs: bigint[] = [];
+  private lastDebugRegs: readonly bigint[] = [];
+  private readonly debugStructs = new WeakMap<readonly bigint[], Map<number, Buffer>>();
   /**
    * Set after a debug exit: kvm_run.debug.arch.pc is then the linear RIP, valid until the vCPU
    * runs again or its registers are written. It saves two ioctls per breakpoint hit.
@@ -318,17 +318,26 @@ export class Vcpu {
     sys.ioctlPtr(this.fd, abi.KVM_SET_DEBUGREGS, b, 'KVM_SET_DEBUGREGS');
   }
 
-  /** KVM_SET_GUEST_DEBUG, skipped when nothing changed since the last call (stepping is hot). */
+  /**
+   * KVM_SET_GUEST_DEBUG, skipped when nothing changed since the last call. Callers pass the
+   * same array object for the same registers (the breakpoint table caches them), so the
+   * encoded struct is kept per (array, control) and a change costs just the ioctl: breakpoint
+   * hit and continue switch between two such states at every hit.
+   */
   setGuestDebug(control: number, debugreg: readonly bigint[]): void {
-    const last = this.lastDebugRegs;
-    if (control === this.lastControl && debugreg.length === last.length && debugreg.every((v, i) => v === last[i])) return;
-    const b = this.debugBuf;
-    b.fill(0);
-    b.writeUInt32LE(control >>> 0, abi.kvm_guest_debug.control);
-    debugreg.forEach((v, i) => b.writeBigUInt64LE(v, abi.kvm_guest_debug.debugreg + 8 * i));
+    if (control === this.lastControl && debugreg === this.lastDebugRegs) return;
+    let byControl = this.debugStructs.get(debugreg);
+    if (!byControl) this.debugStructs.set(debugreg, (byControl = new Map()));
+    let b = byControl.get(control);
+    if (!b) {
+      b = Buffer.alloc(abi.kvm_guest_debug.size);
+      b.writeUInt32LE(control >>> 0, abi.kvm_guest_debug.control);
+      debugreg.forEach((v, i) => b!.writeBigUInt64LE(v, abi.kvm_guest_debug.debugreg + 8 * i));
+      byControl.set(control, b);
+    }
     sys.ioctlPtr(this.fd, abi.KVM_SET_GUEST_DEBUG, b, 'KVM_SET_GUEST_DEBUG');
     this.lastControl = control;
-    this.lastDebugRegs.splice(0, last.length, ...debugreg);
+    this.lastDebugRegs = debugreg;
   }
 
   // --- events and MP state -----------------------------------------------------------------
