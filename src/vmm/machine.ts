@@ -218,11 +218,11 @@ export class Machine {
    * goes through the event loop. Either way, `await` it.
    */
   step(index = this.current): Stop | Promise<Stop> {
-    const v = this.vm.vcpus[index];
-    if (v && this.canStepFast()) {
+    const v = this.vcpu(index);
+    this.current = index;
+    if (this.canStepFast()) {
       // The common case of a debugger stepping: guest debug is already set for a plain
       // single step, so one KVM_RUN and a look at the exit is all it takes.
-      this.current = index;
       this.kicker.enter(index);
       const rc = v.enter();
       const w = v.run32;
@@ -231,26 +231,12 @@ export class Machine {
         this.kicker.idle();
         return this.stepStops[index];
       }
-      return this.stepFrom(v, rc);
+      // Another exit (I/O, a fault, a kick...): the general path handles the one just taken.
+      this.beginRun();
+      return this.continueStep(v, rc);
     }
-    this.current = index;
     this.beginRun();
-    let finished = true;
-    try {
-      const v = this.vcpu(index);
-      if (this.deliverInt3.delete(index)) {
-        this.passInt3ToGuest(v);
-        return { kind: 'step', vcpu: index };
-      }
-      const skip = this.breakpoints.hasHardware ? this.breakpoints.hardwareExecuteAt(this.linearRip(index)) : -1;
-      this.applyGuestDebug(true, skip);
-      const s = this.execute(v, true);
-      if (s) return s;
-      finished = false;
-      return this.finishStep(v);
-    } finally {
-      if (finished) this.endRun();
-    }
+    return this.continueStep(v);
   }
 
   /** Plain single-step state: no debug registers, traps or int3 hand-over to arrange. */
@@ -259,12 +245,22 @@ export class Machine {
       !this.breakpoints.hasHardware && this.breakpoints.pageWatches.length === 0 && this.deliverInt3.size === 0;
   }
 
-  /** The rest of a fast step whose exit was not the single-step trap (I/O, a fault, a kick...). */
-  private stepFrom(v: Vcpu, rc: number): Stop | Promise<Stop> {
-    this.beginRun();
+  /**
+   * A step inside beginRun/endRun: arranges guest debug for it, unless `taken` is the result
+   * of the step's KVM_RUN already made by the fast path.
+   */
+  private continueStep(v: Vcpu, taken?: number): Stop | Promise<Stop> {
     let finished = true;
     try {
-      const s = this.execute(v, true, rc);
+      if (taken === undefined) {
+        if (this.deliverInt3.delete(v.id)) {
+          this.passInt3ToGuest(v);
+          return this.stepStops[v.id];
+        }
+        const skip = this.breakpoints.hasHardware ? this.breakpoints.hardwareExecuteAt(this.linearRip(v.id)) : -1;
+        this.applyGuestDebug(true, skip);
+      }
+      const s = this.execute(v, true, taken);
       if (s) return s;
       finished = false;
       return this.finishStep(v);
