@@ -1,10 +1,10 @@
 // The adapter's deeper features over the protocol: data breakpoints, hit counts, conditions,
 // logpoints, exception filters, several vCPUs.
-import { test, before, beforeEach, afterEach } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { buildAll, newClient, launch, topFrame, scope, stopped, markLine, nm } from './support/dap.js';
+import { buildAll, newClient, launch, topFrame, scope, stopped, markLine, nm, clientPerTest } from './support/dap.js';
 import { buildFlat64 } from './guests/build.js';
 
 let guest: { img: string; elf: string; source: string };
@@ -15,13 +15,7 @@ before(() => {
   guest = buildAll();
   syms = nm(guest.elf);
 });
-beforeEach(async () => {
-  dc = newClient();
-  await dc.start();
-});
-afterEach(async () => {
-  await dc.stop();
-});
+clientPerTest(() => dc, (c) => (dc = c));
 
 const base = () => ({ program: guest.img, symbols: [guest.elf] });
 const hex = (v: bigint) => '0x' + v.toString(16);

@@ -1,10 +1,10 @@
 // Locals and Globals from DWARF over the protocol, in the stopped frame and in its callers, at
 // -O0 and -O2; setVariable on memory; data breakpoints on variables.
-import { test, before, beforeEach, afterEach } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { buildAll, buildOptimized, newClient, launch, stopped, nm } from './support/dap.js';
+import { buildAll, buildOptimized, launch, stopped, nm, clientPerTest } from './support/dap.js';
 
 let guest: { img: string; elf: string; source: string };
 let dc: DebugClient;
@@ -12,13 +12,7 @@ let dc: DebugClient;
 before(() => {
   guest = buildAll();
 });
-beforeEach(async () => {
-  dc = newClient();
-  await dc.start();
-});
-afterEach(async () => {
-  await dc.stop();
-});
+clientPerTest(() => dc, (c) => (dc = c));
 
 async function frameScopes(frame: number): Promise<Map<string, DebugProtocol.Scope>> {
   const st = await dc.stackTraceRequest({ threadId: 1 });

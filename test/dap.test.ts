@@ -1,11 +1,11 @@
 // The debug adapter over the protocol, on real guests: launch, stops in every CPU mode,
 // breakpoints of each kind, stepping, registers, memory, disassembly, pause, restart, errors.
-import { test, before, beforeEach, afterEach } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { buildAll, newClient, launch, topFrame, scope, children, stopped, markLine, nm, ADAPTER } from './support/dap.js';
+import { buildAll, launch, topFrame, scope, children, stopped, markLine, nm, ADAPTER, clientPerTest } from './support/dap.js';
 import { buildFlat64 } from './guests/build.js';
 
 let guest: { img: string; elf: string; source: string };
@@ -16,13 +16,7 @@ before(() => {
   guest = buildAll();
   syms = nm(guest.elf);
 });
-beforeEach(async () => {
-  dc = newClient();
-  await dc.start();
-});
-afterEach(async () => {
-  await dc.stop();
-});
+clientPerTest(() => dc, (c) => (dc = c));
 
 const base = () => ({ program: guest.img, symbols: [guest.elf] });
 const hex = (v: bigint) => '0x' + v.toString(16);

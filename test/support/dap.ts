@@ -1,4 +1,5 @@
 // Talking DAP to the real adapter (dist/adapter.js) from tests, with the guests they debug.
+import { beforeEach, afterEach } from 'node:test';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { execFileSync } from 'node:child_process';
@@ -51,6 +52,21 @@ export function newClient(): DebugClient {
     else q.events.push(e);
   });
   return dc;
+}
+
+/**
+ * A fresh adapter process for every test of the file: `set` receives each new client, and the
+ * one `get` returns at the end of a test (a test may replace it) is stopped.
+ */
+export function clientPerTest(get: () => DebugClient, set: (dc: DebugClient) => void): void {
+  beforeEach(async () => {
+    const dc = newClient();
+    set(dc);
+    await dc.start();
+  });
+  afterEach(async () => {
+    await get().stop();
+  });
 }
 
 /** initialize, launch, then `setup` (breakpoints) before configurationDone, as VS Code does. */
