@@ -80,6 +80,36 @@ test('single-step walks the loop one instruction at a time', async () => {
   });
 });
 
+test('steps see a watch or breakpoint added between them, and plain steps again once it is gone', async () => {
+  // Plain steps take a fast path that skips arranging guest debug; any change to the debug
+  // registers must drop it, or a watch added between two steps would be missed.
+  const { m, syms } = flat64('long-flat');
+  await withMachine(m, async () => {
+    const step = async () => {
+      const s = await m.step();
+      return { kind: s.kind, rip: m.getRegs().rip };
+    };
+    assert.deepEqual(await step(), { kind: 'step', rip: syms._start + 5n });
+    assert.deepEqual(await step(), { kind: 'step', rip: syms.loop });
+    const watch = m.addHardwareBreakpoint(syms.counter, 'write', 8);
+    assert.deepEqual(await step(), { kind: 'step', rip: syms.loop + 3n }); // add $3
+    const hit = await m.step(); // mov %eax, counter
+    assert.deepEqual(hit, { kind: 'watchpoint', vcpu: 0, id: watch, slot: 0, address: syms.counter, access: 'write' });
+    assert.equal(m.readPhysical(Number(syms.counter), 4).readUInt32LE(), 3);
+    m.removeBreakpoint(watch);
+    // dec, jnz, add, and the next write to counter is a plain step now
+    for (const rip of [syms.loop + 11n, syms.loop, syms.loop + 3n, syms.loop + 9n]) {
+      assert.deepEqual(await step(), { kind: 'step', rip });
+    }
+    assert.equal(m.readPhysical(Number(syms.counter), 4).readUInt32LE(), 6);
+    // an execute breakpoint at RIP does not stop a step off it; a run from there hits it next pass
+    const bp = m.addHardwareBreakpoint(syms.loop + 11n, 'execute');
+    assert.deepEqual(await step(), { kind: 'step', rip: syms.loop + 11n });
+    assert.deepEqual(await m.run(), { kind: 'breakpoint', vcpu: 0, address: syms.loop + 11n, id: bp });
+    assert.equal(m.getRegs().rax, 9n);
+  });
+});
+
 test('software breakpoint: stops at the address, memory reads never show 0xCC', async () => {
   const { m, syms, serial } = flat64('long-flat');
   await withMachine(m, async () => {

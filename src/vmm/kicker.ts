@@ -26,7 +26,10 @@ export class Kicker {
   private readonly ctl: Int32Array;
   private readonly timer: bigint;
   private armed = false;
-  private entries = 0;
+  /** A KVM_RUN was entered since the last disarm check. */
+  private used = false;
+  /** The vCPU last published in the control block (a plain field: reading it back is a hot path). */
+  private vcpu = 0;
   private disarmTimer: NodeJS.Timeout | undefined;
   readonly handle: KickHandle;
 
@@ -44,10 +47,16 @@ export class Kicker {
     this.timer = sys.timerCreate(tid, SIGUSR2);
   }
 
-  /** Before KVM_RUN on vCPU `index`: makes sure the slice timer ticks. Plain stores mostly. */
+  /**
+   * Before running vCPU `index` (once per run loop, not per KVM_RUN): publishes which vCPU a
+   * kick must reach and makes sure the slice timer ticks. Field reads only, once armed.
+   */
   enter(index: number): void {
-    this.ctl[VCPU] = index;
-    this.entries++;
+    if (index !== this.vcpu) {
+      this.vcpu = index;
+      Atomics.store(this.ctl, VCPU, index);
+    }
+    this.used = true;
     if (!this.armed) {
       sys.timerSet(this.timer, this.periodMs * 1e6);
       this.armed = true;
@@ -60,10 +69,9 @@ export class Kicker {
    */
   idle(): void {
     if (!this.armed || this.disarmTimer) return;
-    let seen = this.entries;
     const check = () => {
-      if (this.entries !== seen) {
-        seen = this.entries;
+      if (this.used) {
+        this.used = false;
         this.disarmTimer = setTimeout(check, DISARM_AFTER_MS);
         this.disarmTimer.unref();
         return;
@@ -78,7 +86,8 @@ export class Kicker {
 
   /** A pause asked for by another thread, consumed by the run loop. */
   takePauseRequest(): boolean {
-    return Atomics.exchange(this.ctl, PAUSE, 0) !== 0;
+    // A load first: the locked exchange is only needed when there is something to take.
+    return Atomics.load(this.ctl, PAUSE) !== 0 && Atomics.exchange(this.ctl, PAUSE, 0) !== 0;
   }
 
   requestPause(): void {

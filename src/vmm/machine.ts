@@ -99,6 +99,14 @@ export class Machine {
   /** Debug-register breakpoints standing in for unmappable software ones: hw id → sw id. */
   private readonly borrowed = new Map<number, number>();
   private lastControl: { flags: number; regs: readonly bigint[] } = { flags: 0, regs: [] };
+  /**
+   * Guest debug is set for a plain single step and nothing has changed since: no debug
+   * registers, page traps or int3 hand-over to arrange. One flag, so that the fast step path
+   * reads nothing beyond this object (after KVM_RUN every other object is a cache miss).
+   */
+  private plainStepReady = false;
+  /** Cached breakpoint stops per vCPU and debug register, dropped on every breakpoint change. */
+  private hitStops: (Stop | undefined)[] = [];
 
   constructor(config: MachineConfig) {
     this.fileName = typeof config.image === 'string' ? config.image : '<image>';
@@ -136,6 +144,10 @@ export class Machine {
     }
     this.stopOnGuestInt3 = config.stopOnGuestInt3 ?? false;
     this.stepStops = this.vm.vcpus.map((v) => Object.freeze({ kind: 'step', vcpu: v.id } as Stop));
+    this.breakpoints.onChange = () => {
+      this.plainStepReady = false;
+      this.hitStops = [];
+    };
     this.watchBackend = config.watchBackend ?? (this.vm.host.kind === 'kvm_pvm' ? 'memslots' : 'debugregs');
     this.plantTarget = {
       toPhysical: (lin) => this.linearToPhysical(this.current, lin),
@@ -169,11 +181,11 @@ export class Machine {
 
   // --- run control -------------------------------------------------------------------------
 
-  /** Runs every vCPU until something stops the machine. */
   /**
    * Runs every vCPU until something stops the machine. A stop within the first time slice is
    * returned as it is (a breakpoint hit and continue is a hot path too); a longer run goes
-   * through the event loop between slices. Either way, `await` it.
+   * through the event loop between slices. `await` it, or skip the microtask turn when the
+   * result is not a Promise (a tight loop over the monitor does).
    */
   run(): Stop | Promise<Stop> {
     this.beginRun();
@@ -215,16 +227,20 @@ export class Machine {
    * Executes one instruction on vCPU `index` (an interrupt taken meanwhile counts as one).
    * A step that completes at once is returned as it is, not as a promise: stepping is the
    * debugger's hottest path. Only a step that has to wait (an instruction that halts, say)
-   * goes through the event loop. Either way, `await` it.
+   * goes through the event loop. As with run(), await it or take a non-Promise result as is.
    */
   step(index = this.current): Stop | Promise<Stop> {
     const v = this.vcpu(index);
     this.current = index;
-    if (this.canStepFast()) {
+    if (this.plainStepReady && !this.running) {
       // The common case of a debugger stepping: guest debug is already set for a plain
       // single step, so one KVM_RUN and a look at the exit is all it takes.
       this.kicker.enter(index);
-      const rc = v.enter();
+      let rc = v.enter();
+      // The slice timer ended KVM_RUN before the step (not a pause: a kick sets immediate_exit).
+      // A step takes microseconds, so go again rather than through the event loop; a vCPU
+      // that stays blocked (halted) is back here after a slice and takes the general path.
+      if (rc === -EINTR && v.run[abi.kvm_run.immediate_exit] === 0) rc = v.enter();
       const w = v.run32;
       if (rc === 0 && w[RUN32_EXIT_REASON] === abi.KVM_EXIT.DEBUG && w[RUN32_DEBUG_EXCEPTION] === 1 && w[RUN32_DEBUG_DR6] & DR6_BS) {
         v.debugPcValid = true;
@@ -237,12 +253,6 @@ export class Machine {
     }
     this.beginRun();
     return this.continueStep(v);
-  }
-
-  /** Plain single-step state: no debug registers, traps or int3 hand-over to arrange. */
-  private canStepFast(): boolean {
-    return !this.running && !this.destroyed && this.lastControl.flags === PLAIN_STEP && !this.debugDirty &&
-      !this.breakpoints.hasHardware && this.breakpoints.pageWatches.length === 0 && this.deliverInt3.size === 0;
   }
 
   /**
@@ -305,7 +315,7 @@ export class Machine {
   }
 
   /** Software breakpoints that can't be planted now run on free debug registers instead. */
-  private borrowDebugRegisters(unmapped: bigint[]): void {
+  private borrowDebugRegisters(unmapped: readonly bigint[]): void {
     for (const address of unmapped) {
       if (!this.breakpoints.hw.includes(undefined)) return;
       const id = this.breakpoints.addHardware(address, 'execute');
@@ -314,8 +324,10 @@ export class Machine {
   }
 
   private endRun(): void {
-    for (const id of this.borrowed.keys()) this.breakpoints.remove(id);
-    this.borrowed.clear();
+    if (this.borrowed.size) {
+      for (const id of this.borrowed.keys()) this.breakpoints.remove(id);
+      this.borrowed.clear();
+    }
     this.breakpoints.unplant(this.plantTarget);
     this.uart.flush();
     this.kicker.idle();
@@ -325,6 +337,7 @@ export class Machine {
   /** Round-robin between vCPUs, skipping those still waiting for INIT/SIPI. */
   private rotate(): void {
     const n = this.vm.vcpus.length;
+    if (n === 1) return;
     for (let i = 1; i <= n; i++) {
       const next = (this.current + i) % n;
       const st = this.vm.vcpus[next].getMpState();
@@ -342,12 +355,12 @@ export class Machine {
    */
   private resumeOverBreakpoint(index: number): Stop | undefined {
     const v = this.vcpu(index);
-    if (this.deliverInt3.delete(index)) {
+    if (this.deliverInt3.size && this.deliverInt3.delete(index)) {
       this.passInt3ToGuest(v);
       return undefined;
     }
     if (!this.breakpoints.hasSoftware && !this.breakpoints.hasHardware) return undefined;
-    const rip = this.linearRip(index);
+    const rip = v.debugPc ?? this.linearRip(index);
     const slot = this.breakpoints.hardwareExecuteAt(rip);
     if (slot < 0 && !this.breakpoints.softwareAt(rip)) return undefined;
     this.applyGuestDebug(true, slot);
@@ -368,12 +381,13 @@ export class Machine {
     if (bp.hasHardware) control |= abi.KVM_GUESTDBG_USE_HW_BP;
     const memslots = this.watchBackend === 'memslots';
     const regs = bp.hasHardware ? bp.debugRegisters(skipSlot, memslots) : NO_DEBUGREGS;
-    for (const v of this.vm.vcpus) v.setGuestDebug(control, regs);
+    const vcpus = this.vm.vcpus;
+    for (let i = 0; i < vcpus.length; i++) vcpus[i].setGuestDebug(control, regs);
     this.lastControl.flags = control;
     this.lastControl.regs = regs;
-    if ((memslots && this.breakpoints.hasDataWatch) || this.breakpoints.pageWatches.length || this.physWatches.length) {
-      this.applyWatchTraps();
-    }
+    const traps = (memslots && this.breakpoints.hasDataWatch) || this.breakpoints.pageWatches.length > 0 || this.physWatches.length > 0;
+    if (traps) this.applyWatchTraps();
+    this.plainStepReady = control === PLAIN_STEP && !traps && this.deliverInt3.size === 0;
   }
 
   /**
@@ -417,7 +431,7 @@ export class Machine {
     // step, the hottest path, returns before ever needing it.
     let deadline = 0;
     let exits = 0;
-    const kicker = this.kicker;
+    this.kicker.enter(v.id);
     for (;;) {
       let rc: number;
       if (taken !== undefined) {
@@ -425,7 +439,6 @@ export class Machine {
         rc = taken;
         taken = undefined;
       } else {
-        kicker.enter(v.id);
         rc = v.enter();
       }
       if (rc < 0) {
@@ -577,21 +590,27 @@ export class Machine {
   }
 
   private decodeDebug(v: Vcpu, singleStep: boolean): Stop | null {
-    const run = v.run;
-    const o = abi.kvm_run;
-    const exception = run.readUInt32LE(o.debug_exception);
+    const exception = v.run32[RUN32_DEBUG_EXCEPTION];
     v.debugPcValid = true;
     if (exception === 3) return this.onInt3(v, v.debugPc!);
     // DR6's defined bits are all in its low 32 bits: B0-B3 (0-3) and BS (14).
-    const dr6 = run.readUInt32LE(o.debug_dr6);
+    const dr6 = v.run32[RUN32_DEBUG_DR6];
     for (let slot = 0; slot < 4; slot++) {
       const h = this.breakpoints.hw[slot];
       if (!h || !(dr6 & (1 << slot))) continue;
-      if (h.kind === 'execute') return { kind: 'breakpoint', vcpu: v.id, address: h.address, id: this.borrowed.get(h.id) ?? h.id };
+      if (h.kind === 'execute') return this.hitStop(v.id, slot, h);
       return { kind: 'watchpoint', vcpu: v.id, id: h.id, slot, address: h.address, access: h.kind };
     }
-    if (singleStep || dr6 & DR6_BS) return { kind: 'step', vcpu: v.id };
+    if (singleStep || dr6 & DR6_BS) return this.stepStops[v.id];
     return null;
+  }
+
+  /** The frozen breakpoint stop of `slot` on `vcpu`: made once per breakpoint set, not per hit. */
+  private hitStop(vcpu: number, slot: number, h: { id: number; address: bigint }): Stop {
+    const key = vcpu * 4 + slot;
+    return this.hitStops[key] ??= Object.freeze({
+      kind: 'breakpoint', vcpu, address: h.address, id: this.borrowed.get(h.id) ?? h.id,
+    } as Stop);
   }
 
   /**
@@ -608,6 +627,7 @@ export class Machine {
     }
     if (this.stopOnGuestInt3) {
       this.deliverInt3.add(v.id);
+      this.plainStepReady = false;
       return { kind: 'guest-int3', vcpu: v.id, address: linear };
     }
     this.passInt3ToGuest(v);
@@ -800,6 +820,7 @@ export class Machine {
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.plainStepReady = false;
     this.uart.flush();
     this.kicker.destroy();
     this.vm.destroy();

@@ -68,6 +68,8 @@ export interface VcpuEvents {
 /** The XSAVE area: the FXSAVE legacy image, the XSAVE header, AVX's upper halves (SDM vol. 1, 13.4). */
 const FX = { fcw: 0, fsw: 2, ftw: 4, fop: 6, fip: 8, fdp: 16, mxcsr: 24, st: 32, xmm: 160, xstateBv: 512, ymmHi: 576 } as const;
 
+const EMPTY: Buffer = Buffer.alloc(0);
+
 export class Vcpu {
   /** The kvm_run page, mapped: exit information is read here in place. */
   readonly run: Buffer;
@@ -78,7 +80,10 @@ export class Vcpu {
   private readonly sregsBuf = Buffer.alloc(abi.kvm_sregs.size);
   private lastControl = -1;
   private lastDebugRegs: readonly bigint[] = [];
-  private readonly debugStructs = new WeakMap<readonly bigint[], Map<number, Buffer>>();
+  private lastDebugStruct = EMPTY;
+  private prevControl = -1;
+  private prevDebugRegs: readonly bigint[] = [];
+  private prevDebugStruct = EMPTY;
   /**
    * Set after a debug exit: kvm_run.debug.arch.pc is then the linear RIP, valid until the vCPU
    * runs again or its registers are written. It saves two ioctls per breakpoint hit.
@@ -321,23 +326,26 @@ export class Vcpu {
   /**
    * KVM_SET_GUEST_DEBUG, skipped when nothing changed since the last call. Callers pass the
    * same array object for the same registers (the breakpoint table caches them), so the
-   * encoded struct is kept per (array, control) and a change costs just the ioctl: breakpoint
-   * hit and continue switch between two such states at every hit.
+   * encoded struct is kept for the last two (control, array) states and a change costs just
+   * the ioctl: a breakpoint hit and continue switches between two such states at every hit.
    */
   setGuestDebug(control: number, debugreg: readonly bigint[]): void {
     if (control === this.lastControl && debugreg === this.lastDebugRegs) return;
-    let byControl = this.debugStructs.get(debugreg);
-    if (!byControl) this.debugStructs.set(debugreg, (byControl = new Map()));
-    let b = byControl.get(control);
-    if (!b) {
+    let b: Buffer;
+    if (control === this.prevControl && debugreg === this.prevDebugRegs) {
+      b = this.prevDebugStruct;
+    } else {
       b = Buffer.alloc(abi.kvm_guest_debug.size);
       b.writeUInt32LE(control >>> 0, abi.kvm_guest_debug.control);
-      debugreg.forEach((v, i) => b!.writeBigUInt64LE(v, abi.kvm_guest_debug.debugreg + 8 * i));
-      byControl.set(control, b);
+      debugreg.forEach((v, i) => b.writeBigUInt64LE(v, abi.kvm_guest_debug.debugreg + 8 * i));
     }
     sys.ioctlPtr(this.fd, abi.KVM_SET_GUEST_DEBUG, b, 'KVM_SET_GUEST_DEBUG');
+    this.prevControl = this.lastControl;
+    this.prevDebugRegs = this.lastDebugRegs;
+    this.prevDebugStruct = this.lastDebugStruct;
     this.lastControl = control;
     this.lastDebugRegs = debugreg;
+    this.lastDebugStruct = b;
   }
 
   // --- events and MP state -----------------------------------------------------------------

@@ -45,6 +45,8 @@ export interface PageWatch {
   length: number;
 }
 
+const NONE: readonly bigint[] = [];
+
 export class BreakpointTable {
   private nextId = 1;
   private readonly sw = new Map<bigint, SwBreakpoint>();
@@ -55,6 +57,19 @@ export class BreakpointTable {
   private version = 0;
   private readonly drCache: bigint[][] = [];
   private drCacheVersion = -1;
+  /** Called on every change to the debug registers or page watches (not software breakpoints). */
+  onChange: (() => void) | undefined;
+
+  /** Slots in use, and those of them holding data watches: counted, as they are read at every resume. */
+  private hwUsed = 0;
+  private dataWatches = 0;
+
+  private changed(): void {
+    this.version++;
+    this.hwUsed = this.hw.filter((h) => h !== undefined).length;
+    this.dataWatches = this.hw.filter((h) => h !== undefined && h.kind !== 'execute').length;
+    this.onChange?.();
+  }
 
   addSoftware(address: bigint): number {
     const existing = this.sw.get(address);
@@ -77,7 +92,7 @@ export class BreakpointTable {
     }
     const id = this.nextId++;
     this.hw[slot] = { id, address, kind, length };
-    this.version++;
+    this.changed();
     return id;
   }
 
@@ -86,6 +101,7 @@ export class BreakpointTable {
     if (length < 1) throw new GuestError(`watch length ${length} must be at least 1`);
     const id = this.nextId++;
     this.pageWatches.push({ id, address, length });
+    this.changed();
     return id;
   }
 
@@ -96,12 +112,13 @@ export class BreakpointTable {
     const page = this.pageWatches.findIndex((w) => w.id === id);
     if (page >= 0) {
       this.pageWatches.splice(page, 1);
+      this.changed();
       return true;
     }
     const slot = this.hw.findIndex((h) => h?.id === id);
     if (slot >= 0) {
       this.hw[slot] = undefined;
-      this.version++;
+      this.changed();
     }
     return slot >= 0;
   }
@@ -110,7 +127,7 @@ export class BreakpointTable {
     this.sw.clear();
     this.hw.fill(undefined);
     this.pageWatches.length = 0;
-    this.version++;
+    this.changed();
   }
 
   softwareAt(address: bigint): SwBreakpoint | undefined {
@@ -123,16 +140,20 @@ export class BreakpointTable {
 
   /** Whether a data watch (not an execute breakpoint) holds a debug-register slot. */
   get hasDataWatch(): boolean {
-    return this.hw.some((h) => h !== undefined && h.kind !== 'execute');
+    return this.dataWatches > 0;
   }
 
   get hasHardware(): boolean {
-    return this.hw.some((h) => h !== undefined);
+    return this.hwUsed > 0;
   }
 
-  /** The execute slot at `address`, if any. */
+  /** The execute slot at `address`, if any. A loop, not findIndex: this runs at every resume. */
   hardwareExecuteAt(address: bigint): number {
-    return this.hw.findIndex((h) => h?.kind === 'execute' && h.address === address);
+    for (let i = 0; i < HW_SLOTS; i++) {
+      const h = this.hw[i];
+      if (h !== undefined && h.kind === 'execute' && h.address === address) return i;
+    }
+    return -1;
   }
 
   /**
@@ -168,7 +189,8 @@ export class BreakpointTable {
    * mapped now (a higher-half kernel before it enables paging): the caller may cover them with
    * debug registers, which match linear addresses whatever the page tables say.
    */
-  plant(t: PlantTarget, skip?: bigint): bigint[] {
+  plant(t: PlantTarget, skip?: bigint): readonly bigint[] {
+    if (this.sw.size === 0) return NONE;
     const unmapped: bigint[] = [];
     for (const bp of this.sw.values()) {
       if (bp.address === skip) continue;
@@ -205,6 +227,7 @@ export class BreakpointTable {
 
   /** Restores every planted byte (unless the guest overwrote it meanwhile). */
   unplant(t: PlantTarget): void {
+    if (this.planted.length === 0) return;
     for (const p of this.planted) {
       if (t.readByte(p.phys) === 0xcc) t.writeByte(p.phys, p.original);
     }
