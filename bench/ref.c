@@ -4,11 +4,12 @@
  * KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2, CPUID from KVM_GET_SUPPORTED_CPUID, the monitor's GDT at
  * 0x500, identity page tables at 0x1000 (2 MiB pages over the low 4 GiB), long mode at the load
  * address 0x100000. The KVM_SET_GUEST_DEBUG control words are the monitor's too (it always sets
- * USE_SW_BP, and USE_HW_BP while a hardware breakpoint exists).
+ * USE_SW_BP, and USE_HW_BP while a hardware breakpoint exists), and so is kvm_valid_regs
+ * (KVM_SYNC_X86_REGS where the host has KVM_CAP_SYNC_REGS: registers come with every exit).
  *
  * usage: ref SPIN.bin IO.bin BP_ADDR IO_COUNT DURATION_MS WARMUP_MS [METRIC...]
- *   METRIC: step, stepRegs, io, bp (default: all four, in that order); also bpRegs: bp with the
- *   KVM_GET_REGS + KVM_GET_SREGS that the monitor makes per hit (for attributing its cost)
+ *   METRIC: step, stepRegs, io, bp (default: all four, in that order); also stepGetRegs: stepRegs
+ *   with KVM_GET_REGS per step instead of the registers KVM syncs into kvm_run (for comparison)
  * prints one JSON object: {"step": steps/s, "stepRegs": steps/s, "ioUs": us per exit,
  *   "bpHits": hits/s, ...counts and seconds}
  */
@@ -128,6 +129,8 @@ static void vm_create(struct vm *v, const void *image, size_t len) {
   v->run_size = mmap_size;
   v->run = mmap(NULL, mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->cpu, 0);
   if (v->run == MAP_FAILED) die("mmap kvm_run");
+  /* As the monitor (vcpu.ts): the general registers come with every exit where KVM can. */
+  if (ioctl(v->kvm, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS) v->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
   /* cpuidForVcpu(supported, 0, 1): APIC ID 0, one logical processor, no HTT. */
   for (unsigned i = 0; i < cpuid->nent; i++) {
     struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
@@ -211,7 +214,9 @@ static void expect_exit(struct vm *v, uint32_t reason, const char *what) {
   }
 }
 
-/* (a), (b): KVM_SET_GUEST_DEBUG once, then KVM_RUN (and KVM_GET_REGS) per step. */
+/* (a), (b): KVM_SET_GUEST_DEBUG once, then KVM_RUN per step, and with REGS_SYNC the registers
+   copied from kvm_run (as Vcpu.loadRegs does), with REGS_IOCTL KVM_GET_REGS instead. */
+enum { REGS_NONE, REGS_SYNC, REGS_IOCTL };
 static double bench_step(const void *img, size_t len, int with_regs, double dur, double warm, long *count) {
   struct vm v;
   vm_create(&v, img, len);
@@ -224,7 +229,13 @@ static double bench_step(const void *img, size_t len, int with_regs, double dur,
     for (int i = 0; i < 256; i++) {
       enter(&v);
       if (v.run->exit_reason != KVM_EXIT_DEBUG) expect_exit(&v, KVM_EXIT_DEBUG, "single-step");
-      if (with_regs && ioctl(v.cpu, KVM_GET_REGS, &regs) < 0) die("KVM_GET_REGS");
+      if (with_regs == REGS_SYNC) {
+        if (!(v.run->kvm_valid_regs & KVM_SYNC_X86_REGS)) die("no KVM_CAP_SYNC_REGS");
+        memcpy(&regs, &v.run->s.regs.regs, sizeof regs);
+        __asm__ volatile("" : : "r"(&regs) : "memory"); /* the copy is used, as the monitor uses it */
+      } else if (with_regs == REGS_IOCTL && ioctl(v.cpu, KVM_GET_REGS, &regs) < 0) {
+        die("KVM_GET_REGS");
+      }
     }
     double t = now();
     if (!measuring) {
@@ -263,7 +274,7 @@ static double bench_io(const void *img, size_t len, long io_count, long *exits) 
 }
 
 /* (d): DR0 execute breakpoint; per hit: disarm + single-step, KVM_RUN, re-arm, KVM_RUN to the next hit. */
-static double bench_bp(const void *img, size_t len, uint64_t bp, int monitor_calls, double dur, double warm, long *count) {
+static double bench_bp(const void *img, size_t len, uint64_t bp, double dur, double warm, long *count) {
   struct vm v;
   vm_create(&v, img, len);
   const uint32_t hw = DBG_BASE | KVM_GUESTDBG_USE_HW_BP;
@@ -276,14 +287,6 @@ static double bench_bp(const void *img, size_t len, uint64_t bp, int monitor_cal
   int measuring = 0;
   for (;;) {
     for (int i = 0; i < 64; i++) {
-      if (monitor_calls) {
-        /* What Machine.run() adds before stepping over the breakpoint: linearRip() reads
-           KVM_GET_REGS and KVM_GET_SREGS. */
-        struct kvm_regs regs;
-        struct kvm_sregs sregs;
-        xioctl(v.cpu, KVM_GET_REGS, &regs, "KVM_GET_REGS");
-        xioctl(v.cpu, KVM_GET_SREGS, &sregs, "KVM_GET_SREGS");
-      }
       set_debug(&v, hw | KVM_GUESTDBG_SINGLESTEP, 0, 0);
       enter(&v);
       if (v.run->exit_reason != KVM_EXIT_DEBUG) expect_exit(&v, KVM_EXIT_DEBUG, "step over breakpoint");
@@ -310,7 +313,7 @@ static double bench_bp(const void *img, size_t len, uint64_t bp, int monitor_cal
 
 int main(int argc, char **argv) {
   if (argc < 7) {
-    fprintf(stderr, "usage: %s SPIN.bin IO.bin BP_ADDR IO_COUNT DURATION_MS WARMUP_MS [step|stepRegs|io|bp|bpRegs]...\n", argv[0]);
+    fprintf(stderr, "usage: %s SPIN.bin IO.bin BP_ADDR IO_COUNT DURATION_MS WARMUP_MS [step|stepRegs|io|bp|stepGetRegs]...\n", argv[0]);
     return 2;
   }
   size_t spin_len, io_len;
@@ -329,20 +332,20 @@ int main(int argc, char **argv) {
     long n;
     if (i) printf(", ");
     if (!strcmp(m, "step")) {
-      double r = bench_step(spin, spin_len, 0, dur, warm, &n);
+      double r = bench_step(spin, spin_len, REGS_NONE, dur, warm, &n);
       printf("\"step\": %.1f, \"stepCount\": %ld", r, n);
     } else if (!strcmp(m, "stepRegs")) {
-      double r = bench_step(spin, spin_len, 1, dur, warm, &n);
+      double r = bench_step(spin, spin_len, REGS_SYNC, dur, warm, &n);
       printf("\"stepRegs\": %.1f, \"stepRegsCount\": %ld", r, n);
     } else if (!strcmp(m, "io")) {
       double r = bench_io(io, io_len, io_count, &n);
       printf("\"ioUs\": %.4f, \"ioCount\": %ld", r, n);
     } else if (!strcmp(m, "bp")) {
-      double r = bench_bp(spin, spin_len, bp, 0, dur, warm, &n);
+      double r = bench_bp(spin, spin_len, bp, dur, warm, &n);
       printf("\"bpHits\": %.1f, \"bpCount\": %ld", r, n);
-    } else if (!strcmp(m, "bpRegs")) {
-      double r = bench_bp(spin, spin_len, bp, 1, dur, warm, &n);
-      printf("\"bpHitsRegs\": %.1f, \"bpRegsCount\": %ld", r, n);
+    } else if (!strcmp(m, "stepGetRegs")) {
+      double r = bench_step(spin, spin_len, REGS_IOCTL, dur, warm, &n);
+      printf("\"stepGetRegs\": %.1f, \"stepGetRegsCount\": %ld", r, n);
     } else {
       fprintf(stderr, "ref: unknown metric %s\n", m);
       return 2;

@@ -22,6 +22,7 @@ const NESTED_PREFIXES: Record<string, Record<string, string>> = {
 // Names the prefix rule gets wrong, as struct.field -> C member path.
 const MEMBER_OVERRIDES: Record<string, string> = {
   'kvm_run.fail_entry_reason': 'fail_entry.hardware_entry_failure_reason',
+  'kvm_run.sync_regs': 's.regs.regs',
   'kvm_vcpu_events.exception_has_payload': 'exception_has_payload', // top-level members
   'kvm_vcpu_events.exception_payload': 'exception_payload',
   'kvm_guest_debug.debugreg': 'arch.debugreg',

@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { Machine, type MachineConfig } from '../src/vmm/machine.js';
 import { GuestError } from '../src/vmm/errors.js';
+import * as abi from '../src/vmm/kvm/abi.js';
+import * as sys from '../src/vmm/kvm/sys.js';
 import { buildBootSector, buildFlat64 } from './guests/build.js';
 
 function flat64(name: string, extra: Partial<MachineConfig> = {}) {
@@ -305,6 +307,38 @@ test('registers, FPU/SSE, MSRs and debug registers are read and written', async 
     const d = v.getDebugRegs();
     v.setDebugRegs({ ...d, dr: [0x1000n, 0x2000n, 0n, 0n] });
     assert.deepEqual(v.getDebugRegs().dr.slice(0, 2), [0x1000n, 0x2000n]);
+  });
+});
+
+test('registers read at a stop (from the kvm_run page, sync regs) are those KVM_GET_REGS returns', async () => {
+  const { m, syms } = flat64('long-flat');
+  await withMachine(m, async () => {
+    const v = m.vcpu(0);
+    assert.equal(m.host.syncRegs, true, 'KVM_CAP_SYNC_REGS with KVM_SYNC_X86_REGS');
+    const fromKvm = () => {
+      const b = Buffer.alloc(abi.kvm_regs.size);
+      sys.ioctlPtr(v.fd, abi.KVM_GET_REGS, b, 'KVM_GET_REGS');
+      return [...new BigUint64Array(b.buffer, b.byteOffset, 18)];
+    };
+    const same = (what: string) => assert.deepEqual([...v.loadRegs()], fromKvm(), what);
+    for (let i = 0; i < 3; i++) {
+      await m.step();
+      same(`after step ${i + 1}`);
+    }
+    assert.equal(m.getRegs().rip, syms.loop + 3n);
+    const bp = m.addHardwareBreakpoint(syms.loop, 'execute');
+    assert.equal((await m.run()).kind, 'breakpoint');
+    same('at a breakpoint');
+    assert.equal(m.getRegs().rax, 3n);
+    // a write, then a special-register write (which drops the cache): the write is what we read
+    m.setRegs(0, { rbx: 0x1234n, rax: 40n });
+    m.vcpu(0).setSregs({ cr8: 0n });
+    same('after setRegs and setSregs');
+    assert.equal(m.getRegs().rbx, 0x1234n);
+    m.removeBreakpoint(bp);
+    await m.step();
+    same('after a step from written registers');
+    assert.equal(m.getRegs().rax, 43n);
   });
 });
 

@@ -16,6 +16,8 @@ export interface HostInfo {
   maxVcpus: number;
   /** Whether an int3 at CPL0 comes back as an emulation failure rather than a debug exit. */
   int3IsEmulationFailure: boolean;
+  /** KVM_CAP_SYNC_REGS covers the general registers: they come with every exit, no ioctl. */
+  syncRegs: boolean;
 }
 
 /** Capabilities without which the monitor cannot work, and what each is for. */
@@ -89,6 +91,7 @@ export function openKvm(path = '/dev/kvm'): { fd: number; info: HostInfo } {
       vcpuMmapSize: sys.ioctlInt(fd, abi.KVM_GET_VCPU_MMAP_SIZE, 0, 'KVM_GET_VCPU_MMAP_SIZE'),
       maxVcpus: check(abi.KVM_CAP.MAX_VCPUS) || check(abi.KVM_CAP.NR_VCPUS) || 1,
       int3IsEmulationFailure: kind === 'kvm_pvm',
+      syncRegs: (check(abi.KVM_CAP.SYNC_REGS) & abi.KVM_SYNC_X86.REGS) !== 0,
     };
     return { fd, info };
   } catch (e) {

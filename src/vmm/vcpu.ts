@@ -97,12 +97,18 @@ export class Vcpu {
   /** The kvm_run page as 32-bit words, for the exit fields read on every step. */
   readonly run32: Uint32Array;
 
-  constructor(readonly id: number, readonly fd: number, mmapSize: number) {
+  /**
+   * With KVM_CAP_SYNC_REGS, KVM copies the general registers into the kvm_run page at every
+   * exit, at no measurable cost (bench/README.md): reading them at a stop then takes no
+   * KVM_GET_REGS, which costs 5 µs and more on kvm_pvm. Writes still go through KVM_SET_REGS.
+   */
+  constructor(readonly id: number, readonly fd: number, mmapSize: number, private readonly syncRegs = false) {
     const m = sys.mmap(mmapSize, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_SHARED, fd, 'mmap kvm_run');
     this.run = m.buf;
     this.run32 = new Uint32Array(m.buf.buffer, m.buf.byteOffset, 64);
     this.runAddr = m.addr;
     this.runSize = mmapSize;
+    if (syncRegs) this.run.writeBigUInt64LE(BigInt(abi.KVM_SYNC_X86.REGS), abi.kvm_run.kvm_valid_regs);
   }
 
   /** The address of the kvm_run page, for a thread that sets immediate_exit to pause us. */
@@ -113,6 +119,7 @@ export class Vcpu {
   /** KVM_RUN once. Returns 0, or -errno (EINTR when kicked). */
   enter(): number {
     this.invalidate();
+    this.regsInRun = this.syncRegs;
     return sys.ioctlRaw(this.fd, abi.KVM_RUN, 0);
   }
 
@@ -120,6 +127,8 @@ export class Vcpu {
   // asks for the same registers many times, and each ioctl costs microseconds (5 µs and more
   // on kvm_pvm, where every vCPU ioctl reloads MSRs).
   private regsValid = false;
+  /** The kvm_run page holds the registers as of the last exit (sync regs, after a KVM_RUN). */
+  private regsInRun = false;
   private sregsCache: Sregs | undefined;
 
   private invalidate(): void {
@@ -140,7 +149,8 @@ export class Vcpu {
    */
   loadRegs(): BigUint64Array {
     if (!this.regsValid) {
-      sys.ioctlPtr(this.fd, abi.KVM_GET_REGS, this.regsBuf, 'KVM_GET_REGS');
+      if (this.regsInRun) this.run.copy(this.regsBuf, 0, abi.kvm_run.sync_regs, abi.kvm_run.sync_regs + abi.kvm_regs.size);
+      else sys.ioctlPtr(this.fd, abi.KVM_GET_REGS, this.regsBuf, 'KVM_GET_REGS');
       this.regsValid = true;
     }
     return this.regsView;
@@ -150,6 +160,7 @@ export class Vcpu {
   storeRegs(): void {
     this.debugPcValid = false;
     this.regsValid = false;
+    this.regsInRun = false; // the page's copy is older than what we write now
     sys.ioctlPtr(this.fd, abi.KVM_SET_REGS, this.regsBuf, 'KVM_SET_REGS');
     this.regsValid = true;
   }

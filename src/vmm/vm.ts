@@ -41,7 +41,7 @@ export class Vm {
       const cpuid = supportedCpuid(kvmFd);
       for (let i = 0; i < vcpuCount; i++) {
         const cpuFd = sys.ioctlInt(vmFd, abi.KVM_CREATE_VCPU, i, 'KVM_CREATE_VCPU');
-        const vcpu = new Vcpu(i, cpuFd, info.vcpuMmapSize);
+        const vcpu = new Vcpu(i, cpuFd, info.vcpuMmapSize, info.syncRegs);
         this.vcpus.push(vcpu);
         vcpu.setCpuid(cpuidForVcpu(cpuid, i, vcpuCount));
       }

@@ -122,7 +122,11 @@ export const kvm_run = {
   internal_suberror: 32, internal_ndata: 36, internal_data: 40,
   fail_entry_reason: 32, fail_entry_cpu: 40,
   system_event_type: 32, system_event_ndata: 36, system_event_data: 40,
+  // KVM_CAP_SYNC_REGS: which register sets KVM copies into the page at every exit (s.regs)
+  kvm_valid_regs: 288, kvm_dirty_regs: 296, sync_regs: 304,
 } as const;
+/** kvm_valid_regs / kvm_dirty_regs bits. */
+export const KVM_SYNC_X86 = { REGS: 1, SREGS: 2, EVENTS: 4 } as const;
 export const KVM_EXIT_IO_IN = 0;
 export const KVM_EXIT_IO_OUT = 1;
 
@@ -140,7 +144,7 @@ export const KVM_SYSTEM_EVENT = { SHUTDOWN: 1, RESET: 2, CRASH: 3 } as const;
 export const KVM_CAP = {
   IRQCHIP: 0, HLT: 1, USER_MEMORY: 3, SET_TSS_ADDR: 4, EXT_CPUID: 7, NR_VCPUS: 9, MP_STATE: 14,
   SYNC_MMU: 16, SET_GUEST_DEBUG: 23, VCPU_EVENTS: 41, DEBUGREGS: 50, XSAVE: 55, XCRS: 56,
-  MAX_VCPUS: 66, READONLY_MEM: 81, IMMEDIATE_EXIT: 136,
+  MAX_VCPUS: 66, SYNC_REGS: 74, READONLY_MEM: 81, IMMEDIATE_EXIT: 136,
 } as const;
 
 export const KVM_GET_API_VERSION = io(0x00);
