@@ -90,6 +90,11 @@ export class Kicker {
     return Atomics.load(this.ctl, PAUSE) !== 0 && Atomics.exchange(this.ctl, PAUSE, 0) !== 0;
   }
 
+  /** Whether a pause is waiting, without taking it. */
+  pauseAsked(): boolean {
+    return Atomics.load(this.ctl, PAUSE) !== 0;
+  }
+
   requestPause(): void {
     Atomics.store(this.ctl, PAUSE, 1);
   }

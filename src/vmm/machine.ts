@@ -431,6 +431,7 @@ export class Machine {
     // step, the hottest path, returns before ever needing it.
     let deadline = 0;
     let exits = 0;
+    let ticks = 0;
     this.kicker.enter(v.id);
     for (;;) {
       let rc: number;
@@ -444,6 +445,9 @@ export class Machine {
       if (rc < 0) {
         if (rc !== -EINTR) throw new SysError('KVM_RUN', -rc);
         run[abi.kvm_run.immediate_exit] = 0;
+        // The slice timer ticks on its own clock, so its first tick may come just after this
+        // call began (a breakpoint continue, say): go on, and end the slice at the second.
+        if (++ticks === 1 && !this.pauseRequested && !this.kicker.pauseAsked()) continue;
         return this.afterKick(v);
       }
       switch (v.run32[RUN32_EXIT_REASON]) {

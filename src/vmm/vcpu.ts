@@ -77,6 +77,8 @@ export class Vcpu {
   private readonly runSize: number;
   private readonly regsBuf = Buffer.alloc(abi.kvm_regs.size);
   private readonly regsView = new BigUint64Array(this.regsBuf.buffer, this.regsBuf.byteOffset, 18);
+  private readonly regs32 = new Uint32Array(this.regsBuf.buffer, this.regsBuf.byteOffset, abi.kvm_regs.size / 4);
+  private readonly runRegs32: Uint32Array;
   private readonly sregsBuf = Buffer.alloc(abi.kvm_sregs.size);
   private lastControl = -1;
   private lastDebugRegs: readonly bigint[] = [];
@@ -109,6 +111,8 @@ export class Vcpu {
     this.runAddr = m.addr;
     this.runSize = mmapSize;
     if (syncRegs) this.run.writeBigUInt64LE(BigInt(abi.KVM_SYNC_X86.REGS), abi.kvm_run.kvm_valid_regs);
+    // Word views for the copy: TypedArray.set is a memmove inside V8, Buffer.copy a call out.
+    this.runRegs32 = new Uint32Array(m.buf.buffer, m.buf.byteOffset + abi.kvm_run.sync_regs, abi.kvm_regs.size / 4);
   }
 
   /** The address of the kvm_run page, for a thread that sets immediate_exit to pause us. */
@@ -149,7 +153,7 @@ export class Vcpu {
    */
   loadRegs(): BigUint64Array {
     if (!this.regsValid) {
-      if (this.regsInRun) this.run.copy(this.regsBuf, 0, abi.kvm_run.sync_regs, abi.kvm_run.sync_regs + abi.kvm_regs.size);
+      if (this.regsInRun) this.regs32.set(this.runRegs32);
       else sys.ioctlPtr(this.fd, abi.KVM_GET_REGS, this.regsBuf, 'KVM_GET_REGS');
       this.regsValid = true;
     }
