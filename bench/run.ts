@@ -123,7 +123,7 @@ interface Metric {
 
 const METRICS: Metric[] = [
   { key: 'step', name: 'single-step', unit: 'steps/s', higherBetter: true, goal: 0.95, digits: 0 },
-  { key: 'stepRegs', name: 'single-step + KVM_GET_REGS', unit: 'steps/s', higherBetter: true, goal: 0.95, digits: 0 },
+  { key: 'stepRegs', name: 'single-step + registers', unit: 'steps/s', higherBetter: true, goal: 0.95, digits: 0 },
   { key: 'ioUs', name: 'port-I/O exit round trip', unit: 'µs/exit', higherBetter: false, goal: 1.05, digits: 2 },
   { key: 'bpHits', name: 'hardware breakpoint hit + continue', unit: 'hits/s', higherBetter: true, goal: 0.95, digits: 0 },
 ];
