@@ -360,7 +360,7 @@ export class Machine {
       return undefined;
     }
     if (!this.breakpoints.hasSoftware && !this.breakpoints.hasHardware) return undefined;
-    const rip = v.debugPc ?? this.linearRip(index);
+    const rip = this.linearRip(index);
     const slot = this.breakpoints.hardwareExecuteAt(rip);
     if (slot < 0 && !this.breakpoints.softwareAt(rip)) return undefined;
     this.applyGuestDebug(true, slot);
