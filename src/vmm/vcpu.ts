@@ -75,10 +75,9 @@ export class Vcpu {
   readonly run: Buffer;
   private readonly runAddr: bigint;
   private readonly runSize: number;
-  private readonly regsBuf = Buffer.alloc(abi.kvm_regs.size);
-  private readonly regsView = new BigUint64Array(this.regsBuf.buffer, this.regsBuf.byteOffset, 18);
-  private readonly regs32 = new Uint32Array(this.regsBuf.buffer, this.regsBuf.byteOffset, abi.kvm_regs.size / 4);
-  private readonly runRegs32: Uint32Array;
+  /** struct kvm_regs: inside kvm_run where KVM syncs the registers there, else a buffer of ours. */
+  private readonly regsBuf: Buffer;
+  private readonly regsView: BigUint64Array;
   private readonly sregsBuf = Buffer.alloc(abi.kvm_sregs.size);
   private lastControl = -1;
   private lastDebugRegs: readonly bigint[] = [];
@@ -101,8 +100,9 @@ export class Vcpu {
 
   /**
    * With KVM_CAP_SYNC_REGS, KVM copies the general registers into the kvm_run page at every
-   * exit, at no measurable cost (bench/README.md): reading them at a stop then takes no
-   * KVM_GET_REGS, which costs 5 µs and more on kvm_pvm. Writes still go through KVM_SET_REGS.
+   * exit, at no measurable cost (bench/README.md): that copy is then where we read them, so a
+   * stop takes no KVM_GET_REGS (5 µs and more on kvm_pvm). Writes still go through
+   * KVM_SET_REGS, from the same place; KVM reads it only when told to (kvm_dirty_regs).
    */
   constructor(readonly id: number, readonly fd: number, mmapSize: number, private readonly syncRegs = false) {
     const m = sys.mmap(mmapSize, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_SHARED, fd, 'mmap kvm_run');
@@ -111,8 +111,10 @@ export class Vcpu {
     this.runAddr = m.addr;
     this.runSize = mmapSize;
     if (syncRegs) this.run.writeBigUInt64LE(BigInt(abi.KVM_SYNC_X86.REGS), abi.kvm_run.kvm_valid_regs);
-    // Word views for the copy: TypedArray.set is a memmove inside V8, Buffer.copy a call out.
-    this.runRegs32 = new Uint32Array(m.buf.buffer, m.buf.byteOffset + abi.kvm_run.sync_regs, abi.kvm_regs.size / 4);
+    this.regsBuf = syncRegs
+      ? this.run.subarray(abi.kvm_run.sync_regs, abi.kvm_run.sync_regs + abi.kvm_regs.size)
+      : Buffer.alloc(abi.kvm_regs.size);
+    this.regsView = new BigUint64Array(this.regsBuf.buffer, this.regsBuf.byteOffset, 18);
   }
 
   /** The address of the kvm_run page, for a thread that sets immediate_exit to pause us. */
@@ -123,16 +125,16 @@ export class Vcpu {
   /** KVM_RUN once. Returns 0, or -errno (EINTR when kicked). */
   enter(): number {
     this.invalidate();
-    this.regsInRun = this.syncRegs;
-    return sys.ioctlRaw(this.fd, abi.KVM_RUN, 0);
+    const rc = sys.ioctlRaw(this.fd, abi.KVM_RUN, 0);
+    // KVM stores the registers on every way out of KVM_RUN, EINTR included.
+    this.regsValid = this.syncRegs;
+    return rc;
   }
 
   // Register reads are cached until the vCPU runs or its state is written: a debugger stop
   // asks for the same registers many times, and each ioctl costs microseconds (5 µs and more
   // on kvm_pvm, where every vCPU ioctl reloads MSRs).
   private regsValid = false;
-  /** The kvm_run page holds the registers as of the last exit (sync regs, after a KVM_RUN). */
-  private regsInRun = false;
   private sregsCache: Sregs | undefined;
 
   private invalidate(): void {
@@ -153,8 +155,7 @@ export class Vcpu {
    */
   loadRegs(): BigUint64Array {
     if (!this.regsValid) {
-      if (this.regsInRun) this.regs32.set(this.runRegs32);
-      else sys.ioctlPtr(this.fd, abi.KVM_GET_REGS, this.regsBuf, 'KVM_GET_REGS');
+      sys.ioctlPtr(this.fd, abi.KVM_GET_REGS, this.regsBuf, 'KVM_GET_REGS');
       this.regsValid = true;
     }
     return this.regsView;
@@ -164,7 +165,6 @@ export class Vcpu {
   storeRegs(): void {
     this.debugPcValid = false;
     this.regsValid = false;
-    this.regsInRun = false; // the page's copy is older than what we write now
     sys.ioctlPtr(this.fd, abi.KVM_SET_REGS, this.regsBuf, 'KVM_SET_REGS');
     this.regsValid = true;
   }
