@@ -13,7 +13,7 @@
 // usage: node --import tsx bench/monitor.ts [--floor] SPIN.bin IO.bin BP_ADDR IO_COUNT DURATION_MS WARMUP_MS [METRIC...]
 // prints one JSON object with the same keys as ref.c.
 import { Session } from 'node:inspector';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Machine } from '../src/vmm/machine.js';
 import type { Vcpu } from '../src/vmm/vcpu.js';
@@ -21,6 +21,13 @@ import * as abi from '../src/vmm/kvm/abi.js';
 import * as sys from '../src/vmm/kvm/sys.js';
 
 const LOAD_ADDRESS = 0x100000;
+
+/** RIP as read at the last step must lie in the guest, as ref.c checks too. */
+function checkRip(rip: bigint, image: string): void {
+  if (rip < BigInt(LOAD_ADDRESS) || rip >= BigInt(LOAD_ADDRESS + statSync(image).size)) {
+    throw new Error(`RIP 0x${rip.toString(16)} after a step is outside the guest`);
+  }
+}
 
 function machine(image: string): Machine {
   return new Machine({ image, format: 'flat', loadAddress: LOAD_ADDRESS, mode: 'long', serial: () => {} });
@@ -61,13 +68,13 @@ async function benchStep(spin: string, withRegs: boolean, dur: number, warm: num
   try {
     await profileStart();
     const t0 = performance.now() / 1e3;
-    let start = 0, n = 0, measuring = false;
+    let start = 0, n = 0, measuring = false, rip = BigInt(LOAD_ADDRESS);
     for (;;) {
       for (let i = 0; i < 256; i++) {
         let s = m.step();
         if (s instanceof Promise) s = await s;
         if (s.kind !== 'step') throw new Error(`single-step stopped with ${JSON.stringify(s, bigints)}`);
-        if (withRegs) m.vcpu(0).loadRegs();
+        if (withRegs) rip = m.vcpu(0).loadRegs()[16];
       }
       const t = performance.now() / 1e3;
       if (!measuring) {
@@ -77,6 +84,7 @@ async function benchStep(spin: string, withRegs: boolean, dur: number, warm: num
       n += 256;
       if (t - start >= dur) {
         await profileStop(withRegs ? 'stepRegs' : 'step');
+        checkRip(rip, spin);
         return [n / (t - start), n];
       }
     }
@@ -175,12 +183,15 @@ async function floorStep(spin: string, withRegs: boolean, dur: number, warm: num
   try {
     const v = m.vcpu(0);
     sys.ioctlPtr(v.fd, abi.KVM_SET_GUEST_DEBUG, guestDebugBuffer(DBG_BASE | abi.KVM_GUESTDBG_SINGLESTEP, 0n, 0n), 'KVM_SET_GUEST_DEBUG');
-    return timed(() => {
+    let rip = BigInt(LOAD_ADDRESS);
+    const rate = timed(() => {
       for (let i = 0; i < 256; i++) {
         expectExit(v, v.enter(), abi.KVM_EXIT.DEBUG, 'single-step');
-        if (withRegs) v.loadRegs();
+        if (withRegs) rip = v.loadRegs()[16];
       }
     }, 256, dur, warm);
+    checkRip(rip, spin);
+    return rate;
   } finally {
     await m.destroy();
   }

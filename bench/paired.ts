@@ -57,23 +57,27 @@ interface Side { monitor: () => Promise<number>; floor: () => Promise<number>; p
 
 function steps(withRegs: boolean): Side {
   const m = machine(SPIN), v = m.vcpu(0), n = 20000;
+  let rip = 0n; // RIP read after each step, as bench/monitor.ts does
   return {
     per: n, unit: 'step',
     monitor: () => timedAsync(async () => {
       for (let i = 0; i < n; i++) {
         const s = m.step();
         if ((s instanceof Promise ? await s : s).kind !== 'step') throw new Error('not a step');
-        if (withRegs) v.loadRegs();
+        if (withRegs) rip = v.loadRegs()[16];
       }
     }),
     // The monitor's first step leaves guest debug set for plain steps: the floor reuses it.
     floor: async () => timed(() => {
       for (let i = 0; i < n; i++) {
         enter(v, EXIT_DEBUG);
-        if (withRegs) v.loadRegs();
+        if (withRegs) rip = v.loadRegs()[16];
       }
     }),
-    done: () => m.destroy(),
+    done: () => {
+      if (withRegs && rip < 0x100000n) throw new Error(`RIP 0x${rip.toString(16)} is outside the guest`);
+      return m.destroy();
+    },
   };
 }
 

@@ -214,14 +214,17 @@ static void expect_exit(struct vm *v, uint32_t reason, const char *what) {
   }
 }
 
-/* (a), (b): KVM_SET_GUEST_DEBUG once, then KVM_RUN per step, and with REGS_SYNC the registers
-   copied from kvm_run (as Vcpu.loadRegs does), with REGS_IOCTL KVM_GET_REGS instead. */
+/* (a), (b): KVM_SET_GUEST_DEBUG once, then KVM_RUN per step, and RIP read after each step: with
+   REGS_SYNC from the registers KVM syncs into kvm_run (where Vcpu.loadRegs reads them), with
+   REGS_IOCTL through KVM_GET_REGS. */
 enum { REGS_NONE, REGS_SYNC, REGS_IOCTL };
 static double bench_step(const void *img, size_t len, int with_regs, double dur, double warm, long *count) {
   struct vm v;
   vm_create(&v, img, len);
   set_debug(&v, DBG_BASE | KVM_GUESTDBG_SINGLESTEP, 0, 0);
+  if (with_regs == REGS_SYNC && !(v.run->kvm_valid_regs & KVM_SYNC_X86_REGS)) die("no KVM_CAP_SYNC_REGS");
   struct kvm_regs regs;
+  uint64_t rip = LOAD_ADDR;
   double t0 = now(), start = 0, end = 0;
   long n = 0;
   int measuring = 0;
@@ -230,11 +233,10 @@ static double bench_step(const void *img, size_t len, int with_regs, double dur,
       enter(&v);
       if (v.run->exit_reason != KVM_EXIT_DEBUG) expect_exit(&v, KVM_EXIT_DEBUG, "single-step");
       if (with_regs == REGS_SYNC) {
-        if (!(v.run->kvm_valid_regs & KVM_SYNC_X86_REGS)) die("no KVM_CAP_SYNC_REGS");
-        memcpy(&regs, &v.run->s.regs.regs, sizeof regs);
-        __asm__ volatile("" : : "r"(&regs) : "memory"); /* the copy is used, as the monitor uses it */
-      } else if (with_regs == REGS_IOCTL && ioctl(v.cpu, KVM_GET_REGS, &regs) < 0) {
-        die("KVM_GET_REGS");
+        rip = ((volatile struct kvm_regs *)&v.run->s.regs.regs)->rip;
+      } else if (with_regs == REGS_IOCTL) {
+        if (ioctl(v.cpu, KVM_GET_REGS, &regs) < 0) die("KVM_GET_REGS");
+        rip = regs.rip;
       }
     }
     double t = now();
@@ -246,6 +248,10 @@ static double bench_step(const void *img, size_t len, int with_regs, double dur,
     if (t - start >= dur) { end = t; break; }
   }
   vm_destroy(&v);
+  if (rip < LOAD_ADDR || rip >= LOAD_ADDR + len) {
+    fprintf(stderr, "ref: RIP %#llx after a step is outside the guest\n", (unsigned long long)rip);
+    exit(1);
+  }
   *count = n;
   return n / (end - start);
 }
