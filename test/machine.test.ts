@@ -355,6 +355,47 @@ test('SMP: the BSP starts the AP with INIT-SIPI-SIPI; both run', async () => {
   });
 });
 
+test('steps that hold interrupts off (KVM_GUESTDBG_BLOCKIRQ) never enter the handler; the guest takes them after', async () => {
+  const { m, syms } = flat64('timer64');
+  await withMachine(m, async () => {
+    assert.equal(m.canHoldInterrupts, true, 'this host has KVM_GUESTDBG_BLOCKIRQ');
+    m.addHardwareBreakpoint(syms.loop, 'execute');
+    assert.equal((await m.run()).kind, 'breakpoint');
+    m.breakpoints.clear();
+    const ticks = () => m.readPhysical(Number(syms.ticks), 8).readBigUInt64LE();
+    const before = ticks();
+    const rbx = m.getRegs().rbx;
+    const loop = [syms.loop, syms.loop2, syms.loop3];
+    // 2000 steps at 2 kHz take long enough for the PIT to raise IRQ0 several times
+    const t0 = performance.now();
+    for (let i = 0; i < 2000; i++) {
+      assert.deepEqual(await m.step(0, { holdInterrupts: true }), { kind: 'step', vcpu: 0 });
+      const rip = m.getRegs().rip;
+      assert.ok(loop.includes(rip), `step ${i} at 0x${rip.toString(16)}, outside the main loop`);
+    }
+    assert.ok(performance.now() - t0 > 2, 'the steps spanned several timer periods');
+    assert.equal(ticks(), before, 'no interrupt was taken while stepping');
+    assert.ok(m.getRegs().rbx - rbx >= 600n, 'the main loop ran');
+    // plain steps from here take the interrupt that has been waiting
+    let inHandler = false;
+    for (let i = 0; i < 50 && !inHandler; i++) {
+      await m.step();
+      const rip = m.getRegs().rip;
+      inHandler = rip >= syms.handler && rip < syms.ticks;
+    }
+    assert.ok(inHandler, 'a plain step after them enters the handler');
+  });
+});
+
+test('a machine told not to use BLOCKIRQ refuses steps that hold interrupts off', async () => {
+  const { m } = flat64('long-flat', { blockIrq: false });
+  await withMachine(m, async () => {
+    assert.equal(m.canHoldInterrupts, false);
+    assert.throws(() => m.step(0, { holdInterrupts: true }), /cannot hold interrupts off/);
+    assert.equal((await m.step()).kind, 'step');
+  });
+});
+
 test('raw single-steps of a guest with a fast timer land in its interrupt handler', async () => {
   // The premise of the adapter's "a step never lands in an interrupt handler" test.
   const { m, syms } = flat64('timer64');

@@ -155,6 +155,8 @@ export class KvmDebugSession extends LoggingDebugSession {
       modules: c.modules, loadAddress: c.loadAddress, entry: c.entry, mode: c.mode,
       serial: (b) => this.serialOutput(b),
       kvmDevice: process.env.KVMDBG_DEVICE || undefined,
+      // For tests of the stepping fallback used on hosts without KVM_GUESTDBG_BLOCKIRQ.
+      blockIrq: process.env.KVMDBG_NO_BLOCKIRQ ? false : undefined,
     });
     this.bps.attach(this.machine);
     this.applyFilters();

@@ -19,6 +19,8 @@ interface Decoded {
   target?: bigint;
   /** Reads or writes RFLAGS.IF (cli, sti, pushf, popf, iret, int, ...), or halts. */
   touchesIf: boolean;
+  /** Waits for an interrupt (hlt, mwait): held-off interrupts would never wake it. */
+  halts: boolean;
 }
 
 const RFLAGS_IF = 0x200n;
@@ -34,14 +36,18 @@ export class Stepper {
 
   /**
    * One instruction, with external interrupts held off for its duration (QEMU's SSTEP_NOIRQ):
-   * RFLAGS.IF is cleared for the step and set again after it, unless the instruction reads or
-   * writes IF itself. A pending interrupt is then taken when the guest next runs, and a step
-   * never lands in its handler. If the instruction raised an exception, the RFLAGS image that
+   * a pending interrupt is taken when the guest next runs, and a step never lands in its
+   * handler. Where KVM can block interrupts for a step (KVM_GUESTDBG_BLOCKIRQ) it does so, and
+   * the guest's state is not touched; an instruction that waits for an interrupt (hlt) steps
+   * with them let through, or it would never end.
+   * Elsewhere, RFLAGS.IF is cleared for the step and set again after it, unless the instruction
+   * reads or writes IF itself; if the instruction raised an exception, the RFLAGS image that
    * the CPU saved in the exception frame gets its IF back, so the handler's iret restores it.
    */
   async instruction(vcpu: number): Promise<Stop> {
     const before = this.here(vcpu);
     const insn = this.decode(vcpu, before.pc);
+    if (this.m.canHoldInterrupts) return this.m.step(vcpu, { holdInterrupts: insn !== undefined && !insn.halts });
     const flags = this.m.getRegs(vcpu).rflags;
     const mask = insn !== undefined && (flags & RFLAGS_IF) !== 0n && !insn.touchesIf;
     if (mask) this.m.setRegs(vcpu, { rflags: flags & ~RFLAGS_IF });
@@ -169,7 +175,8 @@ export class Stepper {
       const direct = flow === FlowControl.Call || flow === FlowControl.UnconditionalBranch || flow === FlowControl.ConditionalBranch;
       const touchesIf = ((i.rflagsRead | i.rflagsModified) & RflagsBits.IF) !== 0 || i.mnemonic === Mnemonic.Hlt ||
         flow === FlowControl.Interrupt || flow === FlowControl.Exception;
-      return { length: i.length, flow, next: i.nextIP, target: direct ? i.nearBranchTarget : undefined, touchesIf };
+      const halts = i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait || i.mnemonic === Mnemonic.Mwaitx;
+      return { length: i.length, flow, next: i.nextIP, target: direct ? i.nearBranchTarget : undefined, touchesIf, halts };
     } finally {
       i.free();
       d.free();

@@ -18,6 +18,8 @@ export interface HostInfo {
   int3IsEmulationFailure: boolean;
   /** KVM_CAP_SYNC_REGS covers the general registers: they come with every exit, no ioctl. */
   syncRegs: boolean;
+  /** KVM_GUESTDBG_BLOCKIRQ is supported (KVM_CAP_SET_GUEST_DEBUG2, Linux 5.16 and later). */
+  blockIrq: boolean;
 }
 
 /** Capabilities without which the monitor cannot work, and what each is for. */
@@ -92,6 +94,7 @@ export function openKvm(path = '/dev/kvm'): { fd: number; info: HostInfo } {
       maxVcpus: check(abi.KVM_CAP.MAX_VCPUS) || check(abi.KVM_CAP.NR_VCPUS) || 1,
       int3IsEmulationFailure: kind === 'kvm_pvm',
       syncRegs: (check(abi.KVM_CAP.SYNC_REGS) & abi.KVM_SYNC_X86.REGS) !== 0,
+      blockIrq: (check(abi.KVM_CAP.SET_GUEST_DEBUG2) & abi.KVM_GUESTDBG_BLOCKIRQ) !== 0,
     };
     return { fd, info };
   } catch (e) {

@@ -53,6 +53,11 @@ export interface MachineConfig {
   watchBackend?: 'debugregs' | 'memslots';
   /** The KVM device (default /dev/kvm). */
   kvmDevice?: string;
+  /**
+   * Whether step({ holdInterrupts }) may use KVM_GUESTDBG_BLOCKIRQ (default: where the host has
+   * it). False makes `canHoldInterrupts` false, so that a caller's own fallback can be tested.
+   */
+  blockIrq?: boolean;
 }
 
 /** A data watch placed on guest-physical memory for the memslots backend. */
@@ -100,11 +105,14 @@ export class Machine {
   private readonly borrowed = new Map<number, number>();
   private lastControl: { flags: number; regs: readonly bigint[] } = { flags: 0, regs: [] };
   /**
-   * Guest debug is set for a plain single step and nothing has changed since: no debug
-   * registers, page traps or int3 hand-over to arrange. One flag, so that the fast step path
-   * reads nothing beyond this object (after KVM_RUN every other object is a cache miss).
+   * The guest-debug control word of a plain single step (with or without BLOCKIRQ) when guest
+   * debug is set for one and nothing has changed since: no debug registers, page traps or int3
+   * hand-over to arrange; -1 otherwise. One field, so that the fast step path reads nothing
+   * beyond this object (after KVM_RUN every other object is a cache miss).
    */
-  private plainStepReady = false;
+  private plainStep = -1;
+  /** step() can hold interrupts off with KVM_GUESTDBG_BLOCKIRQ. */
+  readonly canHoldInterrupts: boolean;
   /** Cached breakpoint stops per vCPU and debug register, dropped on every breakpoint change. */
   private hitStops: (Stop | undefined)[] = [];
 
@@ -144,8 +152,9 @@ export class Machine {
     }
     this.stopOnGuestInt3 = config.stopOnGuestInt3 ?? false;
     this.stepStops = this.vm.vcpus.map((v) => Object.freeze({ kind: 'step', vcpu: v.id } as Stop));
+    this.canHoldInterrupts = (config.blockIrq ?? true) && this.vm.host.blockIrq;
     this.breakpoints.onChange = () => {
-      this.plainStepReady = false;
+      this.plainStep = -1;
       this.hitStops = [];
     };
     this.watchBackend = config.watchBackend ?? (this.vm.host.kind === 'kvm_pvm' ? 'memslots' : 'debugregs');
@@ -224,15 +233,22 @@ export class Machine {
   }
 
   /**
-   * Executes one instruction on vCPU `index` (an interrupt taken meanwhile counts as one).
+   * Executes one instruction on vCPU `index` (an interrupt taken meanwhile counts as one, unless
+   * `holdInterrupts`: then no interrupt, NMI or SMI is delivered during the step and a pending
+   * one waits for the next run, as QEMU's gdbstub steps; it needs `canHoldInterrupts`).
    * A step that completes at once is returned as it is, not as a promise: stepping is the
    * debugger's hottest path. Only a step that has to wait (an instruction that halts, say)
    * goes through the event loop. As with run(), await it or take a non-Promise result as is.
    */
-  step(index = this.current): Stop | Promise<Stop> {
+  step(index = this.current, opts?: { holdInterrupts?: boolean }): Stop | Promise<Stop> {
     const v = this.vcpu(index);
     this.current = index;
-    if (this.plainStepReady && !this.running) {
+    let control = PLAIN_STEP;
+    if (opts?.holdInterrupts) {
+      if (!this.canHoldInterrupts) throw new GuestError('this host cannot hold interrupts off during a step (KVM_GUESTDBG_BLOCKIRQ, Linux 5.16)');
+      control |= abi.KVM_GUESTDBG_BLOCKIRQ;
+    }
+    if (this.plainStep === control && !this.running) {
       // The common case of a debugger stepping: guest debug is already set for a plain
       // single step, so one KVM_RUN and a look at the exit is all it takes.
       this.kicker.enter(index);
@@ -249,17 +265,17 @@ export class Machine {
       }
       // Another exit (I/O, a fault, a kick...): the general path handles the one just taken.
       this.beginRun();
-      return this.continueStep(v, rc);
+      return this.continueStep(v, control, rc);
     }
     this.beginRun();
-    return this.continueStep(v);
+    return this.continueStep(v, control);
   }
 
   /**
    * A step inside beginRun/endRun: arranges guest debug for it, unless `taken` is the result
    * of the step's KVM_RUN already made by the fast path.
    */
-  private continueStep(v: Vcpu, taken?: number): Stop | Promise<Stop> {
+  private continueStep(v: Vcpu, control: number, taken?: number): Stop | Promise<Stop> {
     let finished = true;
     try {
       if (taken === undefined) {
@@ -268,7 +284,7 @@ export class Machine {
           return this.stepStops[v.id];
         }
         const skip = this.breakpoints.hasHardware ? this.breakpoints.hardwareExecuteAt(this.linearRip(v.id)) : -1;
-        this.applyGuestDebug(true, skip);
+        this.applyGuestDebug(true, skip, control & abi.KVM_GUESTDBG_BLOCKIRQ);
       }
       const s = this.execute(v, true, taken);
       if (s) return s;
@@ -371,9 +387,9 @@ export class Machine {
     }
   }
 
-  private applyGuestDebug(singleStep: boolean, skipSlot = -1): void {
+  private applyGuestDebug(singleStep: boolean, skipSlot = -1, blockIrq = 0): void {
     const bp = this.breakpoints;
-    let control = abi.KVM_GUESTDBG_ENABLE;
+    let control = abi.KVM_GUESTDBG_ENABLE | blockIrq;
     if (singleStep) control |= abi.KVM_GUESTDBG_SINGLESTEP;
     // Software breakpoints are always enabled: the guest's own int3 is then ours to route,
     // the same way on every host.
@@ -387,7 +403,7 @@ export class Machine {
     this.lastControl.regs = regs;
     const traps = (memslots && this.breakpoints.hasDataWatch) || this.breakpoints.pageWatches.length > 0 || this.physWatches.length > 0;
     if (traps) this.applyWatchTraps();
-    this.plainStepReady = control === PLAIN_STEP && !traps && this.deliverInt3.size === 0;
+    this.plainStep = (control & ~abi.KVM_GUESTDBG_BLOCKIRQ) === PLAIN_STEP && !traps && this.deliverInt3.size === 0 ? control : -1;
   }
 
   /**
@@ -635,7 +651,7 @@ export class Machine {
     }
     if (this.stopOnGuestInt3) {
       this.deliverInt3.add(v.id);
-      this.plainStepReady = false;
+      this.plainStep = -1;
       return { kind: 'guest-int3', vcpu: v.id, address: linear };
     }
     this.passInt3ToGuest(v);
@@ -828,7 +844,7 @@ export class Machine {
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.plainStepReady = false;
+    this.plainStep = -1;
     this.uart.flush();
     this.kicker.destroy();
     this.vm.destroy();

@@ -40,9 +40,12 @@ export function markLine(file: string, name: string): number {
 
 const queues = new WeakMap<DebugClient, { events: DebugProtocol.StoppedEvent[]; waiters: ((e: DebugProtocol.StoppedEvent) => void)[] }>();
 
-/** A client for a fresh adapter process; its stopped events are queued, so none is missed. */
-export function newClient(): DebugClient {
-  const dc = new DebugClient('node', ADAPTER, 'kvm');
+/**
+ * A client for a fresh adapter process (with `env` added to its environment); its stopped
+ * events are queued, so none is missed.
+ */
+export function newClient(env?: Record<string, string>): DebugClient {
+  const dc = new DebugClient('node', ADAPTER, 'kvm', env ? { env: { ...process.env, ...env } } : undefined);
   dc.defaultTimeout = 20000;
   const q = { events: [] as DebugProtocol.StoppedEvent[], waiters: [] as ((e: DebugProtocol.StoppedEvent) => void)[] };
   queues.set(dc, q);

@@ -64,6 +64,8 @@ export const KVM_GUESTDBG_USE_SW_BP = 0x10000;
 export const KVM_GUESTDBG_USE_HW_BP = 0x20000;
 export const KVM_GUESTDBG_INJECT_DB = 0x40000;
 export const KVM_GUESTDBG_INJECT_BP = 0x80000;
+/** No interrupt (NMI, SMI included) is injected while set: a single step stays in its own code. */
+export const KVM_GUESTDBG_BLOCKIRQ = 0x100000;
 
 /** struct kvm_userspace_memory_region */
 export const kvm_userspace_memory_region = {
@@ -144,7 +146,7 @@ export const KVM_SYSTEM_EVENT = { SHUTDOWN: 1, RESET: 2, CRASH: 3 } as const;
 export const KVM_CAP = {
   IRQCHIP: 0, HLT: 1, USER_MEMORY: 3, SET_TSS_ADDR: 4, EXT_CPUID: 7, NR_VCPUS: 9, MP_STATE: 14,
   SYNC_MMU: 16, SET_GUEST_DEBUG: 23, VCPU_EVENTS: 41, DEBUGREGS: 50, XSAVE: 55, XCRS: 56,
-  MAX_VCPUS: 66, SYNC_REGS: 74, READONLY_MEM: 81, IMMEDIATE_EXIT: 136,
+  MAX_VCPUS: 66, SYNC_REGS: 74, READONLY_MEM: 81, IMMEDIATE_EXIT: 136, SET_GUEST_DEBUG2: 195,
 } as const;
 
 export const KVM_GET_API_VERSION = io(0x00);
