@@ -314,7 +314,7 @@ test('registers read at a stop (from the kvm_run page, sync regs) are those KVM_
   const { m, syms } = flat64('long-flat');
   await withMachine(m, async () => {
     const v = m.vcpu(0);
-    assert.equal(m.host.syncRegs, true, 'KVM_CAP_SYNC_REGS with KVM_SYNC_X86_REGS');
+    assert.equal(m.host.syncRegs & 3, 3, 'KVM_CAP_SYNC_REGS with KVM_SYNC_X86_REGS and _SREGS');
     const fromKvm = () => {
       const b = Buffer.alloc(abi.kvm_regs.size);
       sys.ioctlPtr(v.fd, abi.KVM_GET_REGS, b, 'KVM_GET_REGS');
@@ -339,6 +339,38 @@ test('registers read at a stop (from the kvm_run page, sync regs) are those KVM_
     await m.step();
     same('after a step from written registers');
     assert.equal(m.getRegs().rax, 43n);
+  });
+});
+
+test('special registers read at a stop come from kvm_run at the next (KVM_SYNC_X86_SREGS) and equal KVM_GET_SREGS', async () => {
+  const { m, syms } = flat64('long-flat');
+  await withMachine(m, async () => {
+    const v = m.vcpu(0);
+    const fromKvm = () => {
+      const b = Buffer.alloc(abi.kvm_sregs.size);
+      sys.ioctlPtr(v.fd, abi.KVM_GET_SREGS, b, 'KVM_GET_SREGS');
+      return b;
+    };
+    const synced = () => (m.vcpu(0).run.readUInt32LE(abi.kvm_run.kvm_valid_regs) & abi.KVM_SYNC_X86.SREGS) !== 0;
+    await m.step();
+    v.getSregs(); // read at this stop: the next KVM_RUN syncs them
+    await m.step();
+    assert.equal(synced(), true);
+    const page = Buffer.from(v.run.subarray(abi.kvm_run.sync_sregs, abi.kvm_run.sync_sregs + abi.kvm_sregs.size));
+    assert.deepEqual(page, fromKvm(), 'the page holds what KVM_GET_SREGS returns');
+    const s = v.getSregs();
+    assert.equal(s.cs.l, true);
+    assert.equal(s.efer & 0x500n, 0x500n, 'LME and LMA');
+    assert.equal(m.linearRip(0), syms.loop);
+    // a write goes to KVM and is what the next read sees
+    v.setSregs({ cr8: 0n, cr2: 0x1234n });
+    assert.equal(v.getSregs().cr2, 0x1234n);
+    assert.equal(fromKvm().readBigUInt64LE(abi.kvm_sregs.cr2), 0x1234n);
+    // a stop where nobody reads them turns the sync off again (it costs on every exit)
+    await m.step();
+    await m.step();
+    assert.equal(synced(), false);
+    assert.equal(v.getSregs().cr2, 0x1234n);
   });
 });
 

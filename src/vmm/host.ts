@@ -16,8 +16,11 @@ export interface HostInfo {
   maxVcpus: number;
   /** Whether an int3 at CPL0 comes back as an emulation failure rather than a debug exit. */
   int3IsEmulationFailure: boolean;
-  /** KVM_CAP_SYNC_REGS covers the general registers: they come with every exit, no ioctl. */
-  syncRegs: boolean;
+  /**
+   * The register sets KVM can copy into kvm_run at an exit (KVM_CAP_SYNC_REGS: KVM_SYNC_X86_*
+   * bits), so that a stop reads them with no ioctl.
+   */
+  syncRegs: number;
   /** KVM_GUESTDBG_BLOCKIRQ is supported (KVM_CAP_SET_GUEST_DEBUG2, Linux 5.16 and later). */
   blockIrq: boolean;
 }
@@ -93,7 +96,7 @@ export function openKvm(path = '/dev/kvm'): { fd: number; info: HostInfo } {
       vcpuMmapSize: sys.ioctlInt(fd, abi.KVM_GET_VCPU_MMAP_SIZE, 0, 'KVM_GET_VCPU_MMAP_SIZE'),
       maxVcpus: check(abi.KVM_CAP.MAX_VCPUS) || check(abi.KVM_CAP.NR_VCPUS) || 1,
       int3IsEmulationFailure: kind === 'kvm_pvm',
-      syncRegs: (check(abi.KVM_CAP.SYNC_REGS) & abi.KVM_SYNC_X86.REGS) !== 0,
+      syncRegs: Math.max(0, check(abi.KVM_CAP.SYNC_REGS)),
       blockIrq: (check(abi.KVM_CAP.SET_GUEST_DEBUG2) & abi.KVM_GUESTDBG_BLOCKIRQ) !== 0,
     };
     return { fd, info };

@@ -99,22 +99,43 @@ export class Vcpu {
   readonly run32: Uint32Array;
 
   /**
-   * With KVM_CAP_SYNC_REGS, KVM copies the general registers into the kvm_run page at every
-   * exit, at no measurable cost (bench/README.md): that copy is then where we read them, so a
-   * stop takes no KVM_GET_REGS (5 µs and more on kvm_pvm). Writes still go through
-   * KVM_SET_REGS, from the same place; KVM reads it only when told to (kvm_dirty_regs).
+   * With KVM_CAP_SYNC_REGS (`sync`: the KVM_SYNC_X86_* sets the host can sync), KVM copies
+   * register sets into the kvm_run page as KVM_RUN returns, so that a stop reads them with no
+   * ioctl (5 µs and more each on kvm_pvm):
+   * - the general registers at every exit, at no measurable cost (bench/README.md); that copy
+   *   is where we keep them. Writes still go through KVM_SET_REGS, from the same place (KVM
+   *   reads it only when told to, through kvm_dirty_regs);
+   * - the special registers only on a KVM_RUN that follows a stop where they were read: copying
+   *   them costs about 2.5% of every exit, worth it only where a debugger reads them each stop.
    */
-  constructor(readonly id: number, readonly fd: number, mmapSize: number, private readonly syncRegs = false) {
+  constructor(readonly id: number, readonly fd: number, mmapSize: number, sync = 0) {
     const m = sys.mmap(mmapSize, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_SHARED, fd, 'mmap kvm_run');
     this.run = m.buf;
     this.run32 = new Uint32Array(m.buf.buffer, m.buf.byteOffset, 64);
     this.runAddr = m.addr;
     this.runSize = mmapSize;
-    if (syncRegs) this.run.writeBigUInt64LE(BigInt(abi.KVM_SYNC_X86.REGS), abi.kvm_run.kvm_valid_regs);
-    this.regsBuf = syncRegs
+    this.syncRegs = (sync & abi.KVM_SYNC_X86.REGS) !== 0;
+    this.syncSregs = (sync & abi.KVM_SYNC_X86.SREGS) !== 0;
+    this.setValidRegs(false);
+    this.regsBuf = this.syncRegs
       ? this.run.subarray(abi.kvm_run.sync_regs, abi.kvm_run.sync_regs + abi.kvm_regs.size)
       : Buffer.alloc(abi.kvm_regs.size);
     this.regsView = new BigUint64Array(this.regsBuf.buffer, this.regsBuf.byteOffset, 18);
+    this.runSregs = this.run.subarray(abi.kvm_run.sync_sregs, abi.kvm_run.sync_sregs + abi.kvm_sregs.size);
+  }
+
+  private readonly syncRegs: boolean;
+  private readonly syncSregs: boolean;
+  /** KVM_SYNC_X86_SREGS is set in kvm_valid_regs. */
+  private sregsSynced = false;
+  /** The last KVM_RUN stored the special registers in kvm_run, and nothing has changed them since. */
+  private sregsInRun = false;
+  private readonly runSregs: Buffer;
+
+  private setValidRegs(sregs: boolean): void {
+    const valid = (this.syncRegs ? abi.KVM_SYNC_X86.REGS : 0) | (sregs ? abi.KVM_SYNC_X86.SREGS : 0);
+    this.run.writeBigUInt64LE(BigInt(valid), abi.kvm_run.kvm_valid_regs);
+    this.sregsSynced = sregs;
   }
 
   /** The address of the kvm_run page, for a thread that sets immediate_exit to pause us. */
@@ -124,10 +145,14 @@ export class Vcpu {
 
   /** KVM_RUN once. Returns 0, or -errno (EINTR when kicked). */
   enter(): number {
+    // Special registers read at this stop will likely be read at the next one too.
+    const sregs = this.syncSregs && this.sregsCache !== undefined;
+    if (sregs !== this.sregsSynced) this.setValidRegs(sregs);
     this.invalidate();
     const rc = sys.ioctlRaw(this.fd, abi.KVM_RUN, 0);
     // KVM stores the registers on every way out of KVM_RUN, EINTR included.
     this.regsValid = this.syncRegs;
+    this.sregsInRun = sregs;
     return rc;
   }
 
@@ -139,6 +164,7 @@ export class Vcpu {
 
   private invalidate(): void {
     this.regsValid = false;
+    this.sregsInRun = false;
     this.sregsCache = undefined;
     this.debugPcValid = false;
   }
@@ -194,8 +220,9 @@ export class Vcpu {
   /** The special registers; the object is shared until the next change: treat it as read-only. */
   getSregs(): Sregs {
     if (this.sregsCache) return this.sregsCache;
-    const b = this.sregsBuf;
-    sys.ioctlPtr(this.fd, abi.KVM_GET_SREGS, b, 'KVM_GET_SREGS');
+    let b: Buffer = this.sregsBuf;
+    if (this.sregsInRun) b = this.runSregs;
+    else sys.ioctlPtr(this.fd, abi.KVM_GET_SREGS, b, 'KVM_GET_SREGS');
     const s = {} as Sregs;
     for (const n of SEGMENT_NAMES) s[n] = readSegment(b, abi.kvm_sregs[n]);
     s.gdt = readDtable(b, abi.kvm_sregs.gdt);

@@ -125,7 +125,7 @@ export const kvm_run = {
   fail_entry_reason: 32, fail_entry_cpu: 40,
   system_event_type: 32, system_event_ndata: 36, system_event_data: 40,
   // KVM_CAP_SYNC_REGS: which register sets KVM copies into the page at every exit (s.regs)
-  kvm_valid_regs: 288, kvm_dirty_regs: 296, sync_regs: 304,
+  kvm_valid_regs: 288, kvm_dirty_regs: 296, sync_regs: 304, sync_sregs: 448,
 } as const;
 /** kvm_valid_regs / kvm_dirty_regs bits. */
 export const KVM_SYNC_X86 = { REGS: 1, SREGS: 2, EVENTS: 4 } as const;
