@@ -96,7 +96,7 @@ export function openKvm(path = '/dev/kvm'): { fd: number; info: HostInfo } {
       vcpuMmapSize: sys.ioctlInt(fd, abi.KVM_GET_VCPU_MMAP_SIZE, 0, 'KVM_GET_VCPU_MMAP_SIZE'),
       maxVcpus: check(abi.KVM_CAP.MAX_VCPUS) || check(abi.KVM_CAP.NR_VCPUS) || 1,
       int3IsEmulationFailure: kind === 'kvm_pvm',
-      syncRegs: Math.max(0, check(abi.KVM_CAP.SYNC_REGS)),
+      syncRegs: check(abi.KVM_CAP.SYNC_REGS),
       blockIrq: (check(abi.KVM_CAP.SET_GUEST_DEBUG2) & abi.KVM_GUESTDBG_BLOCKIRQ) !== 0,
     };
     return { fd, info };

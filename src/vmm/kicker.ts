@@ -87,7 +87,7 @@ export class Kicker {
   /** A pause asked for by another thread, consumed by the run loop. */
   takePauseRequest(): boolean {
     // A load first: the locked exchange is only needed when there is something to take.
-    return Atomics.load(this.ctl, PAUSE) !== 0 && Atomics.exchange(this.ctl, PAUSE, 0) !== 0;
+    return this.pauseAsked() && Atomics.exchange(this.ctl, PAUSE, 0) !== 0;
   }
 
   /** Whether a pause is waiting, without taking it. */

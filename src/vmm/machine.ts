@@ -113,8 +113,6 @@ export class Machine {
   private plainStep = -1;
   /** step() can hold interrupts off with KVM_GUESTDBG_BLOCKIRQ. */
   readonly canHoldInterrupts: boolean;
-  /** Cached breakpoint stops per vCPU and debug register, dropped on every breakpoint change. */
-  private hitStops: (Stop | undefined)[] = [];
 
   constructor(config: MachineConfig) {
     this.fileName = typeof config.image === 'string' ? config.image : '<image>';
@@ -153,10 +151,7 @@ export class Machine {
     this.stopOnGuestInt3 = config.stopOnGuestInt3 ?? false;
     this.stepStops = this.vm.vcpus.map((v) => Object.freeze({ kind: 'step', vcpu: v.id } as Stop));
     this.canHoldInterrupts = (config.blockIrq ?? true) && this.vm.host.blockIrq;
-    this.breakpoints.onChange = () => {
-      this.plainStep = -1;
-      this.hitStops = [];
-    };
+    this.breakpoints.onChange = () => (this.plainStep = -1);
     this.watchBackend = config.watchBackend ?? (this.vm.host.kind === 'kvm_pvm' ? 'memslots' : 'debugregs');
     this.plantTarget = {
       toPhysical: (lin) => this.linearToPhysical(this.current, lin),
@@ -622,19 +617,11 @@ export class Machine {
     for (let slot = 0; slot < 4; slot++) {
       const h = this.breakpoints.hw[slot];
       if (!h || !(dr6 & (1 << slot))) continue;
-      if (h.kind === 'execute') return this.hitStop(v.id, slot, h);
+      if (h.kind === 'execute') return { kind: 'breakpoint', vcpu: v.id, address: h.address, id: this.borrowed.get(h.id) ?? h.id };
       return { kind: 'watchpoint', vcpu: v.id, id: h.id, slot, address: h.address, access: h.kind };
     }
     if (singleStep || dr6 & DR6_BS) return this.stepStops[v.id];
     return null;
-  }
-
-  /** The frozen breakpoint stop of `slot` on `vcpu`: made once per breakpoint set, not per hit. */
-  private hitStop(vcpu: number, slot: number, h: { id: number; address: bigint }): Stop {
-    const key = vcpu * 4 + slot;
-    return this.hitStops[key] ??= Object.freeze({
-      kind: 'breakpoint', vcpu, address: h.address, id: this.borrowed.get(h.id) ?? h.id,
-    } as Stop);
   }
 
   /**
