@@ -8,7 +8,7 @@ import {
   OutputEvent, InvalidatedEvent, MemoryEvent, Thread, StackFrame, Scope, Source, Handles, Event,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { Machine } from '../vmm/machine.js';
+import { Machine, GUEST_INT3_UNSEEN } from '../vmm/machine.js';
 import { GuestError } from '../vmm/errors.js';
 import type { Stop } from '../vmm/debug/stops.js';
 import { describeStop } from '../vmm/debug/stops.js';
@@ -375,7 +375,10 @@ export class KvmDebugSession extends LoggingDebugSession {
       this.filters = new Set(options.map((o) => o.filterId));
       this.portRanges = ranges;
       this.applyFilters();
-      response.body = { breakpoints: options.map(() => ({ verified: true })) };
+      const unseen = this.machine?.host.int3 === 'guest';
+      response.body = {
+        breakpoints: options.map((o) => (o.filterId === 'guest-int3' && unseen ? { verified: false, message: GUEST_INT3_UNSEEN } : { verified: true })),
+      };
       this.sendResponse(response);
     } catch (e) {
       this.fail(response, e);

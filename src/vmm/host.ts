@@ -1,9 +1,10 @@
 // The host's /dev/kvm: opening it with actionable errors, checking the API and the capabilities
 // kvmdbg relies on, and telling which implementation it is (kvm_pvm, VMX or SVM).
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as sys from './kvm/sys.js';
 import * as abi from './kvm/abi.js';
 import { GuestError } from './errors.js';
+import { probeInt3, type Int3Delivery } from './int3-probe.js';
 
 export type HostKind = 'kvm_pvm' | 'vmx' | 'svm' | 'unknown';
 
@@ -11,11 +12,19 @@ export interface HostInfo {
   kind: HostKind;
   /** A label for people: "kvm_pvm (software virtualization)", "VMX (Intel VT-x)", ... */
   label: string;
+  /**
+   * Where this KVM itself runs: on the machine (undefined), under another hypervisor, or under
+   * an emulator (QEMU TCG: VMX or SVM emulated in software, with its own gaps).
+   */
+  nested?: 'hypervisor' | 'emulator';
   apiVersion: number;
   vcpuMmapSize: number;
   maxVcpus: number;
-  /** Whether an int3 at CPL0 comes back as an emulation failure rather than a debug exit. */
-  int3IsEmulationFailure: boolean;
+  /**
+   * How a guest's int3 reaches the monitor (int3-probe.ts): as a debug exit, as an emulation
+   * failure (kvm_pvm at CPL0), or not at all ('guest': it goes to the guest's own handler).
+   */
+  int3: Int3Delivery;
   /**
    * The register sets KVM can copy into kvm_run at an exit (KVM_CAP_SYNC_REGS: KVM_SYNC_X86_*
    * bits), so that a stop reads them with no ioctl.
@@ -43,6 +52,24 @@ export function detectHostKind(): HostKind {
   if (existsSync('/sys/module/kvm_intel')) return 'vmx';
   if (existsSync('/sys/module/kvm_amd')) return 'svm';
   return 'unknown';
+}
+
+/**
+ * Whether this machine is itself a virtual one (/proc/cpuinfo's hypervisor flag), and under an
+ * emulator rather than a hypervisor (QEMU TCG names its CPU model "QEMU TCG CPU").
+ */
+export function detectNesting(cpuinfo = readText('/proc/cpuinfo')): HostInfo['nested'] {
+  const flags = /^flags\s*:(.*)$/m.exec(cpuinfo)?.[1] ?? '';
+  if (!/\bhypervisor\b/.test(flags)) return undefined;
+  return /^model name\s*:.*\bTCG\b/m.test(cpuinfo) ? 'emulator' : 'hypervisor';
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 const LABELS: Record<HostKind, string> = {
@@ -89,13 +116,19 @@ export function openKvm(path = '/dev/kvm'): { fd: number; info: HostInfo } {
       );
     }
     const kind = detectHostKind();
+    // kvm_pvm is a guest's KVM by design; for the others, say what they run under.
+    const nested = kind === 'kvm_pvm' ? undefined : detectNesting();
+    const vcpuMmapSize = sys.ioctlInt(fd, abi.KVM_GET_VCPU_MMAP_SIZE, 0, 'KVM_GET_VCPU_MMAP_SIZE');
+    const int3 = int3Delivery(path, fd, vcpuMmapSize);
     const info: HostInfo = {
       kind,
-      label: LABELS[kind],
+      label: LABELS[kind] + (nested === 'emulator' ? ', nested under an emulator (QEMU TCG)' : nested ? ', nested under a hypervisor' : '') +
+        (int3 === 'guest' ? '; int3 does not reach KVM: breakpoints use debug registers and page traps' : ''),
+      nested,
       apiVersion,
-      vcpuMmapSize: sys.ioctlInt(fd, abi.KVM_GET_VCPU_MMAP_SIZE, 0, 'KVM_GET_VCPU_MMAP_SIZE'),
+      vcpuMmapSize,
       maxVcpus: check(abi.KVM_CAP.MAX_VCPUS) || check(abi.KVM_CAP.NR_VCPUS) || 1,
-      int3IsEmulationFailure: kind === 'kvm_pvm',
+      int3,
       syncRegs: check(abi.KVM_CAP.SYNC_REGS),
       blockIrq: (check(abi.KVM_CAP.SET_GUEST_DEBUG2) & abi.KVM_GUESTDBG_BLOCKIRQ) !== 0,
     };
@@ -104,4 +137,12 @@ export function openKvm(path = '/dev/kvm'): { fd: number; info: HostInfo } {
     sys.close(fd);
     throw e;
   }
+}
+
+/** The int3 probe's answer, once per device and process (it creates a scratch VM). */
+const int3Answers = new Map<string, Int3Delivery>();
+function int3Delivery(path: string, kvmFd: number, vcpuMmapSize: number): Int3Delivery {
+  let a = int3Answers.get(path);
+  if (a === undefined) int3Answers.set(path, (a = probeInt3(kvmFd, vcpuMmapSize)));
+  return a;
 }

@@ -54,6 +54,13 @@ export interface MachineConfig {
   /** The KVM device (default /dev/kvm). */
   kvmDevice?: string;
   /**
+   * How software breakpoints are placed: `int3` plants 0xCC while the guest runs (where the
+   * host reports a guest's int3 to us: HostInfo.int3); `debugregs` never writes guest memory:
+   * the first four take free debug registers, the rest trap their code pages. Default: int3
+   * where it reaches the monitor.
+   */
+  softwareBreakpoints?: 'int3' | 'debugregs';
+  /**
    * Whether step({ holdInterrupts }) may use KVM_GUESTDBG_BLOCKIRQ (default: where the host has
    * it). False makes `canHoldInterrupts` false, so that a caller's own fallback can be tested.
    */
@@ -101,8 +108,12 @@ export class Machine {
   private readonly stepStops: readonly Stop[];
   readonly watchBackend: 'debugregs' | 'memslots';
   private physWatches: PhysWatch[] = [];
-  /** Debug-register breakpoints standing in for unmappable software ones: hw id → sw id. */
+  /** Debug-register breakpoints standing in for software ones: hw id → sw id. */
   private readonly borrowed = new Map<number, number>();
+  /** Where software breakpoints can't be planted: those beyond the debug registers trap their pages. */
+  readonly softwareBreakpoints: 'int3' | 'debugregs';
+  /** Set by placeSoftwareBreakpoints for a run, cleared by endRun. */
+  private execTraps: readonly bigint[] = [];
   private lastControl: { flags: number; regs: readonly bigint[] } = { flags: 0, regs: [] };
   /**
    * The guest-debug control word of a plain single step (with or without BLOCKIRQ) when guest
@@ -153,6 +164,7 @@ export class Machine {
     this.canHoldInterrupts = (config.blockIrq ?? true) && this.vm.host.blockIrq;
     this.breakpoints.onChange = () => (this.plainStep = -1);
     this.watchBackend = config.watchBackend ?? (this.vm.host.kind === 'kvm_pvm' ? 'memslots' : 'debugregs');
+    this.softwareBreakpoints = config.softwareBreakpoints ?? (this.vm.host.int3 === 'guest' ? 'debugregs' : 'int3');
     this.plantTarget = {
       toPhysical: (lin) => this.linearToPhysical(this.current, lin),
       readByte: (p) => this.vm.memory.view(p, 1)[0],
@@ -197,7 +209,7 @@ export class Machine {
     try {
       const first = this.resumeOverBreakpoint(this.current);
       if (first) return first;
-      this.borrowDebugRegisters(this.breakpoints.plant(this.plantTarget));
+      this.placeSoftwareBreakpoints();
       this.applyGuestDebug(false);
       const s = this.execute(this.vcpu(this.current), false);
       if (s) return s;
@@ -216,6 +228,7 @@ export class Machine {
         if (this.takePause()) return { kind: 'pause', vcpu: this.current };
         if (this.debugDirty) {
           this.debugDirty = false;
+          if (this.softwareBreakpoints === 'debugregs') this.placeSoftwareBreakpoints();
           this.applyGuestDebug(false);
         }
         this.rotate();
@@ -325,20 +338,41 @@ export class Machine {
     this.pauseRequested = false;
   }
 
-  /** Software breakpoints that can't be planted now run on free debug registers instead. */
-  private borrowDebugRegisters(unmapped: readonly bigint[]): void {
-    for (const address of unmapped) {
-      if (!this.breakpoints.hw.includes(undefined)) return;
-      const id = this.breakpoints.addHardware(address, 'execute');
-      this.borrowed.set(id, this.breakpoints.softwareAt(address)!.id);
+  /**
+   * Before a run: plants the software breakpoints, or where int3 can't be used, puts them on
+   * free debug registers and traps the code pages of the rest (never a byte in guest memory).
+   */
+  private placeSoftwareBreakpoints(): void {
+    if (this.softwareBreakpoints === 'int3') {
+      this.borrowDebugRegisters(this.breakpoints.plant(this.plantTarget));
+      return;
     }
+    this.returnBorrowed();
+    this.execTraps = this.borrowDebugRegisters(this.breakpoints.softwareAddresses());
+  }
+
+  /**
+   * Software breakpoints at these addresses (unmapped ones, or all where int3 can't be used) run
+   * on free debug registers instead. Returns those left without one.
+   */
+  private borrowDebugRegisters(addresses: readonly bigint[]): readonly bigint[] {
+    for (let i = 0; i < addresses.length; i++) {
+      if (!this.breakpoints.hw.includes(undefined)) return addresses.slice(i);
+      const id = this.breakpoints.addHardware(addresses[i], 'execute');
+      this.borrowed.set(id, this.breakpoints.softwareAt(addresses[i])!.id);
+    }
+    return NO_ADDRESSES;
+  }
+
+  private returnBorrowed(): void {
+    if (this.borrowed.size === 0) return;
+    for (const id of this.borrowed.keys()) this.breakpoints.remove(id);
+    this.borrowed.clear();
   }
 
   private endRun(): void {
-    if (this.borrowed.size) {
-      for (const id of this.borrowed.keys()) this.breakpoints.remove(id);
-      this.borrowed.clear();
-    }
+    this.returnBorrowed();
+    this.execTraps = NO_ADDRESSES;
     this.breakpoints.unplant(this.plantTarget);
     this.uart.flush();
     this.kicker.idle();
@@ -396,8 +430,10 @@ export class Machine {
     for (let i = 0; i < vcpus.length; i++) vcpus[i].setGuestDebug(control, regs);
     this.lastControl.flags = control;
     this.lastControl.regs = regs;
-    const traps = (memslots && this.breakpoints.hasDataWatch) || this.breakpoints.pageWatches.length > 0 || this.physWatches.length > 0;
-    if (traps) this.applyWatchTraps();
+    const traps = (memslots && this.breakpoints.hasDataWatch) || this.breakpoints.pageWatches.length > 0 ||
+      this.physWatches.length > 0 || this.execTraps.length > 0;
+    // Traps left from an earlier state (the last watch removed) are lifted too.
+    if (traps || this.vm.memory.hasTraps) this.applyWatchTraps();
     this.plainStep = (control & ~abi.KVM_GUESTDBG_BLOCKIRQ) === PLAIN_STEP && !traps && this.deliverInt3.size === 0 ? control : -1;
   }
 
@@ -429,6 +465,12 @@ export class Machine {
       });
     }
     for (const p of this.breakpoints.pageWatches) watch({ slot: -1, id: p.id, access: 'write', address: p.address }, p.length);
+    // Breakpoints beyond the debug registers where int3 can't be used: their code page leaves
+    // guest memory, so fetching from it fails to emulate and exits (decodeInternalError).
+    for (const address of this.execTraps) {
+      const phys = this.linearToPhysical(this.current, address);
+      if (phys !== undefined) traps.set(phys - (phys % 4096), 'absent');
+    }
     this.vm.memory.setTraps(traps);
   }
 
@@ -700,7 +742,12 @@ export class Machine {
       if (phys !== undefined && this.vm.memory.contains(phys, 1) && this.vm.memory.view(phys, 1)[0] === 0xcc) {
         return this.onInt3(v, rip);
       }
-      if (phys !== undefined && this.vm.memory.trapAt(phys) === 'absent') return this.stepOnTrappedPage(v);
+      if (phys !== undefined && this.vm.memory.trapAt(phys) === 'absent') {
+        if (this.execTraps.includes(rip)) {
+          return { kind: 'breakpoint', vcpu: v.id, address: rip, id: this.breakpoints.softwareAt(rip)?.id ?? 0 };
+        }
+        return this.stepOnTrappedPage(v);
+      }
       const bytes = phys !== undefined && this.vm.memory.contains(phys, 15)
         ? this.vm.memory.view(phys, 15).toString('hex').replace(/(..)/g, '$1 ').trim() : 'unreadable';
       return {
@@ -792,7 +839,8 @@ export class Machine {
 
   addSoftwareBreakpoint(linear: bigint): number {
     const id = this.breakpoints.addSoftware(linear);
-    if (this.running) this.breakpoints.plantOne(this.plantTarget, linear);
+    if (this.running && this.softwareBreakpoints === 'int3') this.breakpoints.plantOne(this.plantTarget, linear);
+    else this.debugDirty = this.running;
     return id;
   }
 
@@ -839,6 +887,10 @@ export class Machine {
 }
 
 const NO_DEBUGREGS: readonly bigint[] = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
+const NO_ADDRESSES: readonly bigint[] = [];
+/** Why stopOnGuestInt3 does nothing on a host whose HostInfo.int3 is 'guest'. */
+export const GUEST_INT3_UNSEEN = "this host does not report a guest's int3 to KVM (QEMU's emulated SVM sends it " +
+  "straight to the guest's #BP handler), so kvmdbg cannot stop on the guest's own int3 here";
 /** Guest-debug control of a plain single step (software breakpoints always on, see applyGuestDebug). */
 const RUN32_EXIT_REASON = abi.kvm_run.exit_reason / 4;
 const RUN32_DEBUG_EXCEPTION = abi.kvm_run.debug_exception / 4;

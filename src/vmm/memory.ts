@@ -107,6 +107,10 @@ export class GuestMemory {
     this.registerSlots();
   }
 
+  get hasTraps(): boolean {
+    return this.traps.size > 0;
+  }
+
   trapAt(gpa: number): TrapMode | undefined {
     return this.traps.get(gpa - (gpa % PAGE));
   }

@@ -134,6 +134,11 @@ export class BreakpointTable {
     return this.sw.get(address);
   }
 
+  /** Every software breakpoint's address. */
+  softwareAddresses(): bigint[] {
+    return [...this.sw.keys()];
+  }
+
   get hasSoftware(): boolean {
     return this.sw.size > 0;
   }
