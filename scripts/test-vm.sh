@@ -9,6 +9,8 @@
 #                                          power off; exits with CMD's status
 #       --fwd HOSTPORT:GUESTPORT           forward 127.0.0.1:HOSTPORT to the VM's GUESTPORT
 #   scripts/test-vm.sh kvm -- CMD          CMD directly where /dev/kvm is read-write, else `run`
+# Environment: KVMDBG_VM_MEM (8G), KVMDBG_VM_CPUS (2), KVMDBG_VM_TIMEOUT (3600 s, then QEMU is
+# stopped and the status is 3).
 #
 # Setup is idempotent and needs root (apt-get). The VM boots in about 15 s; one boot serves a
 # whole test run. Output streams on the VM's serial console; the status comes back in a file.
@@ -96,21 +98,31 @@ run() {
   else
     net=(-nic none)
   fi
-  local mem=${KVMDBG_VM_MEM:-8G} cpus=${KVMDBG_VM_CPUS:-2}
+  local mem=${KVMDBG_VM_MEM:-8G} cpus=${KVMDBG_VM_CPUS:-2} limit=${KVMDBG_VM_TIMEOUT:-3600}
   # -no-reboot: a panic or a reboot ends QEMU instead of looping. The kernel is quiet so that the
   # console carries the command's output alone.
+  # QEMU runs under `timeout`, which takes a process group of its own: a signal to this script
+  # reaches it through the trap.
+  local qpid=
+  trap '[ -n "$qpid" ] && kill -TERM "$qpid" 2>/dev/null; wait; rm -rf "$job"; exit 143' TERM INT HUP
   set +e
-  qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp "$cpus" -m "$mem" -M q35 \
+  timeout -k 10 "$limit" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp "$cpus" -m "$mem" -M q35 \
     -nographic -no-reboot -monitor none -serial stdio \
     -kernel "$VM/vmlinuz" -initrd "$VM/initramfs.gz" \
     -append "console=ttyS0 quiet loglevel=1 panic=-1 kvmdbg.job=$job" \
     -virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap,id=hostroot \
-    "${net[@]}" </dev/null
+    "${net[@]}" </dev/null &
+  qpid=$!
+  wait "$qpid"
   local q=$?
+  trap - TERM INT HUP
   set -e
   local rc; rc=$(cat "$job/rc" 2>/dev/null || echo)
   rm -rf "$job"
-  if [ -z "$rc" ]; then say "the VM ended (QEMU status $q) before the command reported a status"; exit 3; fi
+  if [ -z "$rc" ]; then
+    [ "$q" = 124 ] && say "the VM ran past KVMDBG_VM_TIMEOUT ($limit s) and was stopped"
+    say "the VM ended (QEMU status $q) before the command reported a status"; exit 3
+  fi
   exit "$rc"
 }
 

@@ -3,6 +3,7 @@
 // state and boot information read back before the run; memory sizes across the PCI hole and RAM
 // above 4 GiB used by a long-mode guest; host detection; and the command line as a user runs it:
 // the README's example, bad KVM devices, --smp, --cmdline and --module.
+import './support/needs-kvm.js';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';

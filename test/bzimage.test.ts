@@ -4,6 +4,7 @@
 // from the zero page. Detection; the zero page, command line and initrd read back field by field;
 // the entry registers; runs through the Machine API and the CLI; each error with its message;
 // and mutated headers, which must load (and run) or fail with a GuestError.
+import './support/needs-kvm.js';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';

@@ -1,5 +1,6 @@
 // The `kvmdbg run` command line, end to end: the built dist/cli.js runs real guests in a child
 // process, and the tests check what a user sees: stdout, stderr and the exit status.
+import './support/needs-kvm.js';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';

@@ -1,6 +1,7 @@
 // Debug-console commands (src/dap/console-commands.ts) on real guests: every answer is checked
 // against the same state read another way (sregs, raw table bytes, the page walker, MSRs,
 // /proc/cpuinfo, the disassembler).
+import './support/needs-kvm.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';

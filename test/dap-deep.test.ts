@@ -1,5 +1,6 @@
 // The adapter's deeper features over the protocol: data breakpoints, hit counts, conditions,
 // logpoints, exception filters, several vCPUs.
+import './support/needs-kvm.js';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';

@@ -1,5 +1,6 @@
 // Locals and Globals from DWARF over the protocol, in the stopped frame and in its callers, at
 // -O0 and -O2; setVariable on memory; data breakpoints on variables.
+import './support/needs-kvm.js';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';

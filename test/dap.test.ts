@@ -1,5 +1,6 @@
 // The debug adapter over the protocol, on real guests: launch, stops in every CPU mode,
 // breakpoints of each kind, stepping, registers, memory, disassembly, pause, restart, errors.
+import './support/needs-kvm.js';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -325,12 +326,21 @@ for (const [how, env] of HOLD_IRQ_WAYS) {
     await dc.customRequest('setInstructionBreakpoints', { breakpoints: [] });
     const loop = new Set([t.loop, t.loop2, t.loop3].map(hex));
     const ticks = async () => Buffer.from((await dc.customRequest('readMemory', { memoryReference: hex(t.ticks), count: 8 })).body.data, 'base64').readBigUInt64LE();
+    // Runs the guest until its handler has counted past `than` (short runs, so that a slow host,
+    // the test VM, gets the time it needs and a fast one ends soon).
+    const runUntilTicks = async (than: bigint): Promise<bigint> => {
+      const end = Date.now() + 30_000;
+      for (;;) {
+        await dc.continueRequest({ threadId: 1 });
+        await new Promise((r) => setTimeout(r, 100));
+        await dc.pauseRequest({ threadId: 1 });
+        await stopped(dc);
+        const n = await ticks();
+        if (n > than || Date.now() > end) return n;
+      }
+    };
     // the timer is running: a short run takes interrupts
-    await dc.continueRequest({ threadId: 1 });
-    await new Promise((r) => setTimeout(r, 100));
-    await dc.pauseRequest({ threadId: 1 });
-    await stopped(dc);
-    const before = await ticks();
+    const before = await runUntilTicks(10n);
     assert.ok(before > 10n, `ticks after running: ${before}`);
     for (let i = 0; i < 300; i++) {
       await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
@@ -341,11 +351,7 @@ for (const [how, env] of HOLD_IRQ_WAYS) {
     // (machine.test.ts shows that raw single-steps of this guest do land in the handler)
     assert.ok(BigInt((await scope(dc, 'Registers')).get('rbx')!.value) >= 100n);
     // interrupts held off during the steps are taken when the guest runs again
-    await dc.continueRequest({ threadId: 1 });
-    await new Promise((r) => setTimeout(r, 50));
-    await dc.pauseRequest({ threadId: 1 });
-    await stopped(dc);
-    assert.ok((await ticks()) > before, 'the timer interrupt runs again after stepping');
+    assert.ok((await runUntilTicks(before)) > before, 'the timer interrupt runs again after stepping');
   });
 }
 
@@ -388,14 +394,15 @@ test('--server=PORT serves DAP on a TCP port', async () => {
   const { connect } = await import('node:net');
   const server = spawn(process.execPath, [ADAPTER, `--server=${port}`], { stdio: 'ignore' });
   try {
-    // wait until the adapter listens
-    for (let i = 0; ; i++) {
+    // wait until the adapter listens (a cold node takes seconds in the test VM)
+    const deadline = Date.now() + 60_000;
+    for (;;) {
       const up = await new Promise<boolean>((resolve) => {
         const c = connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); });
         c.on('error', () => resolve(false));
       });
       if (up) break;
-      if (i > 50) throw new Error(`the adapter did not listen on port ${port}`);
+      if (Date.now() > deadline) throw new Error(`the adapter did not listen on port ${port} within 60 s`);
       await new Promise((r) => setTimeout(r, 100));
     }
     const tcp = new DebugClient('node', ADAPTER, 'kvm');

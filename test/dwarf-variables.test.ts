@@ -11,6 +11,7 @@
 //    in the stopped frame and its caller, as this module locates them from the registers and
 //    memory gdb reports, against gdb's own values;
 //  - the expression evaluator, location and range lists, and C type spelling on hand-made input.
+import './support/needs-ia32.js';
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';

@@ -1,6 +1,7 @@
 // The expression evaluator (src/dap/evaluate.ts): parsing and precedence, C conversions, casts,
 // memory, structs, arrays, bit fields, enums, registers, phys:, assignment and errors, first on
 // a synthetic context (memory in Buffers, hand-built types), then on a real long-mode guest.
+import './support/needs-kvm.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { evaluate, setValue, evaluateAddress, evaluateInteger, machineContext, dwarfRegisterName, type EvalContext, type EvalResult } from '../src/dap/evaluate.js';

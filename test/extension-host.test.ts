@@ -3,6 +3,7 @@
 // from examples/kernel.c, the adapter executable, the status bar text, the serial terminal (output,
 // input, exit status), the register panel's HTML and messages, and the Translate Address command.
 // The stand-in implements only what the extension calls; a real VS Code run is the e2e tests' job.
+import './support/needs-kvm.js';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Module from 'node:module';
@@ -255,7 +256,7 @@ test('activation registers the kvm debugger pieces and both commands', () => {
   assert.equal(h.statusItems[0].visible, false);
 });
 
-test('a session of the example: configuration, adapter, status bar, serial terminal, register panel', async () => {
+test('a session of the example: configuration, adapter, status bar, serial terminal, register panel', async (t) => {
   // F5 without launch.json, with examples/kernel.c open
   const folder = { uri: Uri.file(EXAMPLES), name: 'examples', index: 0 };
   h.activeTab = Uri.file(join(EXAMPLES, 'kernel.c'));
@@ -294,6 +295,7 @@ test('a session of the example: configuration, adapter, status bar, serial termi
   dc = new DebugClient(desc.command, desc.args[0], 'kvm', { env: { ...process.env, ...desc.options?.env }, cwd: desc.options?.cwd });
   dc.defaultTimeout = 20000;
   await dc.start();
+  t.after(() => dc.stop()); // on every path: the adapter and its VM end with the test
 
   // VS Code makes the tracker before the adapter speaks, and passes it every message
   const tracker = h.trackers.get('kvm')!.createDebugAdapterTracker(session);

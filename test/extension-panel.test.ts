@@ -1,6 +1,7 @@
 // The register panel's model (src/extension/panel-model.ts) and its webview rendering
 // (media/panel.js), on kvm.registerPanel and kvm.translate answers captured from the real adapter
 // (dist/adapter.js) debugging the C test guest: at kmain in long mode, and at the real-mode entry.
+import './support/needs-kvm.js';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';

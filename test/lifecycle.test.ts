@@ -1,4 +1,5 @@
 // Teardown leaves nothing behind: fds, mappings and threads counted over 200 full cycles.
+import './support/needs-kvm.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';

@@ -1,5 +1,6 @@
 // The monitor's run-control API on real guests: entry states, stepping, breakpoints,
 // watchpoints, pause, the guest's own int3, triple fault, halt, SMP start-up.
+import './support/needs-kvm.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
@@ -192,7 +193,7 @@ test('a fifth debug-register breakpoint is refused clearly', async () => {
   });
 });
 
-test('pause from another thread stops a guest spinning without exits, within 10 ms', async () => {
+test('pause from another thread stops a guest spinning without exits, within 10 ms (40 under an emulator)', async () => {
   const { m, syms } = flat64('spin64');
   await withMachine(m, async () => {
     const handle = m.kickHandle;
@@ -226,7 +227,10 @@ test('pause from another thread stops a guest spinning without exits, within 10 
     await worker.terminate();
     assert.equal(stop.kind, 'pause');
     const ms = Number(stoppedAt - kickedAt) / 1e6;
-    assert.ok(ms < 10, `pause took ${ms} ms`);
+    // 10 ms on a machine; under an emulator (the test VM, host.nested: node runs 10-40x slower
+    // there) the stop's way back through the event loop alone takes longer.
+    const limit = m.host.nested === 'emulator' ? 40 : 10;
+    assert.ok(ms < limit, `pause took ${ms} ms`);
     const rip = m.getRegs().rip;
     assert.ok(rip === syms.spin || rip === syms.spin + 3n, `rip ${rip.toString(16)} in the spin loop`);
   });
@@ -264,6 +268,13 @@ test("the guest's own int3 reaches its handler; ours stops the run", async () =>
 test('stopOnGuestInt3 stops at the guest int3, then hands it to the guest', async () => {
   const { m, syms, serial } = flat64('int3-64', { stopOnGuestInt3: true });
   await withMachine(m, async () => {
+    if (m.host.int3 === 'guest') {
+      // Measured by the start-up probe: this host never reports a guest's int3 (QEMU's emulated
+      // SVM), so there is nothing to stop on; the guest's handler runs as on bare metal.
+      assert.deepEqual(await m.run(), { kind: 'exit', status: (0x11 << 1) | 1 });
+      assert.equal(serial(), 'int3 handled\nback\n');
+      return;
+    }
     assert.deepEqual(await m.run(), { kind: 'guest-int3', vcpu: 0, address: syms.guest_int3 });
     assert.equal(m.getRegs().rip, syms.guest_int3);
     assert.deepEqual(await m.run(), { kind: 'exit', status: (0x11 << 1) | 1 });
@@ -408,14 +419,15 @@ test('steps that hold interrupts off (KVM_GUESTDBG_BLOCKIRQ) never enter the han
     assert.ok(performance.now() - t0 > 2, 'the steps spanned several timer periods');
     assert.equal(ticks(), before, 'no interrupt was taken while stepping');
     assert.ok(m.getRegs().rbx - rbx >= 600n, 'the main loop ran');
-    // plain steps from here take the interrupt that has been waiting
-    let inHandler = false;
-    for (let i = 0; i < 50 && !inHandler; i++) {
+    // plain steps from here take the interrupt that has been waiting: they stop in the handler
+    // (VMX, kvm_pvm), or run it whole within one step (SVM: the interrupt gate clears TF)
+    let taken = false;
+    for (let i = 0; i < 50 && !taken; i++) {
       await m.step();
       const rip = m.getRegs().rip;
-      inHandler = rip >= syms.handler && rip < syms.ticks;
+      taken = (rip >= syms.handler && rip < syms.ticks) || ticks() > before;
     }
-    assert.ok(inHandler, 'a plain step after them enters the handler');
+    assert.ok(taken, 'a plain step after them takes the interrupt');
   });
 });
 
@@ -428,19 +440,25 @@ test('a machine told not to use BLOCKIRQ refuses steps that hold interrupts off'
   });
 });
 
-test('raw single-steps of a guest with a fast timer land in its interrupt handler', async () => {
-  // The premise of the adapter's "a step never lands in an interrupt handler" test.
+test('raw single-steps of a guest with a fast timer take its interrupts', async () => {
+  // The premise of the adapter's "a step never lands in an interrupt handler" test. Where the
+  // host single-steps with the trap flag (SVM), the interrupt gate clears TF and the handler
+  // runs whole within one step; elsewhere (VMX, kvm_pvm) a step stops at the handler's first
+  // instruction. Either way the handler runs while the guest is stepped.
   const { m, syms } = flat64('timer64');
   await withMachine(m, async () => {
     m.addHardwareBreakpoint(syms.loop, 'execute');
     assert.equal((await m.run()).kind, 'breakpoint');
     m.breakpoints.clear();
+    const ticks = () => m.readPhysical(Number(syms.ticks), 8).readBigUInt64LE();
+    const before = ticks();
     let inHandler = 0;
-    for (let i = 0; i < 2000 && inHandler === 0; i++) {
+    for (let i = 0; i < 2000 && inHandler === 0 && ticks() === before; i++) {
       await m.step();
       const rip = m.getRegs().rip;
       if (rip >= syms.handler && rip < syms.ticks) inHandler++;
     }
-    assert.ok(inHandler > 0, 'a raw step entered the timer handler');
+    assert.ok(inHandler > 0 || ticks() > before, 'a raw step took the timer interrupt');
+    if (m.host.kind === 'svm') assert.equal(inHandler, 0, 'on SVM a step runs the handler whole');
   });
 });

@@ -1,6 +1,7 @@
 // The 16550 at COM1, register by register, as a guest sees it: test/guests/uart-regs.S steps
 // through a table of writes and checked reads, and exits with the number of the first check
 // that read something a 16550 would not give.
+import './support/needs-kvm.js';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { Machine } from '../src/vmm/machine.js';

@@ -659,6 +659,9 @@ export class Machine {
     for (let slot = 0; slot < 4; slot++) {
       const h = this.breakpoints.hw[slot];
       if (!h || !(dr6 & (1 << slot))) continue;
+      // A step that lands on an execute breakpoint has not run it: a step, though an emulated
+      // SVM (QEMU's) sets the slot's bit beside BS.
+      if (h.kind === 'execute' && singleStep && dr6 & DR6_BS) continue;
       if (h.kind === 'execute') return { kind: 'breakpoint', vcpu: v.id, address: h.address, id: this.borrowed.get(h.id) ?? h.id };
       return { kind: 'watchpoint', vcpu: v.id, id: h.id, slot, address: h.address, access: h.kind };
     }

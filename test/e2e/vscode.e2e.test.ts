@@ -20,8 +20,9 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { Frame, Locator, Page } from 'playwright-core';
 import {
-  ROOT, checkSetup, runCommand, screenshot, startCodeServer, vscePackage, waitUntil, type CodeServerHandle,
+  ROOT, OUTPUT_DIR, checkSetup, freePort, runCommand, screenshot, startCodeServer, vscePackage, waitUntil, type CodeServerHandle,
 } from './code-server.js';
+import { startAdapterInTestVm, type AdapterVm } from './adapter-vm.js';
 
 const LONG = 60_000;
 
@@ -70,7 +71,7 @@ function parseJsonc(text: string): unknown {
  * that has a kvm configuration with stopOnEntry first (F5 starts the first one) and one without;
  * what is missing is added, in the copy only. Returns the two configurations' names.
  */
-function prepareWorkspace(dir: string, t: TestContext): { entry: string; run: string } {
+function prepareWorkspace(dir: string, t: TestContext, debugServer?: number): { entry: string; run: string } {
   cpSync(join(ROOT, 'examples'), dir, { recursive: true });
   const file = join(dir, '.vscode', 'launch.json');
   let configs: LaunchConfig[] = [];
@@ -99,6 +100,10 @@ function prepareWorkspace(dir: string, t: TestContext): { entry: string; run: st
     runCfg = { ...base, name: 'Example (run)', stopOnEntry: false };
     configs.push(runCfg);
     t.diagnostic('added a configuration "Example (run)" without stopOnEntry to the workspace copy\'s launch.json');
+  }
+  if (debugServer !== undefined) {
+    for (const c of configs) if (c.type === 'kvm') c.debugServer = debugServer;
+    t.diagnostic(`every kvm configuration connects to the adapter on port ${debugServer} (debugServer)`);
   }
   mkdirSync(join(dir, '.vscode'), { recursive: true });
   writeFileSync(file, JSON.stringify({ version: '0.2.0', configurations: configs }, null, 2));
@@ -181,12 +186,18 @@ async function terminalText(page: Page): Promise<string> {
 
 test('kvmdbg in VS Code (code-server + chromium): stop on entry, registers, register panel, step, function breakpoint, serial terminal', { timeout: 900_000 }, async (t) => {
   checkSetup(); // fails, naming scripts/e2e-setup.sh, when the setup was not run
+  // Without a /dev/kvm here the adapter runs in the test VM (adapter-vm.ts), which sees this
+  // machine's files but not its /tmp: the workspace then lives under test-output/.
+  let ownKvm = true;
   try {
     accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
   } catch {
-    assert.fail('the end-to-end test needs read-write /dev/kvm');
+    ownKvm = false;
+    t.diagnostic('no read-write /dev/kvm here: the adapter runs in the test VM (scripts/test-vm.sh), VS Code here');
   }
-  const tmp = mkdtempSync(join(tmpdir(), 'kvmdbg-e2e-vscode-'));
+  mkdirSync(OUTPUT_DIR, { recursive: true });
+  const tmp = mkdtempSync(ownKvm ? join(tmpdir(), 'kvmdbg-e2e-vscode-') : join(OUTPUT_DIR, 'ws-'));
+  let adapterVm: AdapterVm | undefined;
   const timings: string[] = [];
   let vs: CodeServerHandle | undefined;
   let stepName = '';
@@ -212,10 +223,15 @@ test('kvmdbg in VS Code (code-server + chromium): stop on entry, registers, regi
 
     // 2. code-server with the extension, on a copy of examples/.
     const ws = join(tmp, 'examples');
-    const names = prepareWorkspace(ws, t);
+    // Every kvm configuration connects to the VM's adapter, which boots while code-server starts.
+    const vmPort = ownKvm ? undefined : await freePort();
+    const names = prepareWorkspace(ws, t, vmPort);
+    const vmStarting = vmPort === undefined ? undefined : startAdapterInTestVm(vmPort);
+    vmStarting?.catch(() => {});
     vs = await step('start code-server and chromium', () => startCodeServer({
       vsix: [vsix], folder: ws, settings: { 'terminal.integrated.gpuAcceleration': 'off' }, viewport: { width: 1600, height: 1100 },
     }));
+    if (vmStarting) adapterVm = await step('the adapter in the test VM', () => vmStarting!);
     const { page } = vs;
     let kmainRip = '';
     await page.getByRole('treeitem', { name: /kernel\.c/ }).first().waitFor({ timeout: LONG });
@@ -316,6 +332,7 @@ test('kvmdbg in VS Code (code-server + chromium): stop on entry, registers, regi
   } finally {
     t.diagnostic(`timings: ${timings.join('; ')}`);
     await vs?.stop();
+    await adapterVm?.stop();
     rmSync(tmp, { recursive: true, force: true });
   }
 });

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs test files (default: test/*.test.ts) with node's test runner, each test under a time limit.
+# Files that import test/support/needs-kvm (they run guests) or needs-ia32 (they run 32-bit
+# programs) run where the machine can: directly where /dev/kvm is read-write, else together in
+# one boot of the test VM (scripts/test-vm.sh). The rest run here, where node is fastest.
+#   scripts/run-tests.sh                      every test file
+#   scripts/run-tests.sh test/machine.test.ts one file (or several)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+files=("$@")
+((${#files[@]})) || files=(test/*.test.ts)
+# A test's limit: the slowest tests (200 VM lifecycles, a stepped DAP session) take minutes in
+# the test VM, where node runs 10-40x slower than here.
+runner=(node --import tsx --test --test-reporter=spec --test-concurrency=1 --test-timeout="${KVMDBG_TEST_TIMEOUT_MS:-600000}")
+[ -t 1 ] || export NO_COLOR=1
+here=() there=()
+for f in "${files[@]}"; do
+  if grep -qE "^import '\./support/needs-(kvm|ia32)\.js';" "$f"; then there+=("$f"); else here+=("$f"); fi
+done
+status=0
+if ((${#here[@]})); then
+  echo "== ${#here[@]} test files here (no KVM needed)"
+  "${runner[@]}" "${here[@]}" || status=1
+fi
+if ((${#there[@]})); then
+  if [ -r /dev/kvm ] && [ -w /dev/kvm ] && [ "${KVMDBG_TEST_VM:-}" != 1 ]; then
+    echo "== ${#there[@]} test files on this machine's /dev/kvm"
+    "${runner[@]}" "${there[@]}" || status=1
+  else
+    echo "== ${#there[@]} test files in the test VM (no read-write /dev/kvm here, or KVMDBG_TEST_VM=1)"
+    bash scripts/test-vm.sh run -- "${runner[*]} ${there[*]}" || status=1
+  fi
+fi
+exit $status

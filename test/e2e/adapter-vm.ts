@@ -1,0 +1,54 @@
+// The debug adapter for an end-to-end test on a machine without /dev/kvm: `dist/adapter.js
+// --server` runs in the test VM (scripts/test-vm.sh), whose QEMU forwards a port on 127.0.0.1 to
+// it, and VS Code stays here, reaching it through the launch configuration's `debugServer`
+// (src/extension/adapter-factory.ts). VS Code and the browser are far too slow inside the VM.
+// The VM shares this machine's root, so paths are the same on both sides; what the adapter reads
+// must exist before the VM starts (it caches what it has looked up).
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ROOT, OUTPUT_DIR } from './code-server.js';
+
+export interface AdapterVm {
+  port: number;
+  stop(): Promise<void>;
+}
+
+const GUEST_PORT = 4711;
+
+/** Boots the VM with the adapter behind 127.0.0.1:port; resolves once it accepts connections. */
+export async function startAdapterInTestVm(port: number, timeoutMs = 180_000): Promise<AdapterVm> {
+  mkdirSync(OUTPUT_DIR, { recursive: true });
+  const ready = join(OUTPUT_DIR, `adapter-vm-${port}.ready`);
+  rmSync(ready, { force: true });
+  // The job: the adapter, then a ready file once it accepts connections (QEMU's forwarding
+  // accepts on this side before anything listens on the other, so the port alone says nothing).
+  const job = `node dist/adapter.js --server=${GUEST_PORT} & ` +
+    `until (exec 3<>/dev/tcp/127.0.0.1/${GUEST_PORT}) 2>/dev/null; do sleep 0.5; done; touch ${ready}; wait`;
+  const log = createWriteStream(join(OUTPUT_DIR, 'adapter-vm.log'));
+  const proc = spawn('bash', [join(ROOT, 'scripts/test-vm.sh'), 'run', '--fwd', `${port}:${GUEST_PORT}`, '--', job], {
+    cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout.pipe(log);
+  proc.stderr.pipe(log);
+  let exited = false;
+  proc.on('exit', () => (exited = true));
+  const stop = async () => {
+    if (!exited) {
+      try { process.kill(-proc.pid!, 'SIGTERM'); } catch { /* gone already */ }
+      for (let i = 0; i < 50 && !exited; i++) await sleep(100);
+      if (!exited) try { process.kill(-proc.pid!, 'SIGKILL'); } catch { /* gone already */ }
+    }
+    rmSync(ready, { force: true });
+  };
+  const end = Date.now() + timeoutMs;
+  while (!existsSync(ready)) {
+    if (exited || Date.now() > end) {
+      await stop();
+      throw new Error(`the adapter in the test VM did not start ${exited ? '(the VM ended)' : `within ${timeoutMs / 1000} s`}: see ${join(OUTPUT_DIR, 'adapter-vm.log')}`);
+    }
+    await sleep(250);
+  }
+  return { port, stop };
+}
