@@ -51,9 +51,11 @@ setup() {
   local want
   want=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: linux-image-\([0-9].*amd64\)$/\1/p' | head -1)
   [ -n "$want" ] && KVER=$want
-  if [ "$(cat "$VM/.ready" 2>/dev/null)" = "$KVER" ]; then return; fi
+  # Built for this kernel, these modules and this init script, or built again.
+  local stamp; stamp="$KVER $(printf '%s' "$MODULES" | cat - "$ROOT/scripts/test-vm-init" | sha1sum | cut -c1-12)"
+  if [ "$(cat "$VM/.ready" 2>/dev/null)" = "$stamp" ]; then return; fi
   say "building .testvm for kernel $KVER"
-  rm -rf "$VM" && mkdir -p "$VM/deb" "$VM/initramfs"/{bin,dev,proc,sys,newroot,lib/modules}
+  rm -rf "$VM/deb" "$VM/initramfs" "$VM/.ready" && mkdir -p "$VM/deb" "$VM/initramfs"/{bin,dev,proc,sys,newroot,lib/modules}
   (cd "$VM/deb" && apt-get download "linux-image-$KVER" 2>/dev/null && dpkg-deb -x ./*.deb x)
   cp "$VM/deb/x/boot/vmlinuz-$KVER" "$VM/vmlinuz"
   local m f
@@ -68,7 +70,7 @@ setup() {
   cp "$ROOT/scripts/test-vm-init" "$VM/initramfs/init"
   chmod +x "$VM/initramfs/init"
   (cd "$VM/initramfs" && find . | cpio -o -H newc --quiet | gzip -1 > "$VM/initramfs.gz")
-  echo "$KVER" > "$VM/.ready"
+  echo "$stamp" > "$VM/.ready"
 }
 
 run() {
@@ -81,13 +83,16 @@ run() {
     esac
   done
   [ $# -gt 0 ] || die "no command given: $0 run -- CMD"
-  [ -f "$VM/.ready" ] || setup
+  setup
   local job; job=$(mktemp -d "$VM/job.XXXXXX")
+  mkdir -p "$VM/tmp"
   # The job: the caller's environment (less what names this machine's session), its directory and
   # the command. The VM's own init sources it after switch_root.
   {
     export -p | grep -vE '^declare -x (BASH_FUNC|SHLVL|OLDPWD|_=|TERM=|SSH_|DISPLAY|XDG_|TMPDIR=)'
-    printf 'export KVMDBG_VM=1 TMPDIR=/tmp\n'
+    # A temporary folder on the shared root: tsx's transpile cache (in it) then serves both
+    # sides, and the VM's node (10-40x slower) finds what the host already compiled.
+    printf 'export KVMDBG_VM=1 TMPDIR=%q\n' "$VM/tmp"
     printf 'cd %q\n' "$PWD"
     printf '%s\n' "$*"
   } > "$job/cmd.sh"

@@ -1,6 +1,8 @@
 // The adapter's deeper features over the protocol: data breakpoints, hit counts, conditions,
 // logpoints, exception filters, several vCPUs.
 import './support/needs-kvm.js';
+import { detectNesting, openKvm } from '../src/vmm/host.js';
+import { close as closeFd } from '../src/vmm/kvm/sys.js';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
@@ -36,9 +38,12 @@ test('a data breakpoint on a global stops right after each write, showing the ne
   });
   const bumpLine = markLine(guest.source, 'bump');
   // first the boot code clearing .bss writes the variable (with zeros, 4 bytes a time, as gdb
-  // would show too)
+  // would show too). An emulated CPU (QEMU TCG, /proc/cpuinfo) reports a data breakpoint in a
+  // rep string instruction once, after the whole instruction, where hardware stops after each
+  // iteration that wrote.
+  const bssStops = detectNesting() === 'emulator' ? 1 : 2;
   let ev: DebugProtocol.StoppedEvent;
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < bssStops; i++) {
     ev = await stopped(dc);
     assert.equal(ev.body.reason, 'data breakpoint');
     assert.equal(await readU64(syms.counter), 0n);
@@ -112,16 +117,25 @@ test('a bad hit condition is reported on the breakpoint', async () => {
 });
 
 test('exception filters: guest int3, port I/O with a range, exceptionInfo', async () => {
+  // Measured here as the adapter measures it: whether this host reports a guest's int3 at all.
+  const { fd, info: host } = openKvm();
+  closeFd(fd);
   await launch(dc, flat('int3-64'), async () => {
-    await dc.setExceptionBreakpointsRequest({ filters: [], filterOptions: [{ filterId: 'guest-int3' }, { filterId: 'port-io', condition: '0x3f8-0x3ff' }] } as DebugProtocol.SetExceptionBreakpointsArguments);
+    const r = await dc.setExceptionBreakpointsRequest({ filters: [], filterOptions: [{ filterId: 'guest-int3' }, { filterId: 'port-io', condition: '0x3f8-0x3ff' }] } as DebugProtocol.SetExceptionBreakpointsArguments);
+    const [int3Filter, portFilter] = r.body!.breakpoints!;
+    assert.equal(portFilter.verified, true);
+    assert.equal(int3Filter.verified, host.int3 !== 'guest');
+    if (host.int3 === 'guest') assert.match(int3Filter.message ?? '', /does not report a guest's int3/);
   });
   let ev = await stopped(dc);
-  assert.equal(ev.body.reason, 'exception');
-  assert.match(ev.body.text ?? '', /Guest int3/);
-  const int3 = nm(buildFlat64('int3-64').bin.replace(/\.bin$/, '.elf'));
-  assert.equal((await topFrame(dc)).instructionPointerReference, hex(int3.guest_int3));
-  await dc.continueRequest({ threadId: 1 });
-  ev = await stopped(dc);
+  if (host.int3 !== 'guest') {
+    assert.equal(ev.body.reason, 'exception');
+    assert.match(ev.body.text ?? '', /Guest int3/);
+    const int3 = nm(buildFlat64('int3-64').bin.replace(/\.bin$/, '.elf'));
+    assert.equal((await topFrame(dc)).instructionPointerReference, hex(int3.guest_int3));
+    await dc.continueRequest({ threadId: 1 });
+    ev = await stopped(dc);
+  }
   assert.match(ev.body.text ?? '', /Port I\/O: out 0x3f8 <- 0x69/, 'the handler prints "int3 handled": "i" first');
   const info = await dc.exceptionInfoRequest({ threadId: 1 });
   assert.match(info.body.description ?? '', /Port I\/O/);

@@ -3,7 +3,7 @@
 import './support/needs-kvm.js';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { buildAll, launch, topFrame, scope, children, stopped, markLine, nm, ADAPTER, clientPerTest, newClient } from './support/dap.js';
@@ -219,6 +219,12 @@ test('a triple fault is an exception stop whose state stays open', async () => {
   assert.match(ev.body.text ?? '', /Triple fault/);
   const info = await dc.exceptionInfoRequest({ threadId: 1 });
   assert.match(info.body.description ?? '', /Triple fault/);
+  if (existsSync('/sys/module/kvm_amd') && !existsSync('/sys/module/kvm_pvm')) {
+    // KVM on SVM re-INITs the vCPU at a shutdown: the stop says the registers are the reset state.
+    assert.match(ev.body.text ?? '', /reset the vCPU at the shutdown/);
+    assert.equal(BigInt((await scope(dc, 'Registers')).get('rip')!.value), 0xfff0n);
+    return;
+  }
   assert.equal(BigInt((await scope(dc, 'Registers')).get('rbx')!.value), 0x1234n);
 });
 
@@ -354,6 +360,18 @@ for (const [how, env] of HOLD_IRQ_WAYS) {
     assert.ok((await runUntilTicks(before)) > before, 'the timer interrupt runs again after stepping');
   });
 }
+
+test('a disconnect from a session whose guest spins ends the adapter process', async () => {
+  const { bin } = buildFlat64('spin64');
+  await launch(dc, { program: bin, format: 'flat', loadAddress: '0x100000', mode: 'long' });
+  await new Promise((r) => setTimeout(r, 200));
+  const proc = (dc as unknown as { _adapterProcess: { pid: number; exitCode: number | null } })._adapterProcess;
+  await dc.disconnectRequest({});
+  // The process leaves on its own, its pipes still open: 30 s for the test VM's slow node.
+  const end = Date.now() + 30_000;
+  while (existsSync(`/proc/${proc.pid}`) && proc.exitCode === null && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(proc.exitCode, 0, `the adapter (pid ${proc.pid}) is still alive`);
+});
 
 test('a breakpoint set while the guest runs takes effect', async () => {
   const { bin, syms: s } = buildFlat64('spin64');

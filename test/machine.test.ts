@@ -285,6 +285,14 @@ test('stopOnGuestInt3 stops at the guest int3, then hands it to the guest', asyn
 test('a triple fault stops the machine with its state kept', async () => {
   const { m, syms } = flat64('triple64');
   await withMachine(m, async () => {
+    if (m.host.kind === 'svm') {
+      // KVM on SVM re-INITs the vCPU at a shutdown (shutdown_interception): the stop says so,
+      // and the registers are the reset state.
+      assert.deepEqual(await m.run(), { kind: 'triple-fault', vcpu: 0, stateLost: true });
+      assert.equal(m.getRegs().rip, 0xfff0n);
+      assert.equal(m.getSregs().cs.base, 0xffff0000n);
+      return;
+    }
     assert.deepEqual(await m.run(), { kind: 'triple-fault', vcpu: 0 });
     assert.equal(m.getRegs().rbx, 0x1234n);
     assert.equal(m.getSregs().idt.limit, 0);

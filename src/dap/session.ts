@@ -11,7 +11,7 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import { Machine, GUEST_INT3_UNSEEN } from '../vmm/machine.js';
 import { GuestError } from '../vmm/errors.js';
 import type { Stop } from '../vmm/debug/stops.js';
-import { describeStop } from '../vmm/debug/stops.js';
+import { describeStop, TRIPLE_FAULT_STATE_LOST } from '../vmm/debug/stops.js';
 import { cpuMode, codeBitness, modeLabel } from '../vmm/arch/cpumode.js';
 import { parseLaunchArgs, LaunchError, type LaunchConfig } from './launch-args.js';
 import { DebugInfo } from './debug-info.js';
@@ -264,6 +264,9 @@ export class KvmDebugSession extends LoggingDebugSession {
   protected async disconnectRequest(response: DebugProtocol.DisconnectResponse): Promise<void> {
     await this.teardown();
     this.sendResponse(response);
+    // The base class's way out: the process ends (not in --server mode, where only this
+    // connection does). Without it a client that keeps the pipes open keeps the adapter alive.
+    this.shutdown();
   }
 
   private async teardown(): Promise<void> {
@@ -344,7 +347,9 @@ export class KvmDebugSession extends LoggingDebugSession {
         return stopped('exception', this.exceptionText);
       case 'triple-fault':
         if (!this.filters.has('triple-fault')) return this.endWith(`kvmdbg: ${describeStop(stop)}; the session ends (the "Triple fault" exception filter is off)`, 4);
-        this.exceptionText = 'Triple fault: the CPU shut down (KVM_EXIT_SHUTDOWN); its state is kept for inspection';
+        this.exceptionText = stop.stateLost
+          ? `Triple fault: the CPU shut down (KVM_EXIT_SHUTDOWN); ${TRIPLE_FAULT_STATE_LOST}`
+          : 'Triple fault: the CPU shut down (KVM_EXIT_SHUTDOWN); its state is kept for inspection';
         return stopped('exception', this.exceptionText);
       case 'halted':
         if (!this.filters.has('halt')) return this.endWith(`kvmdbg: ${describeStop(stop)}; the session ends`, 6);

@@ -524,7 +524,7 @@ export class Machine {
           if (!(v.loadRegs()[17] & RFLAGS_IF)) return { kind: 'halted', vcpu: v.id };
           break;
         case abi.KVM_EXIT.SHUTDOWN:
-          return { kind: 'triple-fault', vcpu: v.id };
+          return this.tripleFault(v);
         case abi.KVM_EXIT.INTERNAL_ERROR: {
           const s = this.decodeInternalError(v);
           if (s) return s;
@@ -573,6 +573,16 @@ export class Machine {
       return { kind: 'halted', vcpu: v.id };
     }
     return null;
+  }
+
+  /**
+   * Whether KVM kept the state at the triple fault or re-initialized the vCPU (SVM's
+   * shutdown_interception does): told from the state itself, the reset vector F000:FFF0.
+   */
+  private tripleFault(v: Vcpu): Stop {
+    const s = v.getSregs();
+    const reset = v.getRip() === 0xfff0n && s.cs.selector === 0xf000 && s.cs.base === 0xffff0000n;
+    return reset ? { kind: 'triple-fault', vcpu: v.id, stateLost: true } : { kind: 'triple-fault', vcpu: v.id };
   }
 
   private deadlyHalted(v: Vcpu): boolean {

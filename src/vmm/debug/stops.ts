@@ -9,8 +9,12 @@ export type Stop =
   | { kind: 'reset'; vcpu: number; how: string }
   /** The guest powered the machine off through a KVM system event. */
   | { kind: 'poweroff'; vcpu: number }
-  /** KVM_EXIT_SHUTDOWN: a triple fault. The vCPU's state is kept for inspection. */
-  | { kind: 'triple-fault'; vcpu: number }
+  /**
+   * KVM_EXIT_SHUTDOWN: a triple fault. The vCPU's state is kept for inspection where the host
+   * keeps it (VMX, kvm_pvm); `stateLost` where KVM re-initialized the vCPU at the shutdown (SVM:
+   * the VMCB is undefined after a SHUTDOWN intercept), so the registers are the reset state.
+   */
+  | { kind: 'triple-fault'; vcpu: number; stateLost?: boolean }
   /** HLT with RFLAGS.IF clear: nothing can wake the vCPU, so we stop instead of hanging. */
   | { kind: 'halted'; vcpu: number }
   /** KVM could not run or emulate the guest. */
@@ -34,7 +38,7 @@ export function describeStop(s: Stop): string {
     case 'exit': return `guest exited with status ${s.status}`;
     case 'reset': return `guest reset the machine (${s.how})`;
     case 'poweroff': return 'guest powered off';
-    case 'triple-fault': return `triple fault on vCPU ${s.vcpu} (KVM_EXIT_SHUTDOWN)`;
+    case 'triple-fault': return `triple fault on vCPU ${s.vcpu} (KVM_EXIT_SHUTDOWN)${s.stateLost ? `; ${TRIPLE_FAULT_STATE_LOST}` : ''}`;
     case 'halted': return `vCPU ${s.vcpu} halted with interrupts off: nothing can wake it`;
     case 'internal-error': return `KVM internal error on vCPU ${s.vcpu}: ${s.description}`;
     case 'fail-entry': return `KVM could not enter the guest on vCPU ${s.vcpu} (hardware reason 0x${s.reason.toString(16)})`;
@@ -46,3 +50,6 @@ export function describeStop(s: Stop): string {
     case 'port-io': return `port ${s.write ? 'write' : 'read'} 0x${s.port.toString(16)} on vCPU ${s.vcpu}`;
   }
 }
+
+export const TRIPLE_FAULT_STATE_LOST = 'this host reset the vCPU at the shutdown (KVM on SVM does), so its registers ' +
+  'are the reset state (F000:FFF0), not the faulting instruction\'s';
