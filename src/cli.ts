@@ -2,7 +2,7 @@
 // `kvmdbg run`: runs a guest headless with its serial console on the terminal.
 import { openSync, writeSync, closeSync } from 'node:fs';
 import { Machine, type MachineConfig } from './vmm/machine.js';
-import { GuestError } from './vmm/errors.js';
+import { GuestError } from './errors.js';
 import { parseSize } from './vmm/memory.js';
 import { describeStop, type Stop } from './vmm/debug/stops.js';
 import { registerDump } from './vmm/debug/dump.js';

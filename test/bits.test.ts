@@ -5,7 +5,7 @@ import {
   RFLAGS, CR0, CR3, CR3_PCID, CR4, EFER, DR6, DR7, MXCSR, FSW, FCW, XCR0, REGISTER_BITS,
   decodeBits, decodeField, flagString, unknownBits, cr3Fields, dr7Slots,
   type BitField, type DecodedField,
-} from '../src/vmm/arch/bits.js';
+} from '../src/x86/bits.js';
 
 const byName = (d: DecodedField[]): Map<string, DecodedField> => new Map(d.map((f) => [f.name, f]));
 const setFlags = (v: bigint, fields: BitField[]): string[] =>

@@ -11,7 +11,7 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Machine, type MachineConfig } from '../src/vmm/machine.js';
-import { GuestError } from '../src/vmm/errors.js';
+import { GuestError } from '../src/errors.js';
 import { detectHostKind, detectNesting } from '../src/vmm/host.js';
 import type { Stop } from '../src/vmm/debug/stops.js';
 import { buildLoaderGuest, buildLoaderGuests, symbolAddress } from './guests/build-loaders.js';

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuestMemory } from '../src/vmm/memory.js';
-import { GuestError } from '../src/vmm/errors.js';
+import { GuestError } from '../src/errors.js';
 import { LINUX_CMDLINE_ADDR, LINUX_ZERO_PAGE_ADDR, PCI_HOLE_START } from '../src/vmm/layout.js';
 import { detectFormat, loadGuest } from '../src/vmm/loaders/detect.js';
 import { BP, isBzImage, parseBzImageHeader } from '../src/vmm/loaders/bzimage.js';

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
   CallFrameInfo, evaluateExpression, parseFrameSection, unwindWithFramePointer, type CfaRow, type Fde, type MemoryReader, type RegRule,
-} from '../src/dap/symbols/dwarf/cfi.js';
-import { backtrace } from '../src/dap/symbols/unwind.js';
-import { SymbolTable } from '../src/dap/symbols/elf-symbols.js';
+} from '../src/symbols/dwarf/cfi.js';
+import { backtrace } from '../src/symbols/unwind.js';
+import { SymbolTable } from '../src/symbols/elf-symbols.js';
 import { buildDwarfGuest, buildDwarfGuests, flavourName, tool, type Flavour } from './guests/dwarf/build.js';
 
 const REG_NAMES: Record<32 | 64, string[]> = {

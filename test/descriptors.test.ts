@@ -7,7 +7,7 @@ import {
   decodeSegmentDescriptor, decodeSystemDescriptor, decodeGdt, decodeIdt, decodeGate, decodeTss,
   describeSegment, exceptionName, exceptionInfo, decodeSelector, systemTypeName, codeDataTypeName,
   isLongSystemType, TSS_SIZE, type GdtEntry,
-} from '../src/vmm/arch/descriptors.js';
+} from '../src/x86/descriptors.js';
 import { GDT_ENTRIES, descriptor, segmentFor, realModeSegment } from '../src/vmm/arch/gdt.js';
 import type { Segment } from '../src/vmm/vcpu.js';
 

@@ -6,8 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { disassemble, readPagewise, type DisasmLine, type ReadMemory, type Symbolizer } from '../src/dap/disasm.js';
-import { cpuMode, codeBitness, cpl, modeLabel, type CpuMode } from '../src/vmm/arch/cpumode.js';
+import { disassemble, readPagewise, type DisasmLine, type ReadMemory, type Symbolizer } from '../src/x86/disasm.js';
+import { cpuMode, codeBitness, cpl, modeLabel, type CpuMode } from '../src/x86/modes.js';
 
 const SRC = join(__dirname, 'guests', 'disasm');
 const work = mkdtempSync(join(tmpdir(), 'kvmdbg-disasm-'));

@@ -6,10 +6,10 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { LineTable, readLineHeader, type LineRow } from '../src/dap/symbols/dwarf/line.js';
-import { DwarfInfo, dwarfSections } from '../src/dap/symbols/dwarf/info.js';
-import { ElfImage } from '../src/dap/symbols/elf-file.js';
-import { SymbolTable } from '../src/dap/symbols/elf-symbols.js';
+import { LineTable, readLineHeader, type LineRow } from '../src/symbols/dwarf/line.js';
+import { DwarfInfo, dwarfSections } from '../src/symbols/dwarf/info.js';
+import { ElfImage } from '../src/symbols/elf-file.js';
+import { SymbolTable } from '../src/symbols/elf-symbols.js';
 import { buildDwarfGuest, buildDwarfGuests, flavourName, tool, DWARF_SRC_DIR, DWARF_BUILD_DIR, type Flavour } from './guests/dwarf/build.js';
 
 const MAIN_C = join(DWARF_SRC_DIR, 'main.c');

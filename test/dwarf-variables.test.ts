@@ -16,13 +16,13 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DwarfVariables, typeName, typeSize, type CType, type DwarfVariable, type FrameContext, type Location } from '../src/dap/symbols/dwarf/variables.js';
-import { evaluateLocation, formatExpression, type ExprEnv } from '../src/dap/symbols/dwarf/expr.js';
-import { readLocationList, readRangeList, listxOffset, type ListUnit } from '../src/dap/symbols/dwarf/loclists.js';
-import { canonicalBaseName, stripType } from '../src/dap/symbols/dwarf/types.js';
-import { CallFrameInfo } from '../src/dap/symbols/dwarf/cfi.js';
-import { LineTable } from '../src/dap/symbols/dwarf/line.js';
-import { ElfImage } from '../src/dap/symbols/elf-file.js';
+import { DwarfVariables, typeName, typeSize, type CType, type DwarfVariable, type FrameContext, type Location } from '../src/symbols/dwarf/variables.js';
+import { evaluateLocation, formatExpression, type ExprEnv } from '../src/symbols/dwarf/expr.js';
+import { readLocationList, readRangeList, listxOffset, type ListUnit } from '../src/symbols/dwarf/loclists.js';
+import { canonicalBaseName, stripType } from '../src/symbols/dwarf/types.js';
+import { CallFrameInfo } from '../src/symbols/dwarf/cfi.js';
+import { LineTable } from '../src/symbols/dwarf/line.js';
+import { ElfImage } from '../src/symbols/elf-file.js';
 import {
   VARS_BUILD_DIR, VARS_SRC_DIR, buildVarsGuests, haveClang, tool, varsElfPath, varsFlavourName, type VarsFlavour,
 } from './guests/dwarf-vars/build.js';

@@ -5,9 +5,9 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { SymbolTable } from '../src/dap/symbols/elf-symbols.js';
-import type { ElfSymbol } from '../src/vmm/loaders/elf-parse.js';
-import { GuestError } from '../src/vmm/errors.js';
+import { SymbolTable } from '../src/symbols/elf-symbols.js';
+import type { ElfSymbol } from '../src/symbols/elf-parse.js';
+import { GuestError } from '../src/errors.js';
 import { buildDwarfGuest, buildDwarfGuests, flavourName, tool, type Flavour } from './guests/dwarf/build.js';
 
 const FLAVOURS: Flavour[] = [

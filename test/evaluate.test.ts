@@ -4,9 +4,10 @@
 import './support/needs-kvm.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { evaluate, setValue, evaluateAddress, evaluateInteger, machineContext, dwarfRegisterName, type EvalContext, type EvalResult } from '../src/dap/evaluate.js';
+import { evaluate, setValue, evaluateAddress, evaluateInteger, machineContext, type EvalContext, type EvalResult } from '../src/dap/evaluate.js';
+import { dwarfRegisterName } from '../src/x86/registers.js';
 import { builtins, type CType, type Location } from '../src/dap/expr/ctypes.js';
-import { GuestError } from '../src/vmm/errors.js';
+import { GuestError } from '../src/errors.js';
 import { Machine } from '../src/vmm/machine.js';
 import { buildFlat64 } from './guests/build.js';
 import type { DebugInfo } from '../src/dap/debug-info.js';
@@ -435,9 +436,9 @@ test('values in registers, DWARF constants and bytes, optimized-out variables', 
   assert.equal(setValue('r', '-2', f.ctx).value, '-2');
   assert.equal(f.regs.get('rbx'), 0xfffffffffffffffen, 'low four bytes written, the upper ones kept');
   assert.equal(setValue('x0', '0.5', f.ctx).value, '0.5');
-  assert.equal(dwarfRegisterName(7, 8), 'rsp');
-  assert.equal(dwarfRegisterName(4, 4), 'esp');
-  assert.equal(dwarfRegisterName(16, 8), 'rip');
+  assert.equal(dwarfRegisterName(7, 64), 'rsp');
+  assert.equal(dwarfRegisterName(4, 32), 'esp');
+  assert.equal(dwarfRegisterName(16, 64), 'rip');
 });
 
 test('DWARF pieces, function pointers, incomplete and unknown types', () => {

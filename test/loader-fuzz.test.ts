@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { GuestMemory } from '../src/vmm/memory.js';
-import { GuestError } from '../src/vmm/errors.js';
+import { GuestError } from '../src/errors.js';
 import { detectFormat, loadGuest } from '../src/vmm/loaders/detect.js';
 import { parseElf } from '../src/vmm/loaders/elf.js';
 import { GUEST_FORMATS, type GuestFormat, type LoadOptions } from '../src/vmm/loaders/types.js';

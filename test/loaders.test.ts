@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { GuestMemory } from '../src/vmm/memory.js';
-import { GuestError } from '../src/vmm/errors.js';
+import { GuestError } from '../src/errors.js';
 import { BOOT_INFO_ADDR, BOOT_INFO_END, HIGH_MEMORY_START, PCI_HOLE_START } from '../src/vmm/layout.js';
 import { detectFormat, loadGuest } from '../src/vmm/loaders/detect.js';
 import { parseElf } from '../src/vmm/loaders/elf.js';

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { Machine, type MachineConfig } from '../src/vmm/machine.js';
-import { GuestError } from '../src/vmm/errors.js';
+import { GuestError } from '../src/errors.js';
 import * as abi from '../src/vmm/kvm/abi.js';
 import * as sys from '../src/vmm/kvm/sys.js';
 import { buildBootSector, buildFlat64 } from './guests/build.js';

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import {
   walk, translate, pagingMode, describeFlags, realModeLinear,
   type PhysReader, type PagingRegs, type Translation, type WalkLevel,
-} from '../src/vmm/arch/pagewalk.js';
-import { GuestError } from '../src/vmm/errors.js';
+} from '../src/x86/pagewalk.js';
+import { GuestError } from '../src/errors.js';
 
 /** Plain Buffer-backed guest-physical memory at [base, base+size). */
 class Mem implements PhysReader {

@@ -6,16 +6,17 @@
 // x); `-exec LINE` always runs LINE as a command. Addresses and numbers in commands are
 // expressions too: `x/4xg $rsp + 16`, `info msr 0xc0000000 + 0x80`, `info tlb &buffer`.
 import type { Machine } from '../vmm/machine.js';
-import { GuestError, hex } from '../vmm/errors.js';
-import { RFLAGS, CR0, CR4, EFER, cr3Fields, decodeBits, flagString } from '../vmm/arch/bits.js';
-import { decodeGdt, decodeIdt, decodeTss, describeSegment, TSS_SIZE } from '../vmm/arch/descriptors.js';
-import { cpuMode, modeLabel, cpl, codeBitness } from '../vmm/arch/cpumode.js';
-import { walk, pagingMode } from '../vmm/arch/pagewalk.js';
+import { GuestError, hex } from '../errors.js';
+import { RFLAGS, CR0, CR4, EFER, cr3Fields, decodeBits, flagString } from '../x86/bits.js';
+import { decodeGdt, decodeIdt, decodeTss, describeSegment, TSS_SIZE } from '../x86/descriptors.js';
+import { cpuMode, modeLabel, cpl, codeBitness } from '../x86/modes.js';
+import { walk, pagingMode } from '../x86/pagewalk.js';
 import { supportedCpuid, cpuidForVcpu, cpuidEntries } from '../vmm/arch/cpuid.js';
-import { disassemble } from './disasm.js';
+import { disassemble } from '../x86/disasm.js';
 import {
   evaluate, evaluateAddress, evaluateInteger, isExpression, quote, type EvalContext,
 } from './evaluate.js';
+import { EFER_LMA } from '../x86/registers.js';
 
 const COMMANDS = new Set(['help', 'info', 'i', 'x', 'xp', 'print', 'p', 'set']);
 
@@ -121,7 +122,7 @@ class Console {
     const r = this.m.getRegs(this.vcpu);
     const s = this.m.getSregs(this.vcpu);
     const mode = cpuMode({ ...s, rflags: r.rflags });
-    return { r, s, mode, long: (s.efer & 0x400n) !== 0n };
+    return { r, s, mode, long: (s.efer & EFER_LMA) !== 0n };
   }
 
   // --- info ----------------------------------------------------------------------------------

@@ -1,12 +1,12 @@
 // Everything the adapter knows about the guest's code: ELF symbols and DWARF line tables from
 // the program (when it is an ELF) and from the extra `symbols` files of launch.json.
 import { readFileSync } from 'node:fs';
-import { SymbolTable } from './symbols/elf-symbols.js';
-import { LineTable } from './symbols/dwarf/line.js';
-import { CallFrameInfo } from './symbols/dwarf/cfi.js';
-import { DwarfVariables, type DwarfVariable } from './symbols/dwarf/variables.js';
-import type { CType } from './symbols/dwarf/types.js';
-import { isElf } from '../vmm/loaders/elf-parse.js';
+import { SymbolTable } from '../symbols/elf-symbols.js';
+import { LineTable } from '../symbols/dwarf/line.js';
+import { CallFrameInfo } from '../symbols/dwarf/cfi.js';
+import { DwarfVariables, type DwarfVariable } from '../symbols/dwarf/variables.js';
+import type { CType } from '../symbols/dwarf/types.js';
+import { isElf } from '../symbols/elf-parse.js';
 import { readImage } from '../vmm/machine.js';
 import type { SymbolFile } from './launch-args.js';
 import { LaunchError } from './launch-args.js';

@@ -32,14 +32,15 @@
 // Rendering is gdb-like: integers in decimal (or hex with {hex: true}), chars as `65 'A'`, _Bool
 // as true/false, enums by name, pointers as `(struct node *) 0x1000` (with `<symbol+off>` and,
 // for char pointers, the string), arrays and structs as a `{...}` summary with children.
-import { GuestError, hex } from '../vmm/errors.js';
+import { GuestError, hex } from '../errors.js';
 import type { Machine } from '../vmm/machine.js';
-import { cpuMode } from '../vmm/arch/cpumode.js';
+import { cpuMode } from '../x86/modes.js';
+import { dwarfRegisterName } from '../x86/registers.js';
 import {
   builtins, strip, sizeOf, strideOf, typeName, isFloat, isInteger, isPointer, isSigned, isCharType, isVoid,
   isAggregate, type Builtins, type CType, type CMember, type Location, type LocationPiece,
 } from './expr/ctypes.js';
-import { parse, parseType, type Node, type TypeResolver } from './expr/parser.js';
+import { parse, type Node, type TypeResolver } from './expr/parser.js';
 
 export type { CType, CMember, Location, LocationPiece } from './expr/ctypes.js';
 export { typeName, sizeOf } from './expr/ctypes.js';
@@ -147,11 +148,6 @@ export function isExpression(text: string, ctx: EvalContext): boolean {
   } catch {
     return false;
   }
-}
-
-/** Parses a C type name ('struct node *') in a context. */
-export function typeFromString(text: string, ctx: EvalContext): CType {
-  return parseType(text, resolver(ctx));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -298,34 +294,6 @@ function registerTable(b: Builtins, ps: 4 | 8): Map<string, RegInfo> {
 }
 
 const VOID_T: CType = { kind: 'base', name: 'void', size: 0, encoding: 'unsigned' };
-
-/** DWARF register numbers (System V psABI x86-64 and i386) to register names. */
-export function dwarfRegisterName(reg: number, pointerSize: 4 | 8): string | undefined {
-  if (pointerSize === 8) {
-    const gpr = ['rax', 'rdx', 'rcx', 'rbx', 'rsi', 'rdi', 'rbp', 'rsp'];
-    if (reg < 8) return gpr[reg];
-    if (reg < 16) return `r${reg}`;
-    if (reg === 16) return 'rip';
-    if (reg >= 17 && reg <= 32) return `xmm${reg - 17}`;
-    if (reg === 49) return 'rflags';
-    if (reg >= 50 && reg <= 55) return ['es', 'cs', 'ss', 'ds', 'fs', 'gs'][reg - 50];
-    if (reg === 58) return 'fs_base';
-    if (reg === 59) return 'gs_base';
-    if (reg === 64) return 'mxcsr';
-    return undefined;
-  }
-  const gpr = ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi', 'eip', 'eflags'];
-  if (reg < 10) return gpr[reg];
-  if (reg >= 21 && reg <= 28) return `xmm${reg - 21}`;
-  if (reg >= 40 && reg <= 45) return ['es', 'cs', 'ss', 'ds', 'fs', 'gs'][reg - 40];
-  if (reg === 39) return 'mxcsr';
-  return undefined;
-}
-
-/** Every register name `$name` accepts, for completion and help. */
-export function registerNames(pointerSize: 4 | 8 = 8): string[] {
-  return [...registerTable(builtins(pointerSize), pointerSize).keys()];
-}
 
 function resolver(ctx: EvalContext): TypeResolver {
   const b = builtins(ctx.pointerSize);
@@ -576,8 +544,8 @@ class Evaluator {
     switch (loc.kind) {
       case 'memory': return { type, place: { kind: 'memory', space: 'linear', address: loc.address } };
       case 'register': {
-        const reg = dwarfRegisterName(loc.reg, this.ctx.pointerSize);
-        if (!reg) throw new GuestError(`"${name}" is in DWARF register ${loc.reg}, which kvmdbg cannot read`);
+        const reg = dwarfRegisterName(loc.reg, this.ctx.pointerSize === 8 ? 64 : 32);
+        if (!this.regs.has(reg)) throw new GuestError(`"${name}" is in DWARF register ${loc.reg}, which kvmdbg cannot read`);
         return { type, place: { kind: 'register', name: reg } };
       }
       case 'value': return { type, bytes: le(loc.value, sizeOf(type) ?? 8) };

@@ -2,11 +2,11 @@
 // and the Translate Address command (custom requests kvm.registerPanel and kvm.translate).
 // Values that may exceed 2^53 travel as 0x-hex strings.
 import type { Machine } from '../vmm/machine.js';
-import { RFLAGS, CR0, CR4, EFER, cr3Fields, decodeBits, type BitField } from '../vmm/arch/bits.js';
-import { decodeGdt, decodeIdt, describeSegment } from '../vmm/arch/descriptors.js';
-import { cpuMode, modeLabel, cpl } from '../vmm/arch/cpumode.js';
-import { walk, pagingMode } from '../vmm/arch/pagewalk.js';
-import { SEGMENT_NAMES } from '../vmm/kvm/abi.js';
+import { RFLAGS, CR0, CR4, EFER, cr3Fields, decodeBits, type BitField } from '../x86/bits.js';
+import { decodeGdt, decodeIdt, describeSegment } from '../x86/descriptors.js';
+import { cpuMode, modeLabel, cpl } from '../x86/modes.js';
+import { walk, pagingMode } from '../x86/pagewalk.js';
+import { SEGMENT_NAMES, EFER_LMA } from '../x86/registers.js';
 
 const hex = (v: bigint | number) => '0x' + v.toString(16);
 
@@ -31,7 +31,7 @@ export function registerPanel(m: Machine, vcpu: number) {
   const r = v.getRegs();
   const s = v.getSregs();
   const mode = cpuMode({ ...s, rflags: r.rflags });
-  const long = (s.efer & 0x400n) !== 0n;
+  const long = (s.efer & EFER_LMA) !== 0n;
   const read = (base: bigint, len: number): Buffer | undefined => {
     try {
       return m.readLinear(vcpu, base, len);

@@ -9,10 +9,10 @@ import {
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { Machine, GUEST_INT3_UNSEEN } from '../vmm/machine.js';
-import { GuestError } from '../vmm/errors.js';
+import { GuestError } from '../errors.js';
 import type { Stop } from '../vmm/debug/stops.js';
 import { describeStop, TRIPLE_FAULT_STATE_LOST } from '../vmm/debug/stops.js';
-import { cpuMode, codeBitness, modeLabel } from '../vmm/arch/cpumode.js';
+import { cpuMode, codeBitness, modeLabel } from '../x86/modes.js';
 import { parseLaunchArgs, LaunchError, type LaunchConfig } from './launch-args.js';
 import { DebugInfo } from './debug-info.js';
 import { Breakpoints, dataId } from './breakpoints.js';
@@ -20,9 +20,10 @@ import { evaluate, setValue, machineContext, type EvalContext, type EvalResult }
 import { runConsoleCommand } from './console-commands.js';
 import { Stepper } from './stepping.js';
 import { SCOPES, scopeVariables, parseRegisterValue, type ScopeName, type Snapshot, type Expand } from './views/registers.js';
-import { disassemble } from './disasm.js';
+import { disassemble } from '../x86/disasm.js';
 import { unwind, type Frame } from './stack.js';
 import { registerPanel, translate } from './machine-views.js';
+import { EFER_LMA } from '../x86/registers.js';
 
 /** The exception breakpoint filters, as the Breakpoints view shows them. */
 const EXCEPTION_FILTERS: DebugProtocol.ExceptionBreakpointsFilter[] = [
@@ -223,7 +224,7 @@ export class KvmDebugSession extends LoggingDebugSession {
     const vcpu = this.lastStopVcpu;
     const bits = () => {
       const s = m.getSregs(vcpu);
-      return { key: (s.cr0 & 0x80000001n) | (s.efer & 0x400n), mode: modeLabel(cpuMode({ ...s, rflags: m.getRegs(vcpu).rflags })) };
+      return { key: (s.cr0 & 0x80000001n) | (s.efer & EFER_LMA), mode: modeLabel(cpuMode({ ...s, rflags: m.getRegs(vcpu).rflags })) };
     };
     this.pauseWanted = false;
     let before = bits();

@@ -1,10 +1,10 @@
 // Call stacks: the frame at the instruction pointer, then callers unwound with the ELF files'
 // call frame information, falling back to the frame-pointer chain (symbols/unwind.ts).
 import type { Machine } from '../vmm/machine.js';
-import type { Regs } from '../vmm/vcpu.js';
-import { cpuMode, codeBitness } from '../vmm/arch/cpumode.js';
+import { DWARF_GPRS, type Regs } from '../x86/registers.js';
+import { cpuMode, codeBitness } from '../x86/modes.js';
 import type { DebugInfo } from './debug-info.js';
-import { backtrace } from './symbols/unwind.js';
+import { backtrace } from '../symbols/unwind.js';
 
 export interface Frame {
   /** Linear address of the frame's next instruction (the return address for callers). */
@@ -20,12 +20,9 @@ export interface Frame {
   bits: 32 | 64;
 }
 
-/** DWARF register numbers of x86-64 and i386, in kvm_regs names. */
-const DWARF64: (keyof Regs)[] = ['rax', 'rdx', 'rcx', 'rbx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip'];
-const DWARF32: (keyof Regs)[] = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'rip'];
 
 export function dwarfRegisters(regs: Partial<Regs>, bits: 32 | 64): Map<number, bigint> {
-  const names = bits === 64 ? DWARF64 : DWARF32;
+  const names = DWARF_GPRS[bits];
   const out = new Map<number, bigint>();
   names.forEach((n, i) => {
     const v = regs[n];
@@ -35,7 +32,7 @@ export function dwarfRegisters(regs: Partial<Regs>, bits: 32 | 64): Map<number, 
 }
 
 function fromDwarf(map: Map<number, bigint>, bits: 32 | 64): Partial<Regs> {
-  const names = bits === 64 ? DWARF64 : DWARF32;
+  const names = DWARF_GPRS[bits];
   const out: Partial<Regs> = {};
   for (const [i, v] of map) if (names[i]) out[names[i]] = v;
   return out;

@@ -5,9 +5,10 @@
 import { Decoder, DecoderOptions, FlowControl, Mnemonic, RflagsBits } from 'iced-x86';
 import type { Machine } from '../vmm/machine.js';
 import type { Stop } from '../vmm/debug/stops.js';
-import { cpuMode, codeBitness } from '../vmm/arch/cpumode.js';
+import { cpuMode, codeBitness } from '../x86/modes.js';
 import type { Breakpoints } from './breakpoints.js';
 import type { DebugInfo } from './debug-info.js';
+import { EFER_LMA, RFLAGS_IF } from '../x86/registers.js';
 
 /** Give up a line step after this many instructions (a loop with no line information). */
 const MAX_LINE_STEPS = 200_000;
@@ -23,7 +24,6 @@ interface Decoded {
   halts: boolean;
 }
 
-const RFLAGS_IF = 0x200n;
 
 export class Stepper {
   constructor(
@@ -65,7 +65,7 @@ export class Stepper {
   /** Sets IF in the RFLAGS word of an exception frame whose RIP is one of `rips`. */
   private restoreSavedIf(vcpu: number, rips: bigint[]): void {
     const sp = this.here(vcpu).sp;
-    const long = (this.m.getSregs(vcpu).efer & 0x400n) !== 0n;
+    const long = (this.m.getSregs(vcpu).efer & EFER_LMA) !== 0n;
     const word = long ? 8 : 4;
     try {
       const words = this.m.readLinear(vcpu, sp, 8 * word);

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import * as sys from './kvm/sys.js';
 import * as abi from './kvm/abi.js';
-import { GuestError } from './errors.js';
+import { GuestError } from '../errors.js';
 import { probeInt3, type Int3Delivery } from './int3-probe.js';
 
 export type HostKind = 'kvm_pvm' | 'vmx' | 'svm' | 'unknown';

@@ -8,7 +8,7 @@ import * as abi from './kvm/abi.js';
 import { EINTR, SysError } from './kvm/sys.js';
 import { Vm } from './vm.js';
 import type { Vcpu, Regs, Sregs } from './vcpu.js';
-import { GuestError, hex } from './errors.js';
+import { GuestError, hex } from '../errors.js';
 import { PioBus, type DeviceHost } from './devices/bus.js';
 import { Uart16550, COM1_PORT, COM1_IRQ } from './devices/uart16550.js';
 import { DebugExit, DEBUG_EXIT_PORT } from './devices/debug-exit.js';
@@ -17,13 +17,14 @@ import { KeyboardControllerReset, ResetControl, KBD_STATUS_PORT, RESET_CONTROL_P
 import { Kicker, type KickHandle } from './kicker.js';
 import { BreakpointTable, type HwLength, type PlantTarget } from './debug/breakpoints.js';
 import type { Stop, WatchKind } from './debug/stops.js';
-import { enterState } from './arch/modes.js';
+import { enterState } from './arch/entry-state.js';
 import { cpuidLeaf, supportedCpuid } from './arch/cpuid.js';
-import { walk, type PagingRegs } from './arch/pagewalk.js';
+import { walk, type PagingRegs } from '../x86/pagewalk.js';
 import type { TrapMode } from './memory.js';
 import { loadGuest } from './loaders/detect.js';
 import type { CpuMode, GuestFormat, LoadedGuest, Module } from './loaders/types.js';
 import type { HostInfo } from './host.js';
+import { EFER_LMA, GPR, RFLAGS_IF } from '../x86/registers.js';
 
 export interface MachineConfig {
   /** The guest image: a path, or the bytes themselves. */
@@ -77,7 +78,6 @@ interface PhysWatch {
   address: bigint;
 }
 
-const RFLAGS_IF = 0x200n;
 const SLICE_MS = 10;
 const SMP_SLICE_MS = 2;
 const DR6_BS = 1 << 14;
@@ -521,7 +521,7 @@ export class Machine {
           break;
         }
         case abi.KVM_EXIT.HLT:
-          if (!(v.loadRegs()[17] & RFLAGS_IF)) return { kind: 'halted', vcpu: v.id };
+          if (!(v.loadRegs()[GPR.rflags] & RFLAGS_IF)) return { kind: 'halted', vcpu: v.id };
           break;
         case abi.KVM_EXIT.SHUTDOWN:
           return this.tripleFault(v);
@@ -586,7 +586,7 @@ export class Machine {
   }
 
   private deadlyHalted(v: Vcpu): boolean {
-    return v.getMpState() === abi.KVM_MP_STATE_HALTED && !(v.loadRegs()[17] & RFLAGS_IF);
+    return v.getMpState() === abi.KVM_MP_STATE_HALTED && !(v.loadRegs()[GPR.rflags] & RFLAGS_IF);
   }
 
   private handleIo(v: Vcpu): void {
@@ -703,7 +703,7 @@ export class Machine {
   /** RIP past the int3 and #BP injected: what the CPU would have done without us. */
   private passInt3ToGuest(v: Vcpu): void {
     const r = v.loadRegs();
-    r[16] += 1n;
+    r[GPR.rip] += 1n;
     v.storeRegs();
     v.injectException(3);
   }
@@ -799,7 +799,7 @@ export class Machine {
     if (v.debugPc !== undefined) return v.debugPc;
     const rip = v.getRip();
     const s = v.getSregs();
-    return s.efer & 0x400n && s.cs.l ? rip : BigInt.asUintN(32, s.cs.base + rip);
+    return s.efer & EFER_LMA && s.cs.l ? rip : BigInt.asUintN(32, s.cs.base + rip);
   }
 
   /** Linear to guest-physical under vCPU `index`'s paging state, or undefined if unmapped. */

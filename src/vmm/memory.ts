@@ -1,7 +1,7 @@
 // Guest RAM: anonymous mappings registered as KVM memory slots, read and written in place.
 import * as sys from './kvm/sys.js';
 import * as abi from './kvm/abi.js';
-import { GuestError, hex } from './errors.js';
+import { GuestError, hex } from '../errors.js';
 import { PCI_HOLE_START, HIGH_MEMORY_START } from './layout.js';
 
 export interface MemoryRegion {

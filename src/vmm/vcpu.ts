@@ -2,41 +2,10 @@
 // ioctls (regs, guest debug) are allocated once so that stepping makes no garbage.
 import * as sys from './kvm/sys.js';
 import * as abi from './kvm/abi.js';
-import { GPR_NAMES, SEGMENT_NAMES, type GprName, type SegmentName } from './kvm/abi.js';
+import { GPR, GPR_NAMES, SEGMENT_NAMES, type Regs, type Segment, type DTable, type Sregs } from '../x86/registers.js';
 
-export type Regs = Record<GprName, bigint>;
+export type { Regs, Segment, DTable, Sregs };
 
-export interface Segment {
-  base: bigint;
-  limit: number;
-  selector: number;
-  type: number;
-  present: boolean;
-  dpl: number;
-  db: boolean;
-  s: boolean;
-  l: boolean;
-  g: boolean;
-  avl: boolean;
-  unusable: boolean;
-}
-
-export interface DTable {
-  base: bigint;
-  limit: number;
-}
-
-export type Sregs = Record<SegmentName, Segment> & {
-  gdt: DTable;
-  idt: DTable;
-  cr0: bigint;
-  cr2: bigint;
-  cr3: bigint;
-  cr4: bigint;
-  cr8: bigint;
-  efer: bigint;
-  apic_base: bigint;
-};
 
 export interface Fpu {
   /** st0..st7 as 80-bit values, 10 bytes each (little-endian, as FXSAVE stores them). */
@@ -212,7 +181,7 @@ export class Vcpu {
   }
 
   getRip(): bigint {
-    return this.loadRegs()[16];
+    return this.loadRegs()[GPR.rip];
   }
 
   // --- segment and control registers -------------------------------------------------------

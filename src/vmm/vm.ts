@@ -4,7 +4,7 @@ import * as abi from './kvm/abi.js';
 import { GuestMemory } from './memory.js';
 import { Vcpu } from './vcpu.js';
 import { openKvm, type HostInfo } from './host.js';
-import { GuestError } from './errors.js';
+import { GuestError } from '../errors.js';
 import { KVM_TSS_ADDR, KVM_IDENTITY_MAP_ADDR } from './layout.js';
 import { supportedCpuid, cpuidForVcpu } from './arch/cpuid.js';
 

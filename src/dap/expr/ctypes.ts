@@ -80,10 +80,6 @@ export function isPointer(t: CType): boolean {
   return strip(t).kind === 'pointer';
 }
 
-export function isScalar(t: CType): boolean {
-  return isInteger(t) || isFloat(t) || isPointer(t);
-}
-
 export function isAggregate(t: CType): boolean {
   const k = strip(t).kind;
   return k === 'struct' || k === 'union' || k === 'class' || k === 'array';

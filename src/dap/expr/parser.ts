@@ -9,7 +9,7 @@
 // Type names are resolved while parsing (a C parser must know them to tell `(t)x` from `(v)`):
 // builtin keywords and <stdint.h> names, `struct/union/enum TAG`, and typedef names through the
 // resolver the evaluator passes in.
-import { GuestError } from '../../vmm/errors.js';
+import { GuestError } from '../../errors.js';
 import { builtinFromKeywords, TYPE_KEYWORDS, type Builtins, type CType } from './ctypes.js';
 
 export type BinaryOp = '*' | '/' | '%' | '+' | '-' | '<<' | '>>' | '<' | '<=' | '>' | '>=' | '==' | '!=' |

@@ -2,10 +2,10 @@
 // Everything here is a pure function of a snapshot of the vCPU, so it is tested without a guest.
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { Regs, Sregs, Segment, DebugRegs, Fpu } from '../../vmm/vcpu.js';
-import { GPR_NAMES } from '../../vmm/kvm/abi.js';
-import { RFLAGS, CR0, CR4, EFER, DR6, DR7, MXCSR, cr3Fields, decodeBits, flagString, type BitField } from '../../vmm/arch/bits.js';
-import { cpuMode, modeLabel, cpl } from '../../vmm/arch/cpumode.js';
-import { pagingMode } from '../../vmm/arch/pagewalk.js';
+import { GPR_NAMES } from '../../x86/registers.js';
+import { RFLAGS, CR0, CR4, EFER, DR6, DR7, MXCSR, cr3Fields, decodeBits, flagString, type BitField } from '../../x86/bits.js';
+import { cpuMode, modeLabel, cpl } from '../../x86/modes.js';
+import { pagingMode } from '../../x86/pagewalk.js';
 
 export interface Snapshot {
   regs: Regs;

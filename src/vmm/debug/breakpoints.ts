@@ -3,7 +3,7 @@
 // inserted": each resume re-translates their addresses under the guest's current page tables,
 // so they keep working across mode switches and page-table changes, and reads of guest memory
 // at a stop never see a planted byte. Hardware slots map onto DR0-DR3 and DR7.
-import { GuestError, hex } from '../errors.js';
+import { GuestError, hex } from '../../errors.js';
 import type { WatchKind } from './stops.js';
 
 export type HwLength = 1 | 2 | 4 | 8;

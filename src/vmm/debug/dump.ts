@@ -1,6 +1,6 @@
 // A register dump for people: general, segment, descriptor-table and control registers in hex.
 import type { Vcpu } from '../vcpu.js';
-import { GPR_NAMES, SEGMENT_NAMES } from '../kvm/abi.js';
+import { GPR_NAMES, SEGMENT_NAMES } from '../../x86/registers.js';
 
 const h = (v: bigint, w = 16) => v.toString(16).padStart(w, '0');
 

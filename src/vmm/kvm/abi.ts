@@ -23,11 +23,6 @@ export const kvm_regs = {
   r8: 64, r9: 72, r10: 80, r11: 88, r12: 96, r13: 104, r14: 112, r15: 120,
   rip: 128, rflags: 136,
 } as const;
-export const GPR_NAMES = [
-  'rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rsp', 'rbp',
-  'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip', 'rflags',
-] as const;
-export type GprName = (typeof GPR_NAMES)[number];
 
 /** struct kvm_segment */
 export const kvm_segment = {
@@ -47,8 +42,6 @@ export const kvm_sregs = {
   cr0: 224, cr2: 232, cr3: 240, cr4: 248, cr8: 256, efer: 264, apic_base: 272,
   interrupt_bitmap: 280,
 } as const;
-export const SEGMENT_NAMES = ['cs', 'ds', 'es', 'fs', 'gs', 'ss', 'tr', 'ldt'] as const;
-export type SegmentName = (typeof SEGMENT_NAMES)[number];
 
 /** struct kvm_xsave (the fixed 4 KiB part; legacy area as in FXSAVE, then the XSAVE header). */
 export const kvm_xsave = { size: 4096 } as const;

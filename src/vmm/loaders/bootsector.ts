@@ -1,7 +1,7 @@
 // A boot sector: 512 bytes ending 55 AA, entered as a BIOS would: real mode, CS:IP 0000:7C00,
 // DL = 0x80 (first hard disk). kvmdbg has no BIOS disk services, so an image longer than one
 // sector is loaded whole at 0x7C00, as if the BIOS (or a first-stage loader) had read it.
-import { GuestError, hex } from '../errors.js';
+import { GuestError, hex } from '../../errors.js';
 import { BOOT_SECTOR_ADDR, LOW_MEMORY_END } from '../layout.js';
 import type { LoadedGuest, Loader } from './types.js';
 

@@ -33,7 +33,7 @@
 //
 // Not provided: the 64-bit entry (load address + 0x200), the 16-bit setup code's services
 // (screen_info stays zero: no video console; use console=ttyS0), EDD, ACPI tables, setup_data.
-import { GuestError, hex } from '../errors.js';
+import { GuestError, hex } from '../../errors.js';
 import type { GuestMemory } from '../memory.js';
 import {
   BIOS_AREA_END, BOOT_INFO_END, LINUX_CMDLINE_ADDR, LINUX_ZERO_PAGE_ADDR, PCI_HOLE_START,

@@ -5,11 +5,11 @@
 // user hears about the checksum rather than getting the kernel loaded some other way), ELF magic
 // (the class picks elf32 / elf64), a boot sector (55 AA at offset 510). A kernel with both
 // Multiboot headers boots as Multiboot2, as under GRUB's multiboot2 command.
-import { GuestError } from '../errors.js';
+import { GuestError } from '../../errors.js';
 import type { GuestMemory } from '../memory.js';
 import { isBootSector, loadBootSector } from './bootsector.js';
 import { isBzImage, loadBzImage } from './bzimage.js';
-import { elfBits, isElf } from './elf-parse.js';
+import { elfBits, isElf } from '../../symbols/elf-parse.js';
 import { loadElf32, loadElf64 } from './elf.js';
 import { loadFlat } from './flat.js';
 import { findMultibootHeader, loadMultiboot } from './multiboot.js';

@@ -4,16 +4,16 @@
 // (p_paddr), as a bootloader does with paging off; p_memsz beyond p_filesz (.bss) is zeroed.
 // The entry point is e_entry unchanged: a kernel linked at a virtual address other than its
 // physical one must switch on its own paging first (Multiboot loaders translate, see multiboot.ts).
-import { GuestError, hex } from '../errors.js';
+import { GuestError, hex } from '../../errors.js';
 import type { GuestMemory } from '../memory.js';
 import {
   BIOS_AREA_END, BOOT_INFO_ADDR, BOOT_INFO_END, HIGH_MEMORY_START, PCI_HOLE_START, RESERVED_LOW_END,
 } from '../layout.js';
-import { parseElf, PT_LOAD, type ElfFile, type ProgramHeader } from './elf-parse.js';
+import { parseElf, PT_LOAD, type ElfFile, type ProgramHeader } from '../../symbols/elf-parse.js';
 import type { LoadedGuest, Loader } from './types.js';
 
-export { parseElf } from './elf-parse.js';
-export type { ElfFile, ElfHeader, ElfSymbol, ProgramHeader, SectionHeader } from './elf-parse.js';
+export { parseElf } from '../../symbols/elf-parse.js';
+export type { ElfFile, ElfHeader, ElfSymbol, ProgramHeader, SectionHeader } from '../../symbols/elf-parse.js';
 
 const MiB = 1 << 20;
 

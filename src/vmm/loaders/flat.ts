@@ -1,6 +1,6 @@
 // A flat binary: the bytes at --load-address, entered at --entry (default: the load address) in
 // --mode real, protected or long (default real below 1 MiB, else protected).
-import { GuestError, hex } from '../errors.js';
+import { GuestError, hex } from '../../errors.js';
 import type { LoadedGuest, Loader } from './types.js';
 
 export const loadFlat: Loader = (image, mem, opts): LoadedGuest => {

@@ -13,12 +13,12 @@
 // - an ELF entry point inside a segment whose p_vaddr differs from p_paddr is translated to the
 //   physical address, as GRUB 2 does, so higher-half kernels start at their physical entry.
 // - boot_device (flag bit 1) is not provided: there is no disk.
-import { GuestError, hex } from '../errors.js';
+import { GuestError, hex } from '../../errors.js';
 import type { GuestMemory } from '../memory.js';
 import {
   BIOS_AREA_END, BOOT_INFO_ADDR, BOOT_INFO_END, HIGH_MEMORY_START, LOW_MEMORY_END, PCI_HOLE_START,
 } from '../layout.js';
-import { isElf, parseElf, type ElfFile } from './elf-parse.js';
+import { isElf, parseElf, type ElfFile } from '../../symbols/elf-parse.js';
 import { checkLoadRange, loadElfSegments, loadSegments, outsideMemoryHint } from './elf.js';
 import type { LoadedGuest, Loader, LoadOptions } from './types.js';
 

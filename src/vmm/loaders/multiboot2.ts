@@ -17,7 +17,7 @@
 // boot loader name (2), one module tag (3) per module, basic meminfo (4), memory map (6, entries of
 // 24 bytes, version 0) and the end tag, each 8-byte aligned. cmdline and module strings are as
 // for Multiboot 1 (see multiboot.ts): the command line and the module args alone.
-import { GuestError, hex } from '../errors.js';
+import { GuestError, hex } from '../../errors.js';
 import type { GuestMemory } from '../memory.js';
 import {
   basicMemory, BOOT_LOADER_NAME, BootInfoWriter, loadByAddressFields, loadElfForMultiboot, memoryMap, placeModules,

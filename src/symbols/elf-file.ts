@@ -4,8 +4,8 @@
 // with zlib, as `ld --compress-debug-sections` or distribution kernels make) are inflated.
 import { readFileSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
-import { ET_DYN, ET_EXEC, SHT_NOBITS, parseElf, type ElfFile, type SectionHeader } from '../../vmm/loaders/elf-parse.js';
-import { GuestError } from '../../vmm/errors.js';
+import { ET_DYN, ET_EXEC, SHT_NOBITS, parseElf, type ElfFile, type SectionHeader } from './elf-parse.js';
+import { GuestError } from '../errors.js';
 
 const SHF_COMPRESSED = 0x800n;
 const ELFCOMPRESS_ZLIB = 1;

@@ -5,12 +5,13 @@ import type { Vcpu } from '../vcpu.js';
 import type { GuestMemory } from '../memory.js';
 import type { EntryState } from '../loaders/types.js';
 import { gdtBytes, segmentFor, realModeSegment, GDT_ENTRIES } from './gdt.js';
-import { buildIdentityTables } from './paging.js';
+import { buildIdentityTables } from './identity-tables.js';
 import { GDT_ADDR, GDT_SELECTOR, BOOT_STACK_TOP } from '../layout.js';
+import { EFER_LMA } from '../../x86/registers.js';
 
 export const CR0_PE = 1n, CR0_MP = 2n, CR0_ET = 0x10n, CR0_NE = 0x20n, CR0_WP = 0x10000n, CR0_PG = 0x80000000n;
 export const CR4_PAE = 0x20n, CR4_OSFXSR = 0x200n, CR4_OSXMMEXCPT = 0x400n;
-export const EFER_LME = 0x100n, EFER_LMA = 0x400n, EFER_NXE = 0x800n;
+export const EFER_LME = 0x100n, EFER_NXE = 0x800n;
 
 export interface EntryOptions {
   /** Whether the host's CPUID offers 1 GiB pages (needed to map RAM above 4 GiB). */

@@ -4,6 +4,7 @@
 // variable lives. Covers DWARF 2-5 and the GNU extensions gcc emits (entry values, typed stack
 // operations, implicit pointers, address indexes).
 import { ByteReader, DwarfError } from './reader.js';
+import { dwarfRegisterName } from '../../x86/registers.js';
 
 export type Location =
   | { kind: 'memory'; address: bigint }
@@ -136,24 +137,6 @@ export const DW_OP_GNU_parameter_ref = 0xfa;
 export const DW_OP_GNU_addr_index = 0xfb;
 export const DW_OP_GNU_const_index = 0xfc;
 export const DW_OP_GNU_variable_value = 0xfd;
-
-const REG_NAMES_64 = [
-  'rax', 'rdx', 'rcx', 'rbx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip',
-  ...Array.from({ length: 16 }, (_, i) => `xmm${i}`), ...Array.from({ length: 8 }, (_, i) => `st${i}`),
-  ...Array.from({ length: 8 }, (_, i) => `mm${i}`), 'rflags', 'es', 'cs', 'ss', 'ds', 'fs', 'gs', '', '', 'fs.base', 'gs.base',
-  '', '', 'tr', 'ldtr', 'mxcsr', 'fcw', 'fsw',
-];
-const REG_NAMES_32 = [
-  'eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi', 'eip', 'eflags', '',
-  ...Array.from({ length: 8 }, (_, i) => `st${i}`), '', '', ...Array.from({ length: 8 }, (_, i) => `xmm${i}`),
-  ...Array.from({ length: 8 }, (_, i) => `mm${i}`), 'fcw', 'fsw', 'mxcsr', 'es', 'cs', 'ss', 'ds', 'fs', 'gs', '', '', 'tr', 'ldtr',
-];
-
-/** The name of a DWARF register number for x86 (64- or 32-bit): "rdi", "xmm0", "ebp"; '' if none. */
-export function dwarfRegisterName(reg: number, bits: 32 | 64): string {
-  const names = bits === 64 ? REG_NAMES_64 : REG_NAMES_32;
-  return names[reg] ?? '';
-}
 
 /** Thrown inside the evaluator to end it with an error result. */
 class ExprStop extends Error {

@@ -2,7 +2,7 @@
 // disassembly, name → address for function breakpoints. Section and file symbols, undefined
 // ones and compiler-local labels (.L*) are left out.
 import { ElfImage } from './elf-file.js';
-import type { ElfSymbol, SymbolBind } from '../../vmm/loaders/elf-parse.js';
+import type { ElfSymbol, SymbolBind } from './elf-parse.js';
 
 const SHN_UNDEF = 0;
 const SHN_ABS = 0xfff1;

@@ -10,6 +10,7 @@
 //  - It does not check reserved bits, protection keys, SMEP/SMAP or CR0.WP: `writable`, `user`
 //    and `executable` say what the entries along the walk permit (RW, US and NX of every level).
 import { GuestError, hex } from '../errors.js';
+import { EFER_LMA } from './registers.js';
 
 /** Reads guest-physical memory: GuestMemory satisfies it. */
 export interface PhysReader {
@@ -61,7 +62,6 @@ const CR0_PG = 1n << 31n;
 const CR4_PSE = 1n << 4n;
 const CR4_PAE = 1n << 5n;
 const CR4_LA57 = 1n << 12n;
-const EFER_LMA = 1n << 10n;
 const EFER_NXE = 1n << 11n;
 
 const P = 1n << 0n;

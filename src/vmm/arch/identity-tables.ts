@@ -2,7 +2,7 @@
 // (so MMIO such as the LAPIC is reachable too), and RAM above 4 GiB with 1 GiB pages where the
 // CPU has them, else with 2 MiB pages from directories at the top of low RAM.
 import type { GuestMemory } from '../memory.js';
-import { GuestError } from '../errors.js';
+import { GuestError } from '../../errors.js';
 import { PML4_ADDR, PDPT_ADDR, PD_ADDR, PCI_HOLE_START, highPdAddress } from '../layout.js';
 
 const P = 1n, RW = 2n, PS = 0x80n;

@@ -6,7 +6,7 @@
 // Conventions: raw descriptors are little-endian quadwords as read from memory (bigint), bases
 // and offsets are bigint, limits are numbers. `limit` is always the effective byte limit (the
 // 20-bit field scaled by G: (raw << 12) | 0xfff); `rawLimit` is the 20-bit field.
-import type { Segment } from '../vcpu.js';
+import type { Segment } from './registers.js';
 import type { DecodedField } from './bits.js';
 import { hex } from '../errors.js';
 

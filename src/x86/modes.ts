@@ -13,11 +13,11 @@
 // RFLAGS.VM is ignored in IA-32e mode (the processor cannot enter virtual-8086 mode there).
 // Real mode is always reported as 16-bit even if the hidden CS descriptor has D/B set ("unreal"
 // 32-bit code segments are vanishingly rare and KVM guests do not rely on them).
+import { EFER_LMA } from './registers.js';
 
 export type CpuMode = 'real' | 'vm86' | 'protected16' | 'protected32' | 'long64' | 'compat16' | 'compat32';
 
 export const CR0_PE_BIT = 1n;
-export const EFER_LMA_BIT = 1n << 10n;
 export const RFLAGS_VM_BIT = 1n << 17n;
 
 export interface ModeState {
@@ -29,7 +29,7 @@ export interface ModeState {
 
 export function cpuMode(s: ModeState): CpuMode {
   if ((s.cr0 & CR0_PE_BIT) === 0n) return 'real';
-  if ((s.efer & EFER_LMA_BIT) !== 0n) {
+  if ((s.efer & EFER_LMA) !== 0n) {
     if (s.cs.l) return 'long64';
     return s.cs.db ? 'compat32' : 'compat16';
   }
@@ -54,7 +54,7 @@ export function codeBitness(mode: CpuMode): 16 | 32 | 64 {
  */
 export function cpl(s: { cs: { selector: number; dpl: number }; cr0: bigint; rflags?: bigint; efer?: bigint }): number {
   if ((s.cr0 & CR0_PE_BIT) === 0n) return 0;
-  const lma = s.efer !== undefined && (s.efer & EFER_LMA_BIT) !== 0n;
+  const lma = s.efer !== undefined && (s.efer & EFER_LMA) !== 0n;
   if (!lma && s.rflags !== undefined && (s.rflags & RFLAGS_VM_BIT) !== 0n) return 3;
   return s.cs.selector & 3;
 }
