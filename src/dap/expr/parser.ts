@@ -220,12 +220,6 @@ class Parser {
     return syntaxError(t.pos, expected ? `${what}, ${expected}` : what);
   }
 
-  parseTypeAll(): CType {
-    const t = this.typeName();
-    if (!this.atEnd()) throw this.unexpected();
-    return t;
-  }
-
   parseAll(): Node {
     if (this.tok.kind === 'end') throw syntaxError(0, 'empty expression');
     const n = this.expr(0);
@@ -446,9 +440,4 @@ class Parser {
 /** Parses one expression; throws a GuestError "syntax error at column N: ..." on bad input. */
 export function parse(src: string, types: TypeResolver): Node {
   return new Parser(tokenize(src), types).parseAll();
-}
-
-/** Parses a type name alone ('struct node *', 'uint32_t [4]'). */
-export function parseType(src: string, types: TypeResolver): CType {
-  return new Parser(tokenize(src), types).parseTypeAll();
 }
