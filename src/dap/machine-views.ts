@@ -7,26 +7,30 @@ import { decodeGdt, decodeIdt, describeSegment } from '../x86/descriptors.js';
 import { cpuMode, modeLabel, cpl } from '../x86/modes.js';
 import { walk, pagingMode } from '../x86/pagewalk.js';
 import { SEGMENT_NAMES, EFER_LMA } from '../x86/registers.js';
+import type { PanelField, PanelGdtEntry, PanelIdtEntry, RegisterPanelData, TranslateData } from '../protocol.js';
 
 const hex = (v: bigint | number) => '0x' + v.toString(16);
 
-/** Bigints to hex strings, recursively, so the result is JSON. */
-function plain(v: unknown): unknown {
-  if (typeof v === 'bigint') return hex(v);
-  if (Buffer.isBuffer(v)) return v.toString('hex');
-  if (Array.isArray(v)) return v.map(plain);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
-  return v;
+/**
+ * Bigints to hex strings, recursively, so the result is JSON: T is the shape protocol.ts declares
+ * for it on the wire.
+ */
+function plain<T>(v: unknown): T {
+  if (typeof v === 'bigint') return hex(v) as T;
+  if (Buffer.isBuffer(v)) return v.toString('hex') as T;
+  if (Array.isArray(v)) return v.map((x) => plain(x)) as T;
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])) as T;
+  return v as T;
 }
 
 function register(name: string, value: bigint, fields: BitField[]) {
-  return { name, value: hex(value), fields: plain(decodeBits(value, fields)) };
+  return { name, value: hex(value), fields: plain<PanelField[]>(decodeBits(value, fields)) };
 }
 
 /** At most this many table entries are decoded (a GDT can be 64 KiB). */
 const MAX_ENTRIES = 256;
 
-export function registerPanel(m: Machine, vcpu: number) {
+export function registerPanel(m: Machine, vcpu: number): RegisterPanelData {
   const v = m.vcpu(vcpu);
   const r = v.getRegs();
   const s = v.getSregs();
@@ -61,29 +65,29 @@ export function registerPanel(m: Machine, vcpu: number) {
       const d = describeSegment(seg, long);
       return {
         name: n, selector: hex(seg.selector), base: hex(seg.base), limit: hex(seg.limit),
-        typeName: d.typeName, text: d.text, attributes: plain(d.attributes),
+        typeName: d.typeName, text: d.text, attributes: plain<PanelField[]>(d.attributes),
       };
     }),
     gdt: {
       base: hex(s.gdt.base), limit: hex(s.gdt.limit),
-      entries: gdtBytes ? plain(decodeGdt(gdtBytes, long)) : [], unreadable: !gdtBytes,
+      entries: gdtBytes ? plain<PanelGdtEntry[]>(decodeGdt(gdtBytes, long)) : [], unreadable: !gdtBytes,
     },
     idt: {
       base: hex(s.idt.base), limit: hex(s.idt.limit),
-      entries: idtBytes ? plain(decodeIdt(idtBytes, mode === 'real' ? 'real' : long ? 'long' : 'protected')) : [],
+      entries: idtBytes ? plain<PanelIdtEntry[]>(decodeIdt(idtBytes, mode === 'real' ? 'real' : long ? 'long' : 'protected')) : [],
       unreadable: !idtBytes,
     },
   };
 }
 
-export function translate(m: Machine, vcpu: number, address: bigint) {
+export function translate(m: Machine, vcpu: number, address: bigint): TranslateData {
   const s = m.getSregs(vcpu);
   const r = walk(m.vm.memory, s, address);
   if (r.ok) {
-    return plain({
+    return plain<TranslateData>({
       ok: true, linear: address, physical: r.t.physical, pageSize: r.t.pageSize, mode: r.t.mode,
       writable: r.t.writable, user: r.t.user, executable: r.t.executable, levels: r.t.levels,
     });
   }
-  return plain({ ok: false, linear: address, mode: pagingMode(s), levels: r.levels, reason: r.reason });
+  return plain<TranslateData>({ ok: false, linear: address, mode: pagingMode(s), levels: r.levels, reason: r.reason });
 }

@@ -24,6 +24,7 @@ import { disassemble } from '../x86/disasm.js';
 import { unwind, type Frame } from './stack.js';
 import { registerPanel, translate } from './machine-views.js';
 import { EFER_LMA } from '../x86/registers.js';
+import { KvmEvent, KvmRequest, type HostBody, type ModeBody, type SerialBody } from '../protocol.js';
 
 /** The exception breakpoint filters, as the Breakpoints view shows them. */
 const EXCEPTION_FILTERS: DebugProtocol.ExceptionBreakpointsFilter[] = [
@@ -163,7 +164,7 @@ export class KvmDebugSession extends LoggingDebugSession {
     this.applyFilters();
     this.stepper = new Stepper(this.machine, this.bps, this.info, (vcpu) => this.callerOf(vcpu));
     this.sendEvent(new OutputEvent(`kvmdbg: ${basename(c.program)} (${this.machine.guest.format}) on ${this.machine.host.label}\n`, 'console'));
-    this.sendEvent(new Event('kvm.host', { kind: this.machine.host.kind, label: this.machine.host.label }));
+    this.sendEvent(new Event(KvmEvent.host, { kind: this.machine.host.kind, label: this.machine.host.label } satisfies HostBody));
   }
 
   /** After launch or restart: stop on entry, or run. */
@@ -798,27 +799,27 @@ export class KvmDebugSession extends LoggingDebugSession {
   protected customRequest(command: string, response: DebugProtocol.Response, args: Record<string, unknown> = {}): void {
     try {
       switch (command) {
-        case 'kvm.serialInput': {
+        case KvmRequest.serialInput: {
           const data = typeof args.data === 'string' ? Buffer.from(args.data, 'base64') : Buffer.from(String(args.text ?? ''));
           this.machine?.sendSerialInput(data);
           break;
         }
-        case 'kvm.hostInfo':
-          response.body = this.machine ? { kind: this.machine.host.kind, label: this.machine.host.label } : undefined;
+        case KvmRequest.hostInfo:
+          response.body = this.machine ? { kind: this.machine.host.kind, label: this.machine.host.label } satisfies HostBody : undefined;
           break;
-        case 'kvm.cpuMode': {
+        case KvmRequest.cpuMode: {
           if (!this.ready(response)) return;
           const vcpu = typeof args.vcpu === 'number' ? args.vcpu : this.lastStopVcpu;
           const s = this.machine!.getSregs(vcpu);
           response.body = { mode: modeLabel(cpuMode({ ...s, rflags: this.machine!.getRegs(vcpu).rflags })) };
           break;
         }
-        case 'kvm.registerPanel': {
+        case KvmRequest.registerPanel: {
           if (!this.ready(response)) return;
           response.body = registerPanel(this.machine!, typeof args.vcpu === 'number' ? args.vcpu : this.lastStopVcpu);
           break;
         }
-        case 'kvm.translate': {
+        case KvmRequest.translate: {
           if (!this.ready(response)) return;
           const text = String(args.address ?? '').trim();
           if (!/^(0x[0-9a-f]+|\d+)$/i.test(text)) throw new GuestError(`"${text}" is not an address (use 0x hex or decimal)`);
@@ -844,7 +845,7 @@ export class KvmDebugSession extends LoggingDebugSession {
       const mode = modeLabel(cpuMode({ ...s, rflags: m.getRegs(vcpu).rflags }));
       if (this.lastMode.get(vcpu) === mode) return;
       this.lastMode.set(vcpu, mode);
-      this.sendEvent(new Event('kvm.mode', { vcpu, mode }));
+      this.sendEvent(new Event(KvmEvent.mode, { vcpu, mode } satisfies ModeBody));
     } catch {
       // a vCPU whose state can't be read has no mode to show
     }
@@ -855,7 +856,7 @@ export class KvmDebugSession extends LoggingDebugSession {
     if (c?.serial.kind === 'file') {
       writeSync(this.serialFd, bytes);
     } else if (c?.serial.kind === 'terminal') {
-      this.sendEvent(new Event('kvm.serial', { data: bytes.toString('base64') }));
+      this.sendEvent(new Event(KvmEvent.serial, { data: bytes.toString('base64') } satisfies SerialBody));
     } else {
       this.sendEvent(new OutputEvent(this.decoder.decode(bytes, { stream: true }), 'stdout'));
     }

@@ -7,6 +7,7 @@ import type { KvmSession, KvmSessions } from './sessions.js';
 import {
   shapePanel, shapeWalk, walkError, parseAddress, type PanelModel, type RegisterPanelData, type TranslateData, type WalkView,
 } from './panel-model.js';
+import { KvmRequest, type TranslateArgs, type VcpuArgs } from '../protocol.js';
 
 export const PANEL_VIEW_TYPE = 'kvmdbg.registerPanel';
 export const PANEL_TITLE = 'KVM Registers';
@@ -93,7 +94,7 @@ export class RegisterPanel implements vscode.Disposable {
     if (!k || k.state.phase === 'ended') view = walkError(address, 'no KVM debug session');
     else {
       try {
-        view = shapeWalk((await k.session.customRequest('kvm.translate', { address })) as TranslateData);
+        view = shapeWalk((await k.session.customRequest(KvmRequest.translate, { address } satisfies TranslateArgs)) as TranslateData);
       } catch (e) {
         view = walkError(address, (e as Error).message);
       }
@@ -131,7 +132,7 @@ export class RegisterPanel implements vscode.Disposable {
     if (!this.panel || !k || k.state.phase !== 'stopped') return;
     const gen = ++this.generation;
     try {
-      const data = (await k.session.customRequest('kvm.registerPanel', { vcpu: k.state.vcpu })) as RegisterPanelData;
+      const data = (await k.session.customRequest(KvmRequest.registerPanel, { vcpu: k.state.vcpu } satisfies VcpuArgs)) as RegisterPanelData;
       if (gen !== this.generation) return;
       this.model = shapePanel(data);
       this.post({ type: 'model', model: this.model });

@@ -7,6 +7,7 @@
 import * as vscode from 'vscode';
 import type { KvmSession, KvmSessions } from './sessions.js';
 import { SerialDecoder, exitLine, serialInputArgs } from './serial-text.js';
+import { KvmRequest } from '../protocol.js';
 
 export const terminalName = (sessionName: string) => `KVM serial: ${sessionName}`;
 
@@ -33,7 +34,7 @@ class SerialPty implements vscode.Pseudoterminal {
   handleInput(data: string): void {
     const s = this.session;
     if (!s) return;
-    s.customRequest('kvm.serialInput', serialInputArgs(data)).then(undefined, () => {
+    s.customRequest(KvmRequest.serialInput, serialInputArgs(data)).then(undefined, () => {
       // the guest is gone; nothing to tell it
     });
   }

@@ -1,17 +1,14 @@
 // What the extension knows about one kvm debug session, followed from the DAP messages a
 // DebugAdapterTracker sees: the host (kvm.host), the CPU mode at the last stop (kvm.mode),
 // whether the guest runs, its serial output (kvm.serial) and its exit status. No vscode import.
+import { KvmEvent, type HostBody } from '../protocol.js';
 
-export interface HostInfo {
-  kind: string;
-  label: string;
-}
 
 export type Phase = 'starting' | 'running' | 'stopped' | 'ended';
 
 export interface SessionState {
   phase: Phase;
-  host?: HostInfo;
+  host?: HostBody;
   /** The CPU mode of the stopped vCPU at the last stop, e.g. 'long mode (64-bit)'. */
   mode?: string;
   /** Each vCPU's mode as last announced (the adapter sends kvm.mode only when one changes). */
@@ -58,17 +55,17 @@ export function fromAdapter(s: SessionState, m: DapMessage): Effect[] {
   if (m.type === 'event') {
     const b = m.body ?? {};
     switch (m.event) {
-      case 'kvm.host':
+      case KvmEvent.host:
         if (typeof b.kind === 'string') {
           s.host = { kind: b.kind, label: typeof b.label === 'string' ? b.label : b.kind };
           return [{ kind: 'host' }];
         }
         return [];
-      case 'kvm.mode':
+      case KvmEvent.mode:
         if (typeof b.mode !== 'string') return [];
         s.modes[typeof b.vcpu === 'number' ? b.vcpu : 0] = b.mode;
         return [{ kind: 'mode' }];
-      case 'kvm.serial':
+      case KvmEvent.serial:
         return typeof b.data === 'string' ? [{ kind: 'serial', data: Buffer.from(b.data, 'base64') }] : [];
       case 'stopped':
         s.phase = 'stopped';

@@ -4,6 +4,7 @@
 import * as vscode from 'vscode';
 import type { KvmSession, KvmSessions } from './sessions.js';
 import { statusText, statusTooltip } from './session-state.js';
+import { KvmRequest } from '../protocol.js';
 
 export const STATUS_ITEM_ID = 'kvmdbg.status';
 
@@ -31,7 +32,7 @@ export class KvmStatus implements vscode.Disposable {
     if (this.asked.has(kvm.session.id)) return;
     this.asked.add(kvm.session.id);
     try {
-      const info = await kvm.session.customRequest('kvm.hostInfo');
+      const info = await kvm.session.customRequest(KvmRequest.hostInfo);
       if (info && typeof info.kind === 'string') {
         kvm.state.host = { kind: info.kind, label: String(info.label ?? info.kind) };
         this.update();
