@@ -22,6 +22,7 @@ import { Machine, type MachineConfig } from '../src/vmm/machine.js';
 import type { Stop } from '../src/vmm/debug/stops.js';
 import { buildLoaderGuests } from './guests/build-loaders.js';
 import { buildFakeBzImage, type FakeBzImage } from './guests/bzimage/build.js';
+import { prng } from './support/prng.js';
 
 const ROOT = join(__dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
@@ -418,17 +419,6 @@ test('CLI: kvmdbg run --cmdline ... --module INITRD bzImage detects the format a
 
 // --- mutated headers -------------------------------------------------------------------------
 
-/** mulberry32: the same sequence everywhere. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const HEADER_FIELDS: [number, 1 | 2 | 4 | 8][] = [
   [BP.setup_sects, 1], [BP.syssize, 4], [BP.boot_flag, 2], [BP.jump + 1, 1], [BP.header, 4], [BP.version, 2],

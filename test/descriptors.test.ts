@@ -10,6 +10,7 @@ import {
 } from '../src/x86/descriptors.js';
 import { GDT_ENTRIES, descriptor, segmentFor, realModeSegment } from '../src/vmm/arch/gdt.js';
 import type { Segment } from '../src/vmm/vcpu.js';
+import { prngU32 as rng } from './support/prng.js';
 
 /** A buffer of little-endian quadwords. */
 function quads(...q: bigint[]): Buffer {
@@ -18,17 +19,6 @@ function quads(...q: bigint[]): Buffer {
   return b;
 }
 
-/** mulberry32: a small seeded PRNG, so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0);
-  };
-}
 const rand64 = (r: () => number): bigint => (BigInt(r()) << 32n) | BigInt(r());
 
 test('0x00AF9B000000FFFF: 64-bit code, every field', () => {

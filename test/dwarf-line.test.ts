@@ -11,6 +11,7 @@ import { DwarfInfo, dwarfSections } from '../src/symbols/dwarf/info.js';
 import { ElfImage } from '../src/symbols/elf-file.js';
 import { SymbolTable } from '../src/symbols/elf-symbols.js';
 import { buildDwarfGuest, buildDwarfGuests, flavourName, tool, DWARF_SRC_DIR, DWARF_BUILD_DIR, type Flavour } from './guests/dwarf/build.js';
+import { prng } from './support/prng.js';
 
 const MAIN_C = join(DWARF_SRC_DIR, 'main.c');
 const UTIL_C = join(DWARF_SRC_DIR, 'util.c');
@@ -332,16 +333,6 @@ test('rows() have the documented shape', () => {
   assert.ok(lines.rows().some((x) => x.column > 0));
 });
 
-/** A tiny deterministic PRNG for the fuzz tests. */
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    return x / 0x100000000;
-  };
-}
 
 test('corrupt debug sections: no exception escapes, problems are reported', () => {
   const f: Flavour = { bits: 64, opt: 2, dwarf: 5 };

@@ -12,6 +12,7 @@ import { detectFormat, loadGuest } from '../src/vmm/loaders/detect.js';
 import { parseElf } from '../src/vmm/loaders/elf.js';
 import { GUEST_FORMATS, type GuestFormat, type LoadOptions } from '../src/vmm/loaders/types.js';
 import { buildLoaderGuests, type LoaderGuestName } from './guests/build-loaders.js';
+import { prng } from './support/prng.js';
 
 const SEED = 0x6b766d64; // "kvmd"
 const MEMORY = 16 << 20;
@@ -27,17 +28,6 @@ before(() => {
 });
 after(() => mem.destroy());
 
-/** mulberry32: small, fast, and the same sequence everywhere. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Field { off: number; size: 1 | 2 | 4 | 8 }
 
