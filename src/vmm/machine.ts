@@ -24,6 +24,10 @@ import type { TrapMode } from './memory.js';
 import { loadGuest } from './loaders/detect.js';
 import type { CpuMode, GuestFormat, LoadedGuest, Module } from './loaders/types.js';
 import type { HostInfo } from './host.js';
+import {
+  exitReason, readDebugExit, readFailEntryReason, readInternalError, readIoExit, readMmioExit, readSystemEventType,
+  type DebugTrap, type IoExit,
+} from './exits.js';
 import { EFER_LMA, GPR, RFLAGS_IF } from '../x86/registers.js';
 
 export interface MachineConfig {
@@ -122,6 +126,9 @@ export class Machine {
    * beyond this object (after KVM_RUN every other object is a cache miss).
    */
   private plainStep = -1;
+  /** The last I/O and debug exits, read into these (exits.ts): the hot paths allocate nothing. */
+  private readonly ioExit: IoExit = { out: false, size: 0, port: 0, count: 0, dataOffset: 0 };
+  private readonly debugTrap: DebugTrap = { exception: 0, dr6: 0 };
   /** step() can hold interrupts off with KVM_GUESTDBG_BLOCKIRQ. */
   readonly canHoldInterrupts: boolean;
 
@@ -266,7 +273,7 @@ export class Machine {
       // that stays blocked (halted) is back here after a slice and takes the general path.
       if (rc === -EINTR && v.run[abi.kvm_run.immediate_exit] === 0) rc = v.enter();
       const w = v.run32;
-      if (rc === 0 && w[RUN32_EXIT_REASON] === abi.KVM_EXIT.DEBUG && w[RUN32_DEBUG_EXCEPTION] === 1 && w[RUN32_DEBUG_DR6] & DR6_BS) {
+      if (rc === 0 && exitReason(w) === abi.KVM_EXIT.DEBUG && readDebugExit(w, this.debugTrap).exception === 1 && this.debugTrap.dr6 & DR6_BS) {
         v.debugPcValid = true;
         this.kicker.idle();
         return this.stepStops[index];
@@ -503,7 +510,7 @@ export class Machine {
         if (++ticks === 1 && !this.pauseRequested && !this.kicker.pauseAsked()) continue;
         return this.afterKick(v);
       }
-      switch (v.run32[RUN32_EXIT_REASON]) {
+      switch (exitReason(v.run32)) {
         case abi.KVM_EXIT.IO:
           this.handleIo(v);
           break;
@@ -531,12 +538,12 @@ export class Machine {
           break;
         }
         case abi.KVM_EXIT.SYSTEM_EVENT: {
-          const type = run.readUInt32LE(abi.kvm_run.system_event_type);
+          const type = readSystemEventType(run);
           if (type === abi.KVM_SYSTEM_EVENT.RESET) return { kind: 'reset', vcpu: v.id, how: 'KVM system event' };
           return { kind: 'poweroff', vcpu: v.id };
         }
         case abi.KVM_EXIT.FAIL_ENTRY:
-          return { kind: 'fail-entry', vcpu: v.id, reason: run.readBigUInt64LE(abi.kvm_run.fail_entry_reason) };
+          return { kind: 'fail-entry', vcpu: v.id, reason: readFailEntryReason(run) };
         case abi.KVM_EXIT.INTR:
           return this.afterKick(v);
         case abi.KVM_EXIT.IRQ_WINDOW_OPEN:
@@ -544,7 +551,7 @@ export class Machine {
         default:
           return {
             kind: 'internal-error', vcpu: v.id, suberror: 0, data: [],
-            description: `unexpected KVM exit reason ${run.readUInt32LE(abi.kvm_run.exit_reason)}`,
+            description: `unexpected KVM exit reason ${exitReason(v.run32)}`,
           };
       }
       if (this.pending) {
@@ -590,16 +597,10 @@ export class Machine {
   }
 
   private handleIo(v: Vcpu): void {
-    // Three word loads instead of a dozen byte reads (I/O exits are the busiest): the io exit
-    // is { u8 direction, u8 size, u16 port, u32 count, u64 data_offset } at a word boundary,
-    // and the data offset lies within the kvm_run mapping, so its low word is all of it.
-    const run = v.run, w = v.run32;
-    const head = w[RUN32_IO];
-    const out = (head & 0xff) === abi.KVM_EXIT_IO_OUT;
-    const size = (head >>> 8) & 0xff;
-    const port = head >>> 16;
-    const count = w[RUN32_IO + 1];
-    let off = w[RUN32_IO + 2];
+    // I/O exits are the busiest: read into one object kept for them (exits.ts).
+    const run = v.run;
+    const { out, size, port, count, dataOffset } = readIoExit(v.run32, this.ioExit);
+    let off = dataOffset;
     const vcpu = v.id;
     let value = 0;
     for (let i = 0; i < count; i++, off += size) {
@@ -629,12 +630,7 @@ export class Machine {
    * mapped: reads see all ones, writes vanish (both traced).
    */
   private handleMmio(v: Vcpu): Stop | undefined {
-    const run = v.run;
-    const o = abi.kvm_run;
-    const addr = Number(run.readBigUInt64LE(o.mmio_phys_addr));
-    const len = run.readUInt32LE(o.mmio_len);
-    const write = run[o.mmio_is_write] !== 0;
-    const data = run.subarray(o.mmio_data, o.mmio_data + len);
+    const { address: addr, length: len, write, data } = readMmioExit(v.run);
     const mem = this.vm.memory;
     if (mem.trapAt(addr) && mem.contains(addr, len)) {
       if (write) mem.view(addr, len).set(data);
@@ -661,11 +657,9 @@ export class Machine {
   }
 
   private decodeDebug(v: Vcpu, singleStep: boolean): Stop | null {
-    const exception = v.run32[RUN32_DEBUG_EXCEPTION];
+    const { exception, dr6 } = readDebugExit(v.run32, this.debugTrap);
     v.debugPcValid = true;
     if (exception === 3) return this.onInt3(v, v.debugPc!);
-    // DR6's defined bits are all in its low 32 bits: B0-B3 (0-3) and BS (14).
-    const dr6 = v.run32[RUN32_DEBUG_DR6];
     for (let slot = 0; slot < 4; slot++) {
       const h = this.breakpoints.hw[slot];
       if (!h || !(dr6 & (1 << slot))) continue;
@@ -744,11 +738,7 @@ export class Machine {
   }
 
   private decodeInternalError(v: Vcpu): Stop | null {
-    const run = v.run;
-    const o = abi.kvm_run;
-    const suberror = run.readUInt32LE(o.internal_suberror);
-    const ndata = Math.min(run.readUInt32LE(o.internal_ndata), 16);
-    const data = Array.from({ length: ndata }, (_, i) => run.readBigUInt64LE(o.internal_data + 8 * i));
+    const { suberror, data } = readInternalError(v.run);
     if (suberror === abi.KVM_INTERNAL_ERROR.EMULATION) {
       const rip = this.linearRip(v.id);
       const phys = this.linearToPhysical(v.id, rip);
@@ -905,10 +895,6 @@ const NO_ADDRESSES: readonly bigint[] = [];
 export const GUEST_INT3_UNSEEN = "this host does not report a guest's int3 to KVM (QEMU's emulated SVM sends it " +
   "straight to the guest's #BP handler), so kvmdbg cannot stop on the guest's own int3 here";
 /** Guest-debug control of a plain single step (software breakpoints always on, see applyGuestDebug). */
-const RUN32_EXIT_REASON = abi.kvm_run.exit_reason / 4;
-const RUN32_DEBUG_EXCEPTION = abi.kvm_run.debug_exception / 4;
-const RUN32_DEBUG_DR6 = abi.kvm_run.debug_dr6 / 4;
-const RUN32_IO = abi.kvm_run.io_direction / 4;
 const PLAIN_STEP = abi.KVM_GUESTDBG_ENABLE | abi.KVM_GUESTDBG_SINGLESTEP | abi.KVM_GUESTDBG_USE_SW_BP;
 
 function yieldToEventLoop(): Promise<void> {

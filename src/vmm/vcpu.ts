@@ -2,6 +2,7 @@
 // ioctls (regs, guest debug) are allocated once so that stepping makes no garbage.
 import * as sys from './kvm/sys.js';
 import * as abi from './kvm/abi.js';
+import { debugExitPc } from './exits.js';
 import { GPR, GPR_NAMES, SEGMENT_NAMES, type Regs, type Segment, type DTable, type Sregs } from '../x86/registers.js';
 
 export type { Regs, Segment, DTable, Sregs };
@@ -61,7 +62,7 @@ export class Vcpu {
   debugPcValid = false;
 
   get debugPc(): bigint | undefined {
-    return this.debugPcValid ? this.run.readBigUInt64LE(abi.kvm_run.debug_pc) : undefined;
+    return this.debugPcValid ? debugExitPc(this.run) : undefined;
   }
 
   /** The kvm_run page as 32-bit words, for the exit fields read on every step. */

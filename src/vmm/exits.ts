@@ -1,0 +1,106 @@
+// Reading a KVM exit out of the kvm_run page: one function per exit kind, over the page alone,
+// so tests drive them with hand-made pages (test/exits.test.ts) and machine.ts decides what each
+// exit means. The hot ones (I/O, debug) fill an object the caller keeps, so a step or a port
+// access allocates nothing.
+import * as abi from './kvm/abi.js';
+
+const W_REASON = abi.kvm_run.exit_reason / 4;
+const W_IO = abi.kvm_run.io_direction / 4;
+const W_DEBUG_EXCEPTION = abi.kvm_run.debug_exception / 4;
+const W_DEBUG_DR6 = abi.kvm_run.debug_dr6 / 4;
+
+/** A view of a kvm_run page as 32-bit words (the exit fields sit at word boundaries). */
+export function runWords(run: Buffer): Uint32Array {
+  return new Uint32Array(run.buffer, run.byteOffset, 64);
+}
+
+export function exitReason(run32: Uint32Array): number {
+  return run32[W_REASON];
+}
+
+export interface IoExit {
+  out: boolean;
+  size: number;
+  port: number;
+  /** Repetitions (rep ins/outs). */
+  count: number;
+  /** Where the data lies in the page, `size` bytes per repetition. */
+  dataOffset: number;
+}
+
+/**
+ * KVM_EXIT_IO as three word loads: { u8 direction, u8 size, u16 port, u32 count, u64
+ * data_offset } at a word boundary, and the data offset lies within the page, so its low word is
+ * all of it.
+ */
+export function readIoExit(run32: Uint32Array, into: IoExit): IoExit {
+  const head = run32[W_IO];
+  into.out = (head & 0xff) === abi.KVM_EXIT_IO_OUT;
+  into.size = (head >>> 8) & 0xff;
+  into.port = head >>> 16;
+  into.count = run32[W_IO + 1];
+  into.dataOffset = run32[W_IO + 2];
+  return into;
+}
+
+export interface DebugTrap {
+  /** 1 (#DB: a step or a debug register) or 3 (#BP: an int3). */
+  exception: number;
+  /** DR6's low word: B0-B3 (bits 0-3), BS (bit 14). */
+  dr6: number;
+}
+
+export function readDebugExit(run32: Uint32Array, into: DebugTrap): DebugTrap {
+  into.exception = run32[W_DEBUG_EXCEPTION];
+  into.dr6 = run32[W_DEBUG_DR6];
+  return into;
+}
+
+/** The linear address of the instruction at a debug exit. */
+export function debugExitPc(run: Buffer): bigint {
+  return run.readBigUInt64LE(abi.kvm_run.debug_pc);
+}
+
+export interface MmioExit {
+  address: number;
+  length: number;
+  write: boolean;
+  /** In the page: the bytes written, or where the bytes read go. */
+  data: Buffer;
+}
+
+export function readMmioExit(run: Buffer): MmioExit {
+  const o = abi.kvm_run;
+  const length = run.readUInt32LE(o.mmio_len);
+  return {
+    address: Number(run.readBigUInt64LE(o.mmio_phys_addr)),
+    length,
+    write: run[o.mmio_is_write] !== 0,
+    data: run.subarray(o.mmio_data, o.mmio_data + length),
+  };
+}
+
+export interface InternalErrorExit {
+  suberror: number;
+  /** At most 16 words, as KVM documents. */
+  data: bigint[];
+}
+
+export function readInternalError(run: Buffer): InternalErrorExit {
+  const o = abi.kvm_run;
+  const ndata = Math.min(run.readUInt32LE(o.internal_ndata), 16);
+  return {
+    suberror: run.readUInt32LE(o.internal_suberror),
+    data: Array.from({ length: ndata }, (_, i) => run.readBigUInt64LE(o.internal_data + 8 * i)),
+  };
+}
+
+/** KVM_EXIT_SYSTEM_EVENT's type: KVM_SYSTEM_EVENT.RESET, SHUTDOWN, ... */
+export function readSystemEventType(run: Buffer): number {
+  return run.readUInt32LE(abi.kvm_run.system_event_type);
+}
+
+/** KVM_EXIT_FAIL_ENTRY's hardware reason. */
+export function readFailEntryReason(run: Buffer): bigint {
+  return run.readBigUInt64LE(abi.kvm_run.fail_entry_reason);
+}
