@@ -348,10 +348,18 @@ for (const [how, env] of HOLD_IRQ_WAYS) {
     // the timer is running: a short run takes interrupts
     const before = await runUntilTicks(10n);
     assert.ok(before > 10n, `ticks after running: ${before}`);
+    // Without BLOCKIRQ on SVM, an interrupt KVM queued for injection when the pause stopped the
+    // guest is delivered by the first step whatever RFLAGS.IF says: the steps from there walk
+    // through that one handler (README, Hosts, a known gap of the fallback). Once back in the
+    // main loop, no step may leave it.
+    const svm = existsSync('/sys/module/kvm_amd') && !existsSync('/sys/module/kvm_pvm');
+    let queued = env !== undefined && svm;
     for (let i = 0; i < 300; i++) {
       await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
       await stopped(dc);
       const pc = (await topFrame(dc)).instructionPointerReference!;
+      if (queued && BigInt(pc) >= t.handler && BigInt(pc) < t.ticks) continue;
+      queued = false;
       assert.ok(loop.has(pc), `step ${i} stopped at ${pc}, outside the main loop`);
     }
     // (machine.test.ts shows that raw single-steps of this guest do land in the handler)
@@ -371,6 +379,10 @@ test('a disconnect from a session whose guest spins ends the adapter process', a
   const end = Date.now() + 30_000;
   while (existsSync(`/proc/${proc.pid}`) && proc.exitCode === null && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
   assert.equal(proc.exitCode, 0, `the adapter (pid ${proc.pid}) is still alive`);
+  // The hook after each test stops its client with a disconnect, which a gone adapter never
+  // answers: hand it a live one.
+  dc = newClient();
+  await dc.start();
 });
 
 test('a breakpoint set while the guest runs takes effect', async () => {
