@@ -1,4 +1,4 @@
-// Call frame information (src/dap/symbols/dwarf/cfi.ts) on gcc-built programs: every FDE's rules
+// Call frame information (src/symbols/dwarf/cfi.ts) on gcc-built programs: every FDE's rules
 // against `readelf --debug-dump=frames-interp` (from .eh_frame and from .debug_frame, 64- and
 // 32-bit, -O0 and -O2, hand-written CFI with remember/restore_state and register rules), and
 // unwinding a synthetic stack laid out by the rules for the call chain _start → main → f → g.

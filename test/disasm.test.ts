@@ -1,5 +1,5 @@
-// The disassembler (src/dap/disasm.ts) against GNU objdump, on code assembled with GNU as at
-// test time (test/guests/disasm/*.S), plus the CPU-mode helpers (src/vmm/arch/cpumode.ts).
+// The disassembler (src/x86/disasm.ts) against GNU objdump, on code assembled with GNU as at
+// test time (test/guests/disasm/*.S), plus the CPU-mode helpers (src/x86/modes.ts).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

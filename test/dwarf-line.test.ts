@@ -1,4 +1,4 @@
-// The DWARF line-table reader (src/dap/symbols/dwarf/line.ts) and the small .debug_info reader
+// The DWARF line-table reader (src/symbols/dwarf/line.ts) and the small .debug_info reader
 // under it, on C and assembly programs built with gcc in several flavours (64/32-bit, -O0/-O2,
 // DWARF 4/5, 64-bit DWARF): every row against readelf's decoded line table, lookups against
 // gdb's `info line`, source breakpoints and post-prologue addresses against gdb's `break`.

@@ -1,4 +1,4 @@
-// Variables from DWARF (src/dap/symbols/dwarf/variables.ts, expr.ts, loclists.ts, types.ts), on
+// Variables from DWARF (src/symbols/dwarf/variables.ts, expr.ts, loclists.ts, types.ts), on
 // C programs built with gcc (and clang, where installed) at -O0 and -O2, DWARF 4 and 5, 64- and
 // 32-bit (test/guests/dwarf-vars/):
 //  - every location expression and location-list entry against objdump's rendering;

@@ -1,4 +1,4 @@
-// The ELF symbol table of the debug adapter (src/dap/symbols/elf-symbols.ts): every symbol
+// The ELF symbol table of the debug adapter (src/symbols/elf-symbols.ts): every symbol
 // against nm and readelf on gcc-built programs (64/32-bit, -O0/-O2, a PIE), address lookups
 // inside, at the ends of and between functions, load offsets, and the preference rules on
 // synthetic symbol lists.

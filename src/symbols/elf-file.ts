@@ -1,5 +1,5 @@
 // An ELF file opened for its symbols and debug sections. Parsing goes through the loader's
-// checked parser (src/vmm/loaders/elf-parse.ts); symbol files need not be loadable executables,
+// checked parser (src/symbols/elf-parse.ts); symbol files need not be loadable executables,
 // so position-independent ones (ET_DYN) are read too. Compressed debug sections (SHF_COMPRESSED
 // with zlib, as `ld --compress-debug-sections` or distribution kernels make) are inflated.
 import { readFileSync } from 'node:fs';

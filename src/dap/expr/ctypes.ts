@@ -1,7 +1,7 @@
 // C types for the expression evaluator: the DWARF type model (CType, Location), the builtin C
 // type names, and what the evaluator asks of a type (size, signedness, its name as C writes it).
 //
-// CType and Location are the shapes of src/dap/symbols/dwarf/types.ts (DWARF variables); the
+// CType and Location are the shapes of src/symbols/dwarf/types.ts (DWARF variables); the
 // evaluator only relies on them structurally.
 
 export type BaseEncoding = 'signed' | 'unsigned' | 'float' | 'bool' | 'signed_char' | 'unsigned_char' | 'char';
