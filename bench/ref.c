@@ -144,7 +144,7 @@ static void vm_create(struct vm *v, const void *image, size_t len) {
   xioctl(v->cpu, KVM_SET_CPUID2, cpuid, "KVM_SET_CPUID2");
   free(cpuid);
 
-  /* The flat image at 0x100000, the GDT, the identity page tables (arch/paging.ts). */
+  /* The flat image at 0x100000, the GDT, the identity page tables (arch/identity-tables.ts). */
   memcpy(v->mem + LOAD_ADDR, image, len);
   uint64_t gdt[6] = {
     0,
