@@ -1,6 +1,6 @@
 /* The C reference for bench/run.ts: the same KVM calls the monitor makes, with nothing around
  * them. Each metric gets a fresh VM set up exactly as kvmdbg's Machine sets one up (vm.ts,
- * arch/cpuid.ts, arch/modes.ts): 64 MiB in one slot, KVM_SET_TSS_ADDR, KVM_SET_IDENTITY_MAP_ADDR,
+ * arch/cpuid.ts, arch/entry-state.ts): 64 MiB in one slot, KVM_SET_TSS_ADDR, KVM_SET_IDENTITY_MAP_ADDR,
  * KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2, CPUID from KVM_GET_SUPPORTED_CPUID, the monitor's GDT at
  * 0x500, identity page tables at 0x1000 (2 MiB pages over the low 4 GiB), long mode at the load
  * address 0x100000. The KVM_SET_GUEST_DEBUG control words are the monitor's too (it always sets

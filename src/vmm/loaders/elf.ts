@@ -1,6 +1,6 @@
 // ELF executables without a Multiboot header: ELF32 (EM_386) entered in 32-bit protected mode,
 // ELF64 (EM_X86_64) entered in long mode, both at e_entry with flat segments (and, for long mode,
-// identity-mapped paging from modes.ts). PT_LOAD segments are loaded at their physical addresses
+// identity-mapped paging from entry-state.ts). PT_LOAD segments are loaded at their physical addresses
 // (p_paddr), as a bootloader does with paging off; p_memsz beyond p_filesz (.bss) is zeroed.
 // The entry point is e_entry unchanged: a kernel linked at a virtual address other than its
 // physical one must switch on its own paging first (Multiboot loaders translate, see multiboot.ts).

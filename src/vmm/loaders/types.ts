@@ -4,7 +4,7 @@ import type { Regs } from '../vcpu.js';
 
 export type CpuMode = 'real' | 'protected' | 'long';
 
-/** The CPU state a loader's specification defines at entry. modes.ts turns it into registers. */
+/** The CPU state a loader's specification defines at entry. entry-state.ts turns it into registers. */
 export interface EntryState {
   mode: CpuMode;
   /** Instruction pointer: an offset in CS for real mode, a linear address otherwise. */
