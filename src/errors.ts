@@ -11,3 +11,6 @@ export class GuestError extends Error {
 export function hex(v: number | bigint, width = 0): string {
   return '0x' + v.toString(16).padStart(width, '0');
 }
+
+/** A launch configuration that can't be used: what the user wrote, and why. */
+export class LaunchError extends Error {}

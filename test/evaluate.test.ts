@@ -10,7 +10,7 @@ import { builtins, type CType, type Location } from '../src/dap/expr/ctypes.js';
 import { GuestError } from '../src/errors.js';
 import { Machine } from '../src/vmm/machine.js';
 import { buildFlat64 } from './guests/build.js';
-import type { DebugInfo } from '../src/dap/debug-info.js';
+import type { DebugInfo } from '../src/debugger/debug-info.js';
 
 // The adapter's DebugInfo is what machineContext takes for symbols.
 const withDebugInfo = (m: Machine, d: DebugInfo) => machineContext(m, 0, d);

@@ -6,7 +6,7 @@
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { Machine } from '../vmm/machine.js';
 import type { HwLength } from '../vmm/debug/breakpoints.js';
-import type { DebugInfo } from './debug-info.js';
+import type { DebugInfo } from '../debugger/debug-info.js';
 
 export type BreakpointKind = 'source' | 'function' | 'instruction' | 'data';
 

@@ -4,12 +4,9 @@
 import { isAbsolute, resolve } from 'node:path';
 import { parseSize } from '../vmm/memory.js';
 import { GUEST_FORMATS, type CpuMode, type GuestFormat } from '../vmm/loaders/types.js';
+import { LaunchError } from '../errors.js';
+import type { SymbolFile } from '../debugger/debug-info.js';
 
-export interface SymbolFile {
-  path: string;
-  /** Added to every address in the file (for code loaded somewhere other than its link address). */
-  offset: bigint;
-}
 
 export type SerialTarget = { kind: 'console' } | { kind: 'terminal' } | { kind: 'file'; path: string };
 
@@ -53,7 +50,7 @@ const HOST_FIELDS = new Set(['type', 'request', 'name', '__sessionId', '__config
   '__restart', 'internalConsoleOptions', 'preLaunchTask', 'postDebugTask', 'debugServer', 'presentation',
   '__parentId', 'suppressMultipleSessionWarning']);
 
-export class LaunchError extends Error {}
+export { LaunchError };
 
 function fail(field: string, value: unknown, why: string): never {
   throw new LaunchError(`launch.json: "${field}": ${JSON.stringify(value)} ${why}`);

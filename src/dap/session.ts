@@ -12,18 +12,16 @@ import { Machine, GUEST_INT3_UNSEEN } from '../vmm/machine.js';
 import { GuestError } from '../errors.js';
 import type { Stop } from '../vmm/debug/stops.js';
 import { describeStop, TRIPLE_FAULT_STATE_LOST } from '../vmm/debug/stops.js';
-import { cpuMode, codeBitness, modeLabel } from '../x86/modes.js';
 import { parseLaunchArgs, LaunchError, type LaunchConfig } from './launch-args.js';
-import { DebugInfo } from './debug-info.js';
+import { DebugInfo } from '../debugger/debug-info.js';
 import { Breakpoints, dataId } from './breakpoints.js';
 import { evaluate, setValue, machineContext, type EvalContext, type EvalResult } from './evaluate.js';
 import { runConsoleCommand } from './console-commands.js';
 import { Stepper } from './stepping.js';
-import { SCOPES, scopeVariables, parseRegisterValue, type ScopeName, type Snapshot, type Expand } from './views/registers.js';
+import { SCOPES, scopeVariables, parseRegisterValue, type ScopeName, type Expand } from './views/registers.js';
 import { disassemble } from '../x86/disasm.js';
-import { unwind, type Frame } from './stack.js';
+import { DebugTarget, type StopDetail, type TargetStop } from '../debugger/target.js';
 import { registerPanel, translate } from './machine-views.js';
-import { EFER_LMA } from '../x86/registers.js';
 import { KvmEvent, KvmRequest, type HostBody, type ModeBody, type SerialBody } from '../protocol.js';
 
 /** The exception breakpoint filters, as the Breakpoints view shows them. */
@@ -54,7 +52,6 @@ export function parsePortRanges(text: string): { from: number; to: number }[] {
 }
 
 /** The monitor's stops, and the one the session itself detects while stepping for a filter. */
-type SessionStop = Stop | { kind: 'mode-switch'; vcpu: number; from: string; to: string };
 
 /** What a variablesReference stands for. */
 type VarRef = { scope: ScopeName | 'Locals' | 'Globals'; vcpu: number; frame: number } | Expand;
@@ -73,8 +70,6 @@ export class KvmDebugSession extends LoggingDebugSession {
   private running: Promise<void> | undefined;
   private lastStopVcpu = 0;
   private refs = new Handles<VarRef>();
-  private snapshots = new Map<number, Snapshot>();
-  private stacks = new Map<number, Frame[]>();
   private serialFd = -1;
   private readonly decoder = new TextDecoder('utf-8');
   private exceptionText: string | undefined;
@@ -82,10 +77,10 @@ export class KvmDebugSession extends LoggingDebugSession {
   private readonly lastMode = new Map<number, string>();
   private filters = new Set(EXCEPTION_FILTERS.filter((f) => f.default).map((f) => f.filter));
   private portRanges: { from: number; to: number }[] = [];
-  /** A pause asked for while the session itself drives the guest (mode-switch stepping). */
-  private pauseWanted = false;
   /** Why the last stop happened beyond its kind: breakpoint ids, texts. */
-  private stopDetail: { ids?: number[]; text?: string; reason?: string } = {};
+  private stopDetail: StopDetail = {};
+  /** The machine as a debugger sees it: per-stop state, memory, registers by name, run policy. */
+  private target: DebugTarget | undefined;
 
   constructor() {
     super();
@@ -162,7 +157,8 @@ export class KvmDebugSession extends LoggingDebugSession {
     });
     this.bps.attach(this.machine);
     this.applyFilters();
-    this.stepper = new Stepper(this.machine, this.bps, this.info, (vcpu) => this.callerOf(vcpu));
+    const target = (this.target = new DebugTarget(this.machine, this.info, this.bps));
+    this.stepper = new Stepper(this.machine, this.bps, this.info, (vcpu) => target.callerOf(vcpu));
     this.sendEvent(new OutputEvent(`kvmdbg: ${basename(c.program)} (${this.machine.guest.format}) on ${this.machine.host.label}\n`, 'console'));
     this.sendEvent(new Event(KvmEvent.host, { kind: this.machine.host.kind, label: this.machine.host.label } satisfies HostBody));
   }
@@ -177,71 +173,12 @@ export class KvmDebugSession extends LoggingDebugSession {
     }
   }
 
-  /**
-   * Runs until a stop worth reporting: breakpoint hits whose conditions, hit counts say "not
-   * yet", and logpoints, continue by themselves. With the mode-switch filter on, the guest is
-   * single-stepped and CR0.PE/PG and EFER.LMA compared after every instruction.
-   */
-  private async runToStop(): Promise<SessionStop> {
-    for (;;) {
-      const stop = this.filters.has('mode-switch') ? await this.stepWatchingModes() : await this.machine!.run();
-      if (this.reportable(stop)) return stop;
-    }
-  }
-
-  /** Judges a breakpoint or watchpoint hit (counts, conditions, logpoints); false = go on. */
-  private reportable(stop: SessionStop): boolean {
-    this.stopDetail = {};
-    let ids: number[] | undefined;
-    if (stop.kind === 'breakpoint') {
-      const hit = this.bps.hitAt(stop.address);
-      if (!hit) return true;
-      ids = hit.ids;
-      this.stopDetail = { ids, reason: hit.reason };
-    } else if (stop.kind === 'watchpoint') {
-      const hit = this.bps.dataHit(stop.id);
-      if (!hit) return true;
-      ids = [hit.id];
-      const now = this.readReadable(hit.target.address, hit.target.length);
-      const value = now.length ? '0x' + Buffer.from(now).reverse().toString('hex') : 'unreadable';
-      this.stopDetail = {
-        ids, reason: 'data breakpoint',
-        text: `${stop.access === 'write' ? 'write to' : 'access to'} ${hit.target.description} (0x${hit.target.address.toString(16)}, ${hit.target.length} bytes), now ${value}; the instruction before 0x${this.machine!.linearRip(stop.vcpu).toString(16)} made it`,
-      };
-    } else {
-      return true;
-    }
-    const verdict = this.bps.judge(ids, (expr) => this.evaluateText(expr, stop.vcpu));
-    for (const line of verdict.logs) this.sendEvent(new OutputEvent(line + '\n', 'console'));
-    if (verdict.error) this.stopDetail.text = verdict.error;
-    this.stopDetail.ids = verdict.ids;
-    if (verdict.reason) this.stopDetail.reason = verdict.reason;
-    return verdict.stop;
-  }
-
-  /** The mode-switch filter's run: one instruction at a time, comparing the mode bits. */
-  private async stepWatchingModes(): Promise<SessionStop> {
-    const m = this.machine!;
-    const vcpu = this.lastStopVcpu;
-    const bits = () => {
-      const s = m.getSregs(vcpu);
-      return { key: (s.cr0 & 0x80000001n) | (s.efer & EFER_LMA), mode: modeLabel(cpuMode({ ...s, rflags: m.getRegs(vcpu).rflags })) };
-    };
-    this.pauseWanted = false;
-    let before = bits();
-    for (let n = 1; ; n++) {
-      const stop = await m.step(vcpu);
-      if (stop.kind !== 'step') return stop;
-      const after = bits();
-      if (after.key !== before.key) return { kind: 'mode-switch', vcpu, from: before.mode, to: after.mode };
-      before = after;
-      const pc = m.linearRip(vcpu);
-      if (this.bps.hitAt(pc)) return { kind: 'breakpoint', vcpu, address: pc, id: 0 };
-      if (n % 2048 === 0) {
-        await new Promise((r) => setImmediate(r));
-        if (this.pauseWanted) return { kind: 'pause', vcpu };
-      }
-    }
+  /** Runs until a stop worth reporting (the target judges breakpoint hits and logpoints). */
+  private async runToStop(): Promise<TargetStop> {
+    const { stop, detail } = await this.target!.runToStop(this.lastStopVcpu, this.filters.has('mode-switch'),
+      (expr, vcpu) => this.evaluateText(expr, vcpu), (line) => this.sendEvent(new OutputEvent(line + '\n', 'console')));
+    this.stopDetail = detail;
+    return stop;
   }
 
   protected async restartRequest(response: DebugProtocol.RestartResponse): Promise<void> {
@@ -249,6 +186,8 @@ export class KvmDebugSession extends LoggingDebugSession {
       await this.stopRunning();
       await this.machine?.destroy();
       this.machine = undefined;
+    this.target = undefined;
+      this.target = undefined;
       this.build();
     } catch (e) {
       return this.fail(response, e);
@@ -275,14 +214,14 @@ export class KvmDebugSession extends LoggingDebugSession {
     await this.stopRunning();
     await this.machine?.destroy();
     this.machine = undefined;
+    this.target = undefined;
     if (this.serialFd >= 0) closeSync(this.serialFd);
     this.serialFd = -1;
   }
 
   private async stopRunning(): Promise<void> {
     if (this.running) {
-      this.pauseWanted = true;
-      this.machine?.pause();
+      this.target?.pause();
       await this.running;
     }
   }
@@ -290,10 +229,11 @@ export class KvmDebugSession extends LoggingDebugSession {
   // --- run control -------------------------------------------------------------------------
 
   /** Starts `action` (a run or a step) and reports how it stopped; requests stay served. */
-  private resume(action: () => Promise<SessionStop>): void {
-    this.invalidateState();
+  private resume(action: () => Promise<TargetStop>): void {
+    this.target?.invalidate();
+    this.refs.reset();
     this.running = (async () => {
-      let stop: SessionStop;
+      let stop: TargetStop;
       try {
         stop = await action();
       } catch (e) {
@@ -307,7 +247,7 @@ export class KvmDebugSession extends LoggingDebugSession {
     })();
   }
 
-  private report(stop: SessionStop): void {
+  private report(stop: TargetStop): void {
     const m = this.machine;
     if (!m) return;
     const vcpu = 'vcpu' in stop ? stop.vcpu : this.lastStopVcpu;
@@ -414,8 +354,7 @@ export class KvmDebugSession extends LoggingDebugSession {
   }
 
   protected pauseRequest(response: DebugProtocol.PauseResponse): void {
-    this.pauseWanted = true;
-    this.machine?.pause();
+    this.target?.pause();
     this.sendResponse(response);
   }
 
@@ -437,7 +376,7 @@ export class KvmDebugSession extends LoggingDebugSession {
     this.sendResponse(response);
     this.resume(async () => {
       const stop = await f(this.stepper!, vcpu);
-      this.reportable(stop);
+      this.stopDetail = this.target!.judge(stop, (expr, v) => this.evaluateText(expr, v), (line) => this.sendEvent(new OutputEvent(line + '\n', 'console'))).detail;
       return stop;
     });
   }
@@ -471,7 +410,7 @@ export class KvmDebugSession extends LoggingDebugSession {
   protected stackTraceRequest(response: DebugProtocol.StackTraceResponse, args: DebugProtocol.StackTraceArguments): void {
     if (!this.ready(response)) return;
     const vcpu = this.vcpuOf(args.threadId);
-    const frames = this.stack(vcpu);
+    const frames = this.target!.frames(vcpu);
     const start = args.startFrame ?? 0;
     const count = args.levels || frames.length;
     response.body = {
@@ -480,7 +419,7 @@ export class KvmDebugSession extends LoggingDebugSession {
         const depth = start + i;
         const name = this.info?.symbolize(f.pc) ?? `0x${f.pc.toString(16)}`;
         const loc = this.info?.lineAt(f.pc);
-        const sf = new StackFrame(vcpu * 1000 + depth, name, loc ? new Source(basename(loc.file), loc.file) : undefined,
+        const sf = new StackFrame(DebugTarget.frameId(vcpu, depth), name, loc ? new Source(basename(loc.file), loc.file) : undefined,
           loc?.line ?? 0, loc?.column ?? 0) as DebugProtocol.StackFrame;
         sf.instructionPointerReference = '0x' + f.pc.toString(16);
         if (!loc) sf.presentationHint = 'subtle';
@@ -491,10 +430,9 @@ export class KvmDebugSession extends LoggingDebugSession {
   }
 
   protected scopesRequest(response: DebugProtocol.ScopesResponse, args: DebugProtocol.ScopesArguments): void {
-    const vcpu = Math.floor(args.frameId / 1000);
-    const frame = args.frameId % 1000;
+    const { vcpu, frame } = DebugTarget.frameRef(args.frameId);
     const scopes: (ScopeName | 'Locals' | 'Globals')[] = [];
-    const f = this.machine && !this.running ? this.stack(vcpu)[frame] : undefined;
+    const f = this.target && !this.running ? this.target.frames(vcpu)[frame] : undefined;
     if (f && this.info?.localsAt(f.scopePc).length) scopes.push('Locals');
     if (this.info?.globals().length) scopes.push('Globals');
     scopes.push(...(frame === 0 ? SCOPES : (['Registers'] as const)));
@@ -516,7 +454,7 @@ export class KvmDebugSession extends LoggingDebugSession {
       let vars: DebugProtocol.Variable[] = [];
       if (typeof ref === 'function') vars = ref();
       else if (ref && (ref.scope === 'Locals' || ref.scope === 'Globals')) vars = this.sourceVariables(ref.scope, ref.vcpu, ref.frame);
-      else if (ref) vars = scopeVariables(ref.scope as ScopeName, this.snapshot(ref.vcpu, ref.frame), (f) => this.refs.create(f));
+      else if (ref) vars = scopeVariables(ref.scope as ScopeName, this.target!.snapshot(ref.vcpu, ref.frame), (f) => this.refs.create(f));
       response.body = { variables: vars };
       this.sendResponse(response);
     } catch (e) {
@@ -530,8 +468,7 @@ export class KvmDebugSession extends LoggingDebugSession {
     try {
       if (ref && typeof ref !== 'function' && (ref.scope === 'Locals' || ref.scope === 'Globals')) {
         const r = setValue(args.name, args.value, this.evalContext(ref.vcpu, ref.frame), { allowAssign: true });
-        this.snapshots.clear();
-        this.stacks.clear();
+        this.target!.invalidate();
         response.body = { value: r.value, type: r.type, variablesReference: r.childCount ? this.refs.create(() => r.children!().map((c) => this.evalVariable(c))) : 0 };
         this.sendResponse(response);
         this.sendEvent(new InvalidatedEvent(['variables']));
@@ -539,35 +476,11 @@ export class KvmDebugSession extends LoggingDebugSession {
         return;
       }
       if (!ref || typeof ref === 'function' || ref.frame !== 0) throw new GuestError(`${args.name} cannot be changed here`);
-      const v = this.machine!.vcpu(ref.vcpu);
-      const value = parseRegisterValue(args.value);
+      // The client keeps its references after a change: the target drops cached values, not the handles.
+      const scope = ref.scope as ScopeName; // Locals and Globals were handled above
+      this.target!.writeRegister(ref.vcpu, scope, args.name, parseRegisterValue(args.value));
       const name = args.name;
-      if (ref.scope === 'Registers') {
-        v.setRegs({ [name]: value });
-      } else if (ref.scope === 'System' && ['cr0', 'cr2', 'cr3', 'cr4', 'cr8', 'efer'].includes(name)) {
-        v.setSregs({ [name]: value });
-      } else if (ref.scope === 'Debug' && /^dr[0-3]$|^dr[67]$/.test(name)) {
-        const d = v.getDebugRegs();
-        if (name === 'dr6') d.dr6 = value;
-        else if (name === 'dr7') d.dr7 = value;
-        else d.dr[Number(name[2])] = value;
-        v.setDebugRegs(d);
-      } else if (ref.scope === 'FPU/SSE' && name === 'mxcsr') {
-        v.setFpu({ mxcsr: Number(value & 0xffffffffn) });
-      } else if (ref.scope === 'FPU/SSE' && /^xmm\d+$/.test(name)) {
-        const b = Buffer.alloc(16);
-        b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(args.value.trim())), 0);
-        b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(args.value.trim()) >> 64n), 8);
-        const xmm = v.getFpu().xmm;
-        xmm[Number(name.slice(3))] = b;
-        v.setFpu({ xmm });
-      } else {
-        throw new GuestError(`${name} cannot be changed`);
-      }
-      // The client keeps its references after a change: drop cached values, not the handles.
-      this.snapshots.clear();
-      this.stacks.clear();
-      const now = scopeVariables(ref.scope, this.snapshot(ref.vcpu, 0), (f) => this.refs.create(f)).find((x) => x.name === name);
+      const now = scopeVariables(scope, this.target!.snapshot(ref.vcpu, 0), (f) => this.refs.create(f)).find((x) => x.name === name);
       response.body = { value: now?.value ?? args.value, variablesReference: now?.variablesReference ?? 0 };
       this.sendResponse(response);
       this.sendEvent(new InvalidatedEvent(['variables', 'stacks']));
@@ -582,7 +495,7 @@ export class KvmDebugSession extends LoggingDebugSession {
     if (!this.ready(response)) return;
     try {
       const addr = BigInt(args.memoryReference) + BigInt(args.offset ?? 0);
-      const data = this.readReadable(addr, args.count);
+      const data = this.target!.readReadable(this.lastStopVcpu, addr, args.count);
       response.body = {
         address: '0x' + addr.toString(16),
         data: data.toString('base64'),
@@ -594,29 +507,12 @@ export class KvmDebugSession extends LoggingDebugSession {
     }
   }
 
-  /** Reads up to `count` bytes from `addr`, stopping at the first page that can't be read. */
-  private readReadable(addr: bigint, count: number): Buffer {
-    const parts: Buffer[] = [];
-    let done = 0;
-    while (done < count) {
-      const a = addr + BigInt(done);
-      const n = Math.min(count - done, 4096 - Number(a & 0xfffn));
-      try {
-        parts.push(this.machine!.readLinear(this.lastStopVcpu, a, n));
-      } catch {
-        break;
-      }
-      done += n;
-    }
-    return Buffer.concat(parts);
-  }
-
   protected writeMemoryRequest(response: DebugProtocol.WriteMemoryResponse, args: DebugProtocol.WriteMemoryArguments): void {
     if (!this.ready(response)) return;
     try {
       const addr = BigInt(args.memoryReference) + BigInt(args.offset ?? 0);
       const data = Buffer.from(args.data, 'base64');
-      this.machine!.writeLinear(this.lastStopVcpu, addr, data);
+      this.target!.machine.writeLinear(this.lastStopVcpu, addr, data);
       response.body = { bytesWritten: data.length };
       this.sendResponse(response);
       this.sendEvent(new MemoryEvent(args.memoryReference, args.offset ?? 0, data.length));
@@ -629,19 +525,10 @@ export class KvmDebugSession extends LoggingDebugSession {
   protected disassembleRequest(response: DebugProtocol.DisassembleResponse, args: DebugProtocol.DisassembleArguments): void {
     if (!this.ready(response)) return;
     try {
-      const m = this.machine!;
+      const t = this.target!;
       const vcpu = this.lastStopVcpu;
-      const s = m.getSregs(vcpu);
-      const bits = codeBitness(cpuMode({ ...s, rflags: m.getRegs(vcpu).rflags }));
       const start = BigInt(args.memoryReference) + BigInt(args.offset ?? 0);
-      const read = (a: bigint, n: number) => {
-        try {
-          return m.readLinear(vcpu, a, n);
-        } catch {
-          return undefined;
-        }
-      };
-      const lines = disassemble(read, bits, start, args.instructionOffset ?? 0, args.instructionCount, (a) => this.info?.symbolize(a), { csBase: s.cs.base });
+      const lines = disassemble((a, n) => t.read(vcpu, a, n), t.codeBits(vcpu), start, args.instructionOffset ?? 0, args.instructionCount, (a) => this.info?.symbolize(a), { csBase: t.machine.getSregs(vcpu).cs.base });
       let lastLine = '';
       response.body = {
         instructions: lines.map((l) => {
@@ -682,17 +569,15 @@ export class KvmDebugSession extends LoggingDebugSession {
    * caller's as the call frame information restores them), its DWARF variables and types.
    */
   private evalContext(vcpu: number, frame = 0): EvalContext {
-    const m = this.machine!;
+    const m = this.target!.machine;
     const info = this.info;
-    const f = this.stack(vcpu)[frame] ?? this.stack(vcpu)[0];
+    const frames = this.target!.frames(vcpu);
+    const f = frames[frame] ?? frames[0];
     const base = machineContext(m, vcpu, info);
     const read = (addr: bigint, size: number): bigint | undefined => {
-      try {
-        const b = m.readLinear(vcpu, addr, size);
-        return size === 8 ? b.readBigUInt64LE() : size === 4 ? BigInt(b.readUInt32LE()) : size === 2 ? BigInt(b.readUInt16LE()) : BigInt(b[0]);
-      } catch {
-        return undefined;
-      }
+      const b = this.target!.read(vcpu, addr, size);
+      if (!b) return undefined;
+      return size === 8 ? b.readBigUInt64LE() : size === 4 ? BigInt(b.readUInt32LE()) : size === 2 ? BigInt(b.readUInt16LE()) : BigInt(b[0]);
     };
     const variable = (name: string) => {
       const v = info?.localsAt(f.scopePc).find((x) => x.name === name) ?? info?.globals().find((x) => x.name === name);
@@ -713,7 +598,7 @@ export class KvmDebugSession extends LoggingDebugSession {
 
   /** The Locals or Globals scope of a frame, each variable evaluated in the frame's context. */
   private sourceVariables(scope: 'Locals' | 'Globals', vcpu: number, frame: number): DebugProtocol.Variable[] {
-    const f = this.stack(vcpu)[frame];
+    const f = this.target!.frames(vcpu)[frame];
     const vars = scope === 'Locals' ? this.info?.localsAt(f.scopePc) ?? [] : (this.info?.globals() ?? []).slice(0, 1000);
     const ctx = this.evalContext(vcpu, frame);
     const seen = new Set<string>();
@@ -730,10 +615,10 @@ export class KvmDebugSession extends LoggingDebugSession {
   protected evaluateRequest(response: DebugProtocol.EvaluateResponse, args: DebugProtocol.EvaluateArguments): void {
     if (!this.ready(response)) return;
     try {
-      const vcpu = args.frameId !== undefined ? Math.floor(args.frameId / 1000) : this.lastStopVcpu;
-      const ctx = this.evalContext(vcpu, args.frameId !== undefined ? args.frameId % 1000 : 0);
+      const { vcpu, frame } = args.frameId !== undefined ? DebugTarget.frameRef(args.frameId) : { vcpu: this.lastStopVcpu, frame: 0 };
+      const ctx = this.evalContext(vcpu, frame);
       if (args.context === 'repl') {
-        const out = runConsoleCommand(args.expression, this.machine!, vcpu, ctx);
+        const out = runConsoleCommand(args.expression, this.target!.machine, vcpu, ctx);
         if (out !== undefined) {
           response.body = { result: out, variablesReference: 0 };
           this.sendResponse(response);
@@ -779,8 +664,8 @@ export class KvmDebugSession extends LoggingDebugSession {
       if (ref && typeof ref !== 'function' && ['Registers', 'Segments', 'System', 'Debug', 'FPU/SSE'].includes(ref.scope)) {
         return none('registers cannot be watched: only memory can');
       }
-      const vcpu = args.frameId !== undefined ? Math.floor(args.frameId / 1000) : this.lastStopVcpu;
-      const r = evaluate(args.name, this.evalContext(vcpu, args.frameId !== undefined ? args.frameId % 1000 : 0));
+      const { vcpu, frame } = args.frameId !== undefined ? DebugTarget.frameRef(args.frameId) : { vcpu: this.lastStopVcpu, frame: 0 };
+      const r = evaluate(args.name, this.evalContext(vcpu, frame));
       if (r.address === undefined || !r.size) return none(`${args.name} is not in memory`);
       response.body = { dataId: dataId(r.address, r.size, args.name), description: `${args.name} (${r.size} bytes at 0x${r.address.toString(16)})`, accessTypes };
       this.sendResponse(response);
@@ -810,20 +695,19 @@ export class KvmDebugSession extends LoggingDebugSession {
         case KvmRequest.cpuMode: {
           if (!this.ready(response)) return;
           const vcpu = typeof args.vcpu === 'number' ? args.vcpu : this.lastStopVcpu;
-          const s = this.machine!.getSregs(vcpu);
-          response.body = { mode: modeLabel(cpuMode({ ...s, rflags: this.machine!.getRegs(vcpu).rflags })) };
+          response.body = { mode: this.target!.modeLabel(vcpu) };
           break;
         }
         case KvmRequest.registerPanel: {
           if (!this.ready(response)) return;
-          response.body = registerPanel(this.machine!, typeof args.vcpu === 'number' ? args.vcpu : this.lastStopVcpu);
+          response.body = registerPanel(this.target!.machine, typeof args.vcpu === 'number' ? args.vcpu : this.lastStopVcpu);
           break;
         }
         case KvmRequest.translate: {
           if (!this.ready(response)) return;
           const text = String(args.address ?? '').trim();
           if (!/^(0x[0-9a-f]+|\d+)$/i.test(text)) throw new GuestError(`"${text}" is not an address (use 0x hex or decimal)`);
-          response.body = translate(this.machine!, typeof args.vcpu === 'number' ? args.vcpu : this.lastStopVcpu, BigInt(text));
+          response.body = translate(this.target!.machine, typeof args.vcpu === 'number' ? args.vcpu : this.lastStopVcpu, BigInt(text));
           break;
         }
         default:
@@ -840,9 +724,7 @@ export class KvmDebugSession extends LoggingDebugSession {
   /** Tells the extension the CPU mode at a stop (for its status bar). */
   private sendModeEvent(vcpu: number): void {
     try {
-      const m = this.machine!;
-      const s = m.getSregs(vcpu);
-      const mode = modeLabel(cpuMode({ ...s, rflags: m.getRegs(vcpu).rflags }));
+      const mode = this.target!.modeLabel(vcpu);
       if (this.lastMode.get(vcpu) === mode) return;
       this.lastMode.set(vcpu, mode);
       this.sendEvent(new Event(KvmEvent.mode, { vcpu, mode } satisfies ModeBody));
@@ -875,50 +757,6 @@ export class KvmDebugSession extends LoggingDebugSession {
   private vcpuOf(threadId: number): number {
     const i = threadId - THREAD_BASE;
     return i >= 0 && i < (this.machine?.vcpus.length ?? 0) ? i : 0;
-  }
-
-  private invalidateState(): void {
-    this.snapshots.clear();
-    this.stacks.clear();
-    this.refs.reset();
-  }
-
-  /** The registers of a frame; debug and FPU state are read only when their scope is opened. */
-  private snapshot(vcpu: number, frame: number): Snapshot {
-    const key = vcpu * 1000 + frame;
-    let s = this.snapshots.get(key);
-    if (!s) {
-      const v = this.machine!.vcpu(vcpu);
-      let regs = v.getRegs();
-      if (frame > 0) {
-        const f = this.stack(vcpu)[frame];
-        regs = { ...regs, ...f.regs, rip: f.pc };
-      }
-      let debug: Snapshot['debug'] | undefined;
-      let fpu: Snapshot['fpu'] | undefined;
-      s = {
-        regs, sregs: v.getSregs(),
-        get debug() { return (debug ??= v.getDebugRegs()); },
-        get fpu() { return (fpu ??= v.getFpu()); },
-      };
-      this.snapshots.set(key, s);
-    }
-    return s;
-  }
-
-  private stack(vcpu: number): Frame[] {
-    let frames = this.stacks.get(vcpu);
-    if (!frames) {
-      frames = unwind(this.machine!, vcpu, this.info);
-      this.stacks.set(vcpu, frames);
-    }
-    return frames;
-  }
-
-  private callerOf(vcpu: number): { pc: bigint; sp: bigint } | undefined {
-    const frames = unwind(this.machine!, vcpu, this.info);
-    const f = frames[1];
-    return f && f.regs.rsp !== undefined ? { pc: f.pc, sp: f.regs.rsp } : undefined;
   }
 
   /** Whether the guest is stopped and the request can be served; answers it otherwise. */

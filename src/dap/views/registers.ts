@@ -1,21 +1,17 @@
 // The register scopes as DAP variables: lower-case names, hex values, decoded bits as children.
 // Everything here is a pure function of a snapshot of the vCPU, so it is tested without a guest.
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { Regs, Sregs, Segment, DebugRegs, Fpu } from '../../vmm/vcpu.js';
+import type { Segment } from '../../vmm/vcpu.js';
+import { REGISTER_GROUPS, type RegisterGroup, type Snapshot } from '../../debugger/target.js';
 import { GPR_NAMES } from '../../x86/registers.js';
 import { RFLAGS, CR0, CR4, EFER, DR6, DR7, MXCSR, cr3Fields, decodeBits, flagString, type BitField } from '../../x86/bits.js';
 import { cpuMode, modeLabel, cpl } from '../../x86/modes.js';
 import { pagingMode } from '../../x86/pagewalk.js';
 
-export interface Snapshot {
-  regs: Regs;
-  sregs: Sregs;
-  debug: DebugRegs;
-  fpu: Fpu;
-}
-
-export const SCOPES = ['Registers', 'Segments', 'System', 'Debug', 'FPU/SSE'] as const;
-export type ScopeName = (typeof SCOPES)[number];
+/** The register scopes are the target's register groups. */
+export const SCOPES = REGISTER_GROUPS;
+export type ScopeName = RegisterGroup;
+export type { Snapshot };
 
 /** A node that can be expanded: its children, computed on demand. */
 export type Expand = () => DebugProtocol.Variable[];

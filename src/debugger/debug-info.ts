@@ -8,8 +8,13 @@ import { DwarfVariables, type DwarfVariable } from '../symbols/dwarf/variables.j
 import type { CType } from '../symbols/dwarf/types.js';
 import { isElf } from '../symbols/elf-parse.js';
 import { readImage } from '../vmm/machine.js';
-import type { SymbolFile } from './launch-args.js';
-import { LaunchError } from './launch-args.js';
+import { LaunchError } from '../errors.js';
+
+export interface SymbolFile {
+  path: string;
+  /** Added to every address in the file (for code loaded somewhere other than its link address). */
+  offset: bigint;
+}
 
 export interface SourceLocation {
   file: string;

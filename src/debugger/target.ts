@@ -1,0 +1,263 @@
+// The debug target: a stopped (or running) machine as a debugger sees it, knowing no DAP. It
+// owns the per-stop model (each vCPU's registers, CPU mode and call stack, read once per stop),
+// memory reads that tolerate unmapped pages, register writes by name, frame handles, and the
+// run policy (run to a stop worth reporting, watching CPU mode switches). The DAP session
+// (src/dap/session.ts) only translates requests and events to and from it.
+import type { Machine } from '../vmm/machine.js';
+import type { Stop } from '../vmm/debug/stops.js';
+import { GuestError } from '../errors.js';
+import { cpuMode, codeBitness, modeLabel, type CpuMode } from '../x86/modes.js';
+import { EFER_LMA, type Regs } from '../x86/registers.js';
+import { unwind, type Frame } from './stack.js';
+import type { DebugInfo } from './debug-info.js';
+import type { DebugRegs, Fpu, Sregs } from '../vmm/vcpu.js';
+
+/** A stop of the session: the monitor's, or one the run policy raised itself. */
+export type TargetStop = Stop | { kind: 'mode-switch'; vcpu: number; from: string; to: string };
+
+/** What the breakpoint table tells the run policy about a hit (src/dap/breakpoints.ts). */
+export interface HitJudge {
+  hitAt(address: bigint): { ids: number[]; reason: string } | undefined;
+  dataHit(monitorId: number): { id: number; target: { address: bigint; length: number; description: string } } | undefined;
+  judge(ids: number[], evaluate: (expr: string) => string): { stop: boolean; logs: string[]; error?: string; ids: number[]; reason?: string };
+}
+
+/** Why a stop is reported beyond its kind: the breakpoints hit, a text, the reason to show. */
+export interface StopDetail {
+  ids?: number[];
+  text?: string;
+  reason?: string;
+}
+
+/** The register groups of a vCPU, as a debugger shows them (one scope each). */
+export const REGISTER_GROUPS = ['Registers', 'Segments', 'System', 'Debug', 'FPU/SSE'] as const;
+export type RegisterGroup = (typeof REGISTER_GROUPS)[number];
+
+/** A frame's registers at a stop; debug and FPU state are read when first asked for. */
+export interface Snapshot {
+  regs: Regs;
+  sregs: Sregs;
+  debug: DebugRegs;
+  fpu: Fpu;
+}
+
+/** A frame handle: which vCPU, which frame of its stack (0 = innermost). */
+export interface FrameRef {
+  vcpu: number;
+  frame: number;
+}
+
+const FRAMES_PER_VCPU = 1000;
+
+export class DebugTarget {
+  private readonly snapshots = new Map<number, Snapshot>();
+  private readonly stacks = new Map<number, Frame[]>();
+  /** A pause asked for while the target itself drives the guest (mode-switch stepping). */
+  private pauseWanted = false;
+
+  constructor(readonly machine: Machine, private readonly info: DebugInfo | undefined, private readonly hits: HitJudge) {}
+
+  // --- handles -------------------------------------------------------------------------------
+
+  static frameId(vcpu: number, frame: number): number {
+    return vcpu * FRAMES_PER_VCPU + frame;
+  }
+
+  static frameRef(id: number): FrameRef {
+    return { vcpu: Math.floor(id / FRAMES_PER_VCPU), frame: id % FRAMES_PER_VCPU };
+  }
+
+  // --- the per-stop model ----------------------------------------------------------------------
+
+  /** Forgets what was read at the last stop: the guest ran, or its state was written. */
+  invalidate(): void {
+    this.snapshots.clear();
+    this.stacks.clear();
+  }
+
+  /** The vCPU's CPU mode, from its special registers and RFLAGS. */
+  mode(vcpu: number): CpuMode {
+    const s = this.machine.getSregs(vcpu);
+    return cpuMode({ ...s, rflags: this.machine.getRegs(vcpu).rflags });
+  }
+
+  modeLabel(vcpu: number): string {
+    return modeLabel(this.mode(vcpu));
+  }
+
+  codeBits(vcpu: number): 16 | 32 | 64 {
+    return codeBitness(this.mode(vcpu));
+  }
+
+  /** The call stack (CFI, else frame pointers), once per stop. */
+  frames(vcpu: number): Frame[] {
+    let frames = this.stacks.get(vcpu);
+    if (!frames) {
+      frames = unwind(this.machine, vcpu, this.info);
+      this.stacks.set(vcpu, frames);
+    }
+    return frames;
+  }
+
+  /** The caller's PC and stack pointer, for step out (unwound now, not from the cache). */
+  callerOf(vcpu: number): { pc: bigint; sp: bigint } | undefined {
+    const f = unwind(this.machine, vcpu, this.info)[1];
+    return f && f.regs.rsp !== undefined ? { pc: f.pc, sp: f.regs.rsp } : undefined;
+  }
+
+  /** A frame's registers; debug and FPU state are read only when asked for. */
+  snapshot(vcpu: number, frame: number): Snapshot {
+    const key = DebugTarget.frameId(vcpu, frame);
+    let s = this.snapshots.get(key);
+    if (!s) {
+      const v = this.machine.vcpu(vcpu);
+      let regs = v.getRegs();
+      if (frame > 0) {
+        const f = this.frames(vcpu)[frame];
+        regs = { ...regs, ...f.regs, rip: f.pc };
+      }
+      let debug: Snapshot['debug'] | undefined;
+      let fpu: Snapshot['fpu'] | undefined;
+      s = {
+        regs, sregs: v.getSregs(),
+        get debug() { return (debug ??= v.getDebugRegs()); },
+        get fpu() { return (fpu ??= v.getFpu()); },
+      };
+      this.snapshots.set(key, s);
+    }
+    return s;
+  }
+
+  // --- memory ----------------------------------------------------------------------------------
+
+  /** `len` bytes at a linear address, or undefined where a page is not mapped. */
+  read(vcpu: number, address: bigint, len: number): Buffer | undefined {
+    try {
+      return this.machine.readLinear(vcpu, address, len);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Up to `count` bytes from `address`, ending at the first page that can't be read. */
+  readReadable(vcpu: number, address: bigint, count: number): Buffer {
+    const parts: Buffer[] = [];
+    for (let done = 0; done < count;) {
+      const a = address + BigInt(done);
+      const n = Math.min(count - done, 4096 - Number(a & 0xfffn));
+      const b = this.read(vcpu, a, n);
+      if (!b) break;
+      parts.push(b);
+      done += n;
+    }
+    return Buffer.concat(parts);
+  }
+
+  // --- registers by name -----------------------------------------------------------------------
+
+  /**
+   * Writes a register of the innermost frame, named as its scope shows it: a general register,
+   * cr0-cr4/cr8/efer, dr0-dr3/dr6/dr7, mxcsr or xmmN.
+   */
+  writeRegister(vcpu: number, scope: RegisterGroup, name: string, value: bigint): void {
+    const v = this.machine.vcpu(vcpu);
+    if (scope === 'Registers') {
+      v.setRegs({ [name]: value } as Partial<Regs>);
+    } else if (scope === 'System' && ['cr0', 'cr2', 'cr3', 'cr4', 'cr8', 'efer'].includes(name)) {
+      v.setSregs({ [name]: value });
+    } else if (scope === 'Debug' && /^dr[0-3]$|^dr[67]$/.test(name)) {
+      const d = v.getDebugRegs();
+      if (name === 'dr6') d.dr6 = value;
+      else if (name === 'dr7') d.dr7 = value;
+      else d.dr[Number(name[2])] = value;
+      v.setDebugRegs(d);
+    } else if (scope === 'FPU/SSE' && name === 'mxcsr') {
+      v.setFpu({ mxcsr: Number(value & 0xffffffffn) });
+    } else if (scope === 'FPU/SSE' && /^xmm\d+$/.test(name)) {
+      const b = Buffer.alloc(16);
+      b.writeBigUInt64LE(BigInt.asUintN(64, value), 0);
+      b.writeBigUInt64LE(BigInt.asUintN(64, value >> 64n), 8);
+      const xmm = v.getFpu().xmm;
+      xmm[Number(name.slice(3))] = b;
+      v.setFpu({ xmm });
+    } else {
+      throw new GuestError(`${name} cannot be changed`);
+    }
+    this.invalidate();
+  }
+
+  // --- run policy ------------------------------------------------------------------------------
+
+  /** Stops a run in progress: the monitor's, or the target's own stepping. */
+  pause(): void {
+    this.pauseWanted = true;
+    this.machine.pause();
+  }
+
+  /**
+   * Runs until a stop worth reporting: breakpoint hits whose conditions or hit counts say "not
+   * yet", and logpoints, go on by themselves. `watchModes` single-steps the guest instead,
+   * comparing CR0.PE/PG and EFER.LMA after every instruction. `log` receives logpoint lines.
+   */
+  async runToStop(vcpu: number, watchModes: boolean, evaluate: (expr: string, vcpu: number) => string, log: (line: string) => void): Promise<{ stop: TargetStop; detail: StopDetail }> {
+    for (;;) {
+      const stop = watchModes ? await this.stepWatchingModes(vcpu) : await this.machine.run();
+      const j = this.judge(stop, evaluate, log);
+      if (j.report) return { stop, detail: j.detail };
+    }
+  }
+
+  /** Judges a breakpoint or watchpoint hit (counts, conditions, logpoints): report it or go on. */
+  judge(stop: TargetStop, evaluate: (expr: string, vcpu: number) => string, log: (line: string) => void): { report: boolean; detail: StopDetail } {
+    let detail: StopDetail = {};
+    let ids: number[];
+    if (stop.kind === 'breakpoint') {
+      const hit = this.hits.hitAt(stop.address);
+      if (!hit) return { report: true, detail };
+      ids = hit.ids;
+      detail = { ids, reason: hit.reason };
+    } else if (stop.kind === 'watchpoint') {
+      const hit = this.hits.dataHit(stop.id);
+      if (!hit) return { report: true, detail };
+      ids = [hit.id];
+      const now = this.readReadable(stop.vcpu, hit.target.address, hit.target.length);
+      const value = now.length ? '0x' + Buffer.from(now).reverse().toString('hex') : 'unreadable';
+      detail = {
+        ids, reason: 'data breakpoint',
+        text: `${stop.access === 'write' ? 'write to' : 'access to'} ${hit.target.description} (0x${hit.target.address.toString(16)}, ${hit.target.length} bytes), now ${value}; the instruction before 0x${this.machine.linearRip(stop.vcpu).toString(16)} made it`,
+      };
+    } else {
+      return { report: true, detail };
+    }
+    const verdict = this.hits.judge(ids, (expr) => evaluate(expr, stop.vcpu));
+    for (const line of verdict.logs) log(line);
+    if (verdict.error) detail.text = verdict.error;
+    detail.ids = verdict.ids;
+    if (verdict.reason) detail.reason = verdict.reason;
+    return { report: verdict.stop, detail };
+  }
+
+  /** The mode-switch filter's run: one instruction at a time, comparing the mode bits. */
+  private async stepWatchingModes(vcpu: number): Promise<TargetStop> {
+    const m = this.machine;
+    const bits = () => {
+      const s = m.getSregs(vcpu);
+      return { key: (s.cr0 & 0x80000001n) | (s.efer & EFER_LMA), mode: modeLabel(cpuMode({ ...s, rflags: m.getRegs(vcpu).rflags })) };
+    };
+    this.pauseWanted = false;
+    let before = bits();
+    for (let n = 1; ; n++) {
+      const stop = await m.step(vcpu);
+      if (stop.kind !== 'step') return stop;
+      const after = bits();
+      if (after.key !== before.key) return { kind: 'mode-switch', vcpu, from: before.mode, to: after.mode };
+      before = after;
+      const pc = m.linearRip(vcpu);
+      if (this.hits.hitAt(pc)) return { kind: 'breakpoint', vcpu, address: pc, id: 0 };
+      if (n % 2048 === 0) {
+        await new Promise((r) => setImmediate(r));
+        if (this.pauseWanted) return { kind: 'pause', vcpu };
+      }
+    }
+  }
+}
