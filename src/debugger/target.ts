@@ -242,7 +242,7 @@ export class DebugTarget {
     const m = this.machine;
     const bits = () => {
       const s = m.getSregs(vcpu);
-      return { key: (s.cr0 & 0x80000001n) | (s.efer & EFER_LMA), mode: modeLabel(cpuMode({ ...s, rflags: m.getRegs(vcpu).rflags })) };
+      return { key: (s.cr0 & 0x80000001n) | (s.efer & EFER_LMA), mode: this.modeLabel(vcpu) };
     };
     this.pauseWanted = false;
     let before = bits();
