@@ -40,7 +40,8 @@ export class Stepper {
    * handler. Where KVM can block interrupts for a step (KVM_GUESTDBG_BLOCKIRQ) it does so, and
    * the guest's state is not touched; an instruction that waits for an interrupt (hlt) steps
    * with them let through, or it would never end.
-   * Elsewhere, RFLAGS.IF is cleared for the step and set again after it, unless the instruction
+   * Elsewhere, RFLAGS.IF is cleared for the step (and an interrupt whose injection KVM had
+   * begun is set aside for it) and set again after it, unless the instruction
    * reads or writes IF itself; if the instruction raised an exception, the RFLAGS image that
    * the CPU saved in the exception frame gets its IF back, so the handler's iret restores it.
    */
@@ -51,7 +52,13 @@ export class Stepper {
     const flags = this.m.getRegs(vcpu).rflags;
     const mask = insn !== undefined && (flags & RFLAGS_IF) !== 0n && !insn.touchesIf;
     if (mask) this.m.setRegs(vcpu, { rflags: flags & ~RFLAGS_IF });
-    const stop = await this.m.step(vcpu);
+    const putBack = mask ? this.m.setAsideInjectedInterrupt(vcpu) : undefined;
+    let stop: Stop;
+    try {
+      stop = await this.m.step(vcpu);
+    } finally {
+      putBack?.();
+    }
     if (!mask) return stop;
     const pc = this.m.linearRip(vcpu);
     if (this.expected(insn, pc)) {

@@ -250,19 +250,36 @@ export class Machine {
   /**
    * Executes one instruction on vCPU `index` (an interrupt taken meanwhile counts as one, unless
    * `holdInterrupts`: then no interrupt, NMI or SMI is delivered during the step and a pending
-   * one waits for the next run, as QEMU's gdbstub steps; it needs `canHoldInterrupts`).
+   * one waits for the next run, as QEMU's gdbstub steps, one whose injection KVM had begun
+   * included; it needs `canHoldInterrupts`).
    * A step that completes at once is returned as it is, not as a promise: stepping is the
    * debugger's hottest path. Only a step that has to wait (an instruction that halts, say)
    * goes through the event loop. As with run(), await it or take a non-Promise result as is.
    */
   step(index = this.current, opts?: { holdInterrupts?: boolean }): Stop | Promise<Stop> {
+    if (!opts?.holdInterrupts) return this.stepWith(index, PLAIN_STEP);
+    if (!this.canHoldInterrupts) throw new GuestError('this host cannot hold interrupts off during a step (KVM_GUESTDBG_BLOCKIRQ, Linux 5.16)');
+    // BLOCKIRQ keeps KVM from injecting an interrupt, not from finishing one it had begun.
+    const putBack = this.setAsideInjectedInterrupt(index);
+    const stop = this.stepWith(index, PLAIN_STEP | abi.KVM_GUESTDBG_BLOCKIRQ);
+    if (!putBack) return stop;
+    if (stop instanceof Promise) return stop.finally(putBack);
+    putBack();
+    return stop;
+  }
+
+  /**
+   * Takes out of the way an interrupt KVM had begun to inject into vCPU `index` (a pause can
+   * cut an injection short), so that a step does not deliver it; returns what puts it back for
+   * the next run. For a step that holds interrupts off by other means (stepping.ts).
+   */
+  setAsideInjectedInterrupt(index: number): (() => void) | undefined {
+    return this.vcpu(index).setAsideInjectedInterrupt();
+  }
+
+  private stepWith(index: number, control: number): Stop | Promise<Stop> {
     const v = this.vcpu(index);
     this.current = index;
-    let control = PLAIN_STEP;
-    if (opts?.holdInterrupts) {
-      if (!this.canHoldInterrupts) throw new GuestError('this host cannot hold interrupts off during a step (KVM_GUESTDBG_BLOCKIRQ, Linux 5.16)');
-      control |= abi.KVM_GUESTDBG_BLOCKIRQ;
-    }
     if (this.plainStep === control && !this.running) {
       // The common case of a debugger stepping: guest debug is already set for a plain
       // single step, so one KVM_RUN and a look at the exit is all it takes.

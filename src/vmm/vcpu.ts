@@ -381,6 +381,32 @@ export class Vcpu {
   }
 
   /** Injects an exception (vector, optional error code) to be delivered at the next entry. */
+  /**
+   * Takes out of the way an external interrupt KVM has begun to inject (the events'
+   * interrupt.injected: acknowledged at the interrupt controller, and delivered at the next entry
+   * whatever RFLAGS.IF or KVM_GUESTDBG_BLOCKIRQ say, as when a pause cut its injection short).
+   * Returns what puts it back for the next entry, or undefined when there is none.
+   */
+  setAsideInjectedInterrupt(): (() => void) | undefined {
+    const o = abi.kvm_vcpu_events;
+    const b = Buffer.alloc(o.size);
+    sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');
+    if (!b[o.interrupt_injected]) return undefined;
+    const nr = b[o.interrupt_nr], soft = b[o.interrupt_soft];
+    b[o.interrupt_injected] = 0;
+    b.writeUInt32LE(0, o.flags); // leave NMI, SIPI and shadow state as they are
+    sys.ioctlPtr(this.fd, abi.KVM_SET_VCPU_EVENTS, b, 'KVM_SET_VCPU_EVENTS');
+    return () => {
+      const now = Buffer.alloc(o.size);
+      sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, now, 'KVM_GET_VCPU_EVENTS');
+      now[o.interrupt_injected] = 1;
+      now[o.interrupt_nr] = nr;
+      now[o.interrupt_soft] = soft;
+      now.writeUInt32LE(0, o.flags);
+      sys.ioctlPtr(this.fd, abi.KVM_SET_VCPU_EVENTS, now, 'KVM_SET_VCPU_EVENTS');
+    };
+  }
+
   injectException(vector: number, errorCode?: number): void {
     const b = Buffer.alloc(abi.kvm_vcpu_events.size);
     sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');
