@@ -1,18 +1,21 @@
-// The debug adapter's entry: DAP on stdin/stdout, or on a TCP port with --server=PORT (to debug
-// the adapter itself). A guest or a bad request never ends this process.
+// The debug adapter's entry: DAP on stdin/stdout, or on a TCP port with --server=[ADDR:]PORT (to
+// debug the adapter itself, or to serve an editor outside the test VM). A guest or a bad request
+// never ends this process.
 import { createServer } from 'node:net';
 import { KvmDebugSession } from './session.js';
 
 process.on('uncaughtException', (e) => process.stderr.write(`kvmdbg adapter: uncaught: ${e.stack ?? e}\n`));
 process.on('unhandledRejection', (e) => process.stderr.write(`kvmdbg adapter: unhandled rejection: ${(e as Error)?.stack ?? e}\n`));
 
-const port = process.argv.map((a) => /^--server=(\d+)$/.exec(a)?.[1]).find(Boolean);
-if (port) {
+// --server=PORT listens on 127.0.0.1; --server=ADDR:PORT on ADDR (the test VM's own address,
+// where QEMU's port forwarding delivers connections).
+const server = process.argv.map((a) => /^--server=(?:([0-9.]+):)?(\d+)$/.exec(a)).find(Boolean);
+if (server) {
   createServer((socket) => {
     const session = new KvmDebugSession();
     session.setRunAsServer(true);
     session.start(socket, socket);
-  }).listen(Number(port), '127.0.0.1');
+  }).listen(Number(server[2]), server[1] ?? '127.0.0.1');
 } else {
   const session = new KvmDebugSession();
   process.on('SIGTERM', () => session.shutdown());

@@ -16,6 +16,7 @@ export interface AdapterVm {
 }
 
 const GUEST_PORT = 4711;
+const GUEST_ADDRESS = '10.0.2.15';
 
 /** Boots the VM with the adapter behind 127.0.0.1:port; resolves once it accepts connections. */
 export async function startAdapterInTestVm(port: number, timeoutMs = 180_000): Promise<AdapterVm> {
@@ -24,8 +25,9 @@ export async function startAdapterInTestVm(port: number, timeoutMs = 180_000): P
   rmSync(ready, { force: true });
   // The job: the adapter, then a ready file once it accepts connections (QEMU's forwarding
   // accepts on this side before anything listens on the other, so the port alone says nothing).
-  const job = `node dist/adapter.js --server=${GUEST_PORT} & ` +
-    `until (exec 3<>/dev/tcp/127.0.0.1/${GUEST_PORT}) 2>/dev/null; do sleep 0.5; done; touch ${ready}; wait`;
+  // It listens on the VM's own address (scripts/test-vm-init), where the forwarding arrives.
+  const job = `node dist/adapter.js --server=${GUEST_ADDRESS}:${GUEST_PORT} & ` +
+    `until (exec 3<>/dev/tcp/${GUEST_ADDRESS}/${GUEST_PORT}) 2>/dev/null; do sleep 0.5; done; touch ${ready}; wait`;
   const log = createWriteStream(join(OUTPUT_DIR, 'adapter-vm.log'));
   const proc = spawn('bash', [join(ROOT, 'scripts/test-vm.sh'), 'run', '--fwd', `${port}:${GUEST_PORT}`, '--', job], {
     cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
