@@ -348,6 +348,13 @@ for (const [how, env] of HOLD_IRQ_WAYS) {
     // the timer is running: a short run takes interrupts
     const before = await runUntilTicks(10n);
     assert.ok(before > 10n, `ticks after running: ${before}`);
+    // The pause may have stopped the guest inside its handler: step back out to the main loop
+    // first, the premise of the test.
+    for (let i = 0; !loop.has((await topFrame(dc)).instructionPointerReference!); i++) {
+      assert.ok(i < 50, 'the steps left the handler');
+      await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
+      await stopped(dc);
+    }
     // A pause may cut KVM's injection of a timer interrupt short: the steps set it aside too.
     for (let i = 0; i < 300; i++) {
       await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });

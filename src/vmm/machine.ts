@@ -288,7 +288,7 @@ export class Machine {
       // The slice timer ended KVM_RUN before the step (not a pause: a kick sets immediate_exit).
       // A step takes microseconds, so go again rather than through the event loop; a vCPU
       // that stays blocked (halted) is back here after a slice and takes the general path.
-      if (rc === -EINTR && v.run[abi.kvm_run.immediate_exit] === 0) rc = v.enter();
+      if (rc === -EINTR && v.run[abi.kvm_run.immediate_exit] === 0) rc = v.reenter();
       const w = v.run32;
       if (rc === 0 && exitReason(w) === abi.KVM_EXIT.DEBUG && readDebugExit(w, this.debugTrap).exception === 1 && this.debugTrap.dr6 & DR6_BS) {
         v.debugPcValid = true;
@@ -517,7 +517,7 @@ export class Machine {
         rc = taken;
         taken = undefined;
       } else {
-        rc = v.enter();
+        rc = ticks === 0 ? v.enter() : v.reenter();
       }
       if (rc < 0) {
         if (rc !== -EINTR) throw new SysError('KVM_RUN', -rc);

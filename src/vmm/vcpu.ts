@@ -126,6 +126,19 @@ export class Vcpu {
     return rc;
   }
 
+  /**
+   * KVM_RUN again after one that the slice timer interrupted before the guest stopped: nothing
+   * was read in between, so the special registers stay synced if they were.
+   */
+  reenter(): number {
+    const sregs = this.sregsInRun;
+    this.invalidate();
+    const rc = sys.ioctlRaw(this.fd, abi.KVM_RUN, 0);
+    this.regsValid = this.syncRegs;
+    this.sregsInRun = sregs;
+    return rc;
+  }
+
   // Register reads are cached until the vCPU runs or its state is written: a debugger stop
   // asks for the same registers many times, and each ioctl costs microseconds (5 µs and more
   // on kvm_pvm, where every vCPU ioctl reloads MSRs).
