@@ -6,6 +6,7 @@ import {
   type PhysReader, type PagingRegs, type Translation, type WalkLevel,
 } from '../src/x86/pagewalk.js';
 import { GuestError } from '../src/errors.js';
+import { prng } from './support/prng.js';
 
 /** Plain Buffer-backed guest-physical memory at [base, base+size). */
 class Mem implements PhysReader {
@@ -335,21 +336,9 @@ test('5-level paging (LA57): 4 KiB page and 57-bit canonical addresses', () => {
   assert.match(fail(mem, regs, 0x0100_0000_0000_0000n).reason, /non-canonical: with 5-level paging bits 63:56/);
 });
 
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 test('random 4-level mappings agree with independent arithmetic', () => {
   const mem = new Mem(4 << 20);
-  const rand = rng(12345);
+  const rand = prng(12345);
   const pml4 = mem.alloc();
   // Builds tables with plain Number arithmetic on the lower canonical half (< 2^47).
   const map = (linear: number, frame: number, size: 4096 | 0x20_0000 | 0x4000_0000) => {
@@ -405,7 +394,7 @@ test('random 4-level mappings agree with independent arithmetic', () => {
 
 test('random 32-bit PSE mappings agree with independent arithmetic', () => {
   const mem = new Mem(2 << 20);
-  const rand = rng(777);
+  const rand = prng(777);
   const pd = mem.alloc();
   const pages: { linear: number; frame: number; size: number }[] = [];
   const usedPde = new Map<number, 'table' | 'big'>();
