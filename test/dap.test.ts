@@ -205,7 +205,10 @@ test('pause stops a guest spinning without exits, twice, with progress in betwee
     const t0 = Date.now();
     await dc.pauseRequest({ threadId: 1 });
     const ev = await stopped(dc);
-    assert.ok(Date.now() - t0 < 100, `pause took ${Date.now() - t0} ms`);
+    // 100 ms on a machine; under an emulator (the test VM, /proc/cpuinfo) node alone is 10-40x
+    // slower, and a request's way through the adapter shows it.
+    const limit = detectNesting() === 'emulator' ? 1000 : 100;
+    assert.ok(Date.now() - t0 < limit, `pause took ${Date.now() - t0} ms`);
     assert.equal(ev.body.reason, 'pause');
     counts.push(BigInt((await scope(dc, 'Registers')).get('rax')!.value));
     if (i === 0) await dc.continueRequest({ threadId: 1 });
@@ -354,19 +357,16 @@ for (const [how, env] of HOLD_IRQ_WAYS) {
         await dc.pauseRequest({ threadId: 1 });
         await stopped(dc);
         const n = await ticks();
-        if (n > than || Date.now() > end) return n;
+        // Stopped inside the handler: run on and pause again, so that the steps start in the
+        // main loop, the premise of the test. (Stepping out of the handler under QEMU's SVM left
+        // the next held step waiting for ever: README, Hosts.)
+        const inLoop = loop.has((await topFrame(dc)).instructionPointerReference!);
+        if ((n > than && inLoop) || Date.now() > end) return n;
       }
     };
     // the timer is running: a short run takes interrupts
     const before = await runUntilTicks(10n);
     assert.ok(before > 10n, `ticks after running: ${before}`);
-    // The pause may have stopped the guest inside its handler: step back out to the main loop
-    // first, the premise of the test.
-    for (let i = 0; !loop.has((await topFrame(dc)).instructionPointerReference!); i++) {
-      assert.ok(i < 50, 'the steps left the handler');
-      await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
-      await stopped(dc);
-    }
     // A pause may cut KVM's injection of a timer interrupt short: the steps set it aside too.
     for (let i = 0; i < 300; i++) {
       await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
