@@ -64,8 +64,9 @@ test('200 create/run/destroy cycles leave no fd, mapping or thread behind', asyn
   assert.equal(after.threads, before.threads, 'threads');
   assert.equal(before.kvmMaps, 0);
   assert.equal(after.kvmMaps, 0, 'kvm_run mappings');
-  // V8's heap grows and shrinks a little; one leaked guest RAM would be 47 MiB, 200 of them 9 GiB.
-  assert.ok(after.mapped - before.mapped < RAM / 2, `mapped bytes: ${before.mapped} before, ${after.mapped} after`);
+  // V8's heap grows and shrinks (by up to 86 MB over this loop in the test VM, where node runs
+  // slowly); a guest RAM leaked per cycle would add 47 MiB each time, 9 GiB in all.
+  assert.ok(after.mapped - before.mapped < 10 * RAM, `mapped bytes: ${before.mapped} before, ${after.mapped} after`);
   // The rest of the mappings are V8's heap pages, which come and go with garbage collection;
   // a leak of ours would add 3 per cycle (RAM and two kvm_run pages), 600 in all.
   assert.ok(after.allMaps < before.allMaps + 200, `mappings: ${before.allMaps} before, ${after.allMaps} after`);
