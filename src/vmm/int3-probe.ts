@@ -14,6 +14,7 @@
 import * as sys from './kvm/sys.js';
 import * as abi from './kvm/abi.js';
 import { Vcpu } from './vcpu.js';
+import { setMemorySlot } from './memory.js';
 
 export type Int3Delivery = 'debug-exit' | 'emulation-failure' | 'guest';
 
@@ -30,8 +31,8 @@ export function probeInt3(kvmFd: number, vcpuMmapSize: number): Int3Delivery {
     low.buf.writeUInt32LE(0x0000_0100, 3 * 4); // IVT[3] = 0000:0100
     low.buf.set([0xe6, PROBE_PORT, 0xf4], 0x100); // out 0x80, al; hlt
     high.buf.set([0xcc, 0xf4], 0xff0); // int3; hlt
-    slot(vmFd, 0, 0, low.addr);
-    slot(vmFd, 1, HIGH_PAGE, high.addr);
+    setMemorySlot(vmFd, 0, 0, PAGE, low.addr);
+    setMemorySlot(vmFd, 1, HIGH_PAGE, PAGE, high.addr);
     // Real mode on VMX without unrestricted guest needs the TSS pages; harmless elsewhere.
     sys.ioctlInt(vmFd, abi.KVM_SET_TSS_ADDR, 0xfffbd000, 'KVM_SET_TSS_ADDR');
     const cpuFd = sys.ioctlInt(vmFd, abi.KVM_CREATE_VCPU, 0, 'KVM_CREATE_VCPU');
@@ -51,14 +52,4 @@ export function probeInt3(kvmFd: number, vcpuMmapSize: number): Int3Delivery {
     sys.munmap(low.addr, PAGE);
     sys.munmap(high.addr, PAGE);
   }
-}
-
-function slot(vmFd: number, index: number, gpa: number, addr: bigint): void {
-  const o = abi.kvm_userspace_memory_region;
-  const b = Buffer.alloc(o.size);
-  b.writeUInt32LE(index, o.slot);
-  b.writeBigUInt64LE(BigInt(gpa), o.guest_phys_addr);
-  b.writeBigUInt64LE(BigInt(PAGE), o.memory_size);
-  b.writeBigUInt64LE(addr, o.userspace_addr);
-  sys.ioctlPtr(vmFd, abi.KVM_SET_USER_MEMORY_REGION, b, 'KVM_SET_USER_MEMORY_REGION');
 }

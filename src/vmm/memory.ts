@@ -138,14 +138,7 @@ export class GuestMemory {
   }
 
   private setSlot(slot: number, gpa: number, size: number, addr: bigint, flags: number): void {
-    const o = abi.kvm_userspace_memory_region;
-    const b = Buffer.alloc(o.size);
-    b.writeUInt32LE(slot, o.slot);
-    b.writeUInt32LE(flags, o.flags);
-    b.writeBigUInt64LE(BigInt(gpa), o.guest_phys_addr);
-    b.writeBigUInt64LE(BigInt(size), o.memory_size);
-    b.writeBigUInt64LE(size ? addr : 0n, o.userspace_addr);
-    sys.ioctlPtr(this.vmFd, abi.KVM_SET_USER_MEMORY_REGION, b, 'KVM_SET_USER_MEMORY_REGION');
+    setMemorySlot(this.vmFd, slot, gpa, size, addr, flags);
   }
 
   describe(): string {
@@ -156,4 +149,16 @@ export class GuestMemory {
     for (const r of this.regions) sys.munmap(r.addr, r.size);
     this.regions.length = 0;
   }
+}
+
+/** KVM_SET_USER_MEMORY_REGION: slot `slot` maps [gpa, gpa + size) to host `addr` (size 0 removes it). */
+export function setMemorySlot(vmFd: number, slot: number, gpa: number, size: number, addr: bigint, flags = 0): void {
+  const o = abi.kvm_userspace_memory_region;
+  const b = Buffer.alloc(o.size);
+  b.writeUInt32LE(slot, o.slot);
+  b.writeUInt32LE(flags, o.flags);
+  b.writeBigUInt64LE(BigInt(gpa), o.guest_phys_addr);
+  b.writeBigUInt64LE(BigInt(size), o.memory_size);
+  b.writeBigUInt64LE(size ? addr : 0n, o.userspace_addr);
+  sys.ioctlPtr(vmFd, abi.KVM_SET_USER_MEMORY_REGION, b, 'KVM_SET_USER_MEMORY_REGION');
 }
