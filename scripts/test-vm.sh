@@ -83,6 +83,10 @@ run() {
     esac
   done
   [ $# -gt 0 ] || die "no command given: $0 run -- CMD"
+  # One VM at a time on this machine: a second would take half of its CPUs from the first, whose
+  # timing-sensitive tests would then flake. A second run waits here for the first to end.
+  exec 9>"${TMPDIR:-/tmp}/kvmdbg-test-vm.lock"
+  flock -n 9 || { say "another test VM is running here; waiting for it to end"; flock 9; }
   setup
   local job; job=$(mktemp -d "$VM/job.XXXXXX")
   mkdir -p "$VM/tmp"
