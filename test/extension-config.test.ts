@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { buildBootSector } from './guests/build.js';
 import { buildLoaderGuests } from './guests/build-loaders.js';
-import { guessFromFile, candidatesFrom, configFor, relativize, detect, isLinuxKernel, type FileProbe } from '../src/extension/config-guess.js';
+import { guessFromFile, candidatesFrom, configFor, relativize, type FileProbe } from '../src/extension/config-guess.js';
+import { detectFormat, isBzImage } from '../src/formats/detect.js';
 import { nodeProbe } from '../src/extension/node-probe.js';
 import { parseLaunchArgs } from '../src/dap/launch-args.js';
 
@@ -90,9 +91,9 @@ test('ELF32, ELF64, Multiboot and Multiboot2 kernels: the ELF is the program and
 
 test('a Linux bzImage: its initrd as a module and the console on the serial port', () => {
   const dir = project('linux', { 'bzImage': fakeBzImage(), 'initrd.img-6.1': Buffer.from('initrd') });
-  assert.ok(isLinuxKernel(readFileSync(join(dir, 'bzImage'))));
+  assert.ok(isBzImage(readFileSync(join(dir, 'bzImage'))));
   const r = config(join(dir, 'bzImage'));
-  assert.equal(r.detected, 'linux');
+  assert.equal(r.detected, 'bzimage');
   assert.deepEqual(r.config.modules, [join(dir, 'initrd.img-6.1')]);
   assert.equal(r.config.cmdline, 'console=ttyS0');
   assert.doesNotThrow(() => parseLaunchArgs(r.config));
@@ -105,7 +106,7 @@ test('files kvmdbg cannot boot unaided: ask, saying why', () => {
   assert.match(blob.why, /flat/);
   assert.equal(guessFromFile(join(dir, 'empty.img'), nodeProbe).kind, 'ask');
   assert.equal(guessFromFile(join(dir, 'missing.img'), nodeProbe).kind, 'ask');
-  assert.equal(detect(Buffer.from('hello')), undefined);
+  assert.equal(detectFormat(Buffer.from('hello')), undefined);
 });
 
 test('a source file: the build output near it (build/ beside it or one level up)', () => {

@@ -3,8 +3,8 @@
 // guest files found in the workspace. No vscode import: the provider (config-provider.ts) feeds
 // it the file system through FileProbe, and the tests feed it real files.
 import { basename, dirname, extname, join, relative, isAbsolute, sep } from 'node:path';
-import { detectFormat } from '../vmm/loaders/detect.js';
-import type { GuestFormat } from '../vmm/loaders/types.js';
+import { detectFormat, type GuestFormat } from '../formats/detect.js';
+import { isElf } from '../symbols/elf-parse.js';
 
 /** A launch configuration as the extension writes it (the adapter validates it: launch-args.ts). */
 export interface KvmLaunchConfiguration {
@@ -30,12 +30,9 @@ export interface FileProbe {
   list(dir: string): string[];
 }
 
-/** What the content of a file says it is: a loader's format, or a Linux kernel image. */
-export type Detected = GuestFormat | 'linux';
-
 export type Guess =
   /** One configuration fits. */
-  | { kind: 'config'; config: KvmLaunchConfiguration; detected: Detected; why: string }
+  | { kind: 'config'; config: KvmLaunchConfiguration; detected: GuestFormat; why: string }
   /** Several build outputs fit: let the user pick one. */
   | { kind: 'choose'; candidates: Candidate[]; why: string }
   /** Nothing fits: ask the user for the guest file. */
@@ -44,7 +41,7 @@ export type Guess =
 /** A guest the user can run: the program, its format and the ELF with its symbols. */
 export interface Candidate {
   program: string;
-  detected: Detected;
+  detected: GuestFormat;
   /** An ELF beside a non-ELF image with the same stem (build/kernel.elf for build/kernel.img). */
   symbols?: string;
   /** Linux: an initrd found beside the kernel. */
@@ -56,7 +53,7 @@ export interface GuessOptions {
   hasBreakpoints?: boolean;
 }
 
-const FORMAT_LABELS: Record<Detected, string> = {
+const FORMAT_LABELS: Record<GuestFormat, string> = {
   bootsector: 'boot sector',
   flat: 'flat binary',
   elf32: 'ELF32',
@@ -64,10 +61,9 @@ const FORMAT_LABELS: Record<Detected, string> = {
   multiboot: 'Multiboot',
   multiboot2: 'Multiboot2',
   bzimage: 'Linux bzImage',
-  linux: 'Linux bzImage',
 };
 
-export function formatLabel(d: Detected): string {
+export function formatLabel(d: GuestFormat): string {
   return FORMAT_LABELS[d];
 }
 
@@ -88,22 +84,7 @@ function buildDirs(dir: string): string[] {
   return [...new Set(dirs)];
 }
 
-/** A Linux x86 boot image: a boot sector whose setup header carries "HdrS" at 0x202. */
-export function isLinuxKernel(image: Buffer): boolean {
-  return image.length >= 0x206 && image[510] === 0x55 && image[511] === 0xaa && image.toString('latin1', 0x202, 0x206) === 'HdrS';
-}
-
-/** The format the bytes say, or undefined when kvmdbg can't boot them without being told how. */
-export function detect(image: Buffer): Detected | undefined {
-  if (isLinuxKernel(image)) return 'linux';
-  try {
-    return detectFormat(image);
-  } catch {
-    return undefined;
-  }
-}
-
-const isElfBytes = (b: Buffer | undefined) => !!b && b.length >= 4 && b.readUInt32BE(0) === 0x7f454c46;
+const isElfBytes = (b: Buffer | undefined) => !!b && isElf(b);
 
 const stem = (p: string) => basename(p, extname(p));
 
@@ -113,10 +94,10 @@ const stem = (p: string) => basename(p, extname(p));
  * them); an ELF kernel is its own symbols; other images stand alone. Unrecognised files drop out.
  */
 export function candidatesFrom(paths: string[], probe: FileProbe): Candidate[] {
-  const found = new Map<string, Detected>();
+  const found = new Map<string, GuestFormat>();
   for (const p of [...new Set(paths)].sort()) {
     const bytes = probe.read(p);
-    const d = bytes && detect(bytes);
+    const d = bytes && detectFormat(bytes);
     if (d) found.set(p, d);
   }
   const out: Candidate[] = [];
@@ -125,14 +106,14 @@ export function candidatesFrom(paths: string[], probe: FileProbe): Candidate[] {
     const key = join(dirname(p), stem(p));
     return [...found.keys()].find((q) => q !== p && join(dirname(q), stem(q)) === key && isElfBytes(probe.read(q)));
   };
-  // Boot sectors first: they claim their ELF.
+  // Boot sectors and Linux images first: a boot sector claims its ELF.
   for (const [p, d] of found) {
-    if (d !== 'bootsector' && d !== 'linux') continue;
+    if (d !== 'bootsector' && d !== 'bzimage') continue;
     const elf = d === 'bootsector' ? elfFor(p) : undefined;
     if (elf) used.add(elf);
     const c: Candidate = { program: p, detected: d };
     if (elf) c.symbols = elf;
-    if (d === 'linux') {
+    if (d === 'bzimage') {
       const initrd = findInitrd(dirname(p), probe);
       if (initrd) c.initrd = initrd;
     }
@@ -164,7 +145,7 @@ export function configFor(c: Candidate, opts: GuessOptions = {}): KvmLaunchConfi
     program: c.program,
   };
   if (c.symbols) config.symbols = [c.symbols];
-  if (c.detected === 'linux') {
+  if (c.detected === 'bzimage') {
     if (c.initrd) config.modules = [c.initrd];
     config.cmdline = 'console=ttyS0';
     config.memory = '512M';
@@ -186,7 +167,7 @@ export function guessFromFile(path: string, probe: FileProbe, opts: GuessOptions
   const bytes = probe.read(path);
   if (!bytes) return { kind: 'ask', why: `${name} cannot be read` };
   if (bytes.length === 0) return { kind: 'ask', why: `${name} is empty` };
-  const d = detect(bytes);
+  const d = detectFormat(bytes);
   if (!d) {
     return {
       kind: 'ask',
@@ -200,7 +181,7 @@ export function guessFromFile(path: string, probe: FileProbe, opts: GuessOptions
     const elf = probe.list(dir).map((n) => join(dir, n)).find((q) => q !== path && stem(q) === stem(path) && isElfBytes(probe.read(q)));
     if (elf) c.symbols = elf;
   }
-  if (d === 'linux') {
+  if (d === 'bzimage') {
     const initrd = findInitrd(dirname(path), probe);
     if (initrd) c.initrd = initrd;
   }

@@ -1,6 +1,10 @@
 // What every loader takes and gives back.
 import type { GuestMemory } from '../memory.js';
 import type { Regs } from '../vcpu.js';
+import type { GuestFormat } from '../../formats/detect.js';
+
+// The formats are told apart from the bytes in src/formats, which the extension shares.
+export { GUEST_FORMATS, type GuestFormat } from '../../formats/detect.js';
 
 export type CpuMode = 'real' | 'protected' | 'long';
 
@@ -40,8 +44,5 @@ export interface LoadedGuest {
   /** Guest-physical ranges the image occupies, for messages and for placing modules. */
   extent: { start: number; end: number };
 }
-
-export type GuestFormat = 'bootsector' | 'flat' | 'elf32' | 'elf64' | 'multiboot' | 'multiboot2' | 'bzimage';
-export const GUEST_FORMATS: GuestFormat[] = ['bootsector', 'flat', 'elf32', 'elf64', 'multiboot', 'multiboot2', 'bzimage'];
 
 export type Loader = (image: Buffer, mem: GuestMemory, opts: LoadOptions) => LoadedGuest;
