@@ -1,8 +1,9 @@
 // The debug target: a stopped (or running) machine as a debugger sees it, knowing no DAP. It
 // owns the per-stop model (each vCPU's registers, CPU mode and call stack, read once per stop),
-// memory reads that tolerate unmapped pages, register writes by name, frame handles, and the
-// run policy (run to a stop worth reporting, watching CPU mode switches). The DAP session
-// (src/dap/session.ts) only translates requests and events to and from it.
+// memory reads that tolerate unmapped pages, register writes by name, frame handles, expression
+// evaluation in a frame, the breakpoint table's verdicts and the run policy (run or step to a
+// stop worth reporting, watching CPU mode switches). The DAP session (src/dap/session.ts) only
+// translates requests and events to and from it.
 import type { Machine } from '../vmm/machine.js';
 import type { Stop } from '../vmm/debug/stops.js';
 import { GuestError } from '../errors.js';
@@ -11,15 +12,20 @@ import { EFER_LMA, type Regs } from '../x86/registers.js';
 import { unwind, type Frame } from './stack.js';
 import type { DebugInfo } from './debug-info.js';
 import type { DebugRegs, Fpu, Sregs } from '../vmm/vcpu.js';
+import type { Breakpoints } from './breakpoints.js';
+import { Stepper } from './stepping.js';
+import { evaluate, machineContext, type EvalContext } from './evaluate.js';
 
 /** A stop of the session: the monitor's, or one the run policy raised itself. */
 export type TargetStop = Stop | { kind: 'mode-switch'; vcpu: number; from: string; to: string };
 
-/** What the breakpoint table tells the run policy about a hit (src/dap/breakpoints.ts). */
-export interface HitJudge {
-  hitAt(address: bigint): { ids: number[]; reason: string } | undefined;
-  dataHit(monitorId: number): { id: number; target: { address: bigint; length: number; description: string } } | undefined;
-  judge(ids: number[], evaluate: (expr: string) => string): { stop: boolean; logs: string[]; error?: string; ids: number[]; reason?: string };
+/** The ways to step: into calls or over them, by source line or by instruction, or out. */
+export type StepKind = 'in' | 'over' | 'instruction' | 'instructionOver' | 'out';
+
+/** A stop and why it is reported beyond its kind. */
+export interface Reported {
+  stop: TargetStop;
+  detail: StopDetail;
 }
 
 /** Why a stop is reported beyond its kind: the breakpoints hit, a text, the reason to show. */
@@ -55,7 +61,13 @@ export class DebugTarget {
   /** A pause asked for while the target itself drives the guest (mode-switch stepping). */
   private pauseWanted = false;
 
-  constructor(readonly machine: Machine, private readonly info: DebugInfo | undefined, private readonly hits: HitJudge) {}
+  private readonly stepper: Stepper;
+
+  /** `log` receives the lines of logpoints that were hit. */
+  constructor(readonly machine: Machine, private readonly info: DebugInfo | undefined, private readonly hits: Breakpoints,
+    private readonly log: (line: string) => void) {
+    this.stepper = new Stepper(machine, hits, info, (vcpu) => this.callerOf(vcpu));
+  }
 
   // --- handles -------------------------------------------------------------------------------
 
@@ -153,6 +165,12 @@ export class DebugTarget {
     return Buffer.concat(parts);
   }
 
+  /** Writes guest memory at a linear address; what was read at this stop may have changed. */
+  write(vcpu: number, address: bigint, data: Buffer): void {
+    this.machine.writeLinear(vcpu, address, data);
+    this.invalidate();
+  }
+
   // --- registers by name -----------------------------------------------------------------------
 
   /**
@@ -186,6 +204,43 @@ export class DebugTarget {
     this.invalidate();
   }
 
+  // --- expressions ---------------------------------------------------------------------------
+
+  /**
+   * The evaluation context of a vCPU's frame: memory and symbols, the frame's registers (a
+   * caller's as the call frame information restores them), its DWARF variables and types.
+   */
+  evalContext(vcpu: number, frame = 0): EvalContext {
+    const info = this.info;
+    const frames = this.frames(vcpu);
+    const f = frames[frame] ?? frames[0];
+    const read = (addr: bigint, size: number): bigint | undefined => {
+      const b = this.read(vcpu, addr, size);
+      if (!b) return undefined;
+      return size === 8 ? b.readBigUInt64LE() : size === 4 ? BigInt(b.readUInt32LE()) : size === 2 ? BigInt(b.readUInt16LE()) : BigInt(b[0]);
+    };
+    const variable = (name: string) => {
+      const v = info?.localsAt(f.scopePc).find((x) => x.name === name) ?? info?.globals().find((x) => x.name === name);
+      if (!v) return undefined;
+      const location = v.locate({ pc: f.scopePc, regs: f.dwarfRegs, cfa: f.cfa, read, bits: f.bits });
+      if (location.kind === 'error') throw new GuestError(`${name}: ${location.message}`);
+      return { type: v.type, location };
+    };
+    const ctx = machineContext(this.machine, vcpu, info, { variable, typeByName: (n) => info?.typeByName(n) });
+    if (frame > 0) {
+      // Only what the unwinder restored is known in a caller; the rest would be the callee's.
+      const known = f.regs as Record<string, bigint | undefined>;
+      ctx.register = (name) => (name in known ? known[name] : undefined);
+      ctx.setRegister = undefined;
+    }
+    return ctx;
+  }
+
+  /** An expression's value as text, in a vCPU's innermost frame (conditions, logpoints). */
+  evaluate(expr: string, vcpu: number): string {
+    return evaluate(expr, this.evalContext(vcpu)).value;
+  }
+
   // --- run policy ------------------------------------------------------------------------------
 
   /** Stops a run in progress: the monitor's, or the target's own stepping. */
@@ -197,18 +252,28 @@ export class DebugTarget {
   /**
    * Runs until a stop worth reporting: breakpoint hits whose conditions or hit counts say "not
    * yet", and logpoints, go on by themselves. `watchModes` single-steps the guest instead,
-   * comparing CR0.PE/PG and EFER.LMA after every instruction. `log` receives logpoint lines.
+   * comparing CR0.PE/PG and EFER.LMA after every instruction.
    */
-  async runToStop(vcpu: number, watchModes: boolean, evaluate: (expr: string, vcpu: number) => string, log: (line: string) => void): Promise<{ stop: TargetStop; detail: StopDetail }> {
+  async run(vcpu: number, watchModes: boolean): Promise<Reported> {
+    this.invalidate();
     for (;;) {
       const stop = watchModes ? await this.stepWatchingModes(vcpu) : await this.machine.run();
-      const j = this.judge(stop, evaluate, log);
+      const j = this.judge(stop);
       if (j.report) return { stop, detail: j.detail };
     }
   }
 
+  /** One step of a vCPU; a breakpoint met on the way is judged (and reported) like a run's. */
+  async step(vcpu: number, kind: StepKind): Promise<Reported> {
+    this.invalidate();
+    const s = this.stepper;
+    const stop = await (kind === 'in' ? s.line(vcpu, false) : kind === 'over' ? s.line(vcpu, true)
+      : kind === 'instruction' ? s.instruction(vcpu) : kind === 'instructionOver' ? s.instructionOver(vcpu) : s.out(vcpu));
+    return { stop, detail: this.judge(stop).detail };
+  }
+
   /** Judges a breakpoint or watchpoint hit (counts, conditions, logpoints): report it or go on. */
-  judge(stop: TargetStop, evaluate: (expr: string, vcpu: number) => string, log: (line: string) => void): { report: boolean; detail: StopDetail } {
+  private judge(stop: TargetStop): { report: boolean; detail: StopDetail } {
     let detail: StopDetail = {};
     let ids: number[];
     if (stop.kind === 'breakpoint') {
@@ -229,8 +294,8 @@ export class DebugTarget {
     } else {
       return { report: true, detail };
     }
-    const verdict = this.hits.judge(ids, (expr) => evaluate(expr, stop.vcpu));
-    for (const line of verdict.logs) log(line);
+    const verdict = this.hits.judge(ids, (expr) => this.evaluate(expr, stop.vcpu));
+    for (const line of verdict.logs) this.log(line);
     if (verdict.error) detail.text = verdict.error;
     detail.ids = verdict.ids;
     if (verdict.reason) detail.reason = verdict.reason;

@@ -7,7 +7,7 @@ import type { Machine } from '../vmm/machine.js';
 import type { Stop } from '../vmm/debug/stops.js';
 import { cpuMode, codeBitness } from '../x86/modes.js';
 import type { Breakpoints } from './breakpoints.js';
-import type { DebugInfo } from '../debugger/debug-info.js';
+import type { DebugInfo } from './debug-info.js';
 import { EFER_LMA, RFLAGS_IF } from '../x86/registers.js';
 
 /** Give up a line step after this many instructions (a loop with no line information). */

@@ -1,5 +1,5 @@
 // gdb- and Bochs-style commands for the debug console: `info registers`, `info gdt`, `x/4xg $rsp`,
-// `xp/8xb 0x7c00`, ... Everything else typed there is an expression (src/dap/evaluate.ts).
+// `xp/8xb 0x7c00`, ... Everything else typed there is an expression (evaluate.ts).
 //
 // A line is a command when its first word is one of the commands below, unless that word is also
 // a variable or symbol of the guest and the line reads as an expression (`x / 2` with a variable

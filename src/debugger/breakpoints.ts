@@ -1,19 +1,30 @@
-// The DAP breakpoints (source, function, instruction, data) and what they become in the
-// monitor. Code breakpoints share one software breakpoint per address (stepping adds temporary
+// The breakpoint table: the user's breakpoints (source, function, instruction, data) and what
+// they become in the monitor. Its request and answer shapes are DAP's (structurally, without
+// importing the protocol), so the session passes them through unchanged. Code breakpoints share one software breakpoint per address (stepping adds temporary
 // ones), counted so that removing one never removes another's. Data breakpoints take debug
 // registers (or trapped pages, see the monitor's watch backends). Hit counts, conditions and
 // logpoints are judged here, the same way for every kind.
-import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { Machine } from '../vmm/machine.js';
 import type { HwLength } from '../vmm/debug/breakpoints.js';
-import type { DebugInfo } from '../debugger/debug-info.js';
+import type { DebugInfo } from './debug-info.js';
 
 export type BreakpointKind = 'source' | 'function' | 'instruction' | 'data';
 
-interface Options {
+/** What every kind of breakpoint may carry. */
+export interface BreakpointOptions {
   condition?: string;
   hitCondition?: string;
   logMessage?: string;
+}
+
+/** A breakpoint as the user set it, and how it was placed (DAP's Breakpoint has this shape). */
+export interface BreakpointState {
+  id: number;
+  verified: boolean;
+  line?: number;
+  source?: { path: string };
+  instructionReference?: string;
+  message?: string;
 }
 
 export interface DataTarget {
@@ -23,7 +34,7 @@ export interface DataTarget {
   description: string;
 }
 
-interface UserBreakpoint extends Options {
+interface UserBreakpoint extends BreakpointOptions {
   id: number;
   kind: BreakpointKind;
   addresses: bigint[];
@@ -76,7 +87,7 @@ export class Breakpoints {
 
   constructor(private readonly info: () => DebugInfo | undefined) {}
 
-  setSource(path: string, requested: DebugProtocol.SourceBreakpoint[]): DebugProtocol.Breakpoint[] {
+  setSource(path: string, requested: (BreakpointOptions & { line: number })[]): BreakpointState[] {
     const info = this.info();
     const bps = requested.map((b): UserBreakpoint => {
       const r = info?.resolveLine(path, b.line);
@@ -89,7 +100,7 @@ export class Breakpoints {
     return bps.map((b) => this.describe(b));
   }
 
-  setFunctions(requested: DebugProtocol.FunctionBreakpoint[]): DebugProtocol.Breakpoint[] {
+  setFunctions(requested: (BreakpointOptions & { name: string })[]): BreakpointState[] {
     const info = this.info();
     this.functions = requested.map((b): UserBreakpoint => {
       const name = b.name.trim();
@@ -104,7 +115,7 @@ export class Breakpoints {
     return this.functions.map((b) => this.describe(b));
   }
 
-  setInstructions(requested: DebugProtocol.InstructionBreakpoint[]): DebugProtocol.Breakpoint[] {
+  setInstructions(requested: (BreakpointOptions & { instructionReference: string; offset?: number })[]): BreakpointState[] {
     this.instructions = requested.map((b): UserBreakpoint => {
       try {
         return this.make('instruction', b, [BigInt(b.instructionReference) + BigInt(b.offset ?? 0)]);
@@ -117,7 +128,7 @@ export class Breakpoints {
   }
 
   /** Data breakpoints: each takes a debug register (DR0-DR3, shared with hardware breakpoints). */
-  setData(requested: DebugProtocol.DataBreakpoint[]): DebugProtocol.Breakpoint[] {
+  setData(requested: (BreakpointOptions & { dataId: string; accessType?: 'read' | 'write' | 'readWrite' })[]): BreakpointState[] {
     this.releaseData();
     this.data = requested.map((b): UserBreakpoint => {
       const bp = this.make('data', b, []);
@@ -250,7 +261,7 @@ export class Breakpoints {
     this.placeData();
   }
 
-  private make(kind: BreakpointKind, b: Options, addresses: bigint[], extra: Partial<UserBreakpoint> = {}): UserBreakpoint {
+  private make(kind: BreakpointKind, b: BreakpointOptions, addresses: bigint[], extra: Partial<UserBreakpoint> = {}): UserBreakpoint {
     const bp: UserBreakpoint = {
       id: this.nextId++, kind, addresses, hits: 0, ...extra,
       condition: b.condition || undefined, hitCondition: b.hitCondition || undefined, logMessage: b.logMessage,
@@ -270,9 +281,9 @@ export class Breakpoints {
     return [...this.codeBreakpoints(), ...this.data];
   }
 
-  private describe(b: UserBreakpoint): DebugProtocol.Breakpoint {
+  private describe(b: UserBreakpoint): BreakpointState {
     const verified = b.kind === 'data' ? b.data?.monitorId !== undefined : b.addresses.length > 0;
-    const out: DebugProtocol.Breakpoint = { id: b.id, verified };
+    const out: BreakpointState = { id: b.id, verified };
     if (b.line !== undefined) out.line = b.line;
     if (b.source) out.source = { path: b.source };
     if (verified && b.kind !== 'data') out.instructionReference = '0x' + b.addresses[0].toString(16);

@@ -1,13 +1,13 @@
 // The machine's tables and decoded registers as plain JSON, for the extension's register panel
 // and the Translate Address command (custom requests kvm.registerPanel and kvm.translate).
 // Values that may exceed 2^53 travel as 0x-hex strings.
-import type { Machine } from '../vmm/machine.js';
-import { RFLAGS, CR0, CR4, EFER, cr3Fields, decodeBits, type BitField } from '../x86/bits.js';
-import { decodeGdt, decodeIdt, describeSegment } from '../x86/descriptors.js';
-import { cpuMode, modeLabel, cpl } from '../x86/modes.js';
-import { walk, pagingMode } from '../x86/pagewalk.js';
-import { SEGMENT_NAMES, EFER_LMA } from '../x86/registers.js';
-import type { PanelField, PanelGdtEntry, PanelIdtEntry, RegisterPanelData, TranslateData } from '../protocol.js';
+import type { Machine } from '../../vmm/machine.js';
+import { RFLAGS, CR0, CR4, EFER, cr3Fields, decodeBits, type BitField } from '../../x86/bits.js';
+import { decodeGdt, decodeIdt, describeSegment } from '../../x86/descriptors.js';
+import { cpuMode, modeLabel, cpl } from '../../x86/modes.js';
+import { walk, pagingMode } from '../../x86/pagewalk.js';
+import { SEGMENT_NAMES, EFER_LMA } from '../../x86/registers.js';
+import type { PanelField, PanelGdtEntry, PanelIdtEntry, RegisterPanelData, TranslateData } from '../../protocol.js';
 
 const hex = (v: bigint | number) => '0x' + v.toString(16);
 

@@ -1,0 +1,39 @@
+// The extension's own requests (kvm.*, typed in src/protocol.ts), each answered from the machine
+// or the stopped target.
+import { GuestError } from '../errors.js';
+import type { Machine } from '../vmm/machine.js';
+import type { DebugTarget } from '../debugger/target.js';
+import { KvmRequest, type HostBody } from '../protocol.js';
+import { registerPanel, translate } from './views/panel.js';
+
+export interface CustomRequestContext {
+  machine: Machine | undefined;
+  /** The target, stopped; throws a GuestError that says why not. */
+  stopped(): DebugTarget;
+  /** The vCPU of the last stop, for requests that name none. */
+  vcpu: number;
+}
+
+/** The answer's body; throws a GuestError for a request that can't be served. */
+export function answerCustomRequest(command: string, args: Record<string, unknown>, c: CustomRequestContext): unknown {
+  const vcpu = typeof args.vcpu === 'number' ? args.vcpu : c.vcpu;
+  switch (command) {
+    case KvmRequest.serialInput:
+      c.machine?.sendSerialInput(typeof args.data === 'string' ? Buffer.from(args.data, 'base64') : Buffer.from(String(args.text ?? '')));
+      return undefined;
+    case KvmRequest.hostInfo:
+      return c.machine ? ({ kind: c.machine.host.kind, label: c.machine.host.label } satisfies HostBody) : undefined;
+    case KvmRequest.cpuMode:
+      return { mode: c.stopped().modeLabel(vcpu) };
+    case KvmRequest.registerPanel:
+      return registerPanel(c.stopped().machine, vcpu);
+    case KvmRequest.translate: {
+      const target = c.stopped();
+      const text = String(args.address ?? '').trim();
+      if (!/^(0x[0-9a-f]+|\d+)$/i.test(text)) throw new GuestError(`"${text}" is not an address (use 0x hex or decimal)`);
+      return translate(target.machine, vcpu, BigInt(text));
+    }
+    default:
+      throw new GuestError(`unknown request ${command}`);
+  }
+}

@@ -1,0 +1,31 @@
+// Where the guest's serial output goes, as launch.json's "serial" says: the Debug Console, the
+// extension's terminal (a kvm.serial event), or a file opened at launch.
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { LaunchError } from '../errors.js';
+import type { SerialTarget } from './launch-args.js';
+
+export class SerialSink {
+  private fd = -1;
+  private readonly decoder = new TextDecoder('utf-8');
+
+  /** Opens the file now, so that a path that can't be written fails the launch. */
+  constructor(private readonly target: SerialTarget, private readonly send: { console(text: string): void; terminal(bytes: Buffer): void }) {
+    if (target.kind !== 'file') return;
+    try {
+      this.fd = openSync(target.path, 'w');
+    } catch (e) {
+      throw new LaunchError(`launch.json: "serial": cannot write ${target.path}: ${(e as Error).message}`);
+    }
+  }
+
+  write(bytes: Buffer): void {
+    if (this.target.kind === 'file') writeSync(this.fd, bytes);
+    else if (this.target.kind === 'terminal') this.send.terminal(bytes);
+    else this.send.console(this.decoder.decode(bytes, { stream: true }));
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}
