@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { initialState, fromAdapter, fromClient, adapterExited, statusText, statusTooltip } from '../src/extension/session-state.js';
-import { SerialDecoder, serialInputArgs, exitLine } from '../src/extension/serial-text.js';
+import { SerialDecoder, serialInputArgs, exitLine } from '../src/extension/serial-decoder.js';
 import { pickNodeRuntime, findOnPath } from '../src/extension/node-runtime.js';
 
 const ROOT = join(__dirname, '..');
@@ -120,7 +120,7 @@ test('layering: only src/extension imports vscode; the extension bundle has no V
     if (!inExtension) assert.ok(!importsVscode.test(readFileSync(f, 'utf8')), `${f} imports vscode`);
   }
   // the extension's pure modules (unit-tested without VS Code) stay vscode-free
-  for (const f of ['config-guess', 'panel-model', 'session-state', 'serial-text', 'node-runtime', 'node-probe']) {
+  for (const f of ['config-guess', 'panel-model', 'session-state', 'serial-decoder', 'node-runtime', 'node-probe']) {
     assert.ok(!importsVscode.test(readFileSync(join(ROOT, 'src', 'extension', `${f}.ts`), 'utf8')), f);
   }
   const r = await build({

@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import { KvmAdapterFactory } from './adapter-factory.js';
 import { KvmConfigurationProvider } from './config-provider.js';
-import { KvmSessions } from './sessions.js';
+import { KvmSessions } from './session-tracker.js';
 import { KvmStatus } from './status.js';
 import { SerialTerminals } from './serial-terminal.js';
 import { RegisterPanel } from './register-panel.js';

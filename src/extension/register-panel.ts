@@ -3,7 +3,7 @@
 // requests kvm.registerPanel and kvm.translate, fetched at every stop of the followed session;
 // panel-model.ts shapes it and media/panel.js draws it. While the guest runs, the panel greys out.
 import * as vscode from 'vscode';
-import type { KvmSession, KvmSessions } from './sessions.js';
+import type { KvmSession, KvmSessions } from './session-tracker.js';
 import {
   shapePanel, shapeWalk, walkError, parseAddress, type PanelModel, type RegisterPanelData, type TranslateData, type WalkView,
 } from './panel-model.js';

@@ -5,8 +5,8 @@
 // kvm.serialInput request, and stays open after the guest exits, ending with its exit status.
 // The next session of the same name reuses it.
 import * as vscode from 'vscode';
-import type { KvmSession, KvmSessions } from './sessions.js';
-import { SerialDecoder, exitLine, serialInputArgs } from './serial-text.js';
+import type { KvmSession, KvmSessions } from './session-tracker.js';
+import { SerialDecoder, exitLine, serialInputArgs } from './serial-decoder.js';
 import { KvmRequest } from '../protocol.js';
 
 export const terminalName = (sessionName: string) => `KVM serial: ${sessionName}`;

@@ -2,7 +2,7 @@
 // kvm.host event, or the kvm.hostInfo request if the event was missed) and the CPU mode at the
 // last stop (kvm.mode), e.g. "KVM kvm_pvm · long mode (64-bit)". Clicking opens the register panel.
 import * as vscode from 'vscode';
-import type { KvmSession, KvmSessions } from './sessions.js';
+import type { KvmSession, KvmSessions } from './session-tracker.js';
 import { statusText, statusTooltip } from './session-state.js';
 import { KvmRequest } from '../protocol.js';
 
