@@ -1,6 +1,10 @@
 // kvmdbg's own DAP events and custom requests (kvm.*), typed once for both sides: the adapter
 // (src/dap) sends and answers them, the extension (src/extension) follows and asks. Values that may
-// exceed 2^53 travel as 0x-hex strings. No import: both sides build on this file alone.
+// exceed 2^53 travel as 0x-hex strings. The register panel's bodies are src/x86's decodings as
+// they travel (Wire<T>); those imports are types only, so the extension bundles no src/x86 code.
+import type { DecodedField } from './x86/bits.js';
+import type { GdtEntry, IdtEntry, SegmentDescription } from './x86/descriptors.js';
+import type { PagingMode, Translation, WalkLevel } from './x86/pagewalk.js';
 
 /** Events the adapter sends beside DAP's own. */
 export const KvmEvent = {
@@ -59,16 +63,14 @@ export interface TranslateArgs extends VcpuArgs {
   address: string;
 }
 
-export interface PanelField {
-  name: string;
-  description: string;
-  value: string;
-  set: boolean;
-  text: string;
-  lsb: number;
-  width: number;
-  valueName?: string;
-}
+/** A value as JSON carries it: bigints become 0x-hex strings, at any depth. */
+export type Wire<T> = T extends bigint ? string
+  : T extends readonly (infer E)[] ? Wire<E>[]
+  : T extends object ? { [K in keyof T]: Wire<T[K]> }
+  : T;
+
+/** A register bit field (bits.ts decodeField). */
+export type PanelField = Wire<DecodedField>;
 
 export interface PanelRegister {
   name: string;
@@ -76,58 +78,25 @@ export interface PanelRegister {
   fields: PanelField[];
 }
 
-export interface PanelSegment {
+/** A segment register: its descriptor cache described (descriptors.ts describeSegment). */
+export interface PanelSegment extends Wire<SegmentDescription> {
   name: string;
   selector: string;
   base: string;
   limit: string;
-  typeName: string;
-  text: string;
-  attributes: PanelField[];
 }
 
-export interface PanelGdtEntry {
-  index: number;
-  selector: number;
-  raw: string;
-  rawHi?: string;
-  size: number;
-  kind: string;
-  typeName: string;
-  base?: string;
-  limit?: number;
-  dpl: number;
-  present: boolean;
-  s: boolean;
-  l: boolean;
-  db: boolean;
-  g: boolean;
-  avl: boolean;
-  accessed: boolean;
-  text: string;
-}
+/** descriptors.ts decodeGdt's entries. */
+export type PanelGdtEntry = Wire<GdtEntry>;
 
-export interface PanelIdtEntry {
-  vector: number;
-  selector: number;
-  offset: string;
-  linear?: number;
-  gateType: string;
-  bits?: number;
-  typeName: string;
-  dpl: number;
-  present: boolean;
-  ist?: number;
-  exception?: string;
-  raw: string;
-  text: string;
-}
+/** descriptors.ts decodeIdt's entries. */
+export type PanelIdtEntry = Wire<IdtEntry>;
 
 export interface RegisterPanelData {
   vcpu: number;
   mode: string;
   cpl: number;
-  paging: string;
+  paging: PagingMode;
   rip: string;
   registers: PanelRegister[];
   control?: Record<string, string>;
@@ -136,24 +105,10 @@ export interface RegisterPanelData {
   idt: { base: string; limit: string; entries: PanelIdtEntry[]; unreadable: boolean };
 }
 
-export interface WalkLevelData {
-  name: string;
-  index: number;
-  entryAddress: number | string;
-  entry: string;
-  present: boolean;
-  flags: string[];
-}
+/** One table entry read by a page walk (pagewalk.ts). */
+export type WalkLevelData = Wire<WalkLevel>;
 
-export interface TranslateData {
-  ok: boolean;
-  linear: string;
-  physical?: number | string;
-  pageSize?: number;
-  mode?: string;
-  writable?: boolean;
-  user?: boolean;
-  executable?: boolean;
-  levels: WalkLevelData[];
-  reason?: string;
-}
+/** A page walk (pagewalk.ts walk): the translation, or how far it got and why it stopped. */
+export type TranslateData =
+  | ({ ok: true } & Wire<Translation>)
+  | { ok: false; linear: string; mode: PagingMode; levels: WalkLevelData[]; reason: string };

@@ -1,8 +1,9 @@
-// Shapes the adapter's kvm.registerPanel and kvm.translate answers (src/dap/machine-views.ts)
+// Shapes the adapter's kvm.registerPanel and kvm.translate answers (src/dap/views/panel.ts)
 // into what the register panel shows: register bit rows, segment, GDT and IDT tables, a page walk.
 // No vscode import; the webview script (media/panel.js) only turns this model into elements.
 
 import type { PanelField, PanelRegister, PanelSegment, RegisterPanelData, TranslateData } from '../protocol.js';
+import type { PagingMode } from '../x86/pagewalk.js';
 
 export type { RegisterPanelData, TranslateData };
 
@@ -80,7 +81,7 @@ const hex = (v: number | bigint | string, digits = 0): string => {
   return '0x' + n.toString(16).padStart(digits, '0');
 };
 
-const PAGING_LABELS: Record<string, string> = {
+const PAGING_LABELS: Record<PagingMode, string> = {
   none: 'paging off',
   '32-bit': '32-bit paging',
   pae: 'PAE paging',
@@ -88,8 +89,8 @@ const PAGING_LABELS: Record<string, string> = {
   '5-level': '5-level paging',
 };
 
-export function pagingLabel(paging: string | undefined): string {
-  return PAGING_LABELS[paging ?? ''] ?? `${paging} paging`;
+export function pagingLabel(paging: PagingMode): string {
+  return PAGING_LABELS[paging] ?? `${paging} paging`;
 }
 
 function bitRange(f: { lsb: number; width: number }): string {
@@ -262,14 +263,13 @@ export function shapeWalk(t: TranslateData): WalkView {
     })),
   };
   if (!t.ok) {
-    return { ok: false, address: t.linear, summary: `${t.linear}: ${t.reason ?? 'not mapped'}`, access: [], levels };
+    return { ok: false, address: t.linear, summary: `${t.linear}: ${t.reason}`, access: [], levels };
   }
   const access = [t.writable ? 'writable' : 'read-only', t.user ? 'user' : 'supervisor', t.executable ? 'executable' : 'no-execute'];
-  const page = t.pageSize ? `${sizeLabel(t.pageSize)} page, ` : '';
   return {
     ok: true,
     address: t.linear,
-    summary: `${t.linear} → ${hex(t.physical ?? 0)} (${page}${paging})`,
+    summary: `${t.linear} → ${hex(t.physical)} (${sizeLabel(t.pageSize)} page, ${paging})`,
     access,
     levels,
   };
