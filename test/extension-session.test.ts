@@ -112,7 +112,7 @@ test('the adapter\'s Node: the setting, node on PATH when 20 or newer, else the 
   assert.ok(here.command.length > 0);
 });
 
-test('layering: only src/extension imports vscode; the extension bundle has no VM, adapter or native code in it', async () => {
+test('layering: only src/extension imports vscode; the extension bundle has no monitor, adapter or native code in it', async () => {
   const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? files(join(dir, d.name)) : [join(dir, d.name)]));
   const importsVscode = /from ['"]vscode['"]|require\(['"]vscode['"]\)/;
   for (const f of files(join(ROOT, 'src')).filter((f) => f.endsWith('.ts'))) {
@@ -128,9 +128,9 @@ test('layering: only src/extension imports vscode; the extension bundle has no V
     write: false, metafile: true, external: ['vscode', 'koffi'], logLevel: 'silent',
   });
   const inputs = Object.keys(r.metafile.inputs);
-  assert.ok(inputs.some((i) => i.endsWith('src/vmm/loaders/detect.ts')), 'format detection is shared with the loaders');
+  assert.ok(inputs.some((i) => i.endsWith('src/formats/detect.ts')), 'format detection is shared with the loaders');
   for (const i of inputs) {
-    assert.ok(!/src\/vmm\/(kvm|machine|vm|vcpu|memory|devices)/.test(i), `the extension bundles ${i}`);
+    assert.ok(!/src\/vmm\//.test(i), `the extension bundles ${i}`);
     assert.ok(!/src\/dap\/(session|adapter)/.test(i), `the extension bundles ${i}`);
   }
   const externals = Object.values(r.metafile.outputs).flatMap((o) => o.imports.filter((x) => x.external).map((x) => x.path));
