@@ -2,12 +2,14 @@
 // against `readelf --debug-dump=frames-interp` (from .eh_frame and from .debug_frame, 64- and
 // 32-bit, -O0 and -O2, hand-written CFI with remember/restore_state and register rules), and
 // unwinding a synthetic stack laid out by the rules for the call chain _start → main → f → g.
+// Expression rules on hand-made entries, through the evaluator expr.ts shares with variables.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  CallFrameInfo, evaluateExpression, parseFrameSection, unwindWithFramePointer, type CfaRow, type Fde, type MemoryReader, type RegRule,
+  CallFrameInfo, parseFrameSection, unwindWithFramePointer, type CfaRow, type Fde, type MemoryReader, type RegRule,
 } from '../src/symbols/dwarf/cfi.js';
+import { evaluateValue } from '../src/symbols/dwarf/expr.js';
 import { backtrace } from '../src/symbols/unwind.js';
 import { SymbolTable } from '../src/symbols/elf-symbols.js';
 import { buildDwarfGuest, buildDwarfGuests, flavourName, tool, type Flavour } from './guests/dwarf/build.js';
@@ -146,6 +148,11 @@ for (const f of FLAVOURS) {
   });
 }
 
+/** An expression's value as the unwinder asks for it, in a frame with `regs` and memory `read`. */
+function exprValue(expr: Buffer, regs: Map<number, bigint>, read: MemoryReader, bits: 32 | 64, initial: bigint[] = []): bigint | { error: string } {
+  return evaluateValue(expr, { pc: 0n, regs, read, bits }, bits / 8, 0n, initial);
+}
+
 /** A little-endian memory image of the stack region, for the synthetic frames. */
 class Stack {
   readonly buf: Buffer;
@@ -226,9 +233,9 @@ function layOut(cfi: CallFrameInfo, bits: 32 | 64, chain: { name: string; pc: bi
       // An expression CFA (i386 main realigning its stack: CFA = [ebp - 4]): plant the CFA
       // where the expression reads it.
       regs.set(BP[bits], (cfa - 0x40n) & mask);
-      const planted = evaluateExpression(row.cfa.expr, regs, (a, s) => { stack.write(a, s, cfa); return cfa; }, size);
+      const planted = exprValue(row.cfa.expr, regs, (a, s) => { stack.write(a, s, cfa); return cfa; }, bits);
       assert.equal(planted, cfa);
-      assert.equal(evaluateExpression(row.cfa.expr, regs, stack.read, size), cfa);
+      assert.equal(exprValue(row.cfa.expr, regs, stack.read, bits), cfa);
     }
     regs.set(RA[bits], chain[k].pc);
     // The caller's values, saved where the rules say.
@@ -236,9 +243,9 @@ function layOut(cfi: CallFrameInfo, bits: 32 | 64, chain: { name: string; pc: bi
     for (const [r, rule] of row.regs) {
       if (rule.type === 'offset') stack.write((cfa + rule.offset) & mask, size, callerValue(r));
       else if (rule.type === 'expression') {
-        const at = evaluateExpression(rule.expr, regs, stack.read, size, [cfa]);
-        assert.ok(at !== undefined);
-        stack.write(at, size, callerValue(r));
+        const at = exprValue(rule.expr, regs, stack.read, bits, [cfa]);
+        assert.equal(typeof at, 'bigint', `${chain[k].name}: where r${r} is saved`);
+        stack.write(at as bigint, size, callerValue(r));
       } else if (rule.type === 'register') regs.set(rule.reg, callerValue(r));
     }
     // The return address into the caller is the caller's pc: fix up what the outer frame said.
@@ -362,26 +369,121 @@ test('register rules and remember/restore_state in hand-written CFI', () => {
   assert.equal(cfi.rowAt(label.address)!.address, after.address);
 });
 
-test('DWARF expressions: arithmetic, memory, comparisons and branches', () => {
+test('DWARF expressions of CFI rules (the shared evaluator): arithmetic, memory, comparisons, branches; errors', () => {
   const regs = new Map<number, bigint>([[5, 0x1000n], [7, 0x2000n]]);
-  const mem: MemoryReader = (a, s) => (a === 0xffcn ? 0x5555n & ((1n << BigInt(s * 8)) - 1n) : undefined);
-  const ev = (bytes: number[], initial: bigint[] = [], size = 8) => evaluateExpression(Buffer.from(bytes), regs, mem, size, initial);
-  assert.equal(ev([0x75, 0x7c, 0x06]), 0x5555n); // breg5 -4; deref
+  // 0xffc: 55 55 11 22 33 44 00 00; the reader takes 1, 2, 4 or 8 bytes, as its type says.
+  const bytes = Buffer.from([0x55, 0x55, 0x11, 0x22, 0x33, 0x44, 0, 0]);
+  const mem: MemoryReader = (a, s) => {
+    assert.ok([1, 2, 4, 8].includes(s), `a ${s}-byte read`);
+    const off = Number(a - 0xffcn);
+    if (off < 0 || off + s > bytes.length) return undefined;
+    return s === 8 ? bytes.readBigUInt64LE(off) : BigInt(bytes.readUIntLE(off, s));
+  };
+  const ev = (b: number[], initial: bigint[] = [], bits: 32 | 64 = 64) => exprValue(Buffer.from(b), regs, mem, bits, initial);
+  const error = (b: number[]): string => {
+    const v = ev(b);
+    assert.equal(typeof v, 'object', `${b.map((x) => x.toString(16))} gives an error`);
+    return (v as { error: string }).error;
+  };
+  assert.equal(ev([0x75, 0x7c, 0x06]), 0x443322115555n); // breg5 -4; deref
   assert.equal(ev([0x75, 0x7c, 0x94, 1]), 0x55n); // deref_size 1
+  assert.equal(ev([0x75, 0x7c, 0x94, 3]), 0x115555n); // deref_size 3, read a byte at a time
+  assert.equal(ev([0x75, 0x7c, 0x06], [], 32), 0x22115555n); // deref: the address size
   assert.equal(ev([0x77, 0x08]), 0x2008n); // breg7 +8
   assert.equal(ev([0x92, 0x07, 0x10]), 0x2010n); // bregx 7, 16
   assert.equal(ev([0x23, 0x10], [0x100n]), 0x110n); // plus_uconst on the pushed CFA
+  assert.equal(ev([0x12, 0x22], [0x100n]), 0x200n); // dup; plus: the pushed CFA twice
   assert.equal(ev([0x35, 0x33, 0x1c]), 2n); // 5 - 3
-  assert.equal(ev([0x33, 0x35, 0x1c], [], 4), 0xfffffffen); // wraps at the address size
+  assert.equal(ev([0x33, 0x35, 0x1c], [], 32), 0xfffffffen); // wraps at the address size
   assert.equal(ev([0x36, 0x32, 0x24]), 24n); // 6 << 2
   assert.equal(ev([0x11, 0x7f, 0x19]), 1n); // consts -1; abs
   assert.equal(ev([0x32, 0x33, 0x2d]), 1n); // 2 < 3
   // bra: if (1) skip the next op (lit9), leaving lit7.
   assert.equal(ev([0x37, 0x31, 0x28, 0x01, 0x00, 0x39]), 7n);
-  assert.equal(ev([0x75, 0x00, 0x06]), undefined, 'unreadable memory');
-  assert.equal(ev([0x71, 0x00]), undefined, 'unknown register');
-  assert.equal(ev([0x50]), undefined, 'register locations are not addresses');
-  assert.equal(ev([0x1c]), undefined, 'stack underflow');
+  assert.equal(ev([0x37, 0x30, 0x28, 0x01, 0x00, 0x39]), 9n);
+  assert.match(error([0x75, 0x00, 0x06]), /cannot read memory at 0x1000/);
+  assert.match(error([0x71, 0x00]), /register rdx is not available/);
+  assert.match(error([0x50]), /a register location where a value is needed/);
+  assert.match(error([0x31, 0x9f]), /a value location where a value is needed/); // stack_value: not in CFI
+  assert.match(error([]), /no value/);
+  assert.match(error([0x1c]), /stack underflow/);
+  assert.match(error([0x01]), /unknown operation 0x1/);
+  assert.match(error([0x0c, 1, 2]), /runs past the end/); // const4u with two bytes
+  assert.match(error([0x2f, ...le(-3n, 2)]), /too many steps/); // skip back onto itself
+  assert.match(error([0x2f, ...le(9n, 2)]), /branch outside the expression/);
+  assert.match(error([0x30, 0x94, 0]), /0-byte memory read/);
+  assert.match(error([0x9c]), /CFA is unknown/); // call_frame_cfa: the CFA is what CFI defines
+  assert.match(error([0x91, 0x00]), /DW_AT_frame_base/); // fbreg: no function here
+  // DW_OP_addr is a link-time address: moved by the load offset, as the FDEs are.
+  assert.equal(evaluateValue(Buffer.from([0x03, ...le(0x600000n, 8)]), { pc: 0n, regs, read: mem, bits: 64 }, 8, 0x100000n), 0x700000n);
+});
+
+/** A .eh_frame of one CIE (version 1, no augmentation, code 1, data -8, ra 16, no initial rules) and FDEs after it (absptr). */
+function ehFrame(fdes: { begin: bigint; instructions: number[] }[]): Buffer {
+  const out: number[] = [];
+  const entry = (body: number[]): void => { out.push(...le(BigInt(body.length), 4), ...body); };
+  entry([...le(0n, 4), 1, 0, 1, 0x78, 16]);
+  for (const f of fdes) entry([...le(BigInt(out.length + 4), 4), ...le(f.begin, 8), ...le(0x100n, 8), ...f.instructions]);
+  return Buffer.from([...out, 0, 0, 0, 0]);
+}
+/** DW_CFA_def_cfa_expression (0x0f), DW_CFA_expression (0x10), DW_CFA_val_expression (0x16). */
+const cfaExpr = (...ops: number[]): number[] => [0x0f, ops.length, ...ops];
+const regExpr = (reg: number, ...ops: number[]): number[] => [0x10, reg, ops.length, ...ops];
+const regValExpr = (reg: number, ...ops: number[]): number[] => [0x16, reg, ops.length, ...ops];
+
+test('expression rules in hand-made CFI: the CFA, saved registers and values through the shared evaluator, the CFA pushed first', () => {
+  const fdes = [
+    {
+      begin: 0x401000n, instructions: [
+        ...cfaExpr(0x77, 8, 0x06), // CFA = [rsp + 8] (breg7 8; deref)
+        ...regExpr(16, 0x10, 16, 0x1c), // the return address at CFA - 16 (constu 16; minus)
+        // r13 at CFA - 24 when rdx != 0, else CFA - 16 (lit24; minus; breg1 0; bra +2; plus_uconst 8)
+        ...regExpr(13, 0x48, 0x1c, 0x71, 0, 0x28, ...le(2n, 2), 0x23, 8),
+        ...regValExpr(3, 0x23, 0x20), // rbx = CFA + 0x20 (plus_uconst)
+        ...regValExpr(12, 0x70, 0, 0x33, 0x24, 0x22), // r12 = CFA + (rax << 3) (breg0 0; lit3; shl; plus)
+        ...regValExpr(14, 0x50), // r14 "= reg0": a location, not a value
+      ],
+    },
+    // The stack pointer saved in a global: CFA = [0x600000] (addr; deref); the return address at CFA - 8.
+    { begin: 0x402000n, instructions: [...cfaExpr(0x03, ...le(0x600000n, 8), 0x06), ...regExpr(16, 0x38, 0x1c)] },
+    { begin: 0x403000n, instructions: [...cfaExpr(0x2f, ...le(-3n, 2)), ...regExpr(16, 0x38, 0x1c)] }, // a loop
+    { begin: 0x404000n, instructions: [...cfaExpr(0x77, 0, 0x01), ...regExpr(16, 0x38, 0x1c)] }, // an unknown operation
+    { begin: 0x405000n, instructions: [...cfaExpr(0x77, 0), ...regExpr(16, 0x38, 0x94)] }, // deref_size without its size
+  ];
+  const problems: string[] = [];
+  const data = ehFrame(fdes);
+  const cfi = new CallFrameInfo(parseFrameSection(data, true, 8, { section: 0x5000n }, 0n, problems), 64);
+  assert.deepEqual(problems, []);
+  const row = cfi.rowAt(0x401010n)!;
+  assert.deepEqual([fmtCfa(row, 64), ...[16, 13, 3, 12, 14].map((r) => fmtRule(row.regs.get(r), 64))], ['exp', 'exp', 'exp', 'vexp', 'vexp', 'vexp']);
+
+  const stack = new Stack(0x7f000n, 0x1000);
+  stack.write(0x7f008n, 8, 0x7f100n); // the CFA, at [rsp + 8]
+  stack.write(0x7f0f0n, 8, 0x401234n); // the return address, at CFA - 16
+  stack.write(0x7f0e8n, 8, 0xdeadn); // r13, at CFA - 24
+  const regs = new Map<number, bigint>([[7, 0x7f000n], [0, 2n], [1, 1n], [3, 0x3333n], [12, 0x1212n], [13, 0x1313n], [14, 0x1414n]]);
+  const step = cfi.unwindStep(regs, 0x401010n, stack.read, 64)!;
+  assert.ok(step);
+  assert.deepEqual([step.pc, step.cfa].map(hex), ['0x401234', '0x7f100']);
+  assert.deepEqual([7, 16, 3, 12, 13, 0, 1].map((r) => hex(step.regs.get(r)!)), ['0x7f100', '0x401234', '0x7f120', '0x7f110', '0xdead', '0x2', '0x1']);
+  assert.equal(step.regs.has(14), false, 'r14: its rule is not a value');
+  // With rdx 0 the branch is not taken: r13 at CFA - 16 (where the return address is).
+  assert.equal(cfi.unwindStep(new Map([...regs, [1, 0n]]), 0x401010n, stack.read, 64)!.regs.get(13), 0x401234n);
+  // rsp unknown: the CFA cannot be computed.
+  assert.equal(cfi.unwindStep(new Map([[0, 2n]]), 0x401010n, stack.read, 64), undefined);
+
+  // DW_OP_addr: loaded 1 MiB higher, the global moves with the code.
+  const moved = new CallFrameInfo(parseFrameSection(data, true, 8, { section: 0x5000n }, 0x100000n), 64);
+  stack.write(0x7f0f8n, 8, 0x502345n);
+  const read: MemoryReader = (a, s) => (a === 0x700000n && s === 8 ? 0x7f100n : stack.read(a, s));
+  const fromGlobal = moved.unwindStep(new Map([[7, 0x7f000n]]), 0x502010n, read, 64)!;
+  assert.deepEqual([fromGlobal.pc, fromGlobal.cfa].map(hex), ['0x502345', '0x7f100']);
+  assert.equal(cfi.unwindStep(new Map([[7, 0x7f000n]]), 0x402010n, read, 64), undefined, 'nothing at the link-time address');
+
+  // A looping, an unknown and a truncated expression: no unwinding, no exception, no hang.
+  for (const pc of [0x403010n, 0x404010n, 0x405010n]) {
+    assert.equal(cfi.unwindStep(regs, pc, stack.read, 64), undefined, hex(pc));
+  }
 });
 
 test('unwindStep(): no FDE, unknown registers, unreadable memory; a load offset', () => {

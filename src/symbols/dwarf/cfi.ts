@@ -1,14 +1,14 @@
 // Call frame information: CIEs and FDEs from .eh_frame (with the pointer encodings gcc and ld
-// use) and .debug_frame, the CFA program interpreter, a DWARF expression evaluator for the
-// expression rules, and one unwinding step from a frame's registers to its caller's. Register
-// numbers are DWARF's: x86-64 0 rax, 1 rdx, 2 rcx, 3 rbx, 4 rsi, 5 rdi, 6 rbp, 7 rsp, 8-15
-// r8-r15, 16 return address (rip); i386 0 eax, 1 ecx, 2 edx, 3 ebx, 4 esp, 5 ebp, 6 esi,
-// 7 edi, 8 return address (eip).
+// use) and .debug_frame, the CFA program interpreter, and one unwinding step from a frame's
+// registers to its caller's; expression rules go to expr.ts's evaluator, the one variables'
+// locations use. Register numbers are DWARF's: x86-64 0 rax, 1 rdx, 2 rcx, 3 rbx, 4 rsi, 5 rdi,
+// 6 rbp, 7 rsp, 8-15 r8-r15, 16 return address (rip); i386 0 eax, 1 ecx, 2 edx, 3 ebx, 4 esp,
+// 5 ebp, 6 esi, 7 edi, 8 return address (eip).
 import { ByteReader, DwarfError } from './reader.js';
+import { evaluateValue, type FrameContext, type MemoryReader } from './expr.js';
 import { ElfImage } from '../elf-file.js';
 
-/** Reads `size` bytes (1, 2, 4 or 8) of guest memory at `addr`, little-endian; undefined if unreadable. */
-export type MemoryReader = (addr: bigint, size: number) => bigint | undefined;
+export type { MemoryReader } from './expr.js';
 
 export type RegRule =
   | { type: 'undefined' }
@@ -371,106 +371,6 @@ function execute(
 
 const INITIAL_CFA: CfaRule = { type: 'reg', reg: 0, offset: 0n };
 
-/**
- * Evaluates a DWARF expression (the subset that call frame information uses: constants,
- * register-relative values, memory reads, arithmetic, comparisons and branches). Returns
- * undefined when a register or memory value it needs is unknown or it uses something else.
- */
-export function evaluateExpression(
-  expr: Buffer, regs: Map<number, bigint>, read: MemoryReader, addressSize: number, initial: bigint[] = [],
-): bigint | undefined {
-  const r = new ByteReader(expr, 'DWARF expression');
-  const stack = [...initial];
-  const bits = BigInt(addressSize * 8);
-  const u = (v: bigint): bigint => BigInt.asUintN(Number(bits), v);
-  const s = (v: bigint): bigint => BigInt.asIntN(Number(bits), v);
-  const pop = (): bigint => {
-    const v = stack.pop();
-    if (v === undefined) throw new DwarfError('DWARF expression: stack underflow');
-    return v;
-  };
-  try {
-    let steps = 0;
-    while (!r.atEnd) {
-      if (++steps > 10000) return undefined;
-      const op = r.u8();
-      if (op >= 0x30 && op <= 0x4f) { stack.push(BigInt(op - 0x30)); continue; } // lit0-31
-      if (op >= 0x70 && op <= 0x8f) { // breg0-31
-        const v = regs.get(op - 0x70);
-        const off = r.sleb();
-        if (v === undefined) return undefined;
-        stack.push(u(v + off));
-        continue;
-      }
-      switch (op) {
-        case 0x03: stack.push(r.uN(addressSize)); break; // addr
-        case 0x06: { const v = read(pop(), addressSize); if (v === undefined) return undefined; stack.push(v); break; } // deref
-        case 0x08: stack.push(BigInt(r.u8())); break;
-        case 0x09: stack.push(u(BigInt(r.s8()))); break;
-        case 0x0a: stack.push(BigInt(r.u16())); break;
-        case 0x0b: stack.push(u(BigInt(r.s16()))); break;
-        case 0x0c: stack.push(BigInt(r.u32())); break;
-        case 0x0d: stack.push(u(BigInt(r.s32()))); break;
-        case 0x0e: stack.push(r.u64()); break;
-        case 0x0f: stack.push(u(r.s64())); break;
-        case 0x10: stack.push(r.uleb()); break; // constu
-        case 0x11: stack.push(u(r.sleb())); break; // consts
-        case 0x12: { const v = pop(); stack.push(v, v); break; } // dup
-        case 0x13: pop(); break; // drop
-        case 0x14: { if (stack.length < 2) return undefined; stack.push(stack[stack.length - 2]); break; } // over
-        case 0x15: { const i = r.u8(); if (i >= stack.length) return undefined; stack.push(stack[stack.length - 1 - i]); break; } // pick
-        case 0x16: { const a = pop(); const b = pop(); stack.push(a, b); break; } // swap
-        case 0x17: { const a = pop(); const b = pop(); const c = pop(); stack.push(a, c, b); break; } // rot
-        case 0x19: { const v = s(pop()); stack.push(u(v < 0n ? -v : v)); break; } // abs
-        case 0x1a: { const b = pop(); stack.push(pop() & b); break; }
-        case 0x1b: { const b = s(pop()); const a = s(pop()); if (b === 0n) return undefined; stack.push(u(a / b)); break; } // div
-        case 0x1c: { const b = pop(); stack.push(u(pop() - b)); break; } // minus
-        case 0x1d: { const b = pop(); const a = pop(); if (b === 0n) return undefined; stack.push(a % b); break; } // mod
-        case 0x1e: { const b = pop(); stack.push(u(pop() * b)); break; } // mul
-        case 0x1f: stack.push(u(-pop())); break; // neg
-        case 0x20: stack.push(u(~pop())); break; // not
-        case 0x21: { const b = pop(); stack.push(pop() | b); break; }
-        case 0x22: { const b = pop(); stack.push(u(pop() + b)); break; } // plus
-        case 0x23: stack.push(u(pop() + r.uleb())); break; // plus_uconst
-        case 0x24: { const b = pop(); stack.push(b >= bits ? 0n : u(pop() << b)); break; } // shl
-        case 0x25: { const b = pop(); stack.push(pop() >> b); break; } // shr
-        case 0x26: { const b = pop(); stack.push(u(s(pop()) >> b)); break; } // shra
-        case 0x27: { const b = pop(); stack.push(pop() ^ b); break; }
-        case 0x28: { const off = r.s16(); if (pop() !== 0n) r.pos += off; break; } // bra
-        case 0x29: case 0x2a: case 0x2b: case 0x2c: case 0x2d: case 0x2e: {
-          const b = s(pop());
-          const a = s(pop());
-          const res = op === 0x29 ? a === b : op === 0x2a ? a >= b : op === 0x2b ? a > b : op === 0x2c ? a <= b : op === 0x2d ? a < b : a !== b;
-          stack.push(res ? 1n : 0n);
-          break;
-        }
-        case 0x2f: r.pos += r.s16(); break; // skip
-        case 0x92: { // bregx
-          const v = regs.get(r.ulebN());
-          const off = r.sleb();
-          if (v === undefined) return undefined;
-          stack.push(u(v + off));
-          break;
-        }
-        case 0x94: { // deref_size
-          const size = r.u8();
-          const v = read(pop(), size);
-          if (v === undefined) return undefined;
-          stack.push(v);
-          break;
-        }
-        case 0x96: break; // nop
-        default:
-          return undefined; // register locations, pieces, TLS, calls...: not for unwinding
-      }
-      if (r.pos < 0 || r.pos > expr.length) return undefined;
-    }
-  } catch {
-    return undefined;
-  }
-  return stack.length ? stack[stack.length - 1] : undefined;
-}
-
 export interface UnwindResult {
   /** The caller's pc (the return address). */
   pc: bigint;
@@ -599,13 +499,20 @@ export class CallFrameInfo {
     const cur = new Map(regs);
     const ra = fde.cie.raReg;
     if (!cur.has(ra)) cur.set(ra, pc);
+    // Expressions see this frame's registers and memory; one that fails (an unknown register,
+    // unreadable memory, a corrupt expression) leaves the value unknown, like a failed read.
+    const frame: FrameContext = { pc, regs: cur, read, bits };
+    const evaluate = (expr: Buffer, initial: bigint[]): bigint | undefined => {
+      const v = evaluateValue(expr, frame, size, fde.bases.loadOffset, initial);
+      return typeof v === 'bigint' ? v : undefined;
+    };
     let cfa: bigint | undefined;
     if (row.cfa.type === 'reg') {
       const base = cur.get(row.cfa.reg);
       if (base === undefined) return undefined;
       cfa = (base + row.cfa.offset) & mask;
     } else {
-      cfa = evaluateExpression(row.cfa.expr, cur, read, size);
+      cfa = evaluate(row.cfa.expr, []);
       if (cfa === undefined) return undefined;
     }
     const out = new Map(cur);
@@ -619,11 +526,11 @@ export class CallFrameInfo {
         case 'valOffset': v = (cfa + rule.offset) & mask; break;
         case 'register': v = cur.get(rule.reg); break;
         case 'expression': {
-          const addr = evaluateExpression(rule.expr, cur, read, size, [cfa]);
+          const addr = evaluate(rule.expr, [cfa]);
           v = addr === undefined ? undefined : read(addr, size);
           break;
         }
-        case 'valExpression': v = evaluateExpression(rule.expr, cur, read, size, [cfa]); break;
+        case 'valExpression': v = evaluate(rule.expr, [cfa]); break;
       }
       if (v === undefined) {
         if (reg === ra) return undefined;

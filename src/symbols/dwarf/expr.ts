@@ -1,8 +1,10 @@
-// DWARF location expressions: evaluation against a stopped frame (registers, CFA, memory) into
-// a Location (memory, register, value, bytes, pieces, optimized out), and a rendering in
-// objdump's syntax ("DW_OP_fbreg: -20", "DW_OP_reg5 (rdi)") for the debugger to show where a
-// variable lives. Covers DWARF 2-5 and the GNU extensions gcc emits (entry values, typed stack
-// operations, implicit pointers, address indexes).
+// DWARF expressions, the one evaluator for both of their uses: location expressions of variables,
+// evaluated against a stopped frame (registers, CFA, memory) into a Location (memory, register,
+// value, bytes, pieces, optimized out), and the value expressions of call frame information's
+// CFA and register rules (evaluateValue, for cfi.ts). Also a rendering in objdump's syntax
+// ("DW_OP_fbreg: -20", "DW_OP_reg5 (rdi)") for the debugger to show where a variable lives.
+// Covers DWARF 2-5 and the GNU extensions gcc emits (entry values, typed stack operations,
+// implicit pointers, address indexes).
 import { ByteReader, DwarfError } from './reader.js';
 import { dwarfRegisterName } from '../../x86/registers.js';
 
@@ -20,6 +22,9 @@ export type Location =
 
 export type LocationResult = Location | { kind: 'error'; message: string };
 
+/** Reads `size` bytes (1, 2, 4 or 8) of guest memory at `addr`, little-endian; undefined if unreadable. */
+export type MemoryReader = (addr: bigint, size: number) => bigint | undefined;
+
 /**
  * A stopped frame. `pc` is the address whose location-list entry applies: the pc itself in the
  * innermost frame, the return address minus 1 in callers (the call may be a function's last
@@ -32,7 +37,7 @@ export interface FrameContext {
   /** DWARF numbering; xmm registers as 128-bit values. */
   regs: Map<number, bigint>;
   cfa?: bigint;
-  read(addr: bigint, size: number): bigint | undefined;
+  read: MemoryReader;
   bits: 32 | 64;
 }
 
@@ -186,18 +191,50 @@ function skipOperands(r: ByteReader, op: number, addressSize: number, offsetSize
 }
 
 /**
- * Evaluates a location expression for `frame`. A register or value that the expression needs
- * and the frame lacks, or memory it cannot read, gives an error; parts that cannot be known
- * (entry values, which need the caller's call site; implicit pointers) are optimized out.
- * An empty expression is optimized out.
+ * The most operations one evaluation runs. DW_OP_bra and DW_OP_skip can jump backwards, and a
+ * corrupt expression that loops must end in an error, not hang the adapter; no compiler emits
+ * loops, so the bound is far above any real expression's count and keeps the worst case to a
+ * few milliseconds (an operation costs at most a pass over its own operands).
  */
-export function evaluateLocation(expr: Buffer, frame: FrameContext, env: ExprEnv, offsetSize: 4 | 8 = 4): LocationResult {
+const MAX_STEPS = 10000;
+
+/**
+ * Evaluates a location expression for `frame`, `initial` pushed first. A register or value that
+ * the expression needs and the frame lacks, or memory it cannot read, gives an error; parts that
+ * cannot be known (entry values, which need the caller's call site; implicit pointers) are
+ * optimized out. An empty expression is optimized out.
+ */
+export function evaluateLocation(
+  expr: Buffer, frame: FrameContext, env: ExprEnv, offsetSize: 4 | 8 = 4, initial: bigint[] = [],
+): LocationResult {
   try {
-    return evaluate(expr, frame, env, offsetSize);
+    return evaluate(expr, frame, env, offsetSize, initial);
   } catch (e) {
     if (e instanceof ExprStop) return e.result;
     if (e instanceof DwarfError) return { kind: 'error', message: e.message };
     throw e;
+  }
+}
+
+/**
+ * Evaluates a DWARF expression for its value (DWARF 5 §2.5), as call frame information's rules
+ * have them: the CFA (DW_CFA_def_cfa_expression), the address a register is saved at
+ * (DW_CFA_expression) or the register's value (DW_CFA_val_expression); for the two register
+ * rules the caller passes the CFA as `initial` (§6.4.2). `frame` is the frame being unwound,
+ * `loadOffset` moves DW_OP_addr operands as it moves the FDEs. Operations that need a unit's
+ * debugging information (DW_OP_fbreg, DW_OP_addrx, types) or the CFA being defined
+ * (DW_OP_call_frame_cfa) are errors, and so is a result that is a location rather than a value
+ * (a register, pieces, DW_OP_stack_value).
+ */
+export function evaluateValue(
+  expr: Buffer, frame: FrameContext, addressSize: number, loadOffset: bigint, initial: bigint[] = [],
+): bigint | { error: string } {
+  const res = evaluateLocation(expr, frame, { addressSize, loadOffset, unitOffset: 0 }, 4, initial);
+  switch (res.kind) {
+    case 'memory': return res.address;
+    case 'error': return { error: res.message };
+    case 'optimized-out': return { error: 'DWARF expression: no value (an empty stack, an entry value or an implicit pointer)' };
+    default: return { error: `DWARF expression: a ${res.kind} location where a value is needed` };
   }
 }
 
@@ -229,7 +266,7 @@ function floatBits(x: number, size: number): bigint {
   return b.readBigUInt64LE(0);
 }
 
-function evaluate(expr: Buffer, frame: FrameContext, env: ExprEnv, offsetSize: 4 | 8): LocationResult {
+function evaluate(expr: Buffer, frame: FrameContext, env: ExprEnv, offsetSize: 4 | 8, initial: bigint[]): LocationResult {
   const r = new ByteReader(expr, 'DWARF expression');
   const addressSize = env.addressSize;
   const abits = addressSize * 8;
@@ -241,6 +278,7 @@ function evaluate(expr: Buffer, frame: FrameContext, env: ExprEnv, offsetSize: 4
   // The current piece cannot be known: evaluation skips to the next piece.
   let unavailable = false;
   const push = (v: bigint): void => { stack.push({ v: u(v) }); };
+  for (const v of initial) push(v);
   const popE = (): Entry => {
     const e = stack.pop();
     if (e === undefined) stopError('DWARF expression: stack underflow');
@@ -318,9 +356,18 @@ function evaluate(expr: Buffer, frame: FrameContext, env: ExprEnv, offsetSize: 4
     if (v === undefined) stopError(`register ${dwarfRegisterName(n, frame.bits) || n} is not available in this frame`);
     return v;
   };
-  const read = (addr: bigint, size: number): bigint => {
+  const readN = (addr: bigint, size: number): bigint => {
     const v = frame.read(u(addr), size);
     if (v === undefined) stopError(`cannot read memory at 0x${u(addr).toString(16)}`);
+    return v;
+  };
+  // The frame's reader takes 1, 2, 4 or 8 bytes; the other sizes DW_OP_deref_size allows (3, 5,
+  // 6, 7) are read a byte at a time.
+  const read = (addr: bigint, size: number): bigint => {
+    if (size < 1 || size > 8) stopError(`DWARF expression: a ${size}-byte memory read`);
+    if ((size & (size - 1)) === 0) return readN(addr, size);
+    let v = 0n;
+    for (let i = size - 1; i >= 0; i--) v = (v << 8n) | readN(addr + BigInt(i), 1);
     return v;
   };
   const addrx = (index: number): bigint => {
@@ -332,6 +379,8 @@ function evaluate(expr: Buffer, frame: FrameContext, env: ExprEnv, offsetSize: 4
     if (rel === 0) return undefined;
     const t = typeOf(env, rel);
     if (!t) stopError(`DWARF expression: no base type at unit offset 0x${rel.toString(16)}`);
+    // A corrupt DW_AT_byte_size must not make BigInt masks of billions of bits.
+    if (t.size < 1 || t.size > 16) stopError(`DWARF expression: a ${t.size}-byte base type on the stack`);
     return t;
   };
   const endPiece = (sizeBits: number, offsetBits?: number): void => {
@@ -347,7 +396,7 @@ function evaluate(expr: Buffer, frame: FrameContext, env: ExprEnv, offsetSize: 4
   };
   let steps = 0;
   while (!r.atEnd) {
-    if (++steps > 100000) stopError('DWARF expression: too many steps (a loop?)');
+    if (++steps > MAX_STEPS) stopError('DWARF expression: too many steps (a loop?)');
     const op = r.u8('opcode');
     if (unavailable && op !== DW_OP_piece && op !== DW_OP_bit_piece) {
       skipOperands(r, op, addressSize, offsetSize);
@@ -455,17 +504,17 @@ function evaluate(expr: Buffer, frame: FrameContext, env: ExprEnv, offsetSize: 4
       }
       case DW_OP_const_type: case DW_OP_GNU_const_type: {
         const t = stackType(r.ulebN());
-        const n = r.u8();
-        const b = r.bytes(n);
+        // Only the bytes the type keeps (the low ones) are converted: a loop over 255-byte
+        // constants would otherwise build a 2040-bit number each turn.
+        const b = r.bytes(r.u8()).subarray(0, t ? t.size : addressSize);
         let v = 0n;
-        for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+        for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
         stack.push({ v: norm(v, t), t });
         break;
       }
       case DW_OP_deref_type: case DW_OP_GNU_deref_type: {
         const size = r.u8();
         const t = stackType(r.ulebN());
-        if (size > 8) stopError(`DWARF expression: typed read of ${size} bytes`);
         stack.push({ v: norm(read(pop(), size), t), t });
         break;
       }
@@ -477,6 +526,7 @@ function evaluate(expr: Buffer, frame: FrameContext, env: ExprEnv, offsetSize: 4
           checkFloat(t);
           const x = e.t?.float ? floatOf(e) : Number(signedOf(e));
           if (t?.float) stack.push({ v: floatBits(t.size === 4 ? Math.fround(x) : x, t.size), t });
+          else if (!Number.isFinite(x)) stopError(`DWARF expression: ${x} converted to an integer`);
           else stack.push({ v: norm(BigInt(Math.trunc(x)), t), t });
         } else {
           stack.push({ v: norm(signedOf(e), t), t });
