@@ -38,6 +38,22 @@ function fromDwarf(map: Map<number, bigint>, bits: 32 | 64): Partial<Regs> {
   return out;
 }
 
+/**
+ * A reader of 1, 2, 4 or 8-byte little-endian values at linear addresses of a vCPU, undefined
+ * where a page is not mapped: what DWARF expressions and the unwinder read memory with.
+ */
+export function valueReader(m: Machine, vcpu: number): (addr: bigint, size: number) => bigint | undefined {
+  return (addr, size) => {
+    if (size !== 1 && size !== 2 && size !== 4 && size !== 8) return undefined;
+    try {
+      const b = m.readLinear(vcpu, addr, size);
+      return size === 8 ? b.readBigUInt64LE() : BigInt(b.readUIntLE(0, size));
+    } catch {
+      return undefined;
+    }
+  };
+}
+
 export function unwind(m: Machine, vcpu: number, info: DebugInfo | undefined): Frame[] {
   const regs = m.getRegs(vcpu);
   const pc = m.linearRip(vcpu);
@@ -46,14 +62,7 @@ export function unwind(m: Machine, vcpu: number, info: DebugInfo | undefined): F
   const bits = codeBitness(mode) === 64 ? 64 : 32;
   const first: Frame = { pc, regs, dwarfRegs: dwarfRegisters(regs, bits), scopePc: pc, bits };
   if (mode === 'real' || mode === 'vm86' || !info) return [first];
-  const read = (addr: bigint, size: number): bigint | undefined => {
-    try {
-      const b = m.readLinear(vcpu, addr, size);
-      return size === 8 ? b.readBigUInt64LE() : size === 4 ? BigInt(b.readUInt32LE()) : undefined;
-    } catch {
-      return undefined;
-    }
-  };
+  const read = valueReader(m, vcpu);
   const cfis = info.callFrameInfo();
   const frames = backtrace(cfis, first.dwarfRegs, pc, read, bits);
   const out: Frame[] = [first];

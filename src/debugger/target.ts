@@ -9,7 +9,7 @@ import type { Stop } from '../vmm/debug/stops.js';
 import { GuestError } from '../errors.js';
 import { cpuMode, codeBitness, modeLabel, type CpuMode } from '../x86/modes.js';
 import { EFER_LMA, type Regs } from '../x86/registers.js';
-import { unwind, type Frame } from './stack.js';
+import { unwind, valueReader, type Frame } from './stack.js';
 import type { DebugInfo } from './debug-info.js';
 import type { DebugRegs, Fpu, Sregs } from '../vmm/vcpu.js';
 import type { Breakpoints } from './breakpoints.js';
@@ -214,11 +214,7 @@ export class DebugTarget {
     const info = this.info;
     const frames = this.frames(vcpu);
     const f = frames[frame] ?? frames[0];
-    const read = (addr: bigint, size: number): bigint | undefined => {
-      const b = this.read(vcpu, addr, size);
-      if (!b) return undefined;
-      return size === 8 ? b.readBigUInt64LE() : size === 4 ? BigInt(b.readUInt32LE()) : size === 2 ? BigInt(b.readUInt16LE()) : BigInt(b[0]);
-    };
+    const read = valueReader(this.machine, vcpu);
     const variable = (name: string) => {
       const v = info?.localsAt(f.scopePc).find((x) => x.name === name) ?? info?.globals().find((x) => x.name === name);
       if (!v) return undefined;
