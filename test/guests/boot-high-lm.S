@@ -4,6 +4,7 @@
    identity-mapped. It reads the qword the test wrote there, prints it as 16 hex digits and a
    newline through COM1, stores its complement at 0x1_2000_0008 and exits through
    isa-debug-exit with its low byte. */
+#include "include/report-high-qword.inc"
         .set PML4, 0x20000              /* tables in free low memory, zeroed by the monitor */
         .set PDPT, 0x21000
         .set PD0, 0x22000
@@ -32,24 +33,4 @@ _start:
         mov %eax, %cr0
         ljmp $0x08, $long64             /* kvmdbg's GDT has a 64-bit code segment at 0x08 */
         .code64
-long64: movabs $HIGH, %rdi
-        mov (%rdi), %rbx
-        mov %rbx, %rax
-        not %rax
-        mov %rax, 8(%rdi)
-        lea digits(%rip), %rsi
-        mov $16, %ecx
-        mov $0x3f8, %dx
-1:      rol $4, %rbx
-        mov %ebx, %eax
-        and $0xf, %eax
-        movzbl (%rsi,%rax), %eax
-        out %al, %dx
-        dec %ecx
-        jnz 1b
-        mov $'\n', %al
-        out %al, %dx
-        mov %ebx, %eax                  /* 16 rotations by 4: the value again */
-        out %al, $0xf4
-        hlt
-digits: .ascii "0123456789abcdef"
+long64: report_high_qword HIGH

@@ -2,11 +2,10 @@
    e_entry like mb1-elf64. Checks EAX = 0x2BADB002 and that the information (EBX) names the boot
    loader (flag bit 9), prints "loader <name>" and "multiboot elf64 ok" through COM1 and exits
    through isa-debug-exit with 0x1c (0x13 on failure). */
-        .set MB_MAGIC, 0x1BADB002
-        .set MB_FLAGS, 0x00000002
+#include "include/multiboot.inc"
+#include "include/com1-puts.inc"
         .section .multiboot, "a"
-        .balign 4
-        .long MB_MAGIC, MB_FLAGS, -(MB_MAGIC + MB_FLAGS)
+        multiboot1_header 0x00000002    /* memory information */
         .text
         .code32
         .globl _start
@@ -27,13 +26,8 @@ _start:
 fail:   mov $0x13, %al
         out %al, $0xf4
         hlt
-puts:   mov $0x3f8, %dx
-1:      lodsb
-        test %al, %al
-        jz 2f
-        out %al, %dx
-        jmp 1b
-2:      ret
+puts:   com1_puts
+        ret
         .section .rodata
 loader: .asciz "loader "
 msg:    .asciz "\nmultiboot elf64 ok\n"

@@ -3,28 +3,15 @@
    (tag 1) as "cmdline <text>", the string of every module (tag 3) as "module <text>", then
    "multiboot2 a.out ok", all through COM1; exits through isa-debug-exit with 0x2a (0x13 on
    failure: bad magic, or no command-line tag). */
-        .set MB2_MAGIC, 0xE85250D6
+#include "include/multiboot.inc"
+#include "include/com1-puts.inc"
         .code32
         .text
         .globl _start
 _start: jmp entry
-        .balign 8
-        .globl mb2_header
-mb2_header:
-        .long MB2_MAGIC, 0, mb2_header_end - mb2_header
-        .long -(MB2_MAGIC + 0 + (mb2_header_end - mb2_header))
-        .balign 8
-        .short 2, 0                     /* address */
-        .long 24
-        .long mb2_header, _start, _edata, _end
-        .balign 8
-        .short 3, 0                     /* entry address */
-        .long 12
-        .long entry
-        .balign 8
-        .short 0, 0                     /* end */
-        .long 8
-mb2_header_end:
+        multiboot2_header
+        multiboot2_address_tags entry
+        multiboot2_header_end
         .globl entry
 entry:
         cmp $0x36D76289, %eax
@@ -67,13 +54,8 @@ done:   cmp $1, %edi
 fail:   mov $0x13, %al
         out %al, $0xf4
         hlt
-puts:   mov $0x3f8, %dx
-1:      lodsb
-        test %al, %al
-        jz 2f
-        out %al, %dx
-        jmp 1b
-2:      ret
+puts:   com1_puts
+        ret
 s_cmdline: .asciz "cmdline "
 s_module:  .asciz "module "
 s_nl:      .asciz "\n"

@@ -1,27 +1,15 @@
 // Builds the loader test guests (ELF32, ELF64, Multiboot 1 ELF and a.out kludge, Multiboot 2 ELF
 // and address tag) from their .S sources with loaders.ld. One source can be linked several ways
 // (e.g. at a higher-half virtual address), so every build names its output. Outputs go to
-// test/guests/build/ and are rebuilt when the source, the linker script or this file is newer.
+// test/guests/build/ and are rebuilt when the source, a file it #includes, the linker script or
+// this file is newer (toolchain.ts).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BUILD_DIR, GUESTS_DIR, assembleAndLink, flatten } from './toolchain.js';
 
-export const GUESTS_DIR = __dirname;
-export const BUILD_DIR = join(__dirname, 'build');
+export { BUILD_DIR, GUESTS_DIR };
 const LINKER_SCRIPT = join(__dirname, 'loaders.ld');
-
-function newer(src: string, out: string): boolean {
-  return !existsSync(out) || statSync(src).mtimeMs > statSync(out).mtimeMs;
-}
-
-function run(cmd: string, args: string[]): void {
-  try {
-    execFileSync(cmd, args, { cwd: GUESTS_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    const err = e as { stderr?: Buffer; message: string };
-    throw new Error(`${cmd} ${args.join(' ')} failed:\n${err.stderr?.toString() ?? err.message}`);
-  }
-}
 
 export interface LoaderGuestOptions {
   /** The source, test/guests/<src>.S. */
@@ -39,31 +27,23 @@ export interface LoaderGuestOptions {
 
 /** Assembles and links a loader test guest; returns the path of the ELF (or flat binary). */
 export function buildLoaderGuest(o: LoaderGuestOptions): string {
-  mkdirSync(BUILD_DIR, { recursive: true });
   const out = o.out ?? o.src;
-  const src = join(GUESTS_DIR, `${o.src}.S`);
-  const obj = join(BUILD_DIR, `${out}.o`);
   const elf = join(BUILD_DIR, `${out}.elf`);
-  if (newer(src, elf) || newer(LINKER_SCRIPT, elf) || newer(__filename, elf)) {
-    // Temporary names and a rename, so test files building at the same time never see half a file.
-    const tmpObj = `${obj}.${process.pid}`;
-    const tmpElf = `${elf}.${process.pid}`;
-    run('gcc', ['-c', '-nostdlib', '-ffreestanding', o.bits === 32 ? '-m32' : '-m64', '-o', tmpObj, src]);
-    run('ld', [
-      '-nostdlib', '--build-id=none', '-m', o.bits === 32 ? 'elf_i386' : 'elf_x86_64', '-T', LINKER_SCRIPT,
+  assembleAndLink({
+    src: join(GUESTS_DIR, `${o.src}.S`),
+    obj: join(BUILD_DIR, `${out}.o`),
+    elf,
+    asFlags: [o.bits === 32 ? '-m32' : '-m64'],
+    ldFlags: [
+      '-m', o.bits === 32 ? 'elf_i386' : 'elf_x86_64', '-T', LINKER_SCRIPT,
       '--defsym', `LOAD_BASE=0x${(o.base ?? 0x100000).toString(16)}`,
       '--defsym', `VIRT_OFFSET=0x${(o.virt ?? 0n).toString(16)}`,
-      '-o', tmpElf, tmpObj,
-    ]);
-    renameSync(tmpObj, obj);
-    renameSync(tmpElf, elf);
-  }
+    ],
+    inputs: [LINKER_SCRIPT, __filename],
+  });
   if (!o.binary) return elf;
   const bin = join(BUILD_DIR, `${out}.bin`);
-  if (newer(elf, bin)) {
-    run('objcopy', ['-O', 'binary', elf, `${bin}.${process.pid}`]);
-    renameSync(`${bin}.${process.pid}`, bin);
-  }
+  flatten(elf, bin);
   return bin;
 }
 

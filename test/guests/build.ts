@@ -1,45 +1,27 @@
 // Builds test guests from source with the host's GNU toolchain, once per test process.
 // A guest is described by its source files and the commands that make the final image; outputs
-// go to test/guests/build/ and are rebuilt when a source is newer than the output.
+// go to test/guests/build/ and are rebuilt when a source (or a file it #includes) is newer than
+// the output (toolchain.ts).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { BUILD_DIR, GUESTS_DIR, assembleAndLink, flatten } from './toolchain.js';
 
-export const GUESTS_DIR = __dirname;
-export const BUILD_DIR = join(__dirname, 'build');
-
-function newer(src: string, out: string): boolean {
-  return !existsSync(out) || statSync(src).mtimeMs > statSync(out).mtimeMs;
-}
-
-function run(cmd: string, args: string[]): void {
-  try {
-    execFileSync(cmd, args, { cwd: GUESTS_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    const err = e as { stderr?: Buffer; message: string };
-    throw new Error(`${cmd} ${args.join(' ')} failed:\n${err.stderr?.toString() ?? err.message}`);
-  }
-}
+export { BUILD_DIR, GUESTS_DIR };
 
 /**
  * Assembles `name.S` (GNU as via gcc, so the C preprocessor runs) and links it with `ld` using
  * the given flags. Returns the ELF path. `binary` also makes a flat image with objcopy.
  */
 export function buildAsm(name: string, opts: { ldFlags: string[]; asFlags?: string[]; binary?: boolean }): string {
-  mkdirSync(BUILD_DIR, { recursive: true });
   const src = join(GUESTS_DIR, `${name}.S`);
-  const obj = join(BUILD_DIR, `${name}.o`);
   const elf = join(BUILD_DIR, `${name}.elf`);
-  if (newer(src, elf) || newer(__filename, elf)) {
-    run('gcc', ['-c', '-nostdlib', '-ffreestanding', ...(opts.asFlags ?? []), '-o', obj, src]);
-    run('ld', ['-nostdlib', '--build-id=none', ...opts.ldFlags, '-o', elf, obj]);
-  }
-  if (opts.binary) {
-    const bin = join(BUILD_DIR, `${name}.bin`);
-    if (newer(elf, bin)) run('objcopy', ['-O', 'binary', elf, bin]);
-    return bin;
-  }
-  return elf;
+  assembleAndLink({
+    src, obj: join(BUILD_DIR, `${name}.o`), elf, asFlags: opts.asFlags ?? [], ldFlags: opts.ldFlags, inputs: [__filename],
+  });
+  if (!opts.binary) return elf;
+  const bin = join(BUILD_DIR, `${name}.bin`);
+  flatten(elf, bin);
+  return bin;
 }
 
 /** A 16-bit boot sector from `name.S`: linked at 0x7C00, flattened; the source ends with 55 AA. */

@@ -1,10 +1,6 @@
 /* A boot sector that writes to the debug console (port 0xE9), then exits with value 0x12. */
-        .code16
-        .globl _start
-_start:
-        cli
-        xor %ax, %ax
-        mov %ax, %ds
+#include "include/real-mode-start.inc"
+        real_mode_start
         mov $msg, %si
 1:      lodsb
         test %al, %al

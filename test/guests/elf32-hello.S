@@ -1,6 +1,7 @@
 /* A plain ELF32 guest (no Multiboot header), entered by kvmdbg in 32-bit protected mode at
    _start. Checks its initialised data and that .bss is zero, prints through COM1 and exits
    through isa-debug-exit with 0x32 (0x13 on failure). */
+#include "include/com1-puts.inc"
         .code32
         .text
         .globl _start
@@ -13,13 +14,8 @@ _start:
         repe scasl                      /* .bss must be all zero */
         jne fail
         mov $msg, %esi
-        mov $0x3f8, %dx
-1:      lodsb
-        test %al, %al
-        jz 2f
-        out %al, %dx
-        jmp 1b
-2:      mov $0x32, %al
+        com1_puts
+        mov $0x32, %al
         out %al, $0xf4
         hlt
 fail:   mov $0x13, %al

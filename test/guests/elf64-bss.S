@@ -1,6 +1,7 @@
 /* A plain ELF64 guest (no Multiboot header), entered by kvmdbg in long mode at _start with the
    low memory identity-mapped. Checks its initialised data and that its 16 KiB .bss is zero,
    prints through COM1 and exits through isa-debug-exit with 0x64 (0x13 on failure). */
+#include "include/com1-puts.inc"
         .code64
         .text
         .globl _start
@@ -14,13 +15,8 @@ _start:
         repe scasq
         jne fail
         lea msg(%rip), %rsi
-        mov $0x3f8, %dx
-1:      lodsb
-        test %al, %al
-        jz 2f
-        out %al, %dx
-        jmp 1b
-2:      mov $0x64, %al
+        com1_puts
+        mov $0x64, %al
         out %al, $0xf4
         hlt
 fail:   mov $0x13, %al

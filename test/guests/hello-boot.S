@@ -1,10 +1,6 @@
 /* A boot sector that prints through COM1 and exits through isa-debug-exit with value 0x21. */
-        .code16
-        .globl _start
-_start:
-        cli
-        xor %ax, %ax
-        mov %ax, %ds
+#include "include/real-mode-start.inc"
+        real_mode_start
         mov $msg, %si
 1:      lodsb
         test %al, %al

@@ -1,5 +1,6 @@
 /* A long-mode guest with its own IDT whose #BP handler prints "int3 handled", then returns;
    the guest prints "back" and exits with 0x11. */
+#include "include/com1-puts.inc"
         .code64
         .globl _start
 _start: lea handler(%rip), %rax
@@ -30,13 +31,8 @@ handler:
         incl hits(%rip)
         pop %rsi
         iretq
-puts:   mov $0x3f8, %dx
-1:      lodsb
-        test %al, %al
-        jz 2f
-        out %al, %dx
-        jmp 1b
-2:      ret
+puts:   com1_puts
+        ret
 msg:    .asciz "int3 handled\n"
 back:   .asciz "back\n"
         .balign 8

@@ -1,5 +1,6 @@
 /* A flat 64-bit guest entered by kvmdbg in long mode at 0x100000 (--mode long). It counts in
    memory, writes the counter to a watched variable, prints through COM1 and exits with 0x2a. */
+#include "include/com1-puts.inc"
         .code64
         .globl _start
 _start:
@@ -13,13 +14,8 @@ loop:   add $3, %eax            /* step target */
 after_loop:
         mov counter(%rip), %ebx /* a read of the watched variable */
         lea msg(%rip), %rsi
-        mov $0x3f8, %dx
-1:      lodsb
-        test %al, %al
-        jz 2f
-        out %al, %dx
-        jmp 1b
-2:      mov $0x2a, %al
+        com1_puts
+        mov $0x2a, %al
         out %al, $0xf4
         hlt
 msg:    .asciz "long mode ok\n"

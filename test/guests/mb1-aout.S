@@ -1,16 +1,13 @@
 /* A Multiboot 1 kernel as a flat binary using the a.out kludge (flag bit 16): the header says
    where the file loads (load_addr = _start), how much of it (up to _edata), where .bss ends
    (_end) and where to enter (entry). Checks EAX and .bss, prints, exits with 0x1a. */
-        .set MB_MAGIC, 0x1BADB002
-        .set MB_FLAGS, 0x00010003        /* page-align, memory information, address fields */
+#include "include/multiboot.inc"
+#include "include/com1-puts.inc"
         .code32
         .text
         .globl _start
 _start: jmp entry
-        .balign 4
-        .globl mb_header
-mb_header:
-        .long MB_MAGIC, MB_FLAGS, -(MB_MAGIC + MB_FLAGS)
+        multiboot1_header 0x00010003, mb_header /* page-align, memory information, address fields */
         .long mb_header                 /* header_addr */
         .long _start                    /* load_addr */
         .long _edata                    /* load_end_addr */
@@ -26,13 +23,8 @@ entry:
         repe scasl
         jne fail
         mov $msg, %esi
-        mov $0x3f8, %dx
-1:      lodsb
-        test %al, %al
-        jz 2f
-        out %al, %dx
-        jmp 1b
-2:      mov $0x1a, %al
+        com1_puts
+        mov $0x1a, %al
         out %al, $0xf4
         hlt
 fail:   mov $0x13, %al

@@ -1,11 +1,9 @@
 /* A Multiboot 1 kernel in an ELF64 file, as 64-bit kernels often ship: GRUB (and kvmdbg) load its
    segments by physical address and enter it in 32-bit protected mode at e_entry, so the entry
    code is 32-bit; it checks EAX = 0x2BADB002 and exits through isa-debug-exit with 0x1c. */
-        .set MB_MAGIC, 0x1BADB002
-        .set MB_FLAGS, 0x00000002
+#include "include/multiboot.inc"
         .section .multiboot, "a"
-        .balign 4
-        .long MB_MAGIC, MB_FLAGS, -(MB_MAGIC + MB_FLAGS)
+        multiboot1_header 0x00000002    /* memory information */
         .text
         .code32
         .globl _start

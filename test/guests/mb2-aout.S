@@ -1,31 +1,17 @@
 /* A Multiboot2 kernel as a flat binary: the address tag says where it loads (load_addr = _start,
    up to _edata, .bss to _end), the entry address tag where it starts. Also carries an unknown
    tag marked optional, which a loader must skip. Checks EAX and exits with 0x2a. */
-        .set MB2_MAGIC, 0xE85250D6
+#include "include/multiboot.inc"
         .code32
         .text
         .globl _start
 _start: jmp entry
-        .balign 8
-        .globl mb2_header
-mb2_header:
-        .long MB2_MAGIC, 0, mb2_header_end - mb2_header
-        .long -(MB2_MAGIC + 0 + (mb2_header_end - mb2_header))
-        .balign 8
-        .short 2, 0                     /* address */
-        .long 24
-        .long mb2_header, _start, _edata, _end
-        .balign 8
-        .short 3, 0                     /* entry address */
-        .long 12
-        .long entry
+        multiboot2_header
+        multiboot2_address_tags entry
         .balign 8
         .short 0x7777, 1                /* unknown, optional */
         .long 8
-        .balign 8
-        .short 0, 0                     /* end */
-        .long 8
-mb2_header_end:
+        multiboot2_header_end
         .globl entry
 entry:
         cmp $0x36D76289, %eax

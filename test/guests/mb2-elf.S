@@ -2,13 +2,10 @@
    2 (boot loader name), 3 (modules), 4 (basic meminfo) and 6 (memory map), asks for page-aligned
    modules and optionally for a framebuffer (kvmdbg ignores that). Checks EAX = 0x36D76289,
    prints "multiboot2 ok" through COM1 and exits with 0x2b (0x13 on failure). */
-        .set MB2_MAGIC, 0xE85250D6
+#include "include/multiboot.inc"
+#include "include/com1-puts.inc"
         .section .multiboot, "a"
-        .balign 8
-        .globl mb2_header
-mb2_header:
-        .long MB2_MAGIC, 0, mb2_header_end - mb2_header
-        .long -(MB2_MAGIC + 0 + (mb2_header_end - mb2_header))
+        multiboot2_header
         .balign 8
 info_request:
         .short 1, 0                     /* information request, required */
@@ -22,10 +19,7 @@ info_request_end:
         .short 5, 1                     /* framebuffer, optional */
         .long 20
         .long 1024, 768, 32
-        .balign 8
-        .short 0, 0                     /* end */
-        .long 8
-mb2_header_end:
+        multiboot2_header_end
 
         .code32
         .text
@@ -34,13 +28,8 @@ _start:
         cmp $0x36D76289, %eax
         jne fail
         mov $msg, %esi
-        mov $0x3f8, %dx
-1:      lodsb
-        test %al, %al
-        jz 2f
-        out %al, %dx
-        jmp 1b
-2:      mov $0x2b, %al
+        com1_puts
+        mov $0x2b, %al
         out %al, $0xf4
         hlt
 fail:   mov $0x13, %al

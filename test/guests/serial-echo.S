@@ -1,11 +1,7 @@
 /* A boot sector that reads 4 bytes from COM1 (polling LSR bit 0), and writes them back with
  * lowercase letters made uppercase, between "[" and "]", then exits with value 0x15. */
-        .code16
-        .globl _start
-_start:
-        cli
-        xor %ax, %ax
-        mov %ax, %ds
+#include "include/real-mode-start.inc"
+        real_mode_start
         mov $0x3f8, %dx
         mov $'[', %al
         out %al, %dx

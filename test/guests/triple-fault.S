@@ -1,11 +1,7 @@
 /* A boot sector that enters 32-bit protected mode with an IDT of limit 0, then executes ud2 at
  * `fault`: #UD cannot be delivered (#GP), nor can #GP (#DF), nor #DF: a triple fault. */
-        .code16
-        .globl _start
-_start:
-        cli
-        xor %ax, %ax
-        mov %ax, %ds
+#include "include/real-mode-start.inc"
+        real_mode_start
         lgdtl gdtr
         lidtl idtr
         mov %cr0, %eax

@@ -4,7 +4,9 @@
  * UART left in loopback cannot swallow it) and exits with value NN, the check's number; the
  * test names the checks by those numbers. When every check passes, the guest prints "uart ok"
  * on COM1 and exits with value 0x50. */
-        .code16
+#include "include/real-mode-start.inc"
+#include "include/com1-puts.inc"
+#include "include/puts-puthex8.inc"
 
         .set RBR, 0
         .set THR, 0
@@ -27,11 +29,7 @@
         .byte \num, \reg, \val, \mask
         .endm
 
-        .globl _start
-_start:
-        cli
-        xor %ax, %ax
-        mov %ax, %ds
+        real_mode_start
         mov %ax, %ss
         mov $0x7c00, %sp
         mov $steps, %si
@@ -72,36 +70,14 @@ fail:   mov $failmsg, %si
         hlt
 
 pass:   mov $okmsg, %si
-        mov $0x3f8, %dx
-1:      lodsb
-        test %al, %al
-        jz 2f
-        out %al, %dx
-        jmp 1b
-2:      mov $0x50, %al
+        com1_puts
+        mov $0x50, %al
         out %al, $0xf4
         hlt
 
-/* puts: prints the NUL-terminated string at %si on the debug console. */
-puts:   lodsb
-        test %al, %al
-        jz 1f
-        call putc
-        jmp puts
-1:      ret
-
-/* puthex8: prints %al as two hex digits on the debug console. */
-puthex8:
-        push %ax
-        shr $4, %al
-        call puthex4
-        pop %ax
-puthex4:
-        and $0x0f, %al
-        add $'0', %al
-        cmp $'9', %al
-        jbe putc
-        add $('a' - '0' - 10), %al
+/* puts, puthex8 and puthex4 (include/puts-puthex8.inc) print through putc, which must follow:
+ * here it writes %al to the debug console. */
+        puts_puthex8
 putc:   out %al, $0xe9
         ret
 

@@ -1,12 +1,9 @@
 /* A boot sector that reads port 0x3E0 (nothing decodes it) as a byte and as a word, prints
  * "in 3e0: bb wwww\n" on COM1 (the values in hex), and exits with value 0x30 if the byte read
  * was 0xFF and the word 0xFFFF, else 0x31. */
-        .code16
-        .globl _start
-_start:
-        cli
-        xor %ax, %ax
-        mov %ax, %ds
+#include "include/real-mode-start.inc"
+#include "include/puts-puthex8.inc"
+        real_mode_start
         mov %ax, %ss
         mov $0x7c00, %sp
         mov $msg, %si
@@ -36,27 +33,9 @@ _start:
 1:      out %al, $0xf4
         hlt
 
-/* puts: prints the NUL-terminated string at %si. */
-puts:   lodsb
-        test %al, %al
-        jz 1f
-        call putc
-        jmp puts
-1:      ret
-
-/* puthex8: prints %al as two hex digits. */
-puthex8:
-        push %ax
-        shr $4, %al
-        call puthex4
-        pop %ax
-puthex4:
-        and $0x0f, %al
-        add $'0', %al
-        cmp $'9', %al
-        jbe putc
-        add $('a' - '0' - 10), %al
-/* putc: prints %al on COM1. */
+/* puts, puthex8 and puthex4 (include/puts-puthex8.inc) print through putc, which must follow:
+ * here it writes %al to COM1. */
+        puts_puthex8
 putc:   push %dx
         mov $0x3f8, %dx
         out %al, %dx

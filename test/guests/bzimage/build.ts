@@ -1,26 +1,15 @@
 // Builds the fake bzImage (fake-bzimage.S): assembled, linked at 0 as one section and flattened,
 // so the file is the setup area followed by the protected-mode kernel. Outputs go to
-// test/guests/build/bzimage/ and are rebuilt when the source or this file is newer; temporary
-// names and a rename keep test files building at the same time from seeing half a file.
+// test/guests/build/bzimage/ and are rebuilt when the source (or a file it #includes) or this
+// file is newer (../toolchain.ts, which also keeps test files building at the same time from
+// seeing half a file).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BUILD_DIR, assembleAndLink, flatten } from '../toolchain.js';
 
 const SRC_DIR = __dirname;
-export const BZIMAGE_BUILD_DIR = join(__dirname, '..', 'build', 'bzimage');
-
-function newer(src: string, out: string): boolean {
-  return !existsSync(out) || statSync(src).mtimeMs > statSync(out).mtimeMs;
-}
-
-function run(cmd: string, args: string[]): void {
-  try {
-    execFileSync(cmd, args, { cwd: SRC_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    const err = e as { stderr?: Buffer; message: string };
-    throw new Error(`${cmd} ${args.join(' ')} failed:\n${err.stderr?.toString() ?? err.message}`);
-  }
-}
+export const BZIMAGE_BUILD_DIR = join(BUILD_DIR, 'bzimage');
 
 /** The symbols of the built ELF (link address = file offset): name → value. */
 function symbols(elf: string): Record<string, number> {
@@ -41,19 +30,16 @@ export interface FakeBzImage {
 
 /** Builds test/guests/bzimage/<name>.S into a flat bzImage. */
 export function buildFakeBzImage(name = 'fake-bzimage'): FakeBzImage {
-  mkdirSync(BZIMAGE_BUILD_DIR, { recursive: true });
-  const src = join(SRC_DIR, `${name}.S`);
-  const obj = join(BZIMAGE_BUILD_DIR, `${name}.o`);
   const elf = join(BZIMAGE_BUILD_DIR, `${name}.elf`);
   const bin = join(BZIMAGE_BUILD_DIR, `${name}.bzImage`);
-  if (newer(src, bin) || newer(__filename, bin)) {
-    const tmp = (p: string) => `${p}.${process.pid}`;
-    run('gcc', ['-c', '-m32', '-nostdlib', '-ffreestanding', '-o', tmp(obj), src]);
-    run('ld', ['-m', 'elf_i386', '-nostdlib', '--build-id=none', '-Ttext=0', '-e', '_start', '-o', tmp(elf), tmp(obj)]);
-    run('objcopy', ['-O', 'binary', '-j', '.text', tmp(elf), tmp(bin)]);
-    renameSync(tmp(obj), obj);
-    renameSync(tmp(elf), elf);
-    renameSync(tmp(bin), bin);
-  }
+  assembleAndLink({
+    src: join(SRC_DIR, `${name}.S`),
+    obj: join(BZIMAGE_BUILD_DIR, `${name}.o`),
+    elf,
+    asFlags: ['-m32'],
+    ldFlags: ['-m', 'elf_i386', '-Ttext=0', '-e', '_start'],
+    inputs: [__filename],
+  });
+  flatten(elf, bin, ['-j', '.text']);
   return { path: bin, image: readFileSync(bin), offsets: symbols(elf) };
 }
