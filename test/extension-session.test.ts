@@ -120,7 +120,7 @@ test('layering: only src/extension imports vscode; the extension bundle has no m
     if (!inExtension) assert.ok(!importsVscode.test(readFileSync(f, 'utf8')), `${f} imports vscode`);
   }
   // the extension's pure modules (unit-tested without VS Code) stay vscode-free
-  for (const f of ['config-guess', 'panel-model', 'session-state', 'serial-decoder', 'node-runtime', 'node-probe']) {
+  for (const f of ['config-guess', 'panel-model', 'session-state', 'serial-decoder', 'node-runtime', 'node-probe', 'adapter-check']) {
     assert.ok(!importsVscode.test(readFileSync(join(ROOT, 'src', 'extension', `${f}.ts`), 'utf8')), f);
   }
   const r = await build({
