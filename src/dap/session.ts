@@ -115,7 +115,7 @@ export class KvmDebugSession extends LoggingDebugSession {
   /** Builds the machine and its target from the launch configuration (again, for a restart). */
   private build(c: LaunchConfig): void {
     const machine = new Machine({
-      image: c.program, memory: c.memory, smp: c.smp, format: c.format, cmdline: c.cmdline,
+      image: this.info?.programImage ?? c.program, imageName: c.program, memory: c.memory, smp: c.smp, format: c.format, cmdline: c.cmdline,
       modules: c.modules, loadAddress: c.loadAddress, entry: c.entry, mode: c.mode,
       serial: (b) => this.serial?.write(b),
       kvmDevice: process.env.KVMDBG_DEVICE || undefined,

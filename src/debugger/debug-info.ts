@@ -1,5 +1,6 @@
 // Everything the adapter knows about the guest's code: ELF symbols and DWARF line tables from
-// the program (when it is an ELF) and from the extra `symbols` files of launch.json.
+// the program (when it is an ELF) and from the extra `symbols` files of launch.json. Each file is
+// read and its ELF parsed once; the program's bytes are handed on to the machine's loader.
 import { readFileSync } from 'node:fs';
 import { SymbolTable } from '../symbols/elf-symbols.js';
 import { LineTable } from '../symbols/dwarf/line.js';
@@ -7,6 +8,7 @@ import { CallFrameInfo } from '../symbols/dwarf/cfi.js';
 import { DwarfVariables, type DwarfVariable } from '../symbols/dwarf/variables.js';
 import type { CType } from '../symbols/dwarf/types.js';
 import { isElf } from '../symbols/elf-parse.js';
+import { ElfImage } from '../symbols/elf-file.js';
 import { readImage } from '../vmm/machine.js';
 import { LaunchError } from '../errors.js';
 
@@ -36,10 +38,12 @@ interface DebugFile {
 
 export class DebugInfo {
   private readonly files: DebugFile[] = [];
+  /** The program file's bytes, read once per launch (the loader takes them from here). */
+  readonly programImage: Buffer;
 
   /** Loads the program (if ELF) and every symbols file. Bad symbol files fail the launch. */
   constructor(program: string, extra: SymbolFile[]) {
-    const programImage = readImage(program);
+    const programImage = (this.programImage = readImage(program));
     if (isElf(programImage)) this.add(program, programImage, 0n);
     for (const s of extra) {
       let image: Buffer;
@@ -54,12 +58,13 @@ export class DebugInfo {
   }
 
   private add(path: string, image: Buffer, offset: bigint): void {
+    const elf = ElfImage.open(image, path);
     this.files.push({
       path, image, offset,
-      symbols: SymbolTable.fromElf(image, path, offset),
-      lines: LineTable.fromElf(image, path, offset),
-      frames: CallFrameInfo.fromElf(image, path, offset),
-      variables: DwarfVariables.fromElf(image, path, offset),
+      symbols: SymbolTable.fromElf(elf, path, offset),
+      lines: LineTable.fromElf(elf, path, offset),
+      frames: CallFrameInfo.fromElf(elf, path, offset),
+      variables: DwarfVariables.fromElf(elf, path, offset),
     });
   }
 

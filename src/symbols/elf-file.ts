@@ -36,6 +36,11 @@ export class ElfImage {
     return new ElfImage(elf, image, name);
   }
 
+  /** `source` itself when already opened: each reader of one file shares one parse. */
+  static of(source: ElfImage | Buffer | string, fileName?: string): ElfImage {
+    return source instanceof ElfImage ? source : ElfImage.open(source, fileName);
+  }
+
   sectionHeader(name: string): SectionHeader | undefined {
     return this.elf.sections.find((s) => s.name === name);
   }

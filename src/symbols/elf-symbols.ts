@@ -41,15 +41,15 @@ export class SymbolTable {
   private readonly all: SymbolInfo[];
 
   /**
-   * @param source an ELF image or the path of one
+   * @param source an opened ELF image, its bytes or its path, or symbols already read
    * @param loadOffset added to every symbol's address (for an ELF describing code loaded elsewhere)
    */
-  constructor(source: Buffer | string | ElfSymbol[], readonly loadOffset = 0n, fileName?: string, bits: 32 | 64 = 64) {
+  constructor(source: ElfImage | Buffer | string | ElfSymbol[], readonly loadOffset = 0n, fileName?: string, bits: 32 | 64 = 64) {
     let symbols: ElfSymbol[];
     if (Array.isArray(source)) {
       symbols = source;
     } else {
-      const elf = ElfImage.open(source, fileName);
+      const elf = ElfImage.of(source, fileName);
       symbols = elf.elf.symbols;
       bits = elf.bits;
     }
@@ -74,7 +74,7 @@ export class SymbolTable {
   }
 
   /** The symbol table of an ELF image (a Buffer, or a path when `image` is a string). */
-  static fromElf(image: Buffer | string, fileName?: string, loadOffset = 0n): SymbolTable {
+  static fromElf(image: ElfImage | Buffer | string, fileName?: string, loadOffset = 0n): SymbolTable {
     return new SymbolTable(image, loadOffset, fileName);
   }
 

@@ -28,11 +28,13 @@ import {
   exitReason, readDebugExit, readFailEntryReason, readInternalError, readIoExit, readMmioExit, readSystemEventType,
   type DebugTrap, type IoExit,
 } from './exits.js';
-import { EFER_LMA, GPR, RFLAGS_IF } from '../x86/registers.js';
+import { DR6_BS, EFER_LMA, GPR, RFLAGS_IF } from '../x86/registers.js';
 
 export interface MachineConfig {
   /** The guest image: a path, or the bytes themselves. */
   image: string | Buffer;
+  /** What messages call the image when `image` is bytes (a path names itself). */
+  imageName?: string;
   /** Guest RAM in bytes (default 64 MiB). */
   memory?: number;
   smp?: number;
@@ -72,19 +74,26 @@ export interface MachineConfig {
   blockIrq?: boolean;
 }
 
+/** A watch as its watchpoint stop names it: slot (-1: a page trap), id, address and access. */
+type Watch = Omit<Extract<Stop, { kind: 'watchpoint' }>, 'kind' | 'vcpu'>;
+
 /** A data watch placed on guest-physical memory for the memslots backend. */
-interface PhysWatch {
-  slot: number;
-  id: number;
+interface PhysWatch extends Watch {
   phys: number;
   length: number;
-  access: WatchKind;
-  address: bigint;
 }
+
+/**
+ * Where the machine stands, one value: 'stopped' between runs, 'running' from beginRun to endRun
+ * (a run or step, with the turns of the event loop between its slices), 'destroyed' for good.
+ * Each change happens in one place: beginRun (stopped → running), endRun (running → stopped),
+ * destroy (stopped → destroyed). A pause asked for is not a state: it waits in the kicker's
+ * shared slot, where another thread may set it too (kickFromAnyThread), until the run takes it.
+ */
+export type RunState = 'stopped' | 'running' | 'destroyed';
 
 const SLICE_MS = 10;
 const SMP_SLICE_MS = 2;
-const DR6_BS = 1 << 14;
 
 export class Machine {
   readonly vm: Vm;
@@ -98,13 +107,11 @@ export class Machine {
   private readonly fileName: string;
   /** A stop raised by a device during an exit, returned once the exit is handled. */
   private pending: Stop | undefined;
-  private pauseRequested = false;
+  private state: RunState = 'stopped';
   private portWatches: { from: number; to: number }[] = [];
   /** Debug registers changed while running: apply them before the next slice. */
   private debugDirty = false;
   private current = 0;
-  private running = false;
-  private destroyed = false;
   /** vCPU whose next resume must hand the guest its own int3 (after a guest-int3 stop). */
   private deliverInt3 = new Set<number>();
   private readonly plantTarget: PlantTarget;
@@ -133,7 +140,7 @@ export class Machine {
   readonly canHoldInterrupts: boolean;
 
   constructor(config: MachineConfig) {
-    this.fileName = typeof config.image === 'string' ? config.image : '<image>';
+    this.fileName = typeof config.image === 'string' ? config.image : config.imageName ?? '<image>';
     const image = typeof config.image === 'string' ? readImage(config.image) : config.image;
     const modules = (config.modules ?? []).map((m): Module => ({
       path: m.path, args: m.args ?? m.path, data: readImage(m.path),
@@ -188,7 +195,7 @@ export class Machine {
   }
 
   get isRunning(): boolean {
-    return this.running;
+    return this.state === 'running';
   }
 
   /** For another thread that must pause this machine (see kicker.ts, kickFromAnyThread). */
@@ -232,7 +239,7 @@ export class Machine {
       for (;;) {
         this.uart.flush();
         await yieldToEventLoop();
-        if (this.takePause()) return { kind: 'pause', vcpu: this.current };
+        if (this.kicker.takePauseRequest()) return { kind: 'pause', vcpu: this.current };
         if (this.debugDirty) {
           this.debugDirty = false;
           if (this.softwareBreakpoints === 'debugregs') this.placeSoftwareBreakpoints();
@@ -280,7 +287,7 @@ export class Machine {
   private stepWith(index: number, control: number): Stop | Promise<Stop> {
     const v = this.vcpu(index);
     this.current = index;
-    if (this.plainStep === control && !this.running) {
+    if (this.plainStep === control && this.state === 'stopped') {
       // The common case of a debugger stepping: guest debug is already set for a plain
       // single step, so one KVM_RUN and a look at the exit is all it takes.
       this.kicker.enter(index);
@@ -332,7 +339,7 @@ export class Machine {
       for (;;) {
         this.uart.flush();
         await yieldToEventLoop();
-        if (this.takePause()) return { kind: 'pause', vcpu: v.id };
+        if (this.kicker.takePauseRequest()) return { kind: 'pause', vcpu: v.id };
         const s = this.execute(v, true);
         if (s) return s;
       }
@@ -341,25 +348,23 @@ export class Machine {
     }
   }
 
-  /** Asks a running machine to stop; run() or step() then returns a pause stop. */
+  /**
+   * Asks a running machine to stop; run() or step() then returns a pause stop. Called between
+   * runs it does nothing: the next run starts afresh.
+   */
   pause(): void {
-    this.pauseRequested = true;
     this.kicker.requestPause();
   }
 
-  private takePause(): boolean {
-    const p = this.kicker.takePauseRequest() || this.pauseRequested;
-    this.pauseRequested = false;
-    return p;
-  }
-
+  /** stopped → running; a pause asked for before the run is dropped. */
   private beginRun(): void {
-    if (this.destroyed) throw new GuestError('the machine has been destroyed');
-    if (this.running) throw new GuestError('the machine is already running');
-    this.running = true;
+    if (this.state !== 'stopped') {
+      throw new GuestError(this.state === 'destroyed' ? 'the machine has been destroyed' : 'the machine is already running');
+    }
+    this.state = 'running';
     this.pending = undefined;
+    this.debugDirty = false;
     this.kicker.takePauseRequest();
-    this.pauseRequested = false;
   }
 
   /**
@@ -394,13 +399,17 @@ export class Machine {
     this.borrowed.clear();
   }
 
+  /** running → stopped, with what the run planted and borrowed put back. */
   private endRun(): void {
-    this.returnBorrowed();
-    this.execTraps = NO_ADDRESSES;
-    this.breakpoints.unplant(this.plantTarget);
-    this.uart.flush();
-    this.kicker.idle();
-    this.running = false;
+    try {
+      this.returnBorrowed();
+      this.execTraps = NO_ADDRESSES;
+      this.breakpoints.unplant(this.plantTarget);
+      this.uart.flush();
+      this.kicker.idle();
+    } finally {
+      this.state = 'stopped';
+    }
   }
 
   /** Round-robin between vCPUs, skipping those still waiting for INIT/SIPI. */
@@ -469,7 +478,7 @@ export class Machine {
   private applyWatchTraps(): void {
     const traps = new Map<number, TrapMode>();
     this.physWatches = [];
-    const watch = (w: Omit<PhysWatch, 'phys' | 'length'>, length: number) => {
+    const watch = (w: Watch, length: number) => {
       // Page by page: the range may cross pages that map to scattered physical frames.
       for (let off = 0; off < length;) {
         const lin = w.address + BigInt(off);
@@ -524,7 +533,7 @@ export class Machine {
         run[abi.kvm_run.immediate_exit] = 0;
         // The slice timer ticks on its own clock, so its first tick may come just after this
         // call began (a breakpoint continue, say): go on, and end the slice at the second.
-        if (++ticks === 1 && !this.pauseRequested && !this.kicker.pauseAsked()) continue;
+        if (++ticks === 1 && !this.kicker.pauseAsked()) continue;
         return this.afterKick(v);
       }
       switch (exitReason(v.run32)) {
@@ -586,10 +595,7 @@ export class Machine {
 
   /** KVM_RUN was interrupted: a pause, a vCPU that can never wake, or just the end of a slice. */
   private afterKick(v: Vcpu): Stop | null {
-    if (this.kicker.takePauseRequest() || this.pauseRequested) {
-      this.pauseRequested = false;
-      return { kind: 'pause', vcpu: v.id };
-    }
+    if (this.kicker.takePauseRequest()) return { kind: 'pause', vcpu: v.id };
     // A vCPU halted with IF clear can never wake; with several vCPUs the others may still
     // run, so the machine stops only when none of them can.
     if (this.deadlyHalted(v) && this.vm.vcpus.every((x) => x === v || this.deadlyHalted(x) ||
@@ -654,7 +660,7 @@ export class Machine {
       else data.set(mem.view(addr, len));
       const w = this.physWatches.find((x) =>
         addr < x.phys + x.length && x.phys < addr + len && (write || x.access === 'readwrite'));
-      return w && { kind: 'watchpoint', vcpu: v.id, id: w.id, slot: w.slot, address: w.address, access: w.access };
+      return w && watchStop(v.id, w);
     }
     if (!write) data.fill(0xff);
     this.bus.trace?.(`mmio ${write ? 'write' : 'read '} ${hex(addr)} len ${len} ${write ? '<-' : '->'} ${data.toString('hex')}`);
@@ -684,7 +690,7 @@ export class Machine {
       // SVM (QEMU's) sets the slot's bit beside BS.
       if (h.kind === 'execute' && singleStep && dr6 & DR6_BS) continue;
       if (h.kind === 'execute') return { kind: 'breakpoint', vcpu: v.id, address: h.address, id: this.borrowed.get(h.id) ?? h.id };
-      return { kind: 'watchpoint', vcpu: v.id, id: h.id, slot, address: h.address, access: h.kind };
+      return watchStop(v.id, { slot, id: h.id, address: h.address, access: h.kind });
     }
     if (singleStep || dr6 & DR6_BS) return this.stepStops[v.id];
     return null;
@@ -740,13 +746,9 @@ export class Machine {
         if (reason !== abi.KVM_EXIT.DEBUG) return this.execute(v, true);
         break;
       }
-      const hit = this.physWatches.findIndex((w, i) => !this.vm.memory.view(w.phys, w.length).equals(before[i]));
-      if (hit >= 0) {
-        const w = this.physWatches[hit];
-        s = { kind: 'watchpoint', vcpu: v.id, id: w.id, slot: w.slot, address: w.address, access: w.access };
-      } else if (control.flags & abi.KVM_GUESTDBG_SINGLESTEP) {
-        s = { kind: 'step', vcpu: v.id };
-      }
+      const hit = this.physWatches.find((w, i) => !this.vm.memory.view(w.phys, w.length).equals(before[i]));
+      if (hit) s = watchStop(v.id, hit);
+      else if (control.flags & abi.KVM_GUESTDBG_SINGLESTEP) s = this.stepStops[v.id];
     } finally {
       for (const x of this.vm.vcpus) x.setGuestDebug(control.flags, control.regs);
       this.vm.memory.setTraps(saved);
@@ -859,8 +861,9 @@ export class Machine {
 
   addSoftwareBreakpoint(linear: bigint): number {
     const id = this.breakpoints.addSoftware(linear);
-    if (this.running && this.softwareBreakpoints === 'int3') this.breakpoints.plantOne(this.plantTarget, linear);
-    else this.debugDirty = this.running;
+    const running = this.state === 'running';
+    if (running && this.softwareBreakpoints === 'int3') this.breakpoints.plantOne(this.plantTarget, linear);
+    else this.debugDirty = running;
     return id;
   }
 
@@ -871,19 +874,19 @@ export class Machine {
    */
   addPageWatch(linear: bigint, length: number): number {
     const id = this.breakpoints.addPageWatch(linear, length);
-    this.debugDirty = this.running;
+    this.debugDirty = this.state === 'running';
     return id;
   }
 
   addHardwareBreakpoint(linear: bigint, kind: WatchKind = 'execute', length: HwLength = 1): number {
     const id = this.breakpoints.addHardware(linear, kind, length);
-    this.debugDirty = this.running;
+    this.debugDirty = this.state === 'running';
     return id;
   }
 
   removeBreakpoint(id: number): boolean {
     const removed = this.breakpoints.remove(id);
-    if (this.running) {
+    if (this.state === 'running') {
       this.breakpoints.unplantRemoved(this.plantTarget);
       this.debugDirty = true;
     }
@@ -895,11 +898,14 @@ export class Machine {
     this.uart.pushInput(bytes);
   }
 
-  /** Releases every fd, mapping and thread. The machine must not be running. */
+  /**
+   * Releases every fd, mapping and thread: stopped → destroyed (again: nothing). A running
+   * machine is refused: pause it and wait for its stop first.
+   */
   async destroy(): Promise<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    this.plainStep = -1;
+    if (this.state === 'destroyed') return;
+    if (this.state === 'running') throw new GuestError('the machine is running: pause it and wait for the stop before destroying it');
+    this.state = 'destroyed';
     this.uart.flush();
     this.kicker.destroy();
     this.vm.destroy();
@@ -913,6 +919,11 @@ export const GUEST_INT3_UNSEEN = "this host does not report a guest's int3 to KV
   "straight to the guest's #BP handler), so kvmdbg cannot stop on the guest's own int3 here";
 /** Guest-debug control of a plain single step (software breakpoints always on, see applyGuestDebug). */
 const PLAIN_STEP = abi.KVM_GUESTDBG_ENABLE | abi.KVM_GUESTDBG_SINGLESTEP | abi.KVM_GUESTDBG_USE_SW_BP;
+
+/** The stop for a data watch that fired: a debug register's (slot 0-3) or a trapped page's. */
+function watchStop(vcpu: number, w: Watch): Stop {
+  return { kind: 'watchpoint', vcpu, id: w.id, slot: w.slot, address: w.address, access: w.access };
+}
 
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));

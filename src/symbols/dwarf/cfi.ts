@@ -96,6 +96,17 @@ export interface EncodingContext extends PointerBases {
   loadOffset: bigint;
 }
 
+/** The longest augmentation string read ("zPLRS" and the like are 2-6 bytes). */
+const MAX_AUGMENTATION = 64;
+/**
+ * The highest register number a rule may name (as LLVM's unwinder limits it): x86's DWARF
+ * registers end below 150. With it and MAX_REMEMBERED_STATES, a remembered state is a bounded
+ * copy, so a program of n bytes does O(n) work however it nests.
+ */
+export const MAX_CFI_REGISTER = 287;
+/** How deep DW_CFA_remember_state may nest (compilers nest one or two deep). */
+export const MAX_REMEMBERED_STATES = 64;
+
 function readEncoded(r: ByteReader, enc: number, addressSize: number, bases: PointerBases, valueOnly = false): bigint {
   if (enc === DW_EH_PE_omit) return 0n;
   const fieldAddr = bases.section + BigInt(r.pos);
@@ -163,6 +174,7 @@ export function parseFrameSection(
     const r = new ByteReader(data, name, off);
     const { length, offsetSize } = r.initialLength('CIE length');
     const end = r.pos + length;
+    if (end > data.length) throw new DwarfError(`${name}: CIE at 0x${off.toString(16)} (${length} bytes) runs past the end of the section`);
     r.end = end;
     const id = offsetSize === 8 ? r.u64('CIE id') : BigInt(r.u32('CIE id'));
     const isCie = eh ? id === 0n : id === (offsetSize === 8 ? 0xffffffffffffffffn : 0xffffffffn);
@@ -172,7 +184,8 @@ export function parseFrameSection(
       problems.push(`${name}: CIE at 0x${off.toString(16)} has unsupported version ${version}`);
       return null;
     }
-    const augmentation = r.cstring('augmentation');
+    // FDEs may name any offset as their CIE: a bounded read keeps each look cheap.
+    const augmentation = r.cstring('augmentation', MAX_AUGMENTATION);
     let cieAddressSize = addressSize;
     if (augmentation.includes('eh')) r.skip(addressSize, 'eh data');
     if (version >= 4) {
@@ -284,6 +297,11 @@ function execute(
 ): { loc: bigint; state: State; stopped: boolean; next?: bigint } {
   const r = new ByteReader(instructions, section);
   const stack: State[] = [];
+  const regN = (): number => {
+    const reg = r.ulebN('register');
+    if (reg > MAX_CFI_REGISTER) throw new DwarfError(`${section}: register ${reg} in the entry for CIE 0x${cie.offset.toString(16)} is beyond the last DWARF register (${MAX_CFI_REGISTER})`);
+    return reg;
+  };
   const ruleFor = (reg: number): RegRule | undefined => initial?.regs.get(reg);
   const restore = (reg: number): void => {
     const rule = ruleFor(reg);
@@ -332,12 +350,15 @@ function execute(
       case 0x02: if (advanceTo(loc + BigInt(r.u8()) * ca)) return { loc, state, stopped: true, next: stopNext }; break;
       case 0x03: if (advanceTo(loc + BigInt(r.u16()) * ca)) return { loc, state, stopped: true, next: stopNext }; break;
       case 0x04: if (advanceTo(loc + BigInt(r.u32()) * ca)) return { loc, state, stopped: true, next: stopNext }; break;
-      case 0x05: { const reg = r.ulebN(); state.regs.set(reg, { type: 'offset', offset: r.uleb() * da }); break; }
-      case 0x06: restore(r.ulebN()); break;
-      case 0x07: state.regs.set(r.ulebN(), { type: 'undefined' }); break;
-      case 0x08: state.regs.set(r.ulebN(), { type: 'same' }); break;
-      case 0x09: { const reg = r.ulebN(); state.regs.set(reg, { type: 'register', reg: r.ulebN() }); break; }
-      case 0x0a: stack.push(cloneState(state)); break; // remember_state
+      case 0x05: { const reg = regN(); state.regs.set(reg, { type: 'offset', offset: r.uleb() * da }); break; }
+      case 0x06: restore(regN()); break;
+      case 0x07: state.regs.set(regN(), { type: 'undefined' }); break;
+      case 0x08: state.regs.set(regN(), { type: 'same' }); break;
+      case 0x09: { const reg = regN(); state.regs.set(reg, { type: 'register', reg: regN() }); break; }
+      case 0x0a: // remember_state
+        if (stack.length >= MAX_REMEMBERED_STATES) throw new DwarfError(`${section}: DW_CFA_remember_state nested more than ${MAX_REMEMBERED_STATES} deep`);
+        stack.push(cloneState(state));
+        break;
       case 0x0b: { // restore_state: the CFA rule comes back too (as gcc and gdb do)
         const s = stack.pop();
         if (!s) throw new DwarfError(`${section}: DW_CFA_restore_state without a remembered state`);
@@ -345,23 +366,23 @@ function execute(
         state.regs = s.regs;
         break;
       }
-      case 0x0c: { const reg = r.ulebN(); state.cfa = { type: 'reg', reg, offset: r.uleb() }; break; }
+      case 0x0c: { const reg = regN(); state.cfa = { type: 'reg', reg, offset: r.uleb() }; break; }
       case 0x0d: {
-        const reg = r.ulebN();
+        const reg = regN();
         state.cfa = state.cfa.type === 'reg' ? { ...state.cfa, reg } : { type: 'reg', reg, offset: 0n };
         break;
       }
       case 0x0e: setCfaOffset(r.uleb()); break;
       case 0x0f: state.cfa = { type: 'expression', expr: r.bytes(r.ulebN()) }; break;
-      case 0x10: { const reg = r.ulebN(); state.regs.set(reg, { type: 'expression', expr: r.bytes(r.ulebN()) }); break; }
-      case 0x11: { const reg = r.ulebN(); state.regs.set(reg, { type: 'offset', offset: r.sleb() * da }); break; }
-      case 0x12: { const reg = r.ulebN(); state.cfa = { type: 'reg', reg, offset: r.sleb() * da }; break; }
+      case 0x10: { const reg = regN(); state.regs.set(reg, { type: 'expression', expr: r.bytes(r.ulebN()) }); break; }
+      case 0x11: { const reg = regN(); state.regs.set(reg, { type: 'offset', offset: r.sleb() * da }); break; }
+      case 0x12: { const reg = regN(); state.cfa = { type: 'reg', reg, offset: r.sleb() * da }; break; }
       case 0x13: setCfaOffset(r.sleb() * da); break;
-      case 0x14: { const reg = r.ulebN(); state.regs.set(reg, { type: 'valOffset', offset: r.uleb() * da }); break; }
-      case 0x15: { const reg = r.ulebN(); state.regs.set(reg, { type: 'valOffset', offset: r.sleb() * da }); break; }
-      case 0x16: { const reg = r.ulebN(); state.regs.set(reg, { type: 'valExpression', expr: r.bytes(r.ulebN()) }); break; }
+      case 0x14: { const reg = regN(); state.regs.set(reg, { type: 'valOffset', offset: r.uleb() * da }); break; }
+      case 0x15: { const reg = regN(); state.regs.set(reg, { type: 'valOffset', offset: r.sleb() * da }); break; }
+      case 0x16: { const reg = regN(); state.regs.set(reg, { type: 'valExpression', expr: r.bytes(r.ulebN()) }); break; }
       case 0x2e: r.uleb(); break; // GNU_args_size
-      case 0x2f: { const reg = r.ulebN(); state.regs.set(reg, { type: 'offset', offset: -r.uleb() * da }); break; }
+      case 0x2f: { const reg = regN(); state.regs.set(reg, { type: 'offset', offset: -r.uleb() * da }); break; }
       default:
         throw new DwarfError(`${section}: unknown CFA instruction 0x${op.toString(16)} in the entry for CIE 0x${cie.offset.toString(16)}`);
     }
@@ -403,8 +424,8 @@ export class CallFrameInfo {
   }
 
   /** The CFI of an ELF file: .eh_frame and .debug_frame together; empty when it has neither. */
-  static fromElf(image: Buffer, fileName: string, loadOffset = 0n): CallFrameInfo {
-    const elf = ElfImage.open(image, fileName);
+  static fromElf(image: ElfImage | Buffer, fileName: string, loadOffset = 0n): CallFrameInfo {
+    const elf = ElfImage.of(image, fileName);
     const addressSize = elf.bits / 8;
     const problems: string[] = [];
     const fdes: Fde[] = [];

@@ -140,33 +140,60 @@ export interface Abbrev {
   attrs: AbbrevAttr[];
 }
 
-const abbrevCache = new WeakMap<Buffer, Map<number, Map<number, Abbrev>>>();
+/**
+ * Attributes whose form takes no bytes in .debug_info (DW_FORM_flag_present, implicit_const) an
+ * abbreviation may have. Every other attribute costs a DIE at least a byte, so with this bound
+ * decoding a unit is linear in its size: a one-byte DIE cannot stand for thousands of attributes.
+ */
+export const MAX_ZERO_WIDTH_ATTRIBUTES = 64;
+/**
+ * How many bytes of .debug_abbrev may be read, as a multiple of its size (plus some slack).
+ * Tables are read once per offset; units whose tables overlap (offsets one byte apart, say)
+ * would otherwise make every unit read the rest of the section again.
+ */
+const ABBREV_READ_FACTOR = 4;
+const ABBREV_READ_SLACK = 1 << 16;
+
+const abbrevCache = new WeakMap<Buffer, { tables: Map<number, Map<number, Abbrev>>; read: number }>();
 
 /** The abbreviation table at `offset` in .debug_abbrev: code → abbreviation. */
 export function readAbbrevTable(abbrev: Buffer, offset: number): Map<number, Abbrev> {
   let perSection = abbrevCache.get(abbrev);
-  if (!perSection) abbrevCache.set(abbrev, (perSection = new Map()));
-  const cached = perSection.get(offset);
+  if (!perSection) abbrevCache.set(abbrev, (perSection = { tables: new Map(), read: 0 }));
+  const cached = perSection.tables.get(offset);
   if (cached) return cached;
+  const budget = ABBREV_READ_FACTOR * abbrev.length + ABBREV_READ_SLACK;
+  if (perSection.read > budget) {
+    throw new DwarfError(`.debug_abbrev: the units' abbreviation tables overlap (more than ${budget} bytes read from a section of ${abbrev.length})`);
+  }
   const r = new ByteReader(abbrev, '.debug_abbrev', offset);
   const table = new Map<number, Abbrev>();
-  for (;;) {
-    const code = r.ulebN('abbreviation code');
-    if (code === 0) break;
-    const tag = r.ulebN('tag');
-    const hasChildren = r.u8('children flag') !== 0;
-    const attrs: AbbrevAttr[] = [];
+  try {
     for (;;) {
-      const name = r.ulebN('attribute name');
-      const form = r.ulebN('attribute form');
-      if (name === 0 && form === 0) break;
-      const a: AbbrevAttr = { name, form };
-      if (form === DW_FORM_implicit_const) a.implicitConst = r.sleb('implicit constant');
-      attrs.push(a);
+      const code = r.ulebN('abbreviation code');
+      if (code === 0) break;
+      const at = r.pos;
+      const tag = r.ulebN('tag');
+      const hasChildren = r.u8('children flag') !== 0;
+      const attrs: AbbrevAttr[] = [];
+      let zeroWidth = 0;
+      for (;;) {
+        const name = r.ulebN('attribute name');
+        const form = r.ulebN('attribute form');
+        if (name === 0 && form === 0) break;
+        const a: AbbrevAttr = { name, form };
+        if (form === DW_FORM_implicit_const) a.implicitConst = r.sleb('implicit constant');
+        if ((form === DW_FORM_implicit_const || form === DW_FORM_flag_present) && ++zeroWidth > MAX_ZERO_WIDTH_ATTRIBUTES) {
+          throw new DwarfError(`.debug_abbrev: abbreviation ${code} at 0x${at.toString(16)} has more than ${MAX_ZERO_WIDTH_ATTRIBUTES} attributes that take no space`);
+        }
+        attrs.push(a);
+      }
+      table.set(code, { code, tag, hasChildren, attrs });
     }
-    table.set(code, { code, tag, hasChildren, attrs });
+  } finally {
+    perSection.read += Math.max(0, r.pos - offset);
   }
-  perSection.set(offset, table);
+  perSection.tables.set(offset, table);
   return table;
 }
 
@@ -603,8 +630,8 @@ export class DwarfInfo {
 
   constructor(readonly sections: DwarfSections, readonly loadOffset = 0n) {}
 
-  static fromElf(image: Buffer, fileName: string, loadOffset = 0n): DwarfInfo {
-    return new DwarfInfo(dwarfSections(ElfImage.open(image, fileName)), loadOffset);
+  static fromElf(image: ElfImage | Buffer, fileName: string, loadOffset = 0n): DwarfInfo {
+    return new DwarfInfo(dwarfSections(ElfImage.of(image, fileName)), loadOffset);
   }
 
   units(): CompileUnit[] {

@@ -424,8 +424,8 @@ export class LineTable {
   }
 
   /** The line table of an ELF file's .debug_line; empty if there is none. Addresses get `loadOffset` added. */
-  static fromElf(image: Buffer, fileName: string, loadOffset = 0n): LineTable {
-    const elf = ElfImage.open(image, fileName);
+  static fromElf(image: ElfImage | Buffer, fileName: string, loadOffset = 0n): LineTable {
+    const elf = ElfImage.of(image, fileName);
     const addrMask = elf.bits === 32 ? 0xffffffffn : (1n << 64n) - 1n;
     const syms = elf.elf.symbols.filter((s) => s.type === 'func' && s.size > 0n && s.shndx !== 0);
     const functions = syms.length === 0 ? undefined : (): FunctionRange[] =>

@@ -238,8 +238,8 @@ export class DwarfVariables {
   }
 
   /** The variables of an ELF file's DWARF; empty when it has no .debug_info. */
-  static fromElf(image: Buffer, fileName: string, loadOffset = 0n): DwarfVariables {
-    const elf = ElfImage.open(image, fileName);
+  static fromElf(image: ElfImage | Buffer, fileName: string, loadOffset = 0n): DwarfVariables {
+    const elf = ElfImage.of(image, fileName);
     const sections: VarSections = {
       ...dwarfSections(elf),
       loc: elf.section('.debug_loc'),
@@ -341,12 +341,20 @@ export class DwarfVariables {
   private dieAt(key: number): Node | undefined {
     const bias = key >= TYPES_BIAS ? TYPES_BIAS : 0;
     const off = key - bias;
-    for (const u of this.units) {
-      if (u.bias !== bias || off < u.header.offset || off >= u.header.end) continue;
-      this.tree(u);
-      return u.nodes?.get(key);
+    // this.units is in order of bias + offset (.debug_info's units in section order, then
+    // .debug_types'): a binary search, so that a reference costs O(log units), not O(units).
+    const units = this.units;
+    let lo = 0;
+    let hi = units.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (units[mid].bias + units[mid].header.offset <= key) lo = mid + 1;
+      else hi = mid;
     }
-    return undefined;
+    const u = units[lo - 1];
+    if (!u || u.bias !== bias || off < u.header.offset || off >= u.header.end) return undefined;
+    this.tree(u);
+    return u.nodes?.get(key);
   }
 
   /** The DIE an attribute refers to. */
