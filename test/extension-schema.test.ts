@@ -29,13 +29,32 @@ function expand(v: unknown): unknown {
   return s.startsWith('^') ? JSON.parse(s.slice(1)) : s;
 }
 
+/**
+ * VS Code has no assembly language of its own: .S/.s/.asm files take the language of whichever
+ * extension highlights them, and F9 sets a breakpoint only where the debugger lists that language.
+ * The ids of the x86 assembly extensions, each read from the extension's own package.json:
+ */
+const X86_ASSEMBLY_LANGUAGES = [
+  'asm-intel-x86-generic', // "x86 and x86_64 Assembly", 13xforever.language-x86-64-assembly (since 2021; 'asm' before)
+  'gas', // "GNU Assembler Language Support", basdp.language-gas-x86 (.s, .S, .sx, .asm)
+  'nasm', // "NASM Language Support", doinkythederp.nasm-language-support
+  'masm', // "MASM Language" (leafvmaple/vscode-masm, .masm)
+  'assembly', // "MASM/TASM", xsro.masm-tasm (.asm, .inc: DOS, real mode)
+  'asm-collection', // "ASM Code Lens", maziac.asm-code-lens (.asm, .s, .inc)
+  'x86asm', // "Universal Assembly Syntax Highlighting" (x86-assembly-syntax)
+];
+
 test('the kvm debugger: adapter, runtime, languages, breakpoints, activation, commands', () => {
   assert.equal(dbg.label, 'KVM');
   assert.equal(dbg.program, './dist/adapter.js');
   assert.equal(dbg.runtime, 'node');
-  for (const l of ['asm', 'c', 'cpp', 'rust']) {
+  for (const l of ['asm', 'c', 'cpp', 'rust', ...X86_ASSEMBLY_LANGUAGES]) {
     assert.ok(dbg.languages.includes(l), `languages has ${l}`);
     assert.ok(pkg.contributes.breakpoints.some((b: { language: string }) => b.language === l), `breakpoints for ${l}`);
+  }
+  // x86 only: other architectures' assembly is not kvmdbg's
+  for (const l of ['arm', 'arm64', 'aarch64', 'riscv', 'mips']) {
+    assert.ok(!dbg.languages.includes(l) && !pkg.contributes.breakpoints.some((b: { language: string }) => b.language === l), l);
   }
   assert.deepEqual(dbg.configurationAttributes.launch.required, ['program']);
   for (const e of ['onDebugResolve:kvm', 'onDebugDynamicConfigurations:kvm', 'onDebugInitialConfigurations',
@@ -166,4 +185,8 @@ test('examples/.vscode/launch.json: the example, stopping on entry and running t
     assert.deepEqual(p.serial, { kind: 'terminal' });
   }
   assert.deepEqual(parsed.map((p: { stopOnEntry: boolean }) => p.stopOnEntry), [true, false]);
+  // boot.S is GNU assembler: the recommended extension's language ("gas") takes breakpoints
+  const recommended = JSON.parse(readFileSync(join(examples, '.vscode', 'extensions.json'), 'utf8').replace(/^\s*\/\/.*$/gm, ''));
+  assert.deepEqual(recommended.recommendations, ['basdp.language-gas-x86']);
+  assert.ok(X86_ASSEMBLY_LANGUAGES.includes('gas'));
 });
