@@ -13,7 +13,10 @@ import { PioBus, type DeviceHost } from './devices/bus.js';
 import { Uart16550, COM1_PORT, COM1_IRQ } from './devices/uart16550.js';
 import { DebugExit, DEBUG_EXIT_PORT } from './devices/debug-exit.js';
 import { DebugCon, DEBUGCON_PORT } from './devices/debugcon.js';
-import { KeyboardControllerReset, ResetControl, KBD_STATUS_PORT, RESET_CONTROL_PORT } from './devices/reset.js';
+import { ResetControl, RESET_CONTROL_PORT } from './devices/reset.js';
+import { I8042, KBD_DATA_PORT, KBD_STATUS_PORT } from './devices/i8042.js';
+import { VgaText, VGA_PORT_RANGES } from './devices/vga.js';
+import { CmosRtc, CMOS_INDEX_PORT } from './devices/cmos-rtc.js';
 import { Kicker, type KickHandle } from './kicker.js';
 import { BreakpointTable, type HwLength, type PlantTarget } from './debug/breakpoints.js';
 import type { Stop, WatchKind } from './debug/stops.js';
@@ -99,6 +102,11 @@ export class Machine {
   readonly vm: Vm;
   readonly bus = new PioBus();
   readonly uart: Uart16550;
+  /** The VGA's registers in text mode 03h; the text is guest RAM at 0xB8000 (screen.ts reads both). */
+  readonly vga: VgaText;
+  /** The i8042 with its keyboard: typeText/pressKeys reach the guest on port 0x60 and IRQ 1. */
+  readonly keyboard: I8042;
+  readonly rtc: CmosRtc;
   readonly guest: LoadedGuest;
   readonly breakpoints = new BreakpointTable();
   stopOnGuestInt3: boolean;
@@ -161,7 +169,13 @@ export class Machine {
       this.bus.register(COM1_PORT, 8, this.uart);
       this.bus.register(DEBUG_EXIT_PORT, 1, new DebugExit(host));
       this.bus.register(DEBUGCON_PORT, 1, this.debugcon);
-      this.bus.register(KBD_STATUS_PORT, 1, new KeyboardControllerReset(host, () => this.current));
+      this.keyboard = new I8042(host, () => this.current);
+      this.bus.register(KBD_DATA_PORT, 1, this.keyboard);
+      this.bus.register(KBD_STATUS_PORT, 1, this.keyboard);
+      this.vga = new VgaText();
+      for (const [base, count] of VGA_PORT_RANGES) this.bus.register(base, count, this.vga);
+      this.rtc = new CmosRtc(this.vm.memory.size);
+      this.bus.register(CMOS_INDEX_PORT, 2, this.rtc);
       this.bus.register(RESET_CONTROL_PORT, 1, new ResetControl(host, () => this.current));
       this.bus.trace = config.trace;
       const ext = cpuidLeaf(supportedCpuid(this.vm.kvmFd), 0x80000001);
