@@ -6,6 +6,8 @@ import { GuestError } from './errors.js';
 import { parseSize } from './vmm/memory.js';
 import { describeStop, type Stop } from './vmm/debug/stops.js';
 import { registerDump } from './vmm/debug/dump.js';
+import { ScreenWatch } from './vmm/screen.js';
+import { CliScreen, terminalKeys } from './cli-screen.js';
 import { GUEST_FORMATS, type GuestFormat, type CpuMode } from './vmm/loaders/types.js';
 
 /** Exit statuses. The guest's debug-exit statuses are always odd, so ours are even. */
@@ -35,14 +37,27 @@ Options:
   --load-address ADDR    flat binary: where to load it (default 0x100000)
   --entry ADDR           flat binary: where to start (default: the load address)
   --mode MODE            flat binary: real, protected or long (default: real below 1 MiB)
+  --disk floppy|hdd      boot sector: the disk int 13h serves from a copy of the image (default:
+                         a floppy, drive 00h, for a standard diskette size, else a hard disk, 80h)
+  --whole-image          boot sector: load the whole image at 0x7C00, not only sector 0
   --timeout TIME         stop the guest after TIME (seconds, or with ms/s/m suffix)
   --trace-io             log every port and MMIO access to stderr
   --serial stdio|FILE    where COM1 goes (default stdio: output to stdout, input from stdin)
+  --display auto|ansi|none
+                         the guest's VGA text screen, once it writes there (default auto: ansi
+                         when stdout is a terminal of at least 80x29, else none). ansi: the
+                         80x25 screen in colour at the top of the terminal, serial output
+                         scrolling below it. none: each changed screen row as a line
+                         "screen NN| text" and the cursor as "screen cursor| row R col C"
+  --keys auto|keyboard|serial|both
+                         where typed keys go (default auto: the keyboard (i8042, IRQ 1) once
+                         the guest uses the screen, the serial port until then)
   -h, --help             show this help
 
 Environment: KVMDBG_DEVICE names the KVM device to open instead of /dev/kvm.
 
-On a terminal, stdin is in raw mode while the guest runs: keys go to the guest's UART.
+On a terminal, stdin is in raw mode while the guest runs: keys go to the guest's UART, or to
+its keyboard as scan codes (see --keys; arrows, F1-F12 and the like from their escape sequences).
 Ctrl-C or Ctrl-A x ends the run; Ctrl-A Ctrl-A sends a Ctrl-A to the guest.
 
 Exit status:
@@ -59,12 +74,19 @@ Exit status:
 interface Options extends MachineConfig {
   timeoutMs?: number;
   serialPath?: string;
+  display?: 'auto' | 'ansi' | 'none';
+  keys?: 'auto' | 'keyboard' | 'serial' | 'both';
 }
 
 function parseNumber(opt: string, text: string): number {
   const v = /^0x[0-9a-f]+$/i.test(text) ? parseInt(text, 16) : /^\d+$/.test(text) ? parseInt(text, 10) : NaN;
   if (!Number.isSafeInteger(v)) throw new GuestError(`${opt}: "${text}" is not a number (use decimal or 0x hex)`);
   return v;
+}
+
+function oneOf<T extends string>(opt: string, text: string, values: readonly T[]): T {
+  if (!values.includes(text as T)) throw new GuestError(`${opt}: "${text}" is not one of ${values.join(', ')}`);
+  return text as T;
 }
 
 function parseDuration(text: string): number {
@@ -117,9 +139,13 @@ export function parseArgs(argv: string[]): Options | 'help' {
         o.mode = m as CpuMode;
         break;
       }
+      case '--disk': o.disk = oneOf(a, value(), ['floppy', 'hdd'] as const); break;
+      case '--whole-image': o.loadWholeImage = true; break;
       case '--timeout': o.timeoutMs = parseDuration(value()); break;
       case '--trace-io': o.trace = (line) => process.stderr.write(`[io] ${line}\n`); break;
       case '--serial': { const s = value(); if (s !== 'stdio') o.serialPath = s; break; }
+      case '--display': o.display = oneOf(a, value(), ['auto', 'ansi', 'none'] as const); break;
+      case '--keys': o.keys = oneOf(a, value(), ['auto', 'keyboard', 'serial', 'both'] as const); break;
       default:
         if (a.startsWith('-') && a !== '-') throw new GuestError(`unknown option ${a} (see kvmdbg run --help)`);
         files.push(argv[i]);
@@ -156,6 +182,8 @@ async function runCommand(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   let serialFd = -1;
+  /** Whether the serial output on stdout ended a line (screen lines never join one). */
+  let serialAtLineStart = true;
   if (parsed.serialPath) {
     try {
       serialFd = openSync(parsed.serialPath, 'w');
@@ -165,9 +193,18 @@ async function runCommand(argv: string[]): Promise<number> {
     const fd = serialFd;
     parsed.serial = (b) => writeSync(fd, b);
   } else {
-    parsed.serial = (b) => writeAll(1, b);
+    parsed.serial = (b) => {
+      if (b.length) serialAtLineStart = b[b.length - 1] === 0x0a;
+      writeAll(1, b);
+    };
   }
   const machine = new Machine(parsed);
+  const ansi = parsed.display === 'ansi' || (parsed.display !== 'none' && process.stdout.isTTY === true);
+  const screen = new CliScreen(new ScreenWatch(machine.vm.memory, machine.vga), ansi ? 'ansi' : 'plain',
+    (text) => writeAll(1, Buffer.from(text)), () => serialAtLineStart,
+    () => ({ rows: process.stdout.rows ?? 0, cols: process.stdout.columns ?? 0 }));
+  const screenTimer = setInterval(() => screen.update(), 50);
+  const keys = parsed.keys ?? 'auto';
   const term = new Terminal();
   let quit: number | undefined;
   let timedOut = false;
@@ -195,7 +232,10 @@ async function runCommand(argv: string[]): Promise<number> {
       if (b === 0x03 && process.stdin.isTTY) { quit = EXIT.interrupted; machine.pause(); return; }
       pass.push(b);
     }
-    if (pass.length) machine.sendSerialInput(Buffer.from(pass));
+    if (!pass.length) return;
+    const toKeyboard = keys === 'keyboard' || keys === 'both' || (keys === 'auto' && screen.inUse);
+    if (toKeyboard) machine.keyboard.pressKeys(...terminalKeys(Buffer.from(pass)));
+    if (!toKeyboard || keys === 'both') machine.sendSerialInput(Buffer.from(pass));
   };
   try {
     if (serialFd < 0) {
@@ -207,10 +247,14 @@ async function runCommand(argv: string[]): Promise<number> {
       timer = setTimeout(() => { timedOut = true; machine.pause(); }, parsed.timeoutMs);
     }
     const stop = await machine.run();
+    clearInterval(screenTimer);
+    machine.uart.flush();
+    screen.finish();
     term.restore();
     return report(machine, stop, quit, timedOut);
   } finally {
     clearTimeout(timer);
+    clearInterval(screenTimer);
     term.restore();
     process.stdin.off('data', onInput);
     process.stdin.pause();

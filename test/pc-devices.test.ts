@@ -117,18 +117,25 @@ test('screen: cells, attributes, cursor and CP437 text read back, start address 
   assert.deepEqual(t.cursor, { row: 23, col: 5, hidden: false });
 });
 
-test('screen watch: unused until the page changes, then changed once per change', () => {
+test('screen watch: unused until the page changes, then the changed rows once per change', () => {
   const { mem, ram } = fakeMemory();
   const vga = new VgaText();
   const w = new ScreenWatch(mem, vga);
   assert.equal(w.inUse, false);
-  assert.equal(w.changed(), false);
+  assert.equal(w.poll(), undefined);
   put(ram, 3, 0, 'x', 7);
   assert.equal(w.inUse, true);
-  assert.equal(w.changed(), true);
-  assert.equal(w.changed(), false);
+  assert.deepEqual(w.poll()?.rows, [...Array(25).keys()], 'every row the first time');
+  assert.equal(w.poll(), undefined);
+  put(ram, 7, 5, 'y', 7);
+  put(ram, 9, 0, 'z', 7);
+  const c = w.poll();
+  assert.deepEqual(c?.rows, [7, 9]);
+  assert.equal(screenText(c!.screen)[9], 'z');
   vga.setCursorOffset(1);
-  assert.equal(w.changed(), true, 'a cursor move is a change');
+  assert.deepEqual(w.poll()?.rows, [], 'a cursor move is a change with no rows');
+  w.reset();
+  assert.equal(w.poll()?.rows.length, 25);
   const w2 = new ScreenWatch(mem, new VgaText());
   assert.equal(w2.inUse, false, 'what was there when the watch began is not use');
 });

@@ -72,20 +72,25 @@ export function screenText(s: TextScreen): string[] {
   return lines;
 }
 
+/** What changed since the last poll: the screen now and the rows that differ (all of them the first time). */
+export interface ScreenChange {
+  screen: TextScreen;
+  rows: number[];
+}
+
 /**
- * Follows one machine's screen: `changed()` reads the page into a buffer kept for it and says
- * whether it (or the cursor) differs from the last call's; `inUse` turns true for good once the
- * page differs from what it held when the watch began, or the VGA says firmware or the guest used it.
+ * Follows one machine's screen: `poll()` reads the page and the cursor and, when either differs
+ * from the last poll, says what changed; the compare is one 4000-byte Buffer.equals. `inUse`
+ * turns true for good once the page differs from what it held when the watch began, or the VGA
+ * says firmware or the guest used it (a cursor write); until then poll() reports nothing.
  */
 export class ScreenWatch {
-  private readonly baseline: Buffer;
+  private readonly baseline = Buffer.alloc(VGA_PAGE_BYTES);
   private readonly page = Buffer.alloc(VGA_PAGE_BYTES);
-  private last: Buffer | undefined;
-  private lastCursor = '';
+  private last: TextScreen | undefined;
   private used = false;
 
   constructor(private readonly memory: ScreenMemory, private readonly vga: VgaText) {
-    this.baseline = Buffer.alloc(VGA_PAGE_BYTES);
     copyPage(memory, vga, this.baseline);
   }
 
@@ -97,16 +102,29 @@ export class ScreenWatch {
     return this.used;
   }
 
-  /** Whether the screen changed since the last call (the first call: whether it is in use). */
-  changed(): boolean {
-    if (!this.inUse) return false;
+  /** The change since the last poll, or undefined when nothing changed (or the screen is unused). */
+  poll(): ScreenChange | undefined {
+    if (!this.inUse) return undefined;
     copyPage(this.memory, this.vga, this.page);
-    const c = cursorOf(this.vga);
-    const cursor = `${c.row},${c.col},${c.hidden},${this.vga.blinkEnabled()}`;
-    if (this.last && this.page.equals(this.last) && cursor === this.lastCursor) return false;
-    this.last = Buffer.from(this.page);
-    this.lastCursor = cursor;
-    return true;
+    const cursor = cursorOf(this.vga);
+    const blink = this.vga.blinkEnabled();
+    const last = this.last;
+    if (last && this.page.equals(last.cells) && blink === last.blink && cursor.row === last.cursor.row &&
+      cursor.col === last.cursor.col && cursor.hidden === last.cursor.hidden) return undefined;
+    const screen: TextScreen = { cols: VGA_COLS, rows: VGA_ROWS, cells: Buffer.from(this.page), cursor, blink };
+    const rows: number[] = [];
+    const rowBytes = VGA_COLS * 2;
+    for (let r = 0; r < VGA_ROWS; r++) {
+      const a = r * rowBytes;
+      if (!last || last.blink !== blink || this.page.compare(last.cells, a, a + rowBytes, a, a + rowBytes) !== 0) rows.push(r);
+    }
+    this.last = screen;
+    return { screen, rows };
+  }
+
+  /** Forgets what was reported, so the next poll reports every row (a new viewer). */
+  reset(): void {
+    this.last = undefined;
   }
 
   /** The screen now. */
