@@ -2,6 +2,9 @@
 // headers and the symbol table (what the debugger shows). Every field read from the file is
 // checked against the file's size before use, so a malformed file gives a GuestError naming the
 // file and the problem, never a RangeError, and no loop runs longer than the file is big.
+// The work is linear in the file's size: a name is read at most MAX_NAME_LENGTH bytes far (a
+// string table without NULs must not make every name a copy of the rest of the table), and the
+// symbol table is read only when someone asks for it (the loaders never do).
 import { GuestError, hex } from '../errors.js';
 
 export const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]); // "\x7fELF"
@@ -26,6 +29,12 @@ const SHN_UNDEF = 0;
 const SHN_LORESERVE = 0xff00;
 const SHN_XINDEX = 0xffff;
 const PN_XNUM = 0xffff;
+/**
+ * Section and symbol names are cut at this many bytes. Names share a string table (a name may
+ * start anywhere in it and runs to the next NUL), so without a cap a table without NULs makes
+ * every name a copy of the rest of the table: quadratic time and memory in the table's size.
+ */
+export const MAX_NAME_LENGTH = 4096;
 
 /** Names of the machines people most often feed us by mistake, for "ELF for another machine". */
 const MACHINE_NAMES: Record<number, string> = {
@@ -103,8 +112,11 @@ export interface ElfFile {
   header: ElfHeader;
   programHeaders: ProgramHeader[];
   sections: SectionHeader[];
-  /** From .symtab, or .dynsym when there is no .symtab; empty when stripped. */
-  symbols: ElfSymbol[];
+  /**
+   * From .symtab, or .dynsym when there is no .symtab; empty when stripped. Read on first use
+   * (a GuestError then if the symbol table is malformed), so loading never reads it.
+   */
+  readonly symbols: ElfSymbol[];
 }
 
 export function isElf(image: Buffer): boolean {
@@ -166,10 +178,16 @@ function fileRange(file: string, what: string, off: bigint, size: bigint, fileSi
 export function parseElf(image: Buffer, fileName: string): ElfFile {
   const header = parseElfHeader(image, fileName);
   const r = new Reader(image, header.bits, fileName);
+  const programHeaders = parseProgramHeaders(r, header);
+  const sections = parseSections(r, header);
+  let symbols: ElfSymbol[] | undefined;
   return {
     header,
-    programHeaders: parseProgramHeaders(r, header),
-    ...parseSections(r, header),
+    programHeaders,
+    sections,
+    get symbols(): ElfSymbol[] {
+      return (symbols ??= parseSymbols(r, header, sections));
+    },
   };
 }
 
@@ -323,7 +341,7 @@ function parseProgramHeaders(r: Reader, h: ElfHeader): ProgramHeader[] {
   return out;
 }
 
-function parseSections(r: Reader, h: ElfHeader): { sections: SectionHeader[]; symbols: ElfSymbol[] } {
+function parseSections(r: Reader, h: ElfHeader): SectionHeader[] {
   const file = r.file;
   const raw: Omit<SectionHeader, 'name'>[] = [];
   const nameOffsets: number[] = [];
@@ -353,11 +371,15 @@ function parseSections(r: Reader, h: ElfHeader): { sections: SectionHeader[]; sy
   if (shstr && shstr.type !== SHT_STRTAB) {
     throw new GuestError(`${file}: section ${h.shstrndx} named by e_shstrndx is not a string table (type ${shstr.type})`);
   }
-  const sections: SectionHeader[] = raw.map((s, i) => ({
+  return raw.map((s, i) => ({
     ...s,
     name: shstr ? readString(r, shstr, nameOffsets[i], `name of section ${i}`) : '',
   }));
+}
 
+/** The symbol table (.symtab, else .dynsym) of a parsed file; empty when there is none. */
+function parseSymbols(r: Reader, h: ElfHeader, sections: SectionHeader[]): ElfSymbol[] {
+  const file = r.file;
   const symtab = sections.find((s) => s.type === SHT_SYMTAB) ?? sections.find((s) => s.type === SHT_DYNSYM);
   const symbols: ElfSymbol[] = [];
   if (symtab) {
@@ -399,10 +421,14 @@ function parseSections(r: Reader, h: ElfHeader): { sections: SectionHeader[]; sy
       });
     }
   }
-  return { sections, symbols };
+  return symbols;
 }
 
-/** A NUL-terminated string at `off` in a string-table section (whose data lies in the file). */
+/**
+ * A NUL-terminated string at `off` in a string-table section (whose data lies in the file): up to
+ * the NUL, the table's end or MAX_NAME_LENGTH bytes, whichever comes first. Only those bytes are
+ * looked at.
+ */
 function readString(r: Reader, table: Omit<SectionHeader, 'name'>, off: number, what: string): string {
   const size = Number(table.size);
   if (off >= size) {
@@ -410,7 +436,7 @@ function readString(r: Reader, table: Omit<SectionHeader, 'name'>, off: number, 
     throw new GuestError(`${r.file}: ${what} at string offset ${off} is outside its string table (${size} bytes)`);
   }
   const start = table.offset + off;
-  const end = table.offset + size;
-  const nul = r.buf.indexOf(0, start);
-  return r.buf.toString('latin1', start, nul < 0 || nul > end ? end : nul);
+  const end = table.offset + Math.min(size, off + MAX_NAME_LENGTH);
+  const nul = r.buf.subarray(start, end).indexOf(0);
+  return r.buf.toString('latin1', start, nul < 0 ? end : start + nul);
 }

@@ -152,15 +152,22 @@ export class ByteReader {
   slebN(what = 'SLEB128'): number {
     return Number(this.sleb(what));
   }
-  /** A NUL-terminated string (UTF-8). */
-  cstring(what = 'string'): string {
+  /**
+   * A NUL-terminated string (UTF-8). Only the bytes up to the reader's end are searched for the
+   * NUL, or up to `maxLength` when given (a longer string is an error).
+   */
+  cstring(what = 'string', maxLength = Infinity): string {
     const start = this.pos;
-    const nul = this.buf.indexOf(0, start);
-    if (nul < 0 || nul >= this.end) {
+    const limit = Math.min(this.end, this.buf.length, start + maxLength + 1);
+    const rel = start >= 0 && start < limit ? this.buf.subarray(start, limit).indexOf(0) : -1;
+    if (rel < 0) {
+      if (limit - start > maxLength) {
+        throw new DwarfError(`${this.section}: ${what} at offset 0x${start.toString(16)} is longer than ${maxLength} bytes`);
+      }
       throw new DwarfError(`${this.section}: unterminated ${what} at offset 0x${start.toString(16)}`);
     }
-    this.pos = nul + 1;
-    return this.buf.toString('utf8', start, nul);
+    this.pos = start + rel + 1;
+    return this.buf.toString('utf8', start, start + rel);
   }
   bytes(n: number, what = 'block'): Buffer {
     this.need(n, what);
@@ -184,8 +191,34 @@ export class ByteReader {
   }
 }
 
-/** The NUL-terminated string at `off` in a string section (.debug_str, .debug_line_str). */
+/**
+ * Strings read by offset (stringAt) are cut at this many bytes. Any number of attributes may
+ * point anywhere into a string section, so without a cap a section with one NUL at its end
+ * would make each of them a copy of the rest of the section: quadratic time and memory.
+ */
+export const MAX_STRING_LENGTH = 4096;
+
+/** Per string section: where its last NUL is, and the strings already read (by offset). */
+const stringSections = new WeakMap<Buffer, { lastNul: number; strings: Map<number, string> }>();
+
+/**
+ * The NUL-terminated string at `off` in a string section (.debug_str, .debug_line_str), cut at
+ * MAX_STRING_LENGTH bytes. Each offset is decoded once per section; no more than
+ * MAX_STRING_LENGTH bytes are looked at for it.
+ */
 export function stringAt(section: Buffer | undefined, name: string, off: number): string {
   if (!section) throw new DwarfError(`${name} is missing but a string refers to it`);
-  return new ByteReader(section, name, off).cstring(`string at ${name}+0x${off.toString(16)}`);
+  let s = stringSections.get(section);
+  if (!s) stringSections.set(section, (s = { lastNul: section.lastIndexOf(0), strings: new Map() }));
+  const cached = s.strings.get(off);
+  if (cached !== undefined) return cached;
+  if (!(off >= 0 && off <= s.lastNul)) {
+    // Past the last NUL nothing is terminated (and past the end nothing is there at all).
+    throw new DwarfError(`${name}: unterminated string at ${name}+0x${off.toString(16)}`);
+  }
+  const end = Math.min(off + MAX_STRING_LENGTH, s.lastNul);
+  const rel = section.subarray(off, end).indexOf(0);
+  const str = section.toString('utf8', off, rel < 0 ? end : off + rel);
+  s.strings.set(off, str);
+  return str;
 }
