@@ -14,6 +14,8 @@ export const KvmEvent = {
   mode: 'kvm.mode',
   /** The guest's COM1 output where launch.json says serial: "terminal" (body: SerialBody). */
   serial: 'kvm.serial',
+  /** The guest's VGA text screen changed: while it runs (at most 20 times a second) and at stops (body: ScreenBody). */
+  screen: 'kvm.screen',
 } as const;
 
 /** Custom requests the adapter answers. */
@@ -28,6 +30,10 @@ export const KvmRequest = {
   registerPanel: 'kvm.registerPanel',
   /** A page walk of a linear address (args: TranslateArgs; answer: TranslateData). */
   translate: 'kvm.translate',
+  /** The whole text screen now (answer: ScreenBody with every row, or nothing before a launch). */
+  screen: 'kvm.screen',
+  /** Keys for the guest's keyboard (i8042), running or stopped (args: KeysArgs). */
+  keys: 'kvm.keys',
 } as const;
 
 export interface HostBody {
@@ -112,3 +118,29 @@ export type WalkLevelData = Wire<WalkLevel>;
 export type TranslateData =
   | ({ ok: true } & Wire<Translation>)
   | { ok: false; linear: string; mode: PagingMode; levels: WalkLevelData[]; reason: string };
+
+/** One row of the text screen: its characters as Unicode (code page 437 decoded) and attributes. */
+export interface ScreenRow {
+  row: number;
+  /** `cols` characters. */
+  text: string;
+  /** `cols` attribute bytes (VGA: foreground bits 0-3, background 4-6, bit 7 blink or bright background), base64. */
+  attrs: string;
+}
+
+export interface ScreenBody {
+  cols: number;
+  rows: number;
+  /** The rows that changed since the last kvm.screen event (every row in the first, and in the request's answer). */
+  changed: ScreenRow[];
+  cursor: { row: number; col: number; hidden: boolean };
+  /** Attribute bit 7 blinks (true) or selects a bright background (false). */
+  blink: boolean;
+}
+
+export interface KeysArgs {
+  /** Text to type: ASCII, \n Enter, \b Backspace, \t Tab, \x1b Escape, {Name} a named key or chord ({Up}, {F1}, {Ctrl+C}). */
+  text?: string;
+  /** Key chords pressed and released in turn: "a", "A", "Enter", "Up", "F5", "Ctrl+C", "Ctrl+Alt+Delete". */
+  keys?: string[];
+}

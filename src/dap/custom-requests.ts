@@ -4,10 +4,13 @@ import { GuestError } from '../errors.js';
 import type { Machine } from '../vmm/machine.js';
 import type { DebugTarget } from '../debugger/target.js';
 import { KvmRequest, type HostBody } from '../protocol.js';
+import type { ScreenEvents } from './screen-events.js';
 import { registerPanel, translate } from './views/panel.js';
 
 export interface CustomRequestContext {
   machine: Machine | undefined;
+  /** The text screen's events, for kvm.screen. */
+  screen?: ScreenEvents;
   /** The target, stopped; throws a GuestError that says why not. */
   stopped(): DebugTarget;
   /** The vCPU of the last stop, for requests that name none. */
@@ -21,6 +24,14 @@ export function answerCustomRequest(command: string, args: Record<string, unknow
     case KvmRequest.serialInput:
       c.machine?.sendSerialInput(typeof args.data === 'string' ? Buffer.from(args.data, 'base64') : Buffer.from(String(args.text ?? '')));
       return undefined;
+    case KvmRequest.screen:
+      return c.screen?.full();
+    case KvmRequest.keys: {
+      if (!c.machine) throw new GuestError('no guest is running');
+      if (typeof args.text === 'string') c.machine.keyboard.typeText(args.text);
+      if (Array.isArray(args.keys)) c.machine.keyboard.pressKeys(...args.keys.map(String));
+      return undefined;
+    }
     case KvmRequest.hostInfo:
       return c.machine ? ({ kind: c.machine.host.kind, label: c.machine.host.label } satisfies HostBody) : undefined;
     case KvmRequest.cpuMode:

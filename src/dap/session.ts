@@ -23,6 +23,7 @@ import { Variables } from './variables.js';
 import { stackFrames, disassembly } from './views/code.js';
 import { SerialSink } from './serial-sink.js';
 import { answerCustomRequest } from './custom-requests.js';
+import { ScreenEvents } from './screen-events.js';
 import { KvmEvent, type HostBody, type ModeBody, type SerialBody } from '../protocol.js';
 
 /** vCPU n is thread n + 1 (DAP thread ids start at 1 by habit). */
@@ -37,6 +38,8 @@ export class KvmDebugSession extends LoggingDebugSession {
   private serial: SerialSink | undefined;
   /** The machine as a debugger sees it: from launch to teardown. */
   private target: DebugTarget | undefined;
+  /** The guest's text screen as kvm.screen events, for the machine of `target`. */
+  private screen: ScreenEvents | undefined;
   private readonly configured: Promise<void>;
   private markConfigured!: () => void;
   /** The run or step in progress, if any: requests that need a stopped guest are refused. */
@@ -125,6 +128,7 @@ export class KvmDebugSession extends LoggingDebugSession {
     this.bps.attach(machine);
     this.filters.applyTo(machine);
     this.target = new DebugTarget(machine, this.info, this.bps, (line) => this.sendEvent(new OutputEvent(line + '\n', 'console')));
+    this.screen = new ScreenEvents(machine, (body) => this.sendEvent(new Event(KvmEvent.screen, body)));
     this.sendEvent(new OutputEvent(`kvmdbg: ${basename(c.program)} (${machine.guest.format}) on ${machine.host.label}\n`, 'console'));
     this.sendEvent(new Event(KvmEvent.host, { kind: machine.host.kind, label: machine.host.label } satisfies HostBody));
   }
@@ -143,6 +147,7 @@ export class KvmDebugSession extends LoggingDebugSession {
   protected async restartRequest(response: DebugProtocol.RestartResponse): Promise<void> {
     try {
       await this.stopRunning();
+      this.screen?.dispose();
       await this.target?.machine.destroy();
       this.target = undefined;
       this.build(this.config!);
@@ -169,6 +174,7 @@ export class KvmDebugSession extends LoggingDebugSession {
 
   private async teardown(): Promise<void> {
     await this.stopRunning();
+    this.screen?.dispose();
     await this.target?.machine.destroy();
     this.target = undefined;
     this.serial?.close();
@@ -235,6 +241,7 @@ export class KvmDebugSession extends LoggingDebugSession {
     const vcpu = 'vcpu' in stop ? stop.vcpu : this.lastStopVcpu;
     this.lastStopVcpu = vcpu;
     const r = reportStop(stop, detail, this.filters);
+    this.screen?.check();
     if (r.kind === 'ended') {
       if (r.message) this.sendEvent(new OutputEvent(r.message + '\n', 'console'));
       this.sendEvent(new ExitedEvent(r.code));
@@ -357,7 +364,7 @@ export class KvmDebugSession extends LoggingDebugSession {
   // --- custom requests from the extension ----------------------------------------------------
 
   protected customRequest(command: string, response: DebugProtocol.Response, args: Record<string, unknown> = {}): void {
-    this.serve(response, () => answerCustomRequest(command, args, { machine: this.target?.machine, stopped: () => this.stopped(), vcpu: this.lastStopVcpu }));
+    this.serve(response, () => answerCustomRequest(command, args, { machine: this.target?.machine, screen: this.screen, stopped: () => this.stopped(), vcpu: this.lastStopVcpu }));
   }
 
   // --- helpers -------------------------------------------------------------------------------
