@@ -1,7 +1,8 @@
 // ELF executables without a Multiboot header: ELF32 (EM_386) entered in 32-bit protected mode,
 // ELF64 (EM_X86_64) entered in long mode, both at e_entry with flat segments (and, for long mode,
 // identity-mapped paging from entry-state.ts). PT_LOAD segments are loaded at their physical addresses
-// (p_paddr), as a bootloader does with paging off; p_memsz beyond p_filesz (.bss) is zeroed.
+// (p_paddr), as a bootloader does with paging off; p_memsz beyond p_filesz (.bss) is zeroed
+// without committing host memory for it (zero-range.ts).
 // The entry point is e_entry unchanged: a kernel linked at a virtual address other than its
 // physical one must switch on its own paging first (Multiboot loaders translate, see multiboot.ts).
 import { GuestError, hex } from '../../errors.js';
@@ -11,6 +12,7 @@ import {
 } from '../layout.js';
 import { parseElf, PT_LOAD, type ElfFile, type ProgramHeader } from '../../symbols/elf-parse.js';
 import type { LoadedGuest, Loader } from './types.js';
+import { zeroGuestRange } from './zero-range.js';
 
 export { parseElf } from '../../symbols/elf-parse.js';
 export type { ElfFile, ElfHeader, ElfSymbol, ProgramHeader, SectionHeader } from '../../symbols/elf-parse.js';
@@ -67,8 +69,10 @@ export function loadSegments(elf: ElfFile): ProgramHeader[] {
 }
 
 /**
- * Copies every PT_LOAD segment to its physical address and zeroes its .bss part. All segments are
- * checked before anything is written. Returns the physical range they span.
+ * Copies every PT_LOAD segment to its physical address and zeroes its .bss part (zeroGuestRange:
+ * no host memory committed for it). All segments are checked before anything is written, and
+ * written in order (a later segment's .bss zeroes an earlier one's bytes it covers). Returns
+ * the physical range they span.
  */
 export function loadElfSegments(
   image: Buffer, elf: ElfFile, mem: GuestMemory, file: string, bootInfo: boolean,
@@ -81,9 +85,8 @@ export function loadElfSegments(
   for (const p of segs) {
     const at = Number(p.paddr);
     const memsz = Number(p.memsz);
-    const dst = mem.view(at, memsz);
-    dst.set(image.subarray(p.offset, p.offset + p.filesz));
-    dst.fill(0, p.filesz);
+    mem.view(at, p.filesz).set(image.subarray(p.offset, p.offset + p.filesz));
+    zeroGuestRange(mem, at + p.filesz, memsz - p.filesz);
     start = Math.min(start, at);
     end = Math.max(end, at + memsz);
   }

@@ -20,6 +20,7 @@ import {
 } from '../layout.js';
 import { isElf, parseElf, type ElfFile } from '../../symbols/elf-parse.js';
 import { checkLoadRange, loadElfSegments, loadSegments, outsideMemoryHint } from './elf.js';
+import { zeroGuestRange } from './zero-range.js';
 import type { LoadedGuest, Loader, LoadOptions } from './types.js';
 
 export const MULTIBOOT_HEADER_MAGIC = 0x1badb002;
@@ -266,9 +267,8 @@ export function loadByAddressFields(
     end = a.bssEnd;
   }
   checkLoadRange(file, `the image (${kind} address fields)`, BigInt(a.load), BigInt(end - a.load), mem, true);
-  const dst = mem.view(a.load, end - a.load);
-  dst.set(image.subarray(fileOffset, fileOffset + size));
-  dst.fill(0, size);
+  mem.view(a.load, size).set(image.subarray(fileOffset, fileOffset + size));
+  zeroGuestRange(mem, a.load + size, end - a.load - size);
   return { start: a.load, end };
 }
 
