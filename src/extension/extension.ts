@@ -9,6 +9,7 @@ import { KvmSessions } from './session-tracker.js';
 import { KvmStatus } from './status.js';
 import { SerialTerminals } from './serial-terminal.js';
 import { RegisterPanel } from './register-panel.js';
+import { ScreenView } from './screen-view.js';
 import { registerCommands } from './commands.js';
 
 export function activate(context: vscode.ExtensionContext): void {
@@ -27,6 +28,7 @@ export function activate(context: vscode.ExtensionContext): void {
     new KvmStatus(sessions),
     new SerialTerminals(sessions),
     panel,
+    new ScreenView(context.extensionUri),
     ...registerCommands(panel),
   );
 }
