@@ -171,6 +171,56 @@ for (const bits of [16, 32, 64] as const) {
   });
 }
 
+/**
+ * The Intel dialects of iced (NASM-like) and objdump -M intel differ in spelling only; both sides
+ * are brought to one form, each rule a known difference: operand-size keywords (objdump leaves
+ * them out where a register gives the size), `ds:0x7e00` against `[0x7e00]`, string instructions'
+ * operands, `far` on indirect far branches, and mnemonic aliases (pushf/pushfd, iret/iretd,
+ * retf/retfq, lgdtw/lgdt, movabs/mov, `fld st,m` / `fld m`, `*1` scale).
+ */
+function normIntel(text: string): string {
+  return text.replace(/\s+/g, ' ').trim()
+    .replace(/(BYTE|WORD|DWORD|QWORD|FWORD|TBYTE|XMMWORD|YMMWORD) PTR /g, '')
+    .replace(/\b[c-gs]s:(?=\[|0x)/g, '')
+    .replace(/\[(0x[0-9a-f]+)\]/g, '$1')
+    .replace(/^((?:rep[nez]* )?)(lods|stos|movs|cmps|scas|ins|outs)[bwdq]?\b.*$/, '$1$2')
+    .replace(/^(call|jmp) far /, '$1 ')
+    .replace(/^(pushf|popf|pusha|popa|iret)[dq]?\b/, '$1')
+    .replace(/^(?:data(?:32|64) )?(retf)q?\b|^data32 ret\b|^retd\b/, (m, f) => (f ? 'retf' : 'retd'))
+    .replace(/^(lgdt|lidt|sgdt|sidt)[wd]\b/, '$1')
+    .replace(/^movabs\b/, 'mov')
+    .replace(/^fld st,/, 'fld ')
+    .replace(/\*1\]/g, ']')
+    .replace(/(^| |,)([0-9a-f]+) <([^>]+)>/g, '$10x$2 <$3>');
+}
+
+for (const bits of [16, 32, 64] as const) {
+  test(`${bits}-bit, Intel syntax: the same instructions as objdump -M intel, in gdb's spelling`, () => {
+    const { bin, obj } = build(bits);
+    const od = objdump(['-M', 'intel', '-d', '-m', MACHINE[bits], `--adjust-vma=0x${VMA[bits].toString(16)}`, obj]);
+    const lines = disassemble(bufferReader(bin, VMA[bits]), bits, VMA[bits], 0, od.length, symbolizerFor(bits), { syntax: 'intel' });
+    assert.equal(lines.length, od.length);
+    lines.forEach((l, i) => {
+      assert.deepEqual([l.address, l.length], [od[i].address, od[i].bytes.length], `#${i}`);
+      assert.equal(normIntel(l.text), normIntel(od[i].text), `#${i} at 0x${l.address.toString(16)}: ours "${l.text}", objdump "${od[i].text}"`);
+    });
+    const texts = lines.map((l) => l.text.replace(/\s+/g, ' '));
+    // No AT&T left, and the spellings a NASM or gdb -M intel reader expects:
+    assert.ok(texts.every((t) => !t.includes('%')), 'no AT&T registers');
+    assert.ok(texts.some((t) => /^call 0x[0-9a-f]+ <helper>$/.test(t)), 'call annotated');
+    assert.ok(texts.some((t) => / (BYTE|WORD|DWORD|QWORD) PTR \[/.test(t)), 'sizes on memory operands');
+    if (bits !== 64) assert.ok(texts.some((t) => /^jmp 0x[0-9a-f]+:0x[0-9a-f]+$/.test(t)), 'far jump as selector:offset');
+  });
+}
+
+test('Intel syntax: RIP-relative operands keep the address comment', () => {
+  // lea rax,[rip+0x10]; mov eax,DWORD PTR [rip-0x6]
+  const code = Buffer.from('488d0510000000' + '8b05faffffff', 'hex');
+  const lines = disassemble(bufferReader(code, 0x100000n), 64, 0x100000n, 0, 2, (a) => (a === 0x100017n ? 'buf' : undefined), { syntax: 'intel' });
+  assert.equal(lines[0].text.replace(/\s+/g, ' '), 'lea rax,[rip+0x10] # 0x100017 <buf>');
+  assert.equal(lines[1].text.replace(/\s+/g, ' '), 'mov eax,DWORD PTR [rip-0x6] # 0x100007');
+});
+
 let tmpN = 0;
 function writeTmp(name: string, data: Buffer): string {
   const p = join(work, `${tmpN++}-${name}`);

@@ -6,6 +6,7 @@ import { parseSize } from '../vmm/memory.js';
 import { GUEST_FORMATS, type CpuMode, type GuestFormat } from '../vmm/loaders/types.js';
 import { LaunchError } from '../errors.js';
 import type { SymbolFile } from '../debugger/debug-info.js';
+import { ASM_SYNTAXES, type AsmSyntax } from '../x86/disasm.js';
 
 
 export type SerialTarget = { kind: 'console' } | { kind: 'terminal' } | { kind: 'file'; path: string };
@@ -23,6 +24,8 @@ export interface LaunchConfig {
   stopOnEntry: boolean;
   symbols: SymbolFile[];
   serial: SerialTarget;
+  /** How instructions are shown: the Disassembly view, x/i in the Debug Console. */
+  disassemblySyntax: AsmSyntax;
   /** Log the protocol to this file. */
   trace?: string;
 }
@@ -43,6 +46,7 @@ export const LAUNCH_FIELDS: Record<string, string[]> = {
   symbols: ['array'],
   serial: ['string'],
   trace: ['boolean', 'string'],
+  disassemblySyntax: ['string'],
 };
 
 /** Fields VS Code itself adds to every configuration. */
@@ -146,13 +150,16 @@ export function parseLaunchArgs(raw: Record<string, unknown> = {}): LaunchConfig
     else fail('serial', raw.serial, 'must be "console", "terminal" or a file path');
   }
 
+  const disassemblySyntax = (raw.disassemblySyntax ?? 'att') as AsmSyntax;
+  if (!ASM_SYNTAXES.includes(disassemblySyntax)) fail('disassemblySyntax', raw.disassemblySyntax, 'must be "att" or "intel"');
+
   let trace: string | undefined;
   if (raw.trace === true) trace = resolve(cwd, 'kvmdbg-dap.log');
   else if (typeof raw.trace === 'string') trace = path('trace', raw.trace);
   else if (raw.trace !== undefined && raw.trace !== false) fail('trace', raw.trace, 'must be true, false or a file path');
 
   return {
-    program, format, memory, smp, cmdline, modules, mode, stopOnEntry, symbols, serial, trace,
+    program, format, memory, smp, cmdline, modules, mode, stopOnEntry, symbols, serial, trace, disassemblySyntax,
     loadAddress: address('loadAddress', raw.loadAddress),
     entry: address('entry', raw.entry),
   };

@@ -15,7 +15,7 @@ import { parseLaunchArgs, type LaunchConfig } from './launch-args.js';
 import { DebugInfo } from '../debugger/debug-info.js';
 import { Breakpoints } from '../debugger/breakpoints.js';
 import { evaluate } from '../debugger/evaluate.js';
-import { runConsoleCommand } from '../debugger/console-commands.js';
+import { runConsoleCommand, type ConsoleSettings } from '../debugger/console-commands.js';
 import { DebugTarget, type Reported, type StepKind } from '../debugger/target.js';
 import { EXCEPTION_FILTERS, ExceptionFilters } from './exception-filters.js';
 import { reportStop } from './stop-report.js';
@@ -36,6 +36,8 @@ export class KvmDebugSession extends LoggingDebugSession {
   private readonly filters = new ExceptionFilters();
   private vars = new Variables(undefined);
   private serial: SerialSink | undefined;
+  /** What launch.json and console commands (set disassembly-flavor) choose for the session. */
+  private readonly settings: ConsoleSettings = { syntax: 'att' };
   /** The machine as a debugger sees it: from launch to teardown. */
   private target: DebugTarget | undefined;
   /** The guest's text screen as kvm.screen events, for the machine of `target`. */
@@ -94,6 +96,7 @@ export class KvmDebugSession extends LoggingDebugSession {
     try {
       const c = (this.config = parseLaunchArgs(args as unknown as Record<string, unknown>));
       if (c.trace) logger.setup(Logger.LogLevel.Verbose, c.trace, false);
+      this.settings.syntax = c.disassemblySyntax;
       this.info = new DebugInfo(c.program, c.symbols);
       this.vars = new Variables(this.info);
       this.serial = new SerialSink(c.serial, {
@@ -345,7 +348,7 @@ export class KvmDebugSession extends LoggingDebugSession {
   }
 
   protected disassembleRequest(response: DebugProtocol.DisassembleResponse, args: DebugProtocol.DisassembleArguments): void {
-    this.serve(response, () => ({ instructions: disassembly(this.stopped(), this.info, this.lastStopVcpu, args) }));
+    this.serve(response, () => ({ instructions: disassembly(this.stopped(), this.info, this.lastStopVcpu, args, this.settings.syntax) }));
   }
 
   // --- evaluation ----------------------------------------------------------------------------
@@ -355,7 +358,7 @@ export class KvmDebugSession extends LoggingDebugSession {
       const target = this.stopped();
       const { vcpu, frame } = args.frameId !== undefined ? DebugTarget.frameRef(args.frameId) : { vcpu: this.lastStopVcpu, frame: 0 };
       const ctx = target.evalContext(vcpu, frame);
-      const out = args.context === 'repl' ? runConsoleCommand(args.expression, target.machine, vcpu, ctx) : undefined;
+      const out = args.context === 'repl' ? runConsoleCommand(args.expression, target.machine, vcpu, ctx, this.settings) : undefined;
       if (out !== undefined) return { result: out, variablesReference: 0 };
       return this.vars.evaluated(evaluate(args.expression, ctx, { hex: args.format?.hex, allowAssign: args.context === 'repl' }));
     });

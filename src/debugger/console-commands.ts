@@ -12,7 +12,7 @@ import { decodeGdt, decodeIdt, decodeTss, describeSegment, TSS_SIZE } from '../x
 import { cpuMode, modeLabel, cpl, codeBitness } from '../x86/modes.js';
 import { walk, pagingMode } from '../x86/pagewalk.js';
 import { supportedCpuid, cpuidForVcpu, cpuidEntries } from '../vmm/arch/cpuid.js';
-import { disassemble } from '../x86/disasm.js';
+import { disassemble, ASM_SYNTAXES, type AsmSyntax } from '../x86/disasm.js';
 import {
   evaluate, evaluateAddress, evaluateInteger, isExpression, quote, type EvalContext,
 } from './evaluate.js';
@@ -34,17 +34,23 @@ const HELP = `kvmdbg console commands (any other line is evaluated as a C expres
   xp/NFU ADDR                the same on guest-physical memory (Bochs)
   print[/F] EXPR, p[/F] EXPR evaluate an expression (F: x d u o t c)
   set var LVALUE = EXPR      assign (also: set $rax = 0)
+  set disassembly-flavor F   instructions in intel or att syntax, as gdb
   help                       this list
 Expressions are C: $rax eax al, *(uint32_t *)0x1000, p->next->val, arr[3], sizeof,
 casts, and phys:ADDR (the uint64_t at a physical address; (uint8_t)phys:ADDR for a byte).
 When a guest variable has a command's name, write -exec before the command.`;
+
+/** What console commands may change for the rest of the session. */
+export interface ConsoleSettings {
+  syntax: AsmSyntax;
+}
 
 /**
  * Runs one console line. Returns the output (several lines joined by '\n'), or undefined when
  * the line is not a command and should be evaluated as an expression. Throws a GuestError for
  * a bad command.
  */
-export function runConsoleCommand(line: string, m: Machine, vcpu: number, evalCtx: EvalContext): string | undefined {
+export function runConsoleCommand(line: string, m: Machine, vcpu: number, evalCtx: EvalContext, settings: ConsoleSettings = { syntax: 'att' }): string | undefined {
   let text = line.trim();
   let forced = false;
   const exec = /^-exec\s+/.exec(text);
@@ -61,7 +67,7 @@ export function runConsoleCommand(line: string, m: Machine, vcpu: number, evalCt
   if (!forced && isName(evalCtx, head[1]) && isExpression(text, evalCtx)) return undefined;
   const slash = head[2];
   const rest = text.slice(head[0].length).trim();
-  const c = new Console(m, vcpu, evalCtx);
+  const c = new Console(m, vcpu, evalCtx, settings);
   switch (word) {
     case 'help':
       return HELP;
@@ -105,7 +111,8 @@ type Space = 'linear' | 'physical';
 class Console {
   private readonly v;
 
-  constructor(private readonly m: Machine, private readonly vcpu: number, private readonly ctx: EvalContext) {
+  constructor(private readonly m: Machine, private readonly vcpu: number, private readonly ctx: EvalContext,
+    private readonly settings: ConsoleSettings) {
     this.v = m.vcpu(vcpu);
   }
 
@@ -462,7 +469,7 @@ class Console {
     const bitness = codeBitness(mode);
     const csBase = bitness === 64 ? undefined : s.cs.base;
     const lines = disassemble((a, len) => read(a, len), bitness, address, 0, count,
-      (a) => this.ctx.symbolize?.(a), csBase === undefined ? {} : { csBase });
+      (a) => this.ctx.symbolize?.(a), { csBase, syntax: this.settings.syntax });
     const rip = this.m.linearRip(this.vcpu);
     const pc = space === 'linear' ? rip : toBig(this.m.linearToPhysical(this.vcpu, rip));
     return lines.map((l) => `${l.address === pc ? '=> ' : '   '}${hex(l.address)}${l.symbol ? ` <${l.symbol}>` : ''}:\t${l.text}`).join('\n');
@@ -489,6 +496,13 @@ class Console {
   }
 
   set(args: string): string {
+    const flavor = /^disassembly-flavor(?:\s+(\S+))?$/.exec(args);
+    if (flavor) {
+      const syntax = flavor[1] as AsmSyntax;
+      if (!ASM_SYNTAXES.includes(syntax)) throw new GuestError('set disassembly-flavor needs intel or att');
+      this.settings.syntax = syntax;
+      return `instructions are shown in ${syntax === 'intel' ? 'Intel' : 'AT&T'} syntax (the Disassembly view at the next stop)`;
+    }
     const expr = args.replace(/^(var|variable)\s+/, '');
     if (!/(^|[^=!<>])=($|[^=])/.test(expr)) throw new GuestError('set needs an assignment, as in set var x = 1 or set $rax = 0');
     return evaluate(expr, this.ctx, { allowAssign: true }).value;

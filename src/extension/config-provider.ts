@@ -54,6 +54,7 @@ export class KvmConfigurationProvider implements vscode.DebugConfigurationProvid
       for (const [k, v] of Object.entries(guessed)) if (config[k] === undefined && !['type', 'request', 'name'].includes(k)) config[k] = v;
     }
     if (config.serial === undefined) config.serial = 'terminal';
+    if (config.disassemblySyntax === undefined) config.disassemblySyntax = vscode.workspace.getConfiguration('kvmdbg').get<string>('disassemblySyntax', 'att');
     if (config.cwd === undefined) config.cwd = folder?.uri.fsPath ?? (typeof config.program === 'string' && !config.program.includes('${') ? dirname(config.program) : undefined);
     if (config.cwd === undefined) delete config.cwd;
     return config;

@@ -1,7 +1,9 @@
 // Disassembly for the DAP `disassemble` request, on top of iced-x86 (WASM build).
 //
 // Syntax: GNU AT&T, laid out like gdb/objdump (`mov    %eax,%ebx`, `call   0x100020 <puts>`,
-// `lea    0x10(%rip),%rax        # 0x100030 <buf>`). The iced JS build has no symbol-resolver
+// `lea    0x10(%rip),%rax        # 0x100030 <buf>`), or Intel as gdb's `set disassembly-flavor
+// intel` prints it (`mov    DWORD PTR [rbp-0x4],edi`, `lea    rax,[rip+0x10]        # 0x100030
+// <buf>`), for people who write NASM or read Intel's manuals. The iced JS build has no symbol-resolver
 // callback, so symbols are attached by formatting operands one by one and substituting branch
 // targets, plus an objdump-style `# address <symbol>` comment for RIP-relative operands.
 //
@@ -25,7 +27,7 @@
 //
 // Bundling: iced-x86 loads iced_x86_bg.wasm from its own directory (__dirname), so an esbuild
 // bundle must keep 'iced-x86' external (like koffi) or ship the .wasm beside the bundle.
-import { Code, Decoder, DecoderOptions, Formatter, FormatterSyntax, Instruction, OpKind } from 'iced-x86';
+import { Code, Decoder, DecoderOptions, Formatter, FormatterSyntax, Instruction, MemorySizeOptions, OpKind } from 'iced-x86';
 
 export interface DisasmLine {
   /** Linear address of the first byte. */
@@ -47,9 +49,15 @@ export type ReadMemory = (addr: bigint, len: number) => Buffer | undefined;
 /** Names an address, e.g. "main+0x4"; undefined when unknown. */
 export type Symbolizer = (addr: bigint) => string | undefined;
 
+/** The assembly syntax instructions are shown in. */
+export type AsmSyntax = 'att' | 'intel';
+export const ASM_SYNTAXES: readonly AsmSyntax[] = ['att', 'intel'];
+
 export interface DisasmOptions {
   /** Linear base of CS (real mode: selector << 4). See the module comment for the defaults. */
   csBase?: bigint;
+  /** Default: AT&T. */
+  syntax?: AsmSyntax;
 }
 
 export const PAGE_SIZE = 4096;
@@ -197,26 +205,35 @@ class ByteSource {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-let formatter: Formatter | undefined;
+const formatters: Partial<Record<AsmSyntax, Formatter>> = {};
 
-function getFormatter(): Formatter {
-  if (!formatter) {
-    const f = new Formatter(FormatterSyntax.Gas);
+function getFormatter(syntax: AsmSyntax): Formatter {
+  let f = formatters[syntax];
+  if (!f) {
+    f = new Formatter(syntax === 'intel' ? FormatterSyntax.Intel : FormatterSyntax.Gas);
     f.uppercaseHex = false;
     f.branchLeadingZeros = false;
     f.smallHexNumbersInDecimal = false;
     f.ripRelativeAddresses = true; // `0x10(%rip)`, the absolute address goes in the comment
     f.spaceAfterOperandSeparator = false;
     f.firstOperandCharIndex = 0;
-    formatter = f;
+    if (syntax === 'intel') {
+      // gdb's Intel flavour: 0x hex, `QWORD PTR` on every memory operand.
+      f.hexPrefix = '0x';
+      f.hexSuffix = '';
+      f.uppercaseKeywords = true;
+      f.memorySizeOptions = MemorySizeOptions.Always;
+    }
+    formatters[syntax] = f;
   }
-  return formatter;
+  return f;
 }
 
 type Kind = 'ok' | 'bad' | 'unreadable';
 
 interface Ctx {
   bitness: 16 | 32 | 64;
+  syntax: AsmSyntax;
   mem: ByteSource;
   ipMask: bigint;
   linMask: bigint;
@@ -305,9 +322,10 @@ function trimSuffix(mnemonic: string, bitness: 16 | 32 | 64): string {
 
 /** Formats `ctx.ins` (just decoded) with symbolized branch targets and RIP-relative operands. */
 function formatInstruction(ctx: Ctx): string {
-  const f = getFormatter();
+  const f = getFormatter(ctx.syntax);
+  const att = ctx.syntax === 'att';
   const ins = ctx.ins;
-  const mnemonic = trimSuffix(f.formatMnemonic(ins), ctx.bitness);
+  const mnemonic = att ? trimSuffix(f.formatMnemonic(ins), ctx.bitness) : f.formatMnemonic(ins);
   const ops: string[] = [];
   const n = f.operandCount(ins);
   for (let i = 0; i < n; i++) {
@@ -316,6 +334,8 @@ function formatInstruction(ctx: Ctx): string {
       const target = (ctx.base + (ins.nearBranchTarget & ctx.ipMask)) & ctx.linMask;
       const s = sym(ctx, target);
       ops.push(s ? `${hex(target)} <${s}>` : hex(target));
+    } else if (!att) {
+      ops.push(f.formatOperand(ins, i));
     } else {
       // objdump always prints the scale: `(%rax,%rcx,1)`. (iced's alwaysShowScale would also
       // turn `(%rip)` into `(%rip,)`, so patch the text instead.)
@@ -327,12 +347,22 @@ function formatInstruction(ctx: Ctx): string {
     }
   }
   let text = ops.length ? `${mnemonic.padEnd(6)} ${ops.join(',')}` : mnemonic;
+  if (!att) text = intelAsGdb(text, ins);
   if (ins.isIpRelMemoryOperand) {
     const target = (ctx.base + ins.ipRelMemoryAddress) & ctx.linMask;
     const s = sym(ctx, target);
     text += `        # ${hex(target)}${s ? ` <${s}>` : ''}`;
   }
   return text;
+}
+
+/** iced's Intel spellings that gdb and NASM write otherwise: `jmp 0x8:0x100000`, `retf`. */
+function intelAsGdb(text: string, ins: Instruction): string {
+  if (ins.op0Kind === OpKind.FarBranch16 || ins.op0Kind === OpKind.FarBranch32) {
+    const mnemonic = text.split(' ')[0] === 'data32' ? text.split(' ')[1] : text.split(' ')[0];
+    return `${mnemonic.padEnd(6)} ${hex(BigInt(ins.farBranchSelector))}:${hex(BigInt(ins.op0Kind === OpKind.FarBranch16 ? ins.farBranch16 : ins.farBranch32))}`;
+  }
+  return text.replace(/^(data(?:32|64) )?ret far\b/, 'retf');
 }
 
 function lineAt(ctx: Ctx, ip: bigint, forceBad = false): DisasmLine {
@@ -450,7 +480,7 @@ export function disassemble(
   let base = bitness === 64 ? 0n : (options.csBase ?? (bitness === 16 ? address & ~0xffffn : 0n)) & linMask;
   if (bitness === 16 && ((address - base) & linMask) > 0xffffn) base = address & ~0xffffn;
   const ctx: Ctx = {
-    bitness, mem: new ByteSource(read, linMask), ipMask, linMask, base, symbolize,
+    bitness, syntax: options.syntax ?? 'att', mem: new ByteSource(read, linMask), ipMask, linMask, base, symbolize,
     ins: new Instruction(), buf: new Uint8Array(MAX_INSN),
   };
   try {

@@ -5,7 +5,7 @@ import { Source, StackFrame } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { DebugTarget } from '../../debugger/target.js';
 import type { DebugInfo } from '../../debugger/debug-info.js';
-import { disassemble } from '../../x86/disasm.js';
+import { disassemble, type AsmSyntax } from '../../x86/disasm.js';
 
 const sourceOf = (file: string) => new Source(basename(file), file);
 
@@ -26,10 +26,11 @@ export function stackFrames(target: DebugTarget, info: DebugInfo | undefined, vc
 }
 
 /** The Disassembly view's instructions in the vCPU's code bitness, a source line where one begins. */
-export function disassembly(target: DebugTarget, info: DebugInfo | undefined, vcpu: number, args: DebugProtocol.DisassembleArguments): DebugProtocol.DisassembledInstruction[] {
+export function disassembly(target: DebugTarget, info: DebugInfo | undefined, vcpu: number, args: DebugProtocol.DisassembleArguments,
+  syntax: AsmSyntax): DebugProtocol.DisassembledInstruction[] {
   const start = BigInt(args.memoryReference) + BigInt(args.offset ?? 0);
   const lines = disassemble((a, n) => target.read(vcpu, a, n), target.codeBits(vcpu), start, args.instructionOffset ?? 0, args.instructionCount,
-    (a) => info?.symbolize(a), { csBase: target.snapshot(vcpu, 0).sregs.cs.base });
+    (a) => info?.symbolize(a), { csBase: target.snapshot(vcpu, 0).sregs.cs.base, syntax });
   let lastLine = '';
   return lines.map((l) => {
     const d: DebugProtocol.DisassembledInstruction = {
