@@ -56,6 +56,9 @@ class DebugAdapterExecutable {
 class DebugAdapterServer {
   constructor(readonly port: number) {}
 }
+class DebugAdapterInlineImplementation {
+  constructor(readonly implementation: unknown) {}
+}
 class ThemeIcon {
   constructor(readonly id: string) {}
 }
@@ -111,7 +114,7 @@ interface Tracker {
 const disposable = { dispose() {} };
 
 const vscode = {
-  EventEmitter, Uri, DebugAdapterExecutable, DebugAdapterServer, ThemeIcon, RelativePattern,
+  EventEmitter, Uri, DebugAdapterExecutable, DebugAdapterServer, DebugAdapterInlineImplementation, ThemeIcon, RelativePattern,
   StatusBarAlignment: { Left: 1, Right: 2 },
   ViewColumn: { Active: -1, Beside: -2, One: 1 },
   DebugConfigurationProviderTriggerKind: { Initial: 1, Dynamic: 2 },
@@ -195,6 +198,7 @@ const vscode = {
     },
     onDidTerminateDebugSession: h.terminate.event,
     onDidChangeActiveDebugSession: h.activeChange.event,
+    onDidReceiveDebugSessionCustomEvent: () => disposable,
     get activeDebugSession() {
       return h.activeDebugSession;
     },
@@ -286,8 +290,9 @@ test('a session of the example: configuration, adapter, status bar, serial termi
   h.activeDebugSession = session;
 
   // the adapter: dist/adapter.js of the extension, run by a Node 20+
-  const desc = h.factories.get('kvm')!.createDebugAdapterDescriptor(session) as DebugAdapterExecutable;
-  assert.ok(desc instanceof DebugAdapterExecutable);
+  // (after a check that it can run here: adapter-check.ts)
+  const desc = (await h.factories.get('kvm')!.createDebugAdapterDescriptor(session)) as DebugAdapterExecutable;
+  assert.ok(desc instanceof DebugAdapterExecutable, `an executable, not ${(desc as object).constructor.name}`);
   assert.deepEqual(desc.args, [join(ROOT, 'dist', 'adapter.js')]);
   assert.equal(desc.options?.cwd, EXAMPLES);
   const major = Number(/^v(\d+)/.exec(execFileSync(desc.command, ['--version'], { env: { ...process.env, ...desc.options?.env }, encoding: 'utf8' }))![1]);
@@ -309,11 +314,8 @@ test('a session of the example: configuration, adapter, status bar, serial termi
     return r;
   };
 
-  // the serial terminal opens with the session
-  assert.equal(h.terminals.length, 1);
-  const term = h.terminals[0];
-  assert.equal(term.name, `KVM serial: ${config.name}`);
-  assert.equal(term.shown, 1);
+  // the serial terminal opens once the launch succeeded, not before
+  assert.equal(h.terminals.length, 0);
 
   const status = h.statusItems[0];
   const syms = nm(join(EXAMPLES, 'build', 'kernel.elf'));
@@ -324,6 +326,10 @@ test('a session of the example: configuration, adapter, status bar, serial termi
   await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'kmain' }] });
   await dc.configurationDoneRequest();
   await launched;
+  assert.equal(h.terminals.length, 1);
+  const term = h.terminals[0];
+  assert.equal(term.name, `KVM serial: ${config.name}`);
+  assert.equal(term.shown, 1);
   await until('the entry stop in the status bar', () => status.visible && status.text.endsWith('real mode'));
   assert.match(status.text, /^KVM (kvm_pvm|vmx|svm|unknown) · real mode$/);
   assert.equal(status.command, 'kvmdbg.showRegisterPanel');
@@ -400,9 +406,10 @@ test('a session of the example: configuration, adapter, status bar, serial termi
   assert.equal(h.terminals.length, 1);
   await dc.stop();
 
-  // the next session of the same name reuses the terminal
+  // the next session of the same name reuses the terminal once it launched
   const session2 = { ...session, id: 'session-2' };
-  h.trackers.get('kvm')!.createDebugAdapterTracker(session2);
+  const tracker2 = h.trackers.get('kvm')!.createDebugAdapterTracker(session2);
+  tracker2.onDidSendMessage!({ type: 'response', command: 'launch', success: true });
   assert.equal(h.terminals.length, 1);
   await until('the new-session line', () => term.output.includes('[kvmdbg] new session'));
   assert.equal(h.errors.length, 0, h.errors.join('\n'));

@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { initialState, fromAdapter, fromClient, adapterExited, statusText, statusTooltip } from '../src/extension/session-state.js';
+import { initialState, fromAdapter, fromClient, adapterExited, statusText, statusTooltip, errorText } from '../src/extension/session-state.js';
 import { SerialDecoder, serialInputArgs, exitLine } from '../src/extension/serial-decoder.js';
 import { pickNodeRuntime, findOnPath } from '../src/extension/node-runtime.js';
 
@@ -21,7 +21,7 @@ test('session state: starting, host, running, a stop with its mode, running agai
   assert.equal(statusText(s), 'KVM · starting');
   assert.deepEqual(fromAdapter(s, ev('kvm.host', { kind: 'kvm_pvm', label: 'kvm_pvm (software virtualization, shadow paging)' })), [{ kind: 'host' }]);
   assert.equal(statusText(s), 'KVM kvm_pvm · starting');
-  assert.deepEqual(fromAdapter(s, res('launch')), [{ kind: 'running' }]);
+  assert.deepEqual(fromAdapter(s, res('launch')), [{ kind: 'launched' }, { kind: 'running' }]);
   assert.equal(statusText(s), 'KVM kvm_pvm · running');
   fromAdapter(s, ev('kvm.mode', { vcpu: 1, mode: 'long mode (64-bit)' }));
   assert.deepEqual(fromAdapter(s, ev('stopped', { reason: 'breakpoint', threadId: 2 })), [{ kind: 'stopped', reason: 'breakpoint' }]);
@@ -73,6 +73,23 @@ test('session state: a refused run request goes back to stopped; restart; the ad
   assert.equal(s.phase, 'running');
   assert.deepEqual(adapterExited(s), [{ kind: 'terminated' }]);
   assert.equal(statusText(s), 'KVM · ended');
+});
+
+test('session state: a failed launch is told with its reason (and opens no terminal); a stop before the launch answer still launches', () => {
+  const s = initialState();
+  const refused = { type: 'response', command: 'launch', success: false, message: 'launch failed', body: { error: { id: 1, format: 'program: {path} does not exist ({missing})', variables: { path: '/x.img' } } } };
+  assert.deepEqual(fromAdapter(s, refused), [{ kind: 'launchFailed', message: 'program: /x.img does not exist ({missing})' }]);
+  assert.equal(s.launched, false);
+  assert.equal(s.phase, 'starting');
+  assert.deepEqual(fromAdapter(s, ev('terminated')), [{ kind: 'terminated' }]);
+  assert.equal(errorText({ type: 'response', success: false, message: 'no such file' }), 'no such file');
+  assert.equal(errorText({ type: 'response', success: false }), 'the adapter gave no reason');
+  // stopOnEntry: the entry stop may come before the launch response
+  const e = initialState();
+  fromAdapter(e, ev('stopped', { reason: 'entry', threadId: 1 }));
+  assert.deepEqual(fromAdapter(e, res('launch')), [{ kind: 'launched' }]);
+  assert.equal(e.phase, 'stopped');
+  assert.deepEqual(fromAdapter(e, res('launch')), [], 'one launch per session');
 });
 
 test('serial text: \\n becomes \\r\\n (not \\r\\n twice), escapes and UTF-8 split across chunks survive', () => {

@@ -14,7 +14,7 @@ import { registerCommands } from './commands.js';
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('KVM Debugger');
-  const sessions = new KvmSessions();
+  const sessions = new KvmSessions((line) => log.appendLine(line));
   const panel = new RegisterPanel(context.extensionUri, sessions);
   const provider = new KvmConfigurationProvider();
   context.subscriptions.push(

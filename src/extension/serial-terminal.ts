@@ -3,7 +3,8 @@
 // terminal is named "KVM serial: <session name>"; it shows the kvm.serial event bytes as they are
 // (escape sequences work; a lone \n becomes \r\n), sends what is typed to the guest with the
 // kvm.serialInput request, and stays open after the guest exits, ending with its exit status.
-// The next session of the same name reuses it.
+// It opens when the launch succeeded or the guest first wrote to COM1, never for a launch that
+// failed. The next session of the same name reuses it.
 import * as vscode from 'vscode';
 import type { KvmSession, KvmSessions } from './session-tracker.js';
 import { SerialDecoder, exitLine, serialInputArgs } from './serial-decoder.js';
@@ -67,12 +68,11 @@ export class SerialTerminals implements vscode.Disposable {
 
   constructor(sessions: KvmSessions) {
     this.disposables.push(
-      sessions.onStart((k) => {
-        if (k.session.configuration.serial === 'terminal') this.open(k);
-      }),
       sessions.onEffect(({ kvm, effect }) => {
         let e = this.bySession.get(kvm.session.id);
-        // Serial output for a session whose terminal the user closed: open a new one.
+        // The terminal opens once the launch succeeded (a failed launch opens nothing), or with
+        // the first serial output (which also reopens one the user closed).
+        if (!e && effect.kind === 'launched' && kvm.session.configuration.serial === 'terminal') e = this.open(kvm);
         if (!e && effect.kind === 'serial' && kvm.state.phase !== 'ended') e = this.open(kvm);
         if (!e) return;
         switch (effect.kind) {

@@ -1,6 +1,7 @@
 // What the extension knows about one kvm debug session, followed from the DAP messages a
 // DebugAdapterTracker sees: the host (kvm.host), the CPU mode at the last stop (kvm.mode),
-// whether the guest runs, its serial output (kvm.serial) and its exit status. No vscode import.
+// whether the guest runs, its serial output (kvm.serial), its exit status, and whether the launch
+// succeeded (the serial terminal opens only then) or failed (and why). No vscode import.
 import { KvmEvent, type HostBody } from '../protocol.js';
 
 
@@ -21,6 +22,8 @@ export interface SessionState {
   stops: number;
   /** The phase before a run request, to go back to if the adapter refuses it. */
   beforeRun?: Phase;
+  /** The launch request's answer: undefined until it comes. */
+  launched?: boolean;
 }
 
 /** What happened, for the views to react to. */
@@ -33,7 +36,11 @@ export type Effect =
   | { kind: 'exited'; code: number }
   | { kind: 'terminated' }
   | { kind: 'restarting' }
-  | { kind: 'output'; text: string };
+  | { kind: 'output'; text: string }
+  /** The adapter accepted the launch: the guest is loaded. */
+  | { kind: 'launched' }
+  /** The adapter refused the launch: `message` says why (as VS Code shows it). */
+  | { kind: 'launchFailed'; message: string };
 
 /** Requests that set the guest running. */
 export const RUN_REQUESTS = new Set(['continue', 'next', 'stepIn', 'stepOut', 'stepBack', 'reverseContinue', 'goto']);
@@ -47,7 +54,21 @@ interface DapMessage {
   command?: string;
   event?: string;
   success?: boolean;
+  message?: string;
   body?: Record<string, unknown>;
+}
+
+/**
+ * An error response's text as VS Code shows it: body.error's format with its {variables}
+ * filled in, else the response's message.
+ */
+export function errorText(m: DapMessage): string {
+  const e = m.body?.error as { format?: unknown; variables?: Record<string, unknown> } | undefined;
+  if (e && typeof e.format === 'string' && e.format) {
+    const vars = e.variables ?? {};
+    return e.format.replace(/\{([^}]+)\}/g, (whole, name: string) => (Object.hasOwn(vars, name) ? String(vars[name]) : whole));
+  }
+  return typeof m.message === 'string' && m.message ? m.message : 'the adapter gave no reason';
 }
 
 /** A message the adapter sent (a tracker's onDidSendMessage). */
@@ -93,9 +114,12 @@ export function fromAdapter(s: SessionState, m: DapMessage): Effect[] {
   }
   if (m.type === 'response') {
     // The launch answered: the guest runs unless it stopped on entry (the stop comes as an event).
-    if (m.command === 'launch' && m.success && s.phase === 'starting') {
+    if (m.command === 'launch' && s.launched === undefined) {
+      s.launched = m.success === true;
+      if (!s.launched) return [{ kind: 'launchFailed', message: errorText(m) }];
+      if (s.phase !== 'starting') return [{ kind: 'launched' }];
       s.phase = 'running';
-      return [{ kind: 'running' }];
+      return [{ kind: 'launched' }, { kind: 'running' }];
     }
     if (m.command && (RUN_REQUESTS.has(m.command) || m.command === 'restart') && m.success !== false) s.beforeRun = undefined;
     if (m.command && (RUN_REQUESTS.has(m.command) || m.command === 'restart') && m.success === false && s.beforeRun) {

@@ -1,6 +1,8 @@
 // Follows every kvm debug session through a DebugAdapterTracker (it sees each DAP message in
 // order, before VS Code acts on it) and tells the views: the status bar, the serial terminals and
-// the register panel. The state itself is session-state.ts, which has no vscode import.
+// the register panel. The state itself is session-state.ts, which has no vscode import. What went
+// wrong goes to the log (the Output channel): a launch the adapter refused, with its reason, and
+// an adapter that ended before the session did.
 import * as vscode from 'vscode';
 import { adapterExited, fromAdapter, fromClient, initialState, type Effect, type SessionState } from './session-state.js';
 
@@ -30,7 +32,7 @@ export class KvmSessions implements vscode.Disposable {
   /** The session the views follow changed. */
   readonly onFocus = this.focused.event;
 
-  constructor() {
+  constructor(private readonly log: (line: string) => void = () => {}) {
     this.disposables.push(
       this.effects, this.started, this.focused,
       vscode.debug.registerDebugAdapterTrackerFactory('kvm', {
@@ -57,12 +59,19 @@ export class KvmSessions implements vscode.Disposable {
     return {
       onWillReceiveMessage: (m) => this.emit(k, fromClient(k.state, m)),
       onDidSendMessage: (m) => this.emit(k, fromAdapter(k.state, m)),
-      onExit: () => this.emit(k, adapterExited(k.state)),
+      onExit: (code, signal) => {
+        if (k.state.phase !== 'ended' && (code || signal)) {
+          this.log(`${session.name}: the debug adapter ended ${signal ? `on signal ${signal}` : `with status ${code}`}${k.state.launched === undefined ? ' before it answered the launch' : ''}`);
+        }
+        this.emit(k, adapterExited(k.state));
+      },
+      onError: (e) => this.log(`${session.name}: the debug adapter: ${e.message}`),
     };
   }
 
   private emit(k: KvmSession, effects: Effect[]): void {
     for (const effect of effects) {
+      if (effect.kind === 'launchFailed') this.log(`${k.session.name}: the launch failed: ${effect.message}`);
       this.effects.fire({ kvm: k, effect });
       if (effect.kind === 'terminated') this.ended(k);
     }
