@@ -1,8 +1,9 @@
 /* A Multiboot kernel in protected mode with a keyboard interrupt driver: its own IDT with
    IRQ 1 at vector 0x21, the 8259 PICs initialized (vectors 0x20 and 0x28, all masked but
    IRQ 1), the i8042's command byte read and written back with IRQ 1 enabled, then "ready\n" on
-   COM1 and hlt with interrupts on. Each IRQ 1 reads one byte from port 0x60 and prints it in
-   hex with a space on COM1 (and at the top of the screen); the Escape key's break code (0x81)
+   COM1 and hlt with interrupts on. Each IRQ 1 with a byte in the output buffer (status bit 0)
+   reads it from port 0x60 and prints it in hex with a space on COM1 (and at the top of the
+   screen); the Escape key's break code (0x81)
    ends the run through isa-debug-exit with 0x10. */
 #include "../include/multiboot.inc"
         .text
@@ -55,6 +56,9 @@ _start:
 irq1:   push %eax
         push %edx
         push %edi
+        in $0x64, %al                   /* a byte waiting? (an edge latched before sti: none) */
+        test $1, %al
+        jz 2f
         in $0x60, %al
         mov %al, %ah
         shr $4, %al
