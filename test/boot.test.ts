@@ -6,7 +6,7 @@
 import './support/needs-kvm.js';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,11 +17,11 @@ import type { Stop } from '../src/vmm/debug/stops.js';
 import { buildLoaderGuest, buildLoaderGuests, symbolAddress } from './guests/build-loaders.js';
 import { buildAsm, buildBootSector, buildFlat64 } from './guests/build.js';
 import { cpuidLeaf, supportedCpuid } from '../src/vmm/arch/cpuid.js';
+import { ROOT } from './support/paths.js';
+import { buildDist, cli, said, CLI, RUN_TIMEOUT_MS } from './support/cli.js';
+import { cString } from './support/c-string.js';
+import { FLAT64, machineWithSerial, withMachine } from './support/machine.js';
 
-const ROOT = join(__dirname, '..');
-const CLI = join(ROOT, 'dist', 'cli.js');
-/** Generous: node startup plus a guest emulated at a few million instructions a second. */
-const RUN_TIMEOUT_MS = 60_000;
 const GiB = 2 ** 30;
 
 const CR0_PE = 1n;
@@ -42,7 +42,7 @@ const modData = {
 };
 
 before(() => {
-  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
+  buildDist();
   guests = buildLoaderGuests();
   mb1Elf64Loader = buildLoaderGuest({ src: 'boot-mb1-elf64', bits: 64 });
   mb2AoutTags = buildLoaderGuest({ src: 'boot-mb2-aout', bits: 32, binary: true });
@@ -58,35 +58,8 @@ after(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-/** A machine whose COM1 output is collected. */
-function machine(config: MachineConfig) {
-  const out: Buffer[] = [];
-  const m = new Machine({ serial: (b) => out.push(b), ...config });
-  return { m, serial: () => Buffer.concat(out).toString('latin1') };
-}
-
-async function withMachine<T>(m: Machine, f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } finally {
-    await m.destroy();
-  }
-}
-
 function exitWith(v: number): Stop {
   return { kind: 'exit', status: (v << 1) | 1 };
-}
-
-/** A NUL-terminated string in guest-physical memory. */
-function cString(m: Machine, gpa: number): string {
-  const bytes: number[] = [];
-  for (let a = gpa; ; a++) {
-    const b = m.readPhysical(a, 1)[0];
-    if (b === 0) break;
-    bytes.push(b);
-    assert.ok(bytes.length < 4096, `unterminated string at 0x${gpa.toString(16)}`);
-  }
-  return Buffer.from(bytes).toString('utf8');
 }
 
 function u32(m: Machine, gpa: number): number {
@@ -115,7 +88,7 @@ function mb2Tags(m: Machine, info: number): { type: number; at: number; size: nu
 // --- loaders, end to end ---------------------------------------------------------------------
 
 test('ELF32: flat 32-bit protected mode at e_entry, paging off; prints and exits with 0x32', async () => {
-  const { m, serial } = machine({ image: guests.elf32.path });
+  const { m, serial } = machineWithSerial({ image: guests.elf32.path });
   await withMachine(m, async () => {
     assert.equal(m.guest.format, 'elf32');
     const s = m.getSregs();
@@ -134,7 +107,7 @@ test('ELF32: flat 32-bit protected mode at e_entry, paging off; prints and exits
 });
 
 test('ELF64: long mode with identity paging at e_entry; checks its .bss, prints, exits with 0x64', async () => {
-  const { m, serial } = machine({ image: guests.elf64.path });
+  const { m, serial } = machineWithSerial({ image: guests.elf64.path });
   await withMachine(m, async () => {
     assert.equal(m.guest.format, 'elf64');
     const s = m.getSregs();
@@ -151,7 +124,7 @@ test('ELF64: long mode with identity paging at e_entry; checks its .bss, prints,
 
 test('Multiboot 1 ELF with a command line and two modules: EAX, EBX info read back, cmdline on COM1', async () => {
   const cmdline = 'console=ttyS0 root=/dev/null boot.test=1';
-  const { m, serial } = machine({
+  const { m, serial } = machineWithSerial({
     image: guests.mb1.path, cmdline,
     modules: [{ path: mods.a, args: 'alpha --first' }, { path: mods.b }],
   });
@@ -194,7 +167,7 @@ test('Multiboot 1 ELF with a command line and two modules: EAX, EBX info read ba
 });
 
 test('Multiboot 1 a.out kludge: loaded by the header address fields, entered at entry_addr, exits 0x1a', async () => {
-  const { m, serial } = machine({ image: guests.mb1Aout.path });
+  const { m, serial } = machineWithSerial({ image: guests.mb1Aout.path });
   await withMachine(m, async () => {
     assert.equal(m.guest.format, 'multiboot');
     assert.equal(m.getRegs().rax, 0x2badb002n);
@@ -206,7 +179,7 @@ test('Multiboot 1 a.out kludge: loaded by the header address fields, entered at 
 });
 
 test('Multiboot 1 ELF64: entered in 32-bit protected mode, not long mode; exits 0x1c', async () => {
-  const { m, serial } = machine({ image: guests.mb1Elf64.path });
+  const { m, serial } = machineWithSerial({ image: guests.mb1Elf64.path });
   await withMachine(m, async () => {
     const s = m.getSregs();
     assert.equal(m.getRegs().rax, 0x2badb002n);
@@ -217,7 +190,7 @@ test('Multiboot 1 ELF64: entered in 32-bit protected mode, not long mode; exits 
     assert.equal(serial(), '', 'mb1-elf64 prints nothing');
   });
   // The same kind of kernel that also reads its boot information and prints what it found.
-  const loud = machine({ image: mb1Elf64Loader });
+  const loud = machineWithSerial({ image: mb1Elf64Loader });
   await withMachine(loud.m, async () => {
     assert.equal(loud.m.guest.format, 'multiboot');
     assert.ok(!loud.m.getSregs().cs.l);
@@ -228,7 +201,7 @@ test('Multiboot 1 ELF64: entered in 32-bit protected mode, not long mode; exits 
 
 test('Multiboot 2 ELF: EAX = 0x36D76289, EBX boot information tags read back, prints and exits 0x2b', async () => {
   const cmdline = 'mb2 cmdline=yes';
-  const { m, serial } = machine({ image: guests.mb2.path, cmdline, modules: [{ path: mods.b, args: 'beta' }] });
+  const { m, serial } = machineWithSerial({ image: guests.mb2.path, cmdline, modules: [{ path: mods.b, args: 'beta' }] });
   await withMachine(m, async () => {
     assert.equal(m.guest.format, 'multiboot2');
     const r = m.getRegs();
@@ -257,7 +230,7 @@ test('Multiboot 2 ELF: EAX = 0x36D76289, EBX boot information tags read back, pr
 });
 
 test('Multiboot 2 address tag (flat binary): loaded by the tag, entered at the entry tag, exits 0x2a', async () => {
-  const { m, serial } = machine({ image: guests.mb2Aout.path });
+  const { m, serial } = machineWithSerial({ image: guests.mb2Aout.path });
   await withMachine(m, async () => {
     assert.equal(m.guest.format, 'multiboot2');
     assert.equal(m.getRegs().rax, 0x36d76289n);
@@ -267,7 +240,7 @@ test('Multiboot 2 address tag (flat binary): loaded by the tag, entered at the e
     assert.equal(serial(), '', 'mb2-aout prints nothing');
   });
   // An address-tag kernel that walks its boot information and prints the command line and modules.
-  const loud = machine({
+  const loud = machineWithSerial({
     image: mb2AoutTags, cmdline: 'quiet loglevel=3',
     modules: [{ path: mods.a, args: 'initrd.img' }, { path: mods.b, args: 'second module' }],
   });
@@ -323,7 +296,7 @@ test('5 GiB: a guest that enters long mode with its own 2 MiB pages reads and wr
   const bin = buildAsm('boot-high-lm', {
     ldFlags: ['-m', 'elf_i386', '-Ttext=0x100000', '-e', '_start'], asFlags: ['-m32'], binary: true,
   });
-  const { m, serial } = machine({ image: bin, format: 'flat', loadAddress: 0x100000, mode: 'protected', memory: 5 * GiB });
+  const { m, serial } = machineWithSerial({ image: bin, format: 'flat', loadAddress: 0x100000, mode: 'protected', memory: 5 * GiB });
   await withMachine(m, async () => {
     assert.deepEqual(m.vm.memory.regions.map((r) => [r.gpa, r.size]), [[0, 3 * GiB], [4 * GiB, 2 * GiB]]);
     assert.equal(m.getSregs().efer & EFER_LMA, 0n, 'starts outside long mode');
@@ -340,22 +313,17 @@ test('5 GiB: a guest that enters long mode with its own 2 MiB pages reads and wr
 
 test('5 GiB long-mode entry: RAM above 4 GiB through kvmdbg\'s identity tables (1 GiB pages, or 2 MiB pages without them)', async () => {
   const { bin } = buildFlat64('boot-high64');
-  const config: MachineConfig = {
-    image: bin, format: 'flat', loadAddress: 0x100000, mode: 'long', memory: 5 * GiB,
-  };
+  const config: MachineConfig = { image: bin, ...FLAT64, memory: 5 * GiB };
   // The guest's CPUID is what KVM supports; the host CPU's flag is necessary, not sufficient
   // (kvm_pvm, for one, does not pass pdpe1gb on), and either way the RAM must be reachable.
   const cpuHas = /\bpdpe1gb\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
   const probe = new Machine({ image: helloBoot, serial: () => {} });
-  let kvmHas: boolean;
-  try {
+  const kvmHas = await withMachine(probe, async () => {
     const ext = cpuidLeaf(supportedCpuid(probe.vm.kvmFd), 0x80000001);
-    kvmHas = ((ext?.edx ?? 0) & (1 << 26)) !== 0;
-  } finally {
-    await probe.destroy();
-  }
+    return ((ext?.edx ?? 0) & (1 << 26)) !== 0;
+  });
   if (kvmHas) assert.ok(cpuHas, 'KVM offers pdpe1gb only where the CPU has it');
-  const { m, serial } = machine(config);
+  const { m, serial } = machineWithSerial(config);
   await withMachine(m, async () => {
     assert.deepEqual(m.vm.memory.regions.map((r) => [r.gpa, r.size]), [[0, 3 * GiB], [4 * GiB, 2 * GiB]]);
     const q = writeHighValue(m);
@@ -395,18 +363,6 @@ test('nesting is read from /proc/cpuinfo: a hypervisor flag, and QEMU TCG named 
 
 // --- the command line --------------------------------------------------------------------------
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    cwd: ROOT, input: '', encoding: 'utf8', timeout: RUN_TIMEOUT_MS, env: { ...process.env, ...env },
-  });
-  if (r.error) throw r.error;
-  return r;
-}
-
-function said(r: SpawnSyncReturns<string>): string {
-  return `status ${r.status} signal ${r.signal}\n--- stdout:\n${r.stdout}\n--- stderr:\n${r.stderr}`;
-}
-
 test('the README example: make -C examples, then kvmdbg run examples/build/kernel.img', () => {
   execFileSync('make', ['-C', 'examples'], { cwd: ROOT, stdio: 'pipe' });
   const r = spawnSync('node', ['dist/cli.js', 'run', 'examples/build/kernel.img'], {
@@ -425,7 +381,7 @@ test('the README example: make -C examples, then kvmdbg run examples/build/kerne
 });
 
 test('KVMDBG_DEVICE naming a missing device: status 2, "does not exist", names modprobe', () => {
-  const r = cli(['run', helloBoot], { KVMDBG_DEVICE: '/nonexistent/kvm' });
+  const r = cli(['run', helloBoot], { env: { KVMDBG_DEVICE: '/nonexistent/kvm' } });
   assert.equal(r.status, 2, said(r));
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /\/nonexistent\/kvm does not exist/);

@@ -7,7 +7,6 @@
 import './support/needs-kvm.js';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,9 +22,12 @@ import type { Stop } from '../src/vmm/debug/stops.js';
 import { buildLoaderGuests } from './guests/build-loaders.js';
 import { buildFakeBzImage, type FakeBzImage } from './guests/bzimage/build.js';
 import { prng } from './support/prng.js';
+import { buildDist, cli, said } from './support/cli.js';
+import { cString } from './support/c-string.js';
+import { throwsGuest } from './support/guest-errors.js';
+import { machineWithSerial, withMachine } from './support/machine.js';
+import { MAP_16M } from './support/memory-map.js';
 
-const ROOT = join(__dirname, '..');
-const CLI = join(ROOT, 'dist', 'cli.js');
 const MiB = 1 << 20;
 const GiB = 2 ** 30;
 const KERNEL = 0x100000;
@@ -74,34 +76,6 @@ function patched(...fields: [number, 1 | 2 | 4 | 8, number | bigint][]): Buffer 
   return b;
 }
 
-/** Expects a one-line GuestError whose message matches every pattern. */
-function throwsGuest(fn: () => unknown, ...patterns: (RegExp | string)[]): string {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err instanceof GuestError, `expected a GuestError, got ${err === undefined ? 'no error' : String(err)}`);
-  for (const p of patterns) {
-    if (typeof p === 'string') assert.ok(err.message.includes(p), `message "${err.message}" lacks "${p}"`);
-    else assert.match(err.message, p);
-  }
-  assert.ok(!err.message.includes('\n'), 'messages are one line');
-  return err.message;
-}
-
-function cString(read: (gpa: number, len: number) => Buffer, gpa: number): string {
-  const bytes: number[] = [];
-  for (let a = gpa; ; a++) {
-    const b = read(a, 1)[0];
-    if (b === 0) break;
-    bytes.push(b);
-    assert.ok(bytes.length < 65536, 'unterminated string');
-  }
-  return Buffer.from(bytes).toString('utf8');
-}
-
 /** The E820 table in a zero page, as the guest sees it. */
 function e820(zp: Buffer): { base: number; length: number; type: number }[] {
   return Array.from({ length: zp[BP.e820_entries] }, (_, i) => {
@@ -115,13 +89,6 @@ function e820Lines(map: { base: number; length: number; type: number }[]): strin
   const h = (v: number, n: number) => v.toString(16).padStart(n, '0');
   return `e820 ${h(map.length, 2)}\n` + map.map((e) => `${h(e.base, 16)} ${h(e.length, 16)} ${h(e.type, 8)}\n`).join('');
 }
-
-const MAP_16M = [
-  { base: 0, length: 0x9fc00, type: 1 },
-  { base: 0x9fc00, length: 0x400, type: 2 },
-  { base: 0xf0000, length: 0x10000, type: 2 },
-  { base: 0x100000, length: 15 * MiB, type: 1 },
-];
 
 // --- detection and the header ----------------------------------------------------------------
 
@@ -188,7 +155,7 @@ test('load: kernel at 1 MiB, zero page and command line at their fixed addresses
   assert.equal(zp[BP.loadflags], 0x81, 'LOADED_HIGH kept, CAN_USE_HEAP set');
   assert.equal(zp.readUInt16LE(BP.heap_end_ptr), 0xfe00);
   assert.equal(zp.readUInt32LE(BP.cmd_line_ptr), LINUX_CMDLINE_ADDR);
-  assert.equal(cString((a, n) => mem.read(a, n), LINUX_CMDLINE_ADDR), cmdline);
+  assert.equal(cString(mem, LINUX_CMDLINE_ADDR, 65536), cmdline);
   // Everything outside the header and the fields below is zero (no video, no EDD, no APM).
   assert.ok(zp.subarray(0, BP.alt_mem_k).every((b) => b === 0), 'screen_info .. efi_info zero');
   assert.equal(zp[BP.sentinel], 0, 'sentinel zero: the header was not copied from a whole sector');
@@ -316,18 +283,9 @@ test('error: a command line longer than cmdline_size, forcing bzimage on another
 
 // --- on /dev/kvm -----------------------------------------------------------------------------
 
+/** A machine booting the fake bzImage, its COM1 output collected. */
 function machine(config: Partial<MachineConfig> = {}) {
-  const out: Buffer[] = [];
-  const m = new Machine({ image: fake.path, serial: (b) => out.push(b), ...config });
-  return { m, serial: () => Buffer.concat(out).toString('latin1') };
-}
-
-async function withMachine<T>(m: Machine, f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } finally {
-    await m.destroy();
-  }
+  return machineWithSerial({ image: fake.path, ...config });
 }
 
 test('Machine: entry registers, the zero page read back, then the kernel prints what it found and exits 0x2a', async () => {
@@ -351,7 +309,7 @@ test('Machine: entry registers, the zero page read back, then the kernel prints 
 
     const zp = m.readPhysical(LINUX_ZERO_PAGE_ADDR, 4096);
     assert.equal(zp[BP.type_of_loader], 0xff);
-    assert.equal(cString((a, n) => m.readPhysical(a, n), zp.readUInt32LE(BP.cmd_line_ptr)), cmdline);
+    assert.equal(cString(m, zp.readUInt32LE(BP.cmd_line_ptr), 65536), cmdline);
     const image = zp.readUInt32LE(BP.ramdisk_image);
     assert.equal(zp.readUInt32LE(BP.ramdisk_size), initrdData.length);
     assert.equal(image, Math.floor((64 * MiB - initrdData.length) / 4096) * 4096, 'at the top of the default 64 MiB');
@@ -396,21 +354,17 @@ test('Machine: 4 GiB of RAM: E820 has RAM up to the PCI hole and above 4 GiB; th
 });
 
 test('CLI: kvmdbg run --cmdline ... --module INITRD bzImage detects the format and runs it', () => {
-  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
+  buildDist();
   const cmdline = 'console=ttyS0 quiet';
-  const r = spawnSync(process.execPath, [CLI, 'run', '--cmdline', cmdline, '--module', initrdPath(), fake.path], {
-    input: '', encoding: 'utf8', timeout: 60_000,
-  });
-  if (r.error) throw r.error;
-  const said = `status ${r.status}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
-  assert.equal(r.status, EXIT_OK, said);
-  assert.equal(r.stderr, '', said);
-  assert.ok(r.stdout.startsWith(`cmdline [${cmdline}]\ninitrd 00001450 [INITRD:cpio-arch]\ne820 04\n`), said);
-  assert.ok(r.stdout.endsWith('bzimage ok\n'), said);
+  const r = cli(['run', '--cmdline', cmdline, '--module', initrdPath(), fake.path]);
+  assert.equal(r.status, EXIT_OK, said(r));
+  assert.equal(r.stderr, '', said(r));
+  assert.ok(r.stdout.startsWith(`cmdline [${cmdline}]\ninitrd 00001450 [INITRD:cpio-arch]\ne820 04\n`), said(r));
+  assert.ok(r.stdout.endsWith('bzimage ok\n'), said(r));
   // --format bzimage names the format; an old protocol is refused with status 2 and one line.
   const old = join(tmp, 'old-bzImage');
   writeFileSync(old, patched([BP.version, 2, 0x0204]));
-  const o = spawnSync(process.execPath, [CLI, 'run', '--format', 'bzimage', old], { input: '', encoding: 'utf8', timeout: 60_000 });
+  const o = cli(['run', '--format', 'bzimage', old]);
   assert.equal(o.status, 2, `status ${o.status}: ${o.stderr}`);
   assert.equal(o.stdout, '');
   assert.match(o.stderr, /^kvmdbg: .*old-bzImage: Linux boot protocol 2\.04 is too old/);
@@ -484,15 +438,13 @@ test('mutated bzImage headers load (and run, or stop) or fail with a GuestError,
   // A dozen of the mutants that loaded, run on KVM: any stop will do, within a time limit.
   for (const { data, label } of runnable) {
     const m = new Machine({ image: data, memory: 16 * MiB, cmdline: 'fuzz', serial: () => {} });
-    try {
+    await withMachine(m, async () => {
       const timer = setTimeout(() => m.pause(), 300);
       const s = await m.run();
       clearTimeout(timer);
       assert.ok(typeof s.kind === 'string', label);
       tally.ran++;
-    } finally {
-      await m.destroy();
-    }
+    });
   }
   const ms = performance.now() - started;
   assert.ok(ms < 30000, `took ${ms.toFixed(0)} ms`);

@@ -3,22 +3,19 @@
 import './support/needs-kvm.js';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildAsm, buildBootSector, GUESTS_DIR } from './guests/build.js';
-
-const ROOT = join(__dirname, '..');
-const CLI = join(ROOT, 'dist', 'cli.js');
-/** Generous: node startup plus a guest emulated at a few million instructions a second. */
-const RUN_TIMEOUT_MS = 60_000;
+import { ROOT } from './support/paths.js';
+import { buildDist, cli, said, CLI, RUN_TIMEOUT_MS } from './support/cli.js';
 
 let tmp = '';
 const img: Record<string, string> = {};
 
 before(() => {
-  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
+  buildDist();
   for (const name of [
     'hello-boot', 'triple-fault', 'halt-cli', 'reset-kbd', 'reset-cf9', 'spin', 'debugcon',
     'unassigned-port', 'serial-echo',
@@ -34,19 +31,6 @@ before(() => {
 process.on('exit', () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
-
-function cli(args: string[], input?: string | Buffer): SpawnSyncReturns<string> {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    cwd: ROOT, input: input ?? '', encoding: 'utf8', timeout: RUN_TIMEOUT_MS,
-  });
-  if (r.error) throw r.error;
-  return r;
-}
-
-/** What a failed run said, for assertion messages. */
-function said(r: SpawnSyncReturns<string>): string {
-  return `status ${r.status} signal ${r.signal}\n--- stdout:\n${r.stdout}\n--- stderr:\n${r.stderr}`;
-}
 
 /** A symbol's address in the ELF that buildAsm left beside a guest's .bin. */
 function symbol(bin: string, name: string): bigint {
@@ -140,7 +124,7 @@ test('an unassigned port reads as all ones (0xFF, 0xFFFF)', () => {
 });
 
 test('serial input: bytes on stdin reach the guest through RBR', () => {
-  const r = cli(['run', img['serial-echo']], 'abc\n');
+  const r = cli(['run', img['serial-echo']], { input: 'abc\n' });
   assert.equal(r.status, (0x15 << 1) | 1, said(r));
   assert.equal(r.stdout, '[ABC\n]');
 });

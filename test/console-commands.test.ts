@@ -1,4 +1,4 @@
-// Debug-console commands (src/dap/console-commands.ts) on real guests: every answer is checked
+// Debug-console commands (src/debugger/console-commands.ts) on real guests: every answer is checked
 // against the same state read another way (sregs, raw table bytes, the page walker, MSRs,
 // /proc/cpuinfo, the disassembler).
 import './support/needs-kvm.js';
@@ -7,11 +7,12 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Machine } from '../src/vmm/machine.js';
-import { GuestError } from '../src/errors.js';
 import { walk } from '../src/x86/pagewalk.js';
-import { runConsoleCommand } from '../src/dap/console-commands.js';
-import { machineContext, type EvalContext } from '../src/dap/evaluate.js';
+import { runConsoleCommand } from '../src/debugger/console-commands.js';
+import { machineContext, type EvalContext } from '../src/debugger/evaluate.js';
 import { BUILD_DIR, buildAsm, buildBootSector, buildFlat64, symbols } from './guests/build.js';
+import { FLAT64, withMachine } from './support/machine.js';
+import { throwsMsg } from './support/guest-errors.js';
 
 mkdirSync(join(BUILD_DIR, 'console'), { recursive: true });
 
@@ -45,22 +46,12 @@ function guest(m: Machine, syms: Record<string, bigint>): Guest {
 /** The 64-bit console guest, stopped at `ready` (own GDT, TSS and IDT loaded). */
 async function withGuest64(f: (g: Guest) => Promise<void> | void): Promise<void> {
   const { bin, syms } = buildFlat64('console/console64');
-  const m = new Machine({ image: bin, format: 'flat', loadAddress: 0x100000, mode: 'long', serial: () => {} });
-  try {
+  const m = new Machine({ image: bin, ...FLAT64, serial: () => {} });
+  await withMachine(m, async () => {
     const id = m.addSoftwareBreakpoint(syms.ready);
     assert.deepEqual(await m.run(), { kind: 'breakpoint', vcpu: 0, address: syms.ready, id });
     m.removeBreakpoint(id);
     await f(guest(m, syms));
-  } finally {
-    await m.destroy();
-  }
-}
-
-function throwsMsg(fn: () => unknown, re: RegExp): void {
-  assert.throws(fn, (e: Error) => {
-    assert.ok(e instanceof GuestError, `a GuestError, got ${e}`);
-    assert.match(e.message, re);
-    return true;
   });
 }
 
@@ -338,7 +329,7 @@ test('print and set', async () => {
 
 test('real mode: IVT, mode, no TSS, 16-bit disassembly, paging off', async () => {
   const m = new Machine({ image: buildBootSector('hello-boot'), serial: () => {} });
-  try {
+  await withMachine(m, async () => {
     const g = guest(m, {});
     assert.match(g.run('info mode'), /^mode: {3}real mode\nCPL: {4}0\npaging: none\n/);
     const ivt = g.run('info idt 0 1').split('\n');
@@ -350,9 +341,7 @@ test('real mode: IVT, mode, no TSS, 16-bit disassembly, paging off', async () =>
     assert.equal(g.run('x/1i $rip'), '=> 0x7c00:\tcli');
     assert.equal(g.run('info tlb 0x7c00'), 'linear 0x7c00: paging is off, physical 0x7c00');
     assert.equal(g.ctx.pointerSize, 4);
-  } finally {
-    await m.destroy();
-  }
+  });
 });
 
 test('32-bit protected mode: 32-bit TSS and gates, 32-bit pointers', async () => {
@@ -360,7 +349,7 @@ test('32-bit protected mode: 32-bit TSS and gates, 32-bit pointers', async () =>
   const syms = symbols(buildAsm('console/console32', opts));
   const bin = buildAsm('console/console32', { ...opts, binary: true });
   const m = new Machine({ image: bin, format: 'flat', loadAddress: 0x100000, mode: 'protected', serial: () => {} });
-  try {
+  await withMachine(m, async () => {
     m.addSoftwareBreakpoint(syms.ready);
     assert.equal((await m.run()).kind, 'breakpoint');
     const g = guest(m, syms);
@@ -389,7 +378,5 @@ test('32-bit protected mode: 32-bit TSS and gates, 32-bit pointers', async () =>
     assert.equal(g.run('p $esp'), `(void *) ${hex(esp)}`);
     assert.equal(g.run('info tlb $esp'), `linear ${hex(esp)}: paging is off, physical ${hex(esp)}`);
     assert.equal((await m.run()).kind, 'exit');
-  } finally {
-    await m.destroy();
-  }
+  });
 });

@@ -3,26 +3,18 @@
 import './support/needs-kvm.js';
 import { detectNesting, openKvm } from '../src/vmm/host.js';
 import { close as closeFd } from '../src/vmm/kvm/sys.js';
-import { test, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { buildAll, newClient, launch, topFrame, scope, stopped, markLine, nm, clientPerTest } from './support/dap.js';
+import { cGuestPerFile, flat64Launch, hex, newClient, launch, topFrame, scope, stopped, markLine, nm, clientPerTest } from './support/dap.js';
 import { buildFlat64 } from './guests/build.js';
 
-let guest: { img: string; elf: string; source: string };
-let syms: Record<string, bigint>;
+const { guest, syms, base } = cGuestPerFile();
 let dc: DebugClient;
-
-before(() => {
-  guest = buildAll();
-  syms = nm(guest.elf);
-});
 clientPerTest(() => dc, (c) => (dc = c));
 
-const base = () => ({ program: guest.img, symbols: [guest.elf] });
-const hex = (v: bigint) => '0x' + v.toString(16);
-const flat = (name: string) => ({ program: buildFlat64(name).bin, format: 'flat', loadAddress: '0x100000', mode: 'long' });
+const flat = (name: string) => flat64Launch(buildFlat64(name).bin);
 
 async function readU64(addr: bigint): Promise<bigint> {
   const r = await dc.customRequest('readMemory', { memoryReference: hex(addr), count: 8 });

@@ -1,18 +1,14 @@
 // Locals and Globals from DWARF over the protocol, in the stopped frame and in its callers, at
 // -O0 and -O2; setVariable on memory; data breakpoints on variables.
 import './support/needs-kvm.js';
-import { test, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { buildAll, buildOptimized, launch, stopped, nm, clientPerTest } from './support/dap.js';
+import { cGuestPerFile, buildOptimized, hex, launch, stopped, clientPerTest } from './support/dap.js';
 
-let guest: { img: string; elf: string; source: string };
+const { syms, base } = cGuestPerFile();
 let dc: DebugClient;
-
-before(() => {
-  guest = buildAll();
-});
 clientPerTest(() => dc, (c) => (dc = c));
 
 async function frameScopes(frame: number): Promise<Map<string, DebugProtocol.Scope>> {
@@ -27,7 +23,7 @@ async function vars(ref: number): Promise<Map<string, DebugProtocol.Variable>> {
 }
 
 test('Locals and Globals at -O0: parameters, locals, callers\' frames, arrays; setVariable writes memory', async () => {
-  await launch(dc, { program: guest.img, symbols: [guest.elf] }, () => dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'add' }] }));
+  await launch(dc, base(), () => dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'add' }] }));
   await stopped(dc);
   let scopes = await frameScopes(0);
   assert.deepEqual([...scopes.keys()].slice(0, 3), ['Locals', 'Globals', 'Registers']);
@@ -52,8 +48,7 @@ test('Locals and Globals at -O0: parameters, locals, callers\' frames, arrays; s
   // setVariable on a global writes guest memory
   const set = await dc.setVariableRequest({ variablesReference: (await frameScopes(0)).get('Globals')!.variablesReference, name: 'counter', value: '7' });
   assert.equal(set.body.value, '7');
-  const syms = nm(guest.elf);
-  const mem = await dc.customRequest('readMemory', { memoryReference: '0x' + syms.counter.toString(16), count: 8 });
+  const mem = await dc.customRequest('readMemory', { memoryReference: hex(syms.counter), count: 8 });
   assert.equal(Buffer.from(mem.body.data, 'base64').readBigUInt64LE(), 7n);
   // evaluate sees the same variables
   const e = await dc.evaluateRequest({ expression: 'table[2] + a', frameId: (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames[0].id, context: 'watch' });
@@ -61,7 +56,7 @@ test('Locals and Globals at -O0: parameters, locals, callers\' frames, arrays; s
 });
 
 test('a data breakpoint on a variable by name', async () => {
-  await launch(dc, { program: guest.img, symbols: [guest.elf] }, () => dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'kmain' }] }));
+  await launch(dc, base(), () => dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'kmain' }] }));
   await stopped(dc);
   const g = (await frameScopes(0)).get('Globals')!;
   const info = await dc.customRequest('dataBreakpointInfo', { variablesReference: g.variablesReference, name: 'counter' });

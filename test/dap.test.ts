@@ -3,26 +3,17 @@
 import './support/needs-kvm.js';
 import { detectNesting, openKvm } from '../src/vmm/host.js';
 import { close as closeFd } from '../src/vmm/kvm/sys.js';
-import { test, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { buildAll, launch, topFrame, scope, children, stopped, markLine, nm, ADAPTER, clientPerTest, newClient } from './support/dap.js';
+import { cGuestPerFile, flat64Launch, hex, launch, topFrame, scope, children, stopped, markLine, ADAPTER, clientPerTest, newClient } from './support/dap.js';
 import { buildFlat64 } from './guests/build.js';
 
-let guest: { img: string; elf: string; source: string };
-let syms: Record<string, bigint>;
+const { guest, syms, base } = cGuestPerFile();
 let dc: DebugClient;
-
-before(() => {
-  guest = buildAll();
-  syms = nm(guest.elf);
-});
 clientPerTest(() => dc, (c) => (dc = c));
-
-const base = () => ({ program: guest.img, symbols: [guest.elf] });
-const hex = (v: bigint) => '0x' + v.toString(16);
 
 async function mode(): Promise<string> {
   return (await scope(dc, 'System')).get('mode')!.value;
@@ -198,7 +189,7 @@ test('serial output arrives as output events; exited carries the debug-exit stat
 
 test('pause stops a guest spinning without exits, twice, with progress in between', async () => {
   const { bin } = buildFlat64('spin64');
-  await launch(dc, { program: bin, format: 'flat', loadAddress: '0x100000', mode: 'long' });
+  await launch(dc, flat64Launch(bin));
   const counts: bigint[] = [];
   for (let i = 0; i < 2; i++) {
     await new Promise((r) => setTimeout(r, 150));
@@ -218,7 +209,7 @@ test('pause stops a guest spinning without exits, twice, with progress in betwee
 
 test('a triple fault is an exception stop whose state stays open', async () => {
   const { bin } = buildFlat64('triple64');
-  await launch(dc, { program: bin, format: 'flat', loadAddress: '0x100000', mode: 'long' });
+  await launch(dc, flat64Launch(bin));
   const ev = await stopped(dc);
   assert.equal(ev.body.reason, 'exception');
   assert.match(ev.body.text ?? '', /Triple fault/);
@@ -340,7 +331,7 @@ for (const [how, env] of HOLD_IRQ_WAYS) {
       await dc.start();
     }
     const { bin, syms: t } = buildFlat64('timer64');
-    await launch(dc, { program: bin, format: 'flat', loadAddress: '0x100000', mode: 'long' }, async () => {
+    await launch(dc, flat64Launch(bin), async () => {
       await dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(t.loop) }] });
     });
     await stopped(dc);
@@ -383,7 +374,7 @@ for (const [how, env] of HOLD_IRQ_WAYS) {
 
 test('a disconnect from a session whose guest spins ends the adapter process', async () => {
   const { bin } = buildFlat64('spin64');
-  await launch(dc, { program: bin, format: 'flat', loadAddress: '0x100000', mode: 'long' });
+  await launch(dc, flat64Launch(bin));
   await new Promise((r) => setTimeout(r, 200));
   const proc = (dc as unknown as { _adapterProcess: { pid: number; exitCode: number | null } })._adapterProcess;
   await dc.disconnectRequest({});
@@ -399,7 +390,7 @@ test('a disconnect from a session whose guest spins ends the adapter process', a
 
 test('a breakpoint set while the guest runs takes effect', async () => {
   const { bin, syms: s } = buildFlat64('spin64');
-  await launch(dc, { program: bin, format: 'flat', loadAddress: '0x100000', mode: 'long' });
+  await launch(dc, flat64Launch(bin));
   await new Promise((r) => setTimeout(r, 100));
   await dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(s.spin) }] });
   const ev = await stopped(dc);

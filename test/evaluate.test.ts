@@ -1,15 +1,17 @@
-// The expression evaluator (src/dap/evaluate.ts): parsing and precedence, C conversions, casts,
+// The expression evaluator (src/debugger/evaluate.ts): parsing and precedence, C conversions, casts,
 // memory, structs, arrays, bit fields, enums, registers, phys:, assignment and errors, first on
 // a synthetic context (memory in Buffers, hand-built types), then on a real long-mode guest.
 import './support/needs-kvm.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { evaluate, setValue, evaluateAddress, evaluateInteger, machineContext, type EvalContext, type EvalResult } from '../src/dap/evaluate.js';
+import { evaluate, setValue, evaluateAddress, evaluateInteger, machineContext, type EvalContext, type EvalResult } from '../src/debugger/evaluate.js';
 import { dwarfRegisterName } from '../src/x86/registers.js';
-import { builtins, type CType, type Location } from '../src/dap/expr/ctypes.js';
+import { builtins, type CType, type Location } from '../src/debugger/expr/ctypes.js';
 import { GuestError } from '../src/errors.js';
 import { Machine } from '../src/vmm/machine.js';
 import { buildFlat64 } from './guests/build.js';
+import { FLAT64, withMachine } from './support/machine.js';
+import { throwsMsg } from './support/guest-errors.js';
 import type { DebugInfo } from '../src/debugger/debug-info.js';
 
 // The adapter's DebugInfo is what machineContext takes for symbols.
@@ -174,14 +176,6 @@ function ev(expr: string, f = fake(), opts = {}): EvalResult {
 }
 const val = (expr: string, f = fake()) => ev(expr, f).value;
 const typ = (expr: string, f = fake()) => ev(expr, f).type;
-
-function throwsMsg(fn: () => unknown, re: RegExp): void {
-  assert.throws(fn, (e: Error) => {
-    assert.ok(e instanceof GuestError, `a GuestError, got ${e}`);
-    assert.match(e.message, re);
-    return true;
-  });
-}
 
 // --- literals and arithmetic ---------------------------------------------------------------
 
@@ -662,8 +656,8 @@ test('evaluateInteger and evaluateAddress', () => {
 
 test('on a long-mode guest: registers, memory by linear and physical address, assignment', async () => {
   const { bin, syms } = buildFlat64('long-flat');
-  const m = new Machine({ image: bin, format: 'flat', loadAddress: 0x100000, mode: 'long', serial: () => {} });
-  try {
+  const m = new Machine({ image: bin, ...FLAT64, serial: () => {} });
+  await withMachine(m, async () => {
     for (let i = 0; i < 4; i++) await m.step();
     const symbols = { functionAddress: (n: string) => (syms[n] !== undefined ? { address: syms[n] } : undefined), symbolize: () => undefined };
     const ctx = machineContext(m, 0, symbols);
@@ -703,7 +697,5 @@ test('on a long-mode guest: registers, memory by linear and physical address, as
     // the guest still runs to its end after all that
     setValue('$rbx', '0', ctx);
     assert.equal((await m.run()).kind, 'exit');
-  } finally {
-    await m.destroy();
-  }
+  });
 });

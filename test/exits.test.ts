@@ -17,25 +17,25 @@ function page(reason: number): Buffer {
 }
 const io = (): IoExit => ({ out: false, size: 0, port: 0, count: 0, dataOffset: 0 });
 
-test('I/O out: direction, size, port, count and where the data lies', () => {
+/** An I/O exit's page, with `e` where KVM puts each field. */
+function ioPage(e: IoExit): Buffer {
   const p = page(abi.KVM_EXIT.IO);
-  p[o.io_direction] = abi.KVM_EXIT_IO_OUT;
-  p[o.io_size] = 2;
-  p.writeUInt16LE(0x3f8, o.io_port);
-  p.writeUInt32LE(3, o.io_count);
-  p.writeBigUInt64LE(0x1000n, o.io_data_offset);
-  const w = runWords(p);
+  p[o.io_direction] = e.out ? abi.KVM_EXIT_IO_OUT : abi.KVM_EXIT_IO_IN;
+  p[o.io_size] = e.size;
+  p.writeUInt16LE(e.port, o.io_port);
+  p.writeUInt32LE(e.count, o.io_count);
+  p.writeBigUInt64LE(BigInt(e.dataOffset), o.io_data_offset);
+  return p;
+}
+
+test('I/O out: direction, size, port, count and where the data lies', () => {
+  const w = runWords(ioPage({ out: true, size: 2, port: 0x3f8, count: 3, dataOffset: 0x1000 }));
   assert.equal(exitReason(w), abi.KVM_EXIT.IO);
   assert.deepEqual(readIoExit(w, io()), { out: true, size: 2, port: 0x3f8, count: 3, dataOffset: 0x1000 });
 });
 
 test('I/O in: a 4-byte read of port 0xcfc', () => {
-  const p = page(abi.KVM_EXIT.IO);
-  p[o.io_direction] = abi.KVM_EXIT_IO_IN;
-  p[o.io_size] = 4;
-  p.writeUInt16LE(0xcfc, o.io_port);
-  p.writeUInt32LE(1, o.io_count);
-  p.writeBigUInt64LE(0x800n, o.io_data_offset);
+  const p = ioPage({ out: false, size: 4, port: 0xcfc, count: 1, dataOffset: 0x800 });
   const into = io();
   assert.equal(readIoExit(runWords(p), into), into, 'the caller\'s object, filled in place');
   assert.deepEqual(into, { out: false, size: 4, port: 0xcfc, count: 1, dataOffset: 0x800 });

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
-import { buildAll, newClient, launch, stopped, nm, ROOT } from './support/dap.js';
+import { cGuestPerFile, hex, newClient, launch, stopped, ROOT } from './support/dap.js';
 import {
   shapePanel, shapeWalk, walkError, parseAddress, sizeLabel, type RegisterPanelData, type TranslateData, type PanelModel,
 } from '../src/extension/panel-model.js';
@@ -22,24 +22,21 @@ const view = createRequire(__filename)(join(ROOT, 'media', 'panel.js')) as {
   renderModel(m: unknown): Record<'facts' | 'registers' | 'segments' | 'gdt' | 'idt', string>;
 };
 
-const hex = (v: bigint) => '0x' + v.toString(16);
+const { syms, base } = cGuestPerFile();
 
 let long: RegisterPanelData;
 let real: RegisterPanelData;
 let walkKmain: TranslateData;
 let walkBad: TranslateData;
 let walkUnmapped: TranslateData;
-let syms: Record<string, bigint>;
 let model: PanelModel;
 
 /** One session: stop on entry (real mode), then run to kmain (long mode), asking at each stop. */
 before(async () => {
-  const guest = buildAll();
-  syms = nm(guest.elf);
   const dc: DebugClient = newClient();
   await dc.start();
   try {
-    await launch(dc, { program: guest.img, symbols: [guest.elf], stopOnEntry: true }, async () => {
+    await launch(dc, { ...base(), stopOnEntry: true }, async () => {
       await dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(syms.kmain) }] });
     });
     await stopped(dc);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { Machine } from '../src/vmm/machine.js';
 import { buildBootSector } from './guests/build.js';
+import { machineWithSerial, withMachine } from './support/machine.js';
 
 /** A guest RAM size nothing else in the process maps, so its mappings can be counted exactly. */
 const RAM = 47 << 20;
@@ -37,15 +38,15 @@ function counts() {
 }
 
 async function cycle(image: string): Promise<void> {
-  const out: Buffer[] = [];
-  const m = new Machine({ image, serial: (b) => out.push(b), smp: 2, memory: RAM });
-  const live = counts();
-  assert.equal(live.kvmMaps, 2, 'two kvm_run pages while the machine lives');
-  assert.ok(live.mapped >= RAM, 'guest RAM is mapped while the machine lives');
-  const stop = await m.run();
-  await m.destroy();
+  const { m, serial } = machineWithSerial({ image, smp: 2, memory: RAM }, 'utf8');
+  const stop = await withMachine(m, async () => {
+    const live = counts();
+    assert.equal(live.kvmMaps, 2, 'two kvm_run pages while the machine lives');
+    assert.ok(live.mapped >= RAM, 'guest RAM is mapped while the machine lives');
+    return m.run();
+  });
   assert.deepEqual(stop, { kind: 'exit', status: 67 });
-  assert.equal(Buffer.concat(out).toString(), 'hello from real mode\n');
+  assert.equal(serial(), 'hello from real mode\n');
 }
 
 test('200 create/run/destroy cycles leave no fd, mapping or thread behind', async () => {

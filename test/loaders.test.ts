@@ -4,13 +4,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { GuestMemory } from '../src/vmm/memory.js';
-import { GuestError } from '../src/errors.js';
 import { BOOT_INFO_ADDR, BOOT_INFO_END, HIGH_MEMORY_START, PCI_HOLE_START } from '../src/vmm/layout.js';
 import { detectFormat, loadGuest } from '../src/vmm/loaders/detect.js';
 import { parseElf } from '../src/vmm/loaders/elf.js';
 import { memoryMap } from '../src/vmm/loaders/multiboot.js';
 import type { LoadOptions, Module } from '../src/vmm/loaders/types.js';
 import { buildLoaderGuests, symbolAddress, type LoaderGuestName } from './guests/build-loaders.js';
+import { cString } from './support/c-string.js';
+import { throwsGuest } from './support/guest-errors.js';
+import { MAP_16M } from './support/memory-map.js';
 
 const MiB = 1 << 20;
 let guests: ReturnType<typeof buildLoaderGuests>;
@@ -40,17 +42,6 @@ function sym(name: LoaderGuestName, s: string): number {
   return Number(symbolAddress(guests[name].elf, s));
 }
 
-function cString(m: GuestMemory, gpa: number): string {
-  const bytes: number[] = [];
-  for (let a = gpa; ; a++) {
-    const b = m.view(a, 1)[0];
-    if (b === 0) break;
-    bytes.push(b);
-    assert.ok(bytes.length < 4096, 'unterminated string');
-  }
-  return Buffer.from(bytes).toString('utf8');
-}
-
 function u32(gpa: number): number {
   return mem.view(gpa, 4).readUInt32LE(0);
 }
@@ -58,29 +49,6 @@ function u32(gpa: number): number {
 function allBytes(gpa: number, len: number, value: number): boolean {
   return mem.view(gpa, len).every((b) => b === value);
 }
-
-/** Expects a GuestError whose message matches every pattern. */
-function throwsGuest(fn: () => unknown, ...patterns: (RegExp | string)[]): void {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err instanceof GuestError, `expected a GuestError, got ${err === undefined ? 'no error' : String(err)}`);
-  for (const p of patterns) {
-    if (typeof p === 'string') assert.ok(err.message.includes(p), `message "${err.message}" lacks "${p}"`);
-    else assert.match(err.message, p);
-  }
-  assert.ok(!err.message.includes('\n'), 'messages are one line');
-}
-
-const EXPECTED_MAP_16M = [
-  { base: 0, length: 0x9fc00, type: 1 },
-  { base: 0x9fc00, length: 0x400, type: 2 },
-  { base: 0xf0000, length: 0x10000, type: 2 },
-  { base: 0x100000, length: 15 * MiB, type: 1 },
-];
 
 test('detectFormat tells every guest apart', () => {
   assert.equal(detectFormat(guests.elf32.image), 'elf32');
@@ -231,7 +199,7 @@ test('Multiboot 1 ELF: loaded, info structure field by field, modules, entry reg
     const b = mem.view(p, 24);
     entries.push({ base: Number(b.readBigUInt64LE(4)), length: Number(b.readBigUInt64LE(12)), type: b.readUInt32LE(20) });
   }
-  assert.deepEqual(entries, EXPECTED_MAP_16M);
+  assert.deepEqual(entries, MAP_16M);
   assert.equal(cString(mem, u32(info + 64)), 'kvmdbg');
   // Everything the info points at lies in the boot information area.
   for (const p of [info, u32(info + 16), mods, aStr, bStr, mmapAddr, u32(info + 64)]) {
@@ -333,7 +301,7 @@ test('Multiboot 2 ELF: boot information tags field by field', () => {
     entries.push({ base: Number(b.readBigUInt64LE(0)), length: Number(b.readBigUInt64LE(8)), type: b.readUInt32LE(16) });
     assert.equal(b.readUInt32LE(20), 0, 'reserved');
   }
-  assert.deepEqual(entries, EXPECTED_MAP_16M);
+  assert.deepEqual(entries, MAP_16M);
 });
 
 test('Multiboot 2 address and entry tags: loaded like an a.out kludge, optional unknown tag skipped', () => {
@@ -352,7 +320,7 @@ test('memory map and mem_upper with RAM above the PCI hole', () => {
   const big = new GuestMemory(PCI_HOLE_START + 256 * MiB);
   try {
     assert.deepEqual(memoryMap(big), [
-      ...EXPECTED_MAP_16M.slice(0, 3),
+      ...MAP_16M.slice(0, 3),
       { base: 0x100000, length: PCI_HOLE_START - 0x100000, type: 1 },
       { base: HIGH_MEMORY_START, length: 256 * MiB, type: 1 },
     ]);

@@ -4,33 +4,21 @@ import './support/needs-kvm.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import { Machine, type MachineConfig } from '../src/vmm/machine.js';
+import type { MachineConfig } from '../src/vmm/machine.js';
 import { GuestError } from '../src/errors.js';
 import * as abi from '../src/vmm/kvm/abi.js';
 import * as sys from '../src/vmm/kvm/sys.js';
 import { buildBootSector, buildFlat64 } from './guests/build.js';
+import { FLAT64, machineWithSerial, withMachine } from './support/machine.js';
 
+/** A flat 64-bit guest from test/guests, its COM1 output collected. */
 function flat64(name: string, extra: Partial<MachineConfig> = {}) {
   const { bin, syms } = buildFlat64(name);
-  const out: Buffer[] = [];
-  const m = new Machine({
-    image: bin, format: 'flat', loadAddress: 0x100000, mode: 'long',
-    serial: (b) => out.push(b), ...extra,
-  });
-  return { m, syms, serial: () => Buffer.concat(out).toString() };
-}
-
-async function withMachine<T>(m: Machine, f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } finally {
-    await m.destroy();
-  }
+  return { ...machineWithSerial({ image: bin, ...FLAT64, ...extra }, 'utf8'), syms };
 }
 
 test('a boot sector enters real mode at 0000:7C00 with DL=0x80', async () => {
-  const out: Buffer[] = [];
-  const m = new Machine({ image: buildBootSector('hello-boot'), serial: (b) => out.push(b) });
+  const { m, serial } = machineWithSerial({ image: buildBootSector('hello-boot') }, 'utf8');
   await withMachine(m, async () => {
     const r = m.getRegs();
     const s = m.getSregs();
@@ -45,7 +33,7 @@ test('a boot sector enters real mode at 0000:7C00 with DL=0x80', async () => {
     assert.equal(m.getRegs().rip, 0x7c01n);
     const stop = await m.run();
     assert.deepEqual(stop, { kind: 'exit', status: (0x21 << 1) | 1 });
-    assert.equal(Buffer.concat(out).toString(), 'hello from real mode\n');
+    assert.equal(serial(), 'hello from real mode\n');
   });
 });
 

@@ -6,6 +6,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { Machine } from '../src/vmm/machine.js';
 import { buildBootSector } from './guests/build.js';
+import { withMachine } from './support/machine.js';
 
 /** The guest's check numbers (its exit value on failure), in the order of its table. */
 const CHECKS: Record<number, string> = {
@@ -66,7 +67,7 @@ test('every 16550 register reads back as a 16550 gives it', async () => {
   const serial: Buffer[] = [];
   const debugcon: Buffer[] = [];
   const m = new Machine({ image, serial: (b) => serial.push(b), debugcon: (b) => debugcon.push(b) });
-  try {
+  await withMachine(m, async () => {
     const stop = await m.run();
     const out = Buffer.concat(serial).toString('latin1');
     const failure = Buffer.concat(debugcon).toString('latin1');
@@ -79,7 +80,5 @@ test('every 16550 register reads back as a 16550 gives it', async () => {
     );
     assert.equal(out, 'uart ok\n', 'COM1 output: nothing but the verdict (no loopback byte, no divisor write)');
     assert.equal(failure, '');
-  } finally {
-    await m.destroy();
-  }
+  });
 });

@@ -1,12 +1,13 @@
 // Talking DAP to the real adapter (dist/adapter.js) from tests, with the guests they debug.
-import { beforeEach, afterEach } from 'node:test';
+import { before, beforeEach, afterEach } from 'node:test';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ROOT } from './paths.js';
 
-export const ROOT = join(__dirname, '..', '..');
+export { ROOT };
 export const ADAPTER = join(ROOT, 'dist', 'adapter.js');
 export const DAP_GUEST_DIR = join(ROOT, 'test', 'guests', 'dap');
 export const DAP_BUILD = join(ROOT, 'test', 'guests', 'build', 'dap');
@@ -21,6 +22,37 @@ export function buildAll(): { img: string; elf: string; source: string } {
   }
   return { img: join(DAP_BUILD, 'kernel.img'), elf: join(DAP_BUILD, 'kernel.elf'), source: join(DAP_GUEST_DIR, 'kernel.c') };
 }
+
+/** The C test guest (buildAll) and its symbols. */
+export interface CGuest {
+  guest: { img: string; elf: string; source: string };
+  syms: Record<string, bigint>;
+  /** Launch arguments for the guest with its symbols. */
+  base: () => { program: string; symbols: string[] };
+}
+
+/**
+ * The C test guest for every test of the file, built in a `before` hook. The `guest` and `syms`
+ * objects returned stay empty until that hook fills them in: read them in tests and later hooks,
+ * not at the top level of the file.
+ */
+export function cGuestPerFile(): CGuest {
+  const guest = { img: '', elf: '', source: '' };
+  const syms: Record<string, bigint> = {};
+  before(() => {
+    Object.assign(guest, buildAll());
+    Object.assign(syms, nm(guest.elf));
+  });
+  return { guest, syms, base: () => ({ program: guest.img, symbols: [guest.elf] }) };
+}
+
+/** Launch arguments for a flat 64-bit guest (test/guests/*64.S, built by buildFlat64): at 1 MiB, in long mode. */
+export function flat64Launch(bin: string): { program: string; format: string; loadAddress: string; mode: string } {
+  return { program: bin, format: 'flat', loadAddress: '0x100000', mode: 'long' };
+}
+
+/** An address as the protocol's memory references and instruction references spell it. */
+export const hex = (v: bigint): string => '0x' + v.toString(16);
 
 /** The same guest compiled with -O2. */
 export function buildOptimized(): { img: string; elf: string; source: string } {
