@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Machine } from '../src/vmm/machine.js';
 import { walk } from '../src/x86/pagewalk.js';
-import { runConsoleCommand } from '../src/debugger/console-commands.js';
+import { runConsoleCommand, type ConsoleSettings } from '../src/debugger/console-commands.js';
 import { machineContext, type EvalContext } from '../src/debugger/evaluate.js';
 import { BUILD_DIR, buildAsm, buildBootSector, buildFlat64, symbols } from './guests/build.js';
 import { FLAT64, withMachine } from './support/machine.js';
@@ -20,6 +20,7 @@ interface Guest {
   m: Machine;
   syms: Record<string, bigint>;
   ctx: EvalContext;
+  settings: ConsoleSettings;
   run: (line: string) => string;
 }
 
@@ -33,9 +34,9 @@ function context(m: Machine, syms: Record<string, bigint>, extra: Partial<EvalCo
 
 function guest(m: Machine, syms: Record<string, bigint>): Guest {
   const g: Guest = {
-    m, syms, ctx: context(m, syms),
+    m, syms, ctx: context(m, syms), settings: { syntax: 'att' },
     run: (line) => {
-      const out = runConsoleCommand(line, m, 0, g.ctx);
+      const out = runConsoleCommand(line, m, 0, g.ctx, g.settings);
       assert.ok(out !== undefined, `"${line}" is a command`);
       return out;
     },
@@ -251,6 +252,15 @@ test('x/NFU: gdb formats and units over linear memory', async () => {
     assert.equal(ins[1], `   ${hex(g.syms.ready + 1n)}:\tmov    $0x11,%al`);
     assert.equal(ins[3], `   ${hex(g.syms.ready + 5n)}:\thlt`);
     assert.match(g.run('x/1i handler'), /^ {3}0x[0-9a-f]+ <handler>:\tiretq$/);
+    // gdb's disassembly-flavor: Intel for the rest of the session, and back
+    assert.match(g.run('set disassembly-flavor intel'), /Intel syntax/);
+    assert.equal(g.settings.syntax, 'intel');
+    assert.equal(g.run('x/2i $rip').split('\n')[1], `   ${hex(g.syms.ready + 1n)}:\tmov    al,0x11`);
+    assert.match(g.run('x/1i handler'), /<handler>:\tiretq$/);
+    throwsMsg(() => g.run('set disassembly-flavor nasm'), /needs intel or att/);
+    assert.equal(g.settings.syntax, 'intel');
+    g.run('set disassembly-flavor att');
+    assert.equal(g.run('x/2i $rip').split('\n')[1], `   ${hex(g.syms.ready + 1n)}:\tmov    $0x11,%al`);
     // where memory ends
     assert.equal(g.run('x/2xg 0x800000000000'), '0x800000000000:\tCannot access memory at address 0x800000000000');
     throwsMsg(() => g.run('x/4q $rsp'), /invalid format letter "q"/);
