@@ -1,13 +1,14 @@
-// The extension's views without KVM: the bundled extension activated against a small stand-in
-// for `vscode`, its tracker fed DAP messages by hand. A launch the adapter refuses opens no serial
-// terminal and logs its reason to the Output channel; a successful launch (or the guest's first
-// serial output) opens the terminal; an adapter that dies is logged; where the adapter cannot
-// run, the session gets an adapter that fails the launch with the reason.
-// (test/extension-host.test.ts runs the whole extension against the real adapter, on KVM.)
+// The extension's views and commands without KVM: the bundled extension activated against a small
+// stand-in for `vscode`, its tracker fed DAP messages by hand. A launch the adapter refuses opens
+// no serial terminal and logs its reason to the Output channel; a successful launch (or the
+// guest's first serial output) opens the terminal; an adapter that dies is logged; where the
+// adapter cannot run, the session gets an adapter that fails the launch with the reason; "KVM:
+// Create launch.json" writes a kvm configuration. (test/extension-host.test.ts runs the whole
+// extension against the real adapter, on KVM.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Module from 'node:module';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -265,4 +266,45 @@ test('where the adapter cannot start, the session gets one that fails the launch
   const { s } = session('Remote', { debugServer: 4711 });
   const desc = await h.factories.get('kvm')!.createDebugAdapterDescriptor(s);
   assert.ok(desc instanceof DebugAdapterServer);
+});
+
+test('"KVM: Create launch.json": a kvm configuration for the guest in the folder, added to launch.json, which opens', async () => {
+  const create = () => vscode.commands.executeCommand('kvmdbg.createLaunchJson');
+  // no folder: nothing to write into
+  assert.equal(await create(), undefined);
+  assert.match(h.errors.at(-1) ?? '', /open a folder first/);
+  const dir = mkdtempSync(join(tmpdir(), 'kvmdbg-ws-'));
+  const boot = Buffer.alloc(512);
+  boot[510] = 0x55;
+  boot[511] = 0xaa;
+  writeFileSync(join(dir, 'boot.img'), boot);
+  h.folders = [{ uri: Uri.file(dir), name: 'ws', index: 0 }];
+  h.files = [join(dir, 'boot.img')];
+  // a launch.json with another debugger's configuration keeps it
+  const other = { type: 'cppdbg', request: 'launch', name: 'other' };
+  h.launch = { version: '0.2.0', configurations: [other] };
+  const uri = (await create()) as Uri;
+  assert.equal(uri.fsPath, join(dir, '.vscode', 'launch.json'));
+  assert.deepEqual(h.opened, [join(dir, '.vscode', 'launch.json')]);
+  const configs = h.launch.configurations as Record<string, unknown>[];
+  assert.equal(configs.length, 2);
+  assert.deepEqual(configs[0], other);
+  assert.equal(configs[1].type, 'kvm');
+  assert.equal(configs[1].request, 'launch');
+  assert.equal(configs[1].program, '${workspaceFolder}/boot.img');
+  assert.ok(h.updates.every(([, , target]) => target === vscode.ConfigurationTarget.WorkspaceFolder), 'the folder\'s .vscode/launch.json');
+  // once there is one, the file only opens
+  const n = h.updates.length;
+  await create();
+  assert.equal(h.updates.length, n);
+  assert.equal(h.opened.length, 2);
+  // no guest found: the usual build/kernel.img, and a version for a new file
+  h.launch = {};
+  h.files = [];
+  await create();
+  assert.equal(h.launch.version, '0.2.0');
+  assert.deepEqual(h.launch.configurations, [{
+    type: 'kvm', request: 'launch', name: 'KVM: Debug guest', program: '${workspaceFolder}/build/kernel.img', stopOnEntry: true, serial: 'terminal',
+  }]);
+  h.folders = [];
 });

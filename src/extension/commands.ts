@@ -1,12 +1,17 @@
-// The commands: "KVM: Show Register Panel" and "KVM: Translate Address". The latter takes an
-// address argument (a string, or a variable from the Variables view's context menu) or asks for one.
+// The commands: "KVM: Show Register Panel", "KVM: Translate Address" and "KVM: Create launch.json"
+// (launch-json.ts). Translate takes an address argument (a string, or a variable from the
+// Variables view's context menu) or asks for one. package.json shows the first two in the
+// Command Palette only during a kvm debug session.
 import * as vscode from 'vscode';
 import type { RegisterPanel } from './register-panel.js';
+import type { KvmConfigurationProvider } from './config-provider.js';
 import { parseAddress } from './panel-model.js';
+import { createLaunchJson } from './launch-json.js';
 
 export const COMMANDS = {
   showRegisterPanel: 'kvmdbg.showRegisterPanel',
   translateAddress: 'kvmdbg.translateAddress',
+  createLaunchJson: 'kvmdbg.createLaunchJson',
 } as const;
 
 /** An address from a command argument: '0x1000', or a Variables view item ({ variable: { value, memoryReference } }). */
@@ -25,8 +30,9 @@ export function addressArgument(arg: unknown): string | undefined {
   return undefined;
 }
 
-export function registerCommands(panel: RegisterPanel): vscode.Disposable[] {
+export function registerCommands(panel: RegisterPanel, provider: KvmConfigurationProvider): vscode.Disposable[] {
   return [
+    vscode.commands.registerCommand(COMMANDS.createLaunchJson, () => createLaunchJson(provider)),
     vscode.commands.registerCommand(COMMANDS.showRegisterPanel, () => panel.show()),
     vscode.commands.registerCommand(COMMANDS.translateAddress, async (arg?: unknown) => {
       let address = addressArgument(arg);

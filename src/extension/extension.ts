@@ -29,7 +29,7 @@ export function activate(context: vscode.ExtensionContext): void {
     new SerialTerminals(sessions),
     panel,
     new ScreenView(context.extensionUri),
-    ...registerCommands(panel),
+    ...registerCommands(panel, provider),
   );
 }
 
