@@ -106,3 +106,27 @@ test('the .vsix: the bundles, the icon and changelog, and of koffi only its linu
     assert.equal(v, '4', 'the packaged koffi loads');
   }
 });
+
+test('README: the two first commands first, then what a user needs and what to do when KVM is not there', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const firstBlock = /```sh\n([\s\S]*?)```/.exec(readme)![1];
+  assert.match(firstBlock, /^# 1\. set up, build, and run the bundled example guest/);
+  assert.match(firstBlock, /\n# 2\. set up and run the tests/);
+  const at = (heading: string) => readme.indexOf(`\n## ${heading}\n`);
+  assert.ok(at('Requirements') > readme.indexOf(firstBlock), 'Requirements after the first commands');
+  assert.ok(at('Requirements') < at('Troubleshooting') && at('Troubleshooting') < at('In VS Code'), 'near the top');
+  const section = readme.slice(at('Requirements'), at('In VS Code'));
+  for (const [what, re] of [
+    ['the platform', /Linux on x86-64/],
+    ['firmware virtualization', /BIOS\/UEFI/],
+    ['the KVM modules', /modprobe kvm_intel[\s\S]*kvm_amd/],
+    ['the kvm group', /usermod -aG kvm/],
+    ['udev', /udev rule/],
+    ['nested virtualization in the cloud', /cloud VM[\s\S]*nested virtualization/],
+    ['WSL2', /\.wslconfig[\s\S]*nestedVirtualization=true/],
+    ['Remote-SSH', /Remote-SSH[\s\S]*install kvmdbg there/],
+    ['the Node setting', /`kvmdbg\.nodePath`/],
+  ] as const) {
+    assert.match(section, re, what);
+  }
+});
