@@ -34,6 +34,8 @@ export const KvmRequest = {
   screen: 'kvm.screen',
   /** Keys for the guest's keyboard (i8042), running or stopped (args: KeysArgs). */
   keys: 'kvm.keys',
+  /** Expressions evaluated now, running or stopped, without disturbing the run (args: LiveWatchArgs; answer: LiveWatchBody). */
+  liveWatch: 'kvm.liveWatch',
 } as const;
 
 export interface HostBody {
@@ -143,4 +145,20 @@ export interface KeysArgs {
   text?: string;
   /** Key chords pressed and released in turn: "a", "A", "Enter", "Up", "F5", "Ctrl+C", "Ctrl+Alt+Delete". */
   keys?: string[];
+}
+
+/** At most this many expressions per kvm.liveWatch request (the rest are refused). */
+export const LIVE_WATCH_MAX_EXPRESSIONS = 100;
+
+export interface LiveWatchArgs extends VcpuArgs {
+  /** C expressions as the Debug Console takes them (no assignments). */
+  expressions: string[];
+}
+
+/** One expression's value (rendered as a watch shows it, aggregates as their summary), or why it has none. */
+export type LiveWatchValue = { value: string; type?: string } | { error: string };
+
+export interface LiveWatchBody {
+  /** In the order of the expressions asked for. */
+  values: LiveWatchValue[];
 }

@@ -3,7 +3,7 @@
 import { GuestError } from '../errors.js';
 import type { Machine } from '../vmm/machine.js';
 import type { DebugTarget } from '../debugger/target.js';
-import { KvmRequest, type HostBody } from '../protocol.js';
+import { KvmRequest, type HostBody, type LiveWatchBody } from '../protocol.js';
 import type { ScreenEvents } from './screen-events.js';
 import { registerPanel, translate } from './views/panel.js';
 
@@ -15,6 +15,9 @@ export interface CustomRequestContext {
   stopped(): DebugTarget;
   /** The vCPU of the last stop, for requests that name none. */
   vcpu: number;
+  /** The target, running or stopped (kvm.liveWatch), and whether a run or step is in progress. */
+  target?: DebugTarget;
+  running?: boolean;
 }
 
 /** The answer's body; throws a GuestError for a request that can't be served. */
@@ -38,6 +41,11 @@ export function answerCustomRequest(command: string, args: Record<string, unknow
       return { mode: c.stopped().modeLabel(vcpu) };
     case KvmRequest.registerPanel:
       return registerPanel(c.stopped().machine, vcpu);
+    case KvmRequest.liveWatch: {
+      if (!c.target) throw new GuestError('no guest is running');
+      if (!Array.isArray(args.expressions)) throw new GuestError('kvm.liveWatch needs expressions: string[]');
+      return { values: c.target.peek(args.expressions, vcpu, c.running ?? false) } satisfies LiveWatchBody;
+    }
     case KvmRequest.translate: {
       const target = c.stopped();
       const text = String(args.address ?? '').trim();

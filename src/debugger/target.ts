@@ -55,6 +55,18 @@ export interface FrameRef {
 
 const FRAMES_PER_VCPU = 1000;
 
+/** Bounds of one live watch request (peek). */
+export const PEEK_MAX_EXPRESSIONS = 100;
+export const PEEK_MAX_LENGTH = 1000;
+
+/** A live watch expression's value, or why it has none. */
+export type PeekValue = { value: string; type: string } | { error: string };
+
+/** The context without its ways to write: a live watch only reads. */
+function readOnly(ctx: EvalContext): EvalContext {
+  return { ...ctx, writeMemory: undefined, writePhysical: undefined, setRegister: undefined };
+}
+
 export class DebugTarget {
   private readonly snapshots = new Map<number, Snapshot>();
   private readonly stacks = new Map<number, Frame[]>();
@@ -235,6 +247,69 @@ export class DebugTarget {
   /** An expression's value as text, in a vCPU's innermost frame (conditions, logpoints). */
   evaluate(expr: string, vcpu: number): string {
     return evaluate(expr, this.evalContext(vcpu)).value;
+  }
+
+  // --- live watch ------------------------------------------------------------------------------
+
+  /**
+   * Expressions evaluated now, for a live watch: at a stop as `evaluate` does (innermost frame),
+   * and while the guest runs, between two time slices of the run loop (no vCPU is inside KVM_RUN
+   * then). Running, memory is read through the page tables as they are now and registers are those
+   * of the last exit; nothing is written and the per-stop caches are neither read nor filled (the
+   * next stop must not find values from the middle of a run). Each expression's error is its own;
+   * the work is bounded: PEEK_MAX_EXPRESSIONS expressions of PEEK_MAX_LENGTH characters, each
+   * rendered as its one-line summary (an aggregate's children are never expanded).
+   */
+  peek(expressions: readonly string[], vcpu: number, running: boolean): PeekValue[] {
+    if (expressions.length > PEEK_MAX_EXPRESSIONS) {
+      throw new GuestError(`at most ${PEEK_MAX_EXPRESSIONS} live watch expressions at a time (${expressions.length} were asked for)`);
+    }
+    let ctx: EvalContext | undefined;
+    let failure = '';
+    try {
+      ctx = readOnly(running ? this.liveContext(vcpu) : this.evalContext(vcpu));
+    } catch (e) {
+      failure = (e as Error).message;
+    }
+    return expressions.map((expr) => {
+      if (!ctx) return { error: failure };
+      if (typeof expr !== 'string') return { error: 'not an expression' };
+      if (expr.length > PEEK_MAX_LENGTH) return { error: `longer than ${PEEK_MAX_LENGTH} characters` };
+      try {
+        const r = evaluate(expr, ctx);
+        return { value: r.value, type: r.type };
+      } catch (e) {
+        return { error: (e as Error).message };
+      }
+    });
+  }
+
+  /**
+   * An evaluation context of a running vCPU, cached nowhere: symbols, DWARF globals and, where the
+   * innermost frame unwinds, its locals (else they are "not available while running").
+   */
+  private liveContext(vcpu: number): EvalContext {
+    const info = this.info;
+    let f: Frame | undefined;
+    try {
+      f = unwind(this.machine, vcpu, info)[0];
+    } catch {
+      f = undefined;
+    }
+    const read = valueReader(this.machine, vcpu);
+    const variable = (name: string) => {
+      const local = f ? info?.localsAt(f.scopePc).find((x) => x.name === name) : undefined;
+      const v = local ?? info?.globals().find((x) => x.name === name);
+      if (!v) {
+        if (!f && info?.localsAt(this.machine.linearRip(vcpu)).some((x) => x.name === name)) throw new GuestError(`${name}: not available while running`);
+        return undefined;
+      }
+      const pc = f?.scopePc ?? this.machine.linearRip(vcpu);
+      const location = v.locate({ pc, regs: f?.dwarfRegs ?? new Map(), cfa: f?.cfa, read, bits: f?.bits ?? 64 });
+      if (location.kind === 'error') throw new GuestError(`${name}: ${location.message}`);
+      return { type: v.type, location };
+    };
+    return machineContext(this.machine, vcpu, info, { variable, typeByName: (n) => info?.typeByName(n) });
   }
 
   // --- run policy ------------------------------------------------------------------------------
