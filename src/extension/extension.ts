@@ -10,6 +10,7 @@ import { KvmStatus } from './status.js';
 import { SerialTerminals } from './serial-terminal.js';
 import { RegisterPanel } from './register-panel.js';
 import { ScreenView } from './screen-view.js';
+import { LiveWatchView } from './live-watch.js';
 import { registerCommands } from './commands.js';
 
 export function activate(context: vscode.ExtensionContext): void {
@@ -29,6 +30,7 @@ export function activate(context: vscode.ExtensionContext): void {
     new SerialTerminals(sessions),
     panel,
     new ScreenView(context.extensionUri),
+    new LiveWatchView(context.workspaceState, sessions),
     ...registerCommands(panel, provider),
   );
 }
