@@ -104,6 +104,23 @@ export const KVM_MP_STATE_SIPI_RECEIVED = 4;
 export const kvm_irq_level = { size: 8, irq: 0, level: 4 } as const;
 /** struct kvm_pit_config */
 export const kvm_pit_config = { size: 64, flags: 0 } as const;
+/** struct kvm_irqchip (KVM_GET/SET_IRQCHIP): chip_id, then the chip's state (a kvm_pic_state for the PICs). */
+export const kvm_irqchip = { size: 520, chip_id: 0, chip: 8 } as const;
+export const KVM_IRQCHIP_PIC_MASTER = 0;
+export const KVM_IRQCHIP_PIC_SLAVE = 1;
+/** struct kvm_pic_state: one 8259A. */
+export const kvm_pic_state = {
+  size: 16, last_irr: 0, irr: 1, imr: 2, isr: 3, priority_add: 4, irq_base: 5, read_reg_select: 6, poll: 7,
+  special_mask: 8, init_state: 9, auto_eoi: 10, rotate_on_auto_eoi: 11, special_fully_nested_mode: 12, init4: 13,
+  elcr: 14, elcr_mask: 15,
+} as const;
+/** struct kvm_pit_channel_state: one 8254 channel. */
+export const kvm_pit_channel_state = {
+  size: 24, count: 0, latched_count: 4, count_latched: 6, status_latched: 7, status: 8, read_state: 9,
+  write_state: 10, write_latch: 11, rw_mode: 12, mode: 13, bcd: 14, gate: 15, count_load_time: 16,
+} as const;
+/** struct kvm_pit_state2 (KVM_GET/SET_PIT2): three channels, then flags. */
+export const kvm_pit_state2 = { size: 112, channels: 0, flags: 72 } as const;
 
 /** struct kvm_run: the shared page of a vCPU, read in place over its mapping. */
 export const kvm_run = {
@@ -155,6 +172,10 @@ export const KVM_SET_IDENTITY_MAP_ADDR = iow(0x48, 8);
 export const KVM_CREATE_IRQCHIP = io(0x60);
 export const KVM_IRQ_LINE = iow(0x61, kvm_irq_level.size);
 export const KVM_CREATE_PIT2 = iow(0x77, kvm_pit_config.size);
+export const KVM_GET_IRQCHIP = iowr(0x62, kvm_irqchip.size);
+export const KVM_SET_IRQCHIP = ior(0x63, kvm_irqchip.size);
+export const KVM_GET_PIT2 = ior(0x9f, kvm_pit_state2.size);
+export const KVM_SET_PIT2 = iow(0xa0, kvm_pit_state2.size);
 export const KVM_RUN = io(0x80);
 export const KVM_GET_REGS = ior(0x81, kvm_regs.size);
 export const KVM_SET_REGS = iow(0x82, kvm_regs.size);
@@ -177,7 +198,8 @@ export const KVM_SET_XSAVE = iow(0xa5, kvm_xsave.size);
 export const LAYOUTS = {
   kvm_regs, kvm_segment, kvm_dtable, kvm_sregs, kvm_xsave, kvm_debugregs, kvm_guest_debug,
   kvm_userspace_memory_region, kvm_msrs, kvm_msr_entry, kvm_msr_list, kvm_cpuid2, kvm_cpuid_entry2,
-  kvm_vcpu_events, kvm_mp_state, kvm_irq_level, kvm_pit_config, kvm_run,
+  kvm_vcpu_events, kvm_mp_state, kvm_irq_level, kvm_pit_config, kvm_irqchip, kvm_pic_state,
+  kvm_pit_channel_state, kvm_pit_state2, kvm_run,
 } as const;
 
 /** Every request number above by its C macro name, for the ABI test. */
@@ -185,6 +207,7 @@ export const IOCTLS = {
   KVM_GET_API_VERSION, KVM_CREATE_VM, KVM_GET_MSR_INDEX_LIST, KVM_CHECK_EXTENSION,
   KVM_GET_VCPU_MMAP_SIZE, KVM_GET_SUPPORTED_CPUID, KVM_CREATE_VCPU, KVM_SET_USER_MEMORY_REGION,
   KVM_SET_TSS_ADDR, KVM_SET_IDENTITY_MAP_ADDR, KVM_CREATE_IRQCHIP, KVM_IRQ_LINE, KVM_CREATE_PIT2,
+  KVM_GET_IRQCHIP, KVM_SET_IRQCHIP, KVM_GET_PIT2, KVM_SET_PIT2,
   KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_GET_MSRS, KVM_SET_MSRS,
   KVM_SET_CPUID2, KVM_GET_MP_STATE, KVM_SET_MP_STATE,
   KVM_SET_GUEST_DEBUG, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_GET_DEBUGREGS,
