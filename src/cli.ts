@@ -37,8 +37,9 @@ Options:
   --load-address ADDR    flat binary: where to load it (default 0x100000)
   --entry ADDR           flat binary: where to start (default: the load address)
   --mode MODE            flat binary: real, protected or long (default: real below 1 MiB)
-  --disk floppy|hdd      boot sector: the disk int 13h serves from a copy of the image (default:
-                         a floppy, drive 00h, for a standard diskette size, else a hard disk, 80h)
+  --disk auto|floppy|hdd boot sector: the disk int 13h serves from a copy of the image (default
+                         auto: a floppy, drive 00h, for a standard diskette size, else a hard
+                         disk, 80h)
   --whole-image          boot sector: load the whole image at 0x7C00, not only sector 0
   --timeout TIME         stop the guest after TIME (seconds, or with ms/s/m suffix)
   --trace-io             log every port and MMIO access to stderr
@@ -139,7 +140,7 @@ export function parseArgs(argv: string[]): Options | 'help' {
         o.mode = m as CpuMode;
         break;
       }
-      case '--disk': o.disk = oneOf(a, value(), ['floppy', 'hdd'] as const); break;
+      case '--disk': { const d = oneOf(a, value(), ['auto', 'floppy', 'hdd'] as const); o.disk = d === 'auto' ? undefined : d; break; }
       case '--whole-image': o.loadWholeImage = true; break;
       case '--timeout': o.timeoutMs = parseDuration(value()); break;
       case '--trace-io': o.trace = (line) => process.stderr.write(`[io] ${line}\n`); break;

@@ -156,7 +156,7 @@ test('int 13h AH=02h reads across a track and a head boundary; AH=03h writes the
   mem.buf.fill(0xab, 0x30000, 0x30200);
   r = regs({ eax: 0x0301, ecx: 0x0005, edx: 0x0000, esBase: 0x30000 });
   assert.equal(call('int13', r).cf, false);
-  assert.equal(disk.data[4 * 512 + 7], 0xab);
+  assert.equal(disk.read(4, 1)[7], 0xab);
   assert.equal(image[4 * 512 + 7], 4, 'the image file bytes are untouched');
 });
 
@@ -224,7 +224,13 @@ test('int 13h AH=41h/42h/43h/48h: LBA packets on a hard disk, count written back
   p.writeUInt16LE(2, 2); p.writeUInt16LE(0, 4); p.writeUInt16LE(0x3000, 6); p.writeBigUInt64LE(10n, 8);
   r = regs({ eax: 0x4300, edx: 0x80, esi: 0x600 });
   assert.equal(call('int13', r).cf, false);
-  assert.equal(disk.data[11 * 512 + 100], 0x5a);
+  assert.equal(disk.read(11, 1)[100], 0x5a);
+  // Beyond the image (100 sectors) the disk reads zeros, and takes writes.
+  assert.equal(disk.read(500, 1).readUInt32LE(0), 0);
+  p.writeBigUInt64LE(900n, 8);
+  r = regs({ eax: 0x4300, edx: 0x80, esi: 0x600 });
+  assert.equal(call('int13', r).cf, false);
+  assert.equal(disk.read(901, 1)[100], 0x5a);
   // AH=08h and AH=48h: the geometry.
   r = regs({ eax: 0x0800, edx: 0x80 });
   assert.equal(call('int13', r).cf, false);

@@ -21,6 +21,10 @@ export interface LaunchConfig {
   loadAddress?: number;
   entry?: number;
   mode?: CpuMode;
+  /** A boot sector's disk behind int 13h (default by the image's size). */
+  disk?: 'floppy' | 'hdd';
+  /** Load a boot sector's whole image at 0x7C00, not only its first sector. */
+  loadWholeImage: boolean;
   stopOnEntry: boolean;
   symbols: SymbolFile[];
   serial: SerialTarget;
@@ -42,6 +46,8 @@ export const LAUNCH_FIELDS: Record<string, string[]> = {
   loadAddress: ['string', 'integer'],
   entry: ['string', 'integer'],
   mode: ['string'],
+  disk: ['string'],
+  loadWholeImage: ['boolean'],
   stopOnEntry: ['boolean'],
   symbols: ['array'],
   serial: ['string'],
@@ -125,6 +131,11 @@ export function parseLaunchArgs(raw: Record<string, unknown> = {}): LaunchConfig
     mode = raw.mode as CpuMode;
   }
 
+  if (raw.disk !== undefined && !['auto', 'floppy', 'hdd'].includes(raw.disk as string)) fail('disk', raw.disk, 'must be "auto", "floppy" or "hdd"');
+  const disk = raw.disk === 'auto' ? undefined : raw.disk as 'floppy' | 'hdd' | undefined;
+  const loadWholeImage = raw.loadWholeImage ?? false;
+  if (typeof loadWholeImage !== 'boolean') fail('loadWholeImage', loadWholeImage, 'must be true or false');
+
   const stopOnEntry = raw.stopOnEntry ?? false;
   if (typeof stopOnEntry !== 'boolean') fail('stopOnEntry', stopOnEntry, 'must be true or false');
 
@@ -159,7 +170,7 @@ export function parseLaunchArgs(raw: Record<string, unknown> = {}): LaunchConfig
   else if (raw.trace !== undefined && raw.trace !== false) fail('trace', raw.trace, 'must be true, false or a file path');
 
   return {
-    program, format, memory, smp, cmdline, modules, mode, stopOnEntry, symbols, serial, trace, disassemblySyntax,
+    program, format, memory, smp, cmdline, modules, mode, disk, loadWholeImage, stopOnEntry, symbols, serial, trace, disassemblySyntax,
     loadAddress: address('loadAddress', raw.loadAddress),
     entry: address('entry', raw.entry),
   };

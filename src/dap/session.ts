@@ -122,12 +122,13 @@ export class KvmDebugSession extends LoggingDebugSession {
   private build(c: LaunchConfig): void {
     const machine = new Machine({
       image: this.info?.programImage ?? c.program, imageName: c.program, memory: c.memory, smp: c.smp, format: c.format, cmdline: c.cmdline,
-      modules: c.modules, loadAddress: c.loadAddress, entry: c.entry, mode: c.mode,
+      modules: c.modules, loadAddress: c.loadAddress, entry: c.entry, mode: c.mode, disk: c.disk, loadWholeImage: c.loadWholeImage,
       serial: (b) => this.serial?.write(b),
       kvmDevice: process.env.KVMDBG_DEVICE || undefined,
       // For tests of the stepping fallback used on hosts without KVM_GUESTDBG_BLOCKIRQ.
       blockIrq: process.env.KVMDBG_NO_BLOCKIRQ ? false : undefined,
     });
+    this.info?.setFirmwareSymbols(machine.firmwareSymbols);
     this.bps.attach(machine);
     this.filters.applyTo(machine);
     this.target = new DebugTarget(machine, this.info, this.bps, (line) => this.sendEvent(new OutputEvent(line + '\n', 'console')));

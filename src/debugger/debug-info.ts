@@ -38,6 +38,8 @@ interface DebugFile {
 
 export class DebugInfo {
   private readonly files: DebugFile[] = [];
+  /** The monitor's BIOS routines (bios_int10, bios_irq0...), after the files' own symbols. */
+  private firmware: SymbolTable | undefined;
   /** The program file's bytes, read once per launch (the loader takes them from here). */
   readonly programImage: Buffer;
 
@@ -84,7 +86,15 @@ export class DebugInfo {
       const s = f.symbols.lookup(addr);
       if (s) return s;
     }
-    return undefined;
+    return this.firmware?.lookup(addr);
+  }
+
+  /** The machine's firmware symbols (Machine.firmwareSymbols), replacing those of an earlier machine. */
+  setFirmwareSymbols(symbols: readonly { name: string; address: number; size: number; kind: 'code' | 'data' }[]): void {
+    this.firmware = symbols.length === 0 ? undefined : new SymbolTable(symbols.map((s) => ({
+      name: s.name, value: BigInt(s.address), size: BigInt(s.size), type: s.kind === 'code' ? 'notype' as const : 'object' as const,
+      bind: 'global' as const, shndx: 1,
+    })), 0n, undefined, 32);
   }
 
   /**
@@ -97,7 +107,8 @@ export class DebugInfo {
       const s = f.symbols.byName(name);
       if (s) return { address: s.address, size: s.size, compiled: s.type === 'func' };
     }
-    return undefined;
+    const fw = this.firmware?.byName(name);
+    return fw && { address: fw.address, size: fw.size, compiled: false };
   }
 
   /** Where a function breakpoint stops: after the prologue where DWARF tells, as gdb does. */

@@ -22,6 +22,8 @@ interface Decoded {
   touchesIf: boolean;
   /** Waits for an interrupt (hlt, mwait): held-off interrupts would never wake it. */
   halts: boolean;
+  /** `int n`: stepped over like a call (the handler returns to the next instruction). */
+  softInt: boolean;
 }
 
 
@@ -95,7 +97,7 @@ export class Stepper {
   async instructionOver(vcpu: number): Promise<Stop> {
     const here = this.here(vcpu);
     const insn = this.decode(vcpu, here.pc);
-    if (insn && (insn.flow === FlowControl.Call || insn.flow === FlowControl.IndirectCall)) {
+    if (insn && (insn.flow === FlowControl.Call || insn.flow === FlowControl.IndirectCall || insn.softInt)) {
       return this.runTo(vcpu, insn.next, (sp) => sp >= here.sp);
     }
     return this.instruction(vcpu);
@@ -108,7 +110,7 @@ export class Stepper {
     for (let n = 0; n < MAX_LINE_STEPS; n++) {
       const here = this.here(vcpu);
       const insn = this.decode(vcpu, here.pc);
-      const isCall = insn && (insn.flow === FlowControl.Call || insn.flow === FlowControl.IndirectCall);
+      const isCall = insn && (insn.flow === FlowControl.Call || insn.flow === FlowControl.IndirectCall || insn.softInt);
       let stop: Stop;
       if (isCall && over) {
         stop = await this.runTo(vcpu, insn.next, (sp) => sp >= here.sp);
@@ -183,7 +185,8 @@ export class Stepper {
       const touchesIf = ((i.rflagsRead | i.rflagsModified) & RflagsBits.IF) !== 0 || i.mnemonic === Mnemonic.Hlt ||
         flow === FlowControl.Interrupt || flow === FlowControl.Exception;
       const halts = i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait || i.mnemonic === Mnemonic.Mwaitx;
-      return { length: i.length, flow, next: i.nextIP, target: direct ? i.nearBranchTarget : undefined, touchesIf, halts };
+      const softInt = i.mnemonic === Mnemonic.Int;
+      return { length: i.length, flow, next: i.nextIP, target: direct ? i.nearBranchTarget : undefined, touchesIf, halts, softInt };
     } finally {
       i.free();
       d.free();

@@ -29,6 +29,8 @@ export const BOOT_INFO_ADDR = 0x8000;
 export const BOOT_INFO_END = 0x10000;
 /** Below this address no loader may place guest code: our structures live there. */
 export const RESERVED_LOW_END = 0x7000;
+// The BIOS (firmware/) of real-mode entries: IVT 0x0-0x3FF, BDA 0x400-0x4FF, EBDA 0x9FC00-0x9FFFF,
+// ROM 0xF0000-0xFFFFF; its stubs trap to the monitor through port 0xE5 (firmware/rom.ts says why).
 /** Conventional memory ends here (mem_lower = 640 KiB). */
 export const LOW_MEMORY_END = 0xa0000;
 /** Legacy video/BIOS area; memory maps report it reserved. */

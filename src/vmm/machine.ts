@@ -25,6 +25,10 @@ import { cpuidLeaf, supportedCpuid } from './arch/cpuid.js';
 import { walk, type PagingRegs } from '../x86/pagewalk.js';
 import type { TrapMode } from './memory.js';
 import { loadGuest } from './loaders/detect.js';
+import { Bios, setLegacyInterruptControllers } from './firmware/bios.js';
+import { BIOS_TRAP_PORT, type FirmwareSymbol } from './firmware/rom.js';
+import { firmwareFits } from './firmware/bda.js';
+import { memoryMap } from './loaders/multiboot.js';
 import type { CpuMode, GuestFormat, LoadedGuest, Module } from './loaders/types.js';
 import type { HostInfo } from './host.js';
 import {
@@ -63,6 +67,10 @@ export interface MachineConfig {
   watchBackend?: 'debugregs' | 'memslots';
   /** The KVM device (default /dev/kvm). */
   kvmDevice?: string;
+  /** A boot sector's disk behind int 13h: floppy (00h) or hard disk (80h); default by image size (firmware/disk.ts). */
+  disk?: 'floppy' | 'hdd';
+  /** Load a boot sector's whole image at 0x7C00, not only sector 0 (the rest is read through int 13h). */
+  loadWholeImage?: boolean;
   /**
    * How software breakpoints are placed: `int3` plants 0xCC while the guest runs (where the
    * host reports a guest's int3 to us: HostInfo.int3); `debugregs` never writes guest memory:
@@ -108,6 +116,8 @@ export class Machine {
   readonly keyboard: I8042;
   readonly rtc: CmosRtc;
   readonly guest: LoadedGuest;
+  /** The BIOS (src/vmm/firmware) of a real-mode entry; none for protected and long mode. */
+  readonly firmware: Bios | undefined;
   readonly breakpoints = new BreakpointTable();
   stopOnGuestInt3: boolean;
   private readonly kicker: Kicker;
@@ -158,6 +168,7 @@ export class Machine {
       this.guest = loadGuest(image, this.vm.memory, {
         format: config.format, fileName: this.fileName, cmdline: config.cmdline ?? '', modules,
         loadAddress: config.loadAddress, entry: config.entry, mode: config.mode,
+        disk: config.disk, wholeImage: config.loadWholeImage,
       });
       const host: DeviceHost = {
         stop: (s) => (this.pending ??= s),
@@ -178,6 +189,7 @@ export class Machine {
       this.bus.register(CMOS_INDEX_PORT, 2, this.rtc);
       this.bus.register(RESET_CONTROL_PORT, 1, new ResetControl(host, () => this.current));
       this.bus.trace = config.trace;
+      this.firmware = this.guest.entry.mode === 'real' && firmwareFits(this.guest.extent) ? this.createFirmware() : undefined;
       const ext = cpuidLeaf(supportedCpuid(this.vm.kvmFd), 0x80000001);
       enterState(this.vm.vcpus[0], this.vm.memory, this.guest.entry, {
         gib1Pages: ((ext?.edx ?? 0) & (1 << 26)) !== 0,
@@ -202,6 +214,28 @@ export class Machine {
 
   get host(): HostInfo {
     return this.vm.host;
+  }
+
+  /** The BIOS ROM's routines and tables (bios_int10, bios_irq0...), for call stacks and disassembly. */
+  get firmwareSymbols(): readonly FirmwareSymbol[] {
+    return this.firmware?.symbols ?? [];
+  }
+
+  /** The ROM, IVT, BDA and interrupt controllers a BIOS leaves; its disk transfers keep planted breakpoints. */
+  private createFirmware(): Bios {
+    const mem = this.vm.memory;
+    const bios = new Bios({
+      mem, disk: this.guest.disk, memoryMap: memoryMap(mem),
+      readGuest: (gpa, len) => this.readPhysical(gpa, len),
+      writeGuest: (gpa, data) => {
+        mem.write(gpa, data);
+        this.breakpoints.rewritten(this.plantTarget, gpa, data.length);
+      },
+      // The one place the BIOS's cursor reaches the VGA's CRTC.
+      video: this.vga,
+    });
+    setLegacyInterruptControllers(this.vm.fd);
+    return bios;
   }
 
   get vcpus(): readonly Vcpu[] {
@@ -637,6 +671,7 @@ export class Machine {
     // I/O exits are the busiest: read into one object kept for them (exits.ts).
     const run = v.run;
     const { out, size, port, count, dataOffset } = readIoExit(v.run32, this.ioExit);
+    if (port === BIOS_TRAP_PORT && this.firmware?.trap(v)) return;
     let off = dataOffset;
     const vcpu = v.id;
     let value = 0;

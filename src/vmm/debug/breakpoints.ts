@@ -239,6 +239,18 @@ export class BreakpointTable {
     this.planted = [];
   }
 
+  /**
+   * After the monitor itself wrote guest-physical [gpa, gpa + len) (a BIOS disk read): the bytes
+   * under planted breakpoints there are the new originals, and the breakpoints are planted again.
+   */
+  rewritten(t: PlantTarget, gpa: number, len: number): void {
+    for (const p of this.planted) {
+      if (p.phys < gpa || p.phys >= gpa + len) continue;
+      p.original = t.readByte(p.phys);
+      t.writeByte(p.phys, 0xcc);
+    }
+  }
+
   /** The planted breakpoint at a physical address, while planted. */
   plantedAt(phys: number): Planted | undefined {
     return this.planted.find((p) => p.phys === phys);

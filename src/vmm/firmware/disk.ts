@@ -37,8 +37,11 @@ export class BootDisk {
   readonly geometry: Geometry;
   /** Floppy drive type for int 13h AH=08h BL (0 for a hard disk). */
   readonly floppyType: number;
-  /** The disk's contents: the image, zero-filled to the whole geometry. */
-  readonly data: Buffer;
+  /**
+   * The disk's contents: a copy of the image; the rest of the geometry reads as zeros, and is
+   * allocated only when the guest writes there.
+   */
+  private bytes: Buffer;
 
   constructor(image: Uint8Array, kind?: DiskKind, fileName = 'the image') {
     this.kind = kind ?? (FLOPPIES.some((f) => f.bytes === image.length) ? 'floppy' : 'hdd');
@@ -56,9 +59,26 @@ export class BootDisk {
       this.floppyType = 0;
       this.drive = 0x80;
     }
-    const g = this.geometry;
-    this.data = Buffer.alloc(g.cylinders * g.heads * g.sectors * SECTOR);
-    this.data.set(image);
+    this.bytes = Buffer.alloc(Math.ceil(image.length / SECTOR) * SECTOR);
+    this.bytes.set(image);
+  }
+
+  /** `count` sectors from `lba` (within the disk), as a copy. */
+  read(lba: number, count: number): Buffer {
+    const out = Buffer.alloc(count * SECTOR);
+    this.bytes.copy(out, 0, Math.min(lba * SECTOR, this.bytes.length), Math.min((lba + count) * SECTOR, this.bytes.length));
+    return out;
+  }
+
+  /** Writes whole sectors at `lba` (within the disk) into the copy. */
+  write(lba: number, data: Uint8Array): void {
+    const end = lba * SECTOR + data.length;
+    if (end > this.bytes.length) {
+      const grown = Buffer.alloc(this.totalSectors * SECTOR);
+      this.bytes.copy(grown);
+      this.bytes = grown;
+    }
+    this.bytes.set(data, lba * SECTOR);
   }
 
   /** Sectors on the disk. */
@@ -75,6 +95,6 @@ export class BootDisk {
   }
 
   sector(lba: number): Buffer {
-    return this.data.subarray(lba * SECTOR, (lba + 1) * SECTOR);
+    return this.read(lba, 1);
   }
 }

@@ -286,8 +286,8 @@ function transfer(ctx: BiosContext, disk: BootDisk, lba: number, count: number, 
   const n = Math.max(0, Math.min(count, disk.totalSectors - lba));
   if (n === 0) return 0;
   const bytes = n * SECTOR;
-  if (write) disk.data.set(ctx.readGuest(gpa, bytes), lba * SECTOR);
-  else ctx.writeGuest(gpa, disk.data.subarray(lba * SECTOR, lba * SECTOR + bytes));
+  if (write) disk.write(lba, ctx.readGuest(gpa, bytes));
+  else ctx.writeGuest(gpa, disk.read(lba, n));
   return n;
 }
 

@@ -2,6 +2,7 @@
 import type { GuestMemory } from '../memory.js';
 import type { Regs } from '../vcpu.js';
 import type { GuestFormat } from '../../formats/detect.js';
+import type { BootDisk, DiskKind } from '../firmware/disk.js';
 
 // The formats are told apart from the bytes in src/formats, which the extension shares.
 export { GUEST_FORMATS, type GuestFormat } from '../../formats/detect.js';
@@ -36,6 +37,9 @@ export interface LoadOptions {
   loadAddress?: number;
   entry?: number;
   mode?: CpuMode;
+  /** Boot sectors: the disk int 13h serves (default by image size), and whether to load the whole image. */
+  disk?: DiskKind;
+  wholeImage?: boolean;
 }
 
 export interface LoadedGuest {
@@ -43,6 +47,8 @@ export interface LoadedGuest {
   entry: EntryState;
   /** Guest-physical ranges the image occupies, for messages and for placing modules. */
   extent: { start: number; end: number };
+  /** A boot sector's disk: the image, read through the BIOS's int 13h. */
+  disk?: BootDisk;
 }
 
 export type Loader = (image: Buffer, mem: GuestMemory, opts: LoadOptions) => LoadedGuest;

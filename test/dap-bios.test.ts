@@ -1,0 +1,57 @@
+// The debugger over the BIOS: `next` at instruction granularity steps over `int 0x10` like a
+// call (the stop is the next instruction, the character already on the screen), and `stepIn`
+// enters the BIOS ROM, whose routine the call stack names (bios_int10).
+import './support/needs-kvm.js';
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import type { DebugClient } from '@vscode/debugadapter-testsupport';
+import { buildAll, clientPerTest, hex, launch, nm, stopped, topFrame } from './support/dap.js';
+import { buildAsm, buildBootSector } from './guests/build.js';
+
+let dc: DebugClient;
+clientPerTest(() => dc, (c) => (dc = c));
+const guest = { bin: '', elf: '' };
+let syms: Record<string, bigint> = {};
+before(() => {
+  buildAll(); // the adapter bundle
+  guest.bin = buildBootSector('bios/step');
+  guest.elf = buildAsm('bios/step', { ldFlags: ['-m', 'elf_i386', '-Ttext=0x7c00', '-e', '_start'], asFlags: ['-m32'] });
+  syms = nm(guest.elf);
+});
+
+async function screenChar(offset: number): Promise<number> {
+  const r = await dc.customRequest('readMemory', { memoryReference: hex(0xb8000n + BigInt(offset * 2)), count: 1 });
+  return Buffer.from(r.body.data, 'base64')[0];
+}
+
+test('next over int 0x10 lands on the following instruction with the character on the screen; stepIn enters bios_int10', async () => {
+  await launch(dc, { program: guest.bin, symbols: [guest.elf], stopOnEntry: true });
+  assert.equal((await stopped(dc)).body.reason, 'entry');
+  await dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(syms.before_int) }] });
+  await dc.continueRequest({ threadId: 1 });
+  assert.equal((await stopped(dc)).body.reason, 'instruction breakpoint');
+  assert.equal((await topFrame(dc)).instructionPointerReference, hex(syms.before_int));
+  assert.equal(await screenChar(0), 0x20, 'nothing printed yet');
+  await dc.nextRequest({ threadId: 1, granularity: 'instruction' });
+  assert.equal((await stopped(dc)).body.reason, 'step');
+  assert.equal((await topFrame(dc)).instructionPointerReference, hex(syms.after_int), 'over the int, as over a call');
+  assert.equal(await screenChar(0), 0x41, "the BIOS's 'A'");
+  await dc.nextRequest({ threadId: 1, granularity: 'instruction' });
+  await stopped(dc);
+  assert.equal((await topFrame(dc)).instructionPointerReference, hex(syms.second_int));
+  await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
+  assert.equal((await stopped(dc)).body.reason, 'step');
+  const f = await topFrame(dc);
+  assert.equal(f.name, 'bios_int10', 'the ROM routine by its symbol');
+  assert.equal(BigInt(f.instructionPointerReference!) >= 0xf0000n, true);
+  const d = await dc.customRequest('disassemble', { memoryReference: f.instructionPointerReference, instructionCount: 2 });
+  assert.match(d.body.instructions[0].instruction, /^out\s+%al,\$0xe5/);
+  assert.match(d.body.instructions[1].instruction, /^iret/);
+  // Out of the ROM again: the trap and the iret, then the caller's next instruction.
+  await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
+  await stopped(dc);
+  await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
+  await stopped(dc);
+  assert.equal((await topFrame(dc)).instructionPointerReference, hex(syms.second_int + 2n));
+  assert.equal(await screenChar(1), 0x42);
+});
