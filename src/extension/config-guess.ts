@@ -111,13 +111,7 @@ export function candidatesFrom(paths: string[], probe: FileProbe): Candidate[] {
     if (d !== 'bootsector' && d !== 'bzimage') continue;
     const elf = d === 'bootsector' ? elfFor(p) : undefined;
     if (elf) used.add(elf);
-    const c: Candidate = { program: p, detected: d };
-    if (elf) c.symbols = elf;
-    if (d === 'bzimage') {
-      const initrd = findInitrd(dirname(p), probe);
-      if (initrd) c.initrd = initrd;
-    }
-    out.push(c);
+    out.push(candidate(p, d, probe, elf));
     used.add(p);
   }
   for (const [p, d] of found) {
@@ -129,6 +123,17 @@ export function candidatesFrom(paths: string[], probe: FileProbe): Candidate[] {
     used.add(p);
   }
   return out.sort((a, b) => a.program.localeCompare(b.program));
+}
+
+/** The candidate for one guest file, with its symbols; a Linux kernel takes the initrd beside it. */
+function candidate(program: string, detected: GuestFormat, probe: FileProbe, symbols?: string): Candidate {
+  const c: Candidate = { program, detected };
+  if (symbols) c.symbols = symbols;
+  if (detected === 'bzimage') {
+    const initrd = findInitrd(dirname(program), probe);
+    if (initrd) c.initrd = initrd;
+  }
+  return c;
 }
 
 function findInitrd(dir: string, probe: FileProbe): string | undefined {
@@ -175,16 +180,11 @@ export function guessFromFile(path: string, probe: FileProbe, opts: GuessOptions
         '"format": "flat" with "loadAddress", "entry" and "mode" in launch.json',
     };
   }
-  const c: Candidate = { program: path, detected: d };
-  if (d === 'bootsector') {
-    const dir = dirname(path);
-    const elf = probe.list(dir).map((n) => join(dir, n)).find((q) => q !== path && stem(q) === stem(path) && isElfBytes(probe.read(q)));
-    if (elf) c.symbols = elf;
-  }
-  if (d === 'bzimage') {
-    const initrd = findInitrd(dirname(path), probe);
-    if (initrd) c.initrd = initrd;
-  }
+  const dir = dirname(path);
+  const elf = d === 'bootsector'
+    ? probe.list(dir).map((n) => join(dir, n)).find((q) => q !== path && stem(q) === stem(path) && isElfBytes(probe.read(q)))
+    : undefined;
+  const c = candidate(path, d, probe, elf);
   return { kind: 'config', config: configFor(c, opts), detected: d, why: `${name} is ${article(formatLabel(d))}` };
 }
 
