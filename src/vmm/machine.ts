@@ -3,7 +3,6 @@
 // that owns the machine, in time slices: between slices the event loop runs (DAP requests,
 // timers, terminal input), and a slice timer (kicker.ts) ends a slice that never exits.
 // Port I/O is handled inline, on the same thread, so an exit costs little more than in C.
-import { readFileSync } from 'node:fs';
 import * as abi from './kvm/abi.js';
 import { EINTR, SysError } from './kvm/sys.js';
 import { Vm } from './vm.js';
@@ -24,12 +23,12 @@ import { enterState } from './arch/entry-state.js';
 import { cpuidLeaf, supportedCpuid } from './arch/cpuid.js';
 import { walk, type PagingRegs } from '../x86/pagewalk.js';
 import type { TrapMode } from './memory.js';
-import { loadGuest } from './loaders/detect.js';
+import { planMachine } from './plan.js';
 import { Bios, setLegacyInterruptControllers } from './firmware/bios.js';
 import { BIOS_TRAP_PORT, type FirmwareSymbol } from './firmware/rom.js';
 import { firmwareFits } from './firmware/bda.js';
 import { memoryMap } from './loaders/multiboot.js';
-import type { CpuMode, GuestFormat, LoadedGuest, Module } from './loaders/types.js';
+import type { CpuMode, GuestFormat, LoadedGuest } from './loaders/types.js';
 import type { HostInfo } from './host.js';
 import {
   exitReason, readDebugExit, readFailEntryReason, readInternalError, readIoExit, readMmioExit, readSystemEventType,
@@ -122,7 +121,6 @@ export class Machine {
   stopOnGuestInt3: boolean;
   private readonly kicker: Kicker;
   private readonly debugcon: DebugCon;
-  private readonly fileName: string;
   /** A stop raised by a device during an exit, returned once the exit is handled. */
   private pending: Stop | undefined;
   private state: RunState = 'stopped';
@@ -158,18 +156,15 @@ export class Machine {
   readonly canHoldInterrupts: boolean;
 
   constructor(config: MachineConfig) {
-    this.fileName = typeof config.image === 'string' ? config.image : config.imageName ?? '<image>';
-    const image = typeof config.image === 'string' ? readImage(config.image) : config.image;
-    const modules = (config.modules ?? []).map((m): Module => ({
-      path: m.path, args: m.args ?? m.path, data: readImage(m.path),
-    }));
-    this.vm = new Vm(config.memory ?? 64 << 20, config.smp ?? 1, config.kvmDevice);
+    // Files, format, sizes and the load itself are judged before KVM is opened (plan.ts).
+    const plan = planMachine(config, {
+      format: config.format, cmdline: config.cmdline ?? '',
+      loadAddress: config.loadAddress, entry: config.entry, mode: config.mode,
+      disk: config.disk, wholeImage: config.loadWholeImage,
+    });
+    this.vm = new Vm(plan.memory, plan.smp, config.kvmDevice);
     try {
-      this.guest = loadGuest(image, this.vm.memory, {
-        format: config.format, fileName: this.fileName, cmdline: config.cmdline ?? '', modules,
-        loadAddress: config.loadAddress, entry: config.entry, mode: config.mode,
-        disk: config.disk, wholeImage: config.loadWholeImage,
-      });
+      this.guest = plan.guest;
       const host: DeviceHost = {
         stop: (s) => (this.pending ??= s),
         setIrq: (irq, level) => this.vm.setIrqLine(irq, level),
@@ -978,15 +973,5 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** Reads a guest file, with the errors a person can act on. */
-export function readImage(path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new GuestError(`${path}: no such file`);
-    if (code === 'EISDIR') throw new GuestError(`${path}: is a directory, not a guest image`);
-    if (code === 'EACCES') throw new GuestError(`${path}: permission denied`);
-    throw new GuestError(`${path}: cannot read (${(e as Error).message})`);
-  }
-}
+/** Reads a guest file, with the errors a person can act on (plan.ts: regular files only, fstat first). */
+export { readImage } from './plan.js';

@@ -23,6 +23,18 @@ export function parseSize(text: string): number {
   return bytes;
 }
 
+/** 1536 → "1.5 KiB", 2 << 30 → "2 GiB": a size for people (never with >>, which wraps at 2 GiB). */
+export function formatSize(bytes: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${bytes} bytes` : `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[u]}`;
+}
+
 /**
  * How a trapped page is registered with KVM: `readonly` makes guest writes exit as MMIO (reads
  * and instruction fetches stay native); `absent` makes every data access exit as MMIO.

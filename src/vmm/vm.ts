@@ -1,7 +1,7 @@
 // One KVM virtual machine: its fd, memory slots, interrupt controllers and vCPUs.
 import * as sys from './kvm/sys.js';
 import * as abi from './kvm/abi.js';
-import { GuestMemory } from './memory.js';
+import { GuestMemory, formatSize } from './memory.js';
 import { Vcpu } from './vcpu.js';
 import { openKvm, type HostInfo } from './host.js';
 import { GuestError } from '../errors.js';
@@ -16,16 +16,29 @@ export class Vm {
   readonly vcpus: Vcpu[] = [];
   private destroyed = false;
 
-  constructor(memorySize: number, vcpuCount: number, device = '/dev/kvm') {
-    const { fd: kvmFd, info } = openKvm(device);
+  /**
+   * `memory`: a size to map, or RAM already mapped (and loaded: plan.ts), which the VM then owns
+   * and unmaps at destroy, or at once when the VM can't be made.
+   */
+  constructor(memory: number | GuestMemory, vcpuCount: number, device = '/dev/kvm') {
+    const memorySize = typeof memory === 'number' ? memory : memory.size;
+    let opened: ReturnType<typeof openKvm>;
+    try {
+      opened = openKvm(device);
+    } catch (e) {
+      if (typeof memory !== 'number') memory.destroy();
+      throw e;
+    }
+    const { fd: kvmFd, info } = opened;
     this.kvmFd = kvmFd;
     this.host = info;
     if (vcpuCount < 1 || vcpuCount > info.maxVcpus) {
       sys.close(kvmFd);
+      if (typeof memory !== 'number') memory.destroy();
       throw new GuestError(`--smp ${vcpuCount} is out of range: this host allows 1 to ${info.maxVcpus} vCPUs`);
     }
     let vmFd = -1;
-    let memory: GuestMemory | undefined;
+    let ram = typeof memory === 'number' ? undefined : memory;
     try {
       vmFd = sys.ioctlInt(kvmFd, abi.KVM_CREATE_VM, 0, 'KVM_CREATE_VM');
       sys.ioctlInt(vmFd, abi.KVM_SET_TSS_ADDR, KVM_TSS_ADDR, 'KVM_SET_TSS_ADDR');
@@ -36,8 +49,8 @@ export class Vm {
       // interrupts work as on a PC without the monitor emulating them.
       sys.ioctlInt(vmFd, abi.KVM_CREATE_IRQCHIP, 0, 'KVM_CREATE_IRQCHIP');
       sys.ioctlPtr(vmFd, abi.KVM_CREATE_PIT2, Buffer.alloc(abi.kvm_pit_config.size), 'KVM_CREATE_PIT2');
-      memory = new GuestMemory(memorySize);
-      memory.attach(vmFd);
+      ram ??= new GuestMemory(memorySize);
+      ram.attach(vmFd);
       const cpuid = supportedCpuid(kvmFd);
       for (let i = 0; i < vcpuCount; i++) {
         const cpuFd = sys.ioctlInt(vmFd, abi.KVM_CREATE_VCPU, i, 'KVM_CREATE_VCPU');
@@ -47,16 +60,16 @@ export class Vm {
       }
     } catch (e) {
       for (const v of this.vcpus) v.destroy();
-      memory?.destroy();
+      ram?.destroy();
       if (vmFd >= 0) sys.close(vmFd);
       sys.close(kvmFd);
       if (e instanceof sys.SysError && e.errno === 12) {
-        throw new GuestError(`not enough host memory for a ${memorySize >> 20} MiB guest (${e.message})`);
+        throw new GuestError(`not enough host memory for a ${formatSize(memorySize)} guest (${e.message})`);
       }
       throw e;
     }
     this.fd = vmFd;
-    this.memory = memory;
+    this.memory = ram;
   }
 
   /** Drives an interrupt line of the in-kernel PIC/IOAPIC. */
