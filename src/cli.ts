@@ -186,13 +186,7 @@ async function runCommand(argv: string[]): Promise<number> {
   /** Whether the serial output on stdout ended a line (screen lines never join one). */
   let serialAtLineStart = true;
   if (parsed.serialPath) {
-    try {
-      serialFd = openSync(parsed.serialPath, 'w');
-    } catch (e) {
-      throw new GuestError(`--serial ${parsed.serialPath}: ${(e as Error).message}`);
-    }
-    const fd = serialFd;
-    parsed.serial = (b) => writeSync(fd, b);
+    parsed.serial = (b) => writeAll(serialFd, b);
   } else {
     parsed.serial = (b) => {
       if (b.length) serialAtLineStart = b[b.length - 1] === 0x0a;
@@ -200,6 +194,16 @@ async function runCommand(argv: string[]): Promise<number> {
     };
   }
   const machine = new Machine(parsed);
+  // The serial file is opened (and truncated) only once the machine is built: a run that fails
+  // on its input leaves an existing log as it was.
+  if (parsed.serialPath) {
+    try {
+      serialFd = openSync(parsed.serialPath, 'w');
+    } catch (e) {
+      await machine.destroy();
+      throw new GuestError(`--serial ${parsed.serialPath}: ${(e as Error).message}`);
+    }
+  }
   const ansi = parsed.display === 'ansi' || (parsed.display !== 'none' && process.stdout.isTTY === true);
   const screen = new CliScreen(new ScreenWatch(machine.vm.memory, machine.vga), ansi ? 'ansi' : 'plain',
     (text) => writeAll(1, Buffer.from(text)), () => serialAtLineStart,

@@ -8,19 +8,25 @@ export class SerialSink {
   private fd = -1;
   private readonly decoder = new TextDecoder('utf-8');
 
-  /** Opens the file now, so that a path that can't be written fails the launch. */
-  constructor(private readonly target: SerialTarget, private readonly send: { console(text: string): void; terminal(bytes: Buffer): void }) {
-    if (target.kind !== 'file') return;
+  constructor(private readonly target: SerialTarget, private readonly send: { console(text: string): void; terminal(bytes: Buffer): void }) {}
+
+  /**
+   * Opens (and truncates) the file, once the launch has built its machine: a path that can't be
+   * written fails the launch, and a launch that fails on its input leaves an existing file alone.
+   */
+  open(): void {
+    if (this.target.kind !== 'file' || this.fd >= 0) return;
     try {
-      this.fd = openSync(target.path, 'w');
+      this.fd = openSync(this.target.path, 'w');
     } catch (e) {
-      throw new LaunchError(`launch.json: "serial": cannot write ${target.path}: ${(e as Error).message}`);
+      throw new LaunchError(`launch.json: "serial": cannot write ${this.target.path}: ${(e as Error).message}`);
     }
   }
 
   write(bytes: Buffer): void {
-    if (this.target.kind === 'file') writeSync(this.fd, bytes);
-    else if (this.target.kind === 'terminal') this.send.terminal(bytes);
+    if (this.target.kind === 'file') {
+      if (this.fd >= 0) writeSync(this.fd, bytes);
+    } else if (this.target.kind === 'terminal') this.send.terminal(bytes);
     else this.send.console(this.decoder.decode(bytes, { stream: true }));
   }
 

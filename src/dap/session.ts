@@ -104,6 +104,7 @@ export class KvmDebugSession extends LoggingDebugSession {
         terminal: (bytes) => this.sendEvent(new Event(KvmEvent.serial, { data: bytes.toString('base64') } satisfies SerialBody)),
       });
       this.build(c);
+      this.serial.open();
     } catch (e) {
       return this.fail(response, e);
     }
