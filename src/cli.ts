@@ -64,12 +64,14 @@ Ctrl-C or Ctrl-A x ends the run; Ctrl-A Ctrl-A sends a Ctrl-A to the guest.
 Exit status:
   (v << 1) | 1           the guest wrote v to the isa-debug-exit port 0xF4 (QEMU's convention)
   0                      the guest powered off or reset the machine
-  2                      bad input: option, file or format (the message says which)
+  2                      bad input: option, file or format, or a KVM device that can't be used
+                         (the message says which)
   4                      triple fault (KVM_EXIT_SHUTDOWN), with a register dump
   6                      a vCPU halted with interrupts off, with a register dump
   8                      KVM internal error or failed entry, with a register dump
   124                    --timeout expired, with a register dump
   130                    interrupted by Ctrl-C or a signal
+  70                     internal error: a bug in kvmdbg (reported with its stack trace)
 `;
 
 interface Options extends MachineConfig {
@@ -194,6 +196,16 @@ async function runCommand(argv: string[]): Promise<number> {
     };
   }
   const machine = new Machine(parsed);
+  // The serial file is opened (and truncated) only once the machine is built: a run that fails
+  // on its input leaves an existing log as it was.
+  if (parsed.serialPath) {
+    try {
+      serialFd = openSync(parsed.serialPath, 'w');
+    } catch (e) {
+      await machine.destroy();
+      throw new GuestError(`--serial ${parsed.serialPath}: ${(e as Error).message}`);
+    }
+  }
   // The serial file is opened (and truncated) only once the machine is built: a run that fails
   // on its input leaves an existing log as it was.
   if (parsed.serialPath) {

@@ -104,7 +104,15 @@ export function openKvmDevice(path = '/dev/kvm'): number {
 export function openKvm(path = '/dev/kvm'): { fd: number; info: HostInfo } {
   const fd = openKvmDevice(path);
   try {
-    const apiVersion = sys.ioctlInt(fd, abi.KVM_GET_API_VERSION, 0, 'KVM_GET_API_VERSION');
+    let apiVersion: number;
+    try {
+      apiVersion = sys.ioctlInt(fd, abi.KVM_GET_API_VERSION, 0, 'KVM_GET_API_VERSION');
+    } catch (e) {
+      if (!(e instanceof sys.SysError)) throw e;
+      // /dev/null, a regular file, a tty...: not KVM (ENOTTY 25, or EINVAL 22 from some drivers).
+      const name = e.errno === 25 ? 'ENOTTY' : e.errno === 22 ? 'EINVAL' : `errno ${e.errno}`;
+      throw new GuestError(`${path} is not a KVM device: KVM_GET_API_VERSION failed (${name}); name /dev/kvm or unset KVMDBG_DEVICE`);
+    }
     if (apiVersion !== abi.KVM_API_VERSION) {
       throw new GuestError(`${path} speaks KVM API ${apiVersion}; kvmdbg needs ${abi.KVM_API_VERSION}`);
     }
