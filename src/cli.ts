@@ -82,9 +82,12 @@ interface Options extends MachineConfig {
 }
 
 function parseNumber(opt: string, text: string): number {
-  const v = /^0x[0-9a-f]+$/i.test(text) ? parseInt(text, 16) : /^\d+$/.test(text) ? parseInt(text, 10) : NaN;
-  if (!Number.isSafeInteger(v)) throw new GuestError(`${opt}: "${text}" is not a number (use decimal or 0x hex)`);
-  return v;
+  if (!/^(0x[0-9a-f]+|\d+)$/i.test(text)) throw new GuestError(`${opt}: "${text}" is not a number (use decimal or 0x hex)`);
+  const v = BigInt(text);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new GuestError(`${opt}: ${text} is too large (at most 0x${Number.MAX_SAFE_INTEGER.toString(16)}, 2^53 - 1)`);
+  }
+  return Number(v);
 }
 
 function oneOf<T extends string>(opt: string, text: string, values: readonly T[]): T {
@@ -196,6 +199,16 @@ async function runCommand(argv: string[]): Promise<number> {
     };
   }
   const machine = new Machine(parsed);
+  // The serial file is opened (and truncated) only once the machine is built: a run that fails
+  // on its input leaves an existing log as it was.
+  if (parsed.serialPath) {
+    try {
+      serialFd = openSync(parsed.serialPath, 'w');
+    } catch (e) {
+      await machine.destroy();
+      throw new GuestError(`--serial ${parsed.serialPath}: ${(e as Error).message}`);
+    }
+  }
   // The serial file is opened (and truncated) only once the machine is built: a run that fails
   // on its input leaves an existing log as it was.
   if (parsed.serialPath) {

@@ -69,7 +69,12 @@ function fail(field: string, value: unknown, why: string): never {
 function address(field: string, v: unknown): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
-  if (typeof v === 'string' && /^(0x[0-9a-f]+|\d+)$/i.test(v.trim())) return Number(BigInt(v.trim()));
+  if (typeof v === 'string' && /^(0x[0-9a-f]+|\d+)$/i.test(v.trim())) {
+    const a = BigInt(v.trim());
+    if (a <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(a);
+    fail(field, v, `is too large (at most 0x${Number.MAX_SAFE_INTEGER.toString(16)}, 2^53 - 1)`);
+  }
+  if (typeof v === 'number' && v > Number.MAX_SAFE_INTEGER) fail(field, v, `is too large (at most 0x${Number.MAX_SAFE_INTEGER.toString(16)}, 2^53 - 1)`);
   fail(field, v, 'is not an address (a number, or a string such as "0x100000")');
 }
 
