@@ -13,6 +13,7 @@ import { DwarfError, MAX_STRING_LENGTH, stringAt } from '../src/symbols/dwarf/re
 import { compileUnits, iterateDies, unitHeaders, MAX_ZERO_WIDTH_ATTRIBUTES, type DwarfSections } from '../src/symbols/dwarf/info.js';
 import { LineTable } from '../src/symbols/dwarf/line.js';
 import { CallFrameInfo, MAX_REMEMBERED_STATES, parseFrameSection } from '../src/symbols/dwarf/cfi.js';
+import { DwarfVariables, MAX_TYPE_NESTING, typeName, typeSize } from '../src/symbols/dwarf/variables.js';
 import { loadGuest } from '../src/vmm/loaders/detect.js';
 import {
   buildElf, countingBuffer, sleb, symbolTable, u16, u32, u64, uleb, withLength, SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB,
@@ -205,6 +206,65 @@ test(`DWARF abbreviations: more than ${MAX_ZERO_WIDTH_ATTRIBUTES} attributes tha
   const ok = Buffer.concat([abbrev(1, DW_TAG_compile_unit, false, attrs.slice(0, MAX_ZERO_WIDTH_ATTRIBUTES)), Buffer.from([0])]);
   const okSections: DwarfSections = { info: unit4(0, uleb(1)), abbrev: ok };
   assert.equal([...iterateDies(okSections, unitHeaders(okSections)[0])][0].attrs.size, MAX_ZERO_WIDTH_ATTRIBUTES);
+});
+
+/**
+ * An ELF whose one unit declares global `v` (at 0x6000) of type `chain[0]`, `chain[i]` being a
+ * DIE of tag `tag` whose DW_AT_type is `chain[i + 1]` (`length` of them), the last naming int.
+ */
+function typeChainElf(tag: number, length: number): Buffer {
+  const abbr = Buffer.concat([
+    abbrev(1, DW_TAG_compile_unit, true, []),
+    abbrev(2, tag, false, [[DW_AT_name, 0x08], [0x49, 0x13]]), // name string, type ref4
+    abbrev(3, DW_TAG_variable, false, [[DW_AT_name, 0x08], [0x49, 0x13], [DW_AT_external, DW_FORM_flag_present], [0x02, 0x18]]),
+    abbrev(4, 0x24, false, [[DW_AT_name, 0x08], [0x0b, 0x0b], [0x3e, 0x0b]]), // base type: byte_size, encoding
+    Buffer.from([0]),
+  ]);
+  const variable = (ref: number): Buffer => Buffer.concat([uleb(3), Buffer.from('v\0'), u32(ref), uleb(9), Buffer.from([0x03]), u64(0x6000n)]);
+  const link = 1 + 2 + 4;
+  let off = 11 + 1 + variable(0).length;
+  const dies = [uleb(1), variable(off)];
+  for (let i = 0; i < length; i++) {
+    off += link;
+    dies.push(Buffer.concat([uleb(2), Buffer.from('t\0'), u32(off)]));
+  }
+  dies.push(Buffer.concat([uleb(4), Buffer.from('int\0'), Buffer.from([4, 5])]), Buffer.from([0]));
+  return buildElf({
+    segments: [{ paddr: 0x100000n, data: Buffer.from([0xf4]) }],
+    sections: [{ name: '.debug_info', type: SHT_PROGBITS, data: unit4(0, Buffer.concat(dies)) }, { name: '.debug_abbrev', type: SHT_PROGBITS, data: abbr }],
+  });
+}
+
+test(`DWARF types: a chain of 20000 typedefs ends in an unknown type after ${MAX_TYPE_NESTING}, not a stack overflow`, () => {
+  const vars = DwarfVariables.fromElf(typeChainElf(0x16, 20000), 'typedefs.elf');
+  const [v] = vars.globals();
+  assert.equal(v.name, 'v');
+  let t = v.type;
+  let depth = 0;
+  while (t.kind === 'typedef' && t.target) {
+    t = t.target;
+    depth++;
+  }
+  assert.equal(depth, MAX_TYPE_NESTING);
+  assert.deepEqual(t, { kind: 'unknown', name: '<type nested too deeply>' });
+  // A chain within the bound is read to its end.
+  let u = DwarfVariables.fromElf(typeChainElf(0x16, MAX_TYPE_NESTING - 2), 'short.elf').globals()[0].type;
+  while (u.kind === 'typedef' && u.target) u = u.target;
+  assert.equal(typeName(u), 'int');
+});
+
+test('DWARF types: a chain of 20000 pointers is built as it is read, one level at a time', () => {
+  const [v] = DwarfVariables.fromElf(typeChainElf(0x0f, 20000), 'pointers.elf').globals();
+  assert.equal(typeSize(v.type), 8);
+  assert.equal(typeName(v.type), '...'); // spelled 64 levels deep at most
+  let t = v.type;
+  let depth = 0;
+  while (t.kind === 'pointer' && t.target) {
+    t = t.target;
+    depth++;
+  }
+  assert.equal(depth, 20000);
+  assert.equal(typeName(t), 'int');
 });
 
 // --- CFI ----------------------------------------------------------------------------------------

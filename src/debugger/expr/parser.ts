@@ -189,9 +189,43 @@ const BINARY: Record<string, number> = {
 const ASSIGN_PREC = 1;
 const TERNARY_PREC = 2;
 
+/**
+ * How deep an expression's tree may be (parentheses, prefix operators, operands of operands). The
+ * parser and the evaluator recurse over the tree, so a deeper one (a thousand "(" or "-", or
+ * "1+1+...+1" with a thousand terms) would overflow the stack: it is a syntax error instead.
+ */
+export const MAX_EXPRESSION_DEPTH = 256;
+
 class Parser {
   private i = 0;
+  /** Calls of expr() and unary() in progress: the recursion the parser is in. */
+  private nesting = 0;
+  /** The depth of each node made (1 for a leaf). */
+  private readonly depths = new WeakMap<Node, number>();
   constructor(private readonly toks: Token[], private readonly types: TypeResolver) {}
+
+  private tooDeep(pos: number): GuestError {
+    return syntaxError(pos, `the expression is nested more than ${MAX_EXPRESSION_DEPTH} deep`);
+  }
+
+  /** `n`, one level above its operands; a syntax error when that is deeper than MAX_EXPRESSION_DEPTH. */
+  private node<T extends Node>(n: T, ...operands: Node[]): T {
+    let d = 1;
+    for (const o of operands) d = Math.max(d, (this.depths.get(o) ?? 1) + 1);
+    if (d > MAX_EXPRESSION_DEPTH) throw this.tooDeep(n.pos);
+    this.depths.set(n, d);
+    return n;
+  }
+
+  /** Runs `f` one level deeper in the parser's own recursion. */
+  private nested<T>(pos: number, f: () => T): T {
+    if (++this.nesting > MAX_EXPRESSION_DEPTH) throw this.tooDeep(pos);
+    try {
+      return f();
+    } finally {
+      this.nesting--;
+    }
+  }
 
   private get tok(): Token {
     return this.toks[this.i];
@@ -228,39 +262,52 @@ class Parser {
   }
 
   expr(minPrec: number): Node {
+    return this.nested(this.tok.pos, () => this.exprIn(minPrec));
+  }
+
+  private exprIn(minPrec: number): Node {
     let left = this.unary();
     for (;;) {
       const t = this.tok;
       if (t.kind !== 'op') break;
       if (t.text === '=' && minPrec <= ASSIGN_PREC) {
         this.i++;
-        left = { k: 'assign', target: left, value: this.expr(ASSIGN_PREC), pos: t.pos };
+        const value = this.expr(ASSIGN_PREC);
+        left = this.node({ k: 'assign', target: left, value, pos: t.pos }, left, value);
         continue;
       }
       if (t.text === '?' && minPrec <= TERNARY_PREC) {
         this.i++;
         const then = this.expr(0);
         this.expect(':');
-        left = { k: 'ternary', cond: left, then, else: this.expr(TERNARY_PREC), pos: t.pos };
+        const otherwise = this.expr(TERNARY_PREC);
+        left = this.node({ k: 'ternary', cond: left, then, else: otherwise, pos: t.pos }, left, then, otherwise);
         continue;
       }
       const prec = BINARY[t.text];
       if (prec === undefined || prec < minPrec) break;
       this.i++;
-      left = { k: 'binary', op: t.text as BinaryOp, left, right: this.expr(prec + 1), pos: t.pos };
+      const right = this.expr(prec + 1);
+      left = this.node({ k: 'binary', op: t.text as BinaryOp, left, right, pos: t.pos }, left, right);
     }
     return left;
   }
 
   private unary(): Node {
+    return this.nested(this.tok.pos, () => this.unaryIn());
+  }
+
+  private unaryIn(): Node {
     const t = this.tok;
     if (t.kind === 'op' && ['-', '+', '!', '~', '*', '&'].includes(t.text)) {
       this.i++;
-      return { k: 'unary', op: t.text as UnaryOp, operand: this.unary(), pos: t.pos };
+      const operand = this.unary();
+      return this.node({ k: 'unary', op: t.text as UnaryOp, operand, pos: t.pos }, operand);
     }
     if (t.kind === 'phys') {
       this.i++;
-      return { k: 'phys', operand: this.unary(), pos: t.pos };
+      const operand = this.unary();
+      return this.node({ k: 'phys', operand, pos: t.pos }, operand);
     }
     if (t.kind === 'ident' && t.text === 'sizeof') {
       this.i++;
@@ -270,13 +317,15 @@ class Parser {
         this.expect(')');
         return { k: 'sizeof', type, pos: t.pos };
       }
-      return { k: 'sizeof', operand: this.unary(), pos: t.pos };
+      const operand = this.unary();
+      return this.node({ k: 'sizeof', operand, pos: t.pos }, operand);
     }
     if (this.isOp('(') && this.startsType(this.peek())) {
       this.i++;
       const type = this.typeName();
       this.expect(')');
-      return { k: 'cast', type, operand: this.unary(), pos: t.pos };
+      const operand = this.unary();
+      return this.node({ k: 'cast', type, operand, pos: t.pos }, operand);
     }
     return this.postfix(this.primary());
   }
@@ -288,13 +337,13 @@ class Parser {
         this.i++;
         const index = this.expr(0);
         this.expect(']');
-        n = { k: 'index', object: n, index, pos: t.pos };
+        n = this.node({ k: 'index', object: n, index, pos: t.pos }, n, index);
       } else if (this.isOp('.') || this.isOp('->')) {
         this.i++;
         const name = this.tok;
         if (name.kind !== 'ident') throw this.unexpected('expected a member name');
         this.i++;
-        n = { k: 'member', object: n, name: name.text, arrow: t.text === '->', pos: t.pos };
+        n = this.node({ k: 'member', object: n, name: name.text, arrow: t.text === '->', pos: t.pos }, n);
       } else if (this.isOp('(')) {
         throw syntaxError(t.pos, 'function calls are not supported');
       } else return n;
@@ -385,7 +434,15 @@ class Parser {
       if (!type) throw syntaxError(start.pos, `"${words.join(' ')}" is not a type`);
     }
     for (const q of quals) type = { kind: 'qualified', qualifier: q, target: type };
-    return this.abstractDeclarator(type);
+    const declared = this.abstractDeclarator(type);
+    // "int ***...*" and "const const ... int" nest too: the type's own levels count.
+    let levels = 0;
+    for (let t: CType | undefined = declared; t && t !== type; levels++) {
+      if (levels >= MAX_EXPRESSION_DEPTH) throw this.tooDeep(start.pos);
+      t = t.kind === 'pointer' || t.kind === 'qualified' ? t.target : t.kind === 'array' ? t.element : undefined;
+    }
+    if (quals.length > MAX_EXPRESSION_DEPTH) throw this.tooDeep(start.pos);
+    return declared;
   }
 
   private abstractDeclarator(type: CType): CType {

@@ -49,27 +49,33 @@ export function stripType(t: CType | undefined): CType | undefined {
 
 /** sizeof: through typedefs and qualifiers; void and functions are 1 (as GNU C has them), unknown types 0 unless DWARF gave a size. */
 export function typeSize(t: CType | undefined): number {
-  t = stripType(t);
-  if (!t) return 1;
-  switch (t.kind) {
-    case 'base':
-    case 'pointer':
-    case 'struct':
-    case 'union':
-    case 'class':
-    case 'enum':
-      return t.size;
-    case 'array': {
-      if (t.count === undefined) return 0;
-      return t.count * typeSize(t.element);
+  // Arrays of arrays multiply in a loop (a corrupt file may nest them thousands deep).
+  let count = 1;
+  for (let i = 0; i < 64; i++) {
+    t = stripType(t);
+    if (!t) return count;
+    switch (t.kind) {
+      case 'base':
+      case 'pointer':
+      case 'struct':
+      case 'union':
+      case 'class':
+      case 'enum':
+        return count * t.size;
+      case 'array':
+        if (t.count === undefined) return 0;
+        count *= t.count;
+        t = t.element;
+        continue;
+      case 'function':
+        return count;
+      case 'unknown':
+        return count * (t.size ?? 0);
+      default:
+        return 0;
     }
-    case 'function':
-      return 1;
-    case 'unknown':
-      return t.size ?? 0;
-    default:
-      return 0;
   }
+  return 0;
 }
 
 const QUALIFIER_ORDER = ['const', 'volatile', 'restrict', 'atomic'] as const;

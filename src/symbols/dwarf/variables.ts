@@ -142,6 +142,9 @@ const DW_ATE_unsigned = 0x7;
 const DW_ATE_unsigned_char = 0x8;
 const DW_ATE_UTF = 0x10;
 
+/** How deep types may nest by value (see buildType); the stack holds about 1500. */
+export const MAX_TYPE_NESTING = 256;
+
 /** Offsets of DIEs in .debug_types are kept apart from .debug_info's by this bias. */
 const TYPES_BIAS = 2 ** 44;
 
@@ -515,9 +518,30 @@ export class DwarfVariables {
     return t ? this.buildType(t) : { kind: 'unknown', name: '<type in another file>' };
   }
 
+  /** buildType calls in progress (types built inside types: typedefs, members, arrays...). */
+  private typeNesting = 0;
+
+  /**
+   * The C type a DIE describes. Pointer targets are built when first read, so building a type
+   * does not build every type reachable through pointers from it (all of a kernel's structs,
+   * one inside the other's build, deeper than the stack goes); what is nested by value
+   * (typedefs, qualifiers, arrays, members) is built at once, up to MAX_TYPE_NESTING deep. A
+   * chain deeper than that (a corrupt or hostile file: a well-formed one nests a few levels) ends
+   * in an unknown type rather than a stack overflow.
+   */
   private buildType(node: Node): CType {
     const cached = this.typeCache.get(node);
     if (cached) return cached;
+    if (this.typeNesting >= MAX_TYPE_NESTING) return { kind: 'unknown', name: '<type nested too deeply>' };
+    this.typeNesting++;
+    try {
+      return this.buildTypeOnce(node);
+    } finally {
+      this.typeNesting--;
+    }
+  }
+
+  private buildTypeOnce(node: Node): CType {
     const sig = node.attrs.get(DW_AT_signature);
     if (sig) {
       // A declaration completed by a type unit.
@@ -561,7 +585,23 @@ export class DwarfVariables {
       case DW_TAG_reference_type:
       case DW_TAG_rvalue_reference_type: {
         const t = set<Extract<CType, { kind: 'pointer' }>>({ kind: 'pointer', size: size() || addressSize, target: undefined });
-        t.target = this.typeOf(node);
+        let target: CType | undefined;
+        let built = false;
+        Object.defineProperty(t, 'target', {
+          enumerable: true,
+          configurable: true,
+          get: (): CType | undefined => {
+            if (!built) {
+              built = true;
+              target = this.typeOf(node);
+            }
+            return target;
+          },
+          set: (v: CType | undefined): void => {
+            built = true;
+            target = v;
+          },
+        });
         return t;
       }
       case DW_TAG_const_type:
