@@ -341,7 +341,6 @@ test('corrupt debug sections: no exception escapes, problems are reported', () =
   const targets = ['.debug_line', '.debug_info', '.debug_abbrev', '.debug_line_str', '.debug_str'].map((n) => e.sectionHeader(n)!);
   const rand = prng(12345);
   let withProblems = 0;
-  const t0 = Date.now();
   for (let i = 0; i < 200; i++) {
     const copy = Buffer.from(image);
     const s = targets[i % targets.length];
@@ -365,5 +364,5 @@ test('corrupt debug sections: no exception escapes, problems are reported', () =
     }
   }
   assert.ok(withProblems > 10, `${withProblems} corrupt copies reported problems`);
-  assert.ok(Date.now() - t0 < 3000, 'fuzzing stays fast');
+  // How long this takes is measured by bench/parse-bounds.ts (dwarf-line-corrupt), not here.
 });
