@@ -5,10 +5,12 @@
 // instrumented Buffer, the length of what comes out, an error naming the bound) and never a time:
 // speed is measured under bench/ (bench/parse-bounds.ts).
 import { test } from 'node:test';
+import { deflateSync } from 'node:zlib';
 import assert from 'node:assert/strict';
 import { GuestError } from '../src/errors.js';
 import { MAX_NAME_LENGTH, parseElf } from '../src/symbols/elf-parse.js';
 import { SymbolTable } from '../src/symbols/elf-symbols.js';
+import { ElfImage } from '../src/symbols/elf-file.js';
 import { DwarfError, MAX_STRING_LENGTH, stringAt } from '../src/symbols/dwarf/reader.js';
 import { compileUnits, iterateDies, unitHeaders, MAX_ZERO_WIDTH_ATTRIBUTES, type DwarfSections } from '../src/symbols/dwarf/info.js';
 import { LineTable } from '../src/symbols/dwarf/line.js';
@@ -90,6 +92,19 @@ test('ELF loader: a file whose symbol table is malformed still loads; reading it
   assert.equal(loadGuest(image, mem.asGuestMemory, { fileName: 'bad-symtab.elf', cmdline: '', modules: [] }).format, 'elf64');
   const elf = parseElf(image, 'bad-symtab.elf');
   assert.throws(() => elf.symbols, (e: unknown) => e instanceof GuestError && /not a string table/.test(e.message));
+});
+
+test('ELF: a compressed section inflates no further than its header says (64 MiB of zeros behind a ch_size of 16)', () => {
+  const chdr = Buffer.alloc(24);
+  chdr.writeUInt32LE(1, 0); // ELFCOMPRESS_ZLIB
+  chdr.writeBigUInt64LE(16n, 8);
+  const image = buildElf({
+    segments: [{ paddr: 0x100000n, data: Buffer.from([0xf4]) }],
+    sections: [{ name: '.debug_str', type: SHT_PROGBITS, flags: 0x800n, data: Buffer.concat([chdr, deflateSync(Buffer.alloc(64 * MiB))]) }],
+  });
+  const elf = ElfImage.open(image, 'bomb.elf');
+  // Before the bound it inflated all 64 MiB, then compared sizes.
+  assert.throws(() => elf.section('.debug_str'), (e: unknown) => e instanceof GuestError && /cannot decompress section \.debug_str/.test(e.message) && !/inflated to/.test(e.message));
 });
 
 // --- DWARF --------------------------------------------------------------------------------------

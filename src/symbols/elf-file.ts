@@ -4,6 +4,7 @@
 // with zlib, as `ld --compress-debug-sections` or distribution kernels make) are inflated.
 import { readFileSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
+import { kMaxLength } from 'node:buffer';
 import { ET_DYN, ET_EXEC, SHT_NOBITS, parseElf, type ElfFile, type SectionHeader } from './elf-parse.js';
 import { GuestError } from '../errors.js';
 
@@ -68,7 +69,9 @@ function decompress(data: Buffer, bits: 32 | 64, file: string, name: string): Bu
   }
   const size = bits === 64 ? Number(data.readBigUInt64LE(8)) : data.readUInt32LE(4);
   try {
-    const out = inflateSync(data.subarray(hdr));
+    // No more than the header says: a stream that inflates further (a zlib bomb behind a small
+    // ch_size) stops there instead of filling memory.
+    const out = inflateSync(data.subarray(hdr), { maxOutputLength: Math.max(1, Math.min(size, kMaxLength)) });
     if (out.length !== size) throw new Error(`inflated to ${out.length} bytes, the header says ${size}`);
     return out;
   } catch (e) {
