@@ -17,8 +17,10 @@
         jnz 2f
         hlt
         jmp 1b
-2:      mov $peek, %si
+2:      push %ax
+        mov $peek, %si
         call puts
+        pop %ax
         call puthex16
         mov $'\n', %al
         call putc

@@ -36,17 +36,23 @@
         test %ebx, %ebx
         jnz 1b
 2:      int $0x12
+        push %ax
         mov $mem, %si
         call puts
+        pop %ax
         call puthex16
         int $0x11
+        push %ax
         mov $equip, %si
         call puts
+        pop %ax
         call puthex16
         mov $0x2402, %ax
         int $0x15
+        push %ax
         mov $a20, %si
         call puts
+        pop %ax
         call puthex8
         mov $'\n', %al
         call putc

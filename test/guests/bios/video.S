@@ -52,8 +52,10 @@
         call puthex16
         mov $0x0f, %ah
         int $0x10
+        push %ax
         mov $mode, %si
         call puts
+        pop %ax
         call puthex16
         mov $'\n', %al
         call putc
