@@ -28,7 +28,8 @@ The format is found from the content: Linux bzImage, Multiboot 2, Multiboot 1, E
 boot sector.
 
 Options:
-  --memory SIZE          guest RAM, QEMU-style (64M, 1G, 512K; a bare number is MiB). Default 64M
+  --memory SIZE          guest RAM, QEMU-style (64M, 1G, 512K; a bare number is MiB). Default 64M;
+                         1M to what the host can give now (MemAvailable + SwapFree)
   --smp N                number of vCPUs. Default 1
   --cmdline STRING       kernel command line (Multiboot, Linux)
   --module FILE[,ARGS]   a Multiboot module with its string; repeat for more. For a Linux
