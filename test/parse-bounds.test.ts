@@ -16,6 +16,7 @@ import { compileUnits, iterateDies, unitHeaders, MAX_ZERO_WIDTH_ATTRIBUTES, type
 import { LineTable } from '../src/symbols/dwarf/line.js';
 import { CallFrameInfo, MAX_REMEMBERED_STATES, parseFrameSection } from '../src/symbols/dwarf/cfi.js';
 import { DwarfVariables, MAX_TYPE_NESTING, typeName, typeSize } from '../src/symbols/dwarf/variables.js';
+import { formatExpression, MAX_FORMAT_NESTING } from '../src/symbols/dwarf/expr.js';
 import { loadGuest } from '../src/vmm/loaders/detect.js';
 import {
   buildElf, countingBuffer, sleb, symbolTable, u16, u32, u64, uleb, withLength, SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB,
@@ -280,6 +281,20 @@ test('DWARF types: a chain of 20000 pointers is built as it is read, one level a
   }
   assert.equal(depth, 20000);
   assert.equal(typeName(t), 'int');
+});
+
+/** DW_OP_reg0 inside `depth` DW_OP_entry_value operations, one inside the other. */
+function nestedEntryValues(depth: number): Buffer {
+  let e = Buffer.from([0x50]);
+  for (let i = 0; i < depth; i++) e = Buffer.concat([Buffer.from([0xa3]), uleb(e.length), e]);
+  return e;
+}
+
+test(`DWARF expressions: 6000 nested DW_OP_entry_value are spelled ${MAX_FORMAT_NESTING} deep, then "..."`, () => {
+  const text = formatExpression(nestedEntryValues(6000), 8, 64);
+  assert.equal(text, `${'DW_OP_entry_value: ('.repeat(MAX_FORMAT_NESTING + 1)}...${')'.repeat(MAX_FORMAT_NESTING + 1)}`);
+  // Compilers nest one: spelled in full.
+  assert.equal(formatExpression(nestedEntryValues(1), 8, 64), 'DW_OP_entry_value: (DW_OP_reg0 (rax))');
 });
 
 // --- CFI ----------------------------------------------------------------------------------------

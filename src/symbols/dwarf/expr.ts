@@ -600,6 +600,17 @@ const SIMPLE_NAMES: Record<number, string> = {
  * references of typed operations absolute, as objdump prints them.
  */
 export function formatExpression(expr: Buffer, addressSize: number, bits: 32 | 64, unitOffset = 0, offsetSize: 4 | 8 = 4): string {
+  return formatNested(expr, addressSize, bits, unitOffset, offsetSize, 0);
+}
+
+/**
+ * How deep DW_OP_entry_value expressions are spelled inside one another (compilers nest none);
+ * deeper ones are "...". Without a bound, an expression of a few KiB nested thousands deep
+ * would overflow the stack, and every level would copy the text of the levels inside it.
+ */
+export const MAX_FORMAT_NESTING = 8;
+
+function formatNested(expr: Buffer, addressSize: number, bits: 32 | 64, unitOffset: number, offsetSize: 4 | 8, depth: number): string {
   const r = new ByteReader(expr, 'DWARF expression');
   const out: string[] = [];
   const rn = (n: number): string => dwarfRegisterName(n, bits);
@@ -653,7 +664,8 @@ export function formatExpression(expr: Buffer, addressSize: number, bits: 32 | 6
         case DW_OP_GNU_const_index: out.push(`DW_OP_GNU_const_index <${alt(r.uleb())}>`); break;
         case DW_OP_entry_value: case DW_OP_GNU_entry_value: {
           const sub = r.bytes(r.ulebN());
-          out.push(`${op === DW_OP_entry_value ? 'DW_OP_entry_value' : 'DW_OP_GNU_entry_value'}: (${formatExpression(sub, addressSize, bits, unitOffset, offsetSize)})`);
+          const inner = depth >= MAX_FORMAT_NESTING ? '...' : formatNested(sub, addressSize, bits, unitOffset, offsetSize, depth + 1);
+          out.push(`${op === DW_OP_entry_value ? 'DW_OP_entry_value' : 'DW_OP_GNU_entry_value'}: (${inner})`);
           break;
         }
         case DW_OP_const_type: case DW_OP_GNU_const_type: {
