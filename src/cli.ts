@@ -210,26 +210,6 @@ async function runCommand(argv: string[]): Promise<number> {
       throw new GuestError(`--serial ${parsed.serialPath}: ${(e as Error).message}`);
     }
   }
-  // The serial file is opened (and truncated) only once the machine is built: a run that fails
-  // on its input leaves an existing log as it was.
-  if (parsed.serialPath) {
-    try {
-      serialFd = openSync(parsed.serialPath, 'w');
-    } catch (e) {
-      await machine.destroy();
-      throw new GuestError(`--serial ${parsed.serialPath}: ${(e as Error).message}`);
-    }
-  }
-  // The serial file is opened (and truncated) only once the machine is built: a run that fails
-  // on its input leaves an existing log as it was.
-  if (parsed.serialPath) {
-    try {
-      serialFd = openSync(parsed.serialPath, 'w');
-    } catch (e) {
-      await machine.destroy();
-      throw new GuestError(`--serial ${parsed.serialPath}: ${(e as Error).message}`);
-    }
-  }
   const ansi = parsed.display === 'ansi' || (parsed.display !== 'none' && process.stdout.isTTY === true);
   const screen = new CliScreen(new ScreenWatch(machine.vm.memory, machine.vga), ansi ? 'ansi' : 'plain',
     (text) => writeAll(1, Buffer.from(text)), () => serialAtLineStart,
