@@ -283,6 +283,54 @@ test('DWARF types: a chain of 20000 pointers is built as it is read, one level a
   assert.equal(typeName(t), 'int');
 });
 
+test('DWARF scopes: an inlined scope of 3000 variables is ordered without a linear search per comparison', () => {
+  const DW_FORM_addr = 0x01;
+  const DW_FORM_data8 = 0x07;
+  const DW_FORM_string = 0x08;
+  const abbr = Buffer.concat([
+    abbrev(1, DW_TAG_compile_unit, true, [[0x11, DW_FORM_addr], [0x12, DW_FORM_data8]]),
+    abbrev(2, 0x2e, true, [[DW_AT_name, DW_FORM_string], [0x20, 0x0b]]), // abstract subprogram, DW_AT_inline
+    abbrev(3, 0x05, false, [[DW_AT_name, DW_FORM_string]]), // formal parameter
+    abbrev(4, 0x2e, true, [[DW_AT_name, DW_FORM_string], [0x11, DW_FORM_addr], [0x12, DW_FORM_data8]]),
+    abbrev(5, 0x1d, true, [[0x31, 0x13], [0x11, DW_FORM_addr], [0x12, DW_FORM_data8]]), // inlined_subroutine
+    abbrev(6, DW_TAG_variable, false, [[DW_AT_name, DW_FORM_string], [0x02, 0x18]]),
+    Buffer.from([0]),
+  ]);
+  const cu = Buffer.concat([uleb(1), u64(0x1000n), u64(0x100n)]);
+  const abstractAt = 11 + cu.length;
+  const abs = Buffer.concat([uleb(2), Buffer.from('f\0'), Buffer.from([1]), uleb(3), Buffer.from('p\0'), Buffer.from([0])]);
+  const vars = Array.from({ length: 3000 }, (_, i) => Buffer.concat([uleb(6), Buffer.from(`v${i}\0`), uleb(1), Buffer.from([0x50])]));
+  const dies = Buffer.concat([
+    cu, abs,
+    uleb(4), Buffer.from('g\0'), u64(0x1000n), u64(0x100n),
+    uleb(5), u32(abstractAt), u64(0x1010n), u64(0x10n), ...vars, Buffer.from([0]),
+    Buffer.from([0, 0]),
+  ]);
+  const image = buildElf({
+    segments: [{ paddr: 0x100000n, data: Buffer.from([0xf4]) }],
+    sections: [{ name: '.debug_info', type: SHT_PROGBITS, data: unit4(0, dies) }, { name: '.debug_abbrev', type: SHT_PROGBITS, data: abbr }],
+  });
+  const dv = DwarfVariables.fromElf(image, 'scope.elf');
+  // Count the linear searches of long arrays while the frames are read.
+  const indexOf = Array.prototype.indexOf;
+  let searches = 0;
+  Array.prototype.indexOf = function (this: unknown[], ...args: Parameters<typeof indexOf>) {
+    if (this.length > 1000) searches++;
+    return indexOf.apply(this, args);
+  };
+  let frames;
+  try {
+    frames = dv.framesAt(0x1018n);
+  } finally {
+    Array.prototype.indexOf = indexOf;
+  }
+  const inlined = frames.find((f) => f.inlined)!;
+  assert.equal(inlined.name, 'f');
+  assert.equal(inlined.variables.length, 3001);
+  assert.equal(inlined.variables[0].name, 'p', 'the abstract parameter first, in declaration order');
+  assert.ok(searches <= 10, `${searches} searches of arrays over 1000 long`);
+});
+
 /** DW_OP_reg0 inside `depth` DW_OP_entry_value operations, one inside the other. */
 function nestedEntryValues(depth: number): Buffer {
   let e = Buffer.from([0x50]);

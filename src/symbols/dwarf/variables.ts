@@ -1037,8 +1037,15 @@ export class DwarfVariables {
     // Keep the abstract declaration order: parameters as the function declares them.
     const order = new Map<Node, number>();
     origin.children.forEach((c, i) => order.set(c, i));
-    const rank = (c: Node): number => order.get(this.ref(c.attrs.get(DW_AT_abstract_origin), c) ?? c) ?? order.size + own.indexOf(c);
-    return [...own, ...inherited].sort((a, b) => rank(a) - rank(b));
+    // Ranks computed once: looked up in the comparison, an indexOf per call would make a scope
+    // of n variables cost n^2 log n.
+    const ownIndex = new Map(own.map((c, i) => [c, i]));
+    const rank = new Map<Node, number>();
+    const all = [...own, ...inherited];
+    for (const c of all) {
+      rank.set(c, order.get(this.ref(c.attrs.get(DW_AT_abstract_origin), c) ?? c) ?? order.size + (ownIndex.get(c) ?? -1));
+    }
+    return all.sort((a, b) => rank.get(a)! - rank.get(b)!);
   }
 
   /**
