@@ -15,7 +15,8 @@ import { DwarfError, MAX_STRING_LENGTH, stringAt } from '../src/symbols/dwarf/re
 import { compileUnits, iterateDies, unitHeaders, MAX_ZERO_WIDTH_ATTRIBUTES, type DwarfSections } from '../src/symbols/dwarf/info.js';
 import { LineTable } from '../src/symbols/dwarf/line.js';
 import { CallFrameInfo, MAX_REMEMBERED_STATES, parseFrameSection } from '../src/symbols/dwarf/cfi.js';
-import { DwarfVariables, MAX_TYPE_NESTING, typeName, typeSize } from '../src/symbols/dwarf/variables.js';
+import { DwarfVariables, MAX_TYPE_NESTING, typeName, typeSize, type CType as DwarfType } from '../src/symbols/dwarf/variables.js';
+import { MAX_SPELL_STEPS } from '../src/symbols/dwarf/types.js';
 import { formatExpression, MAX_FORMAT_NESTING } from '../src/symbols/dwarf/expr.js';
 import { loadGuest } from '../src/vmm/loaders/detect.js';
 import {
@@ -329,6 +330,20 @@ test('DWARF scopes: an inlined scope of 3000 variables is ordered without a line
   assert.equal(inlined.variables.length, 3001);
   assert.equal(inlined.variables[0].name, 'p', 'the abstract parameter first, in declaration order');
   assert.ok(searches <= 10, `${searches} searches of arrays over 1000 long`);
+});
+
+test('DWARF types: spelling 30 levels of function types with two function-pointer parameters each takes bounded work', () => {
+  // 2^30 paths: each level's two parameters point to the next level's function type.
+  let t: DwarfType = { kind: 'base', name: 'int', size: 4, encoding: 'signed' };
+  for (let i = 0; i < 30; i++) {
+    const p: DwarfType = { kind: 'pointer', size: 8, target: t };
+    t = { kind: 'function', returns: p, params: [p, p] };
+  }
+  const name = typeName({ kind: 'pointer', size: 8, target: t });
+  assert.ok(name.length <= 20 * MAX_SPELL_STEPS, `${name.length} characters`);
+  // An ordinary function pointer is spelled whole.
+  const int: DwarfType = { kind: 'base', name: 'int', size: 4, encoding: 'signed' };
+  assert.equal(typeName({ kind: 'pointer', size: 8, target: { kind: 'function', returns: int, params: [int, { kind: 'pointer', size: 8, target: int }] } }), 'int (*)(int, int *)');
 });
 
 /** DW_OP_reg0 inside `depth` DW_OP_entry_value operations, one inside the other. */

@@ -111,8 +111,10 @@ function specifierName(t: CType | undefined): string {
  * Builds a C declarator: `inner` is what has been built so far from the outside in ("*",
  * "[4]", "(*)[4]"...); the result is the whole type spelling.
  */
-function spell(t: CType | undefined, inner: string, depth: number): string {
-  if (depth > 64) return '...';
+function spell(t: CType | undefined, inner: string, depth: number, budget: { calls: number }): string {
+  // Depth alone does not bound the work: function types whose parameters are pointers to
+  // function types branch at every level (2^64 paths through 64 levels of two parameters).
+  if (depth > 64 || --budget.calls < 0) return '...';
   const { quals, inner: u } = peelQualifiers(t);
   if (u && u.kind === 'pointer') {
     // Qualifiers of a pointer go after its '*': "char * const".
@@ -121,20 +123,20 @@ function spell(t: CType | undefined, inner: string, depth: number): string {
     const target = u.target;
     const tk = peelQualifiers(target).inner?.kind;
     if (tk === 'array' || tk === 'function') ptr = `(${ptr})`;
-    return spell(target, ptr, depth + 1);
+    return spell(target, ptr, depth + 1, budget);
   }
   if (u && u.kind === 'array') {
     // Qualifiers of an array apply to its elements.
     const dims = `[${u.count ?? ''}]`;
     const el: CType = quals.length ? requalify(u.element, quals) : u.element;
-    return spell(el, inner + dims, depth + 1);
+    return spell(el, inner + dims, depth + 1, budget);
   }
   if (u && u.kind === 'function') {
     let params: string;
     if (u.params === undefined) params = '';
     else if (u.params.length === 0) params = u.variadic ? '...' : 'void';
-    else params = u.params.map((p) => spell(p, '', depth + 1)).join(', ') + (u.variadic ? ', ...' : '');
-    return spell(u.returns, `${inner}(${params})`, depth + 1);
+    else params = u.params.map((p) => spell(p, '', depth + 1, budget)).join(', ') + (u.variadic ? ', ...' : '');
+    return spell(u.returns, `${inner}(${params})`, depth + 1, budget);
   }
   const name = (quals.length ? quals.join(' ') + ' ' : '') + specifierName(u);
   return inner ? `${name} ${inner}` : name;
@@ -156,8 +158,11 @@ function requalify(t: CType, quals: string[]): CType {
  * "long unsigned int", "short" for "short int"), as gdb prints them; undefined is "void".
  */
 export function typeName(t: CType | undefined): string {
-  return spell(t, '', 0);
+  return spell(t, '', 0, { calls: MAX_SPELL_STEPS });
 }
+
+/** How many declarator parts one type's spelling may take; past them, "...". */
+export const MAX_SPELL_STEPS = 256;
 
 // ---------------------------------------------------------------------------------------------
 // Base type names.
