@@ -346,6 +346,37 @@ test('DWARF types: spelling 30 levels of function types with two function-pointe
   assert.equal(typeName({ kind: 'pointer', size: 8, target: { kind: 'function', returns: int, params: [int, { kind: 'pointer', size: 8, target: int }] } }), 'int (*)(int, int *)');
 });
 
+test('DWARF location lists: 2000 variables on one list of 5000 entries read it once', () => {
+  const abbr = Buffer.concat([
+    abbrev(1, DW_TAG_compile_unit, true, []),
+    abbrev(2, DW_TAG_variable, false, [[DW_AT_name, 0x08], [DW_AT_external, DW_FORM_flag_present], [0x02, 0x17]]), // location: sec_offset
+    Buffer.from([0]),
+  ]);
+  const dies = [uleb(1), ...Array.from({ length: 2000 }, (_, i) => Buffer.concat([uleb(2), Buffer.from(`g${i}\0`), u32(0)])), Buffer.from([0])];
+  const entries = Array.from({ length: 5000 }, (_, i) => Buffer.concat([u64(BigInt(0x1000 + 4 * i)), u64(BigInt(0x1004 + 4 * i)), u16(1), Buffer.from([0x50])]));
+  const loc = Buffer.concat([...entries, u64(0n), u64(0n)]);
+  const image = buildElf({
+    segments: [{ paddr: 0x100000n, data: Buffer.from([0xf4]) }],
+    sections: [
+      { name: '.debug_info', type: SHT_PROGBITS, data: unit4(0, Buffer.concat(dies)) },
+      { name: '.debug_abbrev', type: SHT_PROGBITS, data: abbr },
+      { name: '.debug_loc', type: SHT_PROGBITS, data: loc },
+    ],
+  });
+  // Count the one-byte expressions taken out of the file (one per list entry read).
+  let taken = 0;
+  const proto = Object.create(Buffer.prototype) as Buffer;
+  proto.subarray = function (this: Buffer, start?: number, end?: number): Buffer {
+    const v = Object.setPrototypeOf(Uint8Array.prototype.subarray.call(this, start, end), proto) as Buffer;
+    if (v.length === 1) taken++;
+    return v;
+  };
+  const vars = DwarfVariables.fromElf(Object.setPrototypeOf(Buffer.from(image), proto) as Buffer, 'lists.elf').globals();
+  assert.equal(vars.length, 2000);
+  for (const v of vars) assert.equal(v.describeLocation(0x1000n + 4n * 4999n), 'DW_OP_reg0 (rax)');
+  assert.ok(taken <= 2 * 5000, `${taken} expressions read for 5000 entries`);
+});
+
 /** DW_OP_reg0 inside `depth` DW_OP_entry_value operations, one inside the other. */
 function nestedEntryValues(depth: number): Buffer {
   let e = Buffer.from([0x50]);

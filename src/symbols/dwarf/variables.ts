@@ -915,18 +915,41 @@ export class DwarfVariables {
     return v;
   }
 
+  /** Location lists read, per unit (entries are relative to its base) and section offset. */
+  private readonly lists = new WeakMap<Unit, Map<number, LocationList | DwarfError>>();
+
   private locationList(a: AttrValue, u: Unit): LocationList | undefined {
     if (typeof a.value !== 'number' && typeof a.value !== 'bigint') return undefined;
     const off = Number(a.value);
-    const lu = this.listUnit(u);
     if (u.header.version >= 5) {
       const at = a.form === DW_FORM_loclistx
         ? listxOffset(this.sections.loclists, '.debug_loclists', u.loclistsBase ?? (u.header.offsetSize === 8 ? 20 : 12), off, u.header.offsetSize)
         : off;
-      return readLocationList(this.sections.loclists, at, lu);
+      return this.listAt(u, this.sections.loclists, at);
     }
-    if (a.form === DW_FORM_sec_offset || a.form === DW_FORM_data4 || a.form === DW_FORM_data8) return readLocationList(this.sections.loc, off, lu);
+    if (a.form === DW_FORM_sec_offset || a.form === DW_FORM_data4 || a.form === DW_FORM_data8) return this.listAt(u, this.sections.loc, off);
     return undefined;
+  }
+
+  /**
+   * The list at `at`, read once per unit: variables sharing a list (and every stop that shows
+   * them) do not read it again, so n variables on a list of m entries cost m, not n * m.
+   */
+  private listAt(u: Unit, section: Buffer | undefined, at: number): LocationList {
+    let perUnit = this.lists.get(u);
+    if (!perUnit) this.lists.set(u, (perUnit = new Map()));
+    let list = perUnit.get(at);
+    if (list === undefined) {
+      try {
+        list = readLocationList(section, at, this.listUnit(u));
+      } catch (e) {
+        if (!(e instanceof DwarfError)) throw e;
+        list = e;
+      }
+      perUnit.set(at, list);
+    }
+    if (list instanceof DwarfError) throw list;
+    return list;
   }
 
   /** DW_AT_frame_base of a function, evaluated for a frame (for DW_OP_fbreg). */
