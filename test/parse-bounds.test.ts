@@ -377,6 +377,34 @@ test('DWARF location lists: 2000 variables on one list of 5000 entries read it o
   assert.ok(taken <= 2 * 5000, `${taken} expressions read for 5000 entries`);
 });
 
+test('DWARF range lists: a function and the call inlined in it that share one list read it once', () => {
+  const DW_FORM_string = 0x08;
+  const DW_FORM_sec_offset = 0x17;
+  const abbr = Buffer.concat([
+    abbrev(1, DW_TAG_compile_unit, true, [[0x11, 0x01], [0x55, DW_FORM_sec_offset]]), // low_pc 0 (the base), ranges
+    abbrev(2, 0x2e, true, [[DW_AT_name, DW_FORM_string], [0x20, 0x0b]]),
+    abbrev(4, 0x2e, true, [[DW_AT_name, DW_FORM_string], [0x55, DW_FORM_sec_offset]]),
+    abbrev(5, 0x1d, true, [[0x31, 0x13], [0x55, DW_FORM_sec_offset]]),
+    Buffer.from([0]),
+  ]);
+  const cu = Buffer.concat([uleb(1), u64(0n), u32(0)]);
+  const abs = Buffer.concat([uleb(2), Buffer.from('f\0'), Buffer.from([1, 0])]);
+  const dies = Buffer.concat([cu, abs, uleb(4), Buffer.from('g\0'), u32(0), uleb(5), u32(11 + cu.length), u32(0), Buffer.from([0, 0, 0])]);
+  const ranges = Buffer.concat([...Array.from({ length: 1000 }, (_, i) => Buffer.concat([u64(BigInt(0x1000 + 8 * i)), u64(BigInt(0x1004 + 8 * i))])), u64(0n), u64(0n)]);
+  const image = buildElf({
+    segments: [{ paddr: 0x100000n, data: Buffer.from([0xf4]) }],
+    sections: [
+      { name: '.debug_info', type: SHT_PROGBITS, data: unit4(0, dies) },
+      { name: '.debug_abbrev', type: SHT_PROGBITS, data: abbr },
+      { name: '.debug_ranges', type: SHT_PROGBITS, data: ranges },
+    ],
+  });
+  const frames = DwarfVariables.fromElf(image, 'ranges.elf').framesAt(0x1000n + 8n * 999n);
+  assert.deepEqual(frames.map((f) => f.name), ['f', 'g']);
+  assert.equal(frames[0].ranges.length, 1000);
+  assert.equal(frames[0].ranges, frames[1].ranges, 'one read of the list for the unit, the function and the call');
+});
+
 /** DW_OP_reg0 inside `depth` DW_OP_entry_value operations, one inside the other. */
 function nestedEntryValues(depth: number): Buffer {
   let e = Buffer.from([0x50]);

@@ -466,9 +466,9 @@ export class DwarfVariables {
           const off = r.form === DW_FORM_rnglistx
             ? listxOffset(this.sections.rnglists, '.debug_rnglists', u.rnglistsBase ?? (u.header.offsetSize === 8 ? 20 : 12), r.value, u.header.offsetSize)
             : r.value;
-          return readRangeList(this.sections.rnglists, off, lu);
+          return this.rangeListAt(u, this.sections.rnglists, off, lu);
         }
-        return readRangeList(this.sections.ranges, r.value, lu);
+        return this.rangeListAt(u, this.sections.ranges, r.value, lu);
       } catch (e) {
         if (!(e instanceof DwarfError)) throw e;
         return [];
@@ -913,6 +913,25 @@ export class DwarfVariables {
     if (lineA !== undefined) v.declLine = Number(lineA);
     if (declFile !== undefined) v.declFile = declFile;
     return v;
+  }
+
+  /** Range lists read, per unit and section offset: DIEs that share one read it once. */
+  private readonly rangeLists = new WeakMap<Unit, Map<number, AddressRange[]>>();
+
+  private rangeListAt(u: Unit, section: Buffer | undefined, at: number, lu: ListUnit): AddressRange[] {
+    let perUnit = this.rangeLists.get(u);
+    if (!perUnit) this.rangeLists.set(u, (perUnit = new Map()));
+    let ranges = perUnit.get(at);
+    if (!ranges) {
+      try {
+        ranges = readRangeList(section, at, lu);
+      } catch (e) {
+        if (!(e instanceof DwarfError)) throw e;
+        ranges = []; // unreadable: no code (as the callers take a failed read)
+      }
+      perUnit.set(at, ranges);
+    }
+    return ranges;
   }
 
   /** Location lists read, per unit (entries are relative to its base) and section offset. */
