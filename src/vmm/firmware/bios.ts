@@ -92,6 +92,13 @@ export class Bios {
 
   private finish(v: Vcpu, r: BigUint64Array, res: ServiceResult): void {
     const g = this.regs;
+    // Registers are written back only when a service changed them: KVM_SET_REGS drops the TF
+    // that a host single-stepping with it (SVM) keeps in RFLAGS, unless RIP is where that step
+    // began, so a step over the stub's `out` would run on (a limit that remains for the
+    // services that do return registers).
+    const changed = res.redirect !== undefined || lo32(r[GPR.rax]) !== g.eax || lo32(r[GPR.rbx]) !== g.ebx ||
+      lo32(r[GPR.rcx]) !== g.ecx || lo32(r[GPR.rdx]) !== g.edx || lo32(r[GPR.rsi]) !== g.esi ||
+      lo32(r[GPR.rdi]) !== g.edi || lo32(r[GPR.rbp]) !== g.ebp;
     r[GPR.rax] = hi32(r[GPR.rax], g.eax); r[GPR.rbx] = hi32(r[GPR.rbx], g.ebx);
     r[GPR.rcx] = hi32(r[GPR.rcx], g.ecx); r[GPR.rdx] = hi32(r[GPR.rdx], g.edx);
     r[GPR.rsi] = hi32(r[GPR.rsi], g.esi); r[GPR.rdi] = hi32(r[GPR.rdi], g.edi);
@@ -107,7 +114,7 @@ export class Bios {
     // A new RIP tells KVM not to skip the `out` (complete_fast_pio_out compares it); left as it
     // was, KVM skips it, or it is already past it (an emulated `out`).
     if (res.redirect) r[GPR.rip] = BigInt(this.rom.offsetOf[res.redirect]);
-    v.storeRegs();
+    if (changed) v.storeRegs();
     if (res.es !== undefined) v.setSregs({ es: realModeSegment(res.es, false) });
   }
 }
