@@ -33,7 +33,6 @@ export interface WorkerReport {
 const opts = workerData as WorkerInput;
 // Coverage starts before the targets' modules load, so that all of kvmdbg's code is counted.
 const coverage = new Coverage((url) => url.includes('/src/') && !url.includes('/node_modules/'));
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { targetByName, allowed } = require('./targets.js') as typeof import('./targets.js');
 
 const target = targetByName(opts.target);
