@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadGuest } from '../src/vmm/loaders/detect.js';
 import type { GuestFormat } from '../src/vmm/loaders/types.js';
-import { MULTIBOOT_HEADER_MAGIC } from '../src/vmm/loaders/multiboot.js';
+import { MULTIBOOT_HEADER_MAGIC } from '../src/formats/detect.js';
 import { buildElf } from './fuzz/elf-builder.js';
 import { FakeMemory } from './fuzz/fake-memory.js';
 

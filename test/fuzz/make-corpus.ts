@@ -13,7 +13,7 @@ import { buildDwarfGuest, buildDwarfGuests, type Flavour } from '../guests/dwarf
 import { buildVarsGuests, type VarsFlavour } from '../guests/dwarf-vars/build.js';
 import { ElfImage } from '../../src/symbols/elf-file.js';
 import { iterateDies, unitHeaders } from '../../src/symbols/dwarf/info.js';
-import { MULTIBOOT_HEADER_MAGIC } from '../../src/vmm/loaders/multiboot.js';
+import { MULTIBOOT_HEADER_MAGIC } from '../../src/formats/detect.js';
 import { buildElf, symbolTable, SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB } from './elf-builder.js';
 import { CORPUS_DIR } from './run.js';
 import { SECTION_NAMES, packSections } from './targets.js';

@@ -6,11 +6,8 @@
 import { GuestError, hex } from '../../errors.js';
 import { BOOT_SECTOR_ADDR, LOW_MEMORY_END } from '../layout.js';
 import { BootDisk, SECTOR } from '../firmware/disk.js';
+import { isBootSector } from '../../formats/detect.js';
 import type { LoadedGuest, Loader } from './types.js';
-
-export function isBootSector(image: Buffer): boolean {
-  return image.length >= 512 && image[510] === 0x55 && image[511] === 0xaa;
-}
 
 export const loadBootSector: Loader = (image, mem, opts): LoadedGuest => {
   if (!isBootSector(image)) {

@@ -41,10 +41,9 @@ import {
 import { outsideMemoryHint } from './elf.js';
 import { memoryMap } from './multiboot.js';
 import type { LoadedGuest, Loader, LoadOptions, Module } from './types.js';
+import { isBzImage } from '../../formats/detect.js';
 
-/** "HdrS" read as a little-endian 32-bit number. */
-export const BZIMAGE_HEADER_MAGIC = 0x53726448;
-export const BZIMAGE_BOOT_FLAG = 0xaa55;
+export { isBzImage };
 /** The oldest boot protocol kvmdbg boots: 2.06 added cmdline_size. */
 export const BZIMAGE_MIN_VERSION = 0x0206;
 /** Where the protected-mode kernel is loaded (and, for every real kernel, code32_start). */
@@ -93,12 +92,6 @@ export interface BzImageHeader {
   prefAddress: bigint;
   /** 2.10+: the memory the kernel needs from where it runs; 0 before (unknown). */
   initSize: number;
-}
-
-/** Whether the bytes carry a Linux setup header: boot_flag 0xAA55 at 0x1FE and "HdrS" at 0x202. */
-export function isBzImage(image: Buffer): boolean {
-  return image.length >= 0x206 && image.readUInt16LE(BP.boot_flag) === BZIMAGE_BOOT_FLAG &&
-    image.readUInt32LE(BP.header) === BZIMAGE_HEADER_MAGIC;
 }
 
 function version(v: number): string {

@@ -22,10 +22,9 @@ import { isElf, parseElf, type ElfFile } from '../../symbols/elf-parse.js';
 import { checkLoadRange, loadElfSegments, loadSegments, outsideMemoryHint } from './elf.js';
 import { zeroGuestRange } from './zero-range.js';
 import type { LoadedGuest, Loader, LoadOptions } from './types.js';
+import { findMultibootHeader, MULTIBOOT_HEADER_MAGIC, MULTIBOOT_SEARCH } from '../../formats/detect.js';
 
-export const MULTIBOOT_HEADER_MAGIC = 0x1badb002;
 export const MULTIBOOT_BOOTLOADER_MAGIC = 0x2badb002;
-export const MULTIBOOT_SEARCH = 8192;
 export const BOOT_LOADER_NAME = 'kvmdbg';
 
 /** Multiboot header flags. */
@@ -169,22 +168,6 @@ export interface MultibootHeader {
   checksum: number;
   /** Bit 16: header_addr, load_addr, load_end_addr, bss_end_addr, entry_addr. */
   addr?: { header: number; load: number; loadEnd: number; bssEnd: number; entry: number };
-}
-
-/**
- * The first Multiboot header with a valid checksum in the first 8192 bytes; if there is none, the
- * first one whose magic matched (`valid: false`) so callers can report its bad checksum.
- */
-export function findMultibootHeader(image: Buffer): { offset: number; valid: boolean } | undefined {
-  let bad: number | undefined;
-  const limit = Math.min(image.length, MULTIBOOT_SEARCH) - 12;
-  for (let off = 0; off <= limit; off += 4) {
-    if (image.readUInt32LE(off) !== MULTIBOOT_HEADER_MAGIC) continue;
-    const sum = (MULTIBOOT_HEADER_MAGIC + image.readUInt32LE(off + 4) + image.readUInt32LE(off + 8)) >>> 0;
-    if (sum === 0) return { offset: off, valid: true };
-    bad ??= off;
-  }
-  return bad === undefined ? undefined : { offset: bad, valid: false };
 }
 
 export function parseMultibootHeader(image: Buffer, file: string): MultibootHeader {

@@ -23,10 +23,9 @@ import {
   basicMemory, BOOT_LOADER_NAME, BootInfoWriter, loadByAddressFields, loadElfForMultiboot, memoryMap, placeModules,
 } from './multiboot.js';
 import type { LoadedGuest, Loader, LoadOptions } from './types.js';
+import { findMultiboot2Header, MULTIBOOT2_HEADER_MAGIC, MULTIBOOT2_SEARCH } from '../../formats/detect.js';
 
-export const MULTIBOOT2_HEADER_MAGIC = 0xe85250d6;
 export const MULTIBOOT2_BOOTLOADER_MAGIC = 0x36d76289;
-export const MULTIBOOT2_SEARCH = 32768;
 export const MULTIBOOT2_ARCH_I386 = 0;
 
 /** Header tag types. */
@@ -56,19 +55,6 @@ export interface Multiboot2Header {
   address?: { header: number; load: number; loadEnd: number; bssEnd: number };
   entry?: number;
   moduleAlign: boolean;
-}
-
-/** Like findMultibootHeader: the first valid header, else the first magic match, else undefined. */
-export function findMultiboot2Header(image: Buffer): { offset: number; valid: boolean } | undefined {
-  let bad: number | undefined;
-  const limit = Math.min(image.length, MULTIBOOT2_SEARCH) - 16;
-  for (let off = 0; off <= limit; off += 8) {
-    if (image.readUInt32LE(off) !== MULTIBOOT2_HEADER_MAGIC) continue;
-    const sum = (MULTIBOOT2_HEADER_MAGIC + image.readUInt32LE(off + 4) + image.readUInt32LE(off + 8) + image.readUInt32LE(off + 12)) >>> 0;
-    if (sum === 0) return { offset: off, valid: true };
-    bad ??= off;
-  }
-  return bad === undefined ? undefined : { offset: bad, valid: false };
 }
 
 export function parseMultiboot2Header(image: Buffer, file: string): Multiboot2Header {
