@@ -77,7 +77,8 @@ const queues = new WeakMap<DebugClient, { events: DebugProtocol.StoppedEvent[]; 
  * events are queued, so none is missed.
  */
 export function newClient(env?: Record<string, string>): DebugClient {
-  const dc = new DebugClient('node', ADAPTER, 'kvm', env ? { env: { ...process.env, ...env } } : undefined);
+  // KVMDBG_TEST_ADAPTER_STDERR=1 shows the adapter's stderr (uncaught errors, its last words).
+  const dc = new DebugClient('node', ADAPTER, 'kvm', env ? { env: { ...process.env, ...env } } : undefined, !!process.env.KVMDBG_TEST_ADAPTER_STDERR);
   dc.defaultTimeout = 20000;
   const q = { events: [] as DebugProtocol.StoppedEvent[], waiters: [] as ((e: DebugProtocol.StoppedEvent) => void)[] };
   queues.set(dc, q);

@@ -69,8 +69,9 @@ irq1:   push %eax
         call putc
         cmp $0x81, %ah
         jne 2f
-        mov $'\n', %al
-        call putc
+        mov $'\n', %al                 /* the line ends on COM1 only: on a text */
+        mov $0x3f8, %dx                 /* screen a raw 0x0A is the glyph ◙ */
+        out %al, %dx
         mov $0x10, %al
         out %al, $0xf4
 2:      mov $0x20, %al                  /* EOI */
