@@ -112,13 +112,27 @@ interface Tracker {
 }
 
 const disposable = { dispose() {} };
+/**
+ * A namespace of the stand-in that answers what it lacks the way a quiet VS Code would: events
+ * (`onDid...`) and registrations (`register...`) that never fire, so a view added to the
+ * extension later (a tree view, a configuration listener) doesn't stop its activation here.
+ */
+function lenient<T extends object>(o: T): T {
+  return new Proxy(o, {
+    get(t, k, r) {
+      if (Reflect.has(t, k)) return Reflect.get(t, k, r);
+      if (typeof k === 'string' && /^(on[A-Z]|register)/.test(k)) return () => disposable;
+      return undefined;
+    },
+  });
+}
 
 const vscode = {
   EventEmitter, Uri, DebugAdapterExecutable, DebugAdapterServer, DebugAdapterInlineImplementation, ThemeIcon, RelativePattern,
   StatusBarAlignment: { Left: 1, Right: 2 },
   ViewColumn: { Active: -1, Beside: -2, One: 1 },
   DebugConfigurationProviderTriggerKind: { Initial: 1, Dynamic: 2 },
-  commands: {
+  commands: lenient({
     registerCommand(id: string, f: (...a: unknown[]) => unknown) {
       h.commands.set(id, f);
       return { dispose: () => h.commands.delete(id) };
@@ -126,8 +140,8 @@ const vscode = {
     executeCommand(id: string, ...args: unknown[]) {
       return Promise.resolve(h.commands.get(id)!(...args));
     },
-  },
-  window: {
+  }),
+  window: lenient({
     createOutputChannel: () => ({ appendLine() {}, append() {}, dispose() {}, show() {} }),
     createStatusBarItem(id: string) {
       const item: FakeStatusItem & { show(): void; hide(): void; dispose(): void; name?: string } = {
@@ -182,8 +196,8 @@ const vscode = {
       return { activeTabGroup: { activeTab: h.activeTab ? { input: { uri: h.activeTab } } : undefined } };
     },
     activeTextEditor: undefined,
-  },
-  debug: {
+  }),
+  debug: lenient({
     registerDebugAdapterTrackerFactory(type: string, f: { createDebugAdapterTracker(s: unknown): Tracker }) {
       h.trackers.set(type, f);
       return disposable;
@@ -203,11 +217,11 @@ const vscode = {
       return h.activeDebugSession;
     },
     breakpoints: [] as unknown[],
-  },
-  workspace: {
-    getConfiguration: () => ({ get: () => undefined }),
+  }),
+  workspace: lenient({
+    getConfiguration: () => ({ get: (_key: string, byDefault?: unknown) => byDefault }),
     findFiles: async () => [],
-  },
+  }),
 };
 
 // `require('vscode')` in the bundle gets the stand-in.

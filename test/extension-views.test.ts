@@ -138,7 +138,7 @@ const vscode = {
   }),
   workspace: lenient({
     getConfiguration(section: string) {
-      if (section !== 'launch') return { get: (k: string) => h.settings[k] };
+      if (section !== 'launch') return { get: (k: string, byDefault?: unknown) => h.settings[k] ?? byDefault };
       return {
         inspect: (k: string) => ({ key: k, workspaceFolderValue: h.launch[k] }),
         update: async (k: string, v: unknown, target: number) => {
