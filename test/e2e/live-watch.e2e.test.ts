@@ -93,6 +93,10 @@ test('KVM Live Watch in VS Code: an expression added while the guest runs shows 
     await input.fill(EXPRESSION);
     await page.keyboard.press('Enter');
     await runCommand(page, 'View: Show Run and Debug');
+    // The view sits below Breakpoints, collapsed at first: open it as a user would.
+    const header = page.locator('.pane-header', { hasText: 'KVM Live Watch' });
+    await header.waitFor({ state: 'visible', timeout: LONG });
+    if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
 
     stepName = 'the value changes while the guest runs';
     const first = await waitUntil('a value in the KVM Live Watch view', () => shownCount(page), LONG, 100);
