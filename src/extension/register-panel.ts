@@ -3,6 +3,7 @@
 // requests kvm.registerPanel and kvm.translate, fetched at every stop of the followed session;
 // panel-model.ts shapes it and media/panel.js draws it. While the guest runs, the panel greys out.
 import * as vscode from 'vscode';
+import { webviewPage } from './webview-page.js';
 import type { KvmSession, KvmSessions } from './session-tracker.js';
 import {
   shapePanel, shapeWalk, walkError, parseAddress, type PanelModel, type RegisterPanelData, type TranslateData, type WalkView,
@@ -15,13 +16,6 @@ export const PANEL_TITLE = 'KVM Registers';
 type Phase = 'none' | 'starting' | 'running' | 'stopped' | 'ended';
 
 type FromWebview = { type: 'ready' } | { type: 'refresh' } | { type: 'translate'; address: string };
-
-function nonce(): string {
-  const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-  let s = '';
-  for (let i = 0; i < 32; i++) s += chars[Math.floor(Math.random() * chars.length)];
-  return s;
-}
 
 export class RegisterPanel implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
@@ -166,28 +160,9 @@ export class RegisterPanel implements vscode.Disposable {
   }
 
   private html(webview: vscode.Webview): string {
-    const media = vscode.Uri.joinPath(this.extensionUri, 'media');
-    const script = webview.asWebviewUri(vscode.Uri.joinPath(media, 'panel.js'));
-    const style = webview.asWebviewUri(vscode.Uri.joinPath(media, 'panel.css'));
-    const n = nonce();
-    const csp = [
-      "default-src 'none'",
-      `script-src ${webview.cspSource} 'nonce-${n}'`,
-      `style-src ${webview.cspSource}`,
-      `font-src ${webview.cspSource}`,
-      `img-src ${webview.cspSource}`,
-    ].join('; ');
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${style}">
-<title>${PANEL_TITLE}</title>
-</head>
-<body class="state-none">
-<div class="toolbar">
+    return webviewPage(webview, this.extensionUri, {
+      script: 'panel.js', style: 'panel.css', title: PANEL_TITLE, bodyClass: 'state-none', images: true,
+      body: `<div class="toolbar">
   <span id="status" class="status" role="status">No KVM debug session</span>
   <button id="refresh" class="secondary" type="button" title="Read the registers again">Refresh</button>
 </div>
@@ -209,10 +184,8 @@ export class RegisterPanel implements vscode.Disposable {
     <label class="idt-options"><input id="idt-show-empty" type="checkbox"> Show empty IDT entries</label>
     <div id="idt-table"></div>
   </section>
-</main>
-<script nonce="${n}" src="${script}"></script>
-</body>
-</html>`;
+</main>`,
+    });
   }
 
   dispose(): void {

@@ -5,6 +5,7 @@
 // by itself when a session's screen first changes unless the setting
 // kvmdbg.screen.openAutomatically is false. After the session ends it keeps the last screen.
 import * as vscode from 'vscode';
+import { webviewPage } from './webview-page.js';
 import { KvmEvent, KvmRequest, type KeysArgs, type ScreenBody } from '../protocol.js';
 
 export const SCREEN_VIEW_TYPE = 'kvmdbg.screen';
@@ -20,13 +21,6 @@ interface Screen {
   cursor: ScreenBody['cursor'];
   blink: boolean;
   ended: boolean;
-}
-
-function nonce(): string {
-  const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-  let s = '';
-  for (let i = 0; i < 32; i++) s += chars[Math.floor(Math.random() * chars.length)];
-  return s;
 }
 
 export class ScreenView implements vscode.Disposable {
@@ -140,31 +134,11 @@ export class ScreenView implements vscode.Disposable {
   }
 
   private html(webview: vscode.Webview): string {
-    const media = vscode.Uri.joinPath(this.extensionUri, 'media');
-    const script = webview.asWebviewUri(vscode.Uri.joinPath(media, 'screen.js'));
-    const style = webview.asWebviewUri(vscode.Uri.joinPath(media, 'screen.css'));
-    const n = nonce();
-    const csp = [
-      "default-src 'none'",
-      `script-src ${webview.cspSource} 'nonce-${n}'`,
-      `style-src ${webview.cspSource}`,
-      `font-src ${webview.cspSource}`,
-    ].join('; ');
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${style}">
-<title>${SCREEN_TITLE}</title>
-</head>
-<body class="state-none">
-<div class="toolbar"><span id="status" class="status" role="status">No KVM screen yet</span></div>
-<div id="screen" tabindex="0" role="application" aria-label="Guest text screen: type here to send keys to the guest"></div>
-<script nonce="${n}" src="${script}"></script>
-</body>
-</html>`;
+    return webviewPage(webview, this.extensionUri, {
+      script: 'screen.js', style: 'screen.css', title: SCREEN_TITLE, bodyClass: 'state-none',
+      body: `<div class="toolbar"><span id="status" class="status" role="status">No KVM screen yet</span></div>
+<div id="screen" tabindex="0" role="application" aria-label="Guest text screen: type here to send keys to the guest"></div>`,
+    });
   }
 
   dispose(): void {
