@@ -13,6 +13,7 @@ import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { buildAll, ROOT } from './support/dap.js';
 import { nm } from './support/dap.js';
+import { disposable, lenient } from './support/vscode-lenient.js';
 
 // --- the stand-in -----------------------------------------------------------------------------
 
@@ -111,21 +112,6 @@ interface Tracker {
   onExit?(code?: number, signal?: string): void;
 }
 
-const disposable = { dispose() {} };
-/**
- * A namespace of the stand-in that answers what it lacks the way a quiet VS Code would: events
- * (`onDid...`) and registrations (`register...`) that never fire, so a view added to the
- * extension later (a tree view, a configuration listener) doesn't stop its activation here.
- */
-function lenient<T extends object>(o: T): T {
-  return new Proxy(o, {
-    get(t, k, r) {
-      if (Reflect.has(t, k)) return Reflect.get(t, k, r);
-      if (typeof k === 'string' && /^(on[A-Z]|register)/.test(k)) return () => disposable;
-      return undefined;
-    },
-  });
-}
 
 const vscode = {
   EventEmitter, Uri, DebugAdapterExecutable, DebugAdapterServer, DebugAdapterInlineImplementation, ThemeIcon, RelativePattern,

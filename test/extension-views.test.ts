@@ -12,6 +12,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { disposable, lenient } from './support/vscode-lenient.js';
 
 const ROOT = join(__dirname, '..');
 
@@ -56,21 +57,6 @@ interface Tracker {
   onError?(e: Error): void;
 }
 
-const disposable = { dispose() {} };
-/**
- * A namespace of the stand-in that answers what it lacks the way a quiet VS Code would: events
- * (`onDid...`) and registrations (`register...`) that never fire, so views added to the extension
- * later don't break these tests.
- */
-function lenient<T extends object>(o: T): T {
-  return new Proxy(o, {
-    get(t, k, r) {
-      if (Reflect.has(t, k)) return Reflect.get(t, k, r);
-      if (typeof k === 'string' && /^(on[A-Z]|register)/.test(k)) return () => disposable;
-      return undefined;
-    },
-  });
-}
 const h = {
   log: [] as string[],
   terminals: [] as { name: string; shown: number }[],
