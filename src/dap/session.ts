@@ -145,7 +145,7 @@ export class KvmDebugSession extends LoggingDebugSession {
       this.sendModeEvent(0);
       this.sendEvent(new StoppedEvent('entry', THREAD_BASE));
     } else {
-      this.resume(this.target, (t) => t.run(this.lastStopVcpu, this.filters.has('mode-switch')));
+      this.resume(this.target, this.run);
     }
   }
 
@@ -196,7 +196,7 @@ export class KvmDebugSession extends LoggingDebugSession {
 
   protected continueRequest(response: DebugProtocol.ContinueResponse): void {
     this.serve(response, () => {
-      this.resume(this.stopped(), (t) => t.run(this.lastStopVcpu, this.filters.has('mode-switch')));
+      this.resume(this.stopped(), this.run);
       return { allThreadsContinued: true };
     });
   }
@@ -222,6 +222,9 @@ export class KvmDebugSession extends LoggingDebugSession {
     const vcpu = this.vcpuOf(threadId);
     this.serve(response, () => this.resume(this.stopped(), (t) => t.step(vcpu, kind)));
   }
+
+  /** A run from the last stop's vCPU, single-stepped when the mode-switch filter is on. */
+  private readonly run = (t: DebugTarget): Promise<Reported> => t.run(this.lastStopVcpu, this.filters.has('mode-switch'));
 
   /** Starts a run or a step of `target` and reports how it stopped; requests stay served meanwhile. */
   private resume(target: DebugTarget, action: (t: DebugTarget) => Promise<Reported>): void {
