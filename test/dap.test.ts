@@ -412,13 +412,15 @@ test('"trace" logs the protocol to a file', async () => {
   await launch(dc, { ...base(), stopOnEntry: true, trace: log });
   await stopped(dc);
   await dc.threadsRequest();
-  // the logger creates and writes the file asynchronously (seconds in the test VM)
-  const logged = () => existsSync(log) && /"command":"threads"/.test(readFileSync(log, 'utf8'));
-  for (let i = 0; i < 200 && !logged(); i++) await new Promise((r) => setTimeout(r, 50));
-  // the file opens asynchronously at launch: what follows the launch is in it
+  // The logger writes the file asynchronously (seconds in the test VM); the adapter flushes it
+  // before it exits at disconnect, so all of the session is in it once the process is gone.
+  await dc.disconnectRequest({});
+  const logged = () => existsSync(log) && /"command":"disconnect","success":true/.test(readFileSync(log, 'utf8'));
+  for (let i = 0; i < 600 && !logged(); i++) await new Promise((r) => setTimeout(r, 50));
   const text = readFileSync(log, 'utf8');
   assert.match(text, /From client: threads/);
   assert.match(text, /To client: \{[^\n]*"command":"threads","success":true/);
+  assert.match(text, /To client: \{[^\n]*"command":"disconnect","success":true/);
 });
 
 test('--server=PORT serves DAP on a TCP port', async () => {

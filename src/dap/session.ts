@@ -172,6 +172,8 @@ export class KvmDebugSession extends LoggingDebugSession {
   protected async disconnectRequest(response: DebugProtocol.DisconnectResponse): Promise<void> {
     await this.teardown();
     this.sendResponse(response);
+    // The trace file is written asynchronously: what is still queued would be lost at exit.
+    if (this.config?.trace) await logger.dispose();
     // The base class's way out: the process ends (not in --server mode, where only this
     // connection does). Without it a client that keeps the pipes open keeps the adapter alive.
     this.shutdown();
