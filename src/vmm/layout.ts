@@ -35,6 +35,15 @@ export const RESERVED_LOW_END = 0x7000;
 export const LOW_MEMORY_END = 0xa0000;
 /** Legacy video/BIOS area; memory maps report it reserved. */
 export const BIOS_AREA_END = 0x100000;
+/**
+ * A Linux guest's ACPI tables (firmware/acpi.ts), RSDP first: the kernel looks for the RSDP in
+ * 0xE0000-0xFFFFF; this half lies below the BIOS ROM (firmware/rom.ts).
+ */
+export const ACPI_TABLES_ADDR = 0xe0000;
+export const ACPI_TABLES_END = 0xf0000;
+/** The in-kernel interrupt controllers' registers (KVM's defaults, a PC's). */
+export const IOAPIC_ADDR = 0xfec0_0000;
+export const LAPIC_ADDR = 0xfee0_0000;
 
 export const GDT_SELECTOR = {
   null: 0x00,

@@ -16,6 +16,8 @@ import { ResetControl, RESET_CONTROL_PORT } from './devices/reset.js';
 import { I8042, KBD_DATA_PORT, KBD_STATUS_PORT } from './devices/i8042.js';
 import { VgaText, VGA_PORT_RANGES } from './devices/vga.js';
 import { CmosRtc, CMOS_INDEX_PORT } from './devices/cmos-rtc.js';
+import { AcpiPm, ACPI_PM_RANGES } from './devices/acpi-pm.js';
+import { writeAcpiTables } from './firmware/acpi.js';
 import { Kicker, type KickHandle } from './kicker.js';
 import { BreakpointTable, type HwLength, type PlantTarget } from './debug/breakpoints.js';
 import type { Stop, WatchKind } from './debug/stops.js';
@@ -184,6 +186,13 @@ export class Machine {
       this.bus.register(CMOS_INDEX_PORT, 2, this.rtc);
       this.bus.register(RESET_CONTROL_PORT, 1, new ResetControl(host, () => this.current));
       this.bus.trace = config.trace;
+      if (this.guest.format === 'bzimage') {
+        // What a Linux kernel finds on a PC instead of a BIOS's tables: its CPUs and IOAPIC, and
+        // the PM registers through which `poweroff` ends the machine (firmware/acpi.ts).
+        writeAcpiTables(this.vm.memory, this.vm.vcpus.length);
+        const pm = new AcpiPm(host, () => this.current);
+        for (const [base, count] of ACPI_PM_RANGES) this.bus.register(base, count, pm);
+      }
       this.firmware = this.guest.entry.mode === 'real' && firmwareFits(this.guest.extent) ? this.createFirmware() : undefined;
       const ext = cpuidLeaf(supportedCpuid(this.vm.kvmFd), 0x80000001);
       enterState(this.vm.vcpus[0], this.vm.memory, this.guest.entry, {

@@ -3,6 +3,13 @@ import * as sys from '../kvm/sys.js';
 import * as abi from '../kvm/abi.js';
 
 const E2BIG = 7;
+/**
+ * CPUID.1:ECX[31], "hypervisor present", which KVM leaves to its user. With it a Linux guest reads
+ * the KVM leaves at 0x40000000 (in KVM's supported list) and takes kvmclock, which tells it the TSC's
+ * frequency: without it the kernel calibrates the TSC against the PIT, which fails when I/O exits
+ * are slow (nested virtualization), and falls back to jiffies with the TSC marked unstable.
+ */
+const CPUID_1_ECX_HYPERVISOR = 1 << 31;
 
 /** KVM_GET_SUPPORTED_CPUID as a ready kvm_cpuid2 buffer, grown until it fits. */
 export function supportedCpuid(kvmFd: number): Buffer {
@@ -46,7 +53,10 @@ export function cpuidLeaf(b: Buffer, fn: number, index = 0): CpuidEntry | undefi
   return cpuidEntries(b).find((e) => e.function === fn && (e.index === index || fn < 4));
 }
 
-/** A copy of the supported CPUID with this vCPU's APIC ID and the logical-processor count. */
+/**
+ * A copy of the supported CPUID with this vCPU's APIC ID, the logical-processor count and the
+ * hypervisor bit.
+ */
 export function cpuidForVcpu(supported: Buffer, id: number, count: number): Buffer {
   const b = Buffer.from(supported);
   const n = b.readUInt32LE(abi.kvm_cpuid2.nent);
@@ -62,6 +72,7 @@ export function cpuidForVcpu(supported: Buffer, id: number, count: number): Buff
       let edx = b.readUInt32LE(e + o.edx);
       edx = count > 1 ? edx | (1 << 28) : edx & ~(1 << 28);
       b.writeUInt32LE(edx >>> 0, e + o.edx);
+      b.writeUInt32LE((b.readUInt32LE(e + o.ecx) | CPUID_1_ECX_HYPERVISOR) >>> 0, e + o.ecx);
     } else if (fn === 0xb || fn === 0x1f) {
       b.writeUInt32LE(id, e + o.edx); // x2APIC ID
     }

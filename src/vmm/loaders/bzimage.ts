@@ -32,7 +32,8 @@
 // Both must lie in RAM below the PCI hole, or the load fails with the --memory that would do.
 //
 // Not provided: the 64-bit entry (load address + 0x200), the 16-bit setup code's services
-// (screen_info stays zero: no video console; use console=ttyS0), EDD, ACPI tables, setup_data.
+// (screen_info stays zero: no video console; use console=ttyS0), EDD, setup_data. The ACPI tables
+// a kernel finds are the machine's (firmware/acpi.ts), which knows the vCPU count.
 import { GuestError, hex } from '../../errors.js';
 import type { GuestMemory } from '../memory.js';
 import {
