@@ -1,5 +1,5 @@
 // Running the built command line (dist/cli.js) from tests in a child process, as a user would.
-import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams, type SpawnSyncReturns } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT } from './paths.js';
 
@@ -27,4 +27,85 @@ export function cli(args: string[], opts: { input?: string | Buffer; env?: NodeJ
 /** What a run said, for assertion messages. */
 export function said(r: SpawnSyncReturns<string>): string {
   return `status ${r.status} signal ${r.signal}\n--- stdout:\n${r.stdout}\n--- stderr:\n${r.stderr}`;
+}
+
+/**
+ * `kvmdbg ARGS` running in a child process, driven like a terminal session: type on its stdin,
+ * wait (on its output events, never polling) until stdout shows a pattern, then wait for its end.
+ * close() kills what is still running; every test that makes one ends it.
+ */
+export class CliSession {
+  readonly child: ChildProcessWithoutNullStreams;
+  stdout = '';
+  stderr = '';
+  /** Resolves once the process has ended and its pipes are closed. */
+  readonly ended: Promise<{ status: number | null; signal: NodeJS.Signals | null }>;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(args: string[]) {
+    this.child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdout.on('data', (d: Buffer) => {
+      this.stdout += d.toString('latin1');
+      for (const f of this.listeners) f();
+    });
+    this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString('latin1')));
+    this.ended = new Promise((resolve) => this.child.on('close', (status, signal) => {
+      for (const f of this.listeners) f();
+      resolve({ status, signal });
+    }));
+  }
+
+  /**
+   * Resolves with the first match of `pattern` in stdout at or after offset `from`; rejects after
+   * `ms` or when the process ends first, with what it said.
+   */
+  waitFor(pattern: RegExp, ms: number, from = 0): Promise<RegExpExecArray> {
+    const re = new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : pattern.flags + 'g');
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        re.lastIndex = from;
+        const m = re.exec(this.stdout);
+        if (m) return done(() => resolve(m));
+        if (this.child.exitCode !== null || this.child.signalCode !== null) {
+          done(() => reject(new Error(`the run ended before ${pattern} appeared\n${this.said()}`)));
+        }
+      };
+      const timer = setTimeout(() => done(() => reject(new Error(`no ${pattern} within ${ms} ms\n${this.said()}`))), ms);
+      const done = (f: () => void) => {
+        clearTimeout(timer);
+        this.listeners.delete(check);
+        f();
+      };
+      this.listeners.add(check);
+      check();
+    });
+  }
+
+  type(text: string): void {
+    this.child.stdin.write(text);
+  }
+
+  /** The exit status within `ms`, or a rejection with what the run said (the process is then killed). */
+  async exit(ms: number): Promise<{ status: number | null; signal: NodeJS.Signals | null }> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the run did not end within ${ms} ms\n${this.said()}`)), ms);
+    });
+    try {
+      return await Promise.race([this.ended, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Ends the process if it still runs and waits for it. */
+  async close(): Promise<void> {
+    this.child.stdin.destroy();
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    await this.ended;
+  }
+
+  said(): string {
+    return `--- stdout:\n${this.stdout}\n--- stderr:\n${this.stderr}`;
+  }
 }

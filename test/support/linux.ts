@@ -1,0 +1,103 @@
+// A Linux guest for tests, from the registries and built at test time, cached outside the
+// repository (in $XDG_CACHE_HOME/kvmdbg/linux, by default ~/.cache/kvmdbg/linux):
+// - the kernel: Debian's (linux-image-amd64), the one the test VM boots (.testvm/vmlinuz, made by
+//   scripts/test-vm.sh setup), or else the same package fetched with `apt-get download`;
+// - an initramfs: a cpio (newc) of busybox-static (/bin/busybox, Debian's busybox-static) and an
+//   /init that mounts proc, sysfs and devtmpfs and runs a shell on the console (ttyS0 with
+//   console=ttyS0), written here rather than by cpio(1) so that /dev/console can be a device node
+//   without root.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseElf } from '../../src/symbols/elf-parse.js';
+import { ROOT } from './paths.js';
+
+export const CACHE_DIR = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'kvmdbg', 'linux');
+const BUSYBOX = '/bin/busybox';
+const PT_INTERP = 3;
+
+/** The shell's prompt as busybox's ash prints it for root in /, at the start of a line. */
+export const PROMPT = /^\/ # /m;
+
+export const INIT_SCRIPT = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+echo "init: shell on $(cat /sys/class/tty/console/active)"
+exec setsid cttyhack sh
+`;
+
+/** One cpio newc entry: a 110-byte ASCII header, the NUL-ended name and the data, each padded to 4 bytes. */
+function newcEntry(name: string, mode: number, data: Buffer = Buffer.alloc(0), rdev: [number, number] = [0, 0], ino = 0): Buffer {
+  const fields = [ino, mode, 0, 0, 1, 0, data.length, 0, 0, rdev[0], rdev[1], name.length + 1, 0];
+  const header = '070701' + fields.map((f) => f.toString(16).padStart(8, '0')).join('');
+  const pad = (n: number) => Buffer.alloc((4 - (n % 4)) % 4);
+  const head = Buffer.from(header + name + '\0', 'latin1');
+  return Buffer.concat([head, pad(head.length), data, pad(data.length)]);
+}
+
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+const S_IFCHR = 0o020000;
+
+/** The newc archive of the initramfs, in memory. */
+export function initramfsArchive(busybox: Buffer): Buffer {
+  let ino = 1;
+  const entries = [
+    ...['bin', 'dev', 'proc', 'sys'].map((d) => newcEntry(d, S_IFDIR | 0o755, undefined, undefined, ino++)),
+    newcEntry('dev/console', S_IFCHR | 0o600, undefined, [5, 1], ino++),
+    newcEntry('bin/busybox', S_IFREG | 0o755, busybox, undefined, ino++),
+    newcEntry('init', S_IFREG | 0o755, Buffer.from(INIT_SCRIPT), undefined, ino++),
+    newcEntry('TRAILER!!!', 0),
+  ];
+  return Buffer.concat(entries);
+}
+
+/** The initramfs file, built once per busybox and /init and kept in the cache. */
+export function buildInitramfs(): string {
+  if (!existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} is missing: install Debian's busybox-static (apt-get install busybox-static)`);
+  const busybox = readFileSync(BUSYBOX);
+  if (parseElf(busybox, BUSYBOX).programHeaders.some((p) => p.type === PT_INTERP)) {
+    throw new Error(`${BUSYBOX} is dynamically linked; the initramfs has no libc: install busybox-static instead of busybox`);
+  }
+  const hash = createHash('sha256').update(busybox).update(INIT_SCRIPT).digest('hex').slice(0, 16);
+  const path = join(CACHE_DIR, `initramfs-${hash}.cpio`);
+  if (existsSync(path)) return path;
+  mkdirSync(CACHE_DIR, { recursive: true });
+  writeFileSync(`${path}.tmp`, initramfsArchive(busybox));
+  renameSync(`${path}.tmp`, path);
+  return path;
+}
+
+/**
+ * Debian's kernel: the test VM's copy, or linux-image-amd64's vmlinuz from the apt registry (the
+ * package the metapackage depends on), kept in the cache. The test VM has no network: there the
+ * first is always present (scripts/test-vm.sh setup made it).
+ */
+export function debianKernel(): string {
+  const testVm = join(ROOT, '.testvm', 'vmlinuz');
+  if (existsSync(testVm)) return testVm;
+  const depends = execFileSync('apt-cache', ['depends', 'linux-image-amd64'], { encoding: 'utf8' });
+  const pkg = /Depends: (linux-image-[0-9]\S*-amd64)$/m.exec(depends)?.[1];
+  if (!pkg) throw new Error(`apt-cache depends linux-image-amd64 names no kernel package:\n${depends}`);
+  const path = join(CACHE_DIR, `vmlinuz-${pkg.slice('linux-image-'.length)}`);
+  if (existsSync(path)) return path;
+  mkdirSync(CACHE_DIR, { recursive: true });
+  const work = mkdtempSync(join(CACHE_DIR, 'deb-'));
+  try {
+    execFileSync('apt-get', ['download', pkg], { cwd: work, stdio: 'pipe' });
+    const deb = readdirSync(work).find((f) => f.endsWith('.deb'));
+    if (!deb) throw new Error(`apt-get download ${pkg} left no .deb in ${work}`);
+    execFileSync('dpkg-deb', ['-x', deb, 'x'], { cwd: work, stdio: 'pipe' });
+    const boot = join(work, 'x', 'boot');
+    const vmlinuz = readdirSync(boot).find((f) => f.startsWith('vmlinuz-'));
+    if (!vmlinuz) throw new Error(`${pkg} has no /boot/vmlinuz-*`);
+    renameSync(join(boot, vmlinuz), path);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return path;
+}
