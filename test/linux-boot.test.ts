@@ -56,3 +56,7 @@ async function bootToShell(t: { diagnostic(s: string): void }, vcpus: number): P
 test('Debian\'s kernel boots to a busybox shell with console=ttyS0; a command runs; poweroff -f ends the run with 0', { timeout: BOOT_MS + 3 * COMMAND_MS }, async (t) => {
   await bootToShell(t, 1);
 });
+
+test('with --smp 2 the kernel finds both vCPUs in the MADT, brings the second up, and reaches the shell', { timeout: BOOT_MS + 3 * COMMAND_MS }, async (t) => {
+  await bootToShell(t, 2);
+});
