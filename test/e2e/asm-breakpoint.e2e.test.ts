@@ -9,18 +9,19 @@
 // (so the DWARF names its boot.S), open boot.S at the long-mode `lea msg_long(%rip), %rsi`, F9,
 // see the Breakpoints view list boot.S at that line; start "KVM: example (run)" (no stopOnEntry)
 // and see it stop there: the Call Stack's top frame in boot.S at that line, the breakpoint
-// verified, rip = the line's address from kernel.elf's line table. Then stop the session.
+// verified, rip = the line's address from kernel.elf's line table, "Paused on breakpoint", the
+// serial terminal with the real- and protected-mode lines and not yet the long-mode one. Then stop.
 // Without a read-write /dev/kvm the adapter runs in the test VM (adapter-vm.ts).
 import assert from 'node:assert/strict';
 import { accessSync, constants, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ROOT, OUTPUT_DIR, checkSetup, freePort, runCommand, screenshot, startCodeServer, type CodeServerHandle } from './code-server.js';
+import { ROOT, OUTPUT_DIR, checkSetup, freePort, runCommand, screenshot, startCodeServer, waitUntil, type CodeServerHandle } from './code-server.js';
 import { startAdapterInTestVm, type AdapterVm } from './adapter-vm.js';
 import {
   LONG, breakpointsTree, buildAndPackage, callStack, cursorPosition, debugToolbar, dumpFailure, escapeRegExp, languageMode, openFile,
-  packageThrowawayExtension, parseJsonc, rowNames, run, showRunAndDebug, toolbarButton, treeRow, variables, type LaunchConfig,
+  packageThrowawayExtension, parseJsonc, rowNames, run, showRunAndDebug, terminalText, toolbarButton, treeRow, variables, type LaunchConfig,
 } from './workbench.js';
 
 const ASM_LANGUAGE = 'asm-intel-x86-generic';
@@ -88,7 +89,7 @@ test('kvmdbg in VS Code: F9 in an assembly file (asm-intel-x86-generic), the run
 
     // 2. code-server with both extensions; boot.S in the assembly language.
     stepName = 'start code-server';
-    vs = await startCodeServer({ vsix: [vsix, asmVsix], folder: ws });
+    vs = await startCodeServer({ vsix: [vsix, asmVsix], folder: ws, settings: { 'terminal.integrated.gpuAcceleration': 'off' } });
     const { page } = vs;
     await page.getByRole('treeitem', { name: /kernel\.c/ }).first().waitFor({ timeout: LONG });
     stepName = 'open boot.S';
@@ -126,6 +127,15 @@ test('kvmdbg in VS Code: F9 in an assembly file (asm-intel-x86-generic), the run
     t.diagnostic(`Call Stack: ${JSON.stringify(frames)}`);
     assert.match(frames[0] ?? '', frameAt, 'the top frame is not boot.S at the breakpoint\'s line');
     await treeRow(page, variables(page), 'treeitem', new RegExp(`^rip, value ${rip}$`));
+    // Why it stopped, as the Call Stack's header says it (one thread: no thread row).
+    const header = page.locator('.pane-header').filter({ hasText: /Call Stack/ }).first();
+    await waitUntil('the Call Stack header to say why it paused', async () => /Paused on breakpoint/.test(await header.innerText()), LONG);
+    // The guest ran through real and protected mode (their lines in the serial terminal) and
+    // stopped before its long-mode line.
+    await waitUntil('the protected-mode line in the serial terminal', async () => /kvmdbg example: protected mode/.test(await terminalText(page)), LONG);
+    const serial = await terminalText(page);
+    assert.match(serial, /kvmdbg example: real mode[\s\S]*kvmdbg example: protected mode/);
+    assert.doesNotMatch(serial, /long mode/, 'the guest printed its long-mode line: it ran past the breakpoint');
     // Verified by the adapter: the plain breakpoint icon, not the grey unverified one.
     const row = await treeRow(page, breakpointsTree(page), 'checkbox', bpName);
     const icon = await row.locator('.codicon[class*="codicon-debug-breakpoint"]').first().getAttribute('class');

@@ -57,6 +57,7 @@ test('kvmdbg in VS Code with koffi\'s native module missing: F5 shows why, start
     const text = (await dialog(page).innerText()).replace(/\s+/g, ' ');
     t.diagnostic(`the dialog: ${text}`);
     await screenshot(page, 'native-missing-1-dialog');
+    assert.equal(await dialog(page).locator('.dialog-icon.codicon-dialog-error').count(), 1, 'the dialog is not an error');
     assert.match(text, /kvmdbg cannot start its debug adapter: its native module \(koffi\) does not load under \S+ on Linux on x86-64/);
     assert.match(text, /Cannot find module '\.\/linux_x64\/koffi\.node'/, 'the dialog names the missing binary');
     assert.match(text, /The extension's install looks damaged: reinstall kvmdbg \(its linux-x64 package carries koffi's binary for this machine\)\./, 'the dialog says what to do');

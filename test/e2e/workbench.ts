@@ -97,6 +97,11 @@ export async function rowNames(tree: Locator, role: 'treeitem' | 'row' | 'checkb
   return tree.getByRole(role).evaluateAll((es) => es.map((e) => e.getAttribute('aria-label') ?? (e as HTMLElement).innerText));
 }
 
+/** The text of the terminals in the panel (xterm's DOM renderer: set terminal.integrated.gpuAcceleration off). */
+export async function terminalText(page: Page): Promise<string> {
+  return (await page.locator('.terminal .xterm-rows').allInnerTexts()).join('\n');
+}
+
 /** Opens a workspace file by name with Quick Open, at a line when given. */
 export async function openFile(page: Page, name: string, line?: number): Promise<void> {
   await waitUntil(`Quick Open to open ${name}`, async () => {
