@@ -86,6 +86,7 @@ test('KVM Live Watch in VS Code: an expression added while the guest runs shows 
     vmStarting?.catch(() => {});
     stepName = 'start code-server';
     vs = await startCodeServer({ vsix: [vsix], folder: ws, settings: { 'kvmdbg.liveWatch.refreshInterval': 200 }, viewport: { width: 1600, height: 1100 } });
+    stepName = 'the adapter in the test VM';
     if (vmStarting) adapterVm = await vmStarting;
     const { page } = vs;
     await page.getByRole('treeitem', { name: /count64\.bin/ }).first().waitFor({ timeout: LONG });
