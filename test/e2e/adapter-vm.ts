@@ -24,9 +24,11 @@ const LOCK_WAIT = 'another test VM is running here';
 /**
  * Boots the VM with the adapter behind 127.0.0.1:port; resolves once it accepts connections.
  * timeoutMs counts from when the VM may start: time spent waiting for another checkout's VM to
- * end (scripts/test-vm.sh's lock) counts against lockWaitMs instead.
+ * end (scripts/test-vm.sh's lock) counts against lockWaitMs instead (E2E_VM_LOCK_WAIT_S, 600 s by
+ * default; the test's own timeout still bounds the whole).
  */
-export async function startAdapterInTestVm(port: number, timeoutMs = 180_000, lockWaitMs = 600_000): Promise<AdapterVm> {
+export async function startAdapterInTestVm(port: number, timeoutMs = 180_000,
+  lockWaitMs = Number(process.env.E2E_VM_LOCK_WAIT_S ?? 600) * 1000): Promise<AdapterVm> {
   mkdirSync(OUTPUT_DIR, { recursive: true });
   const ready = join(OUTPUT_DIR, `adapter-vm-${port}.ready`);
   rmSync(ready, { force: true });
@@ -68,8 +70,9 @@ export async function startAdapterInTestVm(port: number, timeoutMs = 180_000, lo
       end += 250;
     }
     if (exited || Date.now() > end) {
-      await stop();
+      // why, before stop() ends the VM's process
       const why = exited ? '(the VM ended)' : waitingForLock ? `(still waiting for another test VM to end after ${lockWaited / 1000} s)` : `within ${timeoutMs / 1000} s`;
+      await stop();
       throw new Error(`the adapter in the test VM did not start ${why}: see ${join(OUTPUT_DIR, 'adapter-vm.log')}`);
     }
     await sleep(250);
