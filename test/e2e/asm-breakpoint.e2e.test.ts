@@ -13,15 +13,14 @@
 // serial terminal with the real- and protected-mode lines and not yet the long-mode one. Then stop.
 // Without a read-write /dev/kvm the adapter runs in the test VM (adapter-vm.ts).
 import assert from 'node:assert/strict';
-import { accessSync, constants, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ROOT, OUTPUT_DIR, checkSetup, freePort, runCommand, screenshot, startCodeServer, waitUntil, type CodeServerHandle } from './code-server.js';
+import { ROOT, checkSetup, freePort, runCommand, screenshot, startCodeServer, waitUntil, type CodeServerHandle } from './code-server.js';
 import { startAdapterInTestVm, type AdapterVm } from './adapter-vm.js';
 import {
   LONG, breakpointsTree, buildAndPackage, callStack, cursorPosition, debugToolbar, dumpFailure, escapeRegExp, languageMode, openFile,
-  packageThrowawayExtension, parseJsonc, rowNames, run, showRunAndDebug, terminalText, toolbarButton, treeRow, variables, type LaunchConfig,
+  packageThrowawayExtension, parseJsonc, rowNames, run, showRunAndDebug, terminalText, toolbarButton, treeRow, variables, type LaunchConfig, workspaceRoot,
 } from './workbench.js';
 
 const ASM_LANGUAGE = 'asm-intel-x86-generic';
@@ -44,16 +43,7 @@ function targetLine(ws: string): { line: number; address: bigint } {
 
 test('kvmdbg in VS Code: F9 in an assembly file (asm-intel-x86-generic), the run configuration stops there', { timeout: 900_000 }, async (t) => {
   checkSetup();
-  let ownKvm = true;
-  try {
-    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
-  } catch {
-    ownKvm = false;
-    t.diagnostic('no read-write /dev/kvm here: the adapter runs in the test VM (scripts/test-vm.sh), VS Code here');
-  }
-  // The test VM sees this machine's files but not its /tmp: the workspace then lives under test-output/.
-  mkdirSync(OUTPUT_DIR, { recursive: true });
-  const tmp = mkdtempSync(ownKvm ? join(tmpdir(), 'kvmdbg-e2e-asm-') : join(OUTPUT_DIR, 'ws-asm-'));
+  const { ownKvm, tmp } = workspaceRoot(t, 'asm');
   let vs: CodeServerHandle | undefined;
   let adapterVm: AdapterVm | undefined;
   let vmStarting: Promise<AdapterVm> | undefined;

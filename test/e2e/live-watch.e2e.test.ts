@@ -4,27 +4,20 @@
 // while the guest runs (the debug toolbar still offers Pause: no stop happened). Screenshots go to
 // test-output/e2e/live-watch-*.png.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { accessSync, constants, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
 import {
-  ROOT, OUTPUT_DIR, checkSetup, dumpDom, freePort, quickInput, runCommand, screenshot, startCodeServer, vscePackage, waitUntil, type CodeServerHandle,
+  ROOT, checkSetup, dumpDom, freePort, quickInput, runCommand, screenshot, startCodeServer, vscePackage, waitUntil, type CodeServerHandle,
 } from './code-server.js';
 import { startAdapterInTestVm, type AdapterVm } from './adapter-vm.js';
+import { LONG, debugToolbar, run, workspaceRoot } from './workbench.js';
 import { buildAsm, buildFlat64 } from '../guests/build.js';
 
-const LONG = 60_000;
 const EXPRESSION = '*(uint64_t *)count';
 
-function run(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (status ${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
-}
 
-const debugToolbar = (page: Page) => page.locator('.debug-toolbar');
 
 /**
  * The view's row for the expression, as the tree renders it: the label (the expression) and the
@@ -53,15 +46,7 @@ async function shownCount(page: Page): Promise<bigint | undefined> {
 
 test('KVM Live Watch in VS Code: an expression added while the guest runs shows its value change, without a stop', { timeout: 900_000 }, async (t) => {
   checkSetup();
-  let ownKvm = true;
-  try {
-    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
-  } catch {
-    ownKvm = false;
-    t.diagnostic('no read-write /dev/kvm here: the adapter runs in the test VM (scripts/test-vm.sh), VS Code here');
-  }
-  mkdirSync(OUTPUT_DIR, { recursive: true });
-  const tmp = mkdtempSync(ownKvm ? join(tmpdir(), 'kvmdbg-e2e-livewatch-') : join(OUTPUT_DIR, 'ws-lw-'));
+  const { ownKvm, tmp } = workspaceRoot(t, 'livewatch');
   let adapterVm: AdapterVm | undefined;
   let vs: CodeServerHandle | undefined;
   let stepName = 'build';

@@ -10,32 +10,20 @@
 // The webview is two iframes deep; its rows carry their text in data-text (trailing blanks cut).
 // Screenshots (and on failure the DOM of every frame) go to test-output/e2e/screen-*.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { accessSync, constants, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import {
-  ROOT, OUTPUT_DIR, checkSetup, dumpDom, freePort, runCommand, screenshot, startCodeServer, vscePackage, waitUntil, type CodeServerHandle,
+  ROOT, checkSetup, dumpDom, freePort, runCommand, screenshot, startCodeServer, vscePackage, waitUntil, type CodeServerHandle,
 } from './code-server.js';
 import { startAdapterInTestVm, type AdapterVm } from './adapter-vm.js';
+import { LONG, debugToolbar, run, terminalText, toolbarButton, workspaceRoot } from './workbench.js';
 import { buildScreenKernel } from '../guests/screen/build.js';
 
-const LONG = 60_000;
 
-function run(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (status ${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
-}
 
-const debugToolbar = (page: Page) => page.locator('.debug-toolbar');
-const toolbarButton = (page: Page, name: string) => debugToolbar(page).getByRole('button', { name: new RegExp(`^${name}`) });
 
-/** The text of the terminals in the panel (xterm's DOM renderer: GPU acceleration is off). */
-async function terminalText(page: Page): Promise<string> {
-  return (await page.locator('.terminal .xterm-rows').allInnerTexts()).join('\n');
-}
 
 /** The KVM Screen webview's inner frame (VS Code nests it two iframes deep). */
 async function screenFrame(page: Page): Promise<Frame> {
@@ -76,15 +64,7 @@ async function until(f: Frame, what: string, ok: (s: Awaited<ReturnType<typeof s
 
 test('KVM Screen in VS Code: the guest\'s text screen in the webview, keys typed into it reach the guest', { timeout: 900_000 }, async (t) => {
   checkSetup();
-  let ownKvm = true;
-  try {
-    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
-  } catch {
-    ownKvm = false;
-    t.diagnostic('no read-write /dev/kvm here: the adapter runs in the test VM (scripts/test-vm.sh), VS Code here');
-  }
-  mkdirSync(OUTPUT_DIR, { recursive: true });
-  const tmp = mkdtempSync(ownKvm ? join(tmpdir(), 'kvmdbg-e2e-screen-') : join(OUTPUT_DIR, 'ws-screen-'));
+  const { ownKvm, tmp } = workspaceRoot(t, 'screen');
   let adapterVm: AdapterVm | undefined;
   let vs: CodeServerHandle | undefined;
   let stepName = 'build';

@@ -3,13 +3,31 @@
 // Call Stack, Variables, Breakpoints, dialogs, terminals, the Output view). Most of these first
 // lived in vscode.e2e.test.ts, which keeps its own copies.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
 import { ROOT, OUTPUT_DIR, runCommand, quickInput, screenshot, vscePackage, waitUntil, type CodeServerHandle } from './code-server.js';
 
 export const LONG = 60_000;
+
+/**
+ * A test's temporary folder, and whether this machine has a read-write /dev/kvm of its own.
+ * Without one the adapter runs in the test VM (adapter-vm.ts), which sees this machine's files
+ * but not its /tmp: the folder then lives under test-output/.
+ */
+export function workspaceRoot(t: TestContext, name: string): { ownKvm: boolean; tmp: string } {
+  let ownKvm = true;
+  try {
+    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+  } catch {
+    ownKvm = false;
+    t.diagnostic('no read-write /dev/kvm here: the adapter runs in the test VM (scripts/test-vm.sh), VS Code here');
+  }
+  mkdirSync(OUTPUT_DIR, { recursive: true });
+  return { ownKvm, tmp: mkdtempSync(ownKvm ? join(tmpdir(), `kvmdbg-e2e-${name}-`) : join(OUTPUT_DIR, `ws-${name}-`)) };
+}
 
 /** Runs a command to completion; throws with its output when it fails. */
 export function run(cmd: string, args: string[], cwd = ROOT): string {
