@@ -223,11 +223,12 @@ export class KvmDebugSession extends LoggingDebugSession {
   }
 
   protected stepBackRequest(response: DebugProtocol.StepBackResponse, args: DebugProtocol.StepBackArguments): void {
-    this.step(response, args.threadId, args.granularity === 'instruction' ? 'backInstruction' : 'backLine');
+    const vcpu = this.vcpuOf(args.threadId);
+    this.serve(response, () => this.resume(this.stopped().reversible(), (t) => t.step(vcpu, args.granularity === 'instruction' ? 'backInstruction' : 'backLine')));
   }
 
   protected reverseContinueRequest(response: DebugProtocol.ReverseContinueResponse): void {
-    this.serve(response, () => this.resume(this.stopped(), (t) => t.reverseContinue(this.lastStopVcpu)));
+    this.serve(response, () => this.resume(this.stopped().reversible(), (t) => t.reverseContinue(this.lastStopVcpu)));
   }
 
   private step(response: DebugProtocol.Response, threadId: number, kind: StepKind): void {

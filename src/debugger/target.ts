@@ -356,6 +356,12 @@ export class DebugTarget {
     return { stop, detail: this.judge(stop).detail };
   }
 
+  /** This target, when it has a history to go back in; else a GuestError saying how to record. */
+  reversible(): this {
+    this.reverse.needHistory();
+    return this;
+  }
+
   /** Back to the previous breakpoint hit or write to a data breakpoint's location. */
   async reverseContinue(vcpu: number): Promise<Reported> {
     this.invalidate();

@@ -31,7 +31,6 @@ export class Reverse {
 
   /** One instruction back, or to the start of the previous source line (`line`). */
   async step(vcpu: number, line: boolean): Promise<Reported> {
-    this.needHistory();
     const start = line ? this.info?.lineAt(this.m.linearRip(vcpu)) : undefined;
     const done = await this.rec.back((e) => {
       if (!start) return true;
@@ -43,7 +42,6 @@ export class Reverse {
 
   /** Back to the previous breakpoint hit or watched write. */
   async continue(vcpu: number): Promise<Reported> {
-    this.needHistory();
     const watches = this.watches();
     let found: Reported | undefined;
     const done = await this.rec.back((e) => {
@@ -62,7 +60,8 @@ export class Reverse {
     return this.ended(vcpu, done) ?? found!;
   }
 
-  private needHistory(): void {
+  /** Refuses a reverse request when there is no history to move in (checked before it starts). */
+  needHistory(): void {
     if (!this.rec.recording && this.rec.log.length === 0) {
       throw new GuestError('nothing was recorded: turn recording on with "record start" in the Debug Console or "record": true in launch.json');
     }
