@@ -7,10 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { flat64Launch, hex, launch, topFrame, scope, stopped, clientPerTest, newClient } from './support/dap.js';
+import { flat64Launch, hex, launch, topFrame, scope, stopped, clientPerTest, newClient, cGuestPerFile, markLine } from './support/dap.js';
 import { buildFlat64 } from './guests/build.js';
 
 const { bin, syms } = buildFlat64('reverse64');
+const c = cGuestPerFile();
 const base = flat64Launch(bin);
 let dc: DebugClient;
 clientPerTest(() => dc, (c) => (dc = c));
@@ -179,4 +180,33 @@ test('several vCPUs: recording is refused at launch, saying why', async () => {
   const init = await dc.initializeRequest({ adapterID: 'kvm', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path' });
   assert.equal(init.body?.supportsStepBack, true);
   await assert.rejects(dc.launchRequest({ ...base, smp: 2, record: true } as DebugProtocol.LaunchRequestArguments), /recording needs a machine with one vCPU/);
+});
+
+test('step back by source line over C code: back over a call to the line before, as reverse-next; start of history at the first', async () => {
+  const first = markLine(c.guest.source, 'kmain-first');
+  await launch(dc, c.base(), () => dc.setBreakpointsRequest({ source: { path: c.guest.source }, breakpoints: [{ line: first }] }));
+  await stopped(dc, STOP_MS);
+  assert.equal((await topFrame(dc)).line, first);
+  await repl('record start');
+  await dc.setBreakpointsRequest({ source: { path: c.guest.source }, breakpoints: [] });
+  const lines = [first];
+  for (const mark of ['kmain-twice', 'kmain-fact']) {
+    await dc.nextRequest({ threadId: 1 });
+    await stopped(dc, STOP_MS);
+    lines.push(markLine(c.guest.source, mark));
+    assert.equal((await topFrame(dc)).line, lines[lines.length - 1]);
+  }
+  await dc.nextRequest({ threadId: 1 }); // over fact(5): about 100 recorded instructions of recursion
+  await stopped(dc, STOP_MS);
+  const f = (await dc.evaluateRequest({ expression: 'f', frameId: (await topFrame(dc)).id })).body.result;
+  assert.match(f, /^120\b/);
+  for (let i = lines.length - 1; i >= 0; i--) {
+    assert.equal((await stepBack('line')).body.reason, 'step');
+    const top = await topFrame(dc);
+    assert.equal(top.line, lines[i], 'back to the previous line of kmain, never into twice() or fact()');
+    assert.equal(top.name.split('+')[0], 'kmain');
+  }
+  const b = (await dc.evaluateRequest({ expression: 'a', frameId: (await topFrame(dc)).id })).body.result;
+  assert.doesNotMatch(b, /^2\b/, 'before its first line ran, a is not 2 yet');
+  assert.match((await stepBack('line')).body.description ?? '', /start of the recorded history/);
 });

@@ -29,13 +29,17 @@ export class Reverse {
     private readonly log: (line: string) => void,
   ) {}
 
-  /** One instruction back, or to the start of the previous source line (`line`). */
+  /**
+   * One instruction back, or to the start of the previous source line (`line`) as gdb's
+   * reverse-next: lines of calls made meanwhile (deeper frames: a lower stack pointer) are passed.
+   */
   async step(vcpu: number, line: boolean): Promise<Reported> {
     const start = line ? this.info?.lineAt(this.m.linearRip(vcpu)) : undefined;
+    const sp = this.m.getRegs(vcpu).rsp;
     const done = await this.rec.back((e) => {
       if (!start) return true;
       const loc = this.info?.lineAt(e.pc);
-      return loc !== undefined && loc.address === e.pc && (loc.line !== start.line || loc.file !== start.file);
+      return loc !== undefined && loc.address === e.pc && (loc.line !== start.line || loc.file !== start.file) && e.regs.rsp >= sp;
     });
     return this.ended(vcpu, done) ?? { stop: { kind: 'step', vcpu }, detail: {} };
   }
