@@ -12,7 +12,7 @@ _start: lea stack_top(%rip), %rsp
         inc %ecx
         and $1023, %ecx
         jmp 1b
-touch:  add $1, ring+4096(%rip)
+touch:  addl $1, ring+4096(%rip)
         ret
         .balign 4096
 ring:   .fill 4096 + 8, 1, 0
