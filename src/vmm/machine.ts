@@ -290,17 +290,8 @@ export class Machine {
   private async finishResume(): Promise<Stop> {
     let handedOver = false;
     try {
-      const v = this.vcpu(this.current);
-      for (;;) {
-        this.uart.flush();
-        this.debugcon.flush();
-        await yieldToEventLoop();
-        if (this.kicker.takePauseRequest()) return { kind: 'pause', vcpu: v.id };
-        const s = this.execute(v, true);
-        if (s === null) continue;
-        if (s.kind !== 'step') return s;
-        break;
-      }
+      const stepped = await this.stepAcrossSlices(this.vcpu(this.current));
+      if (stepped.kind !== 'step') return stepped;
       this.debugDirty = false;
       this.placeSoftwareBreakpoints();
       this.applyGuestDebug(false);
@@ -416,16 +407,24 @@ export class Machine {
 
   private async finishStep(v: Vcpu): Promise<Stop> {
     try {
-      for (;;) {
-        this.uart.flush();
-        this.debugcon.flush();
-        await yieldToEventLoop();
-        if (this.kicker.takePauseRequest()) return { kind: 'pause', vcpu: v.id };
-        const s = this.execute(v, true);
-        if (s) return s;
-      }
+      return await this.stepAcrossSlices(v);
     } finally {
       this.endRun();
+    }
+  }
+
+  /**
+   * A step that outlasted a time slice (a hlt waiting for an interrupt), gone on with between
+   * turns of the event loop so that a pause, serial input and timers get through.
+   */
+  private async stepAcrossSlices(v: Vcpu): Promise<Stop> {
+    for (;;) {
+      this.uart.flush();
+      this.debugcon.flush();
+      await yieldToEventLoop();
+      if (this.kicker.takePauseRequest()) return { kind: 'pause', vcpu: v.id };
+      const s = this.execute(v, true);
+      if (s) return s;
     }
   }
 
