@@ -10,7 +10,7 @@
 #       --fwd HOSTPORT:GUESTPORT           forward 127.0.0.1:HOSTPORT to the VM's GUESTPORT
 #   scripts/test-vm.sh kvm -- CMD          CMD directly where /dev/kvm is read-write, else `run`
 # Environment: KVMDBG_VM_MEM (8G), KVMDBG_VM_CPUS (2), KVMDBG_VM_TIMEOUT (3600 s, then QEMU is
-# stopped and the status is 3).
+# stopped and the status is 3), KVMDBG_VM_LOCK (/tmp/kvmdbg-test-vm.lock: one VM at a time here).
 #
 # Setup is idempotent and needs root (apt-get). The VM boots in about 15 s; one boot serves a
 # whole test run. Output streams on the VM's serial console; the status comes back in a file.
@@ -85,7 +85,8 @@ run() {
   [ $# -gt 0 ] || die "no command given: $0 run -- CMD"
   # One VM at a time on this machine: a second would take half of its CPUs from the first, whose
   # timing-sensitive tests would then flake. A second run waits here for the first to end.
-  exec 9>"${TMPDIR:-/tmp}/kvmdbg-test-vm.lock"
+  # The lock's path is fixed: run-tests.sh gives each checkout a TMPDIR of its own.
+  exec 9>"${KVMDBG_VM_LOCK:-/tmp/kvmdbg-test-vm.lock}"
   flock -n 9 || { say "another test VM is running here; waiting for it to end"; flock 9; }
   setup
   local job; job=$(mktemp -d "$VM/job.XXXXXX")

@@ -1,6 +1,7 @@
 // The debugger over the BIOS: `next` at instruction granularity steps over `int 0x10` like a
 // call (the stop is the next instruction, the character already on the screen), and `stepIn`
-// enters the BIOS ROM, whose routine the call stack names (bios_int10).
+// enters the BIOS ROM, whose routine the call stack names (bios_int10), and steps on through it
+// one instruction at a time.
 import './support/needs-kvm.js';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -58,12 +59,16 @@ test('next over int 0x10 lands on the following instruction with the character o
   const d = await dc.customRequest('disassemble', { memoryReference: f.instructionPointerReference, instructionCount: 2 });
   assert.match(d.body.instructions[0].instruction, /^out\s+%al,\$0xe5/);
   assert.match(d.body.instructions[1].instruction, /^iret/);
-  // Back out of the ROM to a breakpoint after the call: the rest of the service runs.
-  // (Single steps inside the stub are not asserted: on a host that steps with RFLAGS.TF (SVM),
-  // the register write that entered the handler drops KVM's TF, and the next step runs on.)
-  await dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(syms.second_int + 2n) }] });
-  await dc.continueRequest({ threadId: 1 });
-  assert.equal((await stopped(dc)).body.reason, 'instruction breakpoint');
-  assert.equal((await topFrame(dc)).instructionPointerReference, hex(syms.second_int + 2n));
-  assert.equal(await screenChar(1), 0x42);
+  // Single steps inside the stub: over the `out` (the service runs, the character appears),
+  // then the iret back to the instruction after the int. The register writes that entered the
+  // handler and that answer the service must not let a step run on (KVM keeps the step's trap
+  // flag only at the RIP it last saw set).
+  const out = BigInt(f.instructionPointerReference!);
+  await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
+  assert.equal((await stopped(dc)).body.reason, 'step');
+  assert.equal((await topFrame(dc)).instructionPointerReference, hex(out + 2n), 'one instruction: the out');
+  assert.equal(await screenChar(1), 0x42, "the service ran inside the step: the BIOS's 'B'");
+  await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
+  assert.equal((await stopped(dc)).body.reason, 'step');
+  assert.equal((await topFrame(dc)).instructionPointerReference, hex(syms.second_int + 2n), 'the iret: back after the int');
 });

@@ -11,6 +11,7 @@
 //        [--fresh 100] [--no-build] [--accel kvm|tcg] [--json FILE] [--adapter FILE]
 //   node --import tsx bench/dap/run.ts --profile   # one kvmdbg run under --cpu-prof, summarized
 //   node --import tsx bench/dap/run.ts --ioctls    # KVM ioctls per request and call site
+//   node --import tsx bench/dap/run.ts --pair FILE # this adapter against another bundle, alternating
 //
 // --adapter FILE runs another adapter bundle on the kvmdbg side (a candidate fix built elsewhere);
 // it implies --no-build.
@@ -41,7 +42,9 @@ interface Options {
   build: boolean;
   accel?: 'kvm' | 'tcg';
   json?: string;
-  mode: 'bench' | 'profile' | 'ioctls';
+  mode: 'bench' | 'profile' | 'ioctls' | 'pair';
+  /** --pair: the other adapter bundle (an older commit's dist/adapter.js). */
+  other?: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -57,6 +60,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--accel') o.accel = v as 'kvm' | 'tcg', i++;
     else if (a === '--json') o.json = v, i++;
     else if (a === '--adapter') ADAPTER = resolve(v), o.build = false, i++;
+    else if (a === '--pair') o.mode = 'pair', o.other = resolve(v), i++;
     else if (a === '--profile') o.mode = 'profile';
     else if (a === '--ioctls') o.mode = 'ioctls';
     else throw new Error(`unknown option ${a}`);
@@ -264,6 +268,40 @@ async function bench(g: Guest, o: Options): Promise<void> {
   writeFileSync(o.json ?? join(BUILD, 'latest.json'), JSON.stringify(json, null, 1));
 }
 
+/**
+ * This adapter against another bundle, no gdb: a fresh process of each in turn (the order
+ * alternating), so that a change can be shown not to slow the stop cycle on a host where the
+ * QEMU + gdb side can't run.
+ */
+async function pair(g: Guest, o: Options): Promise<void> {
+  const sides = { this: [] as SideResult[], other: [] as SideResult[] };
+  const runWith = (adapter: string) => measureKvmdbg({
+    adapter, img: g.img, elf: g.elf, kmain: g.kmain, end: g.end,
+    durationMs: o.duration, warmupMs: o.warmup, memMs: o.mem, freshCount: o.fresh,
+  });
+  for (let r = 0; r < o.rounds; r++) {
+    for (const side of (r % 2 ? ['other', 'this'] : ['this', 'other']) as ('this' | 'other')[]) {
+      sides[side].push(await runWith(side === 'this' ? ADAPTER : o.other!));
+    }
+    console.error(`round ${r + 1}/${o.rounds}: this ${num(sides.this[r].cyclesPerSec, 0)}, other ${num(sides.other[r].cyclesPerSec, 0)} cycles/s`);
+  }
+  const row = (name: string, k: keyof SideResult, digits: number) => {
+    const a = sides.this.map((x) => x[k] as number), b = sides.other.map((x) => x[k] as number);
+    return `| ${name} | ${spread(b, digits)} | ${spread(a, digits)} | ${num(median(a) / median(b), 3)} |`;
+  };
+  const text = [
+    `${ADAPTER} (this) against ${o.other} (other), ${o.rounds} rounds. Node ${process.version}, ${cpus().length} CPUs, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}.`,
+    '',
+    '| metric | other: min / **median** / max | this: min / **median** / max | this / other (medians) |',
+    '|---|---|---|---|',
+    row('stop cycle, cycles/s', 'cyclesPerSec', 0),
+    row('registers + 64 bytes at one stop, ms', 'regsMemMs', 3),
+    row('registers + 64 bytes, first after a step, ms', 'regsMemFreshMs', 3),
+  ].join('\n');
+  console.log(text);
+  if (o.json) writeFileSync(o.json, JSON.stringify({ when: new Date().toISOString(), options: o, ...sides, table: text }, null, 1));
+}
+
 async function profile(g: Guest, o: Options): Promise<void> {
   const dir = join(BUILD, 'prof');
   rmSync(dir, { recursive: true, force: true });
@@ -313,6 +351,7 @@ async function main(): Promise<void> {
   const g = buildAll(o);
   if (o.mode === 'profile') await profile(g, o);
   else if (o.mode === 'ioctls') await ioctls(g, o);
+  else if (o.mode === 'pair') await pair(g, o);
   else await bench(g, o);
 }
 

@@ -26,6 +26,8 @@ export interface LaunchConfig {
   /** Load a boot sector's whole image at 0x7C00, not only its first sector. */
   loadWholeImage: boolean;
   stopOnEntry: boolean;
+  /** Record from the start, for reverse execution (src/debugger/history). */
+  record: boolean;
   symbols: SymbolFile[];
   serial: SerialTarget;
   /** How instructions are shown: the Disassembly view, x/i in the Debug Console. */
@@ -49,6 +51,7 @@ export const LAUNCH_FIELDS: Record<string, string[]> = {
   disk: ['string'],
   loadWholeImage: ['boolean'],
   stopOnEntry: ['boolean'],
+  record: ['boolean'],
   symbols: ['array'],
   serial: ['string'],
   trace: ['boolean', 'string'],
@@ -144,6 +147,9 @@ export function parseLaunchArgs(raw: Record<string, unknown> = {}): LaunchConfig
   const stopOnEntry = raw.stopOnEntry ?? false;
   if (typeof stopOnEntry !== 'boolean') fail('stopOnEntry', stopOnEntry, 'must be true or false');
 
+  const record = raw.record ?? false;
+  if (typeof record !== 'boolean') fail('record', record, 'must be true or false');
+
   const symbols = (() => {
     if (raw.symbols === undefined) return [];
     if (!Array.isArray(raw.symbols)) fail('symbols', raw.symbols, 'must be a list of ELF files or { "path", "offset" } objects');
@@ -175,7 +181,7 @@ export function parseLaunchArgs(raw: Record<string, unknown> = {}): LaunchConfig
   else if (raw.trace !== undefined && raw.trace !== false) fail('trace', raw.trace, 'must be true, false or a file path');
 
   return {
-    program, format, memory, smp, cmdline, modules, mode, disk, loadWholeImage, stopOnEntry, symbols, serial, trace, disassemblySyntax,
+    program, format, memory, smp, cmdline, modules, mode, disk, loadWholeImage, stopOnEntry, record, symbols, serial, trace, disassemblySyntax,
     loadAddress: address('loadAddress', raw.loadAddress),
     entry: address('entry', raw.entry),
   };

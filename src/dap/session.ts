@@ -87,6 +87,7 @@ export class KvmDebugSession extends LoggingDebugSession {
       supportsDataBreakpoints: true,
       supportsDataBreakpointBytes: true,
       supportsExceptionFilterOptions: true,
+      supportsStepBack: true,
       exceptionBreakpointFilters: EXCEPTION_FILTERS,
     };
     this.sendResponse(response);
@@ -133,6 +134,7 @@ export class KvmDebugSession extends LoggingDebugSession {
     this.bps.attach(machine);
     this.filters.applyTo(machine);
     this.target = new DebugTarget(machine, this.info, this.bps, (line) => this.sendEvent(new OutputEvent(line + '\n', 'console')));
+    if (c.record) this.target.history.start();
     this.screen = new ScreenEvents(machine, (body) => this.sendEvent(new Event(KvmEvent.screen, body)));
     this.sendEvent(new OutputEvent(`kvmdbg: ${basename(c.program)} (${machine.guest.format}) on ${machine.host.label}\n`, 'console'));
     this.sendEvent(new Event(KvmEvent.host, { kind: machine.host.kind, label: machine.host.label } satisfies HostBody));
@@ -218,6 +220,15 @@ export class KvmDebugSession extends LoggingDebugSession {
 
   protected stepOutRequest(response: DebugProtocol.StepOutResponse, args: DebugProtocol.StepOutArguments): void {
     this.step(response, args.threadId, 'out');
+  }
+
+  protected stepBackRequest(response: DebugProtocol.StepBackResponse, args: DebugProtocol.StepBackArguments): void {
+    const vcpu = this.vcpuOf(args.threadId);
+    this.serve(response, () => this.resume(this.stopped().reversible(), (t) => t.step(vcpu, args.granularity === 'instruction' ? 'backInstruction' : 'backLine')));
+  }
+
+  protected reverseContinueRequest(response: DebugProtocol.ReverseContinueResponse): void {
+    this.serve(response, () => this.resume(this.stopped().reversible(), (t) => t.reverseContinue(this.lastStopVcpu)));
   }
 
   private step(response: DebugProtocol.Response, threadId: number, kind: StepKind): void {
@@ -365,6 +376,8 @@ export class KvmDebugSession extends LoggingDebugSession {
       const target = this.stopped();
       const { vcpu, frame } = args.frameId !== undefined ? DebugTarget.frameRef(args.frameId) : { vcpu: this.lastStopVcpu, frame: 0 };
       const ctx = target.evalContext(vcpu, frame);
+      const history = args.context === 'repl' ? target.historyCommand(args.expression) : undefined;
+      if (history) return { result: history.text, variablesReference: 0 };
       const out = args.context === 'repl' ? runConsoleCommand(args.expression, target.machine, vcpu, ctx, this.settings) : undefined;
       if (out !== undefined) return { result: out, variablesReference: 0 };
       return this.vars.evaluated(evaluate(args.expression, ctx, { hex: args.format?.hex, allowAssign: args.context === 'repl' }));

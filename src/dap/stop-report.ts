@@ -26,7 +26,8 @@ export function reportStop(stop: TargetStop, detail: StopDetail, filters: Pick<E
       return detail.ids ? { kind: 'stopped', reason: detail.reason!, text: detail.text, hit: detail.ids } : { kind: 'stopped', reason: 'step' };
     case 'step':
     case 'pause':
-      return { kind: 'stopped', reason: stop.kind };
+      // A step's text: the start of the recorded history, say.
+      return detail.text ? { kind: 'stopped', reason: stop.kind, text: detail.text } : { kind: 'stopped', reason: stop.kind };
     case 'mode-switch':
       return exception(`CPU mode switch: ${stop.from} → ${stop.to}`);
     case 'port-io': {

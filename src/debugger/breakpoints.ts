@@ -195,6 +195,11 @@ export class Breakpoints {
     return b && { id: b.id, target: b.data! };
   }
 
+  /** The enabled data breakpoints (for reverse execution, which searches the history for their writes). */
+  dataTargets(): { id: number; target: DataTarget }[] {
+    return this.data.filter((b) => b.data).map((b) => ({ id: b.id, target: b.data! }));
+  }
+
   /**
    * Counts a hit on each breakpoint in `ids` and decides whether to stop: every breakpoint
    * whose hit condition and condition hold stops, unless it is a logpoint (which logs). A

@@ -17,6 +17,7 @@ import {
   evaluate, evaluateAddress, evaluateInteger, isExpression, quote, type EvalContext,
 } from './evaluate.js';
 import { EFER_LMA } from '../x86/registers.js';
+import { HISTORY_HELP } from './history/commands.js';
 
 const COMMANDS = new Set(['help', 'info', 'i', 'x', 'xp', 'print', 'p', 'set']);
 
@@ -35,6 +36,7 @@ const HELP = `kvmdbg console commands (any other line is evaluated as a C expres
   print[/F] EXPR, p[/F] EXPR evaluate an expression (F: x d u o t c)
   set var LVALUE = EXPR      assign (also: set $rax = 0)
   set disassembly-flavor F   instructions in intel or att syntax, as gdb
+${HISTORY_HELP}
   help                       this list
 Expressions are C: $rax eax al, *(uint32_t *)0x1000, p->next->val, arr[3], sizeof,
 casts, and phys:ADDR (the uint64_t at a physical address; (uint8_t)phys:ADDR for a byte).

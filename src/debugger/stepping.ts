@@ -31,6 +31,15 @@ interface Decoded {
   iret16: boolean;
 }
 
+/**
+ * What moves the guest forward for the stepper: the machine, or the history recorder (which
+ * records each step, or replays the recorded past while `replaying`).
+ */
+export interface Drive {
+  step(vcpu: number, opts?: { holdInterrupts?: boolean }): Stop | Promise<Stop>;
+  run(): Stop | Promise<Stop>;
+  readonly replaying?: boolean;
+}
 
 export class Stepper {
   constructor(
@@ -39,6 +48,7 @@ export class Stepper {
     private readonly info: DebugInfo | undefined,
     /** The frame to return to for stepOut: return address and the stack pointer after return. */
     private readonly caller: (vcpu: number) => { pc: bigint; sp: bigint } | undefined,
+    private readonly drive: Drive = m,
   ) {}
 
   /**
@@ -53,18 +63,20 @@ export class Stepper {
    * the CPU saved in the exception frame gets its IF back, so the handler's iret restores it.
    */
   async instruction(vcpu: number): Promise<Stop> {
+    // The recorded past replays its own after-state: nothing to emulate or hold off.
+    if (this.drive.replaying) return this.drive.step(vcpu);
     const before = this.here(vcpu);
     const insn = this.decode(vcpu, before.pc);
     if (insn?.softInt && this.enterRealModeInt(vcpu, insn)) return { kind: 'step', vcpu };
     if (insn?.iret16 && this.realModeIret(vcpu)) return { kind: 'step', vcpu };
-    if (this.m.canHoldInterrupts) return this.m.step(vcpu, { holdInterrupts: insn !== undefined && !insn.halts });
+    if (this.m.canHoldInterrupts) return this.drive.step(vcpu, { holdInterrupts: insn !== undefined && !insn.halts });
     const flags = this.m.getRegs(vcpu).rflags;
     const mask = insn !== undefined && (flags & RFLAGS_IF) !== 0n && !insn.touchesIf;
     if (mask) this.m.setRegs(vcpu, { rflags: flags & ~RFLAGS_IF });
     const putBack = mask ? this.m.setAsideInjectedInterrupt(vcpu) : undefined;
     let stop: Stop;
     try {
-      stop = await this.m.step(vcpu);
+      stop = await this.drive.step(vcpu);
     } finally {
       putBack?.();
     }
@@ -201,7 +213,7 @@ export class Stepper {
   private async runTo(vcpu: number, pc: bigint, frameOk: (sp: bigint) => boolean): Promise<Stop> {
     return this.bps.withTemporary([pc], async () => {
       for (;;) {
-        const stop = await this.m.run();
+        const stop = await this.drive.run();
         if (stop.kind !== 'breakpoint' || stop.address !== pc) return stop;
         if (stop.vcpu === vcpu && frameOk(this.here(vcpu).sp)) return { kind: 'step', vcpu };
         if (this.bps.hitAt(pc)) return stop;

@@ -15,12 +15,15 @@ import type { DebugRegs, Fpu, Sregs } from '../vmm/vcpu.js';
 import type { Breakpoints } from './breakpoints.js';
 import { Stepper } from './stepping.js';
 import { evaluate, machineContext, type EvalContext } from './evaluate.js';
+import { Recorder } from './history/recorder.js';
+import { Reverse } from './history/reverse.js';
+import { runHistoryCommand, type HistoryAnswer } from './history/commands.js';
 
 /** A stop of the session: the monitor's, or one the run policy raised itself. */
 export type TargetStop = Stop | { kind: 'mode-switch'; vcpu: number; from: string; to: string };
 
 /** The ways to step: into calls or over them, by source line or by instruction, or out. */
-export type StepKind = 'in' | 'over' | 'instruction' | 'instructionOver' | 'out';
+export type StepKind = 'in' | 'over' | 'instruction' | 'instructionOver' | 'out' | 'backInstruction' | 'backLine';
 
 /** A stop and why it is reported beyond its kind. */
 export interface Reported {
@@ -74,11 +77,19 @@ export class DebugTarget {
   private pauseWanted = false;
 
   private readonly stepper: Stepper;
+  /** Reverse execution: the recorded history of vCPU 0 and the policy of moving back through it. */
+  readonly history: Recorder;
+  private readonly reverse: Reverse;
 
   /** `log` receives the lines of logpoints that were hit. */
   constructor(readonly machine: Machine, private readonly info: DebugInfo | undefined, private readonly hits: Breakpoints,
     private readonly log: (line: string) => void) {
-    this.stepper = new Stepper(machine, hits, info, (vcpu) => this.callerOf(vcpu));
+    this.history = new Recorder(machine);
+    this.stepper = new Stepper(machine, hits, info, (vcpu) => this.callerOf(vcpu), this.history);
+    this.reverse = new Reverse(machine, this.history, hits, info, (stop) => {
+      this.invalidate(); // a condition reads the registers of this point of the history
+      return this.judge(stop);
+    }, log);
   }
 
   // --- handles -------------------------------------------------------------------------------
@@ -317,6 +328,7 @@ export class DebugTarget {
   /** Stops a run in progress: the monitor's, or the target's own stepping. */
   pause(): void {
     this.pauseWanted = true;
+    this.history.pause();
     this.machine.pause();
   }
 
@@ -328,7 +340,7 @@ export class DebugTarget {
   async run(vcpu: number, watchModes: boolean): Promise<Reported> {
     this.invalidate();
     for (;;) {
-      const stop = watchModes ? await this.stepWatchingModes(vcpu) : await this.machine.run();
+      const stop = watchModes ? await this.stepWatchingModes(vcpu) : await this.history.run();
       const j = this.judge(stop);
       if (j.report) return { stop, detail: j.detail };
     }
@@ -337,10 +349,30 @@ export class DebugTarget {
   /** One step of a vCPU; a breakpoint met on the way is judged (and reported) like a run's. */
   async step(vcpu: number, kind: StepKind): Promise<Reported> {
     this.invalidate();
+    if (kind === 'backInstruction' || kind === 'backLine') return this.reverse.step(vcpu, kind === 'backLine');
     const s = this.stepper;
     const stop = await (kind === 'in' ? s.line(vcpu, false) : kind === 'over' ? s.line(vcpu, true)
       : kind === 'instruction' ? s.instruction(vcpu) : kind === 'instructionOver' ? s.instructionOver(vcpu) : s.out(vcpu));
     return { stop, detail: this.judge(stop).detail };
+  }
+
+  /** This target, when it has a history to go back in; else a GuestError saying how to record. */
+  reversible(): this {
+    this.reverse.needHistory();
+    return this;
+  }
+
+  /** Back to the previous breakpoint hit or write to a data breakpoint's location. */
+  async reverseContinue(vcpu: number): Promise<Reported> {
+    this.invalidate();
+    return this.reverse.continue(vcpu);
+  }
+
+  /** A history console command (record, info record, goto), or undefined for another line. */
+  historyCommand(line: string): HistoryAnswer | undefined {
+    const a = runHistoryCommand(line, this.history);
+    if (a?.moved) this.invalidate();
+    return a;
   }
 
   /** Judges a breakpoint or watchpoint hit (counts, conditions, logpoints): report it or go on. */
@@ -383,7 +415,7 @@ export class DebugTarget {
     this.pauseWanted = false;
     let before = bits();
     for (let n = 1; ; n++) {
-      const stop = await m.step(vcpu);
+      const stop = await this.history.step(vcpu);
       if (stop.kind !== 'step') return stop;
       const after = bits();
       if (after.key !== before.key) return { kind: 'mode-switch', vcpu, from: before.mode, to: after.mode };

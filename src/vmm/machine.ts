@@ -173,7 +173,7 @@ export class Machine {
       };
       const serial = config.serial ?? ((b: Buffer) => process.stdout.write(b));
       this.uart = new Uart16550(COM1_PORT, COM1_IRQ, host, serial);
-      this.debugcon = new DebugCon(config.debugcon ?? serial);
+      this.debugcon = config.debugcon ? new DebugCon(config.debugcon) : new DebugCon(serial, this.uart);
       this.bus.register(COM1_PORT, 8, this.uart);
       this.bus.register(DEBUG_EXIT_PORT, 1, new DebugExit(host));
       this.bus.register(DEBUGCON_PORT, 1, this.debugcon);
@@ -275,6 +275,11 @@ export class Machine {
     try {
       const first = this.resumeOverBreakpoint(this.current);
       if (first) return first;
+      if (first === null) {
+        // The step off the breakpoint outlasted a slice (a hlt waiting for an interrupt).
+        finished = false;
+        return this.finishResume();
+      }
       this.placeSoftwareBreakpoints();
       this.applyGuestDebug(false);
       const s = this.execute(this.vcpu(this.current), false);
@@ -286,10 +291,33 @@ export class Machine {
     }
   }
 
+  /**
+   * The rest of a run whose step off a breakpoint did not finish within a slice: the step goes
+   * on between turns of the event loop (a pause, serial input, a timer all get through), then the
+   * run proper as run() would have begun it.
+   */
+  private async finishResume(): Promise<Stop> {
+    let handedOver = false;
+    try {
+      const stepped = await this.stepAcrossSlices(this.vcpu(this.current));
+      if (stepped.kind !== 'step') return stepped;
+      this.debugDirty = false;
+      this.placeSoftwareBreakpoints();
+      this.applyGuestDebug(false);
+      const s = this.execute(this.vcpu(this.current), false);
+      if (s) return s;
+      handedOver = true;
+      return await this.finishRun();
+    } finally {
+      if (!handedOver) this.endRun();
+    }
+  }
+
   private async finishRun(): Promise<Stop> {
     try {
       for (;;) {
         this.uart.flush();
+        this.debugcon.flush();
         await yieldToEventLoop();
         if (this.kicker.takePauseRequest()) return { kind: 'pause', vcpu: this.current };
         if (this.debugDirty) {
@@ -388,15 +416,24 @@ export class Machine {
 
   private async finishStep(v: Vcpu): Promise<Stop> {
     try {
-      for (;;) {
-        this.uart.flush();
-        await yieldToEventLoop();
-        if (this.kicker.takePauseRequest()) return { kind: 'pause', vcpu: v.id };
-        const s = this.execute(v, true);
-        if (s) return s;
-      }
+      return await this.stepAcrossSlices(v);
     } finally {
       this.endRun();
+    }
+  }
+
+  /**
+   * A step that outlasted a time slice (a hlt waiting for an interrupt), gone on with between
+   * turns of the event loop so that a pause, serial input and timers get through.
+   */
+  private async stepAcrossSlices(v: Vcpu): Promise<Stop> {
+    for (;;) {
+      this.uart.flush();
+      this.debugcon.flush();
+      await yieldToEventLoop();
+      if (this.kicker.takePauseRequest()) return { kind: 'pause', vcpu: v.id };
+      const s = this.execute(v, true);
+      if (s) return s;
     }
   }
 
@@ -458,6 +495,7 @@ export class Machine {
       this.execTraps = NO_ADDRESSES;
       this.breakpoints.unplant(this.plantTarget);
       this.uart.flush();
+      this.debugcon.flush();
       this.kicker.idle();
     } finally {
       this.state = 'stopped';
@@ -481,9 +519,10 @@ export class Machine {
   /**
    * Before continuing: an instruction under a breakpoint at RIP must run once with that
    * breakpoint out of the way (RFLAGS.RF is not honoured on every host), and a guest int3 we
-   * stopped on is handed to the guest.
+   * stopped on is handed to the guest. Undefined: done, run on; a stop: the step stopped the
+   * machine; null: the step did not end within a slice (finishResume goes on with it).
    */
-  private resumeOverBreakpoint(index: number): Stop | undefined {
+  private resumeOverBreakpoint(index: number): Stop | undefined | null {
     const v = this.vcpu(index);
     if (this.deliverInt3.size && this.deliverInt3.delete(index)) {
       this.passInt3ToGuest(v);
@@ -494,11 +533,9 @@ export class Machine {
     const slot = this.breakpoints.hardwareExecuteAt(rip);
     if (slot < 0 && !this.breakpoints.softwareAt(rip)) return undefined;
     this.applyGuestDebug(true, slot);
-    for (;;) {
-      const s = this.execute(v, true);
-      if (s === null) continue;
-      return s.kind === 'step' ? undefined : s;
-    }
+    const s = this.execute(v, true);
+    if (s === null) return null;
+    return s.kind === 'step' ? undefined : s;
   }
 
   private applyGuestDebug(singleStep: boolean, skipSlot = -1, blockIrq = 0): void {
@@ -793,7 +830,12 @@ export class Machine {
     try {
       for (;;) {
         const rc = v.enter();
-        if (rc === -EINTR) continue;
+        if (rc === -EINTR) {
+          // A kick (immediate_exit set) or the end of a slice: clear it, and let a pause, or
+          // the event loop, in; the instruction is tried again on the next entry.
+          v.run[abi.kvm_run.immediate_exit] = 0;
+          return this.afterKick(v);
+        }
         const reason = v.exitReason;
         if (reason === abi.KVM_EXIT.IO) { this.handleIo(v); continue; }
         if (reason !== abi.KVM_EXIT.DEBUG) return this.execute(v, true);
@@ -960,6 +1002,7 @@ export class Machine {
     if (this.state === 'running') throw new GuestError('the machine is running: pause it and wait for the stop before destroying it');
     this.state = 'destroyed';
     this.uart.flush();
+    this.debugcon.flush();
     this.kicker.destroy();
     this.vm.destroy();
   }

@@ -176,6 +176,19 @@ export class Vcpu {
     this.regsValid = false;
     sys.ioctlPtr(this.fd, abi.KVM_SET_REGS, this.regsBuf, 'KVM_SET_REGS');
     this.regsValid = true;
+    this.rearmStep();
+  }
+
+  /**
+   * KVM keeps a single step's trap flag across a register write only while the linear RIP is
+   * the one it saw at KVM_SET_GUEST_DEBUG (kvm_set_rflags compares it with singlestep_rip). A
+   * write while stepping (a step into `int n`, a BIOS service answering inside a step) would
+   * otherwise let the step run on: guest debug is set again, which takes the RIP of now.
+   */
+  private rearmStep(): void {
+    if (this.lastControl !== -1 && this.lastControl & abi.KVM_GUESTDBG_SINGLESTEP) {
+      sys.ioctlPtr(this.fd, abi.KVM_SET_GUEST_DEBUG, this.lastDebugStruct, 'KVM_SET_GUEST_DEBUG');
+    }
   }
 
   getRegs(): Regs {
@@ -233,6 +246,7 @@ export class Vcpu {
     }
     this.invalidate();
     sys.ioctlPtr(this.fd, abi.KVM_SET_SREGS, b, 'KVM_SET_SREGS');
+    this.rearmStep();
   }
 
   // --- FPU / SSE / AVX ---------------------------------------------------------------------

@@ -18,8 +18,17 @@ export interface AdapterVm {
 const GUEST_PORT = 4711;
 const GUEST_ADDRESS = '10.0.2.15';
 
-/** Boots the VM with the adapter behind 127.0.0.1:port; resolves once it accepts connections. */
-export async function startAdapterInTestVm(port: number, timeoutMs = 180_000): Promise<AdapterVm> {
+/** What scripts/test-vm.sh says while another VM holds the machine's one-VM lock. */
+const LOCK_WAIT = 'another test VM is running here';
+
+/**
+ * Boots the VM with the adapter behind 127.0.0.1:port; resolves once it accepts connections.
+ * timeoutMs counts from when the VM may start: time spent waiting for another checkout's VM to
+ * end (scripts/test-vm.sh's lock) counts against lockWaitMs instead (E2E_VM_LOCK_WAIT_S, 600 s by
+ * default; the test's own timeout still bounds the whole).
+ */
+export async function startAdapterInTestVm(port: number, timeoutMs = 180_000,
+  lockWaitMs = Number(process.env.E2E_VM_LOCK_WAIT_S ?? 600) * 1000): Promise<AdapterVm> {
   mkdirSync(OUTPUT_DIR, { recursive: true });
   const ready = join(OUTPUT_DIR, `adapter-vm-${port}.ready`);
   rmSync(ready, { force: true });
@@ -34,6 +43,16 @@ export async function startAdapterInTestVm(port: number, timeoutMs = 180_000): P
   });
   proc.stdout.pipe(log);
   proc.stderr.pipe(log);
+  // test-vm.sh prints LOCK_WAIT and blocks on the lock; anything it prints after is the VM's start.
+  let waitingForLock = false;
+  let lockWaited = 0;
+  const watch = (chunk: Buffer) => {
+    const text = chunk.toString();
+    const at = text.lastIndexOf(LOCK_WAIT);
+    waitingForLock = at >= 0 ? !/\S/.test(text.slice(at).split('\n').slice(1).join('\n')) : false;
+  };
+  proc.stdout.on('data', watch);
+  proc.stderr.on('data', watch);
   let exited = false;
   proc.on('exit', () => (exited = true));
   const stop = async () => {
@@ -44,11 +63,17 @@ export async function startAdapterInTestVm(port: number, timeoutMs = 180_000): P
     }
     rmSync(ready, { force: true });
   };
-  const end = Date.now() + timeoutMs;
+  let end = Date.now() + timeoutMs;
   while (!existsSync(ready)) {
+    if (waitingForLock && lockWaited < lockWaitMs) {
+      lockWaited += 250;
+      end += 250;
+    }
     if (exited || Date.now() > end) {
+      // why, before stop() ends the VM's process
+      const why = exited ? '(the VM ended)' : waitingForLock ? `(still waiting for another test VM to end after ${lockWaited / 1000} s)` : `within ${timeoutMs / 1000} s`;
       await stop();
-      throw new Error(`the adapter in the test VM did not start ${exited ? '(the VM ended)' : `within ${timeoutMs / 1000} s`}: see ${join(OUTPUT_DIR, 'adapter-vm.log')}`);
+      throw new Error(`the adapter in the test VM did not start ${why}: see ${join(OUTPUT_DIR, 'adapter-vm.log')}`);
     }
     await sleep(250);
   }

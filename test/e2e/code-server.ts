@@ -290,6 +290,25 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   return path;
 }
 
+/**
+ * Writes what the page shows to test-output/e2e/: `<name>.html` (the page's DOM, then every
+ * frame's: webviews are iframes two deep) and `<name>.aria.txt` (the workbench's accessibility
+ * tree, as playwright's ariaSnapshot gives it). For a failing step: one run says what was there.
+ */
+export async function dumpDom(page: Page, name: string): Promise<string> {
+  mkdirSync(OUTPUT_DIR, { recursive: true });
+  const parts: string[] = [];
+  for (const f of page.frames()) {
+    const html = await f.content().catch((e: Error) => `(unreadable: ${e.message})`);
+    parts.push(`<!-- ===== frame ${JSON.stringify(f.name())} ${f.url()} ===== -->\n${html}`);
+  }
+  const path = join(OUTPUT_DIR, `${name}.html`);
+  writeFileSync(path, parts.join('\n'));
+  const aria = await page.locator('.monaco-workbench').ariaSnapshot({ timeout: 10_000 }).catch((e: Error) => `(no snapshot: ${e.message})`);
+  writeFileSync(join(OUTPUT_DIR, `${name}.aria.txt`), aria);
+  return path;
+}
+
 /** Polls until fn returns a truthy value; throws with the last error or value when time runs out. */
 type Falsy = undefined | null | false | '' | 0;
 export async function waitUntil<T>(what: string, fn: () => Promise<T | Falsy> | T | Falsy, timeoutMs = 30_000, everyMs = 250): Promise<T> {

@@ -13,24 +13,17 @@
 // configuration without stopOnEntry and see the kmain breakpoint stop it. Screenshots go to
 // test-output/e2e/. Set E2E_KEEP=1 to keep code-server's folders (and its log) after the run.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { accessSync, constants, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import type { Frame, Locator, Page } from 'playwright-core';
+import type { Frame, Page } from 'playwright-core';
 import {
-  ROOT, OUTPUT_DIR, checkSetup, freePort, runCommand, screenshot, startCodeServer, vscePackage, waitUntil, type CodeServerHandle,
+  ROOT, checkSetup, freePort, runCommand, screenshot, startCodeServer, vscePackage, waitUntil, type CodeServerHandle,
 } from './code-server.js';
 import { startAdapterInTestVm, type AdapterVm } from './adapter-vm.js';
+import { LONG, callStack, type LaunchConfig, debugToolbar, parseJsonc, run, showRunAndDebug, terminalText, toolbarButton, treeRow, variables, workspaceRoot } from './workbench.js';
 
-const LONG = 60_000;
 
-function run(cmd: string, args: string[], cwd = ROOT): string {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (status ${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
-  return `${r.stdout}${r.stderr}`;
-}
 
 /** What the .vsix must and must not carry. Returns the entry list. */
 function checkVsixContents(vsix: string): string[] {
@@ -61,14 +54,6 @@ function checkVsixContents(vsix: string): string[] {
   const koffiExtra = entries.filter((e) => /\/node_modules\/koffi\/(src\/koffi\/src\/.*\.(cc|hh|S|asm|def)|vendor\/|doc\/|lib\/)|musl_x64|\.(cc|h|hh)$/.test(e));
   assert.deepEqual(koffiExtra.slice(0, 10), [], "the .vsix carries koffi's sources, headers, docs or other binaries");
   return entries;
-}
-
-interface LaunchConfig { type?: string; request?: string; name?: string; stopOnEntry?: boolean; [k: string]: unknown }
-
-/** JSON with comments and trailing commas, as launch.json may be. */
-function parseJsonc(text: string): unknown {
-  const noComments = text.replace(/("(?:[^"\\]|\\.)*")|\/\/[^\n]*|\/\*[\s\S]*?\*\//g, (_m, str: string | undefined) => str ?? '');
-  return JSON.parse(noComments.replace(/,(\s*[\]}])/g, '$1'));
 }
 
 /**
@@ -117,10 +102,6 @@ function prepareWorkspace(dir: string, t: TestContext, debugServer?: number): { 
 
 // --- the page --------------------------------------------------------------------------------
 
-const callStack = (page: Page) => page.getByRole('treegrid', { name: 'Debug Call Stack' });
-const variables = (page: Page) => page.getByRole('tree', { name: 'Debug Variables' });
-const debugToolbar = (page: Page) => page.locator('.debug-toolbar');
-const toolbarButton = (page: Page, name: string) => debugToolbar(page).getByRole('button', { name: new RegExp(`^${name}`) });
 
 /** Presses F5 until the debug toolbar shows: keys pressed while the workbench starts are dropped. */
 async function pressF5UntilDebugging(page: Page): Promise<number> {
@@ -137,32 +118,7 @@ async function pressF5UntilDebugging(page: Page): Promise<number> {
   throw new Error('F5 did not start a debug session in 90 s (no debug toolbar)');
 }
 
-/** Brings the Run and Debug view forward unless its Call Stack is already on screen. */
-async function showRunAndDebug(page: Page): Promise<void> {
-  if (await callStack(page).isVisible()) return;
-  await runCommand(page, 'View: Show Run and Debug');
-  await callStack(page).waitFor({ state: 'visible', timeout: LONG });
-}
 
-/**
- * A row of a (virtualized) tree whose accessible name matches: the list renders only the rows on
- * screen, so scroll it with the mouse wheel until the row appears.
- */
-async function treeRow(page: Page, tree: Locator, role: 'treeitem' | 'row' | 'checkbox', name: RegExp, timeoutMs = LONG): Promise<Locator> {
-  let dir = 1;
-  let scrolls = 0;
-  return waitUntil(`a ${role} named ${name}`, async () => {
-    const row = tree.getByRole(role, { name }).first();
-    if (await row.isVisible()) return row;
-    const box = await tree.boundingBox();
-    if (box) {
-      await page.mouse.move(box.x + box.width / 2, box.y + Math.min(box.height / 2, 40));
-      await page.mouse.wheel(0, dir * 120);
-      if (++scrolls % 25 === 0) dir = -dir; // went past the end: come back up
-    }
-    return undefined;
-  }, timeoutMs, 150);
-}
 
 /** The register panel's webview frame (VS Code nests it two iframes deep). */
 async function registerPanel(page: Page): Promise<Frame> {
@@ -184,24 +140,10 @@ async function cr0(page: Page): Promise<{ value: string; summary: string; set: s
   };
 }
 
-/** The text of the terminals in the panel (xterm's DOM renderer: GPU acceleration is off). */
-async function terminalText(page: Page): Promise<string> {
-  return (await page.locator('.terminal .xterm-rows').allInnerTexts()).join('\n');
-}
 
 test('kvmdbg in VS Code (code-server + chromium): stop on entry, registers, register panel, step, function breakpoint, serial terminal', { timeout: 900_000 }, async (t) => {
   checkSetup(); // fails, naming scripts/e2e-setup.sh, when the setup was not run
-  // Without a /dev/kvm here the adapter runs in the test VM (adapter-vm.ts), which sees this
-  // machine's files but not its /tmp: the workspace then lives under test-output/.
-  let ownKvm = true;
-  try {
-    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
-  } catch {
-    ownKvm = false;
-    t.diagnostic('no read-write /dev/kvm here: the adapter runs in the test VM (scripts/test-vm.sh), VS Code here');
-  }
-  mkdirSync(OUTPUT_DIR, { recursive: true });
-  const tmp = mkdtempSync(ownKvm ? join(tmpdir(), 'kvmdbg-e2e-vscode-') : join(OUTPUT_DIR, 'ws-'));
+  const { ownKvm, tmp } = workspaceRoot(t, 'vscode');
   let adapterVm: AdapterVm | undefined;
   const timings: string[] = [];
   let vs: CodeServerHandle | undefined;

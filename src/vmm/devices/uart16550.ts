@@ -50,6 +50,12 @@ export class Uart16550 implements PioDevice {
     this.updateIrq();
   }
 
+  /** A byte for the sink, buffered until the next flush (the debug console's too, where it shares the sink). */
+  emit(byte: number): void {
+    this.out.push(byte);
+    if (this.out.length >= 4096) this.flush();
+  }
+
   /** Hands buffered output to the sink. */
   flush(): void {
     if (this.out.length === 0) return;
@@ -118,8 +124,7 @@ export class Uart16550 implements PioDevice {
         } else if (this.mcr & MCR_LOOP) {
           this.pushInput(Uint8Array.of(value));
         } else {
-          this.out.push(value);
-          if (this.out.length >= 4096) this.flush();
+          this.emit(value);
         }
         if (!dlab) {
           this.threPending = true;

@@ -92,10 +92,8 @@ export class Bios {
 
   private finish(v: Vcpu, r: BigUint64Array, res: ServiceResult): void {
     const g = this.regs;
-    // Registers are written back only when a service changed them: KVM_SET_REGS drops the TF
-    // that a host single-stepping with it (SVM) keeps in RFLAGS, unless RIP is where that step
-    // began, so a step over the stub's `out` would run on (a limit that remains for the
-    // services that do return registers).
+    // Registers are written back only when a service changed them: a write costs two ioctls
+    // when it comes inside a step (Vcpu sets guest debug again to keep the step's trap flag).
     const changed = res.redirect !== undefined || lo32(r[GPR.rax]) !== g.eax || lo32(r[GPR.rbx]) !== g.ebx ||
       lo32(r[GPR.rcx]) !== g.ecx || lo32(r[GPR.rdx]) !== g.edx || lo32(r[GPR.rsi]) !== g.esi ||
       lo32(r[GPR.rdi]) !== g.edi || lo32(r[GPR.rbp]) !== g.ebp;

@@ -1,0 +1,102 @@
+// What one instruction may change, known before it runs: the linear ranges it may write (iced-x86's
+// memory-access information evaluated with the registers of now) and whether it may touch the
+// FPU/SSE state (saved only then: reading the XSAVE area costs an ioctl). No KVM, no DAP: a pure
+// function of the instruction's bytes and the registers, tested on the host.
+import {
+  Decoder, DecoderOptions, EncodingKind, FlowControl, InstructionInfoFactory, MemorySize, MemorySizeExt, Mnemonic, OpAccess,
+  Register, RegisterExt,
+} from 'iced-x86';
+import type { Regs, Sregs } from '../../x86/registers.js';
+
+/** What an instruction of unknown size (xsave, fxsave, ...) is assumed to write: a page. */
+const UNKNOWN_SIZE = 4096;
+/** Bytes below the stack pointer an int/exception frame may take (a same-privilege frame, error code included). */
+const FRAME_BYTES = 64;
+
+export interface WriteRange {
+  linear: bigint;
+  length: number;
+}
+
+export interface WriteSet {
+  ranges: WriteRange[];
+  /** May change x87/SSE/AVX state (or MXCSR): its XSAVE area is saved around it. */
+  fpu: boolean;
+  /** The RIP values the instruction can lead to by itself; undefined where anywhere is possible. */
+  landings?: bigint[];
+  /** Delivers an interrupt or exception (int n, int3, ud2, syscall...): its frame is a guess. */
+  interrupt: boolean;
+  /** Waits for an interrupt (hlt): it must be stepped with interrupts let through. */
+  halts: boolean;
+}
+
+const WRITES = new Set([OpAccess.Write, OpAccess.CondWrite, OpAccess.ReadWrite, OpAccess.ReadCondWrite]);
+const info = new InstructionInfoFactory();
+/** iced's enums map numbers back to names (wasm-bindgen): x87 mnemonics all begin with F. */
+const MNEMONIC_NAMES = Mnemonic as unknown as Record<number, string>;
+const REGISTER_NAMES = Register as unknown as Record<number, string>;
+
+/** The value of an address register (64/32/16-bit view of a general register). */
+function regValue(r: Register, regs: Regs): bigint {
+  if (r === Register.None || r === Register.RIP || r === Register.EIP) return 0n; // iced folds RIP-relative into the displacement
+  const full = (RegisterExt.fullRegister(r) as number);
+  const name = REGISTER_NAMES[full].toLowerCase() as keyof Regs;
+  return BigInt.asUintN(RegisterExt.size(r) * 8, regs[name]);
+}
+
+/** The write set of the instruction in `bytes` (at regs.rip), in code of `bits` bits. */
+export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sregs: Sregs): WriteSet {
+  const d = new Decoder(bits, bytes, DecoderOptions.None);
+  d.ip = regs.rip;
+  const i = d.decode();
+  const ii = info.info(i);
+  try {
+    const ranges: WriteRange[] = [];
+    let fpu: boolean = i.encoding !== EncodingKind.Legacy || i.isSaveRestoreInstruction || i.fpuWritesTop ||
+      /^(F|Ldmxcsr|Emms|Fxrstor|Xrstor)/.test((MNEMONIC_NAMES[i.mnemonic] ?? ''));
+    for (const u of ii.usedRegisters()) {
+      const r = u.register as Register;
+      if (!RegisterExt.isGPR(r) && !RegisterExt.isSegmentRegister(r) && r !== Register.RIP && r !== Register.EIP) fpu = true;
+      u.free();
+    }
+    for (const m of ii.usedMemory()) {
+      if (WRITES.has(m.access)) {
+        const addrBits = m.base !== Register.None && RegisterExt.isGPR16(m.base) ? 16 : m.base !== Register.None && RegisterExt.isGPR32(m.base) ? 32
+          : bits === 64 ? 64 : bits === 32 ? 32 : 16;
+        const offset = BigInt.asUintN(addrBits, m.displacement + regValue(m.base, regs) + regValue(m.index, regs) * BigInt(m.scale));
+        const seg = m.segment as Register;
+        const segBase = bits === 64 && seg !== Register.FS && seg !== Register.GS ? 0n : segmentBase(seg, sregs);
+        const linear = bits === 64 ? BigInt.asUintN(64, segBase + offset) : BigInt.asUintN(32, segBase + offset);
+        const size = m.memorySize === MemorySize.Unknown ? 0 : MemorySizeExt.size(m.memorySize);
+        ranges.push({ linear, length: size || UNKNOWN_SIZE });
+      }
+      m.free();
+    }
+    const flow = i.flowControl;
+    const interrupt = flow === FlowControl.Interrupt || flow === FlowControl.Exception;
+    if (interrupt) {
+      const sp = BigInt.asUintN(bits === 64 ? 64 : 32, (bits === 64 ? 0n : sregs.ss.base) + (regs.rsp & ~15n) - BigInt(FRAME_BYTES));
+      ranges.push({ linear: sp, length: FRAME_BYTES });
+    }
+    let landings: bigint[] | undefined;
+    if (flow === FlowControl.Next) landings = [i.nextIP];
+    else if (flow === FlowControl.ConditionalBranch) landings = [i.nextIP, i.nearBranchTarget];
+    else if ((flow === FlowControl.UnconditionalBranch || flow === FlowControl.Call) && !i.isJmpFar && !i.isCallFar) landings = [i.nearBranchTarget];
+    return { ranges, fpu, landings, interrupt, halts: i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait };
+  } finally {
+    ii.free();
+    i.free();
+    d.free();
+  }
+}
+
+function segmentBase(seg: Register, s: Sregs): bigint {
+  switch (seg) {
+    case Register.ES: return s.es.base;
+    case Register.CS: return s.cs.base;
+    case Register.SS: return s.ss.base;
+    case Register.FS: return s.fs.base;
+    case Register.GS: return s.gs.base;
+    default: return s.ds.base;
+  }
+}

@@ -1,0 +1,63 @@
+/* Long mode, halted with interrupts on until COM1 has input: the UART's receive interrupt
+   (IRQ 4 through the PIC, remapped to vector 36) echoes each byte back to COM1. For the tests
+   of a breakpoint on that hlt: continuing from it waits for input, and must not freeze the
+   monitor (a pause answers; input typed later wakes it). */
+        .code64
+        .globl _start
+_start: mov $0x7000, %rsp
+        lea handler(%rip), %rax          /* IDT gate 36 -> handler */
+        lea idt+36*16(%rip), %rdi
+        mov %ax, (%rdi)
+        movw $0x08, 2(%rdi)
+        movw $0x8e00, 4(%rdi)
+        shr $16, %rax
+        mov %ax, 6(%rdi)
+        shr $16, %rax
+        mov %eax, 8(%rdi)
+        lidt idtr(%rip)
+        /* PIC: IRQ0-7 -> vectors 32-39, IRQ8-15 -> 40-47; only IRQ4 unmasked */
+        mov $0x11, %al
+        out %al, $0x20
+        out %al, $0xa0
+        mov $32, %al
+        out %al, $0x21
+        mov $40, %al
+        out %al, $0xa1
+        mov $4, %al
+        out %al, $0x21
+        mov $2, %al
+        out %al, $0xa1
+        mov $1, %al
+        out %al, $0x21
+        out %al, $0xa1
+        mov $0xef, %al
+        out %al, $0x21
+        mov $0xff, %al
+        out %al, $0xa1
+        mov $0x3f9, %dx                  /* IER: received data available */
+        mov $0x01, %al
+        out %al, %dx
+        mov $0x3fc, %dx                  /* MCR: DTR, RTS, OUT2 */
+        mov $0x0b, %al
+        out %al, %dx
+        sti
+        .globl wait
+wait:   hlt
+        jmp wait
+        .globl handler
+handler:
+        push %rax
+        push %rdx
+        mov $0x3f8, %dx                  /* RBR */
+        in %dx, %al
+        out %al, %dx                     /* THR: echo */
+        mov $0x20, %al
+        out %al, $0x20
+        pop %rdx
+        pop %rax
+        iretq
+        .balign 16
+idtr:   .word 256*16-1
+        .quad idt
+        .balign 16
+idt:    .fill 256*16, 1, 0
