@@ -1,4 +1,4 @@
-// `kvmdbg run`'s view of the guest's VGA text screen, and the terminal's keys for its keyboard.
+// `kvmdbg run`'s view of the guest's VGA text screen (typed keys: vmm/terminal-input.ts).
 // On a terminal (ansi): the 80x25 screen drawn in the top 25 rows with the 16 VGA colours and
 // the guest's cursor in reverse video, a rule under it, and the rows below a scroll region where
 // the serial output goes on scrolling. Elsewhere (plain): each screen row whose text changed as a
@@ -131,45 +131,4 @@ export class CliScreen {
     for (const r of [...redraw].sort((a, b) => a - b)) out += `\x1b[${r + 1};1H${ansiRow(screen, r)}`;
     this.write(out + '\x1b8');
   }
-}
-
-/** Escape sequences a terminal sends for keys, as key names (xterm and VT220 forms). */
-const SEQUENCES: Record<string, string> = {
-  '[A': 'Up', '[B': 'Down', '[C': 'Right', '[D': 'Left', '[H': 'Home', '[F': 'End', OH: 'Home', OF: 'End',
-  OA: 'Up', OB: 'Down', OC: 'Right', OD: 'Left',
-  '[1~': 'Home', '[2~': 'Insert', '[3~': 'Delete', '[4~': 'End', '[5~': 'PageUp', '[6~': 'PageDown',
-  OP: 'F1', OQ: 'F2', OR: 'F3', OS: 'F4', '[11~': 'F1', '[12~': 'F2', '[13~': 'F3', '[14~': 'F4',
-  '[15~': 'F5', '[17~': 'F6', '[18~': 'F7', '[19~': 'F8', '[20~': 'F9', '[21~': 'F10', '[23~': 'F11', '[24~': 'F12',
-};
-
-/**
- * Bytes typed on a terminal as key chords for I8042.pressKeys: printable ASCII as itself,
- * Enter, Tab, Backspace (DEL or BS), Escape, Ctrl+letter, arrows, Home/End, PageUp/PageDown,
- * Insert/Delete and F1-F12 from their escape sequences. Other bytes (UTF-8) are dropped.
- */
-export function terminalKeys(bytes: Uint8Array): string[] {
-  const keys: string[] = [];
-  const text = Buffer.from(bytes).toString('latin1');
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    const code = ch.charCodeAt(0);
-    if (code === 0x1b) {
-      const rest = text.slice(i + 1);
-      const seq = /^(\[\d*~|\[[A-H]|O[A-HP-S])/.exec(rest)?.[1];
-      if (seq && SEQUENCES[seq]) {
-        keys.push(SEQUENCES[seq]);
-        i += seq.length;
-      } else {
-        keys.push('Escape');
-      }
-      continue;
-    }
-    if (code === 0x0d || code === 0x0a) keys.push('Enter');
-    else if (code === 0x09) keys.push('Tab');
-    else if (code === 0x7f || code === 0x08) keys.push('Backspace');
-    else if (code === 0x20) keys.push('Space');
-    else if (code >= 1 && code <= 26) keys.push(`Ctrl+${String.fromCharCode(code + 0x60)}`);
-    else if (code > 0x20 && code < 0x7f) keys.push(ch);
-  }
-  return keys;
 }

@@ -7,7 +7,8 @@ import { parseSize } from './vmm/memory.js';
 import { describeStop, type Stop } from './vmm/debug/stops.js';
 import { registerDump } from './vmm/debug/dump.js';
 import { ScreenWatch } from './vmm/screen.js';
-import { CliScreen, terminalKeys } from './cli-screen.js';
+import { CliScreen } from './cli-screen.js';
+import { KEYS_ROUTES, typeOnTerminal, type KeysRoute } from './vmm/terminal-input.js';
 import { GUEST_FORMATS, type GuestFormat, type CpuMode } from './vmm/loaders/types.js';
 
 /** Exit statuses. The guest's debug-exit statuses are always odd, so ours are even. */
@@ -79,7 +80,7 @@ interface Options extends MachineConfig {
   timeoutMs?: number;
   serialPath?: string;
   display?: 'auto' | 'ansi' | 'none';
-  keys?: 'auto' | 'keyboard' | 'serial' | 'both';
+  keys?: KeysRoute;
 }
 
 function parseNumber(opt: string, text: string): number {
@@ -152,7 +153,7 @@ export function parseArgs(argv: string[]): Options | 'help' {
       case '--trace-io': o.trace = (line) => process.stderr.write(`[io] ${line}\n`); break;
       case '--serial': { const s = value(); if (s !== 'stdio') o.serialPath = s; break; }
       case '--display': o.display = oneOf(a, value(), ['auto', 'ansi', 'none'] as const); break;
-      case '--keys': o.keys = oneOf(a, value(), ['auto', 'keyboard', 'serial', 'both'] as const); break;
+      case '--keys': o.keys = oneOf(a, value(), KEYS_ROUTES); break;
       default:
         if (a.startsWith('-') && a !== '-') throw new GuestError(`unknown option ${a} (see kvmdbg run --help)`);
         files.push(argv[i]);
@@ -244,9 +245,7 @@ async function runCommand(argv: string[]): Promise<number> {
       pass.push(b);
     }
     if (!pass.length) return;
-    const toKeyboard = keys === 'keyboard' || keys === 'both' || (keys === 'auto' && screen.inUse);
-    if (toKeyboard) machine.keyboard.pressKeys(...terminalKeys(Buffer.from(pass)));
-    if (!toKeyboard || keys === 'both') machine.sendSerialInput(Buffer.from(pass));
+    typeOnTerminal(machine, Buffer.from(pass), keys, screen.inUse);
   };
   try {
     if (serialFd < 0) {

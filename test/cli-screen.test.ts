@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VgaText, VGA_TEXT_BASE } from '../src/vmm/devices/vga.js';
 import { ScreenWatch } from '../src/vmm/screen.js';
-import { CliScreen, ansiRow, terminalKeys } from '../src/cli-screen.js';
+import { CliScreen, ansiRow } from '../src/cli-screen.js';
+import { terminalKeys } from '../src/vmm/terminal-input.js';
 import { chordBytes, parseChord } from '../src/vmm/devices/scancodes.js';
 
 function setup(): { ram: Buffer; vga: VgaText; watch: ScreenWatch } {

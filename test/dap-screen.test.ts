@@ -96,3 +96,23 @@ test('kvm.keys reaches the guest\'s keyboard while it runs; kvm.screen events fo
     assert.ok(output.includes('ready\n18 98 25 a5 01 81 \n'), output);
     assert.equal(model.text[0], '18 98 25 a5 01 81');
   }));
+
+test('keys typed into the serial terminal (kvm.serialInput) reach the keyboard with "keys": "keyboard", escape sequences as keys', () =>
+  withClient(async (dc) => {
+    const model = follow(dc);
+    let output = '';
+    dc.on('output', (e: DebugProtocol.OutputEvent) => (output += e.body.output));
+    await launch(dc, { program: kbd, keys: 'keyboard' });
+    const until = async (what: string, ok: () => boolean) => {
+      for (let i = 0; i < 2000 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(ok(), `${what}; output so far: ${output}`);
+    };
+    await until('the guest said ready', () => output.includes('ready\n'));
+    // As the terminal sends them: bytes, base64. "o", "k", then ESC alone is the Escape key.
+    await dc.customRequest('kvm.serialInput', { data: Buffer.from('ok').toString('base64') });
+    await until('the screen showed the scan codes', () => model.text[0] === '18 98 25 a5');
+    const exited = dc.waitForEvent('exited');
+    await dc.customRequest('kvm.serialInput', { data: Buffer.from('\x1b').toString('base64') });
+    assert.equal((await exited).body.exitCode, 0x21);
+    assert.ok(output.includes('ready\n18 98 25 a5 01 81 \n'), output);
+  }));

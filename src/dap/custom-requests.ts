@@ -2,6 +2,7 @@
 // or the stopped target.
 import { GuestError } from '../errors.js';
 import type { Machine } from '../vmm/machine.js';
+import { typeOnTerminal, type KeysRoute } from '../vmm/terminal-input.js';
 import type { DebugTarget } from '../debugger/target.js';
 import { KvmRequest, type HostBody, type LiveWatchBody } from '../protocol.js';
 import type { ScreenEvents } from './screen-events.js';
@@ -18,6 +19,8 @@ export interface CustomRequestContext {
   /** The target, running or stopped (kvm.liveWatch), and whether a run or step is in progress. */
   target?: DebugTarget;
   running?: boolean;
+  /** Where serial-terminal input goes (the launch's `keys`). */
+  keys: KeysRoute;
 }
 
 /** The answer's body; throws a GuestError for a request that can't be served. */
@@ -25,7 +28,10 @@ export function answerCustomRequest(command: string, args: Record<string, unknow
   const vcpu = typeof args.vcpu === 'number' ? args.vcpu : c.vcpu;
   switch (command) {
     case KvmRequest.serialInput:
-      c.machine?.sendSerialInput(typeof args.data === 'string' ? Buffer.from(args.data, 'base64') : Buffer.from(String(args.text ?? '')));
+      if (c.machine) {
+        const bytes = typeof args.data === 'string' ? Buffer.from(args.data, 'base64') : Buffer.from(String(args.text ?? ''));
+        typeOnTerminal(c.machine, bytes, c.keys, c.screen?.inUse ?? false);
+      }
       return undefined;
     case KvmRequest.screen:
       return c.screen?.full();

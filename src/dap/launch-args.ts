@@ -7,6 +7,7 @@ import { GUEST_FORMATS, type CpuMode, type GuestFormat } from '../vmm/loaders/ty
 import { LaunchError } from '../errors.js';
 import type { SymbolFile } from '../debugger/debug-info.js';
 import { ASM_SYNTAXES, type AsmSyntax } from '../x86/disasm.js';
+import { KEYS_ROUTES, type KeysRoute } from '../vmm/terminal-input.js';
 
 
 export type SerialTarget = { kind: 'console' } | { kind: 'terminal' } | { kind: 'file'; path: string };
@@ -32,6 +33,8 @@ export interface LaunchConfig {
   serial: SerialTarget;
   /** How instructions are shown: the Disassembly view, x/i in the Debug Console. */
   disassemblySyntax: AsmSyntax;
+  /** Where keys typed into the serial terminal go (src/vmm/terminal-input.ts). */
+  keys: KeysRoute;
   /** Log the protocol to this file. */
   trace?: string;
 }
@@ -56,6 +59,7 @@ export const LAUNCH_FIELDS: Record<string, string[]> = {
   serial: ['string'],
   trace: ['boolean', 'string'],
   disassemblySyntax: ['string'],
+  keys: ['string'],
 };
 
 /** Fields VS Code itself adds to every configuration. */
@@ -175,13 +179,16 @@ export function parseLaunchArgs(raw: Record<string, unknown> = {}): LaunchConfig
   const disassemblySyntax = (raw.disassemblySyntax ?? 'att') as AsmSyntax;
   if (!ASM_SYNTAXES.includes(disassemblySyntax)) fail('disassemblySyntax', raw.disassemblySyntax, 'must be "att" or "intel"');
 
+  const keys = (raw.keys ?? 'auto') as KeysRoute;
+  if (!KEYS_ROUTES.includes(keys)) fail('keys', raw.keys, 'must be "auto", "keyboard", "serial" or "both"');
+
   let trace: string | undefined;
   if (raw.trace === true) trace = resolve(cwd, 'kvmdbg-dap.log');
   else if (typeof raw.trace === 'string') trace = path('trace', raw.trace);
   else if (raw.trace !== undefined && raw.trace !== false) fail('trace', raw.trace, 'must be true, false or a file path');
 
   return {
-    program, format, memory, smp, cmdline, modules, mode, disk, loadWholeImage, stopOnEntry, record, symbols, serial, trace, disassemblySyntax,
+    program, format, memory, smp, cmdline, modules, mode, disk, loadWholeImage, stopOnEntry, record, symbols, serial, trace, disassemblySyntax, keys,
     loadAddress: address('loadAddress', raw.loadAddress),
     entry: address('entry', raw.entry),
   };

@@ -387,7 +387,7 @@ export class KvmDebugSession extends LoggingDebugSession {
   // --- custom requests from the extension ----------------------------------------------------
 
   protected customRequest(command: string, response: DebugProtocol.Response, args: Record<string, unknown> = {}): void {
-    this.serve(response, () => answerCustomRequest(command, args, { machine: this.target?.machine, screen: this.screen, stopped: () => this.stopped(), vcpu: this.lastStopVcpu, target: this.target, running: this.running !== undefined }));
+    this.serve(response, () => answerCustomRequest(command, args, { machine: this.target?.machine, screen: this.screen, stopped: () => this.stopped(), vcpu: this.lastStopVcpu, target: this.target, running: this.running !== undefined, keys: this.config?.keys ?? 'auto' }));
   }
 
   // --- helpers -------------------------------------------------------------------------------
