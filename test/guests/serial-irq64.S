@@ -2,6 +2,7 @@
    (IRQ 4 through the PIC, remapped to vector 36) echoes each byte back to COM1. For the tests
    of a breakpoint on that hlt: continuing from it waits for input, and must not freeze the
    monitor (a pause answers; input typed later wakes it). */
+#include "include/pic-init.inc"
         .code64
         .globl _start
 _start: mov $0x7000, %rsp
@@ -15,25 +16,7 @@ _start: mov $0x7000, %rsp
         shr $16, %rax
         mov %eax, 8(%rdi)
         lidt idtr(%rip)
-        /* PIC: IRQ0-7 -> vectors 32-39, IRQ8-15 -> 40-47; only IRQ4 unmasked */
-        mov $0x11, %al
-        out %al, $0x20
-        out %al, $0xa0
-        mov $32, %al
-        out %al, $0x21
-        mov $40, %al
-        out %al, $0xa1
-        mov $4, %al
-        out %al, $0x21
-        mov $2, %al
-        out %al, $0xa1
-        mov $1, %al
-        out %al, $0x21
-        out %al, $0xa1
-        mov $0xef, %al
-        out %al, $0x21
-        mov $0xff, %al
-        out %al, $0xa1
+        pic_init 0xef                    /* only IRQ 4 */
         mov $0x3f9, %dx                  /* IER: received data available */
         mov $0x01, %al
         out %al, %dx

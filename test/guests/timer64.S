@@ -1,6 +1,7 @@
 /* Long mode with the PIT firing IRQ0 often (through the PIC, remapped to vector 32): a handler
    counts ticks while the main loop counts in RBX. For stepping tests: a step must never stop
    inside the handler. */
+#include "include/pic-init.inc"
         .code64
         .globl _start
 _start: mov $0x7000, %rsp
@@ -14,25 +15,7 @@ _start: mov $0x7000, %rsp
         shr $16, %rax
         mov %eax, 8(%rdi)
         lidt idtr(%rip)
-        /* PIC: ICW1..ICW4, IRQ0-7 -> vectors 32-39, IRQ8-15 -> 40-47; only IRQ0 unmasked */
-        mov $0x11, %al
-        out %al, $0x20
-        out %al, $0xa0
-        mov $32, %al
-        out %al, $0x21
-        mov $40, %al
-        out %al, $0xa1
-        mov $4, %al
-        out %al, $0x21
-        mov $2, %al
-        out %al, $0xa1
-        mov $1, %al
-        out %al, $0x21
-        out %al, $0xa1
-        mov $0xfe, %al
-        out %al, $0x21
-        mov $0xff, %al
-        out %al, $0xa1
+        pic_init 0xfe                    /* only IRQ 0 */
         /* PIT channel 0, mode 2, divisor 600: about 2 kHz */
         mov $0x34, %al
         out %al, $0x43

@@ -6,6 +6,7 @@
    screen); the Escape key's break code (0x81)
    ends the run through isa-debug-exit with 0x10. */
 #include "../include/multiboot.inc"
+#include "../include/pic-init.inc"
         .text
         multiboot1_header 0x00000000
         .code32
@@ -20,24 +21,7 @@ _start:
         shr $16, %eax
         mov %ax, 6(%edi)
         lidt idtr
-        mov $0x11, %al                  /* ICW1: edge, cascade, ICW4 */
-        out %al, $0x20
-        out %al, $0xa0
-        mov $0x20, %al                  /* ICW2: vector bases */
-        out %al, $0x21
-        mov $0x28, %al
-        out %al, $0xa1
-        mov $0x04, %al                  /* ICW3 */
-        out %al, $0x21
-        mov $0x02, %al
-        out %al, $0xa1
-        mov $0x01, %al                  /* ICW4: 8086 mode */
-        out %al, $0x21
-        out %al, $0xa1
-        mov $0xfd, %al                  /* only IRQ 1 */
-        out %al, $0x21
-        mov $0xff, %al
-        out %al, $0xa1
+        pic_init 0xfd                    /* only IRQ 1 */
         mov $0x20, %al                  /* i8042: read the command byte */
         out %al, $0x64
         in $0x60, %al
