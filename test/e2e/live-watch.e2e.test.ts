@@ -4,15 +4,15 @@
 // while the guest runs (the debug toolbar still offers Pause: no stop happened). Screenshots go to
 // test-output/e2e/live-watch-*.png.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
 import {
-  ROOT, checkSetup, dumpDom, freePort, quickInput, runCommand, screenshot, startCodeServer, vscePackage, waitUntil, type CodeServerHandle,
+  checkSetup, dumpDom, freePort, quickInput, runCommand, screenshot, startCodeServer, waitUntil, type CodeServerHandle,
 } from './code-server.js';
 import { startAdapterInTestVm, type AdapterVm } from './adapter-vm.js';
-import { LONG, debugToolbar, run, workspaceRoot } from './workbench.js';
+import { LONG, debugToolbar, workspaceRoot, buildAndPackage } from './workbench.js';
 import { buildAsm, buildFlat64 } from '../guests/build.js';
 
 const EXPRESSION = '*(uint64_t *)count';
@@ -51,9 +51,7 @@ test('KVM Live Watch in VS Code: an expression added while the guest runs shows 
   let vs: CodeServerHandle | undefined;
   let stepName = 'build';
   try {
-    run('npm', ['run', 'build']);
-    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-    const vsix = vscePackage(ROOT, join(tmp, `kvmdbg-linux-x64-${version}.vsix`), ['--target', 'linux-x64']);
+    const vsix = buildAndPackage(tmp);
     // the workspace: the counting guest and a launch configuration that runs it without stopping
     const ws = join(tmp, 'count');
     mkdirSync(join(ws, '.vscode'), { recursive: true });

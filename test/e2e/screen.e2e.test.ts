@@ -10,15 +10,15 @@
 // The webview is two iframes deep; its rows carry their text in data-text (trailing blanks cut).
 // Screenshots (and on failure the DOM of every frame) go to test-output/e2e/screen-*.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import {
-  ROOT, checkSetup, dumpDom, freePort, runCommand, screenshot, startCodeServer, vscePackage, waitUntil, type CodeServerHandle,
+  checkSetup, dumpDom, freePort, runCommand, screenshot, startCodeServer, waitUntil, type CodeServerHandle,
 } from './code-server.js';
 import { startAdapterInTestVm, type AdapterVm } from './adapter-vm.js';
-import { LONG, debugToolbar, run, terminalText, toolbarButton, workspaceRoot } from './workbench.js';
+import { LONG, debugToolbar, terminalText, toolbarButton, workspaceRoot, buildAndPackage } from './workbench.js';
 import { buildScreenKernel } from '../guests/screen/build.js';
 
 
@@ -69,9 +69,7 @@ test('KVM Screen in VS Code: the guest\'s text screen in the webview, keys typed
   let vs: CodeServerHandle | undefined;
   let stepName = 'build';
   try {
-    run('npm', ['run', 'build']);
-    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-    const vsix = vscePackage(ROOT, join(tmp, `kvmdbg-linux-x64-${version}.vsix`), ['--target', 'linux-x64']);
+    const vsix = buildAndPackage(tmp);
     // the workspace: both guests (Multiboot ELF kernels) and a configuration for each, Keyboard
     // first (F5 starts it)
     const ws = join(tmp, 'screen');

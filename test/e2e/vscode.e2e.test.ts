@@ -18,10 +18,10 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import {
-  ROOT, checkSetup, freePort, runCommand, screenshot, startCodeServer, vscePackage, waitUntil, type CodeServerHandle,
+  ROOT, checkSetup, freePort, runCommand, screenshot, startCodeServer, waitUntil, type CodeServerHandle,
 } from './code-server.js';
 import { startAdapterInTestVm, type AdapterVm } from './adapter-vm.js';
-import { LONG, callStack, type LaunchConfig, debugToolbar, parseJsonc, run, showRunAndDebug, terminalText, toolbarButton, treeRow, variables, workspaceRoot } from './workbench.js';
+import { LONG, callStack, type LaunchConfig, debugToolbar, parseJsonc, run, showRunAndDebug, terminalText, toolbarButton, treeRow, variables, workspaceRoot, buildAndPackage } from './workbench.js';
 
 
 
@@ -158,12 +158,9 @@ test('kvmdbg in VS Code (code-server + chromium): stop on entry, registers, regi
 
   try {
     // 1. Build and package.
-    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
     const vsix = await step('build and package', () => {
-      run('npm', ['run', 'build']);
       run('make', ['-C', 'examples']);
-      // as `npm run package` does: the linux-x64 package
-      return vscePackage(ROOT, join(tmp, `kvmdbg-linux-x64-${version}.vsix`), ['--target', 'linux-x64']);
+      return buildAndPackage(tmp);
     });
     const entries = checkVsixContents(vsix);
     t.diagnostic(`${vsix}: ${entries.length} entries`);
