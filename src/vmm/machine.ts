@@ -316,8 +316,7 @@ export class Machine {
   private async finishRun(): Promise<Stop> {
     try {
       for (;;) {
-        this.uart.flush();
-        this.debugcon.flush();
+        this.flushOutput();
         await yieldToEventLoop();
         if (this.kicker.takePauseRequest()) return { kind: 'pause', vcpu: this.current };
         if (this.debugDirty) {
@@ -422,14 +421,19 @@ export class Machine {
     }
   }
 
+  /** Hands the UART's and the debug console's buffered output to their sinks. */
+  private flushOutput(): void {
+    this.uart.flush();
+    this.debugcon.flush();
+  }
+
   /**
    * A step that outlasted a time slice (a hlt waiting for an interrupt), gone on with between
    * turns of the event loop so that a pause, serial input and timers get through.
    */
   private async stepAcrossSlices(v: Vcpu): Promise<Stop> {
     for (;;) {
-      this.uart.flush();
-      this.debugcon.flush();
+      this.flushOutput();
       await yieldToEventLoop();
       if (this.kicker.takePauseRequest()) return { kind: 'pause', vcpu: v.id };
       const s = this.execute(v, true);
@@ -494,8 +498,7 @@ export class Machine {
       this.returnBorrowed();
       this.execTraps = NO_ADDRESSES;
       this.breakpoints.unplant(this.plantTarget);
-      this.uart.flush();
-      this.debugcon.flush();
+      this.flushOutput();
       this.kicker.idle();
     } finally {
       this.state = 'stopped';
@@ -1001,8 +1004,7 @@ export class Machine {
     if (this.state === 'destroyed') return;
     if (this.state === 'running') throw new GuestError('the machine is running: pause it and wait for the stop before destroying it');
     this.state = 'destroyed';
-    this.uart.flush();
-    this.debugcon.flush();
+    this.flushOutput();
     this.kicker.destroy();
     this.vm.destroy();
   }
