@@ -172,6 +172,32 @@ test('read/write watchpoint catches reads too; a write watch on the code page wo
   });
 });
 
+test('steps over writes to a page made read-only for a watch end after each instruction', async () => {
+  // The memslots watch backend (kvm_pvm's; chosen here on any host) makes a write-watched page
+  // read-only, so each write to it is an MMIO exit that KVM emulates. On SVM (the test VM) KVM
+  // then neither reported the step nor kept its trap flag: steps ran on to the guest's hlt.
+  // serial-irq64 writes its IDT gate, on the code page, in its first instructions.
+  const rips = async (extra: Partial<MachineConfig>, watch: boolean): Promise<bigint[]> => {
+    const { m, syms } = flat64('serial-irq64', extra);
+    return withMachine(m, async () => {
+      if (watch) m.addHardwareBreakpoint(syms.idtr, 'write', 8);
+      const out: bigint[] = [];
+      for (let i = 0; i < 30; i++) {
+        // A step that ran on would wait in the hlt for input that never comes.
+        const guard = setTimeout(() => m.pause(), 30000);
+        const s = await m.step();
+        clearTimeout(guard);
+        assert.deepEqual(s, { kind: 'step', vcpu: 0 }, `step ${i} from ${out.at(-1)?.toString(16)}`);
+        out.push(m.getRegs().rip);
+      }
+      return out;
+    });
+  };
+  const plain = await rips({}, false);
+  const trapped = await rips({ watchBackend: 'memslots' }, true);
+  assert.deepEqual(trapped, plain);
+});
+
 test('a fifth debug-register breakpoint is refused clearly', async () => {
   const { m, syms } = flat64('long-flat');
   await withMachine(m, async () => {

@@ -638,6 +638,15 @@ export class Machine {
             this.completeInstruction(v);
             return s;
           }
+          if (singleStep && readMmioExit(run).write) {
+            // KVM finished an MMIO write before exiting and never reports the step for it
+            // (x86.c complete_emulated_mmio: "FIXME: return into emulator if
+            // single-stepping"); its writeback also dropped the trap flag, so the next steps
+            // would run free. The instruction is done: that is the step; the flag is set again.
+            this.completeInstruction(v);
+            v.rearmStep();
+            return this.stepStops[v.id];
+          }
           break;
         }
         case abi.KVM_EXIT.DEBUG: {
@@ -860,9 +869,11 @@ export class Machine {
       const rip = this.linearRip(v.id);
       const phys = this.linearToPhysical(v.id, rip);
       if (phys !== undefined && this.vm.memory.contains(phys, 1) && this.vm.memory.view(phys, 1)[0] === 0xcc) {
+        v.dropQueuedUd();
         return this.onInt3(v, rip);
       }
       if (phys !== undefined && this.vm.memory.trapAt(phys) === 'absent') {
+        v.dropQueuedUd();
         if (this.execTraps.includes(rip)) {
           return { kind: 'breakpoint', vcpu: v.id, address: rip, id: this.breakpoints.softwareAt(rip)?.id ?? 0 };
         }

@@ -39,6 +39,8 @@ export interface VcpuEvents {
 const FX = { fcw: 0, fsw: 2, ftw: 4, fop: 6, fip: 8, fdp: 16, mxcsr: 24, st: 32, xmm: 160, xstateBv: 512, ymmHi: 576 } as const;
 
 const EMPTY: Buffer = Buffer.alloc(0);
+/** #UD, the exception KVM queues when it fails to emulate at CPL0. */
+const UD_VECTOR = 6;
 
 export class Vcpu {
   /** The kvm_run page, mapped: exit information is read here in place. */
@@ -183,9 +185,10 @@ export class Vcpu {
    * KVM keeps a single step's trap flag across a register write only while the linear RIP is
    * the one it saw at KVM_SET_GUEST_DEBUG (kvm_set_rflags compares it with singlestep_rip). A
    * write while stepping (a step into `int n`, a BIOS service answering inside a step) would
-   * otherwise let the step run on: guest debug is set again, which takes the RIP of now.
+   * otherwise let the step run on: guest debug is set again, which takes the RIP of now. KVM's
+   * own writes drop the flag the same way (an emulated MMIO write): the machine calls it then.
    */
-  private rearmStep(): void {
+  rearmStep(): void {
     if (this.lastControl !== -1 && this.lastControl & abi.KVM_GUESTDBG_SINGLESTEP) {
       sys.ioctlPtr(this.fd, abi.KVM_SET_GUEST_DEBUG, this.lastDebugStruct, 'KVM_SET_GUEST_DEBUG');
     }
@@ -407,7 +410,6 @@ export class Vcpu {
     };
   }
 
-  /** Injects an exception (vector, optional error code) to be delivered at the next entry. */
   /**
    * Takes out of the way an external interrupt KVM has begun to inject (the events'
    * interrupt.injected: acknowledged at the interrupt controller, and delivered at the next entry
@@ -434,6 +436,25 @@ export class Vcpu {
     };
   }
 
+  /**
+   * Drops the #UD that KVM queues with an emulation failure at CPL0 (x86.c
+   * handle_emulation_failure queues it, then exits to us). Where the monitor completes the
+   * instruction itself (its code page taken out for a watch, an int3 it owns) the guest must
+   * never see it: with no IDT yet it would triple-fault. Returns whether there was one.
+   */
+  dropQueuedUd(): boolean {
+    const o = abi.kvm_vcpu_events;
+    const b = Buffer.alloc(o.size);
+    sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');
+    if (b[o.exception_nr] !== UD_VECTOR || !(b[o.exception_injected] || b[o.exception_pending])) return false;
+    b[o.exception_injected] = 0;
+    b[o.exception_pending] = 0;
+    b.writeUInt32LE(0, o.flags);
+    sys.ioctlPtr(this.fd, abi.KVM_SET_VCPU_EVENTS, b, 'KVM_SET_VCPU_EVENTS');
+    return true;
+  }
+
+  /** Injects an exception (vector, optional error code) to be delivered at the next entry. */
   injectException(vector: number, errorCode?: number): void {
     const b = Buffer.alloc(abi.kvm_vcpu_events.size);
     sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');
