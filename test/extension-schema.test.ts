@@ -138,6 +138,12 @@ test('patterns and bounds agree with parseLaunchArgs', () => {
   // modules and symbols: both item shapes
   const mod = parseLaunchArgs({ program: 'g', cwd: WS, modules: ['a.bin', { path: 'b.bin', args: 'x=1' }] }).modules;
   assert.deepEqual(mod, [{ path: `${WS}/a.bin` }, { path: `${WS}/b.bin`, args: 'x=1' }]);
+  // initrd: one file or several (concatenated by the loader), as the first modules; never both
+  assert.deepEqual(parseLaunchArgs({ program: 'g', cwd: WS, initrd: 'i.cpio' }).modules, [{ path: `${WS}/i.cpio` }]);
+  assert.deepEqual(parseLaunchArgs({ program: 'g', cwd: WS, initrd: ['a.cpio', 'b.cpio'] }).modules, [{ path: `${WS}/a.cpio` }, { path: `${WS}/b.cpio` }]);
+  assert.throws(() => parseLaunchArgs({ program: 'g', initrd: 'i', modules: ['m'] }), /"initrd".*"modules" are both given/);
+  assert.throws(() => parseLaunchArgs({ program: 'g', initrd: [] }), /"initrd": \[\] must be a file path/);
+  assert.throws(() => parseLaunchArgs({ program: 'g', initrd: [7] }), /"initrd\[0\]": 7 must be a file path/);
   const sym = parseLaunchArgs({ program: 'g', cwd: WS, symbols: ['k.elf', { path: 'm.elf', offset: '0x1000' }] }).symbols;
   assert.deepEqual(sym.map((s) => s.offset), [0n, 0x1000n]);
   const symItem = (props.symbols.items as { anyOf: { properties?: Record<string, { type: unknown }> }[] }).anyOf[1];

@@ -47,6 +47,7 @@ export const LAUNCH_FIELDS: Record<string, string[]> = {
   memory: ['string', 'integer'],
   smp: ['integer'],
   cmdline: ['string'],
+  initrd: ['string', 'array'],
   modules: ['array'],
   loadAddress: ['string', 'integer'],
   entry: ['string', 'integer'],
@@ -124,6 +125,13 @@ export function parseLaunchArgs(raw: Record<string, unknown> = {}): LaunchConfig
   if (typeof cmdline !== 'string') fail('cmdline', cmdline, 'must be a string');
 
   const modules = (() => {
+    if (raw.initrd !== undefined) {
+      // A Linux kernel's initrd is its first module (bzimage.ts); several files are concatenated.
+      if (raw.modules !== undefined) fail('initrd', raw.initrd, 'and "modules" are both given: a Linux initrd is the first module; give one of them');
+      const files = typeof raw.initrd === 'string' ? [raw.initrd] : raw.initrd;
+      if (!Array.isArray(files) || files.length === 0) fail('initrd', raw.initrd, 'must be a file path or a non-empty list of file paths');
+      return files.map((f, i) => ({ path: path(typeof raw.initrd === 'string' ? 'initrd' : `initrd[${i}]`, f) }));
+    }
     if (raw.modules === undefined) return [];
     if (!Array.isArray(raw.modules)) fail('modules', raw.modules, 'must be a list of files or { "path", "args" } objects');
     return raw.modules.map((m, i) => {
