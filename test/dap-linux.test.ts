@@ -3,7 +3,7 @@
 // as output events, input typed through kvm.serialInput reaches the shell, a pause while Linux
 // runs stops in the kernel's own code (RIP in the top 2 GiB, where x86-64 Linux links itself),
 // continue goes on with the shell still answering, and `poweroff -f` ends the session with exited
-// (code 0) and terminated.
+// (code 0) and terminated. With "bootEntry": 64 the session starts at the 64-bit entry.
 import './support/needs-kvm.js';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +12,8 @@ import { buildDist } from './support/cli.js';
 import { launch, newClient, stopped, topFrame } from './support/dap.js';
 import { buildInitramfs, debianKernel, PROMPT } from './support/linux.js';
 import { DapConsole, LINUX_BOOT_MS, LINUX_COMMAND_MS } from './support/linux-dap.js';
+import { BZIMAGE_LOAD_ADDR, ENTRY64_OFFSET } from '../src/vmm/loaders/bzimage.js';
+import { LINUX_ZERO_PAGE_ADDR } from '../src/vmm/layout.js';
 
 let kernel = '';
 let initramfs = '';
@@ -64,5 +66,28 @@ test('a debug session boots Linux with initrd and cmdline: serial out, typed inp
     } finally {
       await dc.stop();
     }
+  }
+});
+
+test('"bootEntry": 64 stops on entry at code32_start + 0x200 in long mode, CS = __BOOT_CS, DS = __BOOT_DS, RSI = the zero page', { timeout: 4 * LINUX_COMMAND_MS }, async () => {
+  const dc = newClient();
+  await dc.start();
+  try {
+    await launch(dc, { program: kernel, initrd: initramfs, cmdline: 'console=ttyS0', memory: '256M', bootEntry: 64, stopOnEntry: true });
+    assert.equal((await stopped(dc)).body.reason, 'entry');
+    const frame = await topFrame(dc);
+    assert.equal(BigInt(frame.instructionPointerReference!), BigInt(BZIMAGE_LOAD_ADDR + ENTRY64_OFFSET));
+    const value = async (expression: string) => BigInt((await dc.evaluateRequest({ expression, context: 'repl', frameId: frame.id })).body.result);
+    assert.equal(await value('$cs'), 0x10n);
+    assert.equal(await value('$ds'), 0x18n);
+    assert.equal(await value('$ss'), 0x18n);
+    assert.equal(await value('$rsi'), BigInt(LINUX_ZERO_PAGE_ADDR));
+    assert.equal(((await dc.customRequest('kvm.cpuMode')).body as { mode: string }).mode, 'long mode (64-bit)');
+    // startup_64 begins with cld (one byte): a step lands one byte on, still in 64-bit code.
+    await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
+    assert.equal((await stopped(dc)).body.reason, 'step');
+    assert.equal(BigInt((await topFrame(dc)).instructionPointerReference!), BigInt(BZIMAGE_LOAD_ADDR + ENTRY64_OFFSET + 1));
+  } finally {
+    await dc.stop();
   }
 });

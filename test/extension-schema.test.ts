@@ -81,7 +81,7 @@ test('every launch field is in the schema with its JSON types and a description,
 
 test('enums: every value is accepted by parseLaunchArgs, and a value outside them is refused naming the field', () => {
   const withEnum = Object.entries(props).filter(([, p]) => Array.isArray(p.enum));
-  assert.deepEqual(withEnum.map(([n]) => n).sort(), ['disassemblySyntax', 'disk', 'format', 'keys', 'mode']);
+  assert.deepEqual(withEnum.map(([n]) => n).sort(), ['bootEntry', 'disassemblySyntax', 'disk', 'format', 'keys', 'mode']);
   for (const [name, p] of withEnum) {
     const values = p.enum as string[];
     assert.equal((p.enumDescriptions as string[]).length, values.length, `${name}: a description per value`);

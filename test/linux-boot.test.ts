@@ -1,7 +1,8 @@
 // Linux in `kvmdbg run`: Debian's kernel and an initramfs of busybox-static (both made at test time,
 // test/support/linux.ts) boot to a shell on the serial console with a plain command line; typed
 // commands run and their output comes back; `poweroff -f` ends the run with status 0 through the
-// ACPI PM registers the monitor provides.
+// ACPI PM registers the monitor provides. Through the boot protocol's 32-bit entry (the default)
+// and its 64-bit one (--boot-entry 64).
 import './support/needs-kvm.js';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,17 +24,17 @@ const BOOT_MS = 240_000;
 const COMMAND_MS = 60_000;
 
 /** Boots, checks the shell, powers off; `vcpus` processors must be what the guest sees. */
-async function bootToShell(t: { diagnostic(s: string): void }, vcpus: number): Promise<void> {
+async function bootToShell(t: { diagnostic(s: string): void }, vcpus: number, entry: 32 | 64 = 32): Promise<void> {
   for (let attempt = 1; ; attempt++) {
-    if (await bootOnce(t, vcpus, attempt)) return;
+    if (await bootOnce(t, vcpus, entry, attempt)) return;
   }
 }
 
 /** One boot; false where it ended in the known early triple fault (on a first attempt only). */
-async function bootOnce(t: { diagnostic(s: string): void }, vcpus: number, attempt: number): Promise<boolean> {
+async function bootOnce(t: { diagnostic(s: string): void }, vcpus: number, entry: 32 | 64, attempt: number): Promise<boolean> {
   const start = performance.now();
   const s = new CliSession([
-    'run', '--memory', '256M', '--smp', String(vcpus), '--cmdline', 'console=ttyS0', '--module', initramfs, kernel,
+    'run', '--memory', '256M', '--smp', String(vcpus), '--boot-entry', String(entry), '--cmdline', 'console=ttyS0', '--module', initramfs, kernel,
   ]);
   try {
     try {
@@ -82,4 +83,8 @@ test('Debian\'s kernel boots to a busybox shell with console=ttyS0; a command ru
 
 test('with --smp 2 the kernel finds both vCPUs in the MADT, brings the second up, and reaches the shell', { timeout: 2 * BOOT_MS + 3 * COMMAND_MS }, async (t) => {
   await bootToShell(t, 2);
+});
+
+test('through the 64-bit entry (--boot-entry 64: long mode at code32_start + 0x200) the kernel boots to the shell too', { timeout: 2 * BOOT_MS + 3 * COMMAND_MS }, async (t) => {
+  await bootToShell(t, 1, 64);
 });
