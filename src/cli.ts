@@ -25,16 +25,17 @@ export const EXIT = {
 const HELP = `Usage: kvmdbg run [options] FILE
 
 Runs an x86 guest on /dev/kvm with its serial port (COM1) on this terminal.
-The format is found from the content: Linux bzImage, Multiboot 2, Multiboot 1, ELF32, ELF64,
-boot sector.
+The format is found from the content: Linux bzImage, Multiboot 2, Multiboot 1, an ELF with a
+PVH entry note (a Linux vmlinux), ELF32, ELF64, boot sector.
 
 Options:
   --memory SIZE          guest RAM, QEMU-style (64M, 1G, 512K; a bare number is MiB). Default 64M;
                          1M to what the host can give now (MemAvailable + SwapFree)
   --smp N                number of vCPUs. Default 1
   --cmdline STRING       kernel command line (Multiboot, Linux)
-  --module FILE[,ARGS]   a Multiboot module with its string; repeat for more. For a Linux
-                         bzImage the first module is the initrd (more are appended to it)
+  --module FILE[,ARGS]   a Multiboot or PVH module with its string; repeat for more. For a Linux
+                         bzImage the first module is the initrd (more are appended to it); a
+                         PVH Linux takes the first as its initrd
   --boot-entry 32|64     Linux bzImage: the boot protocol's 32-bit entry (default: every bzImage
                          has it) or its 64-bit one (long mode, identity paging, a GDT with a
                          64-bit __BOOT_CS; x86-64 kernels with XLF_KERNEL_64)

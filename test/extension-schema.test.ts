@@ -89,7 +89,7 @@ test('enums: every value is accepted by parseLaunchArgs, and a value outside the
     assert.throws(() => parseLaunchArgs({ program: 'g.img', [name]: 'bogus' }), (e: Error) => e instanceof LaunchError && e.message.includes(`"${name}"`));
   }
   // format's enum is the loaders' formats plus auto
-  assert.deepEqual([...(props.format.enum as string[])].sort(), ['auto', 'bootsector', 'bzimage', 'elf32', 'elf64', 'flat', 'multiboot', 'multiboot2']);
+  assert.deepEqual([...(props.format.enum as string[])].sort(), ['auto', 'bootsector', 'bzimage', 'elf32', 'elf64', 'flat', 'multiboot', 'multiboot2', 'pvh']);
   // serial: the two named targets (anything else is a file path)
   const named = (props.serial.anyOf as { enum?: string[]; enumDescriptions?: string[] }[]).find((a) => a.enum)!;
   assert.deepEqual([...named.enum!].sort(), ['console', 'terminal']);

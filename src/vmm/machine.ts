@@ -188,9 +188,10 @@ export class Machine {
       this.bus.register(CMOS_INDEX_PORT, 2, this.rtc);
       this.bus.register(RESET_CONTROL_PORT, 1, new ResetControl(host, () => this.current));
       this.bus.trace = config.trace;
-      if (this.guest.format === 'bzimage') {
+      if (this.guest.format === 'bzimage' || this.guest.format === 'pvh') {
         // What a Linux kernel finds on a PC instead of a BIOS's tables: its CPUs and IOAPIC, and
-        // the PM registers through which `poweroff` ends the machine (firmware/acpi.ts).
+        // the PM registers through which `poweroff` ends the machine (firmware/acpi.ts). A PVH
+        // kernel is told where they are (its start info's rsdp_paddr, loaders/pvh.ts).
         writeAcpiTables(this.vm.memory, this.vm.vcpus.length);
         const pm = new AcpiPm(host, () => this.current);
         for (const [base, count] of ACPI_PM_RANGES) this.bus.register(base, count, pm);
