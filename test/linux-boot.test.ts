@@ -120,6 +120,11 @@ test('PVH: the vmlinux inside the same bzImage (CONFIG_PVH=y) boots at its XEN_E
       from = s.stdout.length;
       s.type('grep "System RAM" /proc/iomem\n');
       await s.waitFor(/^00100000-0fffffff : System RAM\r?$/m, COMMAND_MS, from);
+      // No decompressor, so no KASLR: the kernel runs where it is linked, without nokaslr, and a
+      // System.map's addresses hold as they are.
+      from = s.stdout.length;
+      s.type('echo 0 > /proc/sys/kernel/kptr_restrict; grep " T _text$" /proc/kallsyms\n');
+      await s.waitFor(/^ffffffff81000000 T _text\r?$/m, COMMAND_MS, from);
     },
   });
 });
