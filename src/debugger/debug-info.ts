@@ -1,5 +1,6 @@
 // Everything the adapter knows about the guest's code: ELF symbols and DWARF line tables from
-// the program (when it is an ELF) and from the extra `symbols` files of launch.json. Each file is
+// the program (when it is an ELF) and from the extra `symbols` files of launch.json (ELF files, or a
+// System.map or kallsyms text: symbols only, src/symbols/system-map.ts). Each file is
 // read and its ELF parsed once; the program's bytes are handed on to the machine's loader.
 import { readFileSync } from 'node:fs';
 import { SymbolTable } from '../symbols/elf-symbols.js';
@@ -8,6 +9,7 @@ import { CallFrameInfo } from '../symbols/dwarf/cfi.js';
 import { DwarfVariables, type DwarfVariable } from '../symbols/dwarf/variables.js';
 import type { CType } from '../symbols/dwarf/types.js';
 import { isElf } from '../symbols/elf-parse.js';
+import { isSystemMap, parseSystemMap } from '../symbols/system-map.js';
 import { ElfImage } from '../symbols/elf-file.js';
 import { readImage } from '../vmm/machine.js';
 import { LaunchError } from '../errors.js';
@@ -54,8 +56,9 @@ export class DebugInfo {
       } catch (e) {
         throw new LaunchError(`launch.json: "symbols": cannot read ${s.path}: ${(e as Error).message}`);
       }
-      if (!isElf(image)) throw new LaunchError(`launch.json: "symbols": ${s.path} is not an ELF file`);
-      this.add(s.path, image, s.offset);
+      if (isElf(image)) this.add(s.path, image, s.offset);
+      else if (isSystemMap(image)) this.addSystemMap(s.path, image, s.offset);
+      else throw new LaunchError(`launch.json: "symbols": ${s.path} is neither an ELF file nor a System.map ("ADDRESS TYPE NAME" lines)`);
     }
   }
 
@@ -67,6 +70,23 @@ export class DebugInfo {
       lines: LineTable.fromElf(elf, path, offset),
       frames: CallFrameInfo.fromElf(elf, path, offset),
       variables: DwarfVariables.fromElf(elf, path, offset),
+    });
+  }
+
+  /** A System.map or kallsyms file: symbols only, no lines, frames or variables. */
+  private addSystemMap(path: string, image: Buffer, offset: bigint): void {
+    let map: ReturnType<typeof parseSystemMap>;
+    try {
+      map = parseSystemMap(image.toString('latin1'), path);
+    } catch (e) {
+      throw new LaunchError(`launch.json: "symbols": ${(e as Error).message}`);
+    }
+    this.files.push({
+      path, image, offset,
+      symbols: new SymbolTable(map.symbols, offset, path, map.bits),
+      lines: new LineTable([]),
+      frames: new CallFrameInfo([], map.bits),
+      variables: DwarfVariables.none(map.bits),
     });
   }
 

@@ -30,7 +30,7 @@ import { Bios, setLegacyInterruptControllers } from './firmware/bios.js';
 import { BIOS_TRAP_PORT, type FirmwareSymbol } from './firmware/rom.js';
 import { firmwareFits } from './firmware/bda.js';
 import { memoryMap } from './loaders/multiboot.js';
-import type { CpuMode, GuestFormat, LoadedGuest } from './loaders/types.js';
+import type { BootEntry, CpuMode, GuestFormat, LoadedGuest } from './loaders/types.js';
 import type { HostInfo } from './host.js';
 import {
   exitReason, readDebugExit, readFailEntryReason, readInternalError, readIoExit, readMmioExit, readSystemEventType,
@@ -72,6 +72,8 @@ export interface MachineConfig {
   disk?: 'floppy' | 'hdd';
   /** Load a boot sector's whole image at 0x7C00, not only sector 0 (the rest is read through int 13h). */
   loadWholeImage?: boolean;
+  /** A Linux bzImage's boot protocol entry: 32 (default) or 64 (loaders/bzimage.ts). */
+  bootEntry?: BootEntry;
   /**
    * How software breakpoints are placed: `int3` plants 0xCC while the guest runs (where the
    * host reports a guest's int3 to us: HostInfo.int3); `debugregs` never writes guest memory:
@@ -162,7 +164,7 @@ export class Machine {
     const plan = planMachine(config, {
       format: config.format, cmdline: config.cmdline ?? '',
       loadAddress: config.loadAddress, entry: config.entry, mode: config.mode,
-      disk: config.disk, wholeImage: config.loadWholeImage,
+      disk: config.disk, wholeImage: config.loadWholeImage, bootEntry: config.bootEntry,
     });
     this.vm = new Vm(plan.memory, plan.smp, config.kvmDevice);
     try {
@@ -186,9 +188,10 @@ export class Machine {
       this.bus.register(CMOS_INDEX_PORT, 2, this.rtc);
       this.bus.register(RESET_CONTROL_PORT, 1, new ResetControl(host, () => this.current));
       this.bus.trace = config.trace;
-      if (this.guest.format === 'bzimage') {
+      if (this.guest.format === 'bzimage' || this.guest.format === 'pvh') {
         // What a Linux kernel finds on a PC instead of a BIOS's tables: its CPUs and IOAPIC, and
-        // the PM registers through which `poweroff` ends the machine (firmware/acpi.ts).
+        // the PM registers through which `poweroff` ends the machine (firmware/acpi.ts). A PVH
+        // kernel is told where they are (its start info's rsdp_paddr, loaders/pvh.ts).
         writeAcpiTables(this.vm.memory, this.vm.vcpus.length);
         const pm = new AcpiPm(host, () => this.current);
         for (const [base, count] of ACPI_PM_RANGES) this.bus.register(base, count, pm);
