@@ -6,6 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const CHILD = join(__dirname, 'support', 'write-flood.ts');
@@ -15,28 +17,38 @@ const STALL_MS = 1500;
 
 interface Report { nonblocking: boolean; wallMs: number; cpuMs: number }
 
-/** Runs the child; its stdout is read only after STALL_MS (by the shell's reader or by us). */
+/**
+ * Runs the child; its stdout is read only STALL_MS after it says it begins writing (by the
+ * shell's reader, once GO exists, or by us). Timed from the child's word, not its start, which
+ * a loaded host can stretch past any fixed stall.
+ */
 async function flood(throughShellPipe: boolean): Promise<{ out: Buffer; report: Report }> {
+  const tmp = mkdtempSync(join(tmpdir(), 'kvmdbg-write-all-'));
+  const go = join(tmp, 'go');
   const node = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(CHILD)} ${SIZE}`;
   const child = throughShellPipe
-    ? spawn('bash', ['-c', `${node} | { sleep ${STALL_MS / 1000}; cat; }`], { stdio: ['ignore', 'pipe', 'pipe'] })
+    ? spawn('bash', ['-c', `${node} | { until [ -e ${JSON.stringify(go)} ]; do sleep 0.05; done; cat; }`], { stdio: ['ignore', 'pipe', 'pipe'] })
     : spawn(process.execPath, ['--import', 'tsx', CHILD, String(SIZE)], { stdio: ['ignore', 'pipe', 'pipe'] });
   const chunks: Buffer[] = [];
   let err = '';
-  child.stderr.on('data', (d) => { err += d; });
+  let stall: NodeJS.Timeout | undefined;
+  if (!throughShellPipe) child.stdout.pause();
+  child.stderr.on('data', (d) => {
+    err += d;
+    if (stall || !err.startsWith('ready\n')) return;
+    stall = setTimeout(() => (throughShellPipe ? writeFileSync(go, '') : child.stdout.resume()), STALL_MS);
+  });
   const done = new Promise<number | null>((r) => child.on('close', r));
-  if (!throughShellPipe) {
-    child.stdout.pause();
-    setTimeout(() => child.stdout.resume(), STALL_MS);
-  }
   child.stdout.on('data', (d: Buffer) => chunks.push(d));
   const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
   try {
     assert.equal(await done, 0, `the writer failed: ${err}`);
   } finally {
     clearTimeout(timer);
+    clearTimeout(stall);
+    rmSync(tmp, { recursive: true, force: true });
   }
-  return { out: Buffer.concat(chunks), report: JSON.parse(err) as Report };
+  return { out: Buffer.concat(chunks), report: JSON.parse(err.slice('ready\n'.length)) as Report };
 }
 
 for (const [name, viaPipe] of [['a pipe', true], ['a socket', false]] as const) {
