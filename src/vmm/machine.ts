@@ -390,7 +390,7 @@ export class Machine {
       // The common case of a debugger stepping: guest debug is already set for a plain
       // single step, so one KVM_RUN and a look at the exit is all it takes.
       this.kicker.enter(index);
-      this.checkpoint?.take(v, false);
+      this.checkpoint?.base(v, false);
       let rc = v.enter();
       // The slice timer ended KVM_RUN before the step (not a pause: a kick sets immediate_exit).
       // A step takes microseconds, so go again rather than through the event loop; a vCPU
@@ -639,7 +639,12 @@ export class Machine {
         rc = taken;
         taken = undefined;
       } else {
-        this.checkpoint?.take(v, !singleStep);
+        if (this.checkpoint) {
+          // A base as the run or step begins (and at each slice); the exits after it are logged.
+          if (exits === 0 && ticks === 0) this.checkpoint.base(v, !singleStep);
+          else if (!singleStep) this.checkpoint.reenter(v);
+          else this.checkpoint.base(v, false);
+        }
         rc = ticks === 0 ? v.enter() : v.reenter();
       }
       if (rc < 0) {
@@ -865,7 +870,7 @@ export class Machine {
     let s: Stop | null = null;
     try {
       for (;;) {
-        this.checkpoint?.take(v, false);
+        this.checkpoint?.base(v, false);
         const rc = v.enter();
         if (rc === -EINTR) {
           // A kick (immediate_exit set) or the end of a slice: clear it, and let a pause, or

@@ -121,6 +121,11 @@ export class GuestMemory {
     for (let p = gpa - (gpa % PAGE); p < gpa + len; p += PAGE) this.dirtyAside.add(p);
   }
 
+  /** The monitor wrote guest memory (or re-registered slots) since the last takeDirtyPages. */
+  get monitorWrote(): boolean {
+    return this.dirtyAside.size > 0;
+  }
+
   /**
    * Dirty-page logging on every RAM slot (KVM_MEM_LOG_DIRTY_PAGES): KVM write-protects the
    * pages and notes each first write after takeDirtyPages. Only the RAM slots: there is nothing else.

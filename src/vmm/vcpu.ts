@@ -66,6 +66,8 @@ export class Vcpu {
    * runs again or its registers are written. It saves two ioctls per breakpoint hit.
    */
   debugPcValid = false;
+  /** Counts the monitor's writes to the vCPU's state (registers, events, MSRs, XSAVE, MP state). */
+  stateWrites = 0;
 
   get debugPc(): bigint | undefined {
     return this.debugPcValid ? debugExitPc(this.run) : undefined;
@@ -234,6 +236,7 @@ export class Vcpu {
 
   /** Writes the shared view back. */
   storeRegs(): void {
+    this.stateWrites++;
     this.debugPcValid = false;
     this.regsValid = false;
     sys.ioctlPtr(this.fd, abi.KVM_SET_REGS, this.regsBuf, 'KVM_SET_REGS');
@@ -294,6 +297,7 @@ export class Vcpu {
 
   /** Writes the given fields over the current special registers. */
   setSregs(changes: Partial<Sregs>): void {
+    this.stateWrites++;
     const b = this.sregsBuf;
     sys.ioctlPtr(this.fd, abi.KVM_GET_SREGS, b, 'KVM_GET_SREGS');
     for (const n of SEGMENT_NAMES) {
@@ -352,6 +356,7 @@ export class Vcpu {
   }
 
   setXsave(b: Buffer): void {
+    this.stateWrites++;
     sys.ioctlPtr(this.fd, abi.KVM_SET_XSAVE, b, 'KVM_SET_XSAVE');
   }
 
@@ -383,6 +388,7 @@ export class Vcpu {
   }
 
   setMsrs(values: Map<number, bigint>): void {
+    this.stateWrites++;
     const indices = [...values.keys()];
     const b = this.msrsBuffer(indices);
     indices.forEach((idx, i) => {
@@ -477,6 +483,7 @@ export class Vcpu {
    * Returns what puts it back for the next entry, or undefined when there is none.
    */
   setAsideInjectedInterrupt(): (() => void) | undefined {
+    this.stateWrites++;
     const o = abi.kvm_vcpu_events;
     const b = Buffer.alloc(o.size);
     sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');
@@ -487,6 +494,7 @@ export class Vcpu {
     this.eventsInRun = false;
     sys.ioctlPtr(this.fd, abi.KVM_SET_VCPU_EVENTS, b, 'KVM_SET_VCPU_EVENTS');
     return () => {
+      this.stateWrites++;
       const now = Buffer.alloc(o.size);
       sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, now, 'KVM_GET_VCPU_EVENTS');
       now[o.interrupt_injected] = 1;
@@ -499,6 +507,7 @@ export class Vcpu {
   }
 
   injectException(vector: number, errorCode?: number): void {
+    this.stateWrites++;
     const b = Buffer.alloc(abi.kvm_vcpu_events.size);
     sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');
     const o = abi.kvm_vcpu_events;
@@ -521,6 +530,7 @@ export class Vcpu {
   }
 
   setMpState(state: number): void {
+    this.stateWrites++;
     const b = Buffer.alloc(4);
     b.writeUInt32LE(state, 0);
     sys.ioctlPtr(this.fd, abi.KVM_SET_MP_STATE, b, 'KVM_SET_MP_STATE');
