@@ -230,10 +230,7 @@ export class Machine {
         this.vm.memory.noteWrite(p, 1);
       },
     };
-    if (config.recoverShutdown ?? this.vm.host.kind === 'svm') {
-      for (const v of this.vm.vcpus) v.keepStateSynced();
-      this.checkpoint = new Checkpoint(this.vm.memory);
-    }
+    if (config.recoverShutdown ?? this.vm.host.kind === 'svm') this.checkpoint = new Checkpoint(this.vm.memory);
   }
 
   get host(): HostInfo {
@@ -641,6 +638,8 @@ export class Machine {
       } else {
         if (this.checkpoint) {
           // A base as the run or step begins (and at each slice); the exits after it are logged.
+          // Steps take a base each: KVM then copies all of it into kvm_run at every exit.
+          v.syncState = singleStep;
           if (exits === 0 && ticks === 0) this.checkpoint.base(v, !singleStep);
           else if (!singleStep) this.checkpoint.reenter(v);
           else this.checkpoint.base(v, false);

@@ -85,7 +85,7 @@ export class Vcpu {
    *   reads it only when told to, through kvm_dirty_regs);
    * - the special registers only on a KVM_RUN that follows a stop where they were read: copying
    *   them costs about 2.5% of every exit, worth it only where a debugger reads them each stop;
-   * - all three sets (events too) at every exit after keepStateSynced(), for checkpoints.
+   * - all three sets (events too) at every exit while `syncState` is set, for checkpoints.
    */
   constructor(readonly id: number, readonly fd: number, mmapSize: number, sync = 0) {
     const m = sys.mmap(mmapSize, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_SHARED, fd, 'mmap kvm_run');
@@ -112,8 +112,9 @@ export class Vcpu {
   /** The last KVM_RUN stored the special registers in kvm_run, and nothing has changed them since. */
   private sregsInRun = false;
   private readonly runSregs: Buffer;
-  /** keepStateSynced(): every KVM_RUN stores the special registers and the events in kvm_run too. */
   private syncAll = false;
+  /** KVM_SYNC_X86_EVENTS is set in kvm_valid_regs. */
+  private eventsSynced = false;
   /** The last KVM_RUN stored the events in kvm_run, and nothing has changed them since. */
   private eventsInRun = false;
 
@@ -122,17 +123,21 @@ export class Vcpu {
       (this.syncAll ? abi.KVM_SYNC_X86.EVENTS : 0);
     this.run.writeBigUInt64LE(BigInt(valid), abi.kvm_run.kvm_valid_regs);
     this.sregsSynced = sregs;
+    this.eventsSynced = this.syncAll;
   }
 
   /**
-   * From now on KVM copies the general and special registers and the events into kvm_run at
-   * every exit, where the host can (all three KVM_SYNC_X86 sets), so that captureState() before
-   * each KVM_RUN is a copy, not three ioctls.
+   * Whether KVM copies the special registers and the events into kvm_run too at every exit,
+   * where the host can (all three KVM_SYNC_X86 sets), so that a captureState() before the next
+   * KVM_RUN is a copy, not two more ioctls: worth it where that comes after every exit (steps
+   * under checkpoints), not where it comes once a time slice.
    */
-  keepStateSynced(): void {
-    if (!this.syncRegs || !this.syncSregs || !this.syncEvents) return;
-    this.syncAll = true;
-    this.setValidRegs(true);
+  get syncState(): boolean {
+    return this.syncAll;
+  }
+
+  set syncState(on: boolean) {
+    this.syncAll = on && this.syncRegs && this.syncSregs && this.syncEvents;
   }
 
   /**
@@ -178,7 +183,7 @@ export class Vcpu {
   enter(): number {
     // Special registers read at this stop will likely be read at the next one too.
     const sregs = this.syncAll || (this.syncSregs && this.sregsCache !== undefined);
-    if (sregs !== this.sregsSynced) this.setValidRegs(sregs);
+    if (sregs !== this.sregsSynced || this.syncAll !== this.eventsSynced) this.setValidRegs(sregs);
     this.invalidate();
     const rc = sys.ioctlRaw(this.fd, abi.KVM_RUN, 0);
     // KVM stores the registers on every way out of KVM_RUN, EINTR included.
