@@ -1,7 +1,7 @@
 // What it takes to bring back the machine as it was before its last KVM_RUN: where KVM
 // re-initializes a vCPU at a triple fault (SVM), shutdown-replay.ts puts a checkpoint back and
 // replays the guest to the faulting instruction. A checkpoint is a base plus an exit log:
-// - the base, taken when a run or step begins, at each time slice, and wherever the monitor
+// - the base, taken when a run or step begins, every few time slices, and wherever the monitor
 //   changed the vCPU or wrote guest memory itself: the vCPU's registers, special registers and
 //   events (copied out of kvm_run, where KVM syncs them: Vcpu.keepStateSynced), and guest
 //   memory as a shadow copy brought up to date with only the pages written since the previous
@@ -24,6 +24,8 @@ const PAGE = 4096;
 /** A log entry: kvm_run from exit_reason to the end of the io/mmio union, then RIP. */
 const EXIT_FROM = abi.kvm_run.exit_reason, EXIT_TO = abi.kvm_run.mmio_is_write + 4;
 const ENTRY = { exit: 0, rip: EXIT_TO - EXIT_FROM, size: EXIT_TO - EXIT_FROM + 8 } as const;
+/** A log this long is closed by a new base: its memory stays bounded (under 4 MiB). */
+const MAX_EXITS = 65536;
 
 export class Checkpoint {
   /** The vCPU it was taken for (-1: none yet). */
@@ -71,7 +73,8 @@ export class Checkpoint {
     const run = v.run;
     const reason = run.readUInt32LE(abi.kvm_run.exit_reason);
     const answered = reason === abi.KVM_EXIT.IO || reason === abi.KVM_EXIT.MMIO || reason === abi.KVM_EXIT.INTR;
-    if (!answered || v.id !== this.vcpu || v.stateWrites !== this.seenWrites || this.memory.monitorWrote || !this.withMemory) {
+    if (!answered || v.id !== this.vcpu || v.stateWrites !== this.seenWrites || this.memory.monitorWrote || !this.withMemory ||
+      this.exits >= MAX_EXITS) {
       this.base(v, true);
       return;
     }

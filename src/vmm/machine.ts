@@ -117,6 +117,12 @@ const SMP_SLICE_MS = 2;
 /** A replay to a triple fault: single steps at most (per pass) and milliseconds at most. */
 const REPLAY_MAX_STEPS = 1_000_000;
 const REPLAY_MAX_MS = 5000;
+/**
+ * A run's checkpoint takes a new base (registers, a dirty-log harvest) every this many time
+ * slices, and logs the exits between: a harvest costs about a millisecond in the test VM, and a
+ * replay runs through the logged exits at full speed before its single steps.
+ */
+const BASE_SLICES = 8;
 
 export class Machine {
   readonly vm: Vm;
@@ -169,6 +175,8 @@ export class Machine {
   readonly canHoldInterrupts: boolean;
   /** The state before the last KVM_RUN, where a triple fault loses it (recoverShutdown). */
   private readonly checkpoint: Checkpoint | undefined;
+  /** Time slices of this run since its checkpoint's last base. */
+  private slicesSinceBase = 0;
 
   constructor(config: MachineConfig) {
     // Files, format, sizes and the load itself are judged before KVM is opened (plan.ts).
@@ -473,6 +481,7 @@ export class Machine {
       throw new GuestError(this.state === 'destroyed' ? 'the machine has been destroyed' : 'the machine is already running');
     }
     this.state = 'running';
+    this.slicesSinceBase = 0;
     this.pending = undefined;
     this.debugDirty = false;
     this.kicker.takePauseRequest();
@@ -638,11 +647,12 @@ export class Machine {
       } else {
         if (this.checkpoint) {
           // A base as the run or step begins (and at each slice); the exits after it are logged.
-          // Steps take a base each: KVM then copies all of it into kvm_run at every exit.
+          // Steps take a base each: KVM then copies all of it into kvm_run at every exit. A run
+          // takes one as it begins and every BASE_SLICES slices; between, exits are logged.
           v.syncState = singleStep;
-          if (exits === 0 && ticks === 0) this.checkpoint.base(v, !singleStep);
-          else if (!singleStep) this.checkpoint.reenter(v);
-          else this.checkpoint.base(v, false);
+          if (singleStep) this.checkpoint.base(v, false);
+          else if (exits === 0 && ticks === 0 && this.slicesSinceBase++ % BASE_SLICES === 0) this.checkpoint.base(v, true);
+          else this.checkpoint.reenter(v);
         }
         rc = ticks === 0 ? v.enter() : v.reenter();
       }
