@@ -62,6 +62,10 @@ export class Checkpoint {
     this.exits = 0;
     this.inBytes = 0;
     v.captureState(this.state);
+    // An exit that this KVM_RUN completes first (RIP is still on its instruction): logged, so
+    // that the replay answers it too.
+    const reason = v.run.readUInt32LE(abi.kvm_run.exit_reason);
+    if (reason === abi.KVM_EXIT.IO || reason === abi.KVM_EXIT.MMIO) this.append(v);
   }
 
   /**
@@ -79,12 +83,17 @@ export class Checkpoint {
       return;
     }
     // The slice timer's EINTR needs no answer.
-    if (reason === abi.KVM_EXIT.INTR) return;
+    if (reason !== abi.KVM_EXIT.INTR) this.append(v);
+  }
+
+  /** The I/O or MMIO exit in `v`'s kvm_run, as the monitor answered it, joins the log. */
+  private append(v: Vcpu): void {
+    const run = v.run;
     if ((this.exits + 1) * ENTRY.size > this.log.length) this.log = grow(this.log, this.log.length * 2);
     const at = this.exits++ * ENTRY.size;
     run.copy(this.log, at + ENTRY.exit, EXIT_FROM, EXIT_TO);
     this.log.writeBigUInt64LE(v.loadRegs()[GPR.rip], at + ENTRY.rip);
-    if (reason === abi.KVM_EXIT.IO && run[abi.kvm_run.io_direction] === abi.KVM_EXIT_IO_IN) {
+    if (run.readUInt32LE(abi.kvm_run.exit_reason) === abi.KVM_EXIT.IO && run[abi.kvm_run.io_direction] === abi.KVM_EXIT_IO_IN) {
       const off = Number(run.readBigUInt64LE(abi.kvm_run.io_data_offset));
       const len = run[abi.kvm_run.io_size] * run.readUInt32LE(abi.kvm_run.io_count);
       if (this.inBytes + len > this.inData.length) this.inData = grow(this.inData, Math.max(this.inData.length * 2, this.inBytes + len));

@@ -743,6 +743,7 @@ export class Machine {
     const reset = v.getRip() === 0xfff0n && s.cs.selector === 0xf000 && s.cs.base === 0xffff0000n;
     if (!reset) return { kind: 'triple-fault', vcpu: v.id };
     if (!this.checkpoint) return { kind: 'triple-fault', vcpu: v.id, stateLost: TRIPLE_FAULT_STATE_LOST };
+    if (this.checkpoint.vcpu !== v.id) return { kind: 'triple-fault', vcpu: v.id, stateLost: replayFailed('no checkpoint of this vCPU') };
     const r = replayToShutdown(v, this.checkpoint, {
       maxSteps: REPLAY_MAX_STEPS, maxMs: REPLAY_MAX_MS, holdInterrupts: this.vm.host.blockIrq,
       pauseAsked: () => this.kicker.pauseAsked(),
