@@ -69,9 +69,10 @@ test('a triple fault: status 4, named on stderr, with the faulting instruction i
   assert.match(r.stderr, /\bcr0=[0-9a-f]{16}\b/);
   if (SVM && !/recovered by replaying \d+ instructions from the last exit/.test(r.stderr)) {
     // KVM on SVM re-INITs the vCPU at a shutdown and kvmdbg replays to the fault. In the test VM
-    // (kvm_amd nested under QEMU) a single step of this real-mode guest after the INIT never
-    // completes (an open defect: the long-mode guests of machine.test.ts and dap.test.ts are
-    // replayed exactly), so the CLI says so and dumps the last checkpoint: the first instruction.
+    // (kvm_amd nested under QEMU) this real-mode guest, put back after the INIT, does not execute
+    // at all (an open defect, see shutdown-replay.ts: the long-mode guests of machine.test.ts and
+    // dap.test.ts are replayed exactly), so the CLI says so and dumps the last checkpoint: the
+    // boot sector's first instruction.
     t.diagnostic(`the replay to the triple fault failed on this host; the CLI said: ${r.stderr.split('\n')[1]}`);
     assert.match(r.stderr, /could not be recovered by replay \(.+\), so its registers are those before the last KVM_RUN/);
     assert.equal(dumped(r.stderr, 'rip'), 0x7c00n);
