@@ -61,7 +61,7 @@ test('a boot sector prints on COM1 and exits through isa-debug-exit: status (0x2
 const SVM = existsSync('/sys/module/kvm_amd') && !existsSync('/sys/module/kvm_pvm');
 
 test('a triple fault: status 4, named on stderr, with the faulting instruction in the dump', (t) => {
-  const r = cli(['run', img['triple-fault']]);
+  const r = cli(['run', '--recover-triple-fault', img['triple-fault']]);
   assert.equal(r.status, 4, said(r));
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /triple fault/i);
@@ -82,6 +82,19 @@ test('a triple fault: status 4, named on stderr, with the faulting instruction i
   assert.equal(dumped(r.stderr, 'rip'), symbol(img['triple-fault'], 'fault'));
   assert.equal(dumped(r.stderr, 'cr0') & 1n, 1n, 'the guest was in protected mode (CR0.PE)');
   assert.match(r.stderr, /idtr=0+\/0000\b/, 'the dump shows the zero-limit IDT');
+});
+
+test('a triple fault without --recover-triple-fault, where KVM resets the vCPU: the dump is the reset state, and the option is named', () => {
+  const r = cli(['run', img['triple-fault']]);
+  assert.equal(r.status, 4, said(r));
+  if (!SVM) {
+    // Elsewhere KVM keeps the state: the option changes nothing.
+    assert.equal(dumped(r.stderr, 'rip'), symbol(img['triple-fault'], 'fault'));
+    return;
+  }
+  assert.match(r.stderr, /reset the vCPU at the shutdown/);
+  assert.match(r.stderr, /--recover-triple-fault/);
+  assert.equal(dumped(r.stderr, 'rip'), 0xfff0n);
 });
 
 test('cli; hlt: status 6, "halted with interrupts off", RIP just past the hlt', () => {

@@ -209,7 +209,7 @@ test('pause stops a guest spinning without exits, twice, with progress in betwee
 
 test('a triple fault is an exception stop that shows the faulting instruction', async () => {
   const { bin, syms: tf } = buildFlat64('triple64');
-  await launch(dc, flat64Launch(bin));
+  await launch(dc, { ...flat64Launch(bin), recoverTripleFault: true });
   const ev = await stopped(dc);
   assert.equal(ev.body.reason, 'exception');
   assert.match(ev.body.text ?? '', /Triple fault/);

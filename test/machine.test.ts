@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import type { MachineConfig } from '../src/vmm/machine.js';
 import { GuestError } from '../src/errors.js';
+import { TRIPLE_FAULT_STATE_LOST } from '../src/vmm/debug/stops.js';
 import * as abi from '../src/vmm/kvm/abi.js';
 import * as sys from '../src/vmm/kvm/sys.js';
 import { buildBootSector, buildFlat64 } from './guests/build.js';
@@ -297,7 +298,7 @@ test('stopOnGuestInt3 stops at the guest int3, then hands it to the guest', asyn
 });
 
 test('a triple fault stops the machine with the faulting instruction\'s state', async () => {
-  const { m, syms } = flat64('triple64');
+  const { m, syms } = flat64('triple64', { recoverShutdown: true });
   await withMachine(m, async () => {
     const stop = await m.run();
     if (m.host.kind === 'svm') {
@@ -314,8 +315,25 @@ test('a triple fault stops the machine with the faulting instruction\'s state', 
   });
 });
 
+test('without recoverShutdown, a host that resets the vCPU at a triple fault says so and names the option', async () => {
+  const { m, syms } = flat64('triple64');
+  await withMachine(m, async () => {
+    const stop = await m.run();
+    if (m.host.kind !== 'svm') {
+      // KVM keeps the state here (kvm_pvm, VMX): nothing to recover.
+      assert.deepEqual(stop, { kind: 'triple-fault', vcpu: 0 });
+      assert.equal(m.getRegs().rip, syms.fault);
+      return;
+    }
+    assert.deepEqual(stop, { kind: 'triple-fault', vcpu: 0, stateLost: TRIPLE_FAULT_STATE_LOST });
+    assert.match(TRIPLE_FAULT_STATE_LOST, /"recoverTripleFault": true/);
+    assert.equal(m.getRegs().rip, 0xfff0n);
+    assert.equal(m.getSregs().cs.base, 0xffff0000n);
+  });
+});
+
 test('a triple fault after memory was written since the last exit: memory and registers as at the fault', async () => {
-  const { m, syms } = flat64('triple-mem64');
+  const { m, syms } = flat64('triple-mem64', { recoverShutdown: true });
   await withMachine(m, async () => {
     const stop = await m.run();
     assert.equal(stop.kind, 'triple-fault');
@@ -394,8 +412,8 @@ test('registers read at a stop (from the kvm_run page, sync regs) are those KVM_
 });
 
 test('special registers read at a stop come from kvm_run at the next (KVM_SYNC_X86_SREGS) and equal KVM_GET_SREGS', async () => {
-  // Without the checkpoints of recoverShutdown (on by default on SVM), which keep them synced.
-  const { m, syms } = flat64('long-flat', { recoverShutdown: false });
+  // Without the checkpoints of recoverShutdown (off by default), which keep them synced.
+  const { m, syms } = flat64('long-flat');
   await withMachine(m, async () => {
     const v = m.vcpu(0);
     const fromKvm = () => {

@@ -28,6 +28,8 @@ export interface LaunchConfig {
   loadWholeImage: boolean;
   /** A Linux bzImage's boot protocol entry (default 32). */
   bootEntry?: BootEntry;
+  /** Where KVM resets the vCPU at a triple fault (SVM), replay to it (MachineConfig.recoverShutdown). */
+  recoverTripleFault: boolean;
   stopOnEntry: boolean;
   /** Record from the start, for reverse execution (src/debugger/history). */
   record: boolean;
@@ -57,6 +59,7 @@ export const LAUNCH_FIELDS: Record<string, string[]> = {
   disk: ['string'],
   loadWholeImage: ['boolean'],
   bootEntry: ['integer'],
+  recoverTripleFault: ['boolean'],
   stopOnEntry: ['boolean'],
   record: ['boolean'],
   symbols: ['array'],
@@ -161,6 +164,8 @@ export function parseLaunchArgs(raw: Record<string, unknown> = {}): LaunchConfig
 
   if (raw.bootEntry !== undefined && !BOOT_ENTRIES.includes(raw.bootEntry as BootEntry)) fail('bootEntry', raw.bootEntry, 'must be 32 or 64');
   const bootEntry = raw.bootEntry as BootEntry | undefined;
+  const recoverTripleFault = raw.recoverTripleFault ?? false;
+  if (typeof recoverTripleFault !== 'boolean') fail('recoverTripleFault', recoverTripleFault, 'must be true or false');
 
   const stopOnEntry = raw.stopOnEntry ?? false;
   if (typeof stopOnEntry !== 'boolean') fail('stopOnEntry', stopOnEntry, 'must be true or false');
@@ -202,7 +207,7 @@ export function parseLaunchArgs(raw: Record<string, unknown> = {}): LaunchConfig
   else if (raw.trace !== undefined && raw.trace !== false) fail('trace', raw.trace, 'must be true, false or a file path');
 
   return {
-    program, format, memory, smp, cmdline, modules, mode, disk, loadWholeImage, bootEntry, stopOnEntry, record, symbols, serial, trace, disassemblySyntax, keys,
+    program, format, memory, smp, cmdline, modules, mode, disk, loadWholeImage, bootEntry, recoverTripleFault, stopOnEntry, record, symbols, serial, trace, disassemblySyntax, keys,
     loadAddress: address('loadAddress', raw.loadAddress),
     entry: address('entry', raw.entry),
   };

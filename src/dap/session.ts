@@ -125,6 +125,7 @@ export class KvmDebugSession extends LoggingDebugSession {
     const machine = new Machine({
       image: this.info?.programImage ?? c.program, imageName: c.program, memory: c.memory, smp: c.smp, format: c.format, cmdline: c.cmdline,
       modules: c.modules, loadAddress: c.loadAddress, entry: c.entry, mode: c.mode, disk: c.disk, loadWholeImage: c.loadWholeImage, bootEntry: c.bootEntry,
+      recoverShutdown: c.recoverTripleFault,
       serial: (b) => this.serial?.write(b),
       kvmDevice: process.env.KVMDBG_DEVICE || undefined,
       // For tests of the stepping fallback used on hosts without KVM_GUESTDBG_BLOCKIRQ.

@@ -53,7 +53,8 @@ export function describeStop(s: Stop): string {
 }
 
 export const TRIPLE_FAULT_STATE_LOST = 'this host reset the vCPU at the shutdown (KVM on SVM does), so its registers ' +
-  'are the reset state (F000:FFF0), not the faulting instruction\'s';
+  'are the reset state (F000:FFF0), not the faulting instruction\'s; to see those, run again with triple-fault ' +
+  'recovery (launch.json "recoverTripleFault": true, kvmdbg run --recover-triple-fault)';
 
 /** stateLost where the replay to the fault failed: the checkpoint's state is shown. */
 export function replayFailed(why: string): string {
