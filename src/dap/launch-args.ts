@@ -177,11 +177,11 @@ export function parseLaunchArgs(raw: Record<string, unknown> = {}): LaunchConfig
     if (raw.symbols === undefined) return [];
     if (!Array.isArray(raw.symbols)) fail('symbols', raw.symbols, 'must be a list of ELF files or { "path", "offset" } objects');
     return raw.symbols.map((s, i): SymbolFile => {
-      if (typeof s === 'string') return { path: path(`symbols[${i}]`, s), offset: 0n };
+      if (typeof s === 'string') return { path: path(`symbols[${i}]`, s) };
       if (s && typeof s === 'object' && typeof (s as { path?: unknown }).path === 'string') {
         const off = (s as { offset?: unknown }).offset;
-        const offset = off === undefined ? 0 : address(`symbols[${i}].offset`, off)!;
-        return { path: path(`symbols[${i}].path`, (s as { path: string }).path), offset: BigInt(offset) };
+        const offset = off === undefined ? undefined : BigInt(address(`symbols[${i}].offset`, off)!);
+        return { path: path(`symbols[${i}].path`, (s as { path: string }).path), offset };
       }
       fail(`symbols[${i}]`, s, 'must be an ELF file path or { "path": ..., "offset": ... }');
     });
