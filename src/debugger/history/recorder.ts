@@ -78,9 +78,15 @@ export class Recorder {
   /**
    * Runs forward until a breakpoint: through the history first (stopping at the machine's code
    * breakpoints, temporary ones included; data breakpoints are searched going back only), then
-   * live: recorded step by step when recording, else the machine's run.
+   * live: recorded step by step when recording, else the machine's run (as it returns: a stop
+   * within the first slice without a turn of the event loop, the hot path of hit and continue).
    */
-  async run(): Promise<Stop> {
+  run(): Stop | Promise<Stop> {
+    if (!this.on && !this.replaying) return this.m.run();
+    return this.runRecorded();
+  }
+
+  private async runRecorded(): Promise<Stop> {
     this.pauseWanted = false;
     const fromPast = this.replaying;
     for (let n = 1; this.replaying; n++) {
