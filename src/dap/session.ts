@@ -323,7 +323,9 @@ export class KvmDebugSession extends LoggingDebugSession {
 
   protected threadsRequest(response: DebugProtocol.ThreadsResponse): void {
     const n = this.target?.machine.vcpus.length ?? 1;
-    response.body = { threads: Array.from({ length: n }, (_, i) => new Thread(THREAD_BASE + i, `vCPU ${i}`)) };
+    // While stopped, a Linux guest's vCPU is named with the task it runs.
+    const task = (i: number) => (this.running === undefined ? this.target?.runningTask(i) : undefined);
+    response.body = { threads: Array.from({ length: n }, (_, i) => new Thread(THREAD_BASE + i, [`vCPU ${i}`, task(i)].filter(Boolean).join(': '))) };
     this.sendResponse(response);
   }
 
@@ -386,6 +388,8 @@ export class KvmDebugSession extends LoggingDebugSession {
       const ctx = target.evalContext(vcpu, frame);
       const history = args.context === 'repl' ? target.historyCommand(args.expression) : undefined;
       if (history) return { result: history.text, variablesReference: 0 };
+      const linux = args.context === 'repl' ? target.linuxCommand(args.expression, vcpu) : undefined;
+      if (linux !== undefined) return { result: linux, variablesReference: 0 };
       const out = args.context === 'repl' ? runConsoleCommand(args.expression, target.machine, vcpu, ctx, this.settings) : undefined;
       if (out !== undefined) return { result: out, variablesReference: 0 };
       return this.vars.evaluated(evaluate(args.expression, ctx, { hex: args.format?.hex, allowAssign: args.context === 'repl' }));

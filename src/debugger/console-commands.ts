@@ -18,6 +18,7 @@ import {
 } from './evaluate.js';
 import { EFER_LMA } from '../x86/registers.js';
 import { HISTORY_HELP } from './history/commands.js';
+import { LINUX_HELP } from './linux/commands.js';
 
 const COMMANDS = new Set(['help', 'info', 'i', 'x', 'xp', 'print', 'p', 'set']);
 
@@ -37,6 +38,7 @@ const HELP = `kvmdbg console commands (any other line is evaluated as a C expres
   set var LVALUE = EXPR      assign (also: set $rax = 0)
   set disassembly-flavor F   instructions in intel or att syntax, as gdb
 ${HISTORY_HELP}
+${LINUX_HELP}
   help                       this list
 Expressions are C: $rax eax al, *(uint32_t *)0x1000, p->next->val, arr[3], sizeof,
 casts, and phys:ADDR (the uint64_t at a physical address; (uint8_t)phys:ADDR for a byte).

@@ -9,6 +9,7 @@ import { CallFrameInfo } from '../symbols/dwarf/cfi.js';
 import { DwarfVariables, type DwarfVariable } from '../symbols/dwarf/variables.js';
 import type { CType } from '../symbols/dwarf/types.js';
 import { isElf, type ElfSymbol } from '../symbols/elf-parse.js';
+import { Btf } from '../symbols/btf.js';
 import { isSystemMap, parseSystemMap } from '../symbols/system-map.js';
 import { ElfImage } from '../symbols/elf-file.js';
 import { readImage } from '../vmm/machine.js';
@@ -43,6 +44,8 @@ interface DebugFile {
   lines: LineTable;
   frames: CallFrameInfo;
   variables: DwarfVariables;
+  /** The file's BTF (a vmlinux's .BTF section), parsed when first asked for; types DWARF lacks. */
+  btf: () => Btf | undefined;
 }
 
 export class DebugInfo {
@@ -77,6 +80,10 @@ export class DebugInfo {
       lines: LineTable.fromElf(elf, path, offset),
       frames: CallFrameInfo.fromElf(elf, path, offset),
       variables: DwarfVariables.fromElf(elf, path, offset),
+      btf: once(() => {
+        const section = elf.section('.BTF');
+        return section && Btf.parse(section, `${path} (.BTF)`);
+      }),
     });
   }
 
@@ -98,6 +105,7 @@ export class DebugInfo {
       lines: new LineTable([]),
       frames: new CallFrameInfo([], map.bits),
       variables: DwarfVariables.none(map.bits),
+      btf: () => undefined,
     });
   }
 
@@ -243,9 +251,14 @@ export class DebugInfo {
     return this.files.flatMap((f) => f.variables.globals());
   }
 
+  /** A type by its C spelling: from the files' DWARF, else from their BTF. */
   typeByName(name: string): CType | undefined {
     for (const f of this.files) {
       const t = f.variables.typeByName(name);
+      if (t) return t;
+    }
+    for (const f of this.files) {
+      const t = f.btf()?.typeByName(name);
       if (t) return t;
     }
     return undefined;
@@ -255,4 +268,17 @@ export class DebugInfo {
   callFrameInfo(): CallFrameInfo[] {
     return this.files.map((f) => f.frames);
   }
+}
+
+/** f's value, computed on the first call. */
+function once<T>(f: () => T): () => T {
+  let done = false;
+  let value: T;
+  return () => {
+    if (!done) {
+      value = f();
+      done = true;
+    }
+    return value;
+  };
 }

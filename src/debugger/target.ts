@@ -19,6 +19,9 @@ import { evaluate, machineContext, type EvalContext } from './evaluate.js';
 import { Recorder } from './history/recorder.js';
 import { Reverse } from './history/reverse.js';
 import { runHistoryCommand, type HistoryAnswer } from './history/commands.js';
+import { KernelData } from './linux/kernel-data.js';
+import { runLinuxCommand } from './linux/commands.js';
+import { Tasks } from './linux/tasks.js';
 
 /** A stop of the session: the monitor's, or one the run policy raised itself. */
 export type TargetStop = Stop | { kind: 'mode-switch'; vcpu: number; from: string; to: string };
@@ -77,6 +80,9 @@ function readOnly(ctx: EvalContext): EvalContext {
 export class DebugTarget {
   private readonly snapshots = new Map<number, Snapshot>();
   private readonly stacks = new Map<number, Frame[]>();
+  private kernelData: KernelData | undefined;
+  /** The vCPU whose page tables the kernel's data is read through. */
+  private kernelVcpu = 0;
   /** A pause asked for while the target itself drives the guest (mode-switch stepping). */
   private pauseWanted = false;
 
@@ -407,6 +413,33 @@ export class DebugTarget {
     const a = runHistoryCommand(line, this.history);
     if (a?.moved) this.invalidate();
     return a;
+  }
+
+  /** A Linux console command (lx-dmesg, lx-ps, lx-lsmod), read through `vcpu`; undefined for another line. */
+  linuxCommand(line: string, vcpu: number): string | undefined {
+    return runLinuxCommand(line, () => this.kernel(vcpu));
+  }
+
+  /**
+   * What a vCPU runs, for the Threads view: "sh (pid 73)" where the session knows a Linux
+   * kernel's symbols and types (current_task); undefined otherwise, or where it can't be read now.
+   */
+  runningTask(vcpu: number): string | undefined {
+    if (!this.info?.functionAddress('__per_cpu_offset') || (this.machine.getSregs(vcpu).efer & EFER_LMA) === 0n) return undefined;
+    try {
+      const t = new Tasks(this.kernel(vcpu)).current(vcpu);
+      return `${t.comm} (pid ${t.pid})`;
+    } catch {
+      return undefined; // early in the boot, or not Linux: the plain name
+    }
+  }
+
+  /** The kernel's data through `vcpu`'s page tables; its in-memory BTF is read once per target. */
+  private kernel(vcpu: number): KernelData {
+    if (!this.info) throw new GuestError('the Linux commands need the kernel\'s symbols: add its System.map or vmlinux to "symbols" in launch.json');
+    this.kernelData ??= new KernelData(this.info, (addr, length) => this.machine.readLinear(this.kernelVcpu, addr, length));
+    this.kernelVcpu = vcpu;
+    return this.kernelData;
   }
 
   /** Judges a breakpoint or watchpoint hit (counts, conditions, logpoints): report it or go on. */

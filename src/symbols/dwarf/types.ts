@@ -41,6 +41,22 @@ export interface Member {
   bitOffset?: number;
 }
 
+/**
+ * A bit-field member `bitSize` bits wide at bit `total` of its struct, placed as Member says: in
+ * the aligned storage unit of its type's size that holds all of it, or (packed) from the byte
+ * holding its first bit.
+ */
+export function bitField(name: string, type: CType, total: number, bitSize: number): Member {
+  const unitBytes = Math.max(1, typeSize(type));
+  let start = Math.floor(total / (unitBytes * 8)) * unitBytes;
+  let bitOffset = total - start * 8;
+  if (bitOffset + bitSize > unitBytes * 8) {
+    start = Math.floor(total / 8);
+    bitOffset = total - start * 8;
+  }
+  return { name, offset: start, type, bitSize, bitOffset };
+}
+
 /** Skips typedefs and qualifiers: the type that says what the bytes are. */
 export function stripType(t: CType | undefined): CType | undefined {
   for (let i = 0; i < 64 && t && (t.kind === 'typedef' || t.kind === 'qualified'); i++) t = t.target;
@@ -259,6 +275,41 @@ export function standardTypedef(name: string, bits: 32 | 64): string | undefined
     case 'intmax_t': return bits === 64 ? 'long' : 'long long';
     default: return undefined;
   }
+}
+
+/**
+ * A type from its C spelling: "struct node *", "const char", "unsigned long int", "uint32_t".
+ * `named` looks up a file's own named types by key: "struct x", "union x", "enum x", a typedef's
+ * name, a base type's canonical name (canonicalBaseName). C's base types and the <stdint.h>
+ * names resolve without the file (a cast to a type the program never used).
+ */
+export function typeFromName(name: string, bits: 32 | 64, named: (key: string) => CType | undefined): CType | undefined {
+  const text = name.trim().replace(/\s+/g, ' ');
+  if (!text || text === 'void') return undefined;
+  const ptr = /^(.*?)\s*\*$/.exec(text);
+  if (ptr) {
+    const base = ptr[1].trim();
+    if (base === 'void' || base === 'const void' || base === 'void const') return { kind: 'pointer', size: bits / 8, target: undefined };
+    const target = typeFromName(base, bits, named);
+    return target ? { kind: 'pointer', size: bits / 8, target } : undefined;
+  }
+  let m = /^(const|volatile)\s+(.+)$/.exec(text);
+  const qual = m ? { qualifier: m[1], rest: m[2] } : (m = /^(.+?)\s+(const|volatile)$/.exec(text)) ? { qualifier: m[2], rest: m[1] } : undefined;
+  if (qual) {
+    if (qual.rest === 'void') return undefined;
+    const target = typeFromName(qual.rest, bits, named);
+    return target ? { kind: 'qualified', qualifier: qual.qualifier as 'const' | 'volatile', target } : undefined;
+  }
+  const exact = named(text);
+  if (exact) return exact;
+  const canon = canonicalBaseName(text);
+  if (canon) return named(canon) ?? standardBaseType(canon, bits);
+  const std = standardTypedef(text, bits);
+  if (std) {
+    const target = typeFromName(std, bits, named);
+    return target ? { kind: 'typedef', name: text, target } : undefined;
+  }
+  return undefined;
 }
 
 /** Whether values of a type are signed integers (for sign-extending constants). */

@@ -19,7 +19,7 @@ import {
   expressionAt, listxOffset, rangesContain, readLocationList, readRangeList, type AddressRange, type ListUnit, type LocationList,
 } from './loclists.js';
 import {
-  canonicalBaseName, isSignedInteger, standardBaseType, standardTypedef, stripType, type CType, type Member,
+  bitField, canonicalBaseName, isSignedInteger, stripType, typeFromName, type CType, type Member,
 } from './types.js';
 
 export type { AddressRange } from './loclists.js';
@@ -748,14 +748,7 @@ export class DwarfVariables {
     } else {
       total = offset * 8;
     }
-    const unitBytes = Math.max(1, typeSizeOf(type));
-    let start = Math.floor(total / (unitBytes * 8)) * unitBytes;
-    let bitOffset = total - start * 8;
-    if (bitOffset + bitSize > unitBytes * 8) {
-      start = Math.floor(total / 8);
-      bitOffset = total - start * 8;
-    }
-    return { name, offset: start, type, bitSize, bitOffset };
+    return bitField(name, type, total, bitSize);
   }
 
   /** Named types (and complete definitions of tags) of every unit, built on first use. */
@@ -814,37 +807,10 @@ export class DwarfVariables {
    * names the program's DWARF lacks are made up. "void" is undefined, as is an unknown name.
    */
   typeByName(name: string): CType | undefined {
-    const text = name.trim().replace(/\s+/g, ' ');
-    if (!text || text === 'void') return undefined;
-    const ptr = /^(.*?)\s*\*$/.exec(text);
-    if (ptr) {
-      const base = ptr[1].trim();
-      if (base === 'void' || base === 'const void' || base === 'void const') return { kind: 'pointer', size: this.bits / 8, target: undefined };
-      const target = this.typeByName(base);
-      return target ? { kind: 'pointer', size: this.bits / 8, target } : undefined;
-    }
-    let m = /^(const|volatile)\s+(.+)$/.exec(text);
-    const qual = m ? { qualifier: m[1], rest: m[2] } : (m = /^(.+?)\s+(const|volatile)$/.exec(text)) ? { qualifier: m[2], rest: m[1] } : undefined;
-    if (qual) {
-      if (qual.rest === 'void') return undefined;
-      const target = this.typeByName(qual.rest);
-      return target ? { kind: 'qualified', qualifier: qual.qualifier as 'const' | 'volatile', target } : undefined;
-    }
-    const index = this.typeIndex();
-    const exact = index.get(text);
-    if (exact?.length) return this.buildType(exact[0]);
-    const canon = canonicalBaseName(text);
-    if (canon) {
-      const found = index.get(canon);
-      if (found?.length) return this.buildType(found[0]);
-      return standardBaseType(canon, this.bits);
-    }
-    const std = standardTypedef(text, this.bits);
-    if (std) {
-      const target = this.typeByName(std);
-      return target ? { kind: 'typedef', name: text, target } : undefined;
-    }
-    return undefined;
+    return typeFromName(name, this.bits, (key) => {
+      const found = this.typeIndex().get(key);
+      return found?.length ? this.buildType(found[0]) : undefined;
+    });
   }
 
   // -------------------------------------------------------------------------------------------

@@ -1,0 +1,111 @@
+// lx-ps and the current task of each vCPU: Linux's tasks, as scripts/gdb/linux/tasks.py walks
+// them. Every process is on init_task's `tasks` list; the threads of one are on its signal
+// struct's thread_head list (through thread_node, Linux 3.14 and later), or on the leader's
+// `thread_group` list, walked where thread_node is missing.
+import { GuestError } from '../../errors.js';
+import type { KernelData } from './kernel-data.js';
+
+const WHAT = 'lx-ps';
+/** More tasks than this is a list gone wrong (a corrupt or half-written one): the walk stops. */
+const MAX_TASKS = 1 << 16;
+const COMM_LEN = 16;
+
+export interface Task {
+  address: bigint;
+  pid: number;
+  /** The thread group's id: the process's pid. */
+  tgid: number;
+  comm: string;
+  /** ps's letter: R S D T t X Z P I. */
+  state: string;
+}
+
+/**
+ * The state letter as /proc/PID/stat shows it (fs/proc/array.c task_state_array): the highest
+ * of the reportable state bits, exit_state included, and I for an idle kernel thread.
+ */
+function stateLetter(state: number, exitState: number): string {
+  const TASK_REPORT = 0x7f;
+  const TASK_IDLE = 0x402;
+  if (state === TASK_IDLE) return 'I';
+  const bits = (state | exitState) & TASK_REPORT;
+  return bits === 0 ? 'R' : 'SDTtXZP'[31 - Math.clz32(bits)] ?? '?';
+}
+
+export class Tasks {
+  private readonly ts;
+  constructor(private readonly k: KernelData) {
+    this.ts = k.struct('task_struct', WHAT);
+  }
+
+  private off(path: string): bigint {
+    return BigInt(this.k.field(this.ts, path, WHAT).offset);
+  }
+
+  /** One task_struct read into a Task. */
+  task(address: bigint): Task {
+    const k = this.k;
+    const stateField = k.hasField(this.ts, '__state') ? '__state' : 'state';
+    return {
+      address,
+      pid: k.u32(address + this.off('pid')),
+      tgid: k.u32(address + this.off('tgid')),
+      comm: k.cString(address + this.off('comm'), COMM_LEN),
+      state: stateLetter(k.u32(address + this.off(stateField)), k.u32(address + this.off('exit_state'))),
+    };
+  }
+
+  /** Every task: each process from init_task's list, and each one's threads. */
+  all(): Task[] {
+    const k = this.k;
+    const init = k.symbol('init_task', WHAT);
+    const tasks = this.off('tasks');
+    const out: Task[] = [];
+    for (const leader of [init, ...this.walk(init + tasks, tasks)]) {
+      out.push(this.task(leader));
+      for (const thread of this.threadsOf(leader)) if (thread !== leader) out.push(this.task(thread));
+      if (out.length > MAX_TASKS) throw new GuestError(`${WHAT}: more than ${MAX_TASKS} tasks: the task list looks corrupt`);
+    }
+    return out;
+  }
+
+  /** The task a vCPU runs: the per-CPU current_task (pcpu_hot.current_task from Linux 6.2). */
+  current(cpu: number): Task {
+    const k = this.k;
+    const base = k.u64(k.symbol('__per_cpu_offset', 'the current task') + BigInt(cpu * 8));
+    const direct = k.perCpuOffset('current_task');
+    const hot = direct === undefined ? k.perCpuOffset('pcpu_hot') : undefined;
+    if (direct === undefined && hot === undefined) throw new GuestError('the current task needs the per-CPU variable current_task (or pcpu_hot) in the kernel\'s BTF');
+    const at = direct ?? hot! + k.field(k.struct('pcpu_hot', 'the current task'), 'current_task', 'the current task').offset;
+    return this.task(k.u64(base + BigInt(at)));
+  }
+
+  /** A group leader's threads (itself included), in list order. */
+  private threadsOf(leader: bigint): bigint[] {
+    const k = this.k;
+    if (k.hasField(this.ts, 'thread_node')) {
+      const signal = k.u64(leader + this.off('signal'));
+      const head = signal + BigInt(k.field(k.struct('signal_struct', WHAT), 'thread_head', WHAT).offset);
+      return [...this.walk(head, this.off('thread_node'))];
+    }
+    const group = this.off('thread_group');
+    return [leader, ...this.walk(leader + group, group)];
+  }
+
+  /** The structs on a circular list_head list from `head` (not an entry), `link` the list_head's offset in each. */
+  private *walk(head: bigint, link: bigint): Generator<bigint> {
+    const k = this.k;
+    let node = k.u64(head);
+    for (let n = 0; node !== head; n++) {
+      if (n > MAX_TASKS) throw new GuestError(`${WHAT}: a list of more than ${MAX_TASKS} entries from 0x${head.toString(16)}: it looks corrupt`);
+      yield node - link;
+      node = k.u64(node);
+    }
+  }
+}
+
+/** lx-ps's table: one task a line. */
+export function formatTasks(tasks: Task[]): string {
+  const rows = tasks.map((t) => `0x${t.address.toString(16)} ${String(t.pid).padStart(7)} ${String(t.tgid).padStart(7)}  ${t.state}  ${t.comm}`);
+  return [`${'TASK'.padEnd(18)} ${'PID'.padStart(7)} ${'TGID'.padStart(7)}  ST COMM`, ...rows].join('\n');
+}
