@@ -113,6 +113,9 @@ const NOKASLR = 'console=ttyS0 nokaslr';
 const MAP_NAMES = [
   '_text', 'start_kernel', 'rest_init', '__x64_sys_newuname', '__entry_text_start', '__entry_text_end',
   'asm_exc_divide_error', 'asm_exc_int3', 'asm_exc_page_fault', 'asm_sysvec_apic_timer_interrupt', 'asm_common_interrupt', 'irq_entries_start',
+  // The kernel-aware views' data: the task list, the log's ring buffer, the module list, the
+  // per-CPU areas, and the kernel's own BTF (the struct layouts).
+  'init_task', 'prb', 'modules', '__per_cpu_offset', '__start_BTF', '__stop_BTF',
 ];
 let nokaslrMap: Promise<{ path: string; lines: string[]; address: (name: string) => bigint; next: (name: string) => bigint }> | undefined;
 
@@ -127,7 +130,7 @@ function kernelMap(t: { diagnostic(s: string): void }): NonNullable<typeof nokas
           await launch(dc, { program: kernel, initrd: initramfs, cmdline: NOKASLR, memory: '256M' });
           if (!(await con.bootToPrompt(t, attempt, PROMPT))) continue;
           await con.command(`echo 0 > /proc/sys/kernel/kptr_restrict; grep -A1 -E " (${MAP_NAMES.join('|')})$" /proc/kallsyms; echo done`, /^done\r?$/m);
-          return con.text.slice(con.text.lastIndexOf('kallsyms')).match(/^[0-9a-f]{16} [Tt] \w+(?=\r?$)/gm) ?? [];
+          return con.text.slice(con.text.lastIndexOf('kallsyms')).match(/^[0-9a-f]{16} [A-Za-z] \w+(?=\r?$)/gm) ?? [];
         } finally {
           await dc.stop();
         }
@@ -356,5 +359,65 @@ test('KASLR on: the slide is found from the IDT, and a function breakpoint set b
     } finally {
       await dc.stop();
     }
+  }
+});
+
+test('kernel-aware views from a System.map alone, under KASLR: lx-dmesg, lx-ps, lx-lsmod and the task each vCPU runs, as the guest itself reports them', { timeout: 2 * LINUX_BOOT_MS + 12 * LINUX_COMMAND_MS }, async (t) => {
+  const k = await kernelMap(t);
+  // No nokaslr: the map's symbols move by the slide kvmdbg finds. The map names no struct
+  // layouts: they come from the BTF in the kernel's memory (__start_BTF to __stop_BTF).
+  const { dc, con } = await bootSession(t, { program: kernel, initrd: initramfs, cmdline: 'console=ttyS0', memory: '256M', symbols: [k.path] });
+  try {
+    // The guest's own word first: its log's first lines, pid 1's name, the shell's pid, its modules.
+    const answer = await con.command('dmesg | head -n 3; echo "init=$(cat /proc/1/comm) shell=$$ modules=$(wc -l < /proc/modules)"',
+      /^init=(\S+) shell=(\d+) modules=(\d+)\r?$/m);
+    const [, initComm, shellPid, moduleCount] = answer;
+    const dmesgHead = con.text.slice(0, answer.index).split(/\r?\n/).filter((l) => /^\[\s*\d+\.\d{6}\] /.test(l)).slice(-3);
+    assert.equal(dmesgHead.length, 3, `dmesg printed its first lines:\n${con.said()}`);
+    t.diagnostic(`the guest: ${JSON.stringify(dmesgHead[0])}, init=${initComm} shell=${shellPid} modules=${moduleCount}`);
+
+    await dc.pauseRequest({ threadId: 1 });
+    assert.equal((await stopped(dc, LINUX_COMMAND_MS)).body.reason, 'pause');
+    const frame = await topFrame(dc);
+    const run = async (expression: string) => (await dc.evaluateRequest({ expression, context: 'repl', frameId: frame.id })).body.result;
+
+    // lx-dmesg: the same first lines, timestamps included.
+    const log = (await run('lx-dmesg')).split('\n');
+    t.diagnostic(`lx-dmesg: ${log.length} lines, the first ${JSON.stringify(log[0])}`);
+    assert.deepEqual(log.slice(0, 3), dmesgHead);
+    assert.match(log[0], /Linux version \d+\.\d+\.\d+-\S+-amd64/);
+
+    // lx-ps: init and the shell, with the names the guest gave, and the kernel's own threads.
+    const ps = (await run('lx-ps')).split('\n');
+    const row = (pid: number) => ps.find((l) => new RegExp(`^0x[0-9a-f]{16}\\s+${pid}\\s+`).test(l));
+    t.diagnostic(`lx-ps: ${ps.length - 1} tasks; ${JSON.stringify([row(0), row(1), row(Number(shellPid))])}`);
+    assert.match(ps[0], /^TASK\s+PID\s+TGID\s+ST COMM$/);
+    assert.match(row(0) ?? '', /\s0\s+0\s+[RI]\s+swapper\/0$/, 'the idle task, pid 0');
+    assert.match(row(1) ?? '', new RegExp(`\\s1\\s+1\\s+[RS]\\s+${initComm}$`));
+    assert.match(row(Number(shellPid)) ?? '', new RegExp(`\\s${shellPid}\\s+${shellPid}\\s+[RS]\\s+sh$`));
+    assert.ok(ps.some((l) => /\s[SI]\s+kthreadd$/.test(l)), 'kthreadd is listed');
+
+    // lx-lsmod: as many modules as /proc/modules lists (this initramfs loads none).
+    const mods = (await run('lx-lsmod')).split('\n');
+    assert.match(mods[0], /^Address\s+Module\s+Size\s+Used by$/);
+    assert.equal(Number(moduleCount), 0);
+    assert.deepEqual(mods.slice(1), ['(no modules loaded)']);
+
+    // The Threads view names the task on the vCPU: in uname's system call, uname.
+    await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: '__x64_sys_newuname' }] });
+    await dc.continueRequest({ threadId: 1 });
+    con.type('uname -m\n');
+    const hit = await stopped(dc, LINUX_COMMAND_MS);
+    assert.equal(hit.body.reason, 'function breakpoint', hit.body.text);
+    const threads = (await dc.threadsRequest()).body.threads;
+    t.diagnostic(`Threads at the uname breakpoint: ${JSON.stringify(threads.map((x) => x.name))}`);
+    const named = /^vCPU 0: uname \(pid (\d+)\)$/.exec(threads[0].name) ?? assert.fail(`thread 0 is ${threads[0].name}`);
+    const unameRow = (await run('lx-ps')).split('\n').find((l) => new RegExp(`^0x[0-9a-f]{16}\\s+${named[1]}\\s+`).test(l));
+    assert.match(unameRow ?? '', /\sR\s+uname$/, 'lx-ps shows uname running');
+    await dc.setFunctionBreakpointsRequest({ breakpoints: [] });
+    await dc.continueRequest({ threadId: 1 });
+    await con.waitFor(/^x86_64\r?$/m, LINUX_COMMAND_MS);
+  } finally {
+    await dc.stop();
   }
 });

@@ -13,6 +13,8 @@ import { bitField, typeFromName, type CType, type Member } from './dwarf/types.j
 
 const MAGIC = 0xeb9f;
 const HEADER = 24;
+/** How deep building one type may nest by value (structs, arrays, typedefs, qualifiers): a few dozen in the kernel. */
+const MAX_DEPTH = 500;
 /** struct btf_type: name_off, info, size/type. */
 const TYPE_HEADER = 12;
 
@@ -62,6 +64,7 @@ export class Btf {
   private readonly at: Uint32Array;
   private readonly built = new Map<number, CType | undefined>();
   private names: Map<string, number> | undefined;
+  private depth = 0;
 
   private constructor(private readonly types: Buffer, private readonly strings: Buffer, at: number[], readonly source: string) {
     this.at = Uint32Array.from(at);
@@ -175,6 +178,18 @@ export class Btf {
   type(id: number): CType | undefined {
     if (id === 0 || id >= this.at.length) return undefined;
     if (this.built.has(id)) return this.built.get(id);
+    // Guest memory may hold hostile BTF: a chain of distinct types deeper than any C program's
+    // ends in an unknown type rather than in the end of the stack.
+    if (this.depth >= MAX_DEPTH) return { kind: 'unknown', name: '(nested too deep)' };
+    this.depth++;
+    try {
+      return this.build(id);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private build(id: number): CType | undefined {
     const t = this.types;
     const o = this.at[id];
     const name = this.str(t.readUInt32LE(o));
@@ -200,8 +215,17 @@ export class Btf {
       case Kind.FLOAT:
         return put({ kind: 'base', name, size: sizeOrType, encoding: 'float' });
       case Kind.PTR: {
-        const p = put({ kind: 'pointer', size: 8, target: undefined as CType | undefined });
-        p.target = this.type(sizeOrType);
+        // The target is built when first read: pointers are how a kernel's types reach each
+        // other, and building through them would build most of the kernel's types at once.
+        const p = put({ kind: 'pointer', size: 8 } as Extract<CType, { kind: 'pointer' }>);
+        Object.defineProperty(p, 'target', {
+          enumerable: true, configurable: true,
+          get: () => {
+            const target = this.type(sizeOrType);
+            Object.defineProperty(p, 'target', { value: target, enumerable: true, writable: true });
+            return target;
+          },
+        });
         return p;
       }
       case Kind.ARRAY: {

@@ -4,7 +4,10 @@
 // the DWARF targets take them (targets.ts packSections), and a few files made here. Files named
 // regress-* (inputs of crashes found and fixed) are left alone.
 //   npm run fuzz:corpus
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { buildLoaderGuests } from '../guests/build-loaders.js';
@@ -16,6 +19,7 @@ import { iterateDies, unitHeaders } from '../../src/symbols/dwarf/info.js';
 import { MULTIBOOT_HEADER_MAGIC } from '../../src/formats/detect.js';
 import { buildElf, pvhElf, symbolTable, SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB } from './elf-builder.js';
 import { CORPUS_DIR } from './run.js';
+import { ROOT } from '../support/paths.js';
 import { PVH_SEEDS, SECTION_NAMES, SYSTEM_MAP_SEEDS, packSections } from './targets.js';
 
 const DW_AT_location = 0x02;
@@ -79,6 +83,7 @@ async function main(): Promise<void> {
   write('bzimage', 'fake-bzimage', buildFakeBzImage().image);
   for (const [bits, desc] of PVH_SEEDS) write('pvh', `made-${bits}-desc${desc}`, pvhElf(bits, desc));
   SYSTEM_MAP_SEEDS.forEach((text, i) => write('system-map', `made-${i}`, Buffer.from(text)));
+  write('btf', 'gcc-gbtf-types', btfOfTypesC());
 
   // ELF files made here: symbols in both classes, a zlib-compressed section, a PIE.
   const strtab = Buffer.from('\0_start\0main\0data\0');
@@ -156,6 +161,18 @@ async function main(): Promise<void> {
     "'\\x41' + '\\101' + '\\n'", '(int (*)[8])buf', '0b1010 % 07', 'v.f.g->h[0]', '-(-(-1))', '1ULL << 63', 'a ? b : c ? d : e',
   ];
   exprs.forEach((x, i) => write('c-expression', String(i).padStart(2, '0'), Buffer.from(x)));
+}
+
+/** The .BTF gcc -gbtf makes for test/guests/btf/types.c (structs, bit-fields, enums, unions, function pointers). */
+function btfOfTypesC(): Buffer {
+  const dir = mkdtempSync(join(tmpdir(), 'kvmdbg-corpus-btf-'));
+  try {
+    const exe = join(dir, 'types');
+    execFileSync('gcc', ['-gbtf', join(ROOT, 'test', 'guests', 'btf', 'types.c'), '-o', exe]);
+    return ElfImage.open(readFileSync(exe), exe).section('.BTF') ?? assert.fail('gcc -gbtf made no .BTF');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 main().catch((e) => {

@@ -18,6 +18,7 @@ import { evaluateLocation, formatExpression, type ExprEnv, type FrameContext, ty
 import { DwarfVariables, typeName, type CType as DwarfType } from '../../src/symbols/dwarf/variables.js';
 import { loadGuest } from '../../src/vmm/loaders/detect.js';
 import { isSystemMap, parseSystemMap } from '../../src/symbols/system-map.js';
+import { Btf } from '../../src/symbols/btf.js';
 import { detectFormat } from '../../src/formats/detect.js';
 import type { GuestFormat, Module } from '../../src/vmm/loaders/types.js';
 import { parse, type Node as ExprNode, type TypeResolver } from '../../src/debugger/expr/parser.js';
@@ -217,6 +218,19 @@ const systemMap: Target = {
   },
 };
 
+const btf: Target = {
+  name: 'btf',
+  maxLen: 16 * 1024,
+  dict: [Buffer.from([0x9f, 0xeb, 1, 0]), Buffer.from([0, 0, 0, 4]), Buffer.from([0, 0, 0, 0x84]), Buffer.from([0xff, 0xff, 0, 0]), Buffer.from('struct\0')],
+  run(data) {
+    const b = tolerate(() => Btf.parse(data, 'x.btf'));
+    if (!b) return;
+    for (let id = 1; id <= Math.min(b.count, 256); id++) typeName(b.type(id));
+    for (const name of ['struct s', 'struct task', 'int', 'u64', 'enum colour', 'struct s *']) typeName(b.typeByName(name));
+    b.variables();
+  },
+};
+
 const dwarfLine: Target = {
   name: 'dwarf-line',
   maxLen: 64 * 1024,
@@ -384,7 +398,7 @@ const cExpression: Target = {
   },
 };
 
-export const TARGETS: Target[] = [elf, multiboot, multiboot2, bzimage, pvh, systemMap, dwarfLine, dwarfInfo, dwarfCfi, dwarfLoclists, cExpression];
+export const TARGETS: Target[] = [elf, multiboot, multiboot2, bzimage, pvh, systemMap, btf, dwarfLine, dwarfInfo, dwarfCfi, dwarfLoclists, cExpression];
 
 export function targetByName(name: string): Target {
   const t = TARGETS.find((x) => x.name === name);
