@@ -209,6 +209,12 @@ test('evaluate: registers, memory casts and symbols in watch and hover; debug-co
   r = await dc.evaluateRequest({ expression: 'xp/4xb 0x7c00', frameId: f.id, context: 'repl' });
   assert.match(r.body.result, new RegExp(`0x${first.toString(16).padStart(2, '0')}`));
   await assert.rejects(dc.evaluateRequest({ expression: 'no_such_thing + 1', frameId: f.id, context: 'watch' }), /no symbol "no_such_thing"/);
+  // A Linux command on a guest that is not Linux says what it lacks, and the session goes on.
+  await assert.rejects(dc.evaluateRequest({ expression: 'lx-ps', frameId: f.id, context: 'repl' }), /lx-ps needs the layout of struct task_struct, which this kernel's types do not have: add a vmlinux with DWARF or BTF/);
+  await assert.rejects(dc.evaluateRequest({ expression: 'lx-dmesg', frameId: f.id, context: 'repl' }), /lx-dmesg needs the layout of struct printk_ringbuffer/);
+  assert.match((await dc.evaluateRequest({ expression: 'lx-symbols', frameId: f.id, context: 'repl' })).body.result, /^no kernel module list here/);
+  r = await dc.evaluateRequest({ expression: 'info mode', frameId: f.id, context: 'repl' });
+  assert.match(r.body.result, /long mode \(64-bit\)/);
 });
 
 test('a breakpoint condition is evaluated at each hit; one that fails to evaluate stops and says why', async () => {

@@ -15,7 +15,7 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import { buildDist } from './support/cli.js';
 import { launch, newClient, stopped, topFrame } from './support/dap.js';
-import { buildInitramfs, debianKernel, PROMPT } from './support/linux.js';
+import { buildInitramfs, debianKernel, PROMPT, TEST_MODULE } from './support/linux.js';
 import { DapConsole, LINUX_BOOT_MS, LINUX_COMMAND_MS } from './support/linux-dap.js';
 import { BZIMAGE_LOAD_ADDR, ENTRY64_OFFSET } from '../src/vmm/loaders/bzimage.js';
 import { LINUX_ZERO_PAGE_ADDR } from '../src/vmm/layout.js';
@@ -362,19 +362,25 @@ test('KASLR on: the slide is found from the IDT, and a function breakpoint set b
   }
 });
 
-test('kernel-aware views from a System.map alone, under KASLR: lx-dmesg, lx-ps, lx-lsmod and the task each vCPU runs, as the guest itself reports them', { timeout: 2 * LINUX_BOOT_MS + 12 * LINUX_COMMAND_MS }, async (t) => {
+test('kernel-aware views from a System.map alone, under KASLR: lx-dmesg, lx-ps, lx-lsmod, a module\'s symbols, per-CPU variables and the task each vCPU runs, as the guest itself reports them', { timeout: 2 * LINUX_BOOT_MS + 12 * LINUX_COMMAND_MS }, async (t) => {
   const k = await kernelMap(t);
   // No nokaslr: the map's symbols move by the slide kvmdbg finds. The map names no struct
   // layouts: they come from the BTF in the kernel's memory (__start_BTF to __stop_BTF).
   const { dc, con } = await bootSession(t, { program: kernel, initrd: initramfs, cmdline: 'console=ttyS0', memory: '256M', symbols: [k.path] });
   try {
-    // The guest's own word first: its log's first lines, pid 1's name, the shell's pid, its modules.
-    const answer = await con.command('dmesg | head -n 3; echo "init=$(cat /proc/1/comm) shell=$$ modules=$(wc -l < /proc/modules)"',
+    // The guest's own word first: a module loaded, its log's first lines, pid 1's name, the
+    // shell's pid, /proc/modules, and where kallsyms puts one of the module's functions.
+    const fn = 'irq_bypass_register_producer';
+    const answer = await con.command(`insmod /lib/modules/${TEST_MODULE}.ko; echo 0 > /proc/sys/kernel/kptr_restrict; dmesg | head -n 3; ` +
+      `cat /proc/modules; grep -E ' ${fn}\\b' /proc/kallsyms; echo "init=$(cat /proc/1/comm) shell=$$ modules=$(wc -l < /proc/modules)"`,
       /^init=(\S+) shell=(\d+) modules=(\d+)\r?$/m);
     const [, initComm, shellPid, moduleCount] = answer;
-    const dmesgHead = con.text.slice(0, answer.index).split(/\r?\n/).filter((l) => /^\[\s*\d+\.\d{6}\] /.test(l)).slice(-3);
+    const said = con.text.slice(0, answer.index);
+    const dmesgHead = said.split(/\r?\n/).filter((l) => /^\[\s*\d+\.\d{6}\] /.test(l)).slice(-3);
     assert.equal(dmesgHead.length, 3, `dmesg printed its first lines:\n${con.said()}`);
-    t.diagnostic(`the guest: ${JSON.stringify(dmesgHead[0])}, init=${initComm} shell=${shellPid} modules=${moduleCount}`);
+    const procModule = new RegExp(`^${TEST_MODULE} (\\d+) (\\d+) \\S+ Live (0x[0-9a-f]+)`, 'm').exec(said) ?? assert.fail(`no ${TEST_MODULE} in /proc/modules:\n${con.said()}`);
+    const fnAt = BigInt('0x' + (new RegExp(`^([0-9a-f]{16}) [Tt] ${fn}\\s+\\[${TEST_MODULE}\\]`, 'm').exec(said) ?? assert.fail(`no ${fn} in kallsyms:\n${con.said()}`))[1]);
+    t.diagnostic(`the guest: ${JSON.stringify(dmesgHead[0])}, init=${initComm} shell=${shellPid} modules=${moduleCount}; ${procModule[0]}; ${fn} at 0x${fnAt.toString(16)}`);
 
     await dc.pauseRequest({ threadId: 1 });
     assert.equal((await stopped(dc, LINUX_COMMAND_MS)).body.reason, 'pause');
@@ -387,21 +393,32 @@ test('kernel-aware views from a System.map alone, under KASLR: lx-dmesg, lx-ps, 
     assert.deepEqual(log.slice(0, 3), dmesgHead);
     assert.match(log[0], /Linux version \d+\.\d+\.\d+-\S+-amd64/);
 
-    // lx-ps: init and the shell, with the names the guest gave, and the kernel's own threads.
+    // lx-ps: the idle task, init (here the shell itself is pid 1: /init execs it) and kthreadd.
     const ps = (await run('lx-ps')).split('\n');
     const row = (pid: number) => ps.find((l) => new RegExp(`^0x[0-9a-f]{16}\\s+${pid}\\s+`).test(l));
-    t.diagnostic(`lx-ps: ${ps.length - 1} tasks; ${JSON.stringify([row(0), row(1), row(Number(shellPid))])}`);
+    t.diagnostic(`lx-ps: ${ps.length - 1} tasks; ${JSON.stringify([row(0), row(1), row(2)])}`);
     assert.match(ps[0], /^TASK\s+PID\s+TGID\s+ST COMM$/);
     assert.match(row(0) ?? '', /\s0\s+0\s+[RI]\s+swapper\/0$/, 'the idle task, pid 0');
     assert.match(row(1) ?? '', new RegExp(`\\s1\\s+1\\s+[RS]\\s+${initComm}$`));
     assert.match(row(Number(shellPid)) ?? '', new RegExp(`\\s${shellPid}\\s+${shellPid}\\s+[RS]\\s+sh$`));
-    assert.ok(ps.some((l) => /\s[SI]\s+kthreadd$/.test(l)), 'kthreadd is listed');
+    assert.match(row(2) ?? '', /\s2\s+2\s+[SI]\s+kthreadd$/, 'kthreadd, pid 2');
 
-    // lx-lsmod: as many modules as /proc/modules lists (this initramfs loads none).
+    // lx-lsmod: the module, at the address and with the size /proc/modules gives.
     const mods = (await run('lx-lsmod')).split('\n');
+    t.diagnostic(`lx-lsmod: ${JSON.stringify(mods)}`);
+    assert.equal(Number(moduleCount), 1);
     assert.match(mods[0], /^Address\s+Module\s+Size\s+Used by$/);
-    assert.equal(Number(moduleCount), 0);
-    assert.deepEqual(mods.slice(1), ['(no modules loaded)']);
+    assert.deepEqual(mods.slice(1).map((l) => l.split(/\s+/)), [[procModule[3], TEST_MODULE, procModule[1], procModule[2]]]);
+
+    // Its symbols came with the stop (as lx-symbols): a function breakpoint in it resolves to
+    // kallsyms' address, and the Disassembly view names it.
+    assert.match(con.console, new RegExp(`kernel modules' symbols: ${TEST_MODULE} \\(\\d+\\)`));
+    const bp = (await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: fn }] })).body.breakpoints[0];
+    assert.ok(bp.verified, bp.message);
+    assert.equal(BigInt(bp.instructionReference!), fnAt);
+    const dis = await dc.disassembleRequest({ memoryReference: `0x${fnAt.toString(16)}`, instructionCount: 1 });
+    assert.equal(dis.body!.instructions[0].symbol, fn);
+    assert.match(await run('lx-symbols'), new RegExp(`^kernel modules' symbols: ${TEST_MODULE} \\(\\d+\\)$`));
 
     // The Threads view names the task on the vCPU: in uname's system call, uname.
     await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: '__x64_sys_newuname' }] });
@@ -414,6 +431,11 @@ test('kernel-aware views from a System.map alone, under KASLR: lx-dmesg, lx-ps, 
     const named = /^vCPU 0: uname \(pid (\d+)\)$/.exec(threads[0].name) ?? assert.fail(`thread 0 is ${threads[0].name}`);
     const unameRow = (await run('lx-ps')).split('\n').find((l) => new RegExp(`^0x[0-9a-f]{16}\\s+${named[1]}\\s+`).test(l));
     assert.match(unameRow ?? '', /\sR\s+uname$/, 'lx-ps shows uname running');
+    // A per-CPU variable in an expression is this vCPU's copy (its type from the kernel's BTF).
+    const stopFrame = await topFrame(dc);
+    const expr = async (expression: string) => (await dc.evaluateRequest({ expression, context: 'watch', frameId: stopFrame.id })).body.result;
+    assert.equal(await expr('current_task->pid'), named[1]);
+    assert.match(await expr('current_task->comm'), /^"uname/);
     await dc.setFunctionBreakpointsRequest({ breakpoints: [] });
     await dc.continueRequest({ threadId: 1 });
     await con.waitFor(/^x86_64\r?$/m, LINUX_COMMAND_MS);

@@ -137,9 +137,8 @@ export class KvmDebugSession extends LoggingDebugSession {
     if (this.info?.forgetKernelSlide()) this.sendBreakpointEvents(this.bps.resolveFunctionsAgain());
     this.filters.applyTo(machine);
     this.target = new DebugTarget(machine, this.info, this.bps, (line) => this.sendEvent(new OutputEvent(line + '\n', 'console')));
-    this.target.onKernelSlide = (slide, changed) => {
-      const text = `${slide < 0n ? '-' : ''}0x${(slide < 0n ? -slide : slide).toString(16)}`;
-      this.sendEvent(new OutputEvent(`kvmdbg: the kernel's KASLR slide is ${text} (from its IDT): the System.map's symbols moved by it\n`, 'console'));
+    this.target.onSymbolsChanged = (message, changed) => {
+      this.sendEvent(new OutputEvent(`kvmdbg: ${message}\n`, 'console'));
       this.sendBreakpointEvents(changed);
     };
     if (c.record) this.target.history.start();

@@ -9,7 +9,7 @@ import { CallFrameInfo } from '../symbols/dwarf/cfi.js';
 import { DwarfVariables, type DwarfVariable } from '../symbols/dwarf/variables.js';
 import type { CType } from '../symbols/dwarf/types.js';
 import { isElf, type ElfSymbol } from '../symbols/elf-parse.js';
-import { Btf } from '../symbols/btf.js';
+import { Btf, type BtfVariable } from '../symbols/btf.js';
 import { isSystemMap, parseSystemMap } from '../symbols/system-map.js';
 import { ElfImage } from '../symbols/elf-file.js';
 import { readImage } from '../vmm/machine.js';
@@ -52,6 +52,8 @@ export class DebugInfo {
   private readonly files: DebugFile[] = [];
   /** The monitor's BIOS routines (bios_int10, bios_irq0...), after the files' own symbols. */
   private firmware: SymbolTable | undefined;
+  /** A running Linux kernel's loaded modules' symbols (read from its memory), before the files'. */
+  private kernelModules: SymbolTable | undefined;
   /** The program file's bytes, read once per launch (the loader takes them from here). */
   readonly programImage: Buffer;
 
@@ -138,9 +140,18 @@ export class DebugInfo {
     }
   }
 
-  /** A new kernel boots (a restart): the maps wait for its slide again. True if any had one. */
+  /** The loaded modules' symbols, replacing the earlier set (a module loaded or went). */
+  setModuleSymbols(symbols: ElfSymbol[]): void {
+    this.kernelModules = symbols.length ? new SymbolTable(symbols, 0n, 'kernel modules', 64) : undefined;
+  }
+
+  /**
+   * A new kernel boots (a restart): the maps wait for its slide again, and its modules are not
+   * loaded yet. True if any symbol moved or went.
+   */
   forgetKernelSlide(): boolean {
-    let any = false;
+    let any = this.kernelModules !== undefined;
+    this.kernelModules = undefined;
     for (const f of this.files) {
       if (!f.kaslr?.slid) continue;
       f.kaslr.slid = false;
@@ -167,6 +178,9 @@ export class DebugInfo {
     // (__bss_start, _end) would claim everything above it.
     const fw = this.firmware?.lookup(addr);
     if (fw) return fw;
+    // Before the files: a System.map's last symbol, without a size, would claim the module area.
+    const mod = this.kernelModules?.lookup(addr);
+    if (mod) return mod;
     for (const f of this.files) {
       const s = f.symbols.lookup(addr);
       if (s) return s;
@@ -192,6 +206,8 @@ export class DebugInfo {
       const s = f.symbols.byName(name);
       if (s) return { address: s.address, size: s.size, compiled: s.type === 'func' };
     }
+    const mod = this.kernelModules?.byName(name);
+    if (mod) return { address: mod.address, size: mod.size, compiled: mod.type === 'func' };
     const fw = this.firmware?.byName(name);
     return fw && { address: fw.address, size: fw.size, compiled: false };
   }
@@ -260,6 +276,15 @@ export class DebugInfo {
     for (const f of this.files) {
       const t = f.btf()?.typeByName(name);
       if (t) return t;
+    }
+    return undefined;
+  }
+
+  /** A variable the files' BTF places (a kernel's per-CPU ones), by name. */
+  btfVariable(name: string): BtfVariable | undefined {
+    for (const f of this.files) {
+      const v = f.btf()?.variable(name);
+      if (v) return v;
     }
     return undefined;
   }

@@ -15,13 +15,14 @@ import type { DebugRegs, Fpu, Sregs } from '../vmm/vcpu.js';
 import type { Breakpoints, BreakpointState } from './breakpoints.js';
 import { kernelSlide } from './kernel-slide.js';
 import { Stepper } from './stepping.js';
-import { evaluate, machineContext, type EvalContext } from './evaluate.js';
+import { evaluate, machineContext, type CType, type EvalContext } from './evaluate.js';
 import { Recorder } from './history/recorder.js';
 import { Reverse } from './history/reverse.js';
 import { runHistoryCommand, type HistoryAnswer } from './history/commands.js';
 import { KernelData } from './linux/kernel-data.js';
 import { runLinuxCommand } from './linux/commands.js';
 import { Tasks } from './linux/tasks.js';
+import { listModules, moduleSymbols } from './linux/modules.js';
 
 /** A stop of the session: the monitor's, or one the run policy raised itself. */
 export type TargetStop = Stop | { kind: 'mode-switch'; vcpu: number; from: string; to: string };
@@ -81,6 +82,8 @@ export class DebugTarget {
   private readonly snapshots = new Map<number, Snapshot>();
   private readonly stacks = new Map<number, Frame[]>();
   private kernelData: KernelData | undefined;
+  /** The module list as last read (addresses and names), to see loads and unloads. */
+  private modulesSeen: string | undefined;
   /** The vCPU whose page tables the kernel's data is read through. */
   private kernelVcpu = 0;
   /** A pause asked for while the target itself drives the guest (mode-switch stepping). */
@@ -90,8 +93,11 @@ export class DebugTarget {
   /** Reverse execution: the recorded history of vCPU 0 and the policy of moving back through it. */
   readonly history: Recorder;
   private readonly reverse: Reverse;
-  /** Told when a kernel's KASLR slide is found, with the breakpoints that moved by it. */
-  onKernelSlide: ((slide: bigint, changed: BreakpointState[]) => void) | undefined;
+  /**
+   * Told when symbols moved or came (a kernel's KASLR slide found, its modules' symbols read),
+   * with a line for the Debug Console and the breakpoints that moved.
+   */
+  onSymbolsChanged: ((message: string, changed: BreakpointState[]) => void) | undefined;
 
   /** `log` receives the lines of logpoints that were hit. */
   constructor(readonly machine: Machine, private readonly info: DebugInfo | undefined, private readonly hits: Breakpoints,
@@ -252,7 +258,7 @@ export class DebugTarget {
     const read = valueReader(this.machine, vcpu);
     const variable = (name: string) => {
       const v = info?.localsAt(f.scopePc).find((x) => x.name === name) ?? info?.globals().find((x) => x.name === name);
-      if (!v) return undefined;
+      if (!v) return this.perCpuVariable(name, vcpu);
       const location = v.locate({ pc: f.scopePc, regs: f.dwarfRegs, cfa: f.cfa, read, bits: f.bits });
       if (location.kind === 'error') throw new GuestError(`${name}: ${location.message}`);
       return { type: v.type, location };
@@ -358,7 +364,10 @@ export class DebugTarget {
         const stop = watchModes ? await this.stepWatchingModes(vcpu) : await this.history.run();
         this.findKernelSlide();
         const j = this.judge(stop);
-        if (j.report) return { stop, detail: j.detail };
+        if (j.report) {
+          if ('vcpu' in stop) this.findKernelModules(stop.vcpu);
+          return { stop, detail: j.detail };
+        }
       }
     } finally {
       clearInterval(poll);
@@ -382,7 +391,37 @@ export class DebugTarget {
     if (slide === undefined) return;
     info.setKernelSlide(slide);
     this.stacks.clear();
-    this.onKernelSlide?.(slide, this.hits.resolveFunctionsAgain());
+    const text = `${slide < 0n ? '-' : ''}0x${(slide < 0n ? -slide : slide).toString(16)}`;
+    this.onSymbolsChanged?.(`the kernel's KASLR slide is ${text} (from its IDT): the System.map's symbols moved by it`, this.hits.resolveFunctionsAgain());
+  }
+
+  /**
+   * Where the session knows a Linux kernel's module list (its `modules` symbol): reads it after
+   * a run, and when it changed, the modules' own symbols (as gdb's lx-symbols, from the kernel's
+   * memory rather than the .ko files); function breakpoints on them resolve then. A list that
+   * can't be read yet (early in the boot) is looked at again after the next run.
+   */
+  private findKernelModules(vcpu: number, always = false): string | undefined {
+    const info = this.info;
+    if (!info?.functionAddress('modules') || info.needsKernelSlide) return undefined;
+    try {
+      const k = this.kernel(vcpu);
+      const mods = listModules(k);
+      const key = mods.map((m) => `${m.address}:${m.name}`).join(',');
+      if (key === this.modulesSeen && !always) return undefined;
+      this.modulesSeen = key;
+      const symbols = mods.map((m) => ({ name: m.name, symbols: moduleSymbols(k, m) }));
+      info.setModuleSymbols(symbols.flatMap((m) => m.symbols));
+      this.stacks.clear();
+      const text = symbols.length
+        ? `kernel modules' symbols: ${symbols.map((m) => `${m.name} (${m.symbols.length})`).join(', ')}`
+        : 'kernel modules\' symbols: no modules loaded';
+      this.onSymbolsChanged?.(text, this.hits.resolveFunctionsAgain());
+      return text;
+    } catch (e) {
+      if (always) throw e;
+      return undefined;
+    }
   }
 
   /** One step of a vCPU; a breakpoint met on the way is judged (and reported) like a run's. */
@@ -417,6 +456,10 @@ export class DebugTarget {
 
   /** A Linux console command (lx-dmesg, lx-ps, lx-lsmod), read through `vcpu`; undefined for another line. */
   linuxCommand(line: string, vcpu: number): string | undefined {
+    if (line.trim() === 'lx-symbols') {
+      this.kernel(vcpu);
+      return this.findKernelModules(vcpu, true) ?? 'no kernel module list here: the symbols name no `modules`, or the KASLR slide is not known yet';
+    }
     return runLinuxCommand(line, () => this.kernel(vcpu));
   }
 
@@ -432,6 +475,17 @@ export class DebugTarget {
     } catch {
       return undefined; // early in the boot, or not Linux: the plain name
     }
+  }
+
+  /**
+   * In a Linux kernel, a per-CPU variable (its BTF names them) read as this vCPU's copy, as the
+   * kernel's this_cpu_read would: `current_task->comm`, `runqueues.nr_running`.
+   */
+  private perCpuVariable(name: string, vcpu: number): { type: CType; location: { kind: 'memory'; address: bigint } } | undefined {
+    if (!this.info?.functionAddress('__per_cpu_offset') || (this.machine.getSregs(vcpu).efer & EFER_LMA) === 0n) return undefined;
+    const k = this.kernel(vcpu);
+    const v = k.perCpuVariable(name);
+    return v?.type && { type: v.type, location: { kind: 'memory', address: k.perCpuAddress(v, vcpu) } };
   }
 
   /** The kernel's data through `vcpu`'s page tables; its in-memory BTF is read once per target. */

@@ -65,6 +65,7 @@ export class Btf {
   private readonly built = new Map<number, CType | undefined>();
   private names: Map<string, number> | undefined;
   private depth = 0;
+  private byVariable: Map<string, BtfVariable> | undefined;
 
   private constructor(private readonly types: Buffer, private readonly strings: Buffer, at: number[], readonly source: string) {
     this.at = Uint32Array.from(at);
@@ -111,6 +112,15 @@ export class Btf {
       const id = this.nameIndex().get(key);
       return id === undefined ? undefined : this.type(id);
     });
+  }
+
+  /** A variable a DATASEC places, by name (the first, where several have it). */
+  variable(name: string): BtfVariable | undefined {
+    if (!this.byVariable) {
+      this.byVariable = new Map();
+      for (const v of this.variables()) if (!this.byVariable.has(v.name)) this.byVariable.set(v.name, v);
+    }
+    return this.byVariable.get(name);
   }
 
   /** The variables the DATASECs place (the kernel's BTF lists its per-CPU variables so). */

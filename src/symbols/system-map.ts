@@ -28,6 +28,15 @@ function typeOf(letter: string): SymbolType {
   return 'notype';
 }
 
+/** A symbol as nm spells it, its type letter giving its type, binding and section (kallsyms keeps the letters too). */
+export function letterSymbol(name: string, value: bigint, letter: string, size = 0n): ElfSymbol {
+  return {
+    name, value, size, type: typeOf(letter),
+    bind: letter === 'w' || letter === 'W' ? 'weak' : letter === letter.toUpperCase() ? 'global' : 'local',
+    shndx: letter === 'A' || letter === 'a' ? SHN_ABS : DEFINED,
+  };
+}
+
 /**
  * The symbols of a System.map or kallsyms text, and the address width it spells (8 hex digits:
  * 32-bit, 16: 64-bit). A line of another shape is an error naming it (Debian's linux-image
@@ -53,11 +62,7 @@ export function parseSystemMap(text: string, file: string): { symbols: ElfSymbol
     if (letter === 'U') continue;
     const value = BigInt('0x' + m[1]);
     if (value !== 0n) nonZero = true;
-    symbols.push({
-      name: m[3], value, size: 0n, type: typeOf(letter),
-      bind: letter === 'w' || letter === 'W' ? 'weak' : letter === letter.toUpperCase() ? 'global' : 'local',
-      shndx: letter === 'A' || letter === 'a' ? SHN_ABS : DEFINED,
-    });
+    symbols.push(letterSymbol(m[3], value, letter));
   }
   if (!symbols.length) throw new GuestError(`${file}: no symbols (an empty System.map)`);
   if (!nonZero) {

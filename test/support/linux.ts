@@ -5,7 +5,8 @@
 // - an initramfs: a cpio (newc) of busybox-static (/bin/busybox, Debian's busybox-static) and an
 //   /init that mounts proc, sysfs and devtmpfs and runs a shell on the console (ttyS0 with
 //   console=ttyS0), written here rather than by cpio(1) so that /dev/console can be a device node
-//   without root;
+//   without root, and one module of that kernel (TEST_MODULE, with no dependencies) in
+//   /lib/modules for tests that load one;
 // - a vmlinux: the ELF inside that bzImage, decompressed as the kernel's scripts/extract-vmlinux
 //   does (the payload's place is in the setup header, its format in its magic), for PVH boots.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -45,13 +46,17 @@ const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 const S_IFCHR = 0o020000;
 
+/** The module the initramfs carries: small, and depending on no other (kvm's helper). */
+export const TEST_MODULE = 'irqbypass';
+
 /** The newc archive of the initramfs, in memory. */
-export function initramfsArchive(busybox: Buffer): Buffer {
+export function initramfsArchive(busybox: Buffer, module: Buffer): Buffer {
   let ino = 1;
   const entries = [
-    ...['bin', 'dev', 'proc', 'sys'].map((d) => newcEntry(d, S_IFDIR | 0o755, undefined, undefined, ino++)),
+    ...['bin', 'dev', 'proc', 'sys', 'lib', 'lib/modules'].map((d) => newcEntry(d, S_IFDIR | 0o755, undefined, undefined, ino++)),
     newcEntry('dev/console', S_IFCHR | 0o600, undefined, [5, 1], ino++),
     newcEntry('bin/busybox', S_IFREG | 0o755, busybox, undefined, ino++),
+    newcEntry(`lib/modules/${TEST_MODULE}.ko`, S_IFREG | 0o644, module, undefined, ino++),
     newcEntry('init', S_IFREG | 0o755, Buffer.from(INIT_SCRIPT), undefined, ino++),
     newcEntry('TRAILER!!!', 0),
   ];
@@ -65,11 +70,12 @@ export function buildInitramfs(): string {
   if (parseElf(busybox, BUSYBOX).programHeaders.some((p) => p.type === PT_INTERP)) {
     throw new Error(`${BUSYBOX} is dynamically linked; the initramfs has no libc: install busybox-static instead of busybox`);
   }
-  const hash = createHash('sha256').update(busybox).update(INIT_SCRIPT).digest('hex').slice(0, 16);
+  const module = readFileSync(debianModule(TEST_MODULE));
+  const hash = createHash('sha256').update(busybox).update(INIT_SCRIPT).update(module).digest('hex').slice(0, 16);
   const path = join(CACHE_DIR, `initramfs-${hash}.cpio`);
   if (existsSync(path)) return path;
   mkdirSync(CACHE_DIR, { recursive: true });
-  writeFileSync(`${path}.tmp`, initramfsArchive(busybox));
+  writeFileSync(`${path}.tmp`, initramfsArchive(busybox, module));
   renameSync(`${path}.tmp`, path);
   return path;
 }
@@ -97,10 +103,28 @@ export function debianKernel(): string {
     const boot = join(work, 'x', 'boot');
     const vmlinuz = readdirSync(boot).find((f) => f.startsWith('vmlinuz-'));
     if (!vmlinuz) throw new Error(`${pkg} has no /boot/vmlinuz-*`);
+    const ko = execFileSync('find', [join(work, 'x', 'lib', 'modules'), '-name', `${TEST_MODULE}.ko`], { encoding: 'utf8' }).split('\n')[0];
+    if (!ko) throw new Error(`${pkg} has no ${TEST_MODULE}.ko (uncompressed)`);
+    renameSync(ko, moduleCachePath(path, TEST_MODULE));
     renameSync(join(boot, vmlinuz), path);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+  return path;
+}
+
+function moduleCachePath(vmlinuz: string, name: string): string {
+  return `${vmlinuz}-${name}.ko`;
+}
+
+/**
+ * A module of Debian's kernel (debianKernel): the test VM's copy (scripts/test-vm.sh puts the
+ * modules KVM needs in its initramfs), or the one taken from the package with the vmlinuz.
+ */
+export function debianModule(name: string): string {
+  const kernel = debianKernel();
+  const path = kernel === join(ROOT, '.testvm', 'vmlinuz') ? join(ROOT, '.testvm', 'initramfs', 'lib', 'modules', `${name}.ko`) : moduleCachePath(kernel, name);
+  if (!existsSync(path)) throw new Error(`${path} is missing: ${kernel.startsWith(CACHE_DIR) ? `remove ${kernel} to fetch the package again` : 'run scripts/test-vm.sh setup'}`);
   return path;
 }
 

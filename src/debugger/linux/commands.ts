@@ -8,6 +8,7 @@ import type { KernelData } from './kernel-data.js';
 export const LINUX_HELP = `  lx-dmesg                   a Linux guest's kernel log, from its printk ring buffer
   lx-ps                      its tasks: address, pid, thread group, state, name
   lx-lsmod                   its loaded modules
+  lx-symbols                 read the loaded modules' symbols now (done after every run)
                              (these need the kernel's symbols in "symbols", a System.map
                              or vmlinux, and its types: DWARF, or BTF in the vmlinux or
                              in the kernel's memory, found through __start_BTF)`;

@@ -6,12 +6,14 @@
 // DWARF), and the bytes through one vCPU's page tables. Layouts are never assumed: kernel structs
 // change between versions, so a missing one is an error saying what to give.
 import { GuestError } from '../../errors.js';
-import { Btf } from '../../symbols/btf.js';
+import { Btf, type BtfVariable } from '../../symbols/btf.js';
 import { stripType, typeSize, type CType, type Member } from '../../symbols/dwarf/types.js';
 import type { DebugInfo } from '../debug-info.js';
 
 /** BTF in memory larger than this is not a kernel's (Debian's is 4 MiB). */
 const MAX_MEMORY_BTF = 64 << 20;
+const PAGE = 4096;
+const PER_CPU_SECTION = '.data..percpu';
 
 export type Struct = Extract<CType, { members: Member[] }>;
 
@@ -46,10 +48,15 @@ export class KernelData {
     return this.info.typeByName(name) ?? this.btfInMemory()?.typeByName(name);
   }
 
-  /** The per-CPU variables the kernel's BTF places in .data..percpu, by name: their offsets there. */
-  perCpuOffset(name: string): number | undefined {
-    const btf = this.btfInMemory();
-    return btf?.variables().find((v) => v.section === '.data..percpu' && v.name === name)?.offset;
+  /** A per-CPU variable the kernel's BTF places in .data..percpu, by name. */
+  perCpuVariable(name: string): BtfVariable | undefined {
+    const v = this.info.btfVariable(name) ?? this.btfInMemory()?.variable(name);
+    return v?.section === PER_CPU_SECTION ? v : undefined;
+  }
+
+  /** Where one CPU's copy of a per-CPU variable lies: __per_cpu_offset[cpu] + its offset in the section. */
+  perCpuAddress(v: BtfVariable, cpu: number): bigint {
+    return this.u64(this.symbol('__per_cpu_offset', `the per-CPU variable ${v.name}`) + BigInt(cpu * 8)) + BigInt(v.offset);
   }
 
   /**
@@ -92,18 +99,27 @@ export class KernelData {
 
   /** A NUL-ended string of at most `max` bytes (a char array: comm, a module's name). */
   cString(addr: bigint, max: number): string {
-    const b = this.readLinear(addr, max);
-    const end = b.indexOf(0);
-    return b.toString('utf8', 0, end < 0 ? max : end);
+    // Page by page: the bytes after the string's end may not be mapped.
+    const parts: Buffer[] = [];
+    for (let got = 0; got < max;) {
+      const b = this.readLinear(addr + BigInt(got), Math.min(max - got, PAGE - Number((addr + BigInt(got)) % BigInt(PAGE))));
+      const end = b.indexOf(0);
+      parts.push(end < 0 ? b : b.subarray(0, end));
+      if (end >= 0) break;
+      got += b.length;
+    }
+    return Buffer.concat(parts).toString('utf8');
   }
 
   private btfInMemory(): Btf | undefined {
+    // Looked for until found or known absent: a read that fails (paging not on yet) tries again later.
     if (this.memoryBtf === undefined) {
-      this.memoryBtf = null;
       if (this.hasSymbol('__start_BTF') && this.hasSymbol('__stop_BTF')) {
         const start = this.symbol('__start_BTF', 'BTF');
         const length = Number(this.symbol('__stop_BTF', 'BTF') - start);
-        if (length > 0 && length <= MAX_MEMORY_BTF) this.memoryBtf = Btf.parse(this.readLinear(start, length), `the kernel's BTF at 0x${start.toString(16)}`);
+        this.memoryBtf = length > 0 && length <= MAX_MEMORY_BTF ? Btf.parse(this.readLinear(start, length), `the kernel's BTF at 0x${start.toString(16)}`) : null;
+      } else {
+        this.memoryBtf = null;
       }
     }
     return this.memoryBtf ?? undefined;

@@ -1,7 +1,11 @@
 // lx-lsmod: the loaded modules, as scripts/gdb/linux/modules.py finds them: every struct module
 // is on the `modules` list through its `list` member. Where its code lies: core_layout (base,
-// size) before Linux 6.4, mem[] (one region per kind, text first) from 6.4.
+// size) before Linux 6.4, mem[] (one region per kind, text first) from 6.4. Its symbols: the
+// module's own kallsyms (mod->kallsyms: ELF symbols at their load addresses, nm letters beside),
+// which gdb's lx-symbols would read from the .ko file instead.
 import { GuestError } from '../../errors.js';
+import { letterSymbol } from '../../symbols/system-map.js';
+import type { ElfSymbol } from '../../symbols/elf-parse.js';
 import type { KernelData, Struct } from './kernel-data.js';
 
 const WHAT = 'lx-lsmod';
@@ -51,6 +55,43 @@ function where(k: KernelData, mod: Struct, m: bigint): { base: bigint; size: num
 function refs(k: KernelData, mod: Struct, m: bigint): number | undefined {
   if (!k.hasField(mod, 'refcnt')) return undefined; // CONFIG_MODULE_UNLOAD off
   return k.u32(m + BigInt(k.field(mod, 'refcnt', WHAT).offset)) - 1;
+}
+
+/** More symbols than this in one module is a table gone wrong. */
+const MAX_MODULE_SYMBOLS = 1 << 20;
+const ELF64_SYM = 24;
+/** KSYM_NAME_LEN. */
+const MAX_NAME = 512;
+
+/** A module's symbols from its kallsyms, at their load addresses; empty without CONFIG_KALLSYMS. */
+export function moduleSymbols(k: KernelData, m: Module): ElfSymbol[] {
+  const mod = k.struct('module', WHAT);
+  if (!k.hasField(mod, 'kallsyms')) return [];
+  const table = k.u64(m.address + BigInt(k.field(mod, 'kallsyms', WHAT).offset));
+  if (!table) return [];
+  const ks = k.struct('mod_kallsyms', WHAT);
+  const at = (f: string) => table + BigInt(k.field(ks, f, WHAT).offset);
+  const count = k.u32(at('num_symtab'));
+  if (count > MAX_MODULE_SYMBOLS) throw new GuestError(`${WHAT}: module ${m.name} claims ${count} symbols: its kallsyms look corrupt`);
+  const syms = k.read(k.u64(at('symtab')), count * ELF64_SYM);
+  const types = k.read(k.u64(at('typetab')), count);
+  const strtab = k.u64(at('strtab'));
+  // The names lie together: one read up to the last one's start, which is read on its own
+  // (the page after the table may not be mapped).
+  let last = 0;
+  for (let i = 0; i < count; i++) last = Math.max(last, syms.readUInt32LE(i * ELF64_SYM));
+  const names = k.read(strtab, last);
+  const out: ElfSymbol[] = [];
+  for (let i = 0; i < count; i++) {
+    const letter = String.fromCharCode(types[i]);
+    const value = syms.readBigUInt64LE(i * ELF64_SYM + 8);
+    const off = syms.readUInt32LE(i * ELF64_SYM);
+    const end = names.indexOf(0, off);
+    const name = end < 0 ? k.cString(strtab + BigInt(off), MAX_NAME) : names.toString('latin1', off, end);
+    if (!name || !value || letter === 'U' || !/[a-zA-Z]/.test(letter)) continue;
+    out.push(letterSymbol(name, value, letter, syms.readBigUInt64LE(i * ELF64_SYM + 16)));
+  }
+  return out;
 }
 
 /** lx-lsmod's table, as lsmod prints it (with the module's address first, as the gdb script does). */

@@ -72,12 +72,12 @@ export class Tasks {
   /** The task a vCPU runs: the per-CPU current_task (pcpu_hot.current_task from Linux 6.2). */
   current(cpu: number): Task {
     const k = this.k;
-    const base = k.u64(k.symbol('__per_cpu_offset', 'the current task') + BigInt(cpu * 8));
-    const direct = k.perCpuOffset('current_task');
-    const hot = direct === undefined ? k.perCpuOffset('pcpu_hot') : undefined;
-    if (direct === undefined && hot === undefined) throw new GuestError('the current task needs the per-CPU variable current_task (or pcpu_hot) in the kernel\'s BTF');
-    const at = direct ?? hot! + k.field(k.struct('pcpu_hot', 'the current task'), 'current_task', 'the current task').offset;
-    return this.task(k.u64(base + BigInt(at)));
+    const direct = k.perCpuVariable('current_task');
+    if (direct) return this.task(k.u64(k.perCpuAddress(direct, cpu)));
+    const hot = k.perCpuVariable('pcpu_hot');
+    if (!hot) throw new GuestError('the current task needs the per-CPU variable current_task (or pcpu_hot) in the kernel\'s BTF');
+    const at = k.field(k.struct('pcpu_hot', 'the current task'), 'current_task', 'the current task').offset;
+    return this.task(k.u64(k.perCpuAddress(hot, cpu) + BigInt(at)));
   }
 
   /** A group leader's threads (itself included), in list order. */
