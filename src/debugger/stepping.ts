@@ -10,6 +10,7 @@ import type { Breakpoints } from './breakpoints.js';
 import type { DebugInfo } from './debug-info.js';
 import { EFER_LMA, RFLAGS_IF, RFLAGS_TF } from '../x86/registers.js';
 import { realModeSegment } from '../vmm/arch/gdt.js';
+import { interruptEntry } from '../x86/interrupt-frame.js';
 
 /** Give up a line step after this many instructions (a loop with no line information). */
 const MAX_LINE_STEPS = 200_000;
@@ -39,6 +40,11 @@ export interface Drive {
   step(vcpu: number, opts?: { holdInterrupts?: boolean }): Stop | Promise<Stop>;
   run(): Stop | Promise<Stop>;
   readonly replaying?: boolean;
+  /**
+   * An instruction the stepper performs itself (`perform`: false when it did nothing), which
+   * writes at most `writes` (linear): the recorder keeps it in the history like a step.
+   */
+  perform?(vcpu: number, writes: { linear: bigint; length: number }[], perform: () => boolean): boolean;
 }
 
 export class Stepper {
@@ -67,8 +73,8 @@ export class Stepper {
     if (this.drive.replaying) return this.drive.step(vcpu);
     const before = this.here(vcpu);
     const insn = this.decode(vcpu, before.pc);
-    if (insn?.softInt && this.enterRealModeInt(vcpu, insn)) return { kind: 'step', vcpu };
-    if (insn?.iret16 && this.realModeIret(vcpu)) return { kind: 'step', vcpu };
+    if (insn?.softInt && this.realModeInt(vcpu, insn)) return { kind: 'step', vcpu };
+    if (insn?.iret16 && this.perform(vcpu, [], () => this.realModeIret(vcpu))) return { kind: 'step', vcpu };
     if (this.m.canHoldInterrupts) return this.drive.step(vcpu, { holdInterrupts: insn !== undefined && !insn.halts });
     const flags = this.m.getRegs(vcpu).rflags;
     const mask = insn !== undefined && (flags & RFLAGS_IF) !== 0n && !insn.touchesIf;
@@ -88,6 +94,19 @@ export class Stepper {
       this.restoreSavedIf(vcpu, [before.pc, insn.next]);
     }
     return stop;
+  }
+
+  /** `perform` through the drive, which records it when it records. */
+  private perform(vcpu: number, writes: { linear: bigint; length: number }[], perform: () => boolean): boolean {
+    return this.drive.perform ? this.drive.perform(vcpu, writes, perform) : perform();
+  }
+
+  /** enterRealModeInt through the drive, its frame the write (real mode only: false elsewhere). */
+  private realModeInt(vcpu: number, insn: Decoded): boolean {
+    const s = this.m.getSregs(vcpu);
+    if (s.cr0 & 1n) return false;
+    const at = interruptEntry(insn.vector, this.m.getRegs(vcpu), s, (l, n) => this.m.readLinear(vcpu, l, n));
+    return this.perform(vcpu, at ? [at.frame] : [], () => this.enterRealModeInt(vcpu, insn));
   }
 
   /**
@@ -158,7 +177,7 @@ export class Stepper {
   async instructionOver(vcpu: number): Promise<Stop> {
     const here = this.here(vcpu);
     const insn = this.decode(vcpu, here.pc);
-    if (insn?.softInt && this.enterRealModeInt(vcpu, insn)) return this.runTo(vcpu, insn.next, (sp) => sp >= here.sp);
+    if (insn?.softInt && this.realModeInt(vcpu, insn)) return this.runTo(vcpu, insn.next, (sp) => sp >= here.sp);
     if (insn && (insn.flow === FlowControl.Call || insn.flow === FlowControl.IndirectCall || insn.softInt)) {
       return this.runTo(vcpu, insn.next, (sp) => sp >= here.sp);
     }

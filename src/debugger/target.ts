@@ -340,7 +340,7 @@ export class DebugTarget {
   async run(vcpu: number, watchModes: boolean): Promise<Reported> {
     this.invalidate();
     for (;;) {
-      const stop = watchModes ? await this.stepWatchingModes(vcpu) : await this.history.run();
+      const stop = watchModes ? await this.stepWatchingModes(vcpu) : await this.history.run(this.history.replaying ? this.reverse.watches() : []);
       const j = this.judge(stop);
       if (j.report) return { stop, detail: j.detail };
     }
