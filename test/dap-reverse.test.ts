@@ -129,7 +129,7 @@ test('who wrote this: reverse-continue with a data breakpoint stops at the overw
   assert.match(await repl('info record'), /position: \d+\n/, 'still in the past');
 });
 
-test('console: record start, info record, goto N; a step back with nothing recorded is refused, not fatal', async () => {
+test('console: record start, info record, goto N (told as kvm.history); a step back with nothing recorded is refused, not fatal', async () => {
   await launch(dc, { ...base, stopOnEntry: true }, () =>
     dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(syms.after_bug) }] }));
   await stopped(dc, STOP_MS);
@@ -144,7 +144,9 @@ test('console: record start, info record, goto N; a step back with nothing recor
   // 3 set-up instructions, 16 rounds of 6 in the loop, the call and clobber's 5
   assert.equal(n, 3 + 16 * 6 + 1 + 5, text);
   assert.match(text, new RegExp(`position: ${n} \\(the present\\)`));
+  const told = dc.waitForEvent('kvm.history', STOP_MS); // the status bar item's position
   assert.match(await repl('goto 0'), /at position 0 of/);
+  assert.deepEqual((await told).body, { recording: true, length: n, position: 0 });
   assert.equal(await pc(), BigInt(base.loadAddress));
   assert.equal((await readMem(syms.array, 64)).every((b) => b === 0), true, 'the array before the loop');
   await repl('goto 9');
