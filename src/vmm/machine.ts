@@ -927,6 +927,11 @@ export class Machine {
     return this.vcpu(index).getMpState() === abi.KVM_MP_STATE_HALTED;
   }
 
+  /** Whether the master 8259 masks every line (a guest on the APIC): no interrupt can come from the pair. */
+  picMasked(): boolean {
+    return this.vm.pic(abi.KVM_IRQCHIP_PIC_MASTER).imr === 0xff;
+  }
+
   /** The vector the in-kernel 8259 pair would deliver next (undefined: none is ready). */
   pendingPicVector(): number | undefined {
     return nextPicVector(this.vm.pic(abi.KVM_IRQCHIP_PIC_MASTER), this.vm.pic(abi.KVM_IRQCHIP_PIC_SLAVE));

@@ -128,6 +128,8 @@ export class Recorder {
    * SVM the handler would otherwise run whole inside the step), its frame saved. A `hlt` with
    * interrupts on (or a vCPU it left halted) waits here for one, between turns of the event
    * loop: a step holding interrupts off would wait for ever.
+   * Limits: the local APIC's interrupts (its timer, the IOAPIC's) are not foreseen: held off on
+   * plain steps as before, taken unrecorded by a hlt (such an entry is marked inexact).
    */
   private async record(hold: boolean, deliver: boolean): Promise<Stop> {
     const m = this.m;
@@ -136,9 +138,11 @@ export class Recorder {
     const sregs = m.getSregs(v);
     const pc = m.linearRip(v);
     const ws = writeSet(this.codeBytes(pc), codeBitness(cpuMode({ ...sregs, rflags: regs.rflags })), regs, sregs);
-    const waits = ws.halts || this.halted;
     let irq: { vector: number; at: InterruptEntry } | undefined;
-    if (regs.rflags & RFLAGS_IF && m.canHoldInterrupts && (deliver || waits)) {
+    if (regs.rflags & RFLAGS_IF && m.canHoldInterrupts && (deliver || ws.halts || this.halted)) {
+      // Only the 8259s' interrupts are foreseen: with all their lines masked (the APIC's), the
+      // hlt steps as before, let through whole.
+      const waits = (ws.halts || this.halted) && !m.picMasked();
       let vector = m.pendingPicVector();
       while (vector === undefined && waits) {
         await new Promise((r) => setTimeout(r, 1));
@@ -159,7 +163,8 @@ export class Recorder {
     const bp = irq ? m.addHardwareBreakpoint(irq.at.handler, 'execute') : undefined;
     let stop: Stop;
     try {
-      stop = await m.step(v, hold && !irq && !ws.halts ? { holdInterrupts: true } : undefined);
+      // A halted vCPU held off interrupts would never wake: it steps with them let through.
+      stop = await m.step(v, hold && !irq && !ws.halts && !this.halted ? { holdInterrupts: true } : undefined);
     } finally {
       if (bp !== undefined) m.removeBreakpoint(bp);
     }
