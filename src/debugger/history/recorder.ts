@@ -170,12 +170,12 @@ export class Recorder {
     }
     if (bp !== undefined && stop.kind === 'breakpoint' && stop.id === bp) stop = { kind: 'step', vcpu: v };
     if (stop.kind !== 'step' && stop.kind !== 'watchpoint' && stop.kind !== 'breakpoint') return stop;
-    // A hlt stepped by KVM may end before it waits: the vCPU stays halted for the next step.
-    this.halted = ws.halts && !irq && m.isHalted(v);
     const after = m.getSregs(v);
     if (after.cr0 !== sregs.cr0 || after.cr4 !== sregs.cr4 || after.efer !== sregs.efer) m.renewStepTrap();
     const now = m.getRegs(v);
     const delivered = irq && m.linearRip(v) === irq.at.handler && now.rsp === irq.at.rsp ? irq : undefined;
+    // A hlt stepped by KVM may end before it waits: the vCPU stays halted for the next step.
+    this.halted = ws.halts && !delivered && m.isHalted(v);
     // The frame's RFLAGS image holds the trap flag of the step: the handler's iret must not take it.
     if (delivered && !(regs.rflags & RFLAGS_TF)) {
       const f = delivered.at.flags;
