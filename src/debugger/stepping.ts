@@ -5,7 +5,7 @@
 import { Code, Decoder, DecoderOptions, FlowControl, Mnemonic, RflagsBits } from 'iced-x86';
 import type { Machine } from '../vmm/machine.js';
 import type { Stop } from '../vmm/debug/stops.js';
-import { cpuMode, codeBitness } from '../x86/modes.js';
+import { CR0_PE_BIT, cpuMode, codeBitness } from '../x86/modes.js';
 import type { Breakpoints } from './breakpoints.js';
 import type { DebugInfo } from './debug-info.js';
 import { EFER_LMA, RFLAGS_IF, RFLAGS_TF } from '../x86/registers.js';
@@ -104,7 +104,7 @@ export class Stepper {
   /** enterRealModeInt through the drive, its frame the write (real mode only: false elsewhere). */
   private realModeInt(vcpu: number, insn: Decoded): boolean {
     const s = this.m.getSregs(vcpu);
-    if (s.cr0 & 1n) return false;
+    if (s.cr0 & CR0_PE_BIT) return false;
     const at = interruptEntry(insn.vector, this.m.getRegs(vcpu), s, (l, n) => this.m.readLinear(vcpu, l, n));
     return this.perform(vcpu, at ? [at.frame] : [], () => this.enterRealModeInt(vcpu, insn));
   }
