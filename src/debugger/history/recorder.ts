@@ -153,6 +153,12 @@ export class Recorder {
         ? interruptEntry(vector, regs, sregs, (l, n) => m.readLinear(v, l, n)) : undefined;
       if (at) irq = { vector: vector!, at };
     }
+    const external = irq !== undefined;
+    // A software interrupt enters its handler the same way: stopped there, its frame saved.
+    if (!irq && ws.vector !== undefined && m.breakpoints.hw.includes(undefined)) {
+      const at = interruptEntry(ws.vector, regs, sregs, (l, n) => m.readLinear(v, l, n));
+      if (at) irq = { vector: ws.vector, at };
+    }
     // Besides what the instruction writes, the CPU marks what it uses: the Accessed/Dirty bits
     // of the page-table entries it walks, the Accessed bit of a segment descriptor it loads.
     const gdt = (ws.loadsSegment || irq) && sregs.cr0 & CR0_PE_BIT ? [{ linear: sregs.gdt.base, length: sregs.gdt.limit + 1 }] : [];
@@ -164,7 +170,7 @@ export class Recorder {
     let stop: Stop;
     try {
       // A halted vCPU held off interrupts would never wake: it steps with them let through.
-      stop = await m.step(v, hold && !irq && !ws.halts && !this.halted ? { holdInterrupts: true } : undefined);
+      stop = await m.step(v, hold && !external && !ws.halts && !this.halted ? { holdInterrupts: true } : undefined);
     } finally {
       if (bp !== undefined) m.removeBreakpoint(bp);
     }
@@ -188,8 +194,8 @@ export class Recorder {
     const writes: Write[] = spans.map((s, k) => ({ gpa: s.gpa, old: old[k], new: m.readPhysical(s.gpa, s.length) }));
     const entry: Entry = { pc, regs, sregs, writes };
     if (fpuBefore) entry.fpu = { before: fpuBefore, after: m.vcpu(v).getXsave() };
-    if (delivered) entry.delivered = delivered.vector;
-    else if (ws.interrupt) entry.inexact = 'it delivered an interrupt or exception: only 64 bytes below the stack pointer were saved';
+    if (delivered && external) entry.delivered = delivered.vector;
+    else if (ws.interrupt && !delivered) entry.inexact = 'it delivered an interrupt or exception: only 64 bytes below the stack pointer were saved';
     else if (ws.landings && !ws.landings.includes(now.rip)) entry.inexact = 'an exception or interrupt was delivered during it: its frame was not saved';
     this.log.append(entry);
     return stop;

@@ -30,6 +30,8 @@ export interface WriteSet {
   landings?: bigint[];
   /** Delivers an interrupt or exception (int n, int3, ud2, syscall...): its frame is a guess. */
   interrupt: boolean;
+  /** The vector of a software interrupt (int n, int3, into, int1): its frame can be foreseen. */
+  vector?: number;
   /** Waits for an interrupt (hlt): it must be stepped with interrupts let through. */
   halts: boolean;
 }
@@ -91,7 +93,9 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
     if (flow === FlowControl.Next) landings = [i.nextIP];
     else if (flow === FlowControl.ConditionalBranch) landings = [i.nextIP, i.nearBranchTarget];
     else if ((flow === FlowControl.UnconditionalBranch || flow === FlowControl.Call) && !i.isJmpFar && !i.isCallFar) landings = [i.nearBranchTarget];
-    return { ranges, accesses, loadsSegment, fpu, landings, interrupt, halts: i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait };
+    const vector = i.mnemonic === Mnemonic.Int ? i.immediate8 : i.mnemonic === Mnemonic.Int3 ? 3 : i.mnemonic === Mnemonic.Into ? 4
+      : i.mnemonic === Mnemonic.Int1 ? 1 : undefined;
+    return { ranges, accesses, loadsSegment, vector, fpu, landings, interrupt, halts: i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait };
   } finally {
     ii.free();
     i.free();
