@@ -200,7 +200,7 @@ test('an interrupt that arrives while recording is part of the history: back acr
   await stop();
   assert.equal(await pc(), g.syms.echo);
   assert.equal(await reg('rax') & 0xffn, 0x51n);
-  assert.match(await repl('info record'), /interrupts delivered while recording: 1\n/);
+  assert.match(await repl('info record'), /interrupts delivered while recording: 1$/m);
   const there = await state(STACK);
   // the frame the CPU pushed, under the handler's two pushes: RIP, CS, RFLAGS, RSP, SS
   const frame = await readMem(await reg('rsp') + 16n, 40);
@@ -229,7 +229,7 @@ test('an interrupt that arrives while recording is part of the history: back acr
   await stop();
   assert.equal(await pc(), g.syms.echo);
   assert.equal(await reg('rax') & 0xffn, 0x52n);
-  assert.match(await repl('info record'), /interrupts delivered while recording: 2\n/);
+  assert.match(await repl('info record'), /interrupts delivered while recording: 2$/m);
   // back to the first one's echo across the iretq, the hlt and the second delivery
   await dc.reverseContinueRequest({ threadId: 1 });
   await stop();
