@@ -194,8 +194,11 @@ test('an interrupt that arrives while recording is part of the history: back acr
   const g = buildFlat64('serial-irq64');
   const STACK = [{ from: 0x6f00n, to: 0x7000n }];
   const inHandler = (a: bigint) => a >= g.syms.handler && a < g.syms.idtr;
-  await launch(dc, { ...flat64Launch(g.bin), record: true }, () => breakAt(g.syms.echo));
+  await launch(dc, { ...flat64Launch(g.bin), record: true, stopOnEntry: true }, () => breakAt(g.syms.echo));
+  await stop();
+  const below = await readMem(0x6fd8n, 40); // where the frame will go
   // the guest halts with interrupts on; the recording waits with it for COM1's interrupt
+  await dc.continueRequest({ threadId: 1 });
   await dc.customRequest('kvm.serialInput', { text: 'Q' });
   await stop();
   assert.equal(await pc(), g.syms.echo);
@@ -217,7 +220,7 @@ test('an interrupt that arrives while recording is part of the history: back acr
   assert.equal(steps, 5, 'push, push, mov, in, then the delivery');
   assert.ok((await pc()) === g.syms.wait || (await pc()) === g.syms.wait + 1n);
   assert.equal(await reg('rsp'), 0x7000n);
-  assert.ok((await readMem(0x6fd8n, 40)).every((b) => b === 0), 'the frame\'s bytes as they were');
+  assert.deepEqual(await readMem(0x6fd8n, 40), below, 'the frame\'s bytes as they were');
   assert.equal(await reg('rflags') & 0x200n, 0x200n);
   // forward again into the handler: the same state, the byte the history holds
   for (let i = 0; i < steps; i++) await stepForward();
