@@ -24,6 +24,7 @@ const MEMBER_OVERRIDES: Record<string, string> = {
   'kvm_run.fail_entry_reason': 'fail_entry.hardware_entry_failure_reason',
   'kvm_run.sync_regs': 's.regs.regs',
   'kvm_run.sync_sregs': 's.regs.sregs',
+  'kvm_run.sync_events': 's.regs.events',
   'kvm_vcpu_events.exception_has_payload': 'exception_has_payload', // top-level members
   'kvm_vcpu_events.exception_payload': 'exception_payload',
   'kvm_guest_debug.debugreg': 'arch.debugreg',

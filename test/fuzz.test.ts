@@ -1,10 +1,10 @@
-// Fuzzing in CI: every fuzz target (test/fuzz/targets.ts: ELF, Multiboot 1 and 2, bzImage, DWARF
-// line/info/CFI/location lists, C expressions) replays its corpus, test/fuzz/corpus/<target>/
-// (seeds and the inputs of crashes found and fixed), then runs a fixed number of inputs mutated
-// under coverage guidance from a fixed seed. Every input must end in a result or the parser's own
-// error (GuestError, DwarfError): an unexpected exception, a case still running after the hang
-// limit, or a worker out of its 512 MiB heap fails the target with the input that did it. The
-// counts keep the whole file to about half a minute on two cores; a longer run is
+// Fuzzing in CI: every fuzz target (test/fuzz/targets.ts: ELF, Multiboot 1 and 2, bzImage, PVH,
+// System.map, DWARF line/info/CFI/location lists, C expressions) replays its corpus,
+// test/fuzz/corpus/<target>/ (seeds and the inputs of crashes found and fixed), then runs a fixed
+// number of inputs mutated under coverage guidance from a fixed seed. Every input must end in a
+// result or the parser's own error (GuestError, DwarfError): an unexpected exception, a case still
+// running after the hang limit, or a worker out of its 512 MiB heap fails the target with the input
+// that did it. The counts keep the whole file to about half a minute on two cores; a longer run is
 // `npm run fuzz -- --seconds N` (test/fuzz/run.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 
 /** Mutated inputs per target: a few seconds each here (the DWARF readers are the slow ones). */
 const RUNS: Record<string, number> = {
-  elf: 5000, multiboot: 5000, multiboot2: 5000, bzimage: 4000, 'dwarf-line': 500, 'dwarf-info': 150, 'dwarf-cfi': 1500,
+  elf: 5000, multiboot: 5000, multiboot2: 5000, bzimage: 4000, pvh: 3000, 'system-map': 5000, 'dwarf-line': 500, 'dwarf-info': 150, 'dwarf-cfi': 1500,
   'dwarf-loclists': 1200, 'c-expression': 8000,
 };
 const SEED = 0x6b766d64;

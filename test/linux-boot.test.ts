@@ -1,12 +1,15 @@
 // Linux in `kvmdbg run`: Debian's kernel and an initramfs of busybox-static (both made at test time,
 // test/support/linux.ts) boot to a shell on the serial console with a plain command line; typed
 // commands run and their output comes back; `poweroff -f` ends the run with status 0 through the
-// ACPI PM registers the monitor provides.
+// ACPI PM registers the monitor provides. Through the boot protocol's 32-bit entry (the default)
+// and its 64-bit one (--boot-entry 64), and as a vmlinux through its PVH entry.
 import './support/needs-kvm.js';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildDist, CliSession } from './support/cli.js';
-import { buildInitramfs, debianKernel, PROMPT } from './support/linux.js';
+import { readFileSync } from 'node:fs';
+import { buildInitramfs, debianKernel, debianVmlinux, PROMPT } from './support/linux.js';
+import { pvhEntry } from '../src/formats/detect.js';
 
 let kernel = '';
 let initramfs = '';
@@ -22,18 +25,31 @@ const BOOT_MS = 240_000;
 /** A command's round trip once the shell runs. */
 const COMMAND_MS = 60_000;
 
+/** How a boot is made: the kernel file and the options that pick its entry. */
+interface Boot {
+  vcpus: number;
+  /** Options before the file (--boot-entry ...). */
+  args?: string[];
+  /** The kernel file (default: the bzImage). */
+  file?: () => string;
+  /** More checks in the shell. */
+  more?: (s: CliSession) => Promise<void>;
+}
+
 /** Boots, checks the shell, powers off; `vcpus` processors must be what the guest sees. */
-async function bootToShell(t: { diagnostic(s: string): void }, vcpus: number): Promise<void> {
+async function bootToShell(t: { diagnostic(s: string): void }, boot: Boot): Promise<void> {
   for (let attempt = 1; ; attempt++) {
-    if (await bootOnce(t, vcpus, attempt)) return;
+    if (await bootOnce(t, boot, attempt)) return;
   }
 }
 
 /** One boot; false where it ended in the known early triple fault (on a first attempt only). */
-async function bootOnce(t: { diagnostic(s: string): void }, vcpus: number, attempt: number): Promise<boolean> {
+async function bootOnce(t: { diagnostic(s: string): void }, boot: Boot, attempt: number): Promise<boolean> {
+  const { vcpus } = boot;
   const start = performance.now();
   const s = new CliSession([
-    'run', '--memory', '256M', '--smp', String(vcpus), '--cmdline', 'console=ttyS0', '--module', initramfs, kernel,
+    'run', '--memory', '256M', '--smp', String(vcpus), ...boot.args ?? [], '--cmdline', 'console=ttyS0', '--module', initramfs,
+    boot.file?.() ?? kernel,
   ]);
   try {
     try {
@@ -65,6 +81,7 @@ async function bootOnce(t: { diagnostic(s: string): void }, vcpus: number, attem
     s.type('grep -c ^processor /proc/cpuinfo\n');
     const m = await s.waitFor(/^(\d+)\r?$/m, COMMAND_MS, from);
     assert.equal(Number(m[1]), vcpus, s.said());
+    await boot.more?.(s);
 
     s.type('poweroff -f\n');
     const end = await s.exit(COMMAND_MS);
@@ -77,9 +94,37 @@ async function bootOnce(t: { diagnostic(s: string): void }, vcpus: number, attem
 }
 
 test('Debian\'s kernel boots to a busybox shell with console=ttyS0; a command runs; poweroff -f ends the run with 0', { timeout: 2 * BOOT_MS + 3 * COMMAND_MS }, async (t) => {
-  await bootToShell(t, 1);
+  await bootToShell(t, { vcpus: 1 });
 });
 
 test('with --smp 2 the kernel finds both vCPUs in the MADT, brings the second up, and reaches the shell', { timeout: 2 * BOOT_MS + 3 * COMMAND_MS }, async (t) => {
-  await bootToShell(t, 2);
+  await bootToShell(t, { vcpus: 2 });
+});
+
+test('through the 64-bit entry (--boot-entry 64: long mode at code32_start + 0x200) the kernel boots to the shell too', { timeout: 2 * BOOT_MS + 3 * COMMAND_MS }, async (t) => {
+  await bootToShell(t, { vcpus: 1, args: ['--boot-entry', '64'] });
+});
+
+test('PVH: the vmlinux inside the same bzImage (CONFIG_PVH=y) boots at its XEN_ELFNOTE_PHYS32_ENTRY with an hvm_start_info: cmdline, initrd and memory map reach it', { timeout: 2 * BOOT_MS + 5 * COMMAND_MS }, async (t) => {
+  const vmlinux = debianVmlinux();
+  assert.equal(pvhEntry(readFileSync(vmlinux)), 0x1000850n, 'pvh_start_xen in Debian\'s 6.1 kernel (its PVH note)');
+  await bootToShell(t, {
+    vcpus: 1,
+    file: () => vmlinux,
+    more: async (s) => {
+      // Linux's PVH path (init_pvh_bootparams) marks the boot loader as PVH outside Xen: 0xb0.
+      let from = s.stdout.length;
+      s.type('cat /proc/sys/kernel/bootloader_type /proc/cmdline\n');
+      await s.waitFor(/^176\r?\nconsole=ttyS0\r?$/m, COMMAND_MS, from);
+      // The memory map came from the start info: RAM from 1 MiB to the top of the 256 MiB.
+      from = s.stdout.length;
+      s.type('grep "System RAM" /proc/iomem\n');
+      await s.waitFor(/^00100000-0fffffff : System RAM\r?$/m, COMMAND_MS, from);
+      // No decompressor, so no KASLR: the kernel runs where it is linked, without nokaslr, and a
+      // System.map's addresses hold as they are.
+      from = s.stdout.length;
+      s.type('echo 0 > /proc/sys/kernel/kptr_restrict; grep " T _text$" /proc/kallsyms\n');
+      await s.waitFor(/^ffffffff81000000 T _text\r?$/m, COMMAND_MS, from);
+    },
+  });
 });

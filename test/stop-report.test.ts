@@ -37,8 +37,11 @@ test('a triple fault or a dead halt stops when its filter is on, and ends the se
   const on = reportStop(tf, {}, defaults);
   assert.equal(on.kind === 'stopped' && on.reason, 'exception');
   assert.match(on.kind === 'stopped' ? on.text ?? '' : '', /state is kept/);
-  const lost = reportStop({ ...tf, stateLost: true }, {}, defaults);
+  const lost = reportStop({ ...tf, stateLost: 'the reason' }, {}, defaults);
   assert.doesNotMatch(lost.kind === 'stopped' ? lost.text ?? '' : '', /state is kept/);
+  assert.match(lost.kind === 'stopped' ? lost.text ?? '' : '', /the reason/);
+  const replayed = reportStop({ ...tf, replayed: 7 }, {}, defaults);
+  assert.match(replayed.kind === 'stopped' ? replayed.text ?? '' : '', /faulting instruction's, recovered by replaying 7 instructions/);
   assert.equal(reportStop(tf, {}, none).kind === 'ended' && (reportStop(tf, {}, none) as { code: number }).code, 4);
   const halt = reportStop({ kind: 'halted', vcpu: 0 }, {}, none);
   assert.equal(halt.kind === 'ended' && halt.code, 6);

@@ -50,18 +50,39 @@ start_sp = int(gdb.parse_and_eval('$sp'))
 start_bp = int(gdb.parse_and_eval('$rbp'))
 
 
+# QEMU + KVM on an SVM host (the test VM's nested kvm_amd) loses the first single step after
+# `set $pc`: QEMU writes the registers after it has set guest debug, and KVM keeps a step's trap
+# flag only at the RIP it saw then (kvm_set_rflags against singlestep_rip), so that stepi runs on
+# and never stops. (kvmdbg sets guest debug again after a register write: Vcpu.rearmStep.) So
+# the first step after each reset is a continue to a temporary hardware breakpoint on the
+# instruction one step from kmain: the same stop, one breakpoint more per pass.
+state = {'steps': 0, 'per_pass': 0, 'after_reset': False}
+
+
 def reset():
     gdb.execute('set $pc = 0x%x' % kmain, to_string=True)
     gdb.execute('set $sp = 0x%x' % start_sp, to_string=True)
     gdb.execute('set $rbp = 0x%x' % start_bp, to_string=True)
+    gdb.execute('thbreak *0x%x' % second, to_string=True)
+    state['after_reset'] = True
 
 
-state = {'steps': 0, 'per_pass': 0}
+def step():
+    if state['after_reset']:
+        state['after_reset'] = False
+        gdb.execute('continue', to_string=True)
+    else:
+        gdb.execute('stepi', to_string=True)
+
+
+gdb.execute('stepi', to_string=True)
+second = int(gdb.parse_and_eval('$pc'))
+reset()
 
 
 def cycle():
     t0 = time.perf_counter()
-    gdb.execute('stepi', to_string=True)
+    step()
     r = gdb.execute('info registers rip', to_string=True)
     dt = time.perf_counter() - t0
     state['steps'] += 1
@@ -102,7 +123,7 @@ regs_mem_ms = (time.perf_counter() - t) / n * 1000
 
 fresh = 0.0
 for i in range(fresh_count):
-    gdb.execute('stepi', to_string=True)
+    step()
     gdb.execute('maintenance flush register-cache', to_string=True)
     t0 = time.perf_counter()
     regs_mem()

@@ -297,6 +297,10 @@ async function pair(g: Guest, o: Options): Promise<void> {
     row('stop cycle, cycles/s', 'cyclesPerSec', 0),
     row('registers + 64 bytes at one stop, ms', 'regsMemMs', 3),
     row('registers + 64 bytes, first after a step, ms', 'regsMemFreshMs', 3),
+    ...(['stepIn', 'stackTrace', 'scopes', 'variables'] as const).map((req) => {
+      const a = sides.this.map((x) => x.split![req]), b = sides.other.map((x) => x.split![req]);
+      return `| of a stop cycle: ${req}, ms | ${spread(b, 3)} | ${spread(a, 3)} | ${num(median(a) / median(b), 3)} |`;
+    }),
   ].join('\n');
   console.log(text);
   if (o.json) writeFileSync(o.json, JSON.stringify({ when: new Date().toISOString(), options: o, ...sides, table: text }, null, 1));

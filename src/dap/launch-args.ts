@@ -3,7 +3,7 @@
 // LAUNCH_FIELDS by a test, so the two cannot drift apart.
 import { isAbsolute, resolve } from 'node:path';
 import { parseSize } from '../vmm/memory.js';
-import { GUEST_FORMATS, type CpuMode, type GuestFormat } from '../vmm/loaders/types.js';
+import { BOOT_ENTRIES, GUEST_FORMATS, type BootEntry, type CpuMode, type GuestFormat } from '../vmm/loaders/types.js';
 import { LaunchError } from '../errors.js';
 import type { SymbolFile } from '../debugger/debug-info.js';
 import { ASM_SYNTAXES, type AsmSyntax } from '../x86/disasm.js';
@@ -26,6 +26,10 @@ export interface LaunchConfig {
   disk?: 'floppy' | 'hdd';
   /** Load a boot sector's whole image at 0x7C00, not only its first sector. */
   loadWholeImage: boolean;
+  /** A Linux bzImage's boot protocol entry (default 32). */
+  bootEntry?: BootEntry;
+  /** Where KVM resets the vCPU at a triple fault (SVM), replay to it (MachineConfig.recoverShutdown). */
+  recoverTripleFault: boolean;
   stopOnEntry: boolean;
   /** Record from the start, for reverse execution (src/debugger/history). */
   record: boolean;
@@ -47,12 +51,15 @@ export const LAUNCH_FIELDS: Record<string, string[]> = {
   memory: ['string', 'integer'],
   smp: ['integer'],
   cmdline: ['string'],
+  initrd: ['string', 'array'],
   modules: ['array'],
   loadAddress: ['string', 'integer'],
   entry: ['string', 'integer'],
   mode: ['string'],
   disk: ['string'],
   loadWholeImage: ['boolean'],
+  bootEntry: ['integer'],
+  recoverTripleFault: ['boolean'],
   stopOnEntry: ['boolean'],
   record: ['boolean'],
   symbols: ['array'],
@@ -124,6 +131,13 @@ export function parseLaunchArgs(raw: Record<string, unknown> = {}): LaunchConfig
   if (typeof cmdline !== 'string') fail('cmdline', cmdline, 'must be a string');
 
   const modules = (() => {
+    if (raw.initrd !== undefined) {
+      // A Linux kernel's initrd is its first module (bzimage.ts); several files are concatenated.
+      if (raw.modules !== undefined) fail('initrd', raw.initrd, 'and "modules" are both given: a Linux initrd is the first module; give one of them');
+      const files = typeof raw.initrd === 'string' ? [raw.initrd] : raw.initrd;
+      if (!Array.isArray(files) || files.length === 0) fail('initrd', raw.initrd, 'must be a file path or a non-empty list of file paths');
+      return files.map((f, i) => ({ path: path(typeof raw.initrd === 'string' ? 'initrd' : `initrd[${i}]`, f) }));
+    }
     if (raw.modules === undefined) return [];
     if (!Array.isArray(raw.modules)) fail('modules', raw.modules, 'must be a list of files or { "path", "args" } objects');
     return raw.modules.map((m, i) => {
@@ -148,6 +162,11 @@ export function parseLaunchArgs(raw: Record<string, unknown> = {}): LaunchConfig
   const loadWholeImage = raw.loadWholeImage ?? false;
   if (typeof loadWholeImage !== 'boolean') fail('loadWholeImage', loadWholeImage, 'must be true or false');
 
+  if (raw.bootEntry !== undefined && !BOOT_ENTRIES.includes(raw.bootEntry as BootEntry)) fail('bootEntry', raw.bootEntry, 'must be 32 or 64');
+  const bootEntry = raw.bootEntry as BootEntry | undefined;
+  const recoverTripleFault = raw.recoverTripleFault ?? false;
+  if (typeof recoverTripleFault !== 'boolean') fail('recoverTripleFault', recoverTripleFault, 'must be true or false');
+
   const stopOnEntry = raw.stopOnEntry ?? false;
   if (typeof stopOnEntry !== 'boolean') fail('stopOnEntry', stopOnEntry, 'must be true or false');
 
@@ -158,11 +177,11 @@ export function parseLaunchArgs(raw: Record<string, unknown> = {}): LaunchConfig
     if (raw.symbols === undefined) return [];
     if (!Array.isArray(raw.symbols)) fail('symbols', raw.symbols, 'must be a list of ELF files or { "path", "offset" } objects');
     return raw.symbols.map((s, i): SymbolFile => {
-      if (typeof s === 'string') return { path: path(`symbols[${i}]`, s), offset: 0n };
+      if (typeof s === 'string') return { path: path(`symbols[${i}]`, s) };
       if (s && typeof s === 'object' && typeof (s as { path?: unknown }).path === 'string') {
         const off = (s as { offset?: unknown }).offset;
-        const offset = off === undefined ? 0 : address(`symbols[${i}].offset`, off)!;
-        return { path: path(`symbols[${i}].path`, (s as { path: string }).path), offset: BigInt(offset) };
+        const offset = off === undefined ? undefined : BigInt(address(`symbols[${i}].offset`, off)!);
+        return { path: path(`symbols[${i}].path`, (s as { path: string }).path), offset };
       }
       fail(`symbols[${i}]`, s, 'must be an ELF file path or { "path": ..., "offset": ... }');
     });
@@ -188,7 +207,7 @@ export function parseLaunchArgs(raw: Record<string, unknown> = {}): LaunchConfig
   else if (raw.trace !== undefined && raw.trace !== false) fail('trace', raw.trace, 'must be true, false or a file path');
 
   return {
-    program, format, memory, smp, cmdline, modules, mode, disk, loadWholeImage, stopOnEntry, record, symbols, serial, trace, disassemblySyntax, keys,
+    program, format, memory, smp, cmdline, modules, mode, disk, loadWholeImage, bootEntry, recoverTripleFault, stopOnEntry, record, symbols, serial, trace, disassemblySyntax, keys,
     loadAddress: address('loadAddress', raw.loadAddress),
     entry: address('entry', raw.entry),
   };

@@ -6,7 +6,7 @@
 import { basename } from 'node:path';
 import {
   LoggingDebugSession, logger, Logger, InitializedEvent, StoppedEvent, ExitedEvent, TerminatedEvent,
-  OutputEvent, InvalidatedEvent, MemoryEvent, Thread, Event,
+  OutputEvent, InvalidatedEvent, MemoryEvent, Thread, Event, BreakpointEvent,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { Machine } from '../vmm/machine.js';
@@ -126,7 +126,8 @@ export class KvmDebugSession extends LoggingDebugSession {
   private build(c: LaunchConfig): void {
     const machine = new Machine({
       image: this.info?.programImage ?? c.program, imageName: c.program, memory: c.memory, smp: c.smp, format: c.format, cmdline: c.cmdline,
-      modules: c.modules, loadAddress: c.loadAddress, entry: c.entry, mode: c.mode, disk: c.disk, loadWholeImage: c.loadWholeImage,
+      modules: c.modules, loadAddress: c.loadAddress, entry: c.entry, mode: c.mode, disk: c.disk, loadWholeImage: c.loadWholeImage, bootEntry: c.bootEntry,
+      recoverShutdown: c.recoverTripleFault,
       serial: (b) => this.serial?.write(b),
       kvmDevice: process.env.KVMDBG_DEVICE || undefined,
       // For tests of the stepping fallback used on hosts without KVM_GUESTDBG_BLOCKIRQ.
@@ -134,8 +135,15 @@ export class KvmDebugSession extends LoggingDebugSession {
     });
     this.info?.setFirmwareSymbols(machine.firmwareSymbols);
     this.bps.attach(machine);
+    // A restarted kernel picks a new slide: breakpoints on its map wait for it again.
+    if (this.info?.forgetKernelSlide()) this.sendBreakpointEvents(this.bps.resolveFunctionsAgain());
     this.filters.applyTo(machine);
     this.target = new DebugTarget(machine, this.info, this.bps, (line) => this.sendEvent(new OutputEvent(line + '\n', 'console')));
+    this.target.onKernelSlide = (slide, changed) => {
+      const text = `${slide < 0n ? '-' : ''}0x${(slide < 0n ? -slide : slide).toString(16)}`;
+      this.sendEvent(new OutputEvent(`kvmdbg: the kernel's KASLR slide is ${text} (from its IDT): the System.map's symbols moved by it\n`, 'console'));
+      this.sendBreakpointEvents(changed);
+    };
     if (c.record) this.target.history.start();
     this.screen = new ScreenEvents(machine, (body) => this.sendEvent(new Event(KvmEvent.screen, body)));
     this.sendEvent(new OutputEvent(`kvmdbg: ${basename(c.program)} (${machine.guest.format}) on ${machine.host.label}\n`, 'console'));
@@ -398,6 +406,10 @@ export class KvmDebugSession extends LoggingDebugSession {
   }
 
   // --- helpers -------------------------------------------------------------------------------
+
+  private sendBreakpointEvents(changed: DebugProtocol.Breakpoint[]): void {
+    for (const b of changed) this.sendEvent(new BreakpointEvent('changed', b));
+  }
 
   /** Tells the extension the CPU mode at a stop (for its status bar). */
   /** kvm.history, when the history or the position in it changed since the last one sent. */

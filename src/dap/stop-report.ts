@@ -1,7 +1,7 @@
 // How a stop is told to the client: a StoppedEvent's reason and text, or the end of the session.
 // A pure function of the stop, its detail and the exception filters, so each case is testable
 // without a guest.
-import { describeStop, TRIPLE_FAULT_STATE_LOST } from '../vmm/debug/stops.js';
+import { describeStop, tripleFaultState } from '../vmm/debug/stops.js';
 import type { StopDetail, TargetStop } from '../debugger/target.js';
 import type { ExceptionFilters } from './exception-filters.js';
 
@@ -36,9 +36,7 @@ export function reportStop(stop: TargetStop, detail: StopDetail, filters: Pick<E
     }
     case 'triple-fault':
       if (!filters.has('triple-fault')) return { kind: 'ended', code: 4, message: `kvmdbg: ${describeStop(stop)}; the session ends (the "Triple fault" exception filter is off)` };
-      return exception(stop.stateLost
-        ? `Triple fault: the CPU shut down (KVM_EXIT_SHUTDOWN); ${TRIPLE_FAULT_STATE_LOST}`
-        : 'Triple fault: the CPU shut down (KVM_EXIT_SHUTDOWN); its state is kept for inspection');
+      return exception(`Triple fault: the CPU shut down (KVM_EXIT_SHUTDOWN); ${tripleFaultState(stop)}`);
     case 'halted':
       if (!filters.has('halt')) return { kind: 'ended', code: 6, message: `kvmdbg: ${describeStop(stop)}; the session ends` };
       return exception(`Halt with interrupts off: ${describeStop(stop)}`);

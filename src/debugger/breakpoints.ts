@@ -43,6 +43,8 @@ interface UserBreakpoint extends BreakpointOptions {
   message?: string;
   hits: number;
   data?: DataTarget & { monitorId?: number };
+  /** A function breakpoint's name as the user wrote it (resolved again when symbols move). */
+  name?: string;
 }
 
 const REASONS: Record<BreakpointKind, string> = {
@@ -101,18 +103,43 @@ export class Breakpoints {
   }
 
   setFunctions(requested: (BreakpointOptions & { name: string })[]): BreakpointState[] {
-    const info = this.info();
-    this.functions = requested.map((b): UserBreakpoint => {
-      const name = b.name.trim();
-      const exact = /^\*\s*(0x[0-9a-f]+|\d+)$/i.exec(name);
-      if (exact) return this.make('function', b, [BigInt(exact[1])]);
-      const f = info?.functionAddress(name);
-      if (!f) return { ...this.make('function', b, []), message: `no function "${name}" in the symbols` };
-      const body = (f.compiled && info!.afterPrologue(f.address, f.size ? f.address + f.size : undefined)) || f.address;
-      return this.make('function', b, [body]);
+    this.functions = requested.map((b) => {
+      const bp = this.make('function', b, [], { name: b.name.trim() });
+      return bp.message ? bp : this.resolveFunction(bp); // a hit condition not understood
     });
     this.sync();
     return this.functions.map((b) => this.describe(b));
+  }
+
+  /** A function breakpoint's address from its name: an exact `*ADDRESS`, or a symbol. */
+  private resolveFunction(bp: UserBreakpoint): UserBreakpoint {
+    const info = this.info();
+    const name = bp.name!;
+    const exact = /^\*\s*(0x[0-9a-f]+|\d+)$/i.exec(name);
+    if (exact) return { ...bp, addresses: [BigInt(exact[1])] };
+    const f = info?.functionAddress(name);
+    if (!f) return { ...bp, addresses: [], message: `no function "${name}" in the symbols` };
+    const body = (f.compiled && info!.afterPrologue(f.address, f.size ? f.address + f.size : undefined)) || f.address;
+    const message = info!.waitsForSlide(name)
+      ? `at its System.map address until the running kernel's KASLR slide is known (read from its IDT once the kernel has set up its exception handlers), then moved by it`
+      : undefined;
+    return { ...bp, addresses: [body], message };
+  }
+
+  /**
+   * The symbols moved (a kernel's slide became known): function breakpoints are resolved again
+   * and placed; those whose address changed are returned, to be told to the client.
+   */
+  resolveFunctionsAgain(): BreakpointState[] {
+    const changed: BreakpointState[] = [];
+    this.functions = this.functions.map((b) => {
+      if (b.hitCondition && !parseHitCondition(b.hitCondition)) return b;
+      const r = this.resolveFunction(b);
+      if (r.addresses[0] !== b.addresses[0] || r.message !== b.message) changed.push(this.describe(r));
+      return r;
+    });
+    this.sync();
+    return changed;
   }
 
   setInstructions(requested: (BreakpointOptions & { instructionReference: string; offset?: number })[]): BreakpointState[] {

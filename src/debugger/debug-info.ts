@@ -1,5 +1,6 @@
 // Everything the adapter knows about the guest's code: ELF symbols and DWARF line tables from
-// the program (when it is an ELF) and from the extra `symbols` files of launch.json. Each file is
+// the program (when it is an ELF) and from the extra `symbols` files of launch.json (ELF files, or a
+// System.map or kallsyms text: symbols only, src/symbols/system-map.ts). Each file is
 // read and its ELF parsed once; the program's bytes are handed on to the machine's loader.
 import { readFileSync } from 'node:fs';
 import { SymbolTable } from '../symbols/elf-symbols.js';
@@ -7,15 +8,21 @@ import { LineTable } from '../symbols/dwarf/line.js';
 import { CallFrameInfo } from '../symbols/dwarf/cfi.js';
 import { DwarfVariables, type DwarfVariable } from '../symbols/dwarf/variables.js';
 import type { CType } from '../symbols/dwarf/types.js';
-import { isElf } from '../symbols/elf-parse.js';
+import { isElf, type ElfSymbol } from '../symbols/elf-parse.js';
+import { isSystemMap, parseSystemMap } from '../symbols/system-map.js';
 import { ElfImage } from '../symbols/elf-file.js';
 import { readImage } from '../vmm/machine.js';
 import { LaunchError } from '../errors.js';
 
 export interface SymbolFile {
   path: string;
-  /** Added to every address in the file (for code loaded somewhere other than its link address). */
-  offset: bigint;
+  /**
+   * Added to every address in the file (for code loaded somewhere other than its link address).
+   * Omitted: 0 for an ELF file; for a System.map, the running kernel's KASLR slide, found once the
+   * kernel has set up its IDT (setKernelSlide): until then its symbols are at their link addresses
+   * (right for nokaslr), afterwards moved by the slide.
+   */
+  offset?: bigint;
 }
 
 export interface SourceLocation {
@@ -31,6 +38,8 @@ interface DebugFile {
   image: Buffer;
   offset: bigint;
   symbols: SymbolTable;
+  /** A System.map whose offset is the running kernel's slide: its symbols as the file has them. */
+  kaslr?: { symbols: ElfSymbol[]; bits: 32 | 64; linked: Map<string, bigint>; slid: boolean };
   lines: LineTable;
   frames: CallFrameInfo;
   variables: DwarfVariables;
@@ -54,8 +63,9 @@ export class DebugInfo {
       } catch (e) {
         throw new LaunchError(`launch.json: "symbols": cannot read ${s.path}: ${(e as Error).message}`);
       }
-      if (!isElf(image)) throw new LaunchError(`launch.json: "symbols": ${s.path} is not an ELF file`);
-      this.add(s.path, image, s.offset);
+      if (isElf(image)) this.add(s.path, image, s.offset ?? 0n);
+      else if (isSystemMap(image)) this.addSystemMap(s.path, image, s.offset);
+      else throw new LaunchError(`launch.json: "symbols": ${s.path} is neither an ELF file nor a System.map ("ADDRESS TYPE NAME" lines)`);
     }
   }
 
@@ -68,6 +78,69 @@ export class DebugInfo {
       frames: CallFrameInfo.fromElf(elf, path, offset),
       variables: DwarfVariables.fromElf(elf, path, offset),
     });
+  }
+
+  /**
+   * A System.map or kallsyms file: symbols only, no lines, frames or variables. Without an
+   * offset its symbols wait for the kernel's slide, at their link addresses until setKernelSlide.
+   */
+  private addSystemMap(path: string, image: Buffer, offset: bigint | undefined): void {
+    let map: ReturnType<typeof parseSystemMap>;
+    try {
+      map = parseSystemMap(image.toString('latin1'), path);
+    } catch (e) {
+      throw new LaunchError(`launch.json: "symbols": ${(e as Error).message}`);
+    }
+    this.files.push({
+      path, image, offset: offset ?? 0n,
+      symbols: new SymbolTable(map.symbols, offset, path, map.bits),
+      kaslr: offset === undefined ? { ...map, linked: new Map(map.symbols.map((x) => [x.name, x.value])), slid: false } : undefined,
+      lines: new LineTable([]),
+      frames: new CallFrameInfo([], map.bits),
+      variables: DwarfVariables.none(map.bits),
+    });
+  }
+
+  /** Whether a System.map waits for the running kernel's KASLR slide. */
+  get needsKernelSlide(): boolean {
+    return this.files.some((f) => f.kaslr && !f.kaslr.slid);
+  }
+
+  /** A symbol's address as the waiting System.maps have it (linked, without the slide). */
+  linkedKernelSymbol(name: string): bigint | undefined {
+    for (const f of this.files) {
+      const a = f.kaslr && !f.kaslr.slid ? f.kaslr.linked.get(name) : undefined;
+      if (a !== undefined) return a;
+    }
+    return undefined;
+  }
+
+  /** Whether a waiting System.map has a symbol of this name (a breakpoint on it may move). */
+  waitsForSlide(name: string): boolean {
+    return this.linkedKernelSymbol(name) !== undefined;
+  }
+
+  /** The running kernel's slide is known: the waiting System.maps' symbols move by it. */
+  setKernelSlide(slide: bigint): void {
+    for (const f of this.files) {
+      if (!f.kaslr || f.kaslr.slid) continue;
+      if (slide !== f.offset) f.symbols = new SymbolTable(f.kaslr.symbols, slide, f.path, f.kaslr.bits);
+      f.offset = slide;
+      f.kaslr.slid = true;
+    }
+  }
+
+  /** A new kernel boots (a restart): the maps wait for its slide again. True if any had one. */
+  forgetKernelSlide(): boolean {
+    let any = false;
+    for (const f of this.files) {
+      if (!f.kaslr?.slid) continue;
+      f.kaslr.slid = false;
+      if (f.offset !== 0n) f.symbols = new SymbolTable(f.kaslr.symbols, 0n, f.path, f.kaslr.bits);
+      f.offset = 0n;
+      any = true;
+    }
+    return any;
   }
 
   get hasLines(): boolean {

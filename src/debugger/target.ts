@@ -12,7 +12,8 @@ import { EFER_LMA, type Regs } from '../x86/registers.js';
 import { unwind, valueReader, type Frame } from './stack.js';
 import type { DebugInfo } from './debug-info.js';
 import type { DebugRegs, Fpu, Sregs } from '../vmm/vcpu.js';
-import type { Breakpoints } from './breakpoints.js';
+import type { Breakpoints, BreakpointState } from './breakpoints.js';
+import { kernelSlide } from './kernel-slide.js';
 import { Stepper } from './stepping.js';
 import { evaluate, machineContext, type EvalContext } from './evaluate.js';
 import { Recorder } from './history/recorder.js';
@@ -58,6 +59,9 @@ export interface FrameRef {
 
 const FRAMES_PER_VCPU = 1000;
 
+/** While a System.map waits for the kernel's slide, a run looks for it this often. */
+const SLIDE_POLL_MS = 100;
+
 /** Bounds of one live watch request (peek). */
 export const PEEK_MAX_EXPRESSIONS = 100;
 export const PEEK_MAX_LENGTH = 1000;
@@ -80,6 +84,8 @@ export class DebugTarget {
   /** Reverse execution: the recorded history of vCPU 0 and the policy of moving back through it. */
   readonly history: Recorder;
   private readonly reverse: Reverse;
+  /** Told when a kernel's KASLR slide is found, with the breakpoints that moved by it. */
+  onKernelSlide: ((slide: bigint, changed: BreakpointState[]) => void) | undefined;
 
   /** `log` receives the lines of logpoints that were hit. */
   constructor(readonly machine: Machine, private readonly info: DebugInfo | undefined, private readonly hits: Breakpoints,
@@ -339,11 +345,38 @@ export class DebugTarget {
    */
   async run(vcpu: number, watchModes: boolean): Promise<Reported> {
     this.invalidate();
-    for (;;) {
-      const stop = watchModes ? await this.stepWatchingModes(vcpu) : await this.history.run(this.history.replaying ? this.reverse.watches() : []);
-      const j = this.judge(stop);
-      if (j.report) return { stop, detail: j.detail };
+    // Between two time slices no vCPU is inside KVM_RUN: the IDT can be read then.
+    const poll = this.info?.needsKernelSlide ? setInterval(() => this.findKernelSlide(), SLIDE_POLL_MS) : undefined;
+    try {
+      for (;;) {
+        const stop = watchModes ? await this.stepWatchingModes(vcpu) : await this.history.run(this.history.replaying ? this.reverse.watches() : []);
+        this.findKernelSlide();
+        const j = this.judge(stop);
+        if (j.report) return { stop, detail: j.detail };
+      }
+    } finally {
+      clearInterval(poll);
     }
+  }
+
+  /**
+   * Where a System.map waits for the running kernel's KASLR slide: looks for it in vCPU 0's IDT
+   * (kernel-slide.ts) and, once found, moves the map's symbols and the function breakpoints on
+   * them. Nothing happens before the kernel has set up its exception handlers.
+   */
+  private findKernelSlide(): void {
+    const info = this.info;
+    if (!info?.needsKernelSlide) return;
+    let slide: bigint | undefined;
+    try {
+      slide = kernelSlide(this.machine, 0, (name) => info.linkedKernelSymbol(name));
+    } catch {
+      return; // registers that can't be read now: asked again later
+    }
+    if (slide === undefined) return;
+    info.setKernelSlide(slide);
+    this.stacks.clear();
+    this.onKernelSlide?.(slide, this.hits.resolveFunctionsAgain());
   }
 
   /** One step of a vCPU; a breakpoint met on the way is judged (and reported) like a run's. */
@@ -353,6 +386,7 @@ export class DebugTarget {
     const s = this.stepper;
     const stop = await (kind === 'in' ? s.line(vcpu, false) : kind === 'over' ? s.line(vcpu, true)
       : kind === 'instruction' ? s.instruction(vcpu) : kind === 'instructionOver' ? s.instructionOver(vcpu) : s.out(vcpu));
+    this.findKernelSlide();
     return { stop, detail: this.judge(stop).detail };
   }
 

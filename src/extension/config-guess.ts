@@ -61,6 +61,7 @@ const FORMAT_LABELS: Record<GuestFormat, string> = {
   multiboot: 'Multiboot',
   multiboot2: 'Multiboot2',
   bzimage: 'Linux bzImage',
+  pvh: 'PVH kernel (ELF)',
 };
 
 export function formatLabel(d: GuestFormat): string {

@@ -7,13 +7,18 @@
 // its boot protocol version, so an old kernel hears why it is refused), a valid Multiboot2 header,
 // a valid Multiboot 1 header, then a Multiboot2 or Multiboot 1 magic with a bad checksum (so the
 // user hears about the checksum rather than getting the kernel loaded some other way), ELF magic
-// (the class picks elf32 / elf64), a boot sector (55 AA at offset 510). A kernel with both
-// Multiboot headers boots as Multiboot2, as under GRUB's multiboot2 command.
-import { elfBits, isElf } from '../symbols/elf-parse.js';
+// (an ELF with the Xen PVH entry note is pvh, as QEMU's -kernel picks it after Multiboot; else the
+// class picks elf32 / elf64), a boot sector (55 AA at offset 510). A kernel with both Multiboot
+// headers boots as Multiboot2, as under GRUB's multiboot2 command.
+import { elfBits, elfNotes, isElf, parseElf } from '../symbols/elf-parse.js';
 
 /** How a guest is loaded: each has its loader in src/vmm/loaders. */
-export type GuestFormat = 'bootsector' | 'flat' | 'elf32' | 'elf64' | 'multiboot' | 'multiboot2' | 'bzimage';
-export const GUEST_FORMATS: GuestFormat[] = ['bootsector', 'flat', 'elf32', 'elf64', 'multiboot', 'multiboot2', 'bzimage'];
+export type GuestFormat = 'bootsector' | 'flat' | 'elf32' | 'elf64' | 'multiboot' | 'multiboot2' | 'bzimage' | 'pvh';
+export const GUEST_FORMATS: GuestFormat[] = ['bootsector', 'flat', 'elf32', 'elf64', 'multiboot', 'multiboot2', 'bzimage', 'pvh'];
+
+/** The owner and type of the note that gives an ELF kernel's PVH entry (xen/include/public/elfnote.h). */
+export const XEN_ELFNOTE_OWNER = 'Xen';
+export const XEN_ELFNOTE_PHYS32_ENTRY = 18;
 
 export const MULTIBOOT_HEADER_MAGIC = 0x1badb002;
 /** Multiboot 1 headers lie 4-byte aligned in the file's first 8192 bytes. */
@@ -74,6 +79,26 @@ function findHeader(image: Buffer, magic: number, search: number, align: number,
   return bad === undefined ? undefined : { offset: bad, valid: false };
 }
 
+/**
+ * The PVH entry of an ELF kernel: the physical address in its XEN_ELFNOTE_PHYS32_ENTRY note (4
+ * bytes, or 8 as Linux writes it with _ASM_PTR), or undefined without one or for a file that
+ * does not parse as ELF. An entry at or above 4 GiB is returned as is: the loader refuses it.
+ */
+export function pvhEntry(image: Buffer): bigint | undefined {
+  if (!isElf(image)) return undefined;
+  let notes;
+  try {
+    notes = elfNotes(image, parseElf(image, '<image>'));
+  } catch {
+    return undefined;
+  }
+  const n = notes.find((x) => x.name === XEN_ELFNOTE_OWNER && x.type === XEN_ELFNOTE_PHYS32_ENTRY);
+  if (!n) return undefined;
+  if (n.desc.length === 4) return BigInt(n.desc.readUInt32LE(0));
+  if (n.desc.length === 8) return n.desc.readBigUInt64LE(0);
+  return undefined;
+}
+
 /** The format the content says, or undefined when it is none kvmdbg recognises. Never throws. */
 export function detectFormat(image: Buffer): GuestFormat | undefined {
   if (isBzImage(image)) return 'bzimage';
@@ -84,6 +109,7 @@ export function detectFormat(image: Buffer): GuestFormat | undefined {
   if (mb2) return 'multiboot2';
   if (mb1) return 'multiboot';
   if (isElf(image)) {
+    if (pvhEntry(image) !== undefined) return 'pvh';
     // An unknown class is reported by the ELF loader; ELF32 is the likelier guess.
     return elfBits(image) === 64 ? 'elf64' : 'elf32';
   }

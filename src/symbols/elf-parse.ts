@@ -20,6 +20,7 @@ export const EM_386 = 3;
 export const EM_X86_64 = 62;
 export const PT_NULL = 0;
 export const PT_LOAD = 1;
+export const PT_NOTE = 4;
 export const SHT_NULL = 0;
 export const SHT_SYMTAB = 2;
 export const SHT_STRTAB = 3;
@@ -189,6 +190,39 @@ export function parseElf(image: Buffer, fileName: string): ElfFile {
       return (symbols ??= parseSymbols(r, header, sections));
     },
   };
+}
+
+/** One ELF note: its owner's name (without the NUL), type and descriptor bytes. */
+export interface ElfNote {
+  name: string;
+  type: number;
+  desc: Buffer;
+}
+
+/**
+ * The notes of an ELF file's PT_NOTE segments (what a loader reads: sections may be stripped).
+ * Each note is namesz, descsz, type, then the name and the descriptor, each padded to 4 bytes; a
+ * note that runs past its segment ends that segment's list.
+ */
+export function elfNotes(image: Buffer, elf: ElfFile): ElfNote[] {
+  const notes: ElfNote[] = [];
+  const pad = (n: number) => (n + 3) & ~3;
+  for (const p of elf.programHeaders) {
+    if (p.type !== PT_NOTE) continue;
+    const end = p.offset + p.filesz;
+    let o = p.offset;
+    while (o + 12 <= end) {
+      const namesz = image.readUInt32LE(o);
+      const descsz = image.readUInt32LE(o + 4);
+      const type = image.readUInt32LE(o + 8);
+      const descAt = o + 12 + pad(namesz);
+      if (descAt + descsz > end) break;
+      const name = image.toString('latin1', o + 12, o + 12 + namesz).replace(/\0+$/, '');
+      notes.push({ name, type, desc: image.subarray(descAt, descAt + descsz) });
+      o = descAt + pad(descsz);
+    }
+  }
+  return notes;
 }
 
 /** Validates the ELF file header (e_ident and the rest) and returns it. */

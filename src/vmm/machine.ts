@@ -20,8 +20,10 @@ import { CmosRtc, CMOS_INDEX_PORT } from './devices/cmos-rtc.js';
 import { AcpiPm, ACPI_PM_RANGES } from './devices/acpi-pm.js';
 import { writeAcpiTables } from './firmware/acpi.js';
 import { Kicker, type KickHandle } from './kicker.js';
+import { Checkpoint } from './checkpoint.js';
+import { replayToShutdown } from './shutdown-replay.js';
 import { BreakpointTable, type HwLength, type PlantTarget } from './debug/breakpoints.js';
-import type { Stop, WatchKind } from './debug/stops.js';
+import { replayFailed, TRIPLE_FAULT_STATE_LOST, type Stop, type WatchKind } from './debug/stops.js';
 import { enterState } from './arch/entry-state.js';
 import { cpuidLeaf, supportedCpuid } from './arch/cpuid.js';
 import { walk, type PagingRegs } from '../x86/pagewalk.js';
@@ -31,7 +33,7 @@ import { Bios, setLegacyInterruptControllers } from './firmware/bios.js';
 import { BIOS_TRAP_PORT, type FirmwareSymbol } from './firmware/rom.js';
 import { firmwareFits } from './firmware/bda.js';
 import { memoryMap } from './loaders/multiboot.js';
-import type { CpuMode, GuestFormat, LoadedGuest } from './loaders/types.js';
+import type { BootEntry, CpuMode, GuestFormat, LoadedGuest } from './loaders/types.js';
 import type { HostInfo } from './host.js';
 import {
   exitReason, readDebugExit, readFailEntryReason, readInternalError, readIoExit, readMmioExit, readSystemEventType,
@@ -73,6 +75,8 @@ export interface MachineConfig {
   disk?: 'floppy' | 'hdd';
   /** Load a boot sector's whole image at 0x7C00, not only sector 0 (the rest is read through int 13h). */
   loadWholeImage?: boolean;
+  /** A Linux bzImage's boot protocol entry: 32 (default) or 64 (loaders/bzimage.ts). */
+  bootEntry?: BootEntry;
   /**
    * How software breakpoints are placed: `int3` plants 0xCC while the guest runs (where the
    * host reports a guest's int3 to us: HostInfo.int3); `debugregs` never writes guest memory:
@@ -85,6 +89,14 @@ export interface MachineConfig {
    * it). False makes `canHoldInterrupts` false, so that a caller's own fallback can be tested.
    */
   blockIrq?: boolean;
+  /**
+   * Checkpoint before every KVM_RUN so that a triple fault's state can be recovered by replay
+   * where KVM re-initializes the vCPU at the shutdown (checkpoint.ts, shutdown-replay.ts). Off
+   * by default: on the hosts that need it (SVM) it made I/O exits 1.5x and steps 1.3x as slow in
+   * the test VM (bench/checkpoint.ts), a price for every run to see the state of a rare stop.
+   * Without it, the stop names the option (TRIPLE_FAULT_STATE_LOST).
+   */
+  recoverShutdown?: boolean;
 }
 
 /** A watch as its watchpoint stop names it: slot (-1: a page trap), id, address and access. */
@@ -107,6 +119,15 @@ export type RunState = 'stopped' | 'running' | 'destroyed';
 
 const SLICE_MS = 10;
 const SMP_SLICE_MS = 2;
+/** A replay to a triple fault: single steps at most (per pass) and milliseconds at most. */
+const REPLAY_MAX_STEPS = 1_000_000;
+const REPLAY_MAX_MS = 5000;
+/**
+ * A run's checkpoint takes a new base (registers, a dirty-log harvest) every this many time
+ * slices, and logs the exits between: a harvest costs about a millisecond in the test VM, and a
+ * replay runs through the logged exits at full speed before its single steps.
+ */
+const BASE_SLICES = 8;
 
 export class Machine {
   readonly vm: Vm;
@@ -157,13 +178,17 @@ export class Machine {
   private readonly debugTrap: DebugTrap = { exception: 0, dr6: 0 };
   /** step() can hold interrupts off with KVM_GUESTDBG_BLOCKIRQ. */
   readonly canHoldInterrupts: boolean;
+  /** The state before the last KVM_RUN, where a triple fault loses it (recoverShutdown). */
+  private readonly checkpoint: Checkpoint | undefined;
+  /** Time slices of this run since its checkpoint's last base. */
+  private slicesSinceBase = 0;
 
   constructor(config: MachineConfig) {
     // Files, format, sizes and the load itself are judged before KVM is opened (plan.ts).
     const plan = planMachine(config, {
       format: config.format, cmdline: config.cmdline ?? '',
       loadAddress: config.loadAddress, entry: config.entry, mode: config.mode,
-      disk: config.disk, wholeImage: config.loadWholeImage,
+      disk: config.disk, wholeImage: config.loadWholeImage, bootEntry: config.bootEntry,
     });
     this.vm = new Vm(plan.memory, plan.smp, config.kvmDevice);
     try {
@@ -187,9 +212,10 @@ export class Machine {
       this.bus.register(CMOS_INDEX_PORT, 2, this.rtc);
       this.bus.register(RESET_CONTROL_PORT, 1, new ResetControl(host, () => this.current));
       this.bus.trace = config.trace;
-      if (this.guest.format === 'bzimage') {
+      if (this.guest.format === 'bzimage' || this.guest.format === 'pvh') {
         // What a Linux kernel finds on a PC instead of a BIOS's tables: its CPUs and IOAPIC, and
-        // the PM registers through which `poweroff` ends the machine (firmware/acpi.ts).
+        // the PM registers through which `poweroff` ends the machine (firmware/acpi.ts). A PVH
+        // kernel is told where they are (its start info's rsdp_paddr, loaders/pvh.ts).
         writeAcpiTables(this.vm.memory, this.vm.vcpus.length);
         const pm = new AcpiPm(host, () => this.current);
         for (const [base, count] of ACPI_PM_RANGES) this.bus.register(base, count, pm);
@@ -213,8 +239,12 @@ export class Machine {
     this.plantTarget = {
       toPhysical: (lin) => this.linearToPhysical(this.current, lin),
       readByte: (p) => this.vm.memory.view(p, 1)[0],
-      writeByte: (p, v) => (this.vm.memory.view(p, 1)[0] = v),
+      writeByte: (p, v) => {
+        this.vm.memory.view(p, 1)[0] = v;
+        this.vm.memory.noteWrite(p, 1);
+      },
     };
+    if (config.recoverShutdown) this.checkpoint = new Checkpoint(this.vm.memory);
   }
 
   get host(): HostInfo {
@@ -383,6 +413,7 @@ export class Machine {
       // The common case of a debugger stepping: guest debug is already set for a plain
       // single step, so one KVM_RUN and a look at the exit is all it takes.
       this.kicker.enter(index);
+      this.checkpoint?.base(v, false);
       let rc = v.enter();
       // The slice timer ended KVM_RUN before the step (not a pause: a kick sets immediate_exit).
       // A step takes microseconds, so go again rather than through the event loop; a vCPU
@@ -468,6 +499,7 @@ export class Machine {
       throw new GuestError(this.state === 'destroyed' ? 'the machine has been destroyed' : 'the machine is already running');
     }
     this.state = 'running';
+    this.slicesSinceBase = 0;
     this.pending = undefined;
     this.debugDirty = false;
     this.kicker.takePauseRequest();
@@ -631,6 +663,15 @@ export class Machine {
         rc = taken;
         taken = undefined;
       } else {
+        if (this.checkpoint) {
+          // A base as the run or step begins (and at each slice); the exits after it are logged.
+          // Steps take a base each: KVM then copies all of it into kvm_run at every exit. A run
+          // takes one as it begins and every BASE_SLICES slices; between, exits are logged.
+          v.syncState = singleStep;
+          if (singleStep) this.checkpoint.base(v, false);
+          else if (exits === 0 && ticks === 0 && this.slicesSinceBase++ % BASE_SLICES === 0) this.checkpoint.base(v, true);
+          else this.checkpoint.reenter(v);
+        }
         rc = ticks === 0 ? v.enter() : v.reenter();
       }
       if (rc < 0) {
@@ -650,6 +691,15 @@ export class Machine {
           if (s) {
             this.completeInstruction(v);
             return s;
+          }
+          if (singleStep && readMmioExit(run).write) {
+            // KVM finished an MMIO write before exiting and never reports the step for it
+            // (x86.c complete_emulated_mmio: "FIXME: return into emulator if
+            // single-stepping"); its writeback also dropped the trap flag, so the next steps
+            // would run free. The instruction is done: that is the step; the flag is set again.
+            this.completeInstruction(v);
+            v.rearmStep();
+            return this.stepStops[v.id];
           }
           break;
         }
@@ -712,12 +762,24 @@ export class Machine {
 
   /**
    * Whether KVM kept the state at the triple fault or re-initialized the vCPU (SVM's
-   * shutdown_interception does): told from the state itself, the reset vector F000:FFF0.
+   * shutdown_interception does): told from the state itself, the reset vector F000:FFF0. Where
+   * it was re-initialized, the checkpoint before the KVM_RUN is replayed to the fault.
    */
   private tripleFault(v: Vcpu): Stop {
     const s = v.getSregs();
     const reset = v.getRip() === 0xfff0n && s.cs.selector === 0xf000 && s.cs.base === 0xffff0000n;
-    return reset ? { kind: 'triple-fault', vcpu: v.id, stateLost: true } : { kind: 'triple-fault', vcpu: v.id };
+    if (!reset) return { kind: 'triple-fault', vcpu: v.id };
+    if (!this.checkpoint) return { kind: 'triple-fault', vcpu: v.id, stateLost: TRIPLE_FAULT_STATE_LOST };
+    if (this.checkpoint.vcpu !== v.id) return { kind: 'triple-fault', vcpu: v.id, stateLost: replayFailed('no checkpoint of this vCPU') };
+    const r = replayToShutdown(v, this.checkpoint, {
+      maxSteps: REPLAY_MAX_STEPS, maxMs: REPLAY_MAX_MS, holdInterrupts: this.vm.host.blockIrq,
+      pauseAsked: () => this.kicker.pauseAsked(),
+    });
+    // The replay set its own guest debug on this vCPU: the machine's again.
+    v.setGuestDebug(this.lastControl.flags, this.lastControl.regs);
+    this.plainStep = -1;
+    return r.ok ? { kind: 'triple-fault', vcpu: v.id, replayed: r.steps }
+      : { kind: 'triple-fault', vcpu: v.id, stateLost: replayFailed(r.why) };
   }
 
   private deadlyHalted(v: Vcpu): boolean {
@@ -762,7 +824,7 @@ export class Machine {
     const { address: addr, length: len, write, data } = readMmioExit(v.run);
     const mem = this.vm.memory;
     if (mem.trapAt(addr) && mem.contains(addr, len)) {
-      if (write) mem.view(addr, len).set(data);
+      if (write) mem.write(addr, data);
       else data.set(mem.view(addr, len));
       const w = this.physWatches.find((x) =>
         addr < x.phys + x.length && x.phys < addr + len && (write || x.access === 'readwrite'));
@@ -845,6 +907,7 @@ export class Machine {
     let s: Stop | null = null;
     try {
       for (;;) {
+        this.checkpoint?.base(v, false);
         const rc = v.enter();
         if (rc === -EINTR) {
           // A kick (immediate_exit set) or the end of a slice: clear it, and let a pause, or
@@ -873,9 +936,11 @@ export class Machine {
       const rip = this.linearRip(v.id);
       const phys = this.linearToPhysical(v.id, rip);
       if (phys !== undefined && this.vm.memory.contains(phys, 1) && this.vm.memory.view(phys, 1)[0] === 0xcc) {
+        v.dropQueuedUd();
         return this.onInt3(v, rip);
       }
       if (phys !== undefined && this.vm.memory.trapAt(phys) === 'absent') {
+        v.dropQueuedUd();
         if (this.execTraps.includes(rip)) {
           return { kind: 'breakpoint', vcpu: v.id, address: rip, id: this.breakpoints.softwareAt(rip)?.id ?? 0 };
         }

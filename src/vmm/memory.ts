@@ -49,6 +49,15 @@ export class GuestMemory {
   private vmFd = -1;
   private slotCount = 0;
   private traps = new Map<number, TrapMode>();
+  /** KVM_GET_DIRTY_LOG per slot while dirty logging is on (logDirtyPages); empty while off. */
+  private dirtyLogs: SlotDirtyLog[] = [];
+  private logging = false;
+  /**
+   * Pages whose dirty bits KVM will not report: written by the monitor itself (its writes go
+   * around KVM), or dirtied in a slot before it was re-registered (KVM drops a deleted slot's
+   * bitmap). takeDirtyPages reports them with the rest.
+   */
+  private readonly dirtyAside = new Set<number>();
 
   /** Maps `size` bytes of RAM; above PCI_HOLE_START the rest moves to 4 GiB, as on a PC. */
   constructor(readonly size: number) {
@@ -103,6 +112,40 @@ export class GuestMemory {
 
   write(gpa: number, data: Uint8Array): void {
     this.view(gpa, data.length).set(data);
+    this.noteWrite(gpa, data.length);
+  }
+
+  /** The monitor wrote [gpa, gpa+len) through view(): dirty logging must hear of it. */
+  noteWrite(gpa: number, len: number): void {
+    if (!this.logging) return;
+    for (let p = gpa - (gpa % PAGE); p < gpa + len; p += PAGE) this.dirtyAside.add(p);
+  }
+
+  /** The monitor wrote guest memory (or re-registered slots) since the last takeDirtyPages. */
+  get monitorWrote(): boolean {
+    return this.dirtyAside.size > 0;
+  }
+
+  /**
+   * Dirty-page logging on every RAM slot (KVM_MEM_LOG_DIRTY_PAGES): KVM write-protects the
+   * pages and notes each first write after takeDirtyPages. Only the RAM slots: there is nothing else.
+   */
+  logDirtyPages(): void {
+    if (this.logging) return;
+    this.logging = true;
+    this.registerSlots();
+  }
+
+  /**
+   * Calls `visit` once for every page (its guest-physical address) written since the last call,
+   * by the guest or by the monitor, and starts the next interval: one KVM_GET_DIRTY_LOG per
+   * slot (one slot unless pages are trapped), then a scan of its bitmap by 32-bit words.
+   */
+  takeDirtyPages(visit: (gpa: number) => void): void {
+    for (const log of this.dirtyLogs) log.take(this.vmFd, visit);
+    if (this.dirtyAside.size === 0) return;
+    for (const p of this.dirtyAside) visit(p);
+    this.dirtyAside.clear();
   }
 
   /** Registers the RAM with a VM as memory slots. */
@@ -129,6 +172,10 @@ export class GuestMemory {
 
   /** Replaces every KVM slot with plain RAM cut around the trapped pages. */
   private registerSlots(): void {
+    // A deleted slot's dirty bits are lost with it: keep them aside first.
+    for (const log of this.dirtyLogs) log.take(this.vmFd, (p) => this.dirtyAside.add(p));
+    for (const log of this.dirtyLogs) log.destroy();
+    this.dirtyLogs = [];
     for (let slot = 0; slot < this.slotCount; slot++) this.setSlot(slot, 0, 0, 0n, 0);
     const pages = [...this.traps.keys()].sort((a, b) => a - b);
     let slot = 0;
@@ -150,6 +197,11 @@ export class GuestMemory {
   }
 
   private setSlot(slot: number, gpa: number, size: number, addr: bigint, flags: number): void {
+    if (this.logging && size > 0) {
+      setMemorySlot(this.vmFd, slot, gpa, size, addr, flags | abi.KVM_MEM_LOG_DIRTY_PAGES);
+      this.dirtyLogs.push(new SlotDirtyLog(slot, gpa, size));
+      return;
+    }
     setMemorySlot(this.vmFd, slot, gpa, size, addr, flags);
   }
 
@@ -158,6 +210,8 @@ export class GuestMemory {
   }
 
   destroy(): void {
+    for (const log of this.dirtyLogs) log.destroy();
+    this.dirtyLogs = [];
     for (const r of this.regions) sys.munmap(r.addr, r.size);
     this.regions.length = 0;
   }
@@ -173,4 +227,40 @@ export function setMemorySlot(vmFd: number, slot: number, gpa: number, size: num
   b.writeBigUInt64LE(BigInt(size), o.memory_size);
   b.writeBigUInt64LE(size ? addr : 0n, o.userspace_addr);
   sys.ioctlPtr(vmFd, abi.KVM_SET_USER_MEMORY_REGION, b, 'KVM_SET_USER_MEMORY_REGION');
+}
+
+/** One memory slot's KVM_GET_DIRTY_LOG: the request, and the bitmap KVM fills (mapped: KVM needs its address). */
+class SlotDirtyLog {
+  private readonly request = Buffer.alloc(abi.kvm_dirty_log.size);
+  private readonly bitmapAddr: bigint;
+  private readonly bitmapBytes: number;
+  private readonly words: Uint32Array;
+
+  constructor(slot: number, private readonly gpa: number, size: number) {
+    // One bit a page, in 64-bit longs (KVM's unit), in whole host pages (mmap's).
+    const longs = Math.ceil(size / PAGE / 64);
+    this.bitmapBytes = Math.ceil((longs * 8) / PAGE) * PAGE;
+    const m = sys.mmap(this.bitmapBytes, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_PRIVATE | sys.MAP_ANONYMOUS, -1, 'mmap dirty bitmap');
+    this.bitmapAddr = m.addr;
+    this.words = new Uint32Array(m.buf.buffer, m.buf.byteOffset, longs * 2);
+    this.request.writeUInt32LE(slot, abi.kvm_dirty_log.slot);
+    this.request.writeBigUInt64LE(m.addr, abi.kvm_dirty_log.dirty_bitmap);
+  }
+
+  take(vmFd: number, visit: (gpa: number) => void): void {
+    sys.ioctlPtr(vmFd, abi.KVM_GET_DIRTY_LOG, this.request, 'KVM_GET_DIRTY_LOG');
+    const w = this.words;
+    for (let i = 0; i < w.length; i++) {
+      let bits = w[i];
+      while (bits !== 0) {
+        const low = 31 - Math.clz32(bits & -bits);
+        bits &= bits - 1;
+        visit(this.gpa + (i * 32 + low) * PAGE);
+      }
+    }
+  }
+
+  destroy(): void {
+    sys.munmap(this.bitmapAddr, this.bitmapBytes);
+  }
 }

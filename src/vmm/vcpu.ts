@@ -39,6 +39,14 @@ export interface VcpuEvents {
 const FX = { fcw: 0, fsw: 2, ftw: 4, fop: 6, fip: 8, fdp: 16, mxcsr: 24, st: 32, xmm: 160, xstateBv: 512, ymmHi: 576 } as const;
 
 const EMPTY: Buffer = Buffer.alloc(0);
+/** #UD, the exception KVM queues when it fails to emulate at CPL0. */
+const UD_VECTOR = 6;
+
+/** captureState's layout: struct kvm_sync_regs (regs, sregs, events). */
+const STATE = { regs: 0, sregs: abi.kvm_regs.size, events: abi.kvm_regs.size + abi.kvm_sregs.size } as const;
+/** The bytes of a captured vCPU state, and where its events begin (after the registers). */
+export const VCPU_STATE_BYTES = STATE.events + abi.kvm_vcpu_events.size;
+export const VCPU_EVENTS_AT = STATE.events;
 
 export class Vcpu {
   /** The kvm_run page, mapped: exit information is read here in place. */
@@ -60,6 +68,8 @@ export class Vcpu {
    * runs again or its registers are written. It saves two ioctls per breakpoint hit.
    */
   debugPcValid = false;
+  /** Counts the monitor's writes to the vCPU's state (registers, events, MSRs, XSAVE, MP state). */
+  stateWrites = 0;
 
   get debugPc(): bigint | undefined {
     return this.debugPcValid ? debugExitPc(this.run) : undefined;
@@ -76,7 +86,8 @@ export class Vcpu {
    *   is where we keep them. Writes still go through KVM_SET_REGS, from the same place (KVM
    *   reads it only when told to, through kvm_dirty_regs);
    * - the special registers only on a KVM_RUN that follows a stop where they were read: copying
-   *   them costs about 2.5% of every exit, worth it only where a debugger reads them each stop.
+   *   them costs about 2.5% of every exit, worth it only where a debugger reads them each stop;
+   * - all three sets (events too) at every exit while `syncState` is set, for checkpoints.
    */
   constructor(readonly id: number, readonly fd: number, mmapSize: number, sync = 0) {
     const m = sys.mmap(mmapSize, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_SHARED, fd, 'mmap kvm_run');
@@ -86,6 +97,7 @@ export class Vcpu {
     this.runSize = mmapSize;
     this.syncRegs = (sync & abi.KVM_SYNC_X86.REGS) !== 0;
     this.syncSregs = (sync & abi.KVM_SYNC_X86.SREGS) !== 0;
+    this.syncEvents = (sync & abi.KVM_SYNC_X86.EVENTS) !== 0;
     this.setValidRegs(false);
     this.regsBuf = this.syncRegs
       ? this.run.subarray(abi.kvm_run.sync_regs, abi.kvm_run.sync_regs + abi.kvm_regs.size)
@@ -96,16 +108,72 @@ export class Vcpu {
 
   private readonly syncRegs: boolean;
   private readonly syncSregs: boolean;
+  private readonly syncEvents: boolean;
   /** KVM_SYNC_X86_SREGS is set in kvm_valid_regs. */
   private sregsSynced = false;
   /** The last KVM_RUN stored the special registers in kvm_run, and nothing has changed them since. */
   private sregsInRun = false;
   private readonly runSregs: Buffer;
+  private syncAll = false;
+  /** KVM_SYNC_X86_EVENTS is set in kvm_valid_regs. */
+  private eventsSynced = false;
+  /** The last KVM_RUN stored the events in kvm_run, and nothing has changed them since. */
+  private eventsInRun = false;
 
   private setValidRegs(sregs: boolean): void {
-    const valid = (this.syncRegs ? abi.KVM_SYNC_X86.REGS : 0) | (sregs ? abi.KVM_SYNC_X86.SREGS : 0);
+    const valid = (this.syncRegs ? abi.KVM_SYNC_X86.REGS : 0) | (sregs ? abi.KVM_SYNC_X86.SREGS : 0) |
+      (this.syncAll ? abi.KVM_SYNC_X86.EVENTS : 0);
     this.run.writeBigUInt64LE(BigInt(valid), abi.kvm_run.kvm_valid_regs);
     this.sregsSynced = sregs;
+    this.eventsSynced = this.syncAll;
+  }
+
+  /**
+   * Whether KVM copies the special registers and the events into kvm_run too at every exit,
+   * where the host can (all three KVM_SYNC_X86 sets), so that a captureState() before the next
+   * KVM_RUN is a copy, not two more ioctls: worth it where that comes after every exit (steps
+   * under checkpoints), not where it comes once a time slice.
+   */
+  get syncState(): boolean {
+    return this.syncAll;
+  }
+
+  set syncState(on: boolean) {
+    this.syncAll = on && this.syncRegs && this.syncSregs && this.syncEvents;
+  }
+
+  /**
+   * The vCPU's state as KVM_SET_* takes it back (restoreState): the layout of kvm_sync_regs,
+   * general registers, special registers, events. From kvm_run where the last exit left them
+   * and nothing changed them since, else through the GET ioctls.
+   */
+  captureState(into: Buffer): void {
+    this.loadRegs();
+    this.regsBuf.copy(into, STATE.regs);
+    if (this.sregsInRun) {
+      this.runSregs.copy(into, STATE.sregs);
+    } else {
+      sys.ioctlPtr(this.fd, abi.KVM_GET_SREGS, this.sregsBuf, 'KVM_GET_SREGS');
+      this.sregsBuf.copy(into, STATE.sregs);
+    }
+    if (this.eventsInRun) {
+      this.run.copy(into, STATE.events, abi.kvm_run.sync_events, abi.kvm_run.sync_events + abi.kvm_vcpu_events.size);
+    } else {
+      const e = Buffer.alloc(abi.kvm_vcpu_events.size);
+      sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, e, 'KVM_GET_VCPU_EVENTS');
+      e.copy(into, STATE.events);
+    }
+  }
+
+  /** Puts back a state captureState() took: special registers first (the mode), then the rest. */
+  restoreState(from: Buffer): void {
+    from.copy(this.sregsBuf, 0, STATE.sregs, STATE.sregs + abi.kvm_sregs.size);
+    this.invalidate();
+    sys.ioctlPtr(this.fd, abi.KVM_SET_SREGS, this.sregsBuf, 'KVM_SET_SREGS');
+    from.copy(this.regsBuf, 0, STATE.regs, STATE.regs + abi.kvm_regs.size);
+    sys.ioctlPtr(this.fd, abi.KVM_SET_REGS, this.regsBuf, 'KVM_SET_REGS');
+    this.regsValid = true;
+    sys.ioctlPtr(this.fd, abi.KVM_SET_VCPU_EVENTS, Buffer.from(from.subarray(STATE.events, VCPU_STATE_BYTES)), 'KVM_SET_VCPU_EVENTS');
   }
 
   /** The address of the kvm_run page, for a thread that sets immediate_exit to pause us. */
@@ -116,13 +184,14 @@ export class Vcpu {
   /** KVM_RUN once. Returns 0, or -errno (EINTR when kicked). */
   enter(): number {
     // Special registers read at this stop will likely be read at the next one too.
-    const sregs = this.syncSregs && this.sregsCache !== undefined;
-    if (sregs !== this.sregsSynced) this.setValidRegs(sregs);
+    const sregs = this.syncAll || (this.syncSregs && this.sregsCache !== undefined);
+    if (sregs !== this.sregsSynced || this.syncAll !== this.eventsSynced) this.setValidRegs(sregs);
     this.invalidate();
     const rc = sys.ioctlRaw(this.fd, abi.KVM_RUN, 0);
     // KVM stores the registers on every way out of KVM_RUN, EINTR included.
     this.regsValid = this.syncRegs;
     this.sregsInRun = sregs;
+    this.eventsInRun = this.syncAll;
     return rc;
   }
 
@@ -136,6 +205,7 @@ export class Vcpu {
     const rc = sys.ioctlRaw(this.fd, abi.KVM_RUN, 0);
     this.regsValid = this.syncRegs;
     this.sregsInRun = sregs;
+    this.eventsInRun = this.syncAll;
     return rc;
   }
 
@@ -148,6 +218,7 @@ export class Vcpu {
   private invalidate(): void {
     this.regsValid = false;
     this.sregsInRun = false;
+    this.eventsInRun = false;
     this.sregsCache = undefined;
     this.debugPcValid = false;
   }
@@ -172,6 +243,7 @@ export class Vcpu {
 
   /** Writes the shared view back. */
   storeRegs(): void {
+    this.stateWrites++;
     this.debugPcValid = false;
     this.regsValid = false;
     sys.ioctlPtr(this.fd, abi.KVM_SET_REGS, this.regsBuf, 'KVM_SET_REGS');
@@ -183,9 +255,10 @@ export class Vcpu {
    * KVM keeps a single step's trap flag across a register write only while the linear RIP is
    * the one it saw at KVM_SET_GUEST_DEBUG (kvm_set_rflags compares it with singlestep_rip). A
    * write while stepping (a step into `int n`, a BIOS service answering inside a step) would
-   * otherwise let the step run on: guest debug is set again, which takes the RIP of now.
+   * otherwise let the step run on: guest debug is set again, which takes the RIP of now. KVM's
+   * own writes drop the flag the same way (an emulated MMIO write): the machine calls it then.
    */
-  private rearmStep(): void {
+  rearmStep(): void {
     if (this.lastControl !== -1 && this.lastControl & abi.KVM_GUESTDBG_SINGLESTEP) {
       sys.ioctlPtr(this.fd, abi.KVM_SET_GUEST_DEBUG, this.lastDebugStruct, 'KVM_SET_GUEST_DEBUG');
     }
@@ -232,6 +305,7 @@ export class Vcpu {
 
   /** Writes the given fields over the current special registers. */
   setSregs(changes: Partial<Sregs>): void {
+    this.stateWrites++;
     const b = this.sregsBuf;
     sys.ioctlPtr(this.fd, abi.KVM_GET_SREGS, b, 'KVM_GET_SREGS');
     for (const n of SEGMENT_NAMES) {
@@ -290,6 +364,7 @@ export class Vcpu {
   }
 
   setXsave(b: Buffer): void {
+    this.stateWrites++;
     sys.ioctlPtr(this.fd, abi.KVM_SET_XSAVE, b, 'KVM_SET_XSAVE');
   }
 
@@ -321,6 +396,7 @@ export class Vcpu {
   }
 
   setMsrs(values: Map<number, bigint>): void {
+    this.stateWrites++;
     const indices = [...values.keys()];
     const b = this.msrsBuffer(indices);
     indices.forEach((idx, i) => {
@@ -412,7 +488,6 @@ export class Vcpu {
     };
   }
 
-  /** Injects an exception (vector, optional error code) to be delivered at the next entry. */
   /**
    * Takes out of the way an external interrupt KVM has begun to inject (the events'
    * interrupt.injected: acknowledged at the interrupt controller, and delivered at the next entry
@@ -420,6 +495,7 @@ export class Vcpu {
    * Returns what puts it back for the next entry, or undefined when there is none.
    */
   setAsideInjectedInterrupt(): (() => void) | undefined {
+    this.stateWrites++;
     const o = abi.kvm_vcpu_events;
     const b = Buffer.alloc(o.size);
     sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');
@@ -427,19 +503,42 @@ export class Vcpu {
     const nr = b[o.interrupt_nr], soft = b[o.interrupt_soft];
     b[o.interrupt_injected] = 0;
     b.writeUInt32LE(0, o.flags); // leave NMI, SIPI and shadow state as they are
+    this.eventsInRun = false;
     sys.ioctlPtr(this.fd, abi.KVM_SET_VCPU_EVENTS, b, 'KVM_SET_VCPU_EVENTS');
     return () => {
+      this.stateWrites++;
       const now = Buffer.alloc(o.size);
       sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, now, 'KVM_GET_VCPU_EVENTS');
       now[o.interrupt_injected] = 1;
       now[o.interrupt_nr] = nr;
       now[o.interrupt_soft] = soft;
       now.writeUInt32LE(0, o.flags);
+      this.eventsInRun = false;
       sys.ioctlPtr(this.fd, abi.KVM_SET_VCPU_EVENTS, now, 'KVM_SET_VCPU_EVENTS');
     };
   }
 
+  /**
+   * Drops the #UD that KVM queues with an emulation failure at CPL0 (x86.c
+   * handle_emulation_failure queues it, then exits to us). Where the monitor completes the
+   * instruction itself (its code page taken out for a watch, an int3 it owns) the guest must
+   * never see it: with no IDT yet it would triple-fault. Returns whether there was one.
+   */
+  dropQueuedUd(): boolean {
+    const o = abi.kvm_vcpu_events;
+    const b = Buffer.alloc(o.size);
+    sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');
+    if (b[o.exception_nr] !== UD_VECTOR || !(b[o.exception_injected] || b[o.exception_pending])) return false;
+    b[o.exception_injected] = 0;
+    b[o.exception_pending] = 0;
+    b.writeUInt32LE(0, o.flags);
+    sys.ioctlPtr(this.fd, abi.KVM_SET_VCPU_EVENTS, b, 'KVM_SET_VCPU_EVENTS');
+    return true;
+  }
+
+  /** Injects an exception (vector, optional error code) to be delivered at the next entry. */
   injectException(vector: number, errorCode?: number): void {
+    this.stateWrites++;
     const b = Buffer.alloc(abi.kvm_vcpu_events.size);
     sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');
     const o = abi.kvm_vcpu_events;
@@ -451,6 +550,7 @@ export class Vcpu {
     b[o.exception_has_payload] = 0;
     // Leave NMI, SIPI and shadow state as they are.
     b.writeUInt32LE(0, o.flags);
+    this.eventsInRun = false;
     sys.ioctlPtr(this.fd, abi.KVM_SET_VCPU_EVENTS, b, 'KVM_SET_VCPU_EVENTS');
   }
 
@@ -461,6 +561,7 @@ export class Vcpu {
   }
 
   setMpState(state: number): void {
+    this.stateWrites++;
     const b = Buffer.alloc(4);
     b.writeUInt32LE(state, 0);
     sys.ioctlPtr(this.fd, abi.KVM_SET_MP_STATE, b, 'KVM_SET_MP_STATE');

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
 import {
-  checkSetup, dumpDom, freePort, quickInput, runCommand, screenshot, startCodeServer, waitUntil, type CodeServerHandle,
+  checkSetup, freePort, quickInput, runCommand, screenshot, startCodeServer, waitUntil, type CodeServerHandle,
 } from './code-server.js';
 import { startAdapterInTestVm, type AdapterVm } from './adapter-vm.js';
-import { LONG, debugToolbar, workspaceRoot, buildAndPackage } from './workbench.js';
+import { LONG, debugToolbar, dumpFailure, workspaceRoot, buildAndPackage } from './workbench.js';
 import { buildAsm, buildFlat64 } from '../guests/build.js';
 
 const EXPRESSION = '*(uint64_t *)count';
@@ -112,13 +112,7 @@ test('KVM Live Watch in VS Code: an expression added while the guest runs shows 
     await debugToolbar(page).getByRole('button', { name: /^Stop/ }).click();
     await debugToolbar(page).waitFor({ state: 'hidden', timeout: LONG });
   } catch (e) {
-    if (vs) {
-      const name = `live-watch-failure-${stepName.replace(/\W+/g, '-')}`;
-      await screenshot(vs.page, name).catch(() => {});
-      await dumpDom(vs.page, name).catch(() => {});
-      t.diagnostic(`failed in step "${stepName}"`);
-      console.error(`--- code-server log (last lines) ---\n${vs.logTail(60)}\n--- page console (last lines) ---\n${vs.consoleLines.slice(-30).join('\n')}`);
-    }
+    if (vs) await dumpFailure(vs, `live-watch-${stepName}`, t);
     throw e;
   } finally {
     await vs?.stop();

@@ -15,10 +15,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import {
-  checkSetup, dumpDom, freePort, runCommand, screenshot, startCodeServer, waitUntil, type CodeServerHandle,
+  checkSetup, freePort, runCommand, screenshot, startCodeServer, waitUntil, type CodeServerHandle,
 } from './code-server.js';
 import { startAdapterInTestVm, type AdapterVm } from './adapter-vm.js';
-import { LONG, debugToolbar, terminalText, toolbarButton, workspaceRoot, buildAndPackage } from './workbench.js';
+import { LONG, debugToolbar, dumpFailure, terminalText, toolbarButton, workspaceRoot, buildAndPackage } from './workbench.js';
 import { buildScreenKernel } from '../guests/screen/build.js';
 
 
@@ -166,13 +166,7 @@ test('KVM Screen in VS Code: the guest\'s text screen in the webview, keys typed
     const last = await until(f, 'the view to keep the Screen guest\'s last screen', (s) => s.status === 'Screen: session ended (the last screen)');
     assert.equal(last.rows[0], 'Hello, screen');
   } catch (e) {
-    if (vs) {
-      const name = `screen-failure-${stepName.replace(/\W+/g, '-')}`;
-      await screenshot(vs.page, name).catch(() => {});
-      await dumpDom(vs.page, name).catch(() => {});
-      t.diagnostic(`failed in step "${stepName}"`);
-      console.error(`--- code-server log (last lines) ---\n${vs.logTail(60)}\n--- page console (last lines) ---\n${vs.consoleLines.slice(-30).join('\n')}`);
-    }
+    if (vs) await dumpFailure(vs, `screen-${stepName}`, t);
     throw e;
   } finally {
     await vs?.stop();

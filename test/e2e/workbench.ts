@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
-import { ROOT, OUTPUT_DIR, runCommand, quickInput, screenshot, vscePackage, waitUntil, type CodeServerHandle } from './code-server.js';
+import { ROOT, OUTPUT_DIR, dumpDom, runCommand, quickInput, screenshot, vscePackage, waitUntil, type CodeServerHandle } from './code-server.js';
 
 export const LONG = 60_000;
 
@@ -188,18 +188,14 @@ export async function outputChannelText(page: Page, channel: string): Promise<st
   return (await lines.innerText()).replace(/\u00a0/g, ' ');
 }
 
-/** At a failing step: a screenshot, the page's accessibility tree and code-server's log. */
+/**
+ * At a failing step: a screenshot, the page's DOM and accessibility tree (dumpDom), and the
+ * last lines of code-server's log and of the page's console, so that one run says what was there.
+ */
 export async function dumpFailure(vs: CodeServerHandle, name: string, t: TestContext): Promise<void> {
-  const file = name.replace(/\W+/g, '-');
-  const png = await screenshot(vs.page, `${file}-failure`).catch((e) => `(no screenshot: ${e})`);
-  let aria = '';
-  try {
-    aria = await vs.page.locator('body').ariaSnapshot({ timeout: 10_000 });
-    mkdirSync(OUTPUT_DIR, { recursive: true });
-    writeFileSync(join(OUTPUT_DIR, `${file}-failure.aria.yml`), aria);
-  } catch (e) {
-    aria = `(no accessibility tree: ${e})`;
-  }
-  t.diagnostic(`failure screenshot ${png}; accessibility tree test-output/e2e/${file}-failure.aria.yml`);
+  const file = `${name.replace(/\W+/g, '-')}-failure`;
+  const png = await screenshot(vs.page, file).catch((e) => `(no screenshot: ${e})`);
+  const html = await dumpDom(vs.page, file).catch((e) => `(no DOM: ${e})`);
+  t.diagnostic(`failed at "${name}": screenshot ${png}; DOM ${html}; accessibility tree test-output/e2e/${file}.aria.txt`);
   console.error(`--- code-server log (last lines) ---\n${vs.logTail(60)}\n--- page console (last lines) ---\n${vs.consoleLines.slice(-30).join('\n')}`);
 }

@@ -289,3 +289,29 @@ export function countingBuffer(data: Buffer, counter: Counter = { scanned: 0, de
   });
   return { buf: wrap(Buffer.from(data)), counter };
 }
+
+export const PT_NOTE = 4;
+
+/** One ELF note: namesz, descsz, type, the name with its NUL and the descriptor, each padded to 4. */
+export function elfNote(name: string, type: number, desc: Buffer): Buffer {
+  const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc((4 - (b.length % 4)) % 4)]);
+  const head = Buffer.alloc(12);
+  head.writeUInt32LE(name.length + 1, 0);
+  head.writeUInt32LE(desc.length, 4);
+  head.writeUInt32LE(type, 8);
+  return Buffer.concat([head, pad(Buffer.from(name + '\0', 'latin1')), pad(desc)]);
+}
+
+/**
+ * A PVH kernel: code at 1 MiB (hlt; jmp) and a PT_NOTE with the Xen PHYS32_ENTRY note (type 18)
+ * naming it, its descriptor 4 bytes or 8 (as Linux writes it), after another Xen note.
+ */
+export function pvhElf(bits: 32 | 64, descLen: 4 | 8): Buffer {
+  const entry = Buffer.alloc(descLen);
+  entry.writeUInt32LE(0x100000, 0);
+  const notes = Buffer.concat([elfNote('Xen', 6, Buffer.from('linux\0')), elfNote('Xen', 18, entry)]);
+  return buildElf({
+    bits,
+    segments: [{ paddr: 0x100000n, data: Buffer.from([0xf4, 0xeb, 0xfd]) }, { paddr: 0x101000n, data: notes, type: PT_NOTE }],
+  });
+}

@@ -14,9 +14,9 @@ import { buildVarsGuests, type VarsFlavour } from '../guests/dwarf-vars/build.js
 import { ElfImage } from '../../src/symbols/elf-file.js';
 import { iterateDies, unitHeaders } from '../../src/symbols/dwarf/info.js';
 import { MULTIBOOT_HEADER_MAGIC } from '../../src/formats/detect.js';
-import { buildElf, symbolTable, SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB } from './elf-builder.js';
+import { buildElf, pvhElf, symbolTable, SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB } from './elf-builder.js';
 import { CORPUS_DIR } from './run.js';
-import { SECTION_NAMES, packSections } from './targets.js';
+import { PVH_SEEDS, SECTION_NAMES, SYSTEM_MAP_SEEDS, packSections } from './targets.js';
 
 const DW_AT_location = 0x02;
 const DW_AT_ranges = 0x55;
@@ -77,6 +77,8 @@ async function main(): Promise<void> {
   for (const n of ['mb1', 'mb1Higher', 'mb1Aout', 'mb1Elf64'] as const) write('multiboot', n, g[n].image);
   for (const n of ['mb2', 'mb2Aout'] as const) write('multiboot2', n, g[n].image);
   write('bzimage', 'fake-bzimage', buildFakeBzImage().image);
+  for (const [bits, desc] of PVH_SEEDS) write('pvh', `made-${bits}-desc${desc}`, pvhElf(bits, desc));
+  SYSTEM_MAP_SEEDS.forEach((text, i) => write('system-map', `made-${i}`, Buffer.from(text)));
 
   // ELF files made here: symbols in both classes, a zlib-compressed section, a PIE.
   const strtab = Buffer.from('\0_start\0main\0data\0');

@@ -17,6 +17,7 @@ import { expressionAt, listxOffset, readLocationList, readRangeList, type ListUn
 import { evaluateLocation, formatExpression, type ExprEnv, type FrameContext, type MemoryReader } from '../../src/symbols/dwarf/expr.js';
 import { DwarfVariables, typeName, type CType as DwarfType } from '../../src/symbols/dwarf/variables.js';
 import { loadGuest } from '../../src/vmm/loaders/detect.js';
+import { isSystemMap, parseSystemMap } from '../../src/symbols/system-map.js';
 import { detectFormat } from '../../src/formats/detect.js';
 import type { GuestFormat, Module } from '../../src/vmm/loaders/types.js';
 import { parse, type Node as ExprNode, type TypeResolver } from '../../src/debugger/expr/parser.js';
@@ -178,6 +179,41 @@ const bzimage: Target = {
   run(data) {
     detectFormat(data);
     load(data, 'bzimage', [{ path: 'initrd', args: '', data: Buffer.from('initrd!') }, { path: 'b', args: '', data: Buffer.from('xy') }]);
+  },
+};
+
+/** The PVH seeds (make-corpus.ts): ELF class and note descriptor size. */
+export const PVH_SEEDS: [32 | 64, 4 | 8][] = [[32, 4], [64, 8], [64, 4]];
+/** The System.map seeds: nm's order and letters, kallsyms with a module, 32-bit. */
+export const SYSTEM_MAP_SEEDS = [
+  'ffffffff81000000 T _text\nffffffff81000000 T startup_64\nffffffff82a00000 D _sdata\nffffffff8307a9f0 T start_kernel\nffffffff83400000 b bss_thing\n0000000000000000 A __per_cpu_start\n',
+  'ffffffffc0a01000 t ext4_fill_super\t[ext4]\r\nffffffff8307a9f0 T start_kernel\r\n',
+  'c1000000 T _text\nc17a0000 T start_kernel\n00000000 U undefined_one\nc1800000 W weak_fn\n',
+];
+
+const pvh: Target = {
+  name: 'pvh',
+  maxLen: 16 * 1024,
+  dict: [Buffer.from('Xen\0'), le32(18), le32(4), le32(8), le32(0x100000), Buffer.from([4, 0, 0, 0])],
+  run(data) {
+    detectFormat(data);
+    load(data, 'pvh', [{ path: 'initrd', args: 'initrd', data: Buffer.from('initrd!') }]);
+  },
+};
+
+const systemMap: Target = {
+  name: 'system-map',
+  maxLen: 16 * 1024,
+  dict: [' T ', ' t ', ' U ', ' A ', '\t[ext4]', 'ffffffff81000000', 'c1000000', '0000000000000000', '\r\n'].map((s) => Buffer.from(s)),
+  run(data) {
+    if (!isSystemMap(data)) return;
+    const map = tolerate(() => parseSystemMap(data.toString('latin1'), 'System.map'));
+    if (!map) return;
+    const t = new SymbolTable(map.symbols, 0x1000n, 'System.map', map.bits);
+    for (const s of map.symbols.slice(0, 32)) {
+      t.lookup(s.value + 1n);
+      t.byName(s.name);
+    }
   },
 };
 
@@ -348,7 +384,7 @@ const cExpression: Target = {
   },
 };
 
-export const TARGETS: Target[] = [elf, multiboot, multiboot2, bzimage, dwarfLine, dwarfInfo, dwarfCfi, dwarfLoclists, cExpression];
+export const TARGETS: Target[] = [elf, multiboot, multiboot2, bzimage, pvh, systemMap, dwarfLine, dwarfInfo, dwarfCfi, dwarfLoclists, cExpression];
 
 export function targetByName(name: string): Target {
   const t = TARGETS.find((x) => x.name === name);

@@ -72,6 +72,9 @@ export function markLine(file: string, name: string): number {
 
 const queues = new WeakMap<DebugClient, { events: DebugProtocol.StoppedEvent[]; waiters: ((e: DebugProtocol.StoppedEvent) => void)[] }>();
 
+/** How long a client's stop waits for the adapter to answer disconnect (the test VM is slow). */
+const STOP_LIMIT_MS = 60000;
+
 /**
  * A client for a fresh adapter process (with `env` added to its environment); its stopped
  * events are queued, so none is missed.
@@ -80,6 +83,17 @@ export function newClient(env?: Record<string, string>): DebugClient {
   // KVMDBG_TEST_ADAPTER_STDERR=1 shows the adapter's stderr (uncaught errors, its last words).
   const dc = new DebugClient('node', ADAPTER, 'kvm', env ? { env: { ...process.env, ...env } } : undefined, !!process.env.KVMDBG_TEST_ADAPTER_STDERR);
   dc.defaultTimeout = 20000;
+  // DebugClient's requests have no time limit, and node:test's hooks (which stop clients) have
+  // none either: an adapter that never answers disconnect would hang the whole run. It gets
+  // STOP_LIMIT_MS, then its process is killed and the stop fails, naming what hung.
+  const stop = dc.stop.bind(dc);
+  dc.stop = () => new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => {
+      (dc as unknown as { stopAdapter(): void }).stopAdapter(); // private in its typings, public in its JS
+      reject(new Error(`the adapter did not answer disconnect within ${STOP_LIMIT_MS} ms; its process was killed`));
+    }, STOP_LIMIT_MS);
+    void stop().then(() => { clearTimeout(t); resolve(); });
+  });
   const q = { events: [] as DebugProtocol.StoppedEvent[], waiters: [] as ((e: DebugProtocol.StoppedEvent) => void)[] };
   queues.set(dc, q);
   dc.on('stopped', (e: DebugProtocol.StoppedEvent) => {

@@ -5,8 +5,10 @@
 // - an initramfs: a cpio (newc) of busybox-static (/bin/busybox, Debian's busybox-static) and an
 //   /init that mounts proc, sysfs and devtmpfs and runs a shell on the console (ttyS0 with
 //   console=ttyS0), written here rather than by cpio(1) so that /dev/console can be a device node
-//   without root.
-import { execFileSync } from 'node:child_process';
+//   without root;
+// - a vmlinux: the ELF inside that bzImage, decompressed as the kernel's scripts/extract-vmlinux
+//   does (the payload's place is in the setup header, its format in its magic), for PVH boots.
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -99,5 +101,48 @@ export function debianKernel(): string {
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+  return path;
+}
+
+/** The compressed payload's formats a Debian kernel may use, by magic, with the tool that unpacks each. */
+const PAYLOADS: { name: string; magic: Buffer; unpack: (b: Buffer) => Buffer }[] = ([
+  ['gzip', [0x1f, 0x8b]],
+  ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+  ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
+  ['lz4', [0x02, 0x21, 0x4c, 0x18]],
+  ['bzip2', [0x42, 0x5a, 0x68]],
+] as const).map(([name, magic]) => ({
+  name, magic: Buffer.from(magic),
+  // The kernel's build appends the uncompressed size (4 bytes) to the stream, which the tools
+  // take for a truncated second stream: as extract-vmlinux, their status is not read, the
+  // output is checked to be an ELF instead.
+  unpack: (b: Buffer) => spawnSync(name, ['-dc'], { input: b, maxBuffer: 1 << 30 }).stdout,
+}));
+
+/** setup header fields (Documentation/arch/x86/boot.rst): where the compressed vmlinux lies. */
+const SETUP_SECTS = 0x1f1;
+const PAYLOAD_OFFSET = 0x248;
+const PAYLOAD_LENGTH = 0x24c;
+
+/** The ELF vmlinux inside a bzImage (boot protocol 2.08+: payload_offset/length), uncompressed. */
+export function extractVmlinux(bzImage: Buffer): Buffer {
+  const protectedMode = ((bzImage[SETUP_SECTS] || 4) + 1) * 512;
+  const at = protectedMode + bzImage.readUInt32LE(PAYLOAD_OFFSET);
+  const payload = bzImage.subarray(at, at + bzImage.readUInt32LE(PAYLOAD_LENGTH));
+  const format = PAYLOADS.find((p) => payload.subarray(0, p.magic.length).equals(p.magic));
+  if (!format) throw new Error(`the bzImage's payload starts with ${payload.subarray(0, 6).toString('hex')}: not a format this helper unpacks`);
+  const elf = format.unpack(payload);
+  if (!elf.subarray(0, 4).equals(Buffer.from('\x7fELF', 'latin1'))) throw new Error(`the ${format.name} payload did not unpack to an ELF`);
+  return elf;
+}
+
+/** Debian's kernel (debianKernel) as a vmlinux ELF, unpacked once per kernel and kept in the cache. */
+export function debianVmlinux(): string {
+  const bzImage = readFileSync(debianKernel());
+  const path = join(CACHE_DIR, `vmlinux-${createHash('sha256').update(bzImage).digest('hex').slice(0, 16)}`);
+  if (existsSync(path)) return path;
+  mkdirSync(CACHE_DIR, { recursive: true });
+  writeFileSync(`${path}.tmp`, extractVmlinux(bzImage));
+  renameSync(`${path}.tmp`, path);
   return path;
 }

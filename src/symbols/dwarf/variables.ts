@@ -240,6 +240,11 @@ export class DwarfVariables {
     for (const u of this.units) this.readUnitAttributes(u);
   }
 
+  /** No variables: for a symbol file without DWARF (a System.map). */
+  static none(bits: 32 | 64): DwarfVariables {
+    return new DwarfVariables({}, 0n, bits, undefined);
+  }
+
   /** The variables of an ELF file's DWARF; empty when it has no .debug_info. */
   static fromElf(image: ElfImage | Buffer, fileName: string, loadOffset = 0n): DwarfVariables {
     const elf = ElfImage.of(image, fileName);

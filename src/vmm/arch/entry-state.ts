@@ -32,21 +32,22 @@ export function enterState(vcpu: Vcpu, mem: GuestMemory, entry: EntryState, opts
     vcpu.setRegs(regs);
     return;
   }
-  mem.write(GDT_ADDR, gdtBytes());
-  const gdt = { base: BigInt(GDT_ADDR), limit: GDT_ENTRIES.length * 8 - 1 };
-  const data = segmentFor(GDT_SELECTOR.data);
+  const entries = entry.gdt?.entries ?? GDT_ENTRIES;
+  mem.write(GDT_ADDR, gdtBytes(entries));
+  const gdt = { base: BigInt(GDT_ADDR), limit: entries.length * 8 - 1 };
+  const data = segmentFor(entry.gdt?.data ?? GDT_SELECTOR.data, entries);
   const common = { ds: data, es: data, fs: data, gs: data, ss: data, gdt, idt: { base: 0n, limit: 0 } };
   if (entry.mode === 'protected') {
     vcpu.setSregs({
       ...common,
-      cs: segmentFor(GDT_SELECTOR.code32),
+      cs: segmentFor(entry.gdt?.code ?? GDT_SELECTOR.code32, entries),
       cr0: CR0_PE | CR0_ET | CR0_MP | CR0_NE, cr3: 0n, cr4: CR4_OSFXSR | CR4_OSXMMEXCPT, efer: 0n,
     });
   } else {
     const cr3 = buildIdentityTables(mem, opts.gib1Pages);
     vcpu.setSregs({
       ...common,
-      cs: segmentFor(GDT_SELECTOR.code64),
+      cs: segmentFor(entry.gdt?.code ?? GDT_SELECTOR.code64, entries),
       cr0: CR0_PE | CR0_ET | CR0_MP | CR0_NE | CR0_WP | CR0_PG,
       cr3: BigInt(cr3),
       cr4: CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT,

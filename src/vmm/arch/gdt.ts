@@ -23,15 +23,32 @@ export const GDT_ENTRIES: bigint[] = [
   descriptor(0, 0xffff, DATA, 0x0), // 0x28: 16-bit data
 ];
 
-export function gdtBytes(): Buffer {
-  const b = Buffer.alloc(GDT_ENTRIES.length * 8);
-  GDT_ENTRIES.forEach((d, i) => b.writeBigUInt64LE(d, i * 8));
+/** A GDT a boot specification prescribes, with the selectors it enters with. */
+export interface GdtLayout {
+  entries: readonly bigint[];
+  code: number;
+  data: number;
+}
+
+/**
+ * Linux's 64-bit boot protocol (Documentation/arch/x86/boot.rst): __BOOT_CS (0x10) a flat 64-bit
+ * code segment and __BOOT_DS (0x18) flat data; in kvmdbg's own table 0x10 is 32-bit code.
+ */
+export const LINUX_BOOT64_GDT: GdtLayout = {
+  entries: [0n, 0n, descriptor(0, 0xfffff, CODE, 0xa), descriptor(0, 0xfffff, DATA, 0xc)],
+  code: 0x10,
+  data: 0x18,
+};
+
+export function gdtBytes(entries: readonly bigint[] = GDT_ENTRIES): Buffer {
+  const b = Buffer.alloc(entries.length * 8);
+  entries.forEach((d, i) => b.writeBigUInt64LE(d, i * 8));
   return b;
 }
 
-/** The descriptor cache KVM wants for one of our selectors, decoded from the table itself. */
-export function segmentFor(selector: number): Segment {
-  const d = GDT_ENTRIES[selector >> 3];
+/** The descriptor cache KVM wants for a selector of `entries` (kvmdbg's table by default), decoded from the table itself. */
+export function segmentFor(selector: number, entries: readonly bigint[] = GDT_ENTRIES): Segment {
+  const d = entries[selector >> 3];
   const flags = Number((d >> 52n) & 0xfn);
   const access = Number((d >> 40n) & 0xffn);
   const rawLimit = Number((d & 0xffffn) | (((d >> 48n) & 0xfn) << 16n));

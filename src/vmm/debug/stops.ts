@@ -10,11 +10,12 @@ export type Stop =
   /** The guest powered the machine off through a KVM system event. */
   | { kind: 'poweroff'; vcpu: number }
   /**
-   * KVM_EXIT_SHUTDOWN: a triple fault. The vCPU's state is kept for inspection where the host
-   * keeps it (VMX, kvm_pvm); `stateLost` where KVM re-initialized the vCPU at the shutdown (SVM:
-   * the VMCB is undefined after a SHUTDOWN intercept), so the registers are the reset state.
+   * KVM_EXIT_SHUTDOWN: a triple fault. The vCPU's state is the faulting instruction's: kept by the
+   * host (VMX, kvm_pvm), or where KVM re-initialized the vCPU at the shutdown (SVM: the VMCB is
+   * undefined after a SHUTDOWN intercept) recovered by replaying `replayed` instructions from
+   * the last exit (shutdown-replay.ts). `stateLost` says why it is not, and what is shown instead.
    */
-  | { kind: 'triple-fault'; vcpu: number; stateLost?: boolean }
+  | { kind: 'triple-fault'; vcpu: number; replayed?: number; stateLost?: string }
   /** HLT with RFLAGS.IF clear: nothing can wake the vCPU, so we stop instead of hanging. */
   | { kind: 'halted'; vcpu: number }
   /** KVM could not run or emulate the guest. */
@@ -38,7 +39,7 @@ export function describeStop(s: Stop): string {
     case 'exit': return `guest exited with status ${s.status}`;
     case 'reset': return `guest reset the machine (${s.how})`;
     case 'poweroff': return 'guest powered off';
-    case 'triple-fault': return `triple fault on vCPU ${s.vcpu} (KVM_EXIT_SHUTDOWN)${s.stateLost ? `; ${TRIPLE_FAULT_STATE_LOST}` : ''}`;
+    case 'triple-fault': return `triple fault on vCPU ${s.vcpu} (KVM_EXIT_SHUTDOWN)${s.stateLost || s.replayed !== undefined ? `; ${tripleFaultState(s)}` : ''}`;
     case 'halted': return `vCPU ${s.vcpu} halted with interrupts off: nothing can wake it`;
     case 'internal-error': return `KVM internal error on vCPU ${s.vcpu}: ${s.description}`;
     case 'fail-entry': return `KVM could not enter the guest on vCPU ${s.vcpu} (hardware reason 0x${s.reason.toString(16)})`;
@@ -52,4 +53,19 @@ export function describeStop(s: Stop): string {
 }
 
 export const TRIPLE_FAULT_STATE_LOST = 'this host reset the vCPU at the shutdown (KVM on SVM does), so its registers ' +
-  'are the reset state (F000:FFF0), not the faulting instruction\'s';
+  'are the reset state (F000:FFF0), not the faulting instruction\'s; to see those, run again with triple-fault ' +
+  'recovery (launch.json "recoverTripleFault": true, kvmdbg run --recover-triple-fault)';
+
+/** stateLost where the replay to the fault failed: the checkpoint's state is shown. */
+export function replayFailed(why: string): string {
+  return `this host reset the vCPU at the shutdown (KVM on SVM does) and its state could not be recovered by replay ` +
+    `(${why}), so its registers are those before the last KVM_RUN, at the last exit before the fault`;
+}
+
+/** What the state of a triple-fault stop is: kept, recovered by replay, or lost and why. */
+export function tripleFaultState(s: Extract<Stop, { kind: 'triple-fault' }>): string {
+  if (s.stateLost) return s.stateLost;
+  if (s.replayed === undefined) return 'its state is kept for inspection';
+  return `this host reset the vCPU at the shutdown (KVM on SVM does); the state shown is the faulting instruction's, ` +
+    `recovered by replaying ${s.replayed} instruction${s.replayed === 1 ? '' : 's'} from the last exit`;
+}

@@ -64,7 +64,10 @@ export const KVM_GUESTDBG_BLOCKIRQ = 0x100000;
 export const kvm_userspace_memory_region = {
   size: 32, slot: 0, flags: 4, guest_phys_addr: 8, memory_size: 16, userspace_addr: 24,
 } as const;
+export const KVM_MEM_LOG_DIRTY_PAGES = 0x1;
 export const KVM_MEM_READONLY = 0x2;
+/** struct kvm_dirty_log (KVM_GET_DIRTY_LOG): a slot and where its bitmap goes, one bit a page. */
+export const kvm_dirty_log = { size: 16, slot: 0, dirty_bitmap: 8 } as const;
 
 /** struct kvm_msrs header and struct kvm_msr_entry */
 export const kvm_msrs = { size: 8, nmsrs: 0, entries: 8 } as const;
@@ -135,7 +138,7 @@ export const kvm_run = {
   fail_entry_reason: 32, fail_entry_cpu: 40,
   system_event_type: 32, system_event_ndata: 36, system_event_data: 40,
   // KVM_CAP_SYNC_REGS: which register sets KVM copies into the page at every exit (s.regs)
-  kvm_valid_regs: 288, kvm_dirty_regs: 296, sync_regs: 304, sync_sregs: 448,
+  kvm_valid_regs: 288, kvm_dirty_regs: 296, sync_regs: 304, sync_sregs: 448, sync_events: 760,
 } as const;
 /** kvm_valid_regs / kvm_dirty_regs bits. */
 export const KVM_SYNC_X86 = { REGS: 1, SREGS: 2, EVENTS: 4 } as const;
@@ -167,6 +170,7 @@ export const KVM_GET_VCPU_MMAP_SIZE = io(0x04);
 export const KVM_GET_SUPPORTED_CPUID = iowr(0x05, kvm_cpuid2.size);
 export const KVM_CREATE_VCPU = io(0x41);
 export const KVM_SET_USER_MEMORY_REGION = iow(0x46, kvm_userspace_memory_region.size);
+export const KVM_GET_DIRTY_LOG = iow(0x42, kvm_dirty_log.size);
 export const KVM_SET_TSS_ADDR = io(0x47);
 export const KVM_SET_IDENTITY_MAP_ADDR = iow(0x48, 8);
 export const KVM_CREATE_IRQCHIP = io(0x60);
@@ -197,7 +201,7 @@ export const KVM_SET_XSAVE = iow(0xa5, kvm_xsave.size);
 /** Every layout above by its C name, for the ABI test. */
 export const LAYOUTS = {
   kvm_regs, kvm_segment, kvm_dtable, kvm_sregs, kvm_xsave, kvm_debugregs, kvm_guest_debug,
-  kvm_userspace_memory_region, kvm_msrs, kvm_msr_entry, kvm_msr_list, kvm_cpuid2, kvm_cpuid_entry2,
+  kvm_userspace_memory_region, kvm_dirty_log, kvm_msrs, kvm_msr_entry, kvm_msr_list, kvm_cpuid2, kvm_cpuid_entry2,
   kvm_vcpu_events, kvm_mp_state, kvm_irq_level, kvm_pit_config, kvm_irqchip, kvm_pic_state,
   kvm_pit_channel_state, kvm_pit_state2, kvm_run,
 } as const;
@@ -206,7 +210,7 @@ export const LAYOUTS = {
 export const IOCTLS = {
   KVM_GET_API_VERSION, KVM_CREATE_VM, KVM_GET_MSR_INDEX_LIST, KVM_CHECK_EXTENSION,
   KVM_GET_VCPU_MMAP_SIZE, KVM_GET_SUPPORTED_CPUID, KVM_CREATE_VCPU, KVM_SET_USER_MEMORY_REGION,
-  KVM_SET_TSS_ADDR, KVM_SET_IDENTITY_MAP_ADDR, KVM_CREATE_IRQCHIP, KVM_IRQ_LINE, KVM_CREATE_PIT2,
+  KVM_GET_DIRTY_LOG, KVM_SET_TSS_ADDR, KVM_SET_IDENTITY_MAP_ADDR, KVM_CREATE_IRQCHIP, KVM_IRQ_LINE, KVM_CREATE_PIT2,
   KVM_GET_IRQCHIP, KVM_SET_IRQCHIP, KVM_GET_PIT2, KVM_SET_PIT2,
   KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_GET_MSRS, KVM_SET_MSRS,
   KVM_SET_CPUID2, KVM_GET_MP_STATE, KVM_SET_MP_STATE,

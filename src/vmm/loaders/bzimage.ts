@@ -1,4 +1,4 @@
-// Linux bzImage kernels, started through the x86 boot protocol's 32-bit entry
+// Linux bzImage kernels, started through the x86 boot protocol's 32-bit or 64-bit entry
 // (Documentation/arch/x86/boot.rst): the way kexec, coreboot and EFI loaders start Linux, without
 // running the kernel's 16-bit setup code.
 //
@@ -22,16 +22,25 @@
 //   initramfs may be several cpio archives). Module arguments are ignored. It is placed
 //   page-aligned as high as it can go: below initrd_addr_max, below the top of the RAM under the
 //   PCI hole, above everything the kernel occupies.
-// - 32-bit protected mode at code32_start (normally 1 MiB, the load address): paging off,
-//   interrupts off, flat 4 GiB segments CS = 0x10 (__BOOT_CS), DS = ES = SS = 0x18 (__BOOT_DS),
-//   ESI = the zero page, EBX = EBP = EDI = 0.
+// - the 32-bit entry (the default): 32-bit protected mode at code32_start (normally 1 MiB, the
+//   load address): paging off, interrupts off, flat 4 GiB segments CS = 0x10 (__BOOT_CS),
+//   DS = ES = SS = 0x18 (__BOOT_DS), ESI = the zero page, EBX = EBP = EDI = 0.
+// - the 64-bit entry (LoadOptions.bootEntry 64; kernels that set XLF_KERNEL_64 in xloadflags,
+//   protocol 2.12+): long mode at code32_start + 0x200 with the low 4 GiB identity-mapped (the
+//   kernel, its init_size, the zero page and the command line all lie there), a GDT whose
+//   __BOOT_CS (0x10) is flat 64-bit code and __BOOT_DS (0x18) flat data, CS = __BOOT_CS,
+//   DS = ES = SS = __BOOT_DS, interrupts off, RSI = the zero page.
+// Why 32 by default: every bzImage has that entry (a 32-bit kernel has no other), and from it the
+// kernel's own startup_32 builds its page tables and enters long mode, which is then there to be
+// debugged; the 64-bit entry starts at startup_64 with kvmdbg's tables, as 64-bit kexec does.
+// Both boot Debian's kernel to a shell in about the same time (test/linux-boot.test.ts).
 //
 // Memory the kernel needs: the file's protected-mode part at 1 MiB, and init_size bytes (2.10+)
 // from where the kernel decompresses itself: pref_address, or for a relocatable kernel the load
 // address rounded up to kernel_alignment when that is higher (what the decompressor computes).
 // Both must lie in RAM below the PCI hole, or the load fails with the --memory that would do.
 //
-// Not provided: the 64-bit entry (load address + 0x200), the 16-bit setup code's services
+// Not provided: the 16-bit setup code's services
 // (screen_info stays zero: no video console; use console=ttyS0), EDD, setup_data. The ACPI tables
 // a kernel finds are the machine's (firmware/acpi.ts), which knows the vCPU count.
 import { GuestError, hex } from '../../errors.js';
@@ -40,6 +49,7 @@ import {
   BIOS_AREA_END, BOOT_INFO_END, LINUX_CMDLINE_ADDR, LINUX_ZERO_PAGE_ADDR, PCI_HOLE_START,
 } from '../layout.js';
 import { outsideMemoryHint } from './elf.js';
+import { LINUX_BOOT64_GDT } from '../arch/gdt.js';
 import { memoryMap } from './multiboot.js';
 import type { LoadedGuest, Loader, LoadOptions, Module } from './types.js';
 import { isBzImage } from '../../formats/detect.js';
@@ -57,6 +67,12 @@ export const HEAP_END_PTR = 0xfe00;
 /** loadflags bits. */
 export const LOADED_HIGH = 0x01;
 export const CAN_USE_HEAP = 0x80;
+/** xloadflags bit 0: the kernel has the 64-bit entry at code32_start + 0x200. */
+export const XLF_KERNEL_64 = 0x01;
+/** The 64-bit entry's offset from code32_start. */
+export const ENTRY64_OFFSET = 0x200;
+/** xloadflags exists from boot protocol 2.12. */
+const XLOADFLAGS_VERSION = 0x020c;
 
 /** Offsets in struct boot_params (the zero page); hdr fields at their file offsets. */
 export const BP = {
@@ -89,6 +105,8 @@ export interface BzImageHeader {
   kernelAlignment: number;
   relocatable: boolean;
   cmdlineSize: number;
+  /** 2.12+: XLF_* bits; 0 before. */
+  xloadflags: number;
   /** 2.10+: where the kernel wants to run; 1 MiB before. */
   prefAddress: bigint;
   /** 2.10+: the memory the kernel needs from where it runs; 0 before (unknown). */
@@ -152,6 +170,7 @@ export function parseBzImageHeader(image: Buffer, file: string): BzImageHeader {
     kernelAlignment: image.readUInt32LE(BP.kernel_alignment),
     relocatable: image[BP.relocatable_kernel] !== 0,
     cmdlineSize: image.readUInt32LE(BP.cmdline_size),
+    xloadflags: v >= XLOADFLAGS_VERSION ? image.readUInt16LE(BP.xloadflags) : 0,
     prefAddress: has210 ? image.readBigUInt64LE(BP.pref_address) : BigInt(BZIMAGE_LOAD_ADDR),
     initSize: has210 ? image.readUInt32LE(BP.init_size) : 0,
   };
@@ -235,7 +254,14 @@ export const loadBzImage: Loader = (image, mem, opts: LoadOptions): LoadedGuest 
   const loadEnd = BZIMAGE_LOAD_ADDR + h.kernelSize;
   // Without init_size (protocol before 2.10) the kernel's needs beyond its file are unknown.
   const run = h.initSize ? kernelFootprint(h, file) : { start: BZIMAGE_LOAD_ADDR, end: loadEnd };
-  if (h.code32Start < BZIMAGE_LOAD_ADDR || h.code32Start >= loadEnd) {
+  const entry64 = opts.bootEntry === 64;
+  if (entry64 && !(h.xloadflags & XLF_KERNEL_64)) {
+    throw new GuestError(
+      `${file}: this kernel has no 64-bit entry (boot protocol ${version(h.version)}, xloadflags ${hex(h.xloadflags)}: ` +
+      'XLF_KERNEL_64 is clear, a 32-bit kernel or one older than 2.12); use the 32-bit entry (--boot-entry 32, "bootEntry": 32)',
+    );
+  }
+  if (h.code32Start < BZIMAGE_LOAD_ADDR || h.code32Start + (entry64 ? ENTRY64_OFFSET : 0) >= loadEnd) {
     throw new GuestError(
       `${file}: code32_start ${hex(h.code32Start)} is not inside the protected-mode kernel, loaded at ` +
       `${hex(BZIMAGE_LOAD_ADDR)}..${hex(loadEnd)}`,
@@ -277,11 +303,9 @@ export const loadBzImage: Loader = (image, mem, opts: LoadOptions): LoadedGuest 
   writeZeroPage(image, mem, h, LINUX_CMDLINE_ADDR, ramdisk);
   return {
     format: 'bzimage',
-    entry: {
-      mode: 'protected',
-      rip: BigInt(h.code32Start),
-      regs: { rsi: BigInt(LINUX_ZERO_PAGE_ADDR), rbx: 0n, rbp: 0n, rdi: 0n },
-    },
+    entry: entry64
+      ? { mode: 'long', rip: BigInt(h.code32Start + ENTRY64_OFFSET), regs: { rsi: BigInt(LINUX_ZERO_PAGE_ADDR) }, gdt: LINUX_BOOT64_GDT }
+      : { mode: 'protected', rip: BigInt(h.code32Start), regs: { rsi: BigInt(LINUX_ZERO_PAGE_ADDR), rbx: 0n, rbp: 0n, rdi: 0n } },
     extent: { start: BZIMAGE_LOAD_ADDR, end: kernelEnd },
   };
 };

@@ -9,6 +9,7 @@ import { loadElf32, loadElf64 } from './elf.js';
 import { loadFlat } from './flat.js';
 import { loadMultiboot } from './multiboot.js';
 import { loadMultiboot2 } from './multiboot2.js';
+import { loadPvh } from './pvh.js';
 import type { LoadedGuest, Loader, LoadOptions } from './types.js';
 
 export { detectFormat };
@@ -21,6 +22,7 @@ export const LOADERS: Record<GuestFormat, Loader> = {
   multiboot: loadMultiboot,
   multiboot2: loadMultiboot2,
   bzimage: loadBzImage,
+  pvh: loadPvh,
 };
 
 export function loadGuest(image: Buffer, mem: GuestMemory, opts: LoadOptions): LoadedGuest {

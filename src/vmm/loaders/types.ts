@@ -3,6 +3,7 @@ import type { GuestMemory } from '../memory.js';
 import type { Regs } from '../vcpu.js';
 import type { GuestFormat } from '../../formats/detect.js';
 import type { BootDisk, DiskKind } from '../firmware/disk.js';
+import type { GdtLayout } from '../arch/gdt.js';
 
 // The formats are told apart from the bytes in src/formats, which the extension shares.
 export { GUEST_FORMATS, type GuestFormat } from '../../formats/detect.js';
@@ -18,7 +19,13 @@ export interface EntryState {
   cs?: number;
   /** Further general registers the specification sets (EAX magic, EBX info, DL drive, ...). */
   regs?: Partial<Regs>;
+  /** A GDT the specification prescribes (Linux's 64-bit entry); kvmdbg's own (gdt.ts) otherwise. */
+  gdt?: GdtLayout;
 }
+
+/** A Linux bzImage's entry points: the 32-bit one at code32_start, the 64-bit one 0x200 after it. */
+export type BootEntry = 32 | 64;
+export const BOOT_ENTRIES: readonly BootEntry[] = [32, 64];
 
 export interface Module {
   path: string;
@@ -40,6 +47,8 @@ export interface LoadOptions {
   /** Boot sectors: the disk int 13h serves (default by image size), and whether to load the whole image. */
   disk?: DiskKind;
   wholeImage?: boolean;
+  /** Linux bzImage: which boot protocol entry (default 32, bzimage.ts says why). */
+  bootEntry?: BootEntry;
 }
 
 export interface LoadedGuest {

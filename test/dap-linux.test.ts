@@ -1,0 +1,360 @@
+// Linux in a debug session: Debian's kernel with the busybox initramfs (test/support/linux.ts)
+// launched through the adapter with "initrd" and "cmdline"; its serial console comes to the client
+// as output events, input typed through kvm.serialInput reaches the shell, a pause while Linux
+// runs stops in the kernel's own code (RIP in the top 2 GiB, where x86-64 Linux links itself),
+// continue goes on with the shell still answering, and `poweroff -f` ends the session with exited
+// (code 0) and terminated. With "bootEntry": 64 the session starts at the 64-bit entry. A
+// System.map (from the kernel's own kallsyms) in "symbols" gives function breakpoints by name.
+import './support/needs-kvm.js';
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import type { DebugClient } from '@vscode/debugadapter-testsupport';
+import { buildDist } from './support/cli.js';
+import { launch, newClient, stopped, topFrame } from './support/dap.js';
+import { buildInitramfs, debianKernel, PROMPT } from './support/linux.js';
+import { DapConsole, LINUX_BOOT_MS, LINUX_COMMAND_MS } from './support/linux-dap.js';
+import { BZIMAGE_LOAD_ADDR, ENTRY64_OFFSET } from '../src/vmm/loaders/bzimage.js';
+import { LINUX_ZERO_PAGE_ADDR } from '../src/vmm/layout.js';
+
+let kernel = '';
+let initramfs = '';
+
+before(() => {
+  buildDist();
+  kernel = debianKernel();
+  initramfs = buildInitramfs();
+});
+
+/** Where x86-64 Linux runs its own code: the kernel text mapping, -2 GiB and up. */
+const KERNEL_TEXT = 0xffff_ffff_8000_0000n;
+
+test('a debug session boots Linux with initrd and cmdline: serial out, typed input in, pause in the kernel, continue, poweroff -f ends it', { timeout: 2 * LINUX_BOOT_MS + 6 * LINUX_COMMAND_MS }, async (t) => {
+  for (let attempt = 1; ; attempt++) {
+    const dc = newClient();
+    await dc.start();
+    const con = new DapConsole(dc);
+    try {
+      const start = performance.now();
+      await launch(dc, { program: kernel, initrd: initramfs, cmdline: 'console=ttyS0', memory: '256M' });
+      if (!(await con.bootToPrompt(t, attempt, PROMPT))) continue;
+      t.diagnostic(`launch to prompt over DAP: ${((performance.now() - start) / 1000).toFixed(1)} s`);
+      assert.match(con.text, /Command line: console=ttyS0/);
+      assert.match(con.text, /Unpacking initramfs|Trying to unpack rootfs/);
+
+      await con.command('echo $((6*7))', /^42\r?$/m);
+
+      // Pause while Linux runs: the stop is in the kernel (idle or a handler), with its registers.
+      await dc.pauseRequest({ threadId: 1 });
+      const paused = await stopped(dc, LINUX_COMMAND_MS);
+      assert.equal(paused.body.reason, 'pause');
+      const frame = await topFrame(dc);
+      const rip = BigInt(frame.instructionPointerReference!);
+      t.diagnostic(`paused at ${frame.name} (0x${rip.toString(16)})`);
+      assert.ok(rip >= KERNEL_TEXT, `RIP 0x${rip.toString(16)} is in the kernel's text mapping`);
+      const regs = await dc.evaluateRequest({ expression: '$cs', context: 'repl', frameId: frame.id });
+      assert.equal(BigInt(regs.body.result) & 3n, 0n, `CPL 0 at the pause (CS ${regs.body.result})`);
+
+      await dc.continueRequest({ threadId: 1 });
+      await con.command('uname -r', /^\d+\.\d+\.\d+-\S+-amd64\r?$/m);
+
+      const exited = dc.waitForEvent('exited', LINUX_COMMAND_MS) as Promise<DebugProtocol.ExitedEvent>;
+      const terminated = dc.waitForEvent('terminated', LINUX_COMMAND_MS);
+      con.type('poweroff -f\n');
+      assert.equal((await exited).body.exitCode, 0);
+      await terminated;
+      assert.match(con.console, /kvmdbg: guest powered off/);
+      return;
+    } finally {
+      await dc.stop();
+    }
+  }
+});
+
+test('"bootEntry": 64 stops on entry at code32_start + 0x200 in long mode, CS = __BOOT_CS, DS = __BOOT_DS, RSI = the zero page', { timeout: 4 * LINUX_COMMAND_MS }, async () => {
+  const dc = newClient();
+  await dc.start();
+  try {
+    await launch(dc, { program: kernel, initrd: initramfs, cmdline: 'console=ttyS0', memory: '256M', bootEntry: 64, stopOnEntry: true });
+    assert.equal((await stopped(dc)).body.reason, 'entry');
+    const frame = await topFrame(dc);
+    assert.equal(BigInt(frame.instructionPointerReference!), BigInt(BZIMAGE_LOAD_ADDR + ENTRY64_OFFSET));
+    const value = async (expression: string) => BigInt((await dc.evaluateRequest({ expression, context: 'repl', frameId: frame.id })).body.result);
+    assert.equal(await value('$cs'), 0x10n);
+    assert.equal(await value('$ds'), 0x18n);
+    assert.equal(await value('$ss'), 0x18n);
+    assert.equal(await value('$rsi'), BigInt(LINUX_ZERO_PAGE_ADDR));
+    assert.equal(((await dc.customRequest('kvm.cpuMode')).body as { mode: string }).mode, 'long mode (64-bit)');
+    // startup_64 begins with cld (one byte): a step lands one byte on, still in 64-bit code.
+    await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
+    assert.equal((await stopped(dc)).body.reason, 'step');
+    assert.equal(BigInt((await topFrame(dc)).instructionPointerReference!), BigInt(BZIMAGE_LOAD_ADDR + ENTRY64_OFFSET + 1));
+  } finally {
+    await dc.stop();
+  }
+});
+
+/** Where x86-64 Linux links its _text: __START_KERNEL_map + CONFIG_PHYSICAL_START (16 MiB). */
+const LINKED_TEXT = 0xffff_ffff_8100_0000n;
+
+/** A nokaslr boot's command line: the kernel runs where it is linked. */
+const NOKASLR = 'console=ttyS0 nokaslr';
+
+/**
+ * The symbols the tests name, with the one after each (where its function ends), from the running
+ * kernel's own /proc/kallsyms in a boot with NOKASLR, read as root with kptr_restrict 0, written as
+ * a System.map. Debian ships no System.map outside its -dbg package (linux-image's /boot/System.map-*
+ * is a placeholder line) and its vmlinux is stripped. The whole list (150,000 lines) would take
+ * minutes over the serial console in the test VM: the tests name what they need. One boot for the file.
+ */
+const MAP_NAMES = [
+  '_text', 'start_kernel', 'rest_init', '__x64_sys_newuname', '__entry_text_start', '__entry_text_end',
+  'asm_exc_divide_error', 'asm_exc_int3', 'asm_exc_page_fault', 'asm_sysvec_apic_timer_interrupt', 'asm_common_interrupt', 'irq_entries_start',
+];
+let nokaslrMap: Promise<{ path: string; lines: string[]; address: (name: string) => bigint; next: (name: string) => bigint }> | undefined;
+
+function kernelMap(t: { diagnostic(s: string): void }): NonNullable<typeof nokaslrMap> {
+  nokaslrMap ??= (async () => {
+    const lines = await (async () => {
+      for (let attempt = 1; ; attempt++) {
+        const dc = newClient();
+        await dc.start();
+        const con = new DapConsole(dc);
+        try {
+          await launch(dc, { program: kernel, initrd: initramfs, cmdline: NOKASLR, memory: '256M' });
+          if (!(await con.bootToPrompt(t, attempt, PROMPT))) continue;
+          await con.command(`echo 0 > /proc/sys/kernel/kptr_restrict; grep -A1 -E " (${MAP_NAMES.join('|')})$" /proc/kallsyms; echo done`, /^done\r?$/m);
+          return con.text.slice(con.text.lastIndexOf('kallsyms')).match(/^[0-9a-f]{16} [Tt] \w+(?=\r?$)/gm) ?? [];
+        } finally {
+          await dc.stop();
+        }
+      }
+    })();
+    const dir = mkdtempSync(join(tmpdir(), 'kvmdbg-linux-map-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'System.map');
+    writeFileSync(path, lines.join('\n') + '\n');
+    const at = (name: string) => lines.findIndex((l) => l.endsWith(` ${name}`));
+    const value = (i: number, name: string) => BigInt('0x' + (lines[i] ?? assert.fail(`no ${name} in kallsyms:\n${lines.join('\n')}`)).slice(0, 16));
+    const address = (name: string) => value(at(name), name);
+    // grep -A1: the line after a name is the next symbol up, where the function ends.
+    const next = (name: string) => value(at(name) + 1, `the symbol after ${name}`);
+    return { path, lines, address, next };
+  })();
+  return nokaslrMap;
+}
+
+test('a function breakpoint on start_kernel from a System.map (the running kernel\'s kallsyms, nokaslr) stops there with RIP = its address', { timeout: 2 * LINUX_BOOT_MS + 6 * LINUX_COMMAND_MS }, async (t) => {
+  const { path: map, address } = await kernelMap(t);
+  const cmdline = NOKASLR;
+  // nokaslr: the kernel runs where it is linked, __START_KERNEL_map + CONFIG_PHYSICAL_START (16 MiB).
+  assert.equal(address('_text'), LINKED_TEXT);
+  const startKernel = address('start_kernel');
+  t.diagnostic(`start_kernel at 0x${startKernel.toString(16)} (kallsyms)`);
+
+  const dc = newClient();
+  await dc.start();
+  const con = new DapConsole(dc);
+  try {
+    let set: DebugProtocol.SetFunctionBreakpointsResponse | undefined;
+    await launch(dc, { program: kernel, initrd: initramfs, cmdline, memory: '256M', symbols: [map] }, async () => {
+      set = await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'start_kernel' }] });
+    });
+    assert.equal(set!.body.breakpoints[0].verified, true, JSON.stringify(set!.body));
+    const hit = await stopped(dc, LINUX_BOOT_MS);
+    assert.equal(hit.body.reason, 'function breakpoint', hit.body.text);
+    const frame = await topFrame(dc);
+    assert.equal(BigInt(frame.instructionPointerReference!), startKernel);
+    assert.equal(frame.name, 'start_kernel');
+    // From the breakpoint the kernel goes on: start_kernel's banner is among its first lines.
+    await dc.setFunctionBreakpointsRequest({ breakpoints: [] });
+    const from = con.text.length;
+    await dc.continueRequest({ threadId: 1 });
+    await con.waitFor(/Linux version 6\.1\.\d+/, LINUX_COMMAND_MS, from);
+  } finally {
+    await dc.stop();
+  }
+});
+
+/** A session booted to the shell's prompt (booted again once after the known early triple fault). */
+async function bootSession(t: { diagnostic(s: string): void }, args: Record<string, unknown>): Promise<{ dc: DebugClient; con: DapConsole }> {
+  for (let attempt = 1; ; attempt++) {
+    const dc = newClient();
+    await dc.start();
+    const con = new DapConsole(dc);
+    let ok = false;
+    try {
+      await launch(dc, args);
+      ok = await con.bootToPrompt(t, attempt, PROMPT);
+    } finally {
+      if (!ok) await dc.stop();
+    }
+    if (ok) return { dc, con };
+  }
+}
+
+/** The local APIC timer's count in /proc/interrupts (one vCPU: "LOC:  1234  Local timer interrupts"). */
+const LOC = /^LOC:\s+(\d+)\s+Local timer/m;
+
+test('instruction steps in a kernel whose timer runs stay in the function and its callees, never in an interrupt entry, while timer interrupts keep coming', { timeout: 2 * LINUX_BOOT_MS + 20 * LINUX_COMMAND_MS }, async (t) => {
+  const k = await kernelMap(t);
+  // uname(2) on x86-64 is newuname: busybox's uname enters the kernel at __x64_sys_newuname.
+  const fn = k.address('__x64_sys_newuname');
+  const fnEnd = k.next('__x64_sys_newuname');
+  // Where a step that let an interrupt in would land: the IDT's entry stubs (the local timer's,
+  // the device IRQs' common one, the per-vector stubs), and .entry.text, where Linux keeps them all.
+  const entryText = [k.address('__entry_text_start'), k.address('__entry_text_end')] as const;
+  const forbidden = [entryText, ...['asm_sysvec_apic_timer_interrupt', 'asm_common_interrupt', 'irq_entries_start'].map((n) => [k.address(n), k.next(n)] as const)];
+  const inEntry = (a: bigint) => forbidden.some(([lo, hi]) => a >= lo && a < hi);
+  t.diagnostic(`__x64_sys_newuname [0x${fn.toString(16)}, 0x${fnEnd.toString(16)}), .entry.text [0x${entryText[0].toString(16)}, 0x${entryText[1].toString(16)})`);
+
+  const { dc, con } = await bootSession(t, { program: kernel, initrd: initramfs, cmdline: NOKASLR, memory: '256M', symbols: [k.path] });
+  try {
+    const loc = async () => Number((await con.command('grep LOC: /proc/interrupts', LOC))[1]);
+    const before = await loc();
+    const second = await loc();
+    // The timer runs: its count went up between two commands.
+    assert.ok(second > before, `LOC ${before} then ${second}: the local timer ticks`);
+
+    // Pause, set the breakpoint, and let the shell run uname.
+    await dc.pauseRequest({ threadId: 1 });
+    assert.equal((await stopped(dc, LINUX_COMMAND_MS)).body.reason, 'pause');
+    await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: '__x64_sys_newuname' }] });
+    await dc.continueRequest({ threadId: 1 });
+    con.type('uname -s; grep LOC: /proc/interrupts\n');
+    const hit = await stopped(dc, LINUX_COMMAND_MS);
+    assert.equal(hit.body.reason, 'function breakpoint', hit.body.text);
+    const first = await topFrame(dc);
+    assert.equal(BigInt(first.instructionPointerReference!), fn);
+    assert.equal(first.name, '__x64_sys_newuname');
+    // "$rsp" evaluates as "(void *) 0x...".
+    const rsp = async (frameId: number) => BigInt(/0x[0-9a-f]+/.exec((await dc.evaluateRequest({ expression: '$rsp', context: 'repl', frameId })).body.result)![0]);
+    const entryRsp = await rsp(first.id);
+
+    // Instruction steps until the function returns (its caller's stack pointer) or MAX_STEPS.
+    const MAX_STEPS = 200;
+    const rips: bigint[] = [];
+    const stepStart = performance.now();
+    for (let n = 0; n < MAX_STEPS; n++) {
+      await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
+      assert.equal((await stopped(dc, LINUX_COMMAND_MS)).body.reason, 'step');
+      const f = await topFrame(dc);
+      const rip = BigInt(f.instructionPointerReference!);
+      const sp = await rsp(f.id);
+      assert.ok(!inEntry(rip), `step ${n + 1} landed at 0x${rip.toString(16)} (${f.name}): an interrupt entry`);
+      if (sp > entryRsp) break; // returned to do_syscall_64
+      rips.push(rip);
+      // Outside the function, the stack is deeper than at its entry (a callee), or as deep (a
+      // tail jump: the return thunk its `ret` becomes with retpolines).
+      if (rip < fn || rip >= fnEnd) assert.ok(sp <= entryRsp, `step ${n + 1}: 0x${rip.toString(16)} outside the function with RSP 0x${sp.toString(16)} above its entry's 0x${entryRsp.toString(16)}`);
+    }
+    const stepMs = performance.now() - stepStart;
+    t.diagnostic(`${rips.length} steps in ${(stepMs / 1000).toFixed(1)} s (${(stepMs / Math.max(1, rips.length)).toFixed(0)} ms each)`);
+    assert.ok(rips.length >= 20, `${rips.length} steps before the return`);
+
+    // Back to the shell: uname answers, and the timer interrupts that came due while the steps
+    // held them off were delivered afterwards.
+    await dc.setFunctionBreakpointsRequest({ breakpoints: [] });
+    const from = con.text.length;
+    await dc.continueRequest({ threadId: 1 });
+    const after = Number((await con.waitFor(LOC, LINUX_COMMAND_MS, from))[1]);
+    assert.match(con.text.slice(from), /^Linux\r?$/m);
+    t.diagnostic(`LOC ${before} -> ${second} -> ${after}; the steps took ${(stepMs / 1000).toFixed(1)} s, longer than a tick (HZ 250: 4 ms of guest time)`);
+    assert.ok(after > second, `LOC ${second} then ${after}: timer interrupts arrived after the steps`);
+
+    // Each RIP outside the function, named by the running kernel's own kallsyms (nokaslr: the
+    // map's addresses): a callee, never an interrupt handler.
+    const outside = [...new Set(rips.filter((a) => a < fn || a >= fnEnd))].sort((a, b) => (a < b ? -1 : 1));
+    await con.command('rm -f /rips', PROMPT);
+    for (let i = 0; i < outside.length; i += 30) {
+      await con.command(`echo ${outside.slice(i, i + 30).map((a) => a.toString(16)).join(' ')} >> /rips`, PROMPT);
+    }
+    const awkFrom = con.text.length;
+    await con.command(
+      'awk \'NR == FNR { for (i = 1; i <= NF; i++) A[++n] = $i; next } { while (j < n && A[j + 1] < $1) print "at", A[++j], p; p = $3 } END { print "named" }\' /rips /proc/kallsyms',
+      /^named\r?$/m);
+    const names = new Map([...con.text.slice(awkFrom).matchAll(/^at ([0-9a-f]{16}) (\S+)\r?$/gm)].map((m) => [BigInt('0x' + m[1]), m[2]]));
+    const callees = [...new Set(outside.map((a) => names.get(a) ?? assert.fail(`0x${a.toString(16)} not named`)))];
+    t.diagnostic(`callees stepped through: ${callees.join(', ')}`);
+    for (const name of callees) assert.doesNotMatch(name, /^(asm_|irq_entries|sysvec_|__sysvec_|common_interrupt|irq_enter|irqentry_|apic_timer|hrtimer_interrupt|smp_apic)/, 'an interrupt path');
+  } finally {
+    await dc.stop();
+  }
+});
+
+test('KASLR on: the slide is found from the IDT, and a function breakpoint set before it, from a nokaslr boot\'s map, fires at the map\'s address + the slide', { timeout: 2 * LINUX_BOOT_MS + 8 * LINUX_COMMAND_MS }, async (t) => {
+  const k = await kernelMap(t);
+  const linked = k.address('__x64_sys_newuname');
+  for (let attempt = 1; ; attempt++) {
+    const dc = newClient();
+    await dc.start();
+    const con = new DapConsole(dc);
+    try {
+      const moved: DebugProtocol.Breakpoint[] = [];
+      let set: DebugProtocol.SetFunctionBreakpointsResponse | undefined;
+      // No "nokaslr", and the map without an offset: the slide is kvmdbg's to find. The breakpoint
+      // is set before the kernel runs: at the map's address, said to wait for the slide.
+      await launch(dc, { program: kernel, initrd: initramfs, cmdline: 'console=ttyS0', memory: '256M', symbols: [k.path] }, async () => {
+        dc.on('breakpoint', (e: DebugProtocol.BreakpointEvent) => moved.push(e.body.breakpoint));
+        set = await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: '__x64_sys_newuname' }] });
+      });
+      const before = set!.body.breakpoints[0];
+      assert.equal(BigInt(before.instructionReference!), linked);
+      assert.match(before.message ?? '', /until the running kernel's KASLR slide is known/);
+
+      // /init's first mount asks uname(2) for the kernel's version: the first stop, during the boot.
+      const early = await stopped(dc, LINUX_BOOT_MS);
+      if (attempt === 1 && /triple fault/i.test(early.body.text ?? '')) {
+        t.diagnostic(`boot 1 ended in a triple fault (open defect, issue 14); booting again. What it said:\n${con.said()}`);
+        continue;
+      }
+      assert.equal(early.body.reason, 'function breakpoint', `${early.body.text}\n${con.said()}`);
+      const said = /KASLR slide is (-?0x[0-9a-f]+)/.exec(con.console) ?? assert.fail(`no slide found:\n${con.console}`);
+      const slide = BigInt(said[1]);
+      const changed = moved.find((b) => b.id === before.id) ?? assert.fail(`no breakpoint event: ${JSON.stringify(moved)}`);
+      assert.equal(BigInt(changed.instructionReference!), linked + slide, 'the breakpoint moved by the slide');
+      assert.equal(changed.message, undefined);
+      const atHit = async () => {
+        const frame = await topFrame(dc);
+        assert.equal(BigInt(frame.instructionPointerReference!), linked + slide);
+        assert.equal(frame.name, '__x64_sys_newuname');
+        const dis = await dc.disassembleRequest({ memoryReference: frame.instructionPointerReference!, instructionCount: 1 });
+        assert.equal(dis.body!.instructions[0].symbol, '__x64_sys_newuname');
+      };
+      await atHit();
+      await dc.setFunctionBreakpointsRequest({ breakpoints: [] });
+      await dc.continueRequest({ threadId: 1 });
+      await con.waitFor(PROMPT, LINUX_BOOT_MS);
+
+      // The guest's own word: this boot's _text, relocated, and the slide is the difference.
+      await con.command('echo 0 > /proc/sys/kernel/kptr_restrict; grep -E " (_text|__x64_sys_newuname)$" /proc/kallsyms; echo done', /^done\r?$/m);
+      const live = new Map([...con.text.slice(con.text.lastIndexOf('kallsyms')).matchAll(/^([0-9a-f]{16}) [Tt] (\w+)\r?$/gm)].map((m) => [m[2], BigInt('0x' + m[1])]));
+      const text = live.get('_text') ?? assert.fail(`no _text in\n${con.text.slice(-2000)}`);
+      t.diagnostic(`_text 0x${text.toString(16)} (linked 0x${LINKED_TEXT.toString(16)}); slide found 0x${slide.toString(16)}`);
+      assert.notEqual(text, LINKED_TEXT, 'KASLR moved the kernel');
+      assert.equal(slide, text - k.address('_text'));
+      assert.equal(live.get('__x64_sys_newuname'), linked + slide);
+
+      // Pause, set the breakpoint again (the slide known now), and uname stops there.
+      await dc.pauseRequest({ threadId: 1 });
+      assert.equal((await stopped(dc, LINUX_COMMAND_MS)).body.reason, 'pause');
+      const again = await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: '__x64_sys_newuname' }] });
+      assert.equal(BigInt(again.body.breakpoints[0].instructionReference!), linked + slide);
+      await dc.continueRequest({ threadId: 1 });
+      con.type('uname -r\n');
+      const hit = await stopped(dc, LINUX_COMMAND_MS);
+      assert.equal(hit.body.reason, 'function breakpoint', hit.body.text);
+      await atHit();
+      await dc.setFunctionBreakpointsRequest({ breakpoints: [] });
+      const from = con.text.length;
+      await dc.continueRequest({ threadId: 1 });
+      await con.waitFor(/^\d+\.\d+\.\d+-\S+-amd64\r?$/m, LINUX_COMMAND_MS, from);
+      return;
+    } finally {
+      await dc.stop();
+    }
+  }
+});

@@ -1,0 +1,90 @@
+// The KASLR slide from a kernel's IDT (src/debugger/kernel-slide.ts) on a hand-made IDT, and a
+// System.map without an offset in DebugInfo and the breakpoint table: at its link addresses until
+// the slide is known, then moved by it, and back to them for a restarted kernel.
+// test/dap-linux.test.ts finds the slide of a real KASLR boot.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kernelSlide } from '../src/debugger/kernel-slide.js';
+import { DebugInfo } from '../src/debugger/debug-info.js';
+import { Breakpoints } from '../src/debugger/breakpoints.js';
+import { EFER_LMA } from '../src/x86/registers.js';
+import type { Machine } from '../src/vmm/machine.js';
+
+const LINKED: Record<string, bigint> = {
+  asm_exc_divide_error: 0xffffffff81a00ab0n, asm_exc_int3: 0xffffffff81a01330n, asm_exc_page_fault: 0xffffffff81a01540n,
+};
+const MAP = Object.entries(LINKED).map(([n, a]) => `${a.toString(16)} T ${n}`).concat('ffffffff81234560 T __x64_sys_newuname').join('\n') + '\n';
+const IDT_BASE = 0xfffffe0000000000n;
+const SLIDE = 0x2c600000n;
+
+/** A 64-bit interrupt gate to `offset` (present, DPL 0, selector 0x10). */
+function gate(offset: bigint): Buffer {
+  const b = Buffer.alloc(16);
+  const lo = (offset & 0xffffn) | (0x10n << 16n) | (0x8en << 40n) | (((offset >> 16n) & 0xffffn) << 48n);
+  b.writeBigUInt64LE(lo, 0);
+  b.writeBigUInt64LE(offset >> 32n, 8);
+  return b;
+}
+
+/** A vCPU in long mode (or not) whose IDT holds `handlers` by vector. */
+function machine(handlers: Map<number, bigint>, long = true): Machine {
+  const idt = Buffer.alloc(256 * 16);
+  for (const [v, a] of handlers) gate(a).copy(idt, v * 16);
+  return {
+    getSregs: () => ({ efer: long ? EFER_LMA : 0n, idt: { base: IDT_BASE, limit: idt.length - 1 } }),
+    readLinear: (_v: number, a: bigint, n: number) => idt.subarray(Number(a - IDT_BASE), Number(a - IDT_BASE) + n),
+  } as unknown as Machine;
+}
+
+test('the slide is a kernel exception gate\'s handler minus the map\'s address of it, where the gates agree', () => {
+  const linked = (n: string) => LINKED[n];
+  const kernel = new Map([[0, LINKED.asm_exc_divide_error + SLIDE], [3, LINKED.asm_exc_int3 + SLIDE], [14, LINKED.asm_exc_page_fault + SLIDE]]);
+  assert.equal(kernelSlide(machine(kernel), 0, linked), SLIDE);
+  assert.equal(kernelSlide(machine(new Map([...kernel].map(([v, a]) => [v, a - SLIDE]))), 0, linked), 0n, 'nokaslr: 0');
+  // The early boot's IDT: every vector at early_idt_handler_array + 9 * vector. No answer.
+  const early = 0xffffffff83000000n + SLIDE;
+  assert.equal(kernelSlide(machine(new Map([0, 3, 14].map((v) => [v, early + BigInt(9 * v)]))), 0, linked), undefined);
+  assert.equal(kernelSlide(machine(new Map()), 0, linked), undefined, 'no gates yet');
+  // setup_arch's early traps (int3, page fault) before trap_init: two agree already.
+  assert.equal(kernelSlide(machine(new Map([...kernel].filter(([v]) => v !== 0))), 0, linked), SLIDE);
+  assert.equal(kernelSlide(machine(new Map([...kernel].filter(([v]) => v === 3))), 0, linked), undefined, 'one gate is not enough');
+  assert.equal(kernelSlide(machine(kernel, false), 0, linked), undefined, 'not long mode');
+  assert.equal(kernelSlide(machine(kernel), 0, () => undefined), undefined, 'a map without the handlers');
+});
+
+let dir = '';
+before(() => (dir = mkdtempSync(join(tmpdir(), 'kvmdbg-slide-'))));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('a System.map without an offset: link addresses, then the slide; breakpoints on it move with it, and back on a restart', () => {
+  const map = join(dir, 'System.map');
+  writeFileSync(map, MAP);
+  const program = join(dir, 'bzImage');
+  writeFileSync(program, Buffer.alloc(1024));
+  const info = new DebugInfo(program, [{ path: map }]);
+  assert.equal(info.needsKernelSlide, true);
+  assert.equal(info.functionAddress('__x64_sys_newuname')!.address, 0xffffffff81234560n);
+  assert.equal(info.linkedKernelSymbol('asm_exc_int3'), LINKED.asm_exc_int3);
+  const bps = new Breakpoints(() => info);
+  const [before] = bps.setFunctions([{ name: '__x64_sys_newuname' }]);
+  assert.equal(before.instructionReference, '0xffffffff81234560');
+  assert.match(before.message!, /until the running kernel's KASLR slide is known/);
+
+  info.setKernelSlide(SLIDE);
+  assert.equal(info.needsKernelSlide, false);
+  assert.equal(info.symbolize(0xffffffff81234564n + SLIDE), '__x64_sys_newuname+0x4');
+  const [moved] = bps.resolveFunctionsAgain();
+  assert.equal(moved.id, before.id);
+  assert.equal(BigInt(moved.instructionReference!), 0xffffffff81234560n + SLIDE);
+  assert.equal(moved.message, undefined);
+  assert.deepEqual(bps.resolveFunctionsAgain(), [], 'nothing moves twice');
+
+  assert.equal(info.forgetKernelSlide(), true);
+  assert.equal(info.needsKernelSlide, true);
+  assert.equal(bps.resolveFunctionsAgain()[0].instructionReference, '0xffffffff81234560');
+  // An explicit offset is the user's: nothing waits for a slide.
+  assert.equal(new DebugInfo(program, [{ path: map, offset: 0n }]).needsKernelSlide, false);
+});
