@@ -37,7 +37,7 @@ import type { BootEntry, CpuMode, GuestFormat, LoadedGuest } from './loaders/typ
 import type { HostInfo } from './host.js';
 import {
   exitReason, readDebugExit, readFailEntryReason, readInternalError, readIoExit, readMmioExit, readSystemEventType,
-  type DebugTrap, type IoExit,
+  type DebugTrap, type IoExit, type MmioExit,
 } from './exits.js';
 import { DR6_BS, EFER_LMA, GPR, RFLAGS_IF } from '../x86/registers.js';
 
@@ -311,9 +311,7 @@ export class Machine {
         finished = false;
         return this.finishResume();
       }
-      this.placeSoftwareBreakpoints();
-      this.applyGuestDebug(false);
-      const s = this.execute(this.vcpu(this.current), false);
+      const s = this.firstSlice();
       if (s) return s;
       finished = false;
       return this.finishRun();
@@ -332,16 +330,24 @@ export class Machine {
     try {
       const stepped = await this.stepAcrossSlices(this.vcpu(this.current));
       if (stepped.kind !== 'step') return stepped;
-      this.debugDirty = false;
-      this.placeSoftwareBreakpoints();
-      this.applyGuestDebug(false);
-      const s = this.execute(this.vcpu(this.current), false);
+      const s = this.firstSlice();
       if (s) return s;
       handedOver = true;
       return await this.finishRun();
     } finally {
       if (!handedOver) this.endRun();
     }
+  }
+
+  /**
+   * The run proper, once off any breakpoint: breakpoints and guest debug as they are now (what
+   * changed while a step off a breakpoint went on is in them), then the first slice.
+   */
+  private firstSlice(): Stop | null {
+    this.debugDirty = false;
+    this.placeSoftwareBreakpoints();
+    this.applyGuestDebug(false);
+    return this.execute(this.vcpu(this.current), false);
   }
 
   private async finishRun(): Promise<Stop> {
@@ -687,12 +693,13 @@ export class Machine {
           this.handleIo(v);
           break;
         case abi.KVM_EXIT.MMIO: {
-          const s = this.handleMmio(v);
+          const mmio = readMmioExit(run);
+          const s = this.handleMmio(v, mmio);
           if (s) {
             this.completeInstruction(v);
             return s;
           }
-          if (singleStep && readMmioExit(run).write) {
+          if (singleStep && mmio.write) {
             // KVM finished an MMIO write before exiting and never reports the step for it
             // (x86.c complete_emulated_mmio: "FIXME: return into emulator if
             // single-stepping"); its writeback also dropped the trap flag, so the next steps
@@ -820,8 +827,7 @@ export class Machine {
    * against the RAM behind the trap, and a watched one stops the run. Elsewhere nothing is
    * mapped: reads see all ones, writes vanish (both traced).
    */
-  private handleMmio(v: Vcpu): Stop | undefined {
-    const { address: addr, length: len, write, data } = readMmioExit(v.run);
+  private handleMmio(v: Vcpu, { address: addr, length: len, write, data }: MmioExit): Stop | undefined {
     const mem = this.vm.memory;
     if (mem.trapAt(addr) && mem.contains(addr, len)) {
       if (write) mem.write(addr, data);

@@ -135,13 +135,21 @@ export async function openFile(page: Page, name: string, line?: number): Promise
     return true;
   }, LONG, 500);
   if (line !== undefined) {
-    // Quick Open's ":" mode: the line in the active editor, the cursor at its first column.
-    await page.keyboard.press('Control+P');
-    const input = quickInput(page);
-    await input.waitFor({ state: 'visible', timeout: 5000 });
-    await input.fill(`:${line}`);
-    await page.keyboard.press('Enter');
-    await input.waitFor({ state: 'hidden', timeout: 5000 }).catch(() => {});
+    // Quick Open's ":" mode: the line in the active editor, the cursor at its first column. Enter
+    // can land before the pick has read ":line" (CI once saw the cursor stay on line 1), so it is
+    // tried again until the status bar shows the line.
+    await waitUntil(`the cursor on ${name}:${line}`, async () => {
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('Control+P');
+      const input = quickInput(page);
+      await input.waitFor({ state: 'visible', timeout: 5000 });
+      await input.fill(`:${line}`);
+      await page.waitForTimeout(300);
+      await page.keyboard.press('Enter');
+      await input.waitFor({ state: 'hidden', timeout: 5000 }).catch(() => {});
+      const at = await waitUntil('the status bar to show the line', async () => (await cursorPosition(page))?.line === line, 3000, 200).then(() => true, () => false);
+      return at;
+    }, LONG, 500);
   }
 }
 

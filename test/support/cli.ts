@@ -2,6 +2,7 @@
 import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams, type SpawnSyncReturns } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT } from './paths.js';
+import { waitForText } from './wait-for-text.js';
 
 export const CLI = join(ROOT, 'dist', 'cli.js');
 /** Generous: node startup plus a guest emulated at a few million instructions a second. */
@@ -60,25 +61,9 @@ export class CliSession {
    * `ms` or when the process ends first, with what it said.
    */
   waitFor(pattern: RegExp, ms: number, from = 0): Promise<RegExpExecArray> {
-    const re = new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : pattern.flags + 'g');
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        re.lastIndex = from;
-        const m = re.exec(this.stdout);
-        if (m) return done(() => resolve(m));
-        if (this.child.exitCode !== null || this.child.signalCode !== null) {
-          done(() => reject(new Error(`the run ended before ${pattern} appeared\n${this.said()}`)));
-        }
-      };
-      const timer = setTimeout(() => done(() => reject(new Error(`no ${pattern} within ${ms} ms\n${this.said()}`))), ms);
-      const done = (f: () => void) => {
-        clearTimeout(timer);
-        this.listeners.delete(check);
-        f();
-      };
-      this.listeners.add(check);
-      check();
-    });
+    const source = { text: () => this.stdout, listeners: this.listeners, said: () => this.said() };
+    return waitForText(source, pattern, ms, from, () => this.child.exitCode !== null || this.child.signalCode !== null
+      ? new Error(`the run ended before ${pattern} appeared\n${this.said()}`) : undefined);
   }
 
   type(text: string): void {

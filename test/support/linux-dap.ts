@@ -3,6 +3,7 @@
 // input sent as kvm.serialInput, as the extension's serial terminal does.
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
+import { waitForText } from './wait-for-text.js';
 
 /**
  * Launch to prompt. The CLI takes ~20-30 s in the test VM (bench/README.md); over DAP the serial
@@ -43,23 +44,9 @@ export class DapConsole {
    * when the guest stops (a stopped event) or the session ends first, saying what came.
    */
   waitFor(pattern: RegExp, ms: number, from = 0): Promise<RegExpExecArray> {
-    const re = new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : pattern.flags + 'g');
-    return new Promise((resolve, reject) => {
-      const check = (stop?: DebugProtocol.StoppedEvent) => {
-        re.lastIndex = from;
-        const m = re.exec(this.text);
-        if (m) return done(() => resolve(m));
-        if (stop) done(() => reject(new StopError(stop, `the guest stopped (${stop.body.reason}: ${stop.body.text ?? ''}) before ${pattern}\n${this.said()}`)));
-      };
-      const timer = setTimeout(() => done(() => reject(new Error(`no ${pattern} within ${ms} ms\n${this.said()}`))), ms);
-      const done = (f: () => void) => {
-        clearTimeout(timer);
-        this.listeners.delete(check);
-        f();
-      };
-      this.listeners.add(check);
-      check();
-    });
+    const source = { text: () => this.text, listeners: this.listeners, said: () => this.said() };
+    return waitForText(source, pattern, ms, from, (stop) => stop
+      ? new StopError(stop, `the guest stopped (${stop.body.reason}: ${stop.body.text ?? ''}) before ${pattern}\n${this.said()}`) : undefined);
   }
 
   /** Types a command line and waits for `answer` in what follows it. */

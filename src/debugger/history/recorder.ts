@@ -91,9 +91,15 @@ export class Recorder {
    * Runs forward until a breakpoint: through the history first (stopping at the machine's code
    * breakpoints, temporary ones included, and after an instruction that wrote to one of
    * `watches`, as a live data breakpoint does), then
-   * live: recorded step by step when recording, else the machine's run.
+   * live: recorded step by step when recording, else the machine's run (as it returns: a stop
+   * within the first slice without a turn of the event loop, the hot path of hit and continue).
    */
-  async run(watches: readonly WatchedSpans[] = []): Promise<Stop> {
+  run(watches: readonly WatchedSpans[] = []): Stop | Promise<Stop> {
+    if (!this.on && !this.replaying) return this.m.run();
+    return this.runRecorded(watches);
+  }
+
+  private async runRecorded(watches: readonly WatchedSpans[]): Promise<Stop> {
     this.pauseWanted = false;
     const fromPast = this.replaying;
     for (let n = 1; this.replaying; n++) {
@@ -120,7 +126,6 @@ export class Recorder {
     }
   }
 
-  /** Executes one instruction as a single step, with its undo entry. */
   /**
    * Executes one instruction as a single step, with its undo entry. `hold`: interrupts held off
    * for the step (BLOCKIRQ). `deliver`: an interrupt the 8259s have ready is let in instead, as
