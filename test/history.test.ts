@@ -44,7 +44,7 @@ test('write set: stores, read-modify-writes, pushes, RIP-relative, FS-relative; 
   assert.deepEqual(writeSet(Buffer.from([0x89, 0x07]), 16, regs({ rbx: 0xfffen }), s16).ranges, [{ linear: 0x1fffen, length: 2 }]);
 });
 
-test('write set: FPU/SSE instructions are told apart from integer ones; landings and halts', () => {
+test('write set: FPU/SSE instructions are told apart from integer ones; landings, halts, what real mode performs', () => {
   const r = regs({ rip: 0x100000n });
   const s = sregs();
   assert.equal(writeSet(Buffer.from([0x66, 0x48, 0x0f, 0x6e, 0xc7]), 64, r, s).fpu, true); // movq %rdi,%xmm0
@@ -57,6 +57,12 @@ test('write set: FPU/SSE instructions are told apart from integer ones; landings
   const int = writeSet(Buffer.from([0xcd, 0x80]), 64, regs({ rsp: 0x8008n }), s);
   assert.equal(int.interrupt, true);
   assert.deepEqual(int.ranges, [{ linear: 0x8000n - 64n, length: 64 }]);
+  // what real mode's monitor performs itself: int n (not int3) and the 16-bit iret (not iretd)
+  const r16 = regs({ rip: 0x7c10n });
+  assert.deepEqual([writeSet(Buffer.from([0xcd, 0x10]), 16, r16, s).performed, writeSet(Buffer.from([0xcd, 0x10]), 16, r16, s).next], ['int', 0x7c12n]);
+  assert.equal(writeSet(Buffer.from([0xcc]), 16, r16, s).performed, undefined);
+  assert.equal(writeSet(Buffer.from([0xcf]), 16, r16, s).performed, 'iret16');
+  assert.equal(writeSet(Buffer.from([0x66, 0xcf]), 16, r16, s).performed, undefined);
 });
 
 /** A fake vCPU over a byte array: executes "instructions" that are (regs, memory writes) changes. */

@@ -9,6 +9,7 @@ import { GuestError } from '../../errors.js';
 import { CR0_PE_BIT, codeBitness, cpuMode } from '../../x86/modes.js';
 import { RFLAGS_IF, RFLAGS_TF } from '../../x86/registers.js';
 import { interruptEntry, type InterruptEntry } from '../../x86/interrupt-frame.js';
+import { performRealModeInt, performRealModeIret, type Perform } from '../real-mode-int.js';
 import { UndoLog, type Entry, type Write } from './undo-log.js';
 import { writeSet, type WriteRange } from './write-set.js';
 import { PTE_ACCESSED, PTE_DIRTY, pagingMode, walk } from '../../x86/pagewalk.js';
@@ -143,6 +144,12 @@ export class Recorder {
     const sregs = m.getSregs(v);
     const pc = m.linearRip(v);
     const ws = writeSet(this.codeBytes(pc), codeBitness(cpuMode({ ...sregs, rflags: regs.rflags })), regs, sregs);
+    // A real-mode int or iret is performed as the stepper performs it (real-mode-int.ts): no
+    // hardware step over it, no debug register at a handler in the BIOS's segment.
+    if (!this.halted && ws.performed) {
+      const perform: Perform = (vc, writes, f) => this.perform(vc, writes, f);
+      if (ws.performed === 'int' ? performRealModeInt(m, v, ws.vector!, ws.next, perform) : performRealModeIret(m, v, perform)) return { kind: 'step', vcpu: v };
+    }
     let irq: { vector: number; at: InterruptEntry } | undefined;
     if (regs.rflags & RFLAGS_IF && m.canHoldInterrupts && (deliver || ws.halts || this.halted)) {
       // Only the 8259s' interrupts are foreseen: with all their lines masked (the APIC's), the

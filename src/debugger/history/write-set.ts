@@ -3,7 +3,7 @@
 // FPU/SSE state (saved only then: reading the XSAVE area costs an ioctl). No KVM, no DAP: a pure
 // function of the instruction's bytes and the registers, tested on the host.
 import {
-  Decoder, DecoderOptions, EncodingKind, FlowControl, InstructionInfoFactory, MemorySize, MemorySizeExt, Mnemonic, OpAccess,
+  Code, Decoder, DecoderOptions, EncodingKind, FlowControl, InstructionInfoFactory, MemorySize, MemorySizeExt, Mnemonic, OpAccess,
   Register, RegisterExt,
 } from 'iced-x86';
 import type { Regs, Sregs } from '../../x86/registers.js';
@@ -34,6 +34,10 @@ export interface WriteSet {
   vector?: number;
   /** Waits for an interrupt (hlt): it must be stepped with interrupts let through. */
   halts: boolean;
+  /** `int n` or a 16-bit `iret`: in real mode the monitor performs them itself (real-mode-int.ts). */
+  performed?: 'int' | 'iret16';
+  /** The address of the next instruction. */
+  next: bigint;
 }
 
 const WRITES = new Set([OpAccess.Write, OpAccess.CondWrite, OpAccess.ReadWrite, OpAccess.ReadCondWrite]);
@@ -95,7 +99,11 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
     else if ((flow === FlowControl.UnconditionalBranch || flow === FlowControl.Call) && !i.isJmpFar && !i.isCallFar) landings = [i.nearBranchTarget];
     const vector = i.mnemonic === Mnemonic.Int ? i.immediate8 : i.mnemonic === Mnemonic.Int3 ? 3 : i.mnemonic === Mnemonic.Into ? 4
       : i.mnemonic === Mnemonic.Int1 ? 1 : undefined;
-    return { ranges, accesses, loadsSegment, vector, fpu, landings, interrupt, halts: i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait };
+    const performed = i.mnemonic === Mnemonic.Int ? 'int' : i.code === Code.Iretw ? 'iret16' : undefined;
+    return {
+      ranges, accesses, loadsSegment, vector, fpu, landings, interrupt, halts: i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait,
+      performed, next: i.nextIP,
+    };
   } finally {
     ii.free();
     i.free();
