@@ -240,7 +240,7 @@ test('an interrupt that arrives while recording is part of the history: back acr
   assert.equal(await state(STACK), there, 'the first handler\'s state exactly');
 });
 
-test('the real-mode int and iret that the stepper performs itself are in the history: back out of the BIOS and in again', async () => {
+test('the real-mode int and iret that the stepper (and a recorded run) performs itself are in the history: back out of the BIOS and in again', async () => {
   const bin = buildBootSector('bios/step');
   const s = symbols(buildAsm('bios/step', { ldFlags: ['-m', 'elf_i386', '-Ttext=0x7c00', '-e', '_start'], asFlags: ['-m32'] }));
   await launch(dc, { program: bin, record: true, stopOnEntry: true });
@@ -248,6 +248,17 @@ test('the real-mode int and iret that the stepper performs itself are in the his
   await runTo(s.second_int);
   const before = await state(BOOT_DATA);
   const sp = await reg('rsp');
+  // the first int and its iret, recorded by that run, were performed the same way: an entry each
+  await runTo(s.after_int, true);
+  await stepBack(); // iret
+  assert.ok(await pc() >= 0xf0000n, `the BIOS's iret: ${hex(await pc())}`);
+  assert.equal(await reg('rsp'), sp - 6n, 'the frame of the first int on the stack');
+  await stepBack(); // out %al,$0xe5: the service
+  await stepBack(); // int $0x10
+  assert.equal(await pc(), s.before_int);
+  assert.equal(await reg('rsp'), sp);
+  await runTo(s.second_int);
+  assert.equal(await state(BOOT_DATA), before);
   await stepForward(); // int $0x10, performed by the stepper
   const handler = await pc();
   assert.ok(handler >= 0xf0000n, `in the BIOS ROM: ${hex(handler)}`);
