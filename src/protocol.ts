@@ -16,6 +16,8 @@ export const KvmEvent = {
   serial: 'kvm.serial',
   /** The guest's VGA text screen changed: while it runs (at most 20 times a second) and at stops (body: ScreenBody). */
   screen: 'kvm.screen',
+  /** At a stop or a history command, when the recorded history or the position in it changed (body: HistoryBody). */
+  history: 'kvm.history',
 } as const;
 
 /** Custom requests the adapter answers. */
@@ -49,6 +51,14 @@ export interface ModeBody {
   vcpu: number;
   /** 'real mode', 'long mode (64-bit)', ... */
   mode: string;
+}
+
+export interface HistoryBody {
+  recording: boolean;
+  /** Instructions recorded. */
+  length: number;
+  /** Where the vCPU is: 0 the start of the history, `length` the present. */
+  position: number;
 }
 
 export interface SerialBody {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { flat64Launch, hex, launch, topFrame, scope, stopped, clientPerTest, newClient, cGuestPerFile, markLine } from './support/dap.js';
+import { reverseClient, STOP_MS } from './support/reverse.js';
 import { buildFlat64 } from './guests/build.js';
 
 const { bin, syms } = buildFlat64('reverse64');
@@ -16,37 +17,11 @@ const base = flat64Launch(bin);
 let dc: DebugClient;
 clientPerTest(() => dc, (c) => (dc = c));
 
-/** The stop of each request in the test VM, where a step of node is slow. */
-const STOP_MS = 60000;
 /** Bytes of the array, its total and the stack the guest uses. */
-const DATA = { from: syms.array, to: syms.stack_top };
-
-async function pc(): Promise<bigint> {
-  return BigInt((await topFrame(dc)).instructionPointerReference!);
-}
-
-async function reg(name: string): Promise<bigint> {
-  return BigInt((await scope(dc, 'Registers')).get(name)!.value);
-}
-
-async function readMem(addr: bigint, count: number): Promise<Buffer> {
-  const r = await dc.customRequest('readMemory', { memoryReference: hex(addr), count });
-  return Buffer.from(r.body.data, 'base64');
-}
-
-/** Every register the views show (general, segment, system, FPU/SSE) and the guest's data, as text. */
-async function state(): Promise<string> {
-  const parts: string[] = [];
-  for (const s of ['Registers', 'Segments', 'System', 'FPU/SSE']) {
-    for (const [k, v] of await scope(dc, s)) parts.push(`${s}.${k}=${v.value}`);
-  }
-  parts.push('data=' + (await readMem(DATA.from, Number(DATA.to - DATA.from))).toString('hex'));
-  return parts.join('\n');
-}
-
-async function repl(expression: string): Promise<string> {
-  return (await dc.evaluateRequest({ expression, context: 'repl' })).body.result;
-}
+const DATA = [{ from: syms.array, to: syms.stack_top }];
+const r = reverseClient(() => dc);
+const { pc, reg, readMem, repl, stepBack, stepForward } = r;
+const state = () => r.state(DATA);
 
 /** Launches recording, stopped on entry, with an instruction breakpoint at `done`, and runs there. */
 async function recordToDone(): Promise<void> {
@@ -56,16 +31,6 @@ async function recordToDone(): Promise<void> {
   await dc.continueRequest({ threadId: 1 });
   assert.equal((await stopped(dc, STOP_MS)).body.reason, 'instruction breakpoint');
   assert.equal(await pc(), syms.done);
-}
-
-async function stepBack(granularity: DebugProtocol.SteppingGranularity = 'instruction'): Promise<DebugProtocol.StoppedEvent> {
-  await dc.stepBackRequest({ threadId: 1, granularity });
-  return stopped(dc, STOP_MS);
-}
-
-async function stepForward(): Promise<DebugProtocol.StoppedEvent> {
-  await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
-  return stopped(dc, STOP_MS);
 }
 
 test('step back N then forward N gives exactly the state of the live run; FPU/SSE and the stack come back too', async () => {
@@ -116,7 +81,7 @@ test('step back N then forward N gives exactly the state of the live run; FPU/SS
   assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (0x10 << 1) | 1);
 });
 
-test('who wrote this: reverse-continue with a data breakpoint stops at the overwriting instruction, then at the loop\'s write, then at the start of history', async () => {
+test('who wrote this: reverse-continue with a data breakpoint stops at the overwriting instruction, then at the loop\'s write, then at the start of history; forward again, after each write', async () => {
   await recordToDone();
   assert.equal((await readMem(syms.array + 20n, 4)).readUInt32LE(), 0xdead);
   const info = await dc.customRequest('dataBreakpointInfo', { name: hex(syms.array + 20n), asAddress: true, bytes: 4 });
@@ -147,9 +112,24 @@ test('who wrote this: reverse-continue with a data breakpoint stops at the overw
   ev = await stepBack('line');
   assert.match(ev.body.description ?? '', /start of the recorded history/);
   assert.equal((await dc.threadsRequest()).body.threads.length, 1);
+
+  // Forward inside the history the same data breakpoint stops after each write, as live.
+  await dc.continueRequest({ threadId: 1 });
+  ev = await stopped(dc, STOP_MS);
+  assert.equal(ev.body.reason, 'data breakpoint');
+  assert.equal(await pc(), syms.fill_store + 3n, 'after the loop\'s store');
+  assert.equal(await reg('rcx'), 5n);
+  assert.equal((await readMem(syms.array + 20n, 4)).readUInt32LE(), 15);
+  assert.match(ev.body.description ?? '', /now 0x0000000f/);
+  await dc.continueRequest({ threadId: 1 });
+  ev = await stopped(dc, STOP_MS);
+  assert.equal(ev.body.reason, 'data breakpoint');
+  assert.equal(await pc(), syms.bad_store + 7n, 'after the overwriting store');
+  assert.match(ev.body.description ?? '', /now 0x0000dead/);
+  assert.match(await repl('info record'), /position: \d+\n/, 'still in the past');
 });
 
-test('console: record start, info record, goto N; a step back with nothing recorded is refused, not fatal', async () => {
+test('console: record start, info record, goto N (told as kvm.history); a step back with nothing recorded is refused, not fatal', async () => {
   await launch(dc, { ...base, stopOnEntry: true }, () =>
     dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(syms.after_bug) }] }));
   await stopped(dc, STOP_MS);
@@ -164,7 +144,9 @@ test('console: record start, info record, goto N; a step back with nothing recor
   // 3 set-up instructions, 16 rounds of 6 in the loop, the call and clobber's 5
   assert.equal(n, 3 + 16 * 6 + 1 + 5, text);
   assert.match(text, new RegExp(`position: ${n} \\(the present\\)`));
+  const told = dc.waitForEvent('kvm.history', STOP_MS); // the status bar item's position
   assert.match(await repl('goto 0'), /at position 0 of/);
+  assert.deepEqual((await told).body, { recording: true, length: n, position: 0 });
   assert.equal(await pc(), BigInt(base.loadAddress));
   assert.equal((await readMem(syms.array, 64)).every((b) => b === 0), true, 'the array before the loop');
   await repl('goto 9');

@@ -255,9 +255,7 @@ test('activation registers the kvm debugger pieces and both commands', () => {
   assert.deepEqual(h.providers.map((p) => [p.type, p.trigger]).sort(), [['kvm', 1], ['kvm', 2]]);
   assert.ok(h.commands.has('kvmdbg.showRegisterPanel'));
   assert.ok(h.commands.has('kvmdbg.translateAddress'));
-  assert.equal(h.statusItems.length, 1);
-  assert.equal(h.statusItems[0].id, 'kvmdbg.status');
-  assert.equal(h.statusItems[0].visible, false);
+  assert.deepEqual(h.statusItems.map((i) => [i.id, i.visible]), [['kvmdbg.status', false], ['kvmdbg.history', false]]);
 });
 
 test('a session of the example: configuration, adapter, status bar, serial terminal, register panel', async (t) => {

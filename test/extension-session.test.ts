@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { initialState, fromAdapter, fromClient, adapterExited, statusText, statusTooltip, errorText } from '../src/extension/session-state.js';
+import { initialState, fromAdapter, fromClient, adapterExited, statusText, statusTooltip, errorText, historyText } from '../src/extension/session-state.js';
 import { SerialDecoder, serialInputArgs, exitLine } from '../src/extension/serial-decoder.js';
 import { pickNodeRuntime, findOnPath } from '../src/extension/node-runtime.js';
 
@@ -152,4 +152,23 @@ test('layering: only src/extension imports vscode; the extension bundle has no m
   }
   const externals = Object.values(r.metafile.outputs).flatMap((o) => o.imports.filter((x) => x.external).map((x) => x.path));
   assert.deepEqual([...new Set(externals)].filter((x) => !x.startsWith('node:')).sort(), ['vscode']);
+});
+
+test('kvm.history: the history item shows the position in the past, the count at the present, nothing without a history', () => {
+  const s = initialState();
+  fromAdapter(s, res('launch'));
+  fromAdapter(s, ev('stopped', { reason: 'entry', threadId: 1 }));
+  assert.equal(historyText(s), undefined, 'no kvm.history yet');
+  assert.deepEqual(fromAdapter(s, ev('kvm.history', { recording: true, length: 340, position: 340 })), [{ kind: 'history' }]);
+  assert.equal(historyText(s)?.text, '$(record) 340');
+  assert.match(historyText(s)!.tooltip, /recording, 340 instructions in the history\nAt the present/);
+  fromAdapter(s, ev('kvm.history', { recording: true, length: 340, position: 12 }));
+  assert.equal(historyText(s)?.text, '$(history) 12 / 340');
+  assert.match(historyText(s)!.tooltip, /At position 12: 328 instructions before the present/);
+  assert.deepEqual(fromAdapter(s, ev('kvm.history', { position: 'x' })), [], 'a malformed body changes nothing');
+  fromAdapter(s, ev('kvm.history', { recording: false, length: 0, position: 0 }));
+  assert.equal(historyText(s), undefined, 'record stop: nothing to show');
+  fromAdapter(s, ev('kvm.history', { recording: true, length: 5, position: 2 }));
+  fromAdapter(s, ev('terminated'));
+  assert.equal(historyText(s), undefined, 'the session ended');
 });

@@ -24,7 +24,7 @@ import { stackFrames, disassembly } from './views/code.js';
 import { SerialSink } from './serial-sink.js';
 import { answerCustomRequest } from './custom-requests.js';
 import { ScreenEvents } from './screen-events.js';
-import { KvmEvent, type HostBody, type ModeBody, type SerialBody } from '../protocol.js';
+import { KvmEvent, type HistoryBody, type HostBody, type ModeBody, type SerialBody } from '../protocol.js';
 
 /** vCPU n is thread n + 1 (DAP thread ids start at 1 by habit). */
 const THREAD_BASE = 1;
@@ -50,6 +50,8 @@ export class KvmDebugSession extends LoggingDebugSession {
   private exceptionText: string | undefined;
   /** The CPU mode last announced per vCPU (kvm.mode is sent only when it changes). */
   private readonly lastMode = new Map<number, string>();
+  /** The last kvm.history body sent, as JSON. */
+  private lastHistory: string | undefined;
 
   constructor() {
     super();
@@ -152,6 +154,7 @@ export class KvmDebugSession extends LoggingDebugSession {
     if (!this.target) return;
     if (this.config?.stopOnEntry) {
       this.sendModeEvent(0);
+      this.sendHistoryEvent();
       this.sendEvent(new StoppedEvent('entry', THREAD_BASE));
     } else {
       this.resume(this.target, this.run);
@@ -278,6 +281,7 @@ export class KvmDebugSession extends LoggingDebugSession {
     }
     this.exceptionText = r.reason === 'exception' ? r.text : undefined;
     this.sendModeEvent(vcpu);
+    this.sendHistoryEvent();
     const e = new StoppedEvent(r.reason, THREAD_BASE + vcpu, r.text) as DebugProtocol.StoppedEvent;
     e.body.allThreadsStopped = true;
     if (r.hit) e.body.hitBreakpointIds = r.hit;
@@ -386,7 +390,10 @@ export class KvmDebugSession extends LoggingDebugSession {
       const { vcpu, frame } = args.frameId !== undefined ? DebugTarget.frameRef(args.frameId) : { vcpu: this.lastStopVcpu, frame: 0 };
       const ctx = target.evalContext(vcpu, frame);
       const history = args.context === 'repl' ? target.historyCommand(args.expression) : undefined;
-      if (history) return { result: history.text, variablesReference: 0 };
+      if (history) {
+        this.sendHistoryEvent();
+        return { result: history.text, variablesReference: 0 };
+      }
       const linux = args.context === 'repl' ? target.linuxCommand(args.expression, vcpu) : undefined;
       if (linux !== undefined) return { result: linux, variablesReference: 0 };
       const out = args.context === 'repl' ? runConsoleCommand(args.expression, target.machine, vcpu, ctx, this.settings) : undefined;
@@ -405,6 +412,17 @@ export class KvmDebugSession extends LoggingDebugSession {
 
   private sendBreakpointEvents(changed: DebugProtocol.Breakpoint[]): void {
     for (const b of changed) this.sendEvent(new BreakpointEvent('changed', b));
+  }
+
+  /** kvm.history, when the history or the position in it changed since the last one sent. */
+  private sendHistoryEvent(): void {
+    const h = this.target?.history;
+    if (!h) return;
+    const body: HistoryBody = { recording: h.recording, length: h.log.length, position: h.log.position };
+    const key = JSON.stringify(body);
+    if (key === this.lastHistory) return;
+    this.lastHistory = key;
+    this.sendEvent(new Event(KvmEvent.history, body));
   }
 
   /** Tells the extension the CPU mode at a stop (for its status bar). */

@@ -8,8 +8,8 @@ import type { Stop } from '../vmm/debug/stops.js';
 import { cpuMode, codeBitness } from '../x86/modes.js';
 import type { Breakpoints } from './breakpoints.js';
 import type { DebugInfo } from './debug-info.js';
-import { EFER_LMA, RFLAGS_IF, RFLAGS_TF } from '../x86/registers.js';
-import { realModeSegment } from '../vmm/arch/gdt.js';
+import { EFER_LMA, RFLAGS_IF } from '../x86/registers.js';
+import { performRealModeInt, performRealModeIret, type Perform } from './real-mode-int.js';
 
 /** Give up a line step after this many instructions (a loop with no line information). */
 const MAX_LINE_STEPS = 200_000;
@@ -39,6 +39,11 @@ export interface Drive {
   step(vcpu: number, opts?: { holdInterrupts?: boolean }): Stop | Promise<Stop>;
   run(): Stop | Promise<Stop>;
   readonly replaying?: boolean;
+  /**
+   * An instruction the stepper performs itself (`perform`: false when it did nothing), which
+   * writes at most `writes` (linear): the recorder keeps it in the history like a step.
+   */
+  perform?: Perform;
 }
 
 export class Stepper {
@@ -67,8 +72,8 @@ export class Stepper {
     if (this.drive.replaying) return this.drive.step(vcpu);
     const before = this.here(vcpu);
     const insn = this.decode(vcpu, before.pc);
-    if (insn?.softInt && this.enterRealModeInt(vcpu, insn)) return { kind: 'step', vcpu };
-    if (insn?.iret16 && this.realModeIret(vcpu)) return { kind: 'step', vcpu };
+    if (insn?.softInt && performRealModeInt(this.m, vcpu, insn.vector, insn.next, this.perform)) return { kind: 'step', vcpu };
+    if (insn?.iret16 && performRealModeIret(this.m, vcpu, this.perform)) return { kind: 'step', vcpu };
     if (this.m.canHoldInterrupts) return this.drive.step(vcpu, { holdInterrupts: insn !== undefined && !insn.halts });
     const flags = this.m.getRegs(vcpu).rflags;
     const mask = insn !== undefined && (flags & RFLAGS_IF) !== 0n && !insn.touchesIf;
@@ -90,47 +95,8 @@ export class Stepper {
     return stop;
   }
 
-  /**
-   * A real-mode `int n` performed here as the CPU does it: FLAGS, CS and the next IP pushed, IF
-   * and TF cleared, CS:IP from the IVT; the stop is the handler's first instruction. A hardware
-   * single step over `int` differs by host (on SVM the TF trap comes only after the handler's
-   * iret and one more instruction), so neither stepping into it nor over it can rely on one.
-   * False (nothing done) outside real mode.
-   */
-  private enterRealModeInt(vcpu: number, insn: Decoded): boolean {
-    const s = this.m.getSregs(vcpu);
-    if (s.cr0 & 1n) return false;
-    const r = this.m.getRegs(vcpu);
-    const vec = this.m.readLinear(vcpu, s.idt.base + BigInt(insn.vector * 4), 4);
-    const sp = (Number(r.rsp & 0xffffn) - 6) & 0xffff;
-    const frame = Buffer.alloc(6);
-    frame.writeUInt16LE(Number((insn.next - s.cs.base) & 0xffffn), 0);
-    frame.writeUInt16LE(s.cs.selector, 2);
-    frame.writeUInt16LE(Number(r.rflags & 0xffffn & ~RFLAGS_TF), 4);
-    this.m.writeLinear(vcpu, s.ss.base + BigInt(sp), frame);
-    this.m.setRegs(vcpu, { rsp: (r.rsp & ~0xffffn) | BigInt(sp), rip: BigInt(vec.readUInt16LE(0)), rflags: r.rflags & ~(RFLAGS_IF | RFLAGS_TF) });
-    this.m.vcpu(vcpu).setSregs({ cs: realModeSegment(vec.readUInt16LE(2), true) });
-    return true;
-  }
-
-  /**
-   * A real-mode 16-bit `iret` performed here: IP, CS and FLAGS popped. On SVM a hardware step
-   * over an iret that pops TF clear (a handler entered by `int`) does not stop after it.
-   */
-  private realModeIret(vcpu: number): boolean {
-    const s = this.m.getSregs(vcpu);
-    if (s.cr0 & 1n) return false;
-    const r = this.m.getRegs(vcpu);
-    const sp = Number(r.rsp & 0xffffn);
-    const frame = this.m.readLinear(vcpu, s.ss.base + BigInt(sp), 6);
-    const flags = BigInt(frame.readUInt16LE(4)) & ~RFLAGS_TF;
-    this.m.setRegs(vcpu, {
-      rsp: (r.rsp & ~0xffffn) | BigInt((sp + 6) & 0xffff), rip: BigInt(frame.readUInt16LE(0)),
-      rflags: (r.rflags & ~0xffffn) | flags | 2n,
-    });
-    this.m.vcpu(vcpu).setSregs({ cs: realModeSegment(frame.readUInt16LE(2), true) });
-    return true;
-  }
+  /** An instruction performed here (real-mode-int.ts), through the drive, which records it when it records. */
+  private readonly perform: Perform = (vcpu, writes, perform) => (this.drive.perform ? this.drive.perform(vcpu, writes, perform) : perform());
 
   /** Sets IF in the RFLAGS word of an exception frame whose RIP is one of `rips`. */
   private restoreSavedIf(vcpu: number, rips: bigint[]): void {
@@ -158,7 +124,7 @@ export class Stepper {
   async instructionOver(vcpu: number): Promise<Stop> {
     const here = this.here(vcpu);
     const insn = this.decode(vcpu, here.pc);
-    if (insn?.softInt && this.enterRealModeInt(vcpu, insn)) return this.runTo(vcpu, insn.next, (sp) => sp >= here.sp);
+    if (insn?.softInt && performRealModeInt(this.m, vcpu, insn.vector, insn.next, this.perform)) return this.runTo(vcpu, insn.next, (sp) => sp >= here.sp);
     if (insn && (insn.flow === FlowControl.Call || insn.flow === FlowControl.IndirectCall || insn.softInt)) {
       return this.runTo(vcpu, insn.next, (sp) => sp >= here.sp);
     }

@@ -361,7 +361,7 @@ export class DebugTarget {
     const poll = this.info?.needsKernelSlide ? setInterval(() => this.findKernelSlide(), SLIDE_POLL_MS) : undefined;
     try {
       for (;;) {
-        const stop = watchModes ? await this.stepWatchingModes(vcpu) : await this.history.run();
+        const stop = watchModes ? await this.stepWatchingModes(vcpu) : await this.history.run(this.history.replaying ? this.reverse.watches() : []);
         this.findKernelSlide();
         const j = this.judge(stop);
         if (j.report) {

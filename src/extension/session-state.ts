@@ -2,7 +2,7 @@
 // DebugAdapterTracker sees: the host (kvm.host), the CPU mode at the last stop (kvm.mode),
 // whether the guest runs, its serial output (kvm.serial), its exit status, and whether the launch
 // succeeded (the serial terminal opens only then) or failed (and why). No vscode import.
-import { KvmEvent, type HostBody } from '../protocol.js';
+import { KvmEvent, type HistoryBody, type HostBody } from '../protocol.js';
 
 
 export type Phase = 'starting' | 'running' | 'stopped' | 'ended';
@@ -24,12 +24,15 @@ export interface SessionState {
   beforeRun?: Phase;
   /** The launch request's answer: undefined until it comes. */
   launched?: boolean;
+  /** The recorded history for reverse execution, as kvm.history last told it. */
+  history?: HistoryBody;
 }
 
 /** What happened, for the views to react to. */
 export type Effect =
   | { kind: 'host' }
   | { kind: 'mode' }
+  | { kind: 'history' }
   | { kind: 'stopped'; reason: string }
   | { kind: 'running' }
   | { kind: 'serial'; data: Buffer }
@@ -86,6 +89,10 @@ export function fromAdapter(s: SessionState, m: DapMessage): Effect[] {
         if (typeof b.mode !== 'string') return [];
         s.modes[typeof b.vcpu === 'number' ? b.vcpu : 0] = b.mode;
         return [{ kind: 'mode' }];
+      case KvmEvent.history:
+        if (typeof b.length !== 'number' || typeof b.position !== 'number') return [];
+        s.history = { recording: b.recording === true, length: b.length, position: b.position };
+        return [{ kind: 'history' }];
       case KvmEvent.serial:
         return typeof b.data === 'string' ? [{ kind: 'serial', data: Buffer.from(b.data, 'base64') }] : [];
       case 'stopped':
@@ -164,6 +171,24 @@ export function statusText(s: SessionState): string {
     case 'stopped': return `${head} · ${s.mode ?? 'stopped'}`;
     case 'ended': return `${head} · ${s.exitCode === undefined ? 'ended' : `exited (${s.exitCode})`}`;
   }
+}
+
+/**
+ * The history's status bar item: the position in the recorded history ('⏪ 12 / 340' in the
+ * past, '● 340' recording at the present), or undefined when there is none to show.
+ */
+export function historyText(s: SessionState): { text: string; tooltip: string } | undefined {
+  const h = s.history;
+  if (!h || s.phase === 'ended' || (!h.recording && h.length === 0)) return undefined;
+  const past = h.position < h.length;
+  return {
+    text: past ? `$(history) ${h.position} / ${h.length}` : `$(record) ${h.length}`,
+    tooltip: [
+      `kvmdbg: ${h.recording ? 'recording' : 'not recording'}, ${h.length} instructions in the history`,
+      past ? `At position ${h.position}: ${h.length - h.position} instructions before the present` : 'At the present',
+      'Debug Console: info record, goto N, record stop',
+    ].join('\n'),
+  };
 }
 
 /** The status bar tooltip: host label, mode, vCPU, state. */

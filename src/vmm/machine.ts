@@ -3,6 +3,7 @@
 // that owns the machine, in time slices: between slices the event loop runs (DAP requests,
 // timers, terminal input), and a slice timer (kicker.ts) ends a slice that never exits.
 // Port I/O is handled inline, on the same thread, so an exit costs little more than in C.
+import { nextPicVector } from './pic.js';
 import * as abi from './kvm/abi.js';
 import { EINTR, SysError } from './kvm/sys.js';
 import { Vm } from './vm.js';
@@ -397,6 +398,18 @@ export class Machine {
    */
   setAsideInjectedInterrupt(index: number): (() => void) | undefined {
     return this.vcpu(index).setAsideInjectedInterrupt();
+  }
+
+  /**
+   * Has the next step set guest debug afresh (KVM_SET_GUEST_DEBUG, made even though nothing
+   * changed) instead of re-entering KVM_RUN with the trap flag the last one left: after a step
+   * that wrote CR0 (into protected mode, paging on), the test VM's nested SVM lets the next step
+   * run on to the next exit otherwise (measured: the far jump after it ran 16 instructions). The
+   * caller knows CR0 changed (it reads the special registers).
+   */
+  renewStepTrap(): void {
+    this.plainStep = -1;
+    for (const v of this.vm.vcpus) v.forgetGuestDebug();
   }
 
   private stepWith(index: number, control: number): Stop | Promise<Stop> {
@@ -978,6 +991,21 @@ export class Machine {
     const rip = v.getRip();
     const s = v.getSregs();
     return s.efer & EFER_LMA && s.cs.l ? rip : BigInt.asUintN(32, s.cs.base + rip);
+  }
+
+  /** Whether vCPU `index` is halted (a hlt waiting for an interrupt). */
+  isHalted(index: number): boolean {
+    return this.vcpu(index).getMpState() === abi.KVM_MP_STATE_HALTED;
+  }
+
+  /** Whether the master 8259 masks every line (a guest on the APIC): no interrupt can come from the pair. */
+  picMasked(): boolean {
+    return this.vm.pic(abi.KVM_IRQCHIP_PIC_MASTER).imr === 0xff;
+  }
+
+  /** The vector the in-kernel 8259 pair would deliver next (undefined: none is ready). */
+  pendingPicVector(): number | undefined {
+    return nextPicVector(this.vm.pic(abi.KVM_IRQCHIP_PIC_MASTER), this.vm.pic(abi.KVM_IRQCHIP_PIC_SLAVE));
   }
 
   /** Linear to guest-physical under vCPU `index`'s paging state, or undefined if unmapped. */

@@ -444,6 +444,11 @@ export class Vcpu {
    * encoded struct is kept for the last two (control, array) states and a change costs just
    * the ioctl: a breakpoint hit and continue switches between two such states at every hit.
    */
+  /** Has the next setGuestDebug make the ioctl even when nothing changed (Machine.renewStepTrap). */
+  forgetGuestDebug(): void {
+    this.lastControl = -1;
+  }
+
   setGuestDebug(control: number, debugreg: readonly bigint[]): void {
     if (control === this.lastControl && debugreg === this.lastDebugRegs) return;
     let b: Buffer;

@@ -1,6 +1,7 @@
 // One KVM virtual machine: its fd, memory slots, interrupt controllers and vCPUs.
 import * as sys from './kvm/sys.js';
 import * as abi from './kvm/abi.js';
+import { picState, type PicState } from './pic.js';
 import { GuestMemory, formatSize } from './memory.js';
 import { Vcpu } from './vcpu.js';
 import { openKvm, type HostInfo } from './host.js';
@@ -78,6 +79,14 @@ export class Vm {
     b.writeUInt32LE(irq, abi.kvm_irq_level.irq);
     b.writeUInt32LE(level ? 1 : 0, abi.kvm_irq_level.level);
     sys.ioctlPtr(this.fd, abi.KVM_IRQ_LINE, b, 'KVM_IRQ_LINE');
+  }
+
+  /** The in-kernel PIC `chip` (abi.KVM_IRQCHIP_PIC_MASTER or _SLAVE) as KVM_GET_IRQCHIP reads it. */
+  pic(chip: number): PicState {
+    const b = Buffer.alloc(abi.kvm_irqchip.size);
+    b.writeUInt32LE(chip, abi.kvm_irqchip.chip_id);
+    sys.ioctlPtr(this.fd, abi.KVM_GET_IRQCHIP, b, 'KVM_GET_IRQCHIP');
+    return picState(b);
   }
 
   /** Closes every fd and unmaps every mapping of this VM. Safe to call twice. */

@@ -69,8 +69,11 @@ const RW = 1n << 1n;
 const US = 1n << 2n;
 const PWT = 1n << 3n;
 const PCD = 1n << 4n;
-const A = 1n << 5n;
-const D = 1n << 6n;
+/** Accessed and Dirty: set by the CPU as it uses an entry (reverse execution saves them before). */
+export const PTE_ACCESSED = 1n << 5n;
+export const PTE_DIRTY = 1n << 6n;
+const A = PTE_ACCESSED;
+const D = PTE_DIRTY;
 const PS = 1n << 7n;
 const G = 1n << 8n;
 const PAT_LARGE = 1n << 12n;

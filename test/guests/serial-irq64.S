@@ -33,7 +33,8 @@ handler:
         push %rdx
         mov $0x3f8, %dx                  /* RBR */
         in %dx, %al
-        out %al, %dx                     /* THR: echo */
+        .globl echo
+echo:   out %al, %dx                     /* THR: echo */
         mov $0x20, %al
         out %al, $0x20
         pop %rdx

@@ -48,6 +48,8 @@ function status(rec: Recorder): string {
     `history size: ${log.bytes} bytes (${log.length ? (log.bytes / log.length).toFixed(1) : 0} per instruction)`,
   ];
   if (log.length) lines.push(`first instruction: ${hex(log.at(0).pc)}`);
+  const irqs = log.deliveredCount;
+  if (irqs) lines.push(`interrupts delivered while recording: ${irqs}`);
   const inexact = log.inexactCount;
   if (inexact) lines.push(`${inexact} instructions delivered an interrupt or exception whose frame may not be restored exactly`);
   return lines.join('\n');

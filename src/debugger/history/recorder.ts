@@ -6,9 +6,13 @@
 import type { Machine } from '../../vmm/machine.js';
 import type { Stop } from '../../vmm/debug/stops.js';
 import { GuestError } from '../../errors.js';
-import { codeBitness, cpuMode } from '../../x86/modes.js';
+import { CR0_PE_BIT, codeBitness, cpuMode } from '../../x86/modes.js';
+import { RFLAGS_IF, RFLAGS_TF } from '../../x86/registers.js';
+import { interruptEntry, type InterruptEntry } from '../../x86/interrupt-frame.js';
+import { performRealModeInt, performRealModeIret, type Perform } from '../real-mode-int.js';
 import { UndoLog, type Entry, type Write } from './undo-log.js';
-import { writeSet } from './write-set.js';
+import { writeSet, type WriteRange } from './write-set.js';
+import { PTE_ACCESSED, PTE_DIRTY, pagingMode, walk } from '../../x86/pagewalk.js';
 
 /** How often a long recorded run or search lets the event loop in (pause requests, DAP). */
 const YIELD_EVERY = 2048;
@@ -21,10 +25,19 @@ export interface PhysSpan {
   length: number;
 }
 
+/** A data breakpoint's location: the debugger's id, its address and where it lies in RAM. */
+export interface WatchedSpans {
+  id: number;
+  address: bigint;
+  spans: PhysSpan[];
+}
+
 export class Recorder {
   readonly log: UndoLog;
   private on = false;
   private pauseWanted = false;
+  /** The last recorded step was a hlt that left the vCPU halted. */
+  private halted = false;
 
   constructor(private readonly m: Machine, private readonly vcpu = 0) {
     this.log = new UndoLog({
@@ -72,25 +85,29 @@ export class Recorder {
       this.log.settle();
       return { kind: 'step', vcpu: index };
     }
-    return this.on ? this.record(opts) : this.m.step(index, opts);
+    return this.on ? this.record(opts?.holdInterrupts ?? false, false) : this.m.step(index, opts);
   }
 
   /**
    * Runs forward until a breakpoint: through the history first (stopping at the machine's code
-   * breakpoints, temporary ones included; data breakpoints are searched going back only), then
+   * breakpoints, temporary ones included, and after an instruction that wrote to one of
+   * `watches`, as a live data breakpoint does), then
    * live: recorded step by step when recording, else the machine's run (as it returns: a stop
    * within the first slice without a turn of the event loop, the hot path of hit and continue).
    */
-  run(): Stop | Promise<Stop> {
+  run(watches: readonly WatchedSpans[] = []): Stop | Promise<Stop> {
     if (!this.on && !this.replaying) return this.m.run();
-    return this.runRecorded();
+    return this.runRecorded(watches);
   }
 
-  private async runRecorded(): Promise<Stop> {
+  private async runRecorded(watches: readonly WatchedSpans[]): Promise<Stop> {
     this.pauseWanted = false;
     const fromPast = this.replaying;
     for (let n = 1; this.replaying; n++) {
+      const writes = this.log.at(this.log.position).writes;
       this.log.forward();
+      const hit = watches.find((w) => writesTo(writes, w.spans));
+      if (hit) return this.settled({ kind: 'watchpoint', vcpu: this.vcpu, id: hit.id, slot: -1, address: hit.address, access: 'write' });
       if (this.replaying && this.m.breakpoints.softwareAt(this.log.at(this.log.position).pc)) {
         return this.settled({ kind: 'breakpoint', vcpu: this.vcpu, address: this.log.at(this.log.position).pc, id: 0 });
       }
@@ -102,7 +119,7 @@ export class Recorder {
     if (fromPast && this.m.breakpoints.softwareAt(here)) return { kind: 'breakpoint', vcpu: this.vcpu, address: here, id: 0 };
     if (!this.on) return this.m.run();
     for (let n = 1; ; n++) {
-      const stop = await this.record({ holdInterrupts: this.m.canHoldInterrupts });
+      const stop = await this.record(this.m.canHoldInterrupts, true);
       if (stop.kind !== 'step') return stop;
       const pc = this.m.linearRip(this.vcpu);
       if (this.m.breakpoints.softwareAt(pc)) return { kind: 'breakpoint', vcpu: this.vcpu, address: pc, id: 0 };
@@ -110,27 +127,137 @@ export class Recorder {
     }
   }
 
-  /** Executes one instruction as a single step, with its undo entry. */
-  private async record(opts?: { holdInterrupts?: boolean }): Promise<Stop> {
+  /**
+   * Executes one instruction as a single step, with its undo entry. `hold`: interrupts held off
+   * for the step (BLOCKIRQ). `deliver`: an interrupt the 8259s have ready is let in instead, as
+   * a step of its own that ends at the handler's first instruction (a debug register there: on
+   * SVM the handler would otherwise run whole inside the step), its frame saved. A `hlt` with
+   * interrupts on (or a vCPU it left halted) waits here for one, between turns of the event
+   * loop: a step holding interrupts off would wait for ever.
+   * Limits: the local APIC's interrupts (its timer, the IOAPIC's) are not foreseen: held off on
+   * plain steps as before, taken unrecorded by a hlt (such an entry is marked inexact).
+   */
+  private async record(hold: boolean, deliver: boolean): Promise<Stop> {
     const m = this.m;
     const v = this.vcpu;
     const regs = m.getRegs(v);
     const sregs = m.getSregs(v);
     const pc = m.linearRip(v);
     const ws = writeSet(this.codeBytes(pc), codeBitness(cpuMode({ ...sregs, rflags: regs.rflags })), regs, sregs);
-    const spans = this.physical(ws.ranges);
+    // A real-mode int or iret is performed as the stepper performs it (real-mode-int.ts): no
+    // hardware step over it, no debug register at a handler in the BIOS's segment.
+    if (!this.halted && ws.performed) {
+      const perform: Perform = (vc, writes, f) => this.perform(vc, writes, f);
+      if (ws.performed === 'int' ? performRealModeInt(m, v, ws.vector!, ws.next, perform) : performRealModeIret(m, v, perform)) return { kind: 'step', vcpu: v };
+    }
+    let irq: { vector: number; at: InterruptEntry } | undefined;
+    if (regs.rflags & RFLAGS_IF && m.canHoldInterrupts && (deliver || ws.halts || this.halted)) {
+      // Only the 8259s' interrupts are foreseen: with all their lines masked (the APIC's), the
+      // hlt steps as before, let through whole.
+      const waits = (ws.halts || this.halted) && !m.picMasked();
+      let vector = m.pendingPicVector();
+      while (vector === undefined && waits) {
+        await new Promise((r) => setTimeout(r, 1));
+        if (this.pauseWanted) return { kind: 'pause', vcpu: v };
+        vector = m.pendingPicVector();
+      }
+      const at = vector !== undefined && m.breakpoints.hw.includes(undefined)
+        ? interruptEntry(vector, regs, sregs, (l, n) => m.readLinear(v, l, n)) : undefined;
+      if (at) irq = { vector: vector!, at };
+    }
+    const external = irq !== undefined;
+    // A software interrupt enters its handler the same way: stopped there, its frame saved.
+    if (!irq && ws.vector !== undefined && m.breakpoints.hw.includes(undefined)) {
+      const at = interruptEntry(ws.vector, regs, sregs, (l, n) => m.readLinear(v, l, n));
+      if (at) irq = { vector: ws.vector, at };
+    }
+    // Besides what the instruction writes, the CPU marks what it uses: the Accessed/Dirty bits
+    // of the page-table entries it walks, the Accessed bit of a segment descriptor it loads.
+    const gdt = (ws.loadsSegment || irq) && sregs.cr0 & CR0_PE_BIT ? [{ linear: sregs.gdt.base, length: sregs.gdt.limit + 1 }] : [];
+    const frame = irq ? [irq.at.frame] : [];
+    const spans = [...this.physical([...ws.ranges, ...gdt, ...frame]), ...this.pageEntries(pc, [...ws.accesses, ...frame], [...ws.ranges, ...frame])];
     const old = spans.map((s) => m.readPhysical(s.gpa, s.length));
     const fpuBefore = ws.fpu ? m.vcpu(v).getXsave() : undefined;
-    const stop = await m.step(v, opts?.holdInterrupts && !ws.halts ? opts : undefined);
+    const bp = irq ? m.addHardwareBreakpoint(irq.at.handler, 'execute') : undefined;
+    let stop: Stop;
+    try {
+      // A halted vCPU held off interrupts would never wake: it steps with them let through.
+      stop = await m.step(v, hold && !external && !ws.halts && !this.halted ? { holdInterrupts: true } : undefined);
+    } finally {
+      if (bp !== undefined) m.removeBreakpoint(bp);
+    }
+    if (bp !== undefined && stop.kind === 'breakpoint' && stop.id === bp) stop = { kind: 'step', vcpu: v };
     if (stop.kind !== 'step' && stop.kind !== 'watchpoint' && stop.kind !== 'breakpoint') return stop;
+    const after = m.getSregs(v);
+    if (after.cr0 !== sregs.cr0 || after.cr4 !== sregs.cr4 || after.efer !== sregs.efer) m.renewStepTrap();
+    const now = m.getRegs(v);
+    const delivered = irq && m.linearRip(v) === irq.at.handler && now.rsp === irq.at.rsp ? irq : undefined;
+    // A hlt stepped by KVM may end before it waits: the vCPU stays halted for the next step.
+    this.halted = ws.halts && !delivered && m.isHalted(v);
+    // The frame's RFLAGS image holds the trap flag of the step: the handler's iret must not take it.
+    if (delivered && !(regs.rflags & RFLAGS_TF)) {
+      const f = delivered.at.flags;
+      const image = m.readLinear(v, f.linear, f.size);
+      if (image[1] & 1) {
+        image[1] &= ~1;
+        m.writeLinear(v, f.linear, image);
+      }
+    }
     const writes: Write[] = spans.map((s, k) => ({ gpa: s.gpa, old: old[k], new: m.readPhysical(s.gpa, s.length) }));
-    const rip = m.getRegs(v).rip;
     const entry: Entry = { pc, regs, sregs, writes };
     if (fpuBefore) entry.fpu = { before: fpuBefore, after: m.vcpu(v).getXsave() };
-    if (ws.interrupt) entry.inexact = 'it delivered an interrupt or exception: only 64 bytes below the stack pointer were saved';
-    else if (ws.landings && !ws.landings.includes(rip)) entry.inexact = 'an exception or interrupt was delivered during it: its frame was not saved';
+    if (delivered && external) entry.delivered = delivered.vector;
+    else if (ws.interrupt && !delivered) entry.inexact = 'it delivered an interrupt or exception: only 64 bytes below the stack pointer were saved';
+    else if (ws.landings && !ws.landings.includes(now.rip)) entry.inexact = 'an exception or interrupt was delivered during it: its frame was not saved';
     this.log.append(entry);
     return stop;
+  }
+
+  /**
+   * The page-table entries walked for the code at `pc` and for the operands that the CPU may
+   * still mark: Accessed clear at any level, or Dirty clear on the page of a write. Once set,
+   * those bits stay, so an entry is saved only until its first use.
+   */
+  private pageEntries(pc: bigint, accesses: WriteRange[], writes: WriteRange[]): PhysSpan[] {
+    const regs = this.m.pagingRegs(this.vcpu);
+    const mode = pagingMode(regs);
+    if (mode === 'none') return [];
+    const size = mode === '32-bit' ? 4 : 8;
+    const out: PhysSpan[] = [];
+    const mark = (linear: bigint, write: boolean) => {
+      const r = walk(this.m.vm.memory, regs, linear);
+      const levels = r.ok ? r.t.levels : r.levels;
+      levels.forEach((l, k) => {
+        const leaf = r.ok && k === levels.length - 1;
+        if (l.present && (!(l.entry & PTE_ACCESSED) || (write && leaf && !(l.entry & PTE_DIRTY)))) out.push({ gpa: l.entryAddress, length: size });
+      });
+    };
+    const each = (r: WriteRange, write: boolean) => {
+      mark(r.linear, write);
+      const last = r.linear + BigInt(Math.max(r.length, 1) - 1);
+      if (last >> 12n !== r.linear >> 12n) mark(last, write);
+    };
+    each({ linear: pc, length: 15 }, false);
+    for (const r of accesses) each(r, writes.includes(r));
+    return out;
+  }
+
+  /**
+   * An instruction the stepper performs itself (a real-mode `int` or `iret`): kept in the history
+   * like a recorded step when recording, the registers before it and the bytes of `writes`.
+   */
+  perform(vcpu: number, writes: WriteRange[], perform: () => boolean): boolean {
+    if (this.replaying) return false; // the history holds it: the stepper replays it instead
+    if (!this.on) return perform();
+    const m = this.m;
+    const regs = m.getRegs(vcpu);
+    const sregs = m.getSregs(vcpu);
+    const pc = m.linearRip(vcpu);
+    const spans = this.physical(writes);
+    const old = spans.map((s) => m.readPhysical(s.gpa, s.length));
+    if (!perform()) return false;
+    this.log.append({ pc, regs, sregs, writes: spans.map((s, k) => ({ gpa: s.gpa, old: old[k], new: m.readPhysical(s.gpa, s.length) })) });
+    return true;
   }
 
   /** Up to 15 bytes at `pc`, fewer where the next page is not mapped. */

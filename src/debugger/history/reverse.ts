@@ -8,14 +8,12 @@ import { GuestError, hex } from '../../errors.js';
 import type { Breakpoints, DataTarget } from '../breakpoints.js';
 import type { DebugInfo } from '../debug-info.js';
 import type { Reported, TargetStop } from '../target.js';
-import { writesTo, type PhysSpan, type Recorder } from './recorder.js';
+import { writesTo, type Recorder, type WatchedSpans } from './recorder.js';
 
 export const START_OF_HISTORY = 'start of the recorded history: nothing earlier was recorded';
 
-interface Watch {
-  id: number;
+interface Watch extends WatchedSpans {
   target: DataTarget;
-  spans: PhysSpan[];
 }
 
 export class Reverse {
@@ -80,8 +78,10 @@ export class Reverse {
   }
 
   /** The enabled data breakpoints as guest-physical spans under today's page tables. */
-  private watches(): Watch[] {
-    return this.bps.dataTargets().map(({ id, target }) => ({ id, target, spans: this.rec.physical([{ linear: target.address, length: target.length }]) }));
+  watches(): Watch[] {
+    return this.bps.dataTargets().map(({ id, target }) => ({
+      id, target, address: target.address, spans: this.rec.physical([{ linear: target.address, length: target.length }]),
+    }));
   }
 
   /** The report of a watched write found going back: the log is now before the writing instruction. */

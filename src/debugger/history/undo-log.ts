@@ -24,6 +24,8 @@ export interface Entry {
   /** The XSAVE area around it, when it may change x87/SSE/AVX state. */
   fpu?: { before: Buffer; after: Buffer };
   writes: Write[];
+  /** The vector of an interrupt this step delivered (the step ended at its handler; the frame is among the writes). */
+  delivered?: number;
   /** Why going back over it may not restore everything (an exception frame on another stack...). */
   inexact?: string;
 }
@@ -65,6 +67,10 @@ export class UndoLog {
 
   get inexactCount(): number {
     return this.entries.filter((e) => e.inexact).length;
+  }
+
+  get deliveredCount(): number {
+    return this.entries.filter((e) => e.delivered !== undefined).length;
   }
 
   /** The entry at index i (the instruction executed from position i to i + 1). */

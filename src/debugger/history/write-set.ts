@@ -3,7 +3,7 @@
 // FPU/SSE state (saved only then: reading the XSAVE area costs an ioctl). No KVM, no DAP: a pure
 // function of the instruction's bytes and the registers, tested on the host.
 import {
-  Decoder, DecoderOptions, EncodingKind, FlowControl, InstructionInfoFactory, MemorySize, MemorySizeExt, Mnemonic, OpAccess,
+  Code, Decoder, DecoderOptions, EncodingKind, FlowControl, InstructionInfoFactory, MemorySize, MemorySizeExt, Mnemonic, OpAccess,
   Register, RegisterExt,
 } from 'iced-x86';
 import type { Regs, Sregs } from '../../x86/registers.js';
@@ -20,14 +20,24 @@ export interface WriteRange {
 
 export interface WriteSet {
   ranges: WriteRange[];
+  /** Every memory operand, read or written: translating them sets Accessed bits in the page tables. */
+  accesses: WriteRange[];
+  /** Loads a segment register (mov to one, a far jump, iret...): the CPU may set its descriptor's Accessed bit. */
+  loadsSegment: boolean;
   /** May change x87/SSE/AVX state (or MXCSR): its XSAVE area is saved around it. */
   fpu: boolean;
   /** The RIP values the instruction can lead to by itself; undefined where anywhere is possible. */
   landings?: bigint[];
   /** Delivers an interrupt or exception (int n, int3, ud2, syscall...): its frame is a guess. */
   interrupt: boolean;
+  /** The vector of a software interrupt (int n, int3, into, int1): its frame can be foreseen. */
+  vector?: number;
   /** Waits for an interrupt (hlt): it must be stepped with interrupts let through. */
   halts: boolean;
+  /** `int n` or a 16-bit `iret`: in real mode the monitor performs them itself (real-mode-int.ts). */
+  performed?: 'int' | 'iret16';
+  /** The address of the next instruction. */
+  next: bigint;
 }
 
 const WRITES = new Set([OpAccess.Write, OpAccess.CondWrite, OpAccess.ReadWrite, OpAccess.ReadCondWrite]);
@@ -52,15 +62,18 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
   const ii = info.info(i);
   try {
     const ranges: WriteRange[] = [];
-    let fpu: boolean = i.encoding !== EncodingKind.Legacy || i.isSaveRestoreInstruction || i.fpuWritesTop ||
+    const accesses: WriteRange[] = [];
+    let loadsSegment = i.isJmpFar || i.isJmpFarIndirect || i.isCallFar || i.isCallFarIndirect ||
+      /^(Iret|Retf|Int|Into|Syscall|Sysret|Sysenter|Sysexit)/.test(MNEMONIC_NAMES[i.mnemonic] ?? '');    let fpu: boolean = i.encoding !== EncodingKind.Legacy || i.isSaveRestoreInstruction || i.fpuWritesTop ||
       /^(F|Ldmxcsr|Emms|Fxrstor|Xrstor)/.test((MNEMONIC_NAMES[i.mnemonic] ?? ''));
     for (const u of ii.usedRegisters()) {
       const r = u.register as Register;
       if (!RegisterExt.isGPR(r) && !RegisterExt.isSegmentRegister(r) && r !== Register.RIP && r !== Register.EIP) fpu = true;
+      if (RegisterExt.isSegmentRegister(r) && WRITES.has(u.access)) loadsSegment = true;
       u.free();
     }
     for (const m of ii.usedMemory()) {
-      if (WRITES.has(m.access)) {
+      if (m.access !== OpAccess.NoMemAccess) {
         const addrBits = m.base !== Register.None && RegisterExt.isGPR16(m.base) ? 16 : m.base !== Register.None && RegisterExt.isGPR32(m.base) ? 32
           : bits === 64 ? 64 : bits === 32 ? 32 : 16;
         const offset = BigInt.asUintN(addrBits, m.displacement + regValue(m.base, regs) + regValue(m.index, regs) * BigInt(m.scale));
@@ -68,7 +81,9 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
         const segBase = bits === 64 && seg !== Register.FS && seg !== Register.GS ? 0n : segmentBase(seg, sregs);
         const linear = bits === 64 ? BigInt.asUintN(64, segBase + offset) : BigInt.asUintN(32, segBase + offset);
         const size = m.memorySize === MemorySize.Unknown ? 0 : MemorySizeExt.size(m.memorySize);
-        ranges.push({ linear, length: size || UNKNOWN_SIZE });
+        const range = { linear, length: size || UNKNOWN_SIZE };
+        accesses.push(range);
+        if (WRITES.has(m.access)) ranges.push(range);
       }
       m.free();
     }
@@ -82,7 +97,13 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
     if (flow === FlowControl.Next) landings = [i.nextIP];
     else if (flow === FlowControl.ConditionalBranch) landings = [i.nextIP, i.nearBranchTarget];
     else if ((flow === FlowControl.UnconditionalBranch || flow === FlowControl.Call) && !i.isJmpFar && !i.isCallFar) landings = [i.nearBranchTarget];
-    return { ranges, fpu, landings, interrupt, halts: i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait };
+    const vector = i.mnemonic === Mnemonic.Int ? i.immediate8 : i.mnemonic === Mnemonic.Int3 ? 3 : i.mnemonic === Mnemonic.Into ? 4
+      : i.mnemonic === Mnemonic.Int1 ? 1 : undefined;
+    const performed = i.mnemonic === Mnemonic.Int ? 'int' : i.code === Code.Iretw ? 'iret16' : undefined;
+    return {
+      ranges, accesses, loadsSegment, vector, fpu, landings, interrupt, halts: i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait,
+      performed, next: i.nextIP,
+    };
   } finally {
     ii.free();
     i.free();

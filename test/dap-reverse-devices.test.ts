@@ -1,0 +1,285 @@
+// Reverse execution over the protocol where the guest meets the machine: back across mode
+// switches (real → protected → long: test/guests/reverse-boot.S) and across port input (the
+// UART's RBR: replayed, never read again), and back and forth at random against a live run's
+// state at the same instruction count (test/guests/reverse-random64.S), and back across an
+// interrupt handler entered while recording (test/guests/serial-irq64.S).
+import './support/needs-kvm.js';
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { DebugClient } from '@vscode/debugadapter-testsupport';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { buildAll, clientPerTest, flat64Launch, hex, launch, scope, stopped } from './support/dap.js';
+import { reverseClient, STOP_MS } from './support/reverse.js';
+import { prng } from './support/prng.js';
+import { FLAT64, withMachine } from './support/machine.js';
+import { buildAsm, buildBootSector, buildFlat64, symbols } from './guests/build.js';
+import { Machine } from '../src/vmm/machine.js';
+
+const boot = {
+  bin: buildBootSector('reverse-boot'),
+  syms: symbols(buildAsm('reverse-boot', { ldFlags: ['-m', 'elf_i386', '-Ttext=0x7c00', '-e', '_start'], asFlags: ['-m32'] })),
+};
+/** reverse-boot's stack and the first entries of the page tables it writes. */
+const BOOT_DATA = [{ from: 0x7b00n, to: 0x7c00n }, { from: 0x20000n, to: 0x20008n }, { from: 0x21000n, to: 0x21008n }, { from: 0x22000n, to: 0x22008n }];
+/** The two bytes reverse-boot reads from COM1: the first in real mode, the second (its exit status) in long mode. */
+const INPUT = 'KZ';
+
+before(() => buildAll()); // the adapter bundle
+let dc: DebugClient;
+clientPerTest(() => dc, (c) => (dc = c));
+const { pc, reg, readMem, repl, state, stop, stepBack, stepForward, breakAt, runTo } = reverseClient(() => dc);
+
+async function mode(): Promise<string> {
+  return (await scope(dc, 'System')).get('mode')!.value;
+}
+
+/** A System or Segments register's value, its first word as a number. */
+async function sys(scopeName: string, name: string): Promise<bigint> {
+  return BigInt((await scope(dc, scopeName)).get(name)!.value.split(' ')[0]);
+}
+
+/** The Disassembly view's text of the instruction at `addr`, in the code bitness of the moment. */
+async function disasm(addr: bigint): Promise<string> {
+  const d = await dc.customRequest('disassemble', { memoryReference: hex(addr), instructionCount: 1 });
+  return d.body.instructions[0].instruction;
+}
+
+/** reverse-boot recorded from its first instruction, COM1's input already sent. */
+async function launchBoot(): Promise<void> {
+  await launch(dc, { program: boot.bin, record: true, stopOnEntry: true });
+  assert.equal((await stopped(dc, STOP_MS)).body.reason, 'entry');
+  assert.equal(await pc(), 0x7c00n, 'the boot sector\'s first instruction');
+  await dc.customRequest('kvm.serialInput', { text: INPUT });
+}
+
+/** Runs live to the guest's exit; its status is the second byte of COM1, read live. */
+async function exitsWithSecondByte(): Promise<void> {
+  const exited = dc.waitForEvent('exited', STOP_MS);
+  await dc.customRequest('setInstructionBreakpoints', { breakpoints: [] });
+  await dc.continueRequest({ threadId: 1 });
+  assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (INPUT.charCodeAt(1) << 1) | 1,
+    'the second byte was still in the UART: going over the RBR read again did not read it');
+}
+
+test('step back across mode switches: long → protected → real mode, each with its bitness in the disassembly and its registers; forward again to the live state', async () => {
+  await launchBoot();
+  await runTo(boot.syms.long_pop);
+  assert.equal(await mode(), 'long mode (64-bit)');
+  assert.match(await disasm(boot.syms.long), /^push\s+%rbx$/);
+  assert.equal(await sys('Segments', 'cs'), 0x18n);
+  assert.equal(await sys('System', 'efer') & 0x500n, 0x500n, 'EFER.LME and LMA');
+  assert.equal((await readMem(await reg('rsp'), 8)).readBigUInt64LE() & 0xffn, BigInt(INPUT.charCodeAt(0)), 'the pushed RBX');
+  const live = await state(BOOT_DATA);
+
+  await runTo(boot.syms.prot, true);
+  assert.equal(await mode(), 'protected mode (32-bit)');
+  assert.match(await disasm(boot.syms.prot), /^mov\s+\$0x10,%ax$/, '66 b8 10 00 decoded as 32-bit code');
+  assert.equal(await sys('Segments', 'cs'), 0x08n);
+  const cr0 = await sys('System', 'cr0');
+  assert.deepEqual([cr0 & 1n, cr0 >> 31n], [1n, 0n], 'PE on, PG off');
+  assert.equal(await sys('System', 'efer') & 0x500n, 0n, 'EFER.LME not yet set');
+  assert.notEqual((await readMem(0x20000n, 8)).readBigUInt64LE(), 0x21003n, 'the PML4 entry not yet written');
+
+  // back over the far jump and the write to CR0: a 16-bit protected mode, then real mode
+  await stepBack();
+  assert.equal(await pc(), boot.syms.to_protected + 3n);
+  assert.equal(await mode(), 'protected mode (16-bit)');
+  await stepBack();
+  await stepBack();
+  assert.equal(await pc(), boot.syms.or_pe);
+  assert.equal(await mode(), 'real mode');
+  assert.match(await disasm(boot.syms.or_pe), /^or\s+\$0x1,%eax$/, '66 83 c8 01 decoded as 16-bit code');
+  assert.equal(await sys('System', 'cr0') & 1n, 0n);
+  assert.equal(await sys('Segments', 'cs'), 0n);
+  assert.equal(await reg('rbx') & 0xffn, BigInt(INPUT.charCodeAt(0)), 'the byte read in real mode');
+
+  // forward through the history to where it was: the live state exactly
+  await runTo(boot.syms.long_pop);
+  assert.equal(await state(BOOT_DATA), live);
+  assert.match(await repl('info record'), /\(the present\)/);
+  await exitsWithSecondByte();
+});
+
+test('step back across port input: the RBR read of the UART, back and forward again, gives the same byte without reading the device', async () => {
+  await launchBoot();
+  await runTo(boot.syms.after_rbr);
+  const K = BigInt(INPUT.charCodeAt(0));
+  assert.equal(await reg('rax') & 0xffn, K);
+  const read = await state(BOOT_DATA);
+  for (let round = 0; round < 3; round++) {
+    await stepBack();
+    assert.equal(await pc(), boot.syms.rbr_read);
+    const lsr = await reg('rax') & 0xffn;
+    assert.equal(lsr & 1n, 1n, 'AL holds the LSR read before it, with DR set');
+    await stepBack();
+    assert.equal(await reg('rdx') & 0xffffn, 0x3fdn, 'before the port changed to RBR');
+    await stepForward();
+    await stepForward();
+    assert.equal(await pc(), boot.syms.after_rbr);
+    assert.equal(await reg('rax') & 0xffn, K, 'the byte the history holds');
+    assert.equal(await state(BOOT_DATA), read);
+  }
+  // back over every LSR poll to the start, and forward to here again
+  assert.match(await repl('goto 0'), /at position 0 of/);
+  assert.equal(await pc(), 0x7c00n);
+  await runTo(boot.syms.after_rbr);
+  assert.equal(await state(BOOT_DATA), read);
+  await exitsWithSecondByte();
+});
+
+test('back and forth 1000 times at random: each position has the registers and memory of the live run at that instruction count', async () => {
+  const g = buildFlat64('reverse-random64');
+  const mem = { from: g.syms.table, to: g.syms.stack_top };
+  const names = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r12', 'rip', 'eflags', 'xmm0', 'xmm1'] as const;
+  // The live run: the monitor alone, one instruction at a time, the state after each count.
+  const live: string[] = [];
+  const m = new Machine({ image: g.bin, ...FLAT64 });
+  await withMachine(m, async () => {
+    for (;;) {
+      const r = m.getRegs();
+      const x = m.vcpu(0).getFpu().xmm;
+      const v: Record<string, bigint> = { ...r, eflags: r.rflags, xmm0: x[0].readBigUInt64LE(0) | (x[0].readBigUInt64LE(8) << 64n), xmm1: x[1].readBigUInt64LE(0) | (x[1].readBigUInt64LE(8) << 64n) };
+      const bytes = m.readLinear(0, mem.from, Number(mem.to - mem.from)).toString('hex');
+      live.push(names.map((n) => `${n}=${hex(v[n])}`).join(' ') + ` mem=${bytes}`);
+      if (r.rip === g.syms.done) break;
+      assert.equal((await m.step()).kind, 'step');
+    }
+  });
+  const N = live.length - 1;
+  assert.ok(N > 2000, `a history of ${N} instructions`);
+
+  const recorded = async (): Promise<string> => {
+    const text = await repl(`info registers ${names.join(' ')}`);
+    const v = new Map(text.split('\n').map((l) => l.trim().split(/\s+/) as [string, string]));
+    const bytes = (await readMem(mem.from, Number(mem.to - mem.from))).toString('hex');
+    return names.map((n) => `${n}=${hex(BigInt(v.get(n)!))}`).join(' ') + ` mem=${bytes}`;
+  };
+  await launch(dc, { ...flat64Launch(g.bin), record: true }, () =>
+    dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(g.syms.done) }] }));
+  await stopped(dc, STOP_MS);
+  assert.match(await repl('info record'), new RegExp(`instructions recorded: ${N}\\n`));
+  assert.equal(await recorded(), live[N], 'the present');
+  await dc.customRequest('setInstructionBreakpoints', { breakpoints: [] });
+
+  const SEED = 0x5eed15;
+  const rand = prng(SEED);
+  let pos = N;
+  const counts = { goto: 0, back: 0, forward: 0 };
+  for (let move = 0; move < 1000; move++) {
+    const r = rand();
+    if (r < 0.3) {
+      pos = Math.floor(rand() * (N + 1));
+      await repl(`goto ${pos}`);
+      counts.goto++;
+    } else if ((r < 0.65 && pos > 0) || pos === N) {
+      await stepBack();
+      pos--;
+      counts.back++;
+    } else {
+      await stepForward();
+      pos++;
+      counts.forward++;
+    }
+    assert.equal(await recorded(), live[pos], `move ${move} (seed ${hex(BigInt(SEED))}): position ${pos}`);
+  }
+  console.log(`1000 moves over ${N} instructions: ${JSON.stringify(counts)}`);
+  // back to the present, then on live to the guest's exit
+  await repl(`goto ${N}`);
+  const exited = dc.waitForEvent('exited', STOP_MS);
+  await dc.continueRequest({ threadId: 1 });
+  assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (0x21 << 1) | 1);
+});
+
+test('an interrupt that arrives while recording is part of the history: back across the UART\'s IRQ handler and forward again, exact', async () => {
+  const g = buildFlat64('serial-irq64');
+  const STACK = [{ from: 0x6f00n, to: 0x7000n }];
+  const inHandler = (a: bigint) => a >= g.syms.handler && a < g.syms.idtr;
+  await launch(dc, { ...flat64Launch(g.bin), record: true, stopOnEntry: true }, () => breakAt(g.syms.echo));
+  await stop();
+  const below = await readMem(0x6fd8n, 40); // where the frame will go
+  // the guest halts with interrupts on; the recording waits with it for COM1's interrupt
+  await dc.continueRequest({ threadId: 1 });
+  await dc.customRequest('kvm.serialInput', { text: 'Q' });
+  await stop();
+  assert.equal(await pc(), g.syms.echo);
+  assert.equal(await reg('rax') & 0xffn, 0x51n);
+  assert.match(await repl('info record'), /interrupts delivered while recording: 1$/m);
+  const there = await state(STACK);
+  // the frame the CPU pushed, under the handler's two pushes: RIP, CS, RFLAGS, RSP, SS
+  const frame = await readMem(await reg('rsp') + 16n, 40);
+  const [rip, cs, rflags, rsp] = [0, 8, 16, 24].map((o) => frame.readBigUInt64LE(o));
+  assert.ok(rip === g.syms.wait || rip === g.syms.wait + 1n, `interrupted at ${hex(rip)}`);
+  assert.deepEqual([cs, rflags & 0x300n, rsp], [8n, 0x200n, 0x7000n], 'CS 8, IF on and TF off in the saved RFLAGS, the stack before it');
+
+  // back to before the interrupt: out of the handler, the frame gone
+  let steps = 0;
+  while (inHandler(await pc())) {
+    await stepBack();
+    steps++;
+  }
+  assert.equal(steps, 5, 'push, push, mov, in, then the delivery');
+  assert.ok((await pc()) === g.syms.wait || (await pc()) === g.syms.wait + 1n);
+  assert.equal(await reg('rsp'), 0x7000n);
+  assert.deepEqual(await readMem(0x6fd8n, 40), below, 'the frame\'s bytes as they were');
+  assert.equal(BigInt((await scope(dc, 'Registers')).get('rflags')!.value.split(' ')[0]) & 0x200n, 0x200n, 'IF on');
+  // forward again into the handler: the same state, the byte the history holds
+  for (let i = 0; i < steps; i++) await stepForward();
+  assert.equal(await state(STACK), there);
+
+  // live on: the handler returns and halts; a second byte arrives and is recorded the same way
+  await dc.customRequest('kvm.serialInput', { text: 'R' });
+  await dc.continueRequest({ threadId: 1 });
+  await stop();
+  assert.equal(await pc(), g.syms.echo);
+  assert.equal(await reg('rax') & 0xffn, 0x52n);
+  assert.match(await repl('info record'), /interrupts delivered while recording: 2$/m);
+  // back to the first one's echo across the iretq, the hlt and the second delivery
+  await dc.reverseContinueRequest({ threadId: 1 });
+  await stop();
+  assert.equal(await pc(), g.syms.echo);
+  assert.equal(await state(STACK), there, 'the first handler\'s state exactly');
+});
+
+test('the real-mode int and iret that the stepper (and a recorded run) performs itself are in the history: back out of the BIOS and in again', async () => {
+  const bin = buildBootSector('bios/step');
+  const s = symbols(buildAsm('bios/step', { ldFlags: ['-m', 'elf_i386', '-Ttext=0x7c00', '-e', '_start'], asFlags: ['-m32'] }));
+  await launch(dc, { program: bin, record: true, stopOnEntry: true });
+  await stop();
+  await runTo(s.second_int);
+  const before = await state(BOOT_DATA);
+  const sp = await reg('rsp');
+  // the first int and its iret, recorded by that run, were performed the same way: an entry each
+  await runTo(s.after_int, true);
+  await stepBack(); // iret
+  assert.ok(await pc() >= 0xf0000n, `the BIOS's iret: ${hex(await pc())}`);
+  assert.equal(await reg('rsp'), sp - 6n, 'the frame of the first int on the stack');
+  await stepBack(); // out %al,$0xe5: the service
+  await stepBack(); // int $0x10
+  assert.equal(await pc(), s.before_int);
+  assert.equal(await reg('rsp'), sp);
+  await runTo(s.second_int);
+  assert.equal(await state(BOOT_DATA), before);
+  await stepForward(); // int $0x10, performed by the stepper
+  const handler = await pc();
+  assert.ok(handler >= 0xf0000n, `in the BIOS ROM: ${hex(handler)}`);
+  assert.equal(await reg('rsp'), sp - 6n);
+  const frame = await readMem(sp - 6n, 6);
+  assert.deepEqual([frame.readUInt16LE(0), frame.readUInt16LE(2)], [Number(s.second_int + 2n), 0], 'IP and CS pushed');
+  const entered = await state(BOOT_DATA);
+  await stepForward(); // out %al,$0xe5: the service
+  await stepForward(); // iret, performed by the stepper
+  assert.equal(await pc(), s.second_int + 2n);
+  const returned = await state(BOOT_DATA);
+  assert.match(await repl('info record'), /\(the present\)/);
+
+  await stepBack();
+  await stepBack();
+  assert.equal(await pc(), handler);
+  assert.equal(await state(BOOT_DATA), entered, 'back over the iret: in the handler, the frame on the stack');
+  await stepBack();
+  assert.equal(await pc(), s.second_int);
+  assert.equal(await state(BOOT_DATA), before, 'back over the int: the stack as it was');
+  for (let i = 0; i < 3; i++) await stepForward();
+  assert.equal(await pc(), s.second_int + 2n);
+  assert.equal(await state(BOOT_DATA), returned);
+});
