@@ -219,8 +219,13 @@ export class Btf {
       case Kind.INT: {
         const enc = (t.readUInt32LE(body) >>> 24) & 0xf;
         const signed = (enc & INT_SIGNED) !== 0;
-        const encoding = enc & INT_BOOL ? 'bool' : enc & INT_CHAR ? (signed ? 'signed_char' : 'char') : signed ? 'signed' : 'unsigned';
-        return put({ kind: 'base', name, size: sizeOrType, encoding: encoding === 'char' && /unsigned/.test(name) ? 'unsigned_char' : encoding });
+        // pahole (the kernel's BTF) never sets the CHAR bit: C's char types are known by name,
+        // so that char arrays read as strings (comm, a module's name).
+        const char = (enc & INT_CHAR) !== 0 || (sizeOrType === 1 && /^(signed |unsigned )?char$/.test(name));
+        const encoding = enc & INT_BOOL ? 'bool'
+          : char ? (name.startsWith('unsigned') ? 'unsigned_char' : name.startsWith('signed') ? 'signed_char' : 'char')
+          : signed ? 'signed' : 'unsigned';
+        return put({ kind: 'base', name, size: sizeOrType, encoding });
       }
       case Kind.FLOAT:
         return put({ kind: 'base', name, size: sizeOrType, encoding: 'float' });
