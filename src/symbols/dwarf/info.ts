@@ -100,6 +100,7 @@ export interface DwarfSections {
   strOffsets?: Buffer;
   addr?: Buffer;
   line?: Buffer;
+  aranges?: Buffer;
 }
 
 export function dwarfSections(elf: ElfImage): DwarfSections {
@@ -111,6 +112,7 @@ export function dwarfSections(elf: ElfImage): DwarfSections {
     strOffsets: elf.section('.debug_str_offsets'),
     addr: elf.section('.debug_addr'),
     line: elf.section('.debug_line'),
+    aranges: elf.section('.debug_aranges'),
   };
 }
 
@@ -154,47 +156,107 @@ export const MAX_ZERO_WIDTH_ATTRIBUTES = 64;
 const ABBREV_READ_FACTOR = 4;
 const ABBREV_READ_SLACK = 1 << 16;
 
-const abbrevCache = new WeakMap<Buffer, { tables: Map<number, Map<number, Abbrev>>; read: number }>();
+/** What has been read of one .debug_abbrev section: whole tables, single declarations, how many bytes in all. */
+interface AbbrevState {
+  tables: Map<number, Map<number, Abbrev>>;
+  /** Declarations readAbbrev found, per table offset; and how often it searched each table. */
+  found: Map<number, Map<number, Abbrev>>;
+  searches: Map<number, number>;
+  read: number;
+}
 
-/** The abbreviation table at `offset` in .debug_abbrev: code → abbreviation. */
-export function readAbbrevTable(abbrev: Buffer, offset: number): Map<number, Abbrev> {
+const abbrevCache = new WeakMap<Buffer, AbbrevState>();
+
+function abbrevState(abbrev: Buffer): AbbrevState {
   let perSection = abbrevCache.get(abbrev);
-  if (!perSection) abbrevCache.set(abbrev, (perSection = { tables: new Map(), read: 0 }));
-  const cached = perSection.tables.get(offset);
-  if (cached) return cached;
+  if (!perSection) abbrevCache.set(abbrev, (perSection = { tables: new Map(), found: new Map(), searches: new Map(), read: 0 }));
+  return perSection;
+}
+
+/** Before reading more of .debug_abbrev: a DwarfError once the reads so far pass the budget. */
+function checkAbbrevBudget(abbrev: Buffer, perSection: AbbrevState): void {
   const budget = ABBREV_READ_FACTOR * abbrev.length + ABBREV_READ_SLACK;
   if (perSection.read > budget) {
     throw new DwarfError(`.debug_abbrev: the units' abbreviation tables overlap (more than ${budget} bytes read from a section of ${abbrev.length})`);
   }
+}
+
+/** The declaration of abbreviation `code`, whose code `r` has just read; `skip`: read past it only. */
+function readDeclaration(r: ByteReader, code: number, skip = false): Abbrev {
+  const at = r.pos;
+  const tag = r.ulebN('tag');
+  const hasChildren = r.u8('children flag') !== 0;
+  const attrs: AbbrevAttr[] = [];
+  let zeroWidth = 0;
+  for (;;) {
+    const name = r.ulebN('attribute name');
+    const form = r.ulebN('attribute form');
+    if (name === 0 && form === 0) break;
+    const implicitConst = form === DW_FORM_implicit_const ? r.sleb('implicit constant') : undefined;
+    if (skip) continue;
+    if ((form === DW_FORM_implicit_const || form === DW_FORM_flag_present) && ++zeroWidth > MAX_ZERO_WIDTH_ATTRIBUTES) {
+      throw new DwarfError(`.debug_abbrev: abbreviation ${code} at 0x${at.toString(16)} has more than ${MAX_ZERO_WIDTH_ATTRIBUTES} attributes that take no space`);
+    }
+    attrs.push(implicitConst === undefined ? { name, form } : { name, form, implicitConst });
+  }
+  return { code, tag, hasChildren, attrs };
+}
+
+/** The abbreviation table at `offset` in .debug_abbrev: code → abbreviation. */
+export function readAbbrevTable(abbrev: Buffer, offset: number): Map<number, Abbrev> {
+  const perSection = abbrevState(abbrev);
+  const cached = perSection.tables.get(offset);
+  if (cached) return cached;
+  checkAbbrevBudget(abbrev, perSection);
   const r = new ByteReader(abbrev, '.debug_abbrev', offset);
   const table = new Map<number, Abbrev>();
   try {
     for (;;) {
       const code = r.ulebN('abbreviation code');
       if (code === 0) break;
-      const at = r.pos;
-      const tag = r.ulebN('tag');
-      const hasChildren = r.u8('children flag') !== 0;
-      const attrs: AbbrevAttr[] = [];
-      let zeroWidth = 0;
-      for (;;) {
-        const name = r.ulebN('attribute name');
-        const form = r.ulebN('attribute form');
-        if (name === 0 && form === 0) break;
-        const a: AbbrevAttr = { name, form };
-        if (form === DW_FORM_implicit_const) a.implicitConst = r.sleb('implicit constant');
-        if ((form === DW_FORM_implicit_const || form === DW_FORM_flag_present) && ++zeroWidth > MAX_ZERO_WIDTH_ATTRIBUTES) {
-          throw new DwarfError(`.debug_abbrev: abbreviation ${code} at 0x${at.toString(16)} has more than ${MAX_ZERO_WIDTH_ATTRIBUTES} attributes that take no space`);
-        }
-        attrs.push(a);
-      }
-      table.set(code, { code, tag, hasChildren, attrs });
+      table.set(code, readDeclaration(r, code));
     }
   } finally {
     perSection.read += Math.max(0, r.pos - offset);
   }
   perSection.tables.set(offset, table);
   return table;
+}
+
+/**
+ * Abbreviation `code` of the table at `offset`, found by reading past the declarations before
+ * it, keeping none of them: what a unit DIE alone needs. (A kernel's 2000 tables are 5 MB; kept
+ * whole, they take seconds to build and a hundred megabytes.) A table searched twice already
+ * is read whole instead, so that units sharing one are not each searched through it.
+ */
+function readAbbrev(abbrev: Buffer, offset: number, code: number): Abbrev | undefined {
+  const perSection = abbrevState(abbrev);
+  const table = perSection.tables.get(offset);
+  if (table) return table.get(code);
+  let found = perSection.found.get(offset);
+  const known = found?.get(code);
+  if (known) return known;
+  const searches = perSection.searches.get(offset) ?? 0;
+  if (searches >= 2) return readAbbrevTable(abbrev, offset).get(code);
+  perSection.searches.set(offset, searches + 1);
+  checkAbbrevBudget(abbrev, perSection);
+  const r = new ByteReader(abbrev, '.debug_abbrev', offset);
+  try {
+    for (;;) {
+      const c = r.ulebN('abbreviation code');
+      if (c === 0) return undefined;
+      if (c !== code) {
+        readDeclaration(r, c, true);
+        continue;
+      }
+      const decl = readDeclaration(r, c);
+      if (!found) perSection.found.set(offset, (found = new Map()));
+      found.set(code, decl);
+      return decl;
+    }
+  } finally {
+    perSection.read += Math.max(0, r.pos - offset);
+  }
 }
 
 export interface UnitHeader {
@@ -437,7 +499,9 @@ export function* iterateDies(sections: DwarfSections, unit: UnitHeader, opts: { 
   const info = sections.info;
   if (!info) return;
   if (!sections.abbrev) throw new DwarfError('.debug_abbrev is missing');
-  const abbrevs = readAbbrevTable(sections.abbrev, unit.abbrevOffset);
+  const abbrev = sections.abbrev;
+  // The unit DIE alone needs only its own declaration.
+  const abbrevs = opts.onlyUnitDie ? undefined : readAbbrevTable(abbrev, unit.abbrevOffset);
   const r = new ByteReader(info, '.debug_info', unit.dieOffset, unit.end);
   const ctx: FormContext = {
     version: unit.version, addressSize: unit.addressSize, offsetSize: unit.offsetSize, unitOffset: unit.offset, sections,
@@ -452,7 +516,7 @@ export function* iterateDies(sections: DwarfSections, unit: UnitHeader, opts: { 
       if (depth <= 0) return;
       continue;
     }
-    const ab = abbrevs.get(code);
+    const ab = abbrevs ? abbrevs.get(code) : readAbbrev(abbrev, unit.abbrevOffset, code);
     if (!ab) throw new DwarfError(`.debug_info: DIE at 0x${offset.toString(16)} uses unknown abbreviation ${code}`);
     const attrs = new Map<number, AttrValue>();
     const pending: AbbrevAttr[] = [];

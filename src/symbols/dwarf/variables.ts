@@ -245,8 +245,11 @@ export class DwarfVariables {
     return new DwarfVariables({}, 0n, bits, undefined);
   }
 
-  /** The variables of an ELF file's DWARF; empty when it has no .debug_info. */
-  static fromElf(image: ElfImage | Buffer, fileName: string, loadOffset = 0n): DwarfVariables {
+  /**
+   * The variables of an ELF file's DWARF; empty when it has no .debug_info. `symbols`: the file's
+   * symbol table with the same load offset, when already built.
+   */
+  static fromElf(image: ElfImage | Buffer, fileName: string, loadOffset = 0n, symbols?: SymbolTable): DwarfVariables {
     const elf = ElfImage.of(image, fileName);
     const sections: VarSections = {
       ...dwarfSections(elf),
@@ -256,9 +259,8 @@ export class DwarfVariables {
       rnglists: elf.section('.debug_rnglists'),
       types: elf.section('.debug_types'),
     };
-    let symbols: SymbolTable | undefined;
     try {
-      symbols = new SymbolTable(elf.elf.symbols, loadOffset, fileName, elf.bits);
+      symbols ??= new SymbolTable(elf.elf.symbols, loadOffset, fileName, elf.bits);
     } catch {
       symbols = undefined;
     }
