@@ -43,7 +43,8 @@ interface DebugFile {
   /** A System.map whose offset is the running kernel's slide: its symbols as the file has them. */
   kaslr?: { symbols: ElfSymbol[]; bits: 32 | 64; linked: Map<string, bigint>; slid: boolean };
   lines: LineTable;
-  frames: CallFrameInfo;
+  /** Read when the unwinder first needs it (a kernel's .debug_frame takes half a second). */
+  frames: () => CallFrameInfo;
   variables: DwarfVariables;
   /** The file's BTF (a vmlinux's .BTF section), parsed when first asked for; types DWARF lacks. */
   btf: () => Btf | undefined;
@@ -80,7 +81,7 @@ export class DebugInfo {
     this.files.push({
       path, offset, symbols,
       lines: LineTable.fromElf(elf, path, offset),
-      frames: CallFrameInfo.fromElf(elf, path, offset),
+      frames: once(() => CallFrameInfo.fromElf(elf, path, offset)),
       variables: DwarfVariables.fromElf(elf, path, offset, symbols),
       btf: once(() => {
         const section = elf.section('.BTF');
@@ -105,7 +106,7 @@ export class DebugInfo {
       symbols: new SymbolTable(map.symbols, offset, path, map.bits),
       kaslr: offset === undefined ? { ...map, linked: new Map(map.symbols.map((x) => [x.name, x.value])), slid: false } : undefined,
       lines: new LineTable([]),
-      frames: new CallFrameInfo([], map.bits),
+      frames: once(() => new CallFrameInfo([], map.bits)),
       variables: DwarfVariables.none(map.bits),
       btf: () => undefined,
     });
@@ -287,7 +288,7 @@ export class DebugInfo {
 
   /** Call frame information of every file, for the unwinder. */
   callFrameInfo(): CallFrameInfo[] {
-    return this.files.map((f) => f.frames);
+    return this.files.map((f) => f.frames());
   }
 }
 

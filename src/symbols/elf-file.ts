@@ -74,32 +74,53 @@ export class ElfImage {
     this.cache.set(name, data);
     return data;
   }
+
+  /**
+   * A section to be read a piece at a time: `data` is as big as the section, and holds the file's
+   * bytes where `fill(start, end)` has been called. For a file given as bytes, or a compressed
+   * section, `data` is all there and there is no `fill`. Undefined if absent or SHT_NOBITS.
+   */
+  sectionInPieces(name: string): { data: Buffer; fill?: (start: number, end: number) => void } | undefined {
+    const s = this.sectionHeader(name);
+    const fill = this.fill;
+    if (!fill || this.cache.has(name) || !s || s.type === SHT_NOBITS || s.flags & SHF_COMPRESSED) {
+      const data = this.section(name);
+      return data && { data };
+    }
+    const size = Number(s.size);
+    return {
+      data: this.image.subarray(s.offset, s.offset + size),
+      fill: (start, end) => fill.read(s.offset + start, Math.min(end, size) - start),
+    };
+  }
 }
 
 /**
  * A file read into a buffer of its size a piece at a time (positional reads), each piece once.
- * A GuestError names the file when it cannot be read.
+ * The file stays open while pieces are read one after another, and is closed when the event
+ * loop next turns. A GuestError names the file when it cannot be read.
  */
 class PieceReader {
   readonly image: Buffer;
   private readonly done = new Set<string>();
+  private fd?: number;
 
   constructor(readonly path: string) {
-    this.image = Buffer.alloc(this.withFile((fd) => fstatSync(fd).size));
+    this.image = Buffer.alloc(fstatSync(this.open()).size);
   }
 
-  private withFile<T>(f: (fd: number) => T): T {
-    let fd: number;
+  private open(): number {
+    if (this.fd !== undefined) return this.fd;
     try {
-      fd = openSync(this.path, 'r');
+      this.fd = openSync(this.path, 'r');
     } catch (e) {
       throw new GuestError(`${this.path}: cannot read: ${(e as Error).message}`);
     }
-    try {
-      return f(fd);
-    } finally {
-      closeSync(fd);
-    }
+    setImmediate(() => {
+      closeSync(this.fd!);
+      this.fd = undefined;
+    }).unref();
+    return this.fd;
   }
 
   /** Reads [offset, offset + size) of the file, clipped to its size. */
@@ -107,13 +128,12 @@ class PieceReader {
     const end = Math.min(this.image.length, offset + size);
     const key = `${offset}+${end}`;
     if (offset >= end || this.done.has(key)) return;
-    this.withFile((fd) => {
-      for (let at = offset; at < end;) {
-        const n = readSync(fd, this.image, at, end - at, at);
-        if (n === 0) throw new GuestError(`${this.path}: the file got shorter while being read (at offset ${at})`);
-        at += n;
-      }
-    });
+    const fd = this.open();
+    for (let at = offset; at < end;) {
+      const n = readSync(fd, this.image, at, end - at, at);
+      if (n === 0) throw new GuestError(`${this.path}: the file got shorter while being read (at offset ${at})`);
+      at += n;
+    }
     this.done.add(key);
   }
 }

@@ -101,11 +101,18 @@ export interface DwarfSections {
   addr?: Buffer;
   line?: Buffer;
   aranges?: Buffer;
+  /**
+   * For a .debug_info read in pieces (ElfImage.sectionInPieces): makes [start, end) of it hold
+   * the file's bytes. The readers call it before they read a unit's header or DIEs.
+   */
+  fillInfo?: (start: number, end: number) => void;
 }
 
 export function dwarfSections(elf: ElfImage): DwarfSections {
+  const info = elf.sectionInPieces('.debug_info');
   return {
-    info: elf.section('.debug_info'),
+    info: info?.data,
+    fillInfo: info?.fill,
     abbrev: elf.section('.debug_abbrev'),
     str: elf.section('.debug_str'),
     lineStr: elf.section('.debug_line_str'),
@@ -490,6 +497,11 @@ export function attrNumber(d: Die | undefined, name: number): bigint | undefined
   return undefined;
 }
 
+/** The most bytes a unit header takes (64-bit DWARF 5 type unit: 12 + 2 + 1 + 1 + 8 + 8 + 8). */
+const UNIT_HEADER_BYTES = 40;
+/** How much of a unit read in pieces is read for its unit DIE alone; its abbreviation says the rest. */
+const UNIT_DIE_PIECE = 512;
+
 /**
  * Walks the DIEs of one unit in order. `wanted`, when given, limits decoding to those
  * attributes (others are skipped), which is much faster on large units; `maxDepth` stops the
@@ -502,12 +514,32 @@ export function* iterateDies(sections: DwarfSections, unit: UnitHeader, opts: { 
   const abbrev = sections.abbrev;
   // The unit DIE alone needs only its own declaration.
   const abbrevs = opts.onlyUnitDie ? undefined : readAbbrevTable(abbrev, unit.abbrevOffset);
-  const r = new ByteReader(info, '.debug_info', unit.dieOffset, unit.end);
+  // A .debug_info read in pieces: the unit's DIEs, or for the unit DIE alone a first piece of
+  // them (and the rest if the DIE turns out to run past it).
+  let readable = unit.end;
+  if (sections.fillInfo) {
+    readable = opts.onlyUnitDie ? Math.min(unit.end, unit.dieOffset + UNIT_DIE_PIECE) : unit.end;
+    sections.fillInfo(unit.dieOffset, readable);
+  }
+  const r = new ByteReader(info, '.debug_info', unit.dieOffset, readable);
   const ctx: FormContext = {
     version: unit.version, addressSize: unit.addressSize, offsetSize: unit.offsetSize, unitOffset: unit.offset, sections,
   };
   let depth = 0;
   let first = true;
+  const readAttrs = (ab: Abbrev, pending: AbbrevAttr[]): Map<number, AttrValue> => {
+    const attrs = new Map<number, AttrValue>();
+    for (const a of ab.attrs) {
+      if (opts.wanted && !opts.wanted.has(a.name) && !first) {
+        skipForm(r, a.form, ctx);
+        continue;
+      }
+      const v = readForm(r, a.form, ctx, a.implicitConst);
+      if (v.pending) pending.push(a);
+      attrs.set(a.name, { form: v.form, value: v.value });
+    }
+    return attrs;
+  };
   while (!r.atEnd) {
     const offset = r.pos;
     const code = r.ulebN('abbreviation code');
@@ -518,16 +550,19 @@ export function* iterateDies(sections: DwarfSections, unit: UnitHeader, opts: { 
     }
     const ab = abbrevs ? abbrevs.get(code) : readAbbrev(abbrev, unit.abbrevOffset, code);
     if (!ab) throw new DwarfError(`.debug_info: DIE at 0x${offset.toString(16)} uses unknown abbreviation ${code}`);
-    const attrs = new Map<number, AttrValue>();
-    const pending: AbbrevAttr[] = [];
-    for (const a of ab.attrs) {
-      if (opts.wanted && !opts.wanted.has(a.name) && !first) {
-        skipForm(r, a.form, ctx);
-        continue;
-      }
-      const v = readForm(r, a.form, ctx, a.implicitConst);
-      if (v.pending) pending.push(a);
-      attrs.set(a.name, { form: v.form, value: v.value });
+    let pending: AbbrevAttr[] = [];
+    const start = r.pos;
+    let attrs: Map<number, AttrValue>;
+    try {
+      attrs = readAttrs(ab, pending);
+    } catch (e) {
+      if (!(e instanceof DwarfError) || readable === unit.end) throw e;
+      // The unit DIE runs past the first piece: read the rest of the unit, then the DIE again.
+      sections.fillInfo!(readable, unit.end);
+      r.end = readable = unit.end;
+      r.pos = start;
+      pending = [];
+      attrs = readAttrs(ab, pending);
     }
     if (first) {
       // The unit DIE holds the bases that strx/addrx forms (its own included) go through.
@@ -555,6 +590,7 @@ export function unitHeaders(sections: DwarfSections): UnitHeader[] {
   if (!info) return out;
   let off = 0;
   while (off + 4 <= info.length) {
+    sections.fillInfo?.(off, off + UNIT_HEADER_BYTES);
     const h = readUnitHeader(info, off);
     out.push(h);
     if (h.end <= off) break;

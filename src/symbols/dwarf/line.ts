@@ -66,10 +66,19 @@ export interface LineProgramHeader {
   programOffset: number;
 }
 
+/** Paths joined so far: a kernel's 2000 file tables name the same few thousand headers 350,000 times. */
+const joined = new Map<string, string>();
+const JOINED_MAX = 1 << 16;
+
 function joinPath(dir: string | undefined, name: string): string {
-  if (posix.isAbsolute(name) || /^[A-Za-z]:[\\/]/.test(name)) return posix.normalize(name);
-  if (!dir) return posix.normalize(name);
-  return posix.normalize(posix.join(dir, name));
+  const key = `${dir ?? ''}\0${name}`;
+  let path = joined.get(key);
+  if (path !== undefined) return path;
+  if (posix.isAbsolute(name) || /^[A-Za-z]:[\\/]/.test(name) || !dir) path = posix.normalize(name);
+  else path = posix.normalize(posix.join(dir, name));
+  if (joined.size >= JOINED_MAX) joined.clear();
+  joined.set(key, path);
+  return path;
 }
 
 /** Reads the header of the line program at `offset`. `cu` supplies comp_dir (needed before DWARF 5). */

@@ -272,7 +272,7 @@ export class DwarfVariables {
 
   /** DWARF 4 type units (.debug_types): headers carry the signature and type offset. */
   private readTypesSection(buf: Buffer): void {
-    const sections: DwarfSections = { ...this.sections, info: buf };
+    const sections: DwarfSections = { ...this.sections, info: buf, fillInfo: undefined };
     let off = 0;
     while (off + 4 <= buf.length) {
       try {
