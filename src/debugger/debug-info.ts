@@ -259,15 +259,23 @@ export class DebugInfo {
     return [];
   }
 
+  /** Whether the files have global or static variables, without collecting a kernel's (DwarfVariables.hasGlobals). */
+  hasGlobals(): boolean {
+    return this.files.some((f) => f.variables.hasGlobals());
+  }
+
   /** Every file's global and static variables. */
   globals(): DwarfVariable[] {
     return this.files.flatMap((f) => f.variables.globals());
   }
 
-  /** A type by its C spelling: from the files' DWARF, else from their BTF. */
+  /**
+   * A type by its C spelling: from the files' DWARF, else from their BTF. A file whose DWARF is
+   * too big to index quickly (a kernel's -dbg vmlinux: minutes) is asked through its BTF first.
+   */
   typeByName(name: string): CType | undefined {
     for (const f of this.files) {
-      const t = f.variables.typeByName(name);
+      const t = (f.variables.isBig ? f.btf()?.typeByName(name) : undefined) ?? f.variables.typeByName(name);
       if (t) return t;
     }
     for (const f of this.files) {

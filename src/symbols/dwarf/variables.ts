@@ -196,6 +196,11 @@ interface VarSections extends DwarfSections {
 type Attr = { value: AttrValue; node: Node };
 
 const UNKNOWN_VOID: CType = { kind: 'unknown', name: 'void' };
+/**
+ * A .debug_info this big is not walked whole to answer a question cheaply asked (see isBig): a
+ * -dbg vmlinux's 174 MB take minutes and gigabytes.
+ */
+const BIG_INFO_BYTES = 4 << 20;
 
 export class DwarfVariables {
   private readonly units: Unit[] = [];
@@ -1122,6 +1127,23 @@ export class DwarfVariables {
    */
   localsAt(pc: bigint): DwarfVariable[] {
     return this.framesAt(pc)[0]?.variables ?? [];
+  }
+
+  /**
+   * Whether the DWARF is too big to walk whole for globals() or typeByName() without a long wait
+   * (a kernel's -dbg vmlinux); localsAt() reads only the unit at hand, at any size.
+   */
+  get isBig(): boolean {
+    return (this.sections.info?.length ?? 0) >= BIG_INFO_BYTES;
+  }
+
+  /**
+   * Whether globals() has any, without collecting them where that is costly: exact unless the
+   * DWARF isBig, else whether any compilation unit is described.
+   */
+  hasGlobals(): boolean {
+    if (this.globalList || !this.isBig) return this.globals().length > 0;
+    return this.units.some((u) => !u.isTypeUnit);
   }
 
   /**
