@@ -8,13 +8,20 @@
 // LINE comes from a first, uncounted kvmdbg run (where start_kernel's breakpoint stops), which
 // with an uncounted gdb run also fills the page cache; gdb's breakpoint address must be ours.
 // Prints wall time and peak RSS, min / median / max, and kvmdbg / gdb of the medians.
+// --check instead compares the lazy line table with one that ran every program at once: 3000
+// lookups and prologues in random functions, and source lines in files one unit or thousands name.
 //
 //   node --import tsx bench/linux-dwarf.ts [VMLINUX] [--rounds 5] [--tsx]
+//   node --max-old-space-size=8192 --import tsx bench/linux-dwarf.ts [VMLINUX] --check
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { homedir, loadavg } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { DebugInfo } from '../src/debugger/debug-info.js';
+import { ElfImage } from '../src/symbols/elf-file.js';
+import { LineTable } from '../src/symbols/dwarf/line.js';
+import { SymbolTable } from '../src/symbols/elf-symbols.js';
+import { prng } from '../test/support/prng.js';
 import { hostLine, stats } from './stats.js';
 
 const BENCH_DIR = __dirname;
@@ -54,6 +61,45 @@ function child(vmlinux: string, program: string): void {
     line: bp.line, address: '0x' + bp.addresses[0].toString(16), locals, loadMs: t1 - t0, resolveMs: t3 - t2, localsMs: t4 - t3,
   };
   process.stdout.write(JSON.stringify(facts));
+}
+
+/** --check: the lazy line table's answers against the eager one's; false where any differs. */
+function check(vmlinux: string): boolean {
+  const elf = ElfImage.open(vmlinux);
+  const functions = SymbolTable.fromElf(elf, vmlinux).functions();
+  const lazy = LineTable.fromElf(elf, vmlinux);
+  let t = performance.now();
+  const eager = LineTable.fromElf(elf, vmlinux, 0n, { lazy: false });
+  console.log(`every program run at once: ${eager.programsRun} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  const show = (x: unknown): string => JSON.stringify(x, (_, v: unknown) => (typeof v === 'bigint' ? '0x' + v.toString(16) : v));
+  const rand = prng(14);
+  let differ = 0;
+  let lines = 0;
+  t = performance.now();
+  for (let i = 0; i < 3000; i++) {
+    const f = functions[Math.floor(rand() * functions.length)];
+    const at = f.address + BigInt(Math.floor(rand() * Number(f.size || 1n)));
+    const [a, b] = [lazy.lookup(at), eager.lookup(at)];
+    const [p, q] = [lazy.afterPrologue(f.address, f.address + f.size), eager.afterPrologue(f.address, f.address + f.size)];
+    if (a) lines++;
+    if (show(a) !== show(b) || p !== q) {
+      differ++;
+      console.log(`${f.name} ${show(at)}: lazy ${show(a)} ${show(p)}, eager ${show(b)} ${show(q)}`);
+    }
+  }
+  console.log(`3000 addresses in random functions (${lines} with a line), their prologues: ${differ} differ; ` +
+    `${lazy.programsRun} programs run, ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  for (const file of ['init/main.c', 'mm/slub.c', 'fs/read_write.c', 'include/linux/list.h']) {
+    for (const line of [1, 100, 500, 913]) {
+      const [a, b] = [lazy.resolve(file, line), eager.resolve(file, line)];
+      if (show(a) !== show(b)) {
+        differ++;
+        console.log(`${file}:${line}: lazy ${show(a)}, eager ${show(b)}`);
+      }
+    }
+  }
+  console.log(`source lines in 4 files: ${differ} differences in all; ${lazy.programsRun} programs run`);
+  return differ === 0;
 }
 
 /** The -dbg vmlinux: the argument, else the newest in the cache; else how to get one. */
@@ -117,10 +163,14 @@ async function main(): Promise<void> {
   };
   const rounds = Number(opt('--rounds') ?? 5);
   const tsx = args.includes('--tsx');
-  const rest = args.filter((a) => a !== '--tsx');
+  const rest = args.filter((a) => a !== '--tsx' && a !== '--check');
   if (rest[0] === '--child') return child(rest[1], rest[2]);
 
   const vmlinux = findVmlinux(rest[0]);
+  if (args.includes('--check')) {
+    if (!check(vmlinux)) process.exitCode = 1;
+    return;
+  }
   mkdirSync(BUILD_DIR, { recursive: true });
   const program = findProgram(vmlinux);
   const kvmdbgCmd = [...(tsx ? ['--import', 'tsx', join(BENCH_DIR, 'linux-dwarf.ts')] : [await bundle()]), '--child', vmlinux, program];
