@@ -12,9 +12,10 @@
 //   node --import tsx bench/run.ts [--rounds 5] [--duration 1000] [--warmup 200] [--io-count 100000]
 //                                   [--only step,stepRegs,io,bp] [--json FILE] [--tsx] [--no-floor]
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { hostLine, stats } from './stats.js';
 
 const BENCH_DIR = __dirname;
 const BUILD_DIR = join(BENCH_DIR, 'build');
@@ -129,21 +130,8 @@ const METRICS: Metric[] = [
 ];
 const ONLY_KEY: Record<string, string> = { step: 'step', stepRegs: 'stepRegs', io: 'ioUs', bp: 'bpHits' };
 
-function stats(xs: number[]): { min: number; median: number; max: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return { min: s[0], median: s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2, max: s[s.length - 1] };
-}
-
 function fmt(x: number, digits: number): string {
   return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-function hostLine(): string {
-  const model = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
-  const kind = existsSync('/sys/module/kvm_pvm') ? 'kvm_pvm (software virtualization)'
-    : existsSync('/sys/module/kvm_intel') ? 'kvm_intel (VT-x)' : existsSync('/sys/module/kvm_amd') ? 'kvm_amd (AMD-V)' : 'unknown KVM';
-  return `${kind}, ${cpus().length} CPUs (nproc), ${model}, Node ${process.version}`;
 }
 
 async function main(): Promise<void> {

@@ -200,6 +200,42 @@ for (const f of FLAVOURS) {
   });
 }
 
+for (const f of FLAVOURS) {
+  test(`${flavourName(f)}: a lazy table runs only the programs a query needs, and answers as the eager one does`, () => {
+    const { elf, image, lines: eager } = load(f);
+    const lazy = (): LineTable => LineTable.fromElf(image, elf, 0n, { lazy: true });
+    assert.equal(eager.programsRun, 3, 'start.S, main.c and util.c: all run at once');
+    const rows = eager.rows();
+    const t = lazy();
+    assert.equal(t.programsRun, 0, 'nothing runs before a query');
+    // An address in util.c: .debug_aranges names its unit, whose program alone runs.
+    const inUtil = rows.find((r) => r.file === UTIL_C && !r.endSequence && r.line > 0)!;
+    assert.deepEqual(t.lookup(inUtil.address), eager.lookup(inUtil.address));
+    assert.equal(t.programsRun, 1);
+    // A line of main.c: only main.c's unit names that file in its program's header.
+    assert.deepEqual(t.resolve(MAIN_C, 23), eager.resolve(MAIN_C, 23));
+    assert.equal(t.programsRun, 2);
+    assert.deepEqual(t.lookup(inUtil.address + 1n), eager.lookup(inUtil.address + 1n));
+    assert.equal(t.programsRun, 2, 'a program runs once');
+    // Every answer, on a fresh lazy table (each query running what it needs): the same.
+    const all = lazy();
+    const addrs = new Set<bigint>([0x1000n]);
+    for (const r of rows) addrs.add(r.address).add(r.address + 1n);
+    for (const a of addrs) {
+      assert.deepEqual(all.lookup(a), eager.lookup(a), `lookup ${hex(a)}`);
+      assert.equal(all.afterPrologue(a), eager.afterPrologue(a), `afterPrologue ${hex(a)}`);
+    }
+    for (const [file, line] of [...SOURCE_BREAKS, [START_S, 1] as [string, number], ['main.c', 23] as [string, number], ['/elsewhere/other.c', 1] as [string, number]]) {
+      assert.deepEqual(all.resolve(file, line), eager.resolve(file, line), `resolve ${file}:${line}`);
+      assert.deepEqual(all.matchFiles(file), eager.matchFiles(file), `matchFiles ${file}`);
+    }
+    assert.deepEqual(all.rows(), rows);
+    assert.deepEqual(all.files(), eager.files());
+    assert.equal(all.programsRun, 3);
+    assert.deepEqual(all.problems, []);
+  });
+}
+
 test('resolve(): file matching by absolute path, path suffix and base name; lines past the end', () => {
   const { lines } = load({ bits: 64, opt: 0, dwarf: 5 });
   const exact = lines.resolve(MAIN_C, 23);

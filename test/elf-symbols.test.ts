@@ -4,11 +4,13 @@
 // synthetic symbol lists.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { SymbolTable } from '../src/symbols/elf-symbols.js';
 import type { ElfSymbol } from '../src/symbols/elf-parse.js';
 import { GuestError } from '../src/errors.js';
-import { buildDwarfGuest, buildDwarfGuests, flavourName, tool, type Flavour } from './guests/dwarf/build.js';
+import { ElfImage } from '../src/symbols/elf-file.js';
+import { buildDwarfGuest, buildDwarfGuests, flavourName, tool, DWARF_BUILD_DIR, type Flavour } from './guests/dwarf/build.js';
 
 const FLAVOURS: Flavour[] = [
   { bits: 64, opt: 0, dwarf: 5 },
@@ -170,4 +172,27 @@ test('bad files: a GuestError naming the file', () => {
   assert.throws(() => SymbolTable.fromElf(Buffer.from('not an elf at all'), 'junk.bin'), (e: Error) => e instanceof GuestError && /junk\.bin/.test(e.message));
   const elf = readFileSync(buildDwarfGuest({ bits: 64, opt: 0, dwarf: 5 }));
   assert.throws(() => SymbolTable.fromElf(elf.subarray(0, 200), 'cut.elf'), (e: Error) => e instanceof GuestError && /cut\.elf/.test(e.message));
+});
+
+for (const f of FLAVOURS) {
+  test(`${flavourName(f)}: opened by path (read a section at a time), the same sections and symbols as from its bytes`, () => {
+    const path = buildDwarfGuest(f);
+    const bytes = ElfImage.open(readFileSync(path), path);
+    const byPath = ElfImage.open(path);
+    assert.deepEqual(byPath.elf.header, bytes.elf.header);
+    assert.deepEqual(byPath.elf.sections, bytes.elf.sections);
+    assert.deepEqual(byPath.elf.symbols, bytes.elf.symbols);
+    for (const s of bytes.elf.sections) assert.deepEqual(byPath.section(s.name), bytes.section(s.name), s.name);
+    assert.deepEqual(SymbolTable.fromElf(path).functions(), SymbolTable.fromElf(readFileSync(path), path).functions());
+  });
+}
+
+test('opened by path: a file cut short is a GuestError naming it', () => {
+  const cut = join(DWARF_BUILD_DIR, `cut.${process.pid}.elf`);
+  writeFileSync(cut, readFileSync(buildDwarfGuest({ bits: 64, opt: 0, dwarf: 5 })).subarray(0, 200));
+  try {
+    assert.throws(() => ElfImage.open(cut), (e: Error) => e instanceof GuestError && e.message.includes(cut));
+  } finally {
+    rmSync(cut);
+  }
 });

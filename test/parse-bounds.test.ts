@@ -206,7 +206,16 @@ test('DWARF abbreviations: units whose tables overlap end in a DwarfError once 4
   const info = Buffer.concat(offsets.map((o, j) => unit4(o, uleb(j + 1))));
   const sections: DwarfSections = { info, abbrev: abbr };
   assert.equal(unitHeaders(sections).length, 2000);
-  assert.throws(() => compileUnits(sections), (e: unknown) => e instanceof DwarfError && /tables overlap/.test(e.message));
+  const overlap = (e: unknown): boolean => e instanceof DwarfError && /tables overlap/.test(e.message);
+  // Reading the units' DIEs reads each unit's table whole.
+  assert.throws(() => {
+    for (const h of unitHeaders(sections)) [...iterateDies(sections, h)];
+  }, overlap);
+  // A unit DIE alone needs its own declaration only, here the first of its table...
+  assert.equal(compileUnits({ info, abbrev: Buffer.from(abbr) }).length, 2000);
+  // ...and where it is the last, the search past the others is bounded the same way.
+  const last: DwarfSections = { info: Buffer.concat(offsets.map((o) => unit4(o, uleb(2000)))), abbrev: Buffer.from(abbr) };
+  assert.throws(() => compileUnits(last), overlap);
   // Units sharing one table (what compilers and linkers make) read it once.
   const shared: DwarfSections = { info: Buffer.concat(offsets.map(() => unit4(0, uleb(1)))), abbrev: abbr };
   assert.equal(compileUnits(shared).length, 2000);

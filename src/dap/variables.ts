@@ -37,7 +37,7 @@ export class Variables {
     const names: (ScopeName | SourceScope)[] = [];
     const f = target?.frames(vcpu)[frame];
     if (f && this.info?.localsAt(f.scopePc).length) names.push('Locals');
-    if (this.info?.globals().length) names.push('Globals');
+    if (this.info?.hasGlobals()) names.push('Globals');
     names.push(...(frame === 0 ? REGISTER_GROUPS : (['Registers'] as const)));
     return names.map((s) => {
       const sc = new Scope(s, this.refs.create({ scope: s, vcpu, frame }), !['Locals', 'Registers', 'System'].includes(s)) as DebugProtocol.Scope;

@@ -1,8 +1,10 @@
 // Everything the adapter knows about the guest's code: ELF symbols and DWARF line tables from
 // the program (when it is an ELF) and from the extra `symbols` files of launch.json (ELF files, or a
 // System.map or kallsyms text: symbols only, src/symbols/system-map.ts). Each file is
-// read and its ELF parsed once; the program's bytes are handed on to the machine's loader.
-import { readFileSync } from 'node:fs';
+// read and its ELF parsed once; the program's bytes are handed on to the machine's loader. A
+// symbols file that is ELF is read a section at a time, as its readers ask (ElfImage), and its
+// line table a program at a time (LineTable): a distribution kernel's -dbg vmlinux is 600 MB.
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { SymbolTable } from '../symbols/elf-symbols.js';
 import { LineTable } from '../symbols/dwarf/line.js';
 import { CallFrameInfo } from '../symbols/dwarf/cfi.js';
@@ -36,13 +38,13 @@ export interface SourceLocation {
 
 interface DebugFile {
   path: string;
-  image: Buffer;
   offset: bigint;
   symbols: SymbolTable;
   /** A System.map whose offset is the running kernel's slide: its symbols as the file has them. */
   kaslr?: { symbols: ElfSymbol[]; bits: 32 | 64; linked: Map<string, bigint>; slid: boolean };
   lines: LineTable;
-  frames: CallFrameInfo;
+  /** Read when the unwinder first needs it (a kernel's .debug_frame takes half a second). */
+  frames: () => CallFrameInfo;
   variables: DwarfVariables;
   /** The file's BTF (a vmlinux's .BTF section), parsed when first asked for; types DWARF lacks. */
   btf: () => Btf | undefined;
@@ -60,28 +62,27 @@ export class DebugInfo {
   /** Loads the program (if ELF) and every symbols file. Bad symbol files fail the launch. */
   constructor(program: string, extra: SymbolFile[]) {
     const programImage = (this.programImage = readImage(program));
-    if (isElf(programImage)) this.add(program, programImage, 0n);
+    if (isElf(programImage)) this.add(program, ElfImage.open(programImage, program), 0n);
     for (const s of extra) {
-      let image: Buffer;
+      let image: Buffer | undefined;
       try {
-        image = readFileSync(s.path);
+        if (!isElf(fileStart(s.path, 4))) image = readFileSync(s.path);
       } catch (e) {
         throw new LaunchError(`launch.json: "symbols": cannot read ${s.path}: ${(e as Error).message}`);
       }
-      if (isElf(image)) this.add(s.path, image, s.offset ?? 0n);
+      if (!image) this.add(s.path, ElfImage.open(s.path), s.offset ?? 0n);
       else if (isSystemMap(image)) this.addSystemMap(s.path, image, s.offset);
       else throw new LaunchError(`launch.json: "symbols": ${s.path} is neither an ELF file nor a System.map ("ADDRESS TYPE NAME" lines)`);
     }
   }
 
-  private add(path: string, image: Buffer, offset: bigint): void {
-    const elf = ElfImage.open(image, path);
+  private add(path: string, elf: ElfImage, offset: bigint): void {
+    const symbols = SymbolTable.fromElf(elf, path, offset);
     this.files.push({
-      path, image, offset,
-      symbols: SymbolTable.fromElf(elf, path, offset),
+      path, offset, symbols,
       lines: LineTable.fromElf(elf, path, offset),
-      frames: CallFrameInfo.fromElf(elf, path, offset),
-      variables: DwarfVariables.fromElf(elf, path, offset),
+      frames: once(() => CallFrameInfo.fromElf(elf, path, offset)),
+      variables: DwarfVariables.fromElf(elf, path, offset, symbols),
       btf: once(() => {
         const section = elf.section('.BTF');
         return section && Btf.parse(section, `${path} (.BTF)`);
@@ -101,11 +102,11 @@ export class DebugInfo {
       throw new LaunchError(`launch.json: "symbols": ${(e as Error).message}`);
     }
     this.files.push({
-      path, image, offset: offset ?? 0n,
+      path, offset: offset ?? 0n,
       symbols: new SymbolTable(map.symbols, offset, path, map.bits),
       kaslr: offset === undefined ? { ...map, linked: new Map(map.symbols.map((x) => [x.name, x.value])), slid: false } : undefined,
       lines: new LineTable([]),
-      frames: new CallFrameInfo([], map.bits),
+      frames: once(() => new CallFrameInfo([], map.bits)),
       variables: DwarfVariables.none(map.bits),
       btf: () => undefined,
     });
@@ -160,10 +161,6 @@ export class DebugInfo {
       any = true;
     }
     return any;
-  }
-
-  get hasLines(): boolean {
-    return this.files.some((f) => f.lines.rows().length > 0);
   }
 
   /** "name+0x12" for an address, or undefined where no symbol covers it. */
@@ -262,15 +259,23 @@ export class DebugInfo {
     return [];
   }
 
+  /** Whether the files have global or static variables, without collecting a kernel's (DwarfVariables.hasGlobals). */
+  hasGlobals(): boolean {
+    return this.files.some((f) => f.variables.hasGlobals());
+  }
+
   /** Every file's global and static variables. */
   globals(): DwarfVariable[] {
     return this.files.flatMap((f) => f.variables.globals());
   }
 
-  /** A type by its C spelling: from the files' DWARF, else from their BTF. */
+  /**
+   * A type by its C spelling: from the files' DWARF, else from their BTF. A file whose DWARF is
+   * too big to index quickly (a kernel's -dbg vmlinux: minutes) is asked through its BTF first.
+   */
   typeByName(name: string): CType | undefined {
     for (const f of this.files) {
-      const t = f.variables.typeByName(name);
+      const t = (f.variables.isBig ? f.btf()?.typeByName(name) : undefined) ?? f.variables.typeByName(name);
       if (t) return t;
     }
     for (const f of this.files) {
@@ -291,7 +296,7 @@ export class DebugInfo {
 
   /** Call frame information of every file, for the unwinder. */
   callFrameInfo(): CallFrameInfo[] {
-    return this.files.map((f) => f.frames);
+    return this.files.map((f) => f.frames());
   }
 }
 
@@ -306,4 +311,15 @@ function once<T>(f: () => T): () => T {
     }
     return value;
   };
+}
+
+/** The first bytes of a file (to tell an ELF file from a System.map before reading all of it). */
+function fileStart(path: string, size: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(size);
+    return buf.subarray(0, readSync(fd, buf, 0, size, 0));
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -100,17 +100,26 @@ export interface DwarfSections {
   strOffsets?: Buffer;
   addr?: Buffer;
   line?: Buffer;
+  aranges?: Buffer;
+  /**
+   * For a .debug_info read in pieces (ElfImage.sectionInPieces): makes [start, end) of it hold
+   * the file's bytes. The readers call it before they read a unit's header or DIEs.
+   */
+  fillInfo?: (start: number, end: number) => void;
 }
 
 export function dwarfSections(elf: ElfImage): DwarfSections {
+  const info = elf.sectionInPieces('.debug_info');
   return {
-    info: elf.section('.debug_info'),
+    info: info?.data,
+    fillInfo: info?.fill,
     abbrev: elf.section('.debug_abbrev'),
     str: elf.section('.debug_str'),
     lineStr: elf.section('.debug_line_str'),
     strOffsets: elf.section('.debug_str_offsets'),
     addr: elf.section('.debug_addr'),
     line: elf.section('.debug_line'),
+    aranges: elf.section('.debug_aranges'),
   };
 }
 
@@ -154,47 +163,107 @@ export const MAX_ZERO_WIDTH_ATTRIBUTES = 64;
 const ABBREV_READ_FACTOR = 4;
 const ABBREV_READ_SLACK = 1 << 16;
 
-const abbrevCache = new WeakMap<Buffer, { tables: Map<number, Map<number, Abbrev>>; read: number }>();
+/** What has been read of one .debug_abbrev section: whole tables, single declarations, how many bytes in all. */
+interface AbbrevState {
+  tables: Map<number, Map<number, Abbrev>>;
+  /** Declarations readAbbrev found, per table offset; and how often it searched each table. */
+  found: Map<number, Map<number, Abbrev>>;
+  searches: Map<number, number>;
+  read: number;
+}
 
-/** The abbreviation table at `offset` in .debug_abbrev: code → abbreviation. */
-export function readAbbrevTable(abbrev: Buffer, offset: number): Map<number, Abbrev> {
+const abbrevCache = new WeakMap<Buffer, AbbrevState>();
+
+function abbrevState(abbrev: Buffer): AbbrevState {
   let perSection = abbrevCache.get(abbrev);
-  if (!perSection) abbrevCache.set(abbrev, (perSection = { tables: new Map(), read: 0 }));
-  const cached = perSection.tables.get(offset);
-  if (cached) return cached;
+  if (!perSection) abbrevCache.set(abbrev, (perSection = { tables: new Map(), found: new Map(), searches: new Map(), read: 0 }));
+  return perSection;
+}
+
+/** Before reading more of .debug_abbrev: a DwarfError once the reads so far pass the budget. */
+function checkAbbrevBudget(abbrev: Buffer, perSection: AbbrevState): void {
   const budget = ABBREV_READ_FACTOR * abbrev.length + ABBREV_READ_SLACK;
   if (perSection.read > budget) {
     throw new DwarfError(`.debug_abbrev: the units' abbreviation tables overlap (more than ${budget} bytes read from a section of ${abbrev.length})`);
   }
+}
+
+/** The declaration of abbreviation `code`, whose code `r` has just read; `skip`: read past it only. */
+function readDeclaration(r: ByteReader, code: number, skip = false): Abbrev {
+  const at = r.pos;
+  const tag = r.ulebN('tag');
+  const hasChildren = r.u8('children flag') !== 0;
+  const attrs: AbbrevAttr[] = [];
+  let zeroWidth = 0;
+  for (;;) {
+    const name = r.ulebN('attribute name');
+    const form = r.ulebN('attribute form');
+    if (name === 0 && form === 0) break;
+    const implicitConst = form === DW_FORM_implicit_const ? r.sleb('implicit constant') : undefined;
+    if (skip) continue;
+    if ((form === DW_FORM_implicit_const || form === DW_FORM_flag_present) && ++zeroWidth > MAX_ZERO_WIDTH_ATTRIBUTES) {
+      throw new DwarfError(`.debug_abbrev: abbreviation ${code} at 0x${at.toString(16)} has more than ${MAX_ZERO_WIDTH_ATTRIBUTES} attributes that take no space`);
+    }
+    attrs.push(implicitConst === undefined ? { name, form } : { name, form, implicitConst });
+  }
+  return { code, tag, hasChildren, attrs };
+}
+
+/** The abbreviation table at `offset` in .debug_abbrev: code → abbreviation. */
+export function readAbbrevTable(abbrev: Buffer, offset: number): Map<number, Abbrev> {
+  const perSection = abbrevState(abbrev);
+  const cached = perSection.tables.get(offset);
+  if (cached) return cached;
+  checkAbbrevBudget(abbrev, perSection);
   const r = new ByteReader(abbrev, '.debug_abbrev', offset);
   const table = new Map<number, Abbrev>();
   try {
     for (;;) {
       const code = r.ulebN('abbreviation code');
       if (code === 0) break;
-      const at = r.pos;
-      const tag = r.ulebN('tag');
-      const hasChildren = r.u8('children flag') !== 0;
-      const attrs: AbbrevAttr[] = [];
-      let zeroWidth = 0;
-      for (;;) {
-        const name = r.ulebN('attribute name');
-        const form = r.ulebN('attribute form');
-        if (name === 0 && form === 0) break;
-        const a: AbbrevAttr = { name, form };
-        if (form === DW_FORM_implicit_const) a.implicitConst = r.sleb('implicit constant');
-        if ((form === DW_FORM_implicit_const || form === DW_FORM_flag_present) && ++zeroWidth > MAX_ZERO_WIDTH_ATTRIBUTES) {
-          throw new DwarfError(`.debug_abbrev: abbreviation ${code} at 0x${at.toString(16)} has more than ${MAX_ZERO_WIDTH_ATTRIBUTES} attributes that take no space`);
-        }
-        attrs.push(a);
-      }
-      table.set(code, { code, tag, hasChildren, attrs });
+      table.set(code, readDeclaration(r, code));
     }
   } finally {
     perSection.read += Math.max(0, r.pos - offset);
   }
   perSection.tables.set(offset, table);
   return table;
+}
+
+/**
+ * Abbreviation `code` of the table at `offset`, found by reading past the declarations before
+ * it, keeping none of them: what a unit DIE alone needs. (A kernel's 2000 tables are 5 MB; kept
+ * whole, they take seconds to build and a hundred megabytes.) A table searched twice already
+ * is read whole instead, so that units sharing one are not each searched through it.
+ */
+function readAbbrev(abbrev: Buffer, offset: number, code: number): Abbrev | undefined {
+  const perSection = abbrevState(abbrev);
+  const table = perSection.tables.get(offset);
+  if (table) return table.get(code);
+  let found = perSection.found.get(offset);
+  const known = found?.get(code);
+  if (known) return known;
+  const searches = perSection.searches.get(offset) ?? 0;
+  if (searches >= 2) return readAbbrevTable(abbrev, offset).get(code);
+  perSection.searches.set(offset, searches + 1);
+  checkAbbrevBudget(abbrev, perSection);
+  const r = new ByteReader(abbrev, '.debug_abbrev', offset);
+  try {
+    for (;;) {
+      const c = r.ulebN('abbreviation code');
+      if (c === 0) return undefined;
+      if (c !== code) {
+        readDeclaration(r, c, true);
+        continue;
+      }
+      const decl = readDeclaration(r, c);
+      if (!found) perSection.found.set(offset, (found = new Map()));
+      found.set(code, decl);
+      return decl;
+    }
+  } finally {
+    perSection.read += Math.max(0, r.pos - offset);
+  }
 }
 
 export interface UnitHeader {
@@ -428,6 +497,11 @@ export function attrNumber(d: Die | undefined, name: number): bigint | undefined
   return undefined;
 }
 
+/** The most bytes a unit header takes (64-bit DWARF 5 type unit: 12 + 2 + 1 + 1 + 8 + 8 + 8). */
+const UNIT_HEADER_BYTES = 40;
+/** How much of a unit read in pieces is read for its unit DIE alone; its abbreviation says the rest. */
+const UNIT_DIE_PIECE = 512;
+
 /**
  * Walks the DIEs of one unit in order. `wanted`, when given, limits decoding to those
  * attributes (others are skipped), which is much faster on large units; `maxDepth` stops the
@@ -437,25 +511,24 @@ export function* iterateDies(sections: DwarfSections, unit: UnitHeader, opts: { 
   const info = sections.info;
   if (!info) return;
   if (!sections.abbrev) throw new DwarfError('.debug_abbrev is missing');
-  const abbrevs = readAbbrevTable(sections.abbrev, unit.abbrevOffset);
-  const r = new ByteReader(info, '.debug_info', unit.dieOffset, unit.end);
+  const abbrev = sections.abbrev;
+  // The unit DIE alone needs only its own declaration.
+  const abbrevs = opts.onlyUnitDie ? undefined : readAbbrevTable(abbrev, unit.abbrevOffset);
+  // A .debug_info read in pieces: the unit's DIEs, or for the unit DIE alone a first piece of
+  // them (and the rest if the DIE turns out to run past it).
+  let readable = unit.end;
+  if (sections.fillInfo) {
+    readable = opts.onlyUnitDie ? Math.min(unit.end, unit.dieOffset + UNIT_DIE_PIECE) : unit.end;
+    sections.fillInfo(unit.dieOffset, readable);
+  }
+  const r = new ByteReader(info, '.debug_info', unit.dieOffset, readable);
   const ctx: FormContext = {
     version: unit.version, addressSize: unit.addressSize, offsetSize: unit.offsetSize, unitOffset: unit.offset, sections,
   };
   let depth = 0;
   let first = true;
-  while (!r.atEnd) {
-    const offset = r.pos;
-    const code = r.ulebN('abbreviation code');
-    if (code === 0) {
-      depth--;
-      if (depth <= 0) return;
-      continue;
-    }
-    const ab = abbrevs.get(code);
-    if (!ab) throw new DwarfError(`.debug_info: DIE at 0x${offset.toString(16)} uses unknown abbreviation ${code}`);
+  const readAttrs = (ab: Abbrev, pending: AbbrevAttr[]): Map<number, AttrValue> => {
     const attrs = new Map<number, AttrValue>();
-    const pending: AbbrevAttr[] = [];
     for (const a of ab.attrs) {
       if (opts.wanted && !opts.wanted.has(a.name) && !first) {
         skipForm(r, a.form, ctx);
@@ -464,6 +537,32 @@ export function* iterateDies(sections: DwarfSections, unit: UnitHeader, opts: { 
       const v = readForm(r, a.form, ctx, a.implicitConst);
       if (v.pending) pending.push(a);
       attrs.set(a.name, { form: v.form, value: v.value });
+    }
+    return attrs;
+  };
+  while (!r.atEnd) {
+    const offset = r.pos;
+    const code = r.ulebN('abbreviation code');
+    if (code === 0) {
+      depth--;
+      if (depth <= 0) return;
+      continue;
+    }
+    const ab = abbrevs ? abbrevs.get(code) : readAbbrev(abbrev, unit.abbrevOffset, code);
+    if (!ab) throw new DwarfError(`.debug_info: DIE at 0x${offset.toString(16)} uses unknown abbreviation ${code}`);
+    let pending: AbbrevAttr[] = [];
+    const start = r.pos;
+    let attrs: Map<number, AttrValue>;
+    try {
+      attrs = readAttrs(ab, pending);
+    } catch (e) {
+      if (!(e instanceof DwarfError) || readable === unit.end) throw e;
+      // The unit DIE runs past the first piece: read the rest of the unit, then the DIE again.
+      sections.fillInfo!(readable, unit.end);
+      r.end = readable = unit.end;
+      r.pos = start;
+      pending = [];
+      attrs = readAttrs(ab, pending);
     }
     if (first) {
       // The unit DIE holds the bases that strx/addrx forms (its own included) go through.
@@ -491,6 +590,7 @@ export function unitHeaders(sections: DwarfSections): UnitHeader[] {
   if (!info) return out;
   let off = 0;
   while (off + 4 <= info.length) {
+    sections.fillInfo?.(off, off + UNIT_HEADER_BYTES);
     const h = readUnitHeader(info, off);
     out.push(h);
     if (h.end <= off) break;
@@ -499,8 +599,16 @@ export function unitHeaders(sections: DwarfSections): UnitHeader[] {
   return out;
 }
 
+/**
+ * compileUnits' answer per .debug_info, with the sections it was read with: a file's line table
+ * and its variables both ask (a kernel's 2352 unit DIEs take a quarter of a second to read).
+ */
+const unitsRead = new WeakMap<Buffer, { sections: DwarfSections; units: CompileUnit[] }>();
+
 /** The compilation units, with what their unit DIE says about names, directories and lines. */
 export function compileUnits(sections: DwarfSections): CompileUnit[] {
+  const read = sections.info && unitsRead.get(sections.info);
+  if (read && (['abbrev', 'str', 'lineStr', 'strOffsets', 'addr'] as const).every((k) => read.sections[k] === sections[k])) return read.units;
   const out: CompileUnit[] = [];
   for (const h of unitHeaders(sections)) {
     if (h.unitType === DW_UT_type || h.unitType === DW_UT_split_type) continue;
@@ -523,6 +631,7 @@ export function compileUnits(sections: DwarfSections): CompileUnit[] {
       });
     }
   }
+  if (sections.info) unitsRead.set(sections.info, { sections, units: out });
   return out;
 }
 

@@ -11,6 +11,7 @@ import {
   type CompileUnit, type DwarfSections, type FormContext,
 } from './info.js';
 import { ElfImage } from '../elf-file.js';
+import { AddressIndex } from './aranges.js';
 
 export interface LineRow {
   address: bigint;
@@ -65,10 +66,19 @@ export interface LineProgramHeader {
   programOffset: number;
 }
 
+/** Paths joined so far: a kernel's 2000 file tables name the same few thousand headers 350,000 times. */
+const joined = new Map<string, string>();
+const JOINED_MAX = 1 << 16;
+
 function joinPath(dir: string | undefined, name: string): string {
-  if (posix.isAbsolute(name) || /^[A-Za-z]:[\\/]/.test(name)) return posix.normalize(name);
-  if (!dir) return posix.normalize(name);
-  return posix.normalize(posix.join(dir, name));
+  const key = `${dir ?? ''}\0${name}`;
+  let path = joined.get(key);
+  if (path !== undefined) return path;
+  if (posix.isAbsolute(name) || /^[A-Za-z]:[\\/]/.test(name) || !dir) path = posix.normalize(name);
+  else path = posix.normalize(posix.join(dir, name));
+  if (joined.size >= JOINED_MAX) joined.clear();
+  joined.set(key, path);
+  return path;
 }
 
 /** Reads the header of the line program at `offset`. `cu` supplies comp_dir (needed before DWARF 5). */
@@ -372,6 +382,37 @@ function components(p: string): string[] {
   return p.replace(/\\/g, '/').split('/').filter((c) => c !== '' && c !== '.');
 }
 
+/**
+ * The files of `all` that a (client-side) path names, best matches first: the same path, then
+ * by the length of the common suffix, a whole relative path (e.g. "src/main.c" given for
+ * "/build/src/main.c") counting as a full match. Files sharing no suffix are left out.
+ */
+function matchTiers(file: string, all: Iterable<string>): string[][] {
+  const norm = posix.normalize(file.replace(/\\/g, '/'));
+  const want = components(norm);
+  const byScore = new Map<number, string[]>();
+  for (const f of all) {
+    let n = Infinity;
+    if (f !== norm) {
+      const have = components(f);
+      n = 0;
+      while (n < want.length && n < have.length && want[want.length - 1 - n] === have[have.length - 1 - n]) n++;
+      if (n === have.length || n === want.length) n += 1000;
+      if (n === 0) continue;
+    }
+    let tier = byScore.get(n);
+    if (!tier) byScore.set(n, (tier = []));
+    tier.push(f);
+  }
+  return [...byScore.entries()].sort((a, b) => b[0] - a[0]).map(([, files]) => files);
+}
+
+/** Function bounds sorted by start (empty ones dropped), computed on the first call. */
+function sortedFunctions(functions: () => FunctionRange[]): () => FunctionRange[] {
+  let sorted: FunctionRange[] | undefined;
+  return () => (sorted ??= functions().filter((f) => f.end > f.start).sort((a, b) => cmp(a.start, b.start)));
+}
+
 export interface LineTableOptions {
   /**
    * Function bounds (with the load offset), used to group a line's addresses per function and to
@@ -388,23 +429,21 @@ export interface LineTableOptions {
   programs?: { firstRow: number; entryBreakpoints: () => boolean }[];
 }
 
-export class LineTable {
+/** The rows of some line programs, with the indexes the queries use (built on first use). */
+class LineRows {
   private readonly allRows: LineRow[];
   private readonly functions: () => FunctionRange[];
   private readonly entries?: boolean[];
   private readonly programs: { firstRow: number; entryBreakpoints: () => boolean }[];
-  /** Problems met while reading (a corrupt line program is skipped, the rest kept). */
-  problems: string[] = [];
   /** [first, last] row index (last is the end_sequence row) of every sequence. */
   private readonly sequences: [number, number][] = [];
   private rangeIndex?: Range[];
   private byFile?: Map<string, number[]>;
-  private funcs?: FunctionRange[];
 
-  /** @param rows rows in program order, sequences ending with an end_sequence row */
-  constructor(rows: LineRow[], options: LineTableOptions = {}) {
+  /** @param functions function bounds, already sorted (sortedFunctions) */
+  constructor(rows: LineRow[], options: LineTableOptions & { functions: () => FunctionRange[] }) {
     this.allRows = rows;
-    this.functions = options.functions ?? (() => []);
+    this.functions = options.functions;
     this.entries = options.entries;
     this.programs = options.programs ?? [];
     let first = 0;
@@ -423,97 +462,16 @@ export class LineTable {
     }
   }
 
-  /** The line table of an ELF file's .debug_line; empty if there is none. Addresses get `loadOffset` added. */
-  static fromElf(image: ElfImage | Buffer, fileName: string, loadOffset = 0n): LineTable {
-    const elf = ElfImage.of(image, fileName);
-    const addrMask = elf.bits === 32 ? 0xffffffffn : (1n << 64n) - 1n;
-    const syms = elf.elf.symbols.filter((s) => s.type === 'func' && s.size > 0n && s.shndx !== 0);
-    const functions = syms.length === 0 ? undefined : (): FunctionRange[] =>
-      syms.map((s) => ({ start: (s.value + loadOffset) & addrMask, end: ((s.value + loadOffset) & addrMask) + s.size }));
-    return LineTable.fromSections(dwarfSections(elf), loadOffset, functions);
-  }
-
-  /**
-   * The line table of raw DWARF sections (.debug_line, and .debug_info/.debug_abbrev/string
-   * sections for comp_dir and names). Function bounds come from `functions` if given, else from
-   * the DW_TAG_subprogram entries.
-   */
-  static fromSections(sections: DwarfSections, loadOffset = 0n, functions?: () => FunctionRange[]): LineTable {
-    if (!sections.line) return new LineTable([]);
-    let cus: CompileUnit[] = [];
-    const unitProblems: string[] = [];
-    try {
-      cus = sections.info ? compileUnits(sections) : [];
-    } catch (e) {
-      // Without units, names stay relative to an unknown compilation directory.
-      unitProblems.push((e as Error).message);
-    }
-    const byOffset = new Map<number, CompileUnit>();
-    for (const cu of cus) if (cu.stmtList !== undefined) byOffset.set(cu.stmtList, cu);
-    const rows: LineRow[] = [];
-    const entries: boolean[] = [];
-    const problems: string[] = [];
-    const programs: { firstRow: number; entryBreakpoints: () => boolean }[] = [];
-    // Every program in the section, in order; those no unit names still give rows.
-    let off = 0;
-    const buf = sections.line;
-    while (off + 4 <= buf.length) {
-      const cu = byOffset.get(off);
-      let h: LineProgramHeader;
-      try {
-        h = readLineHeader(sections, off, cu);
-      } catch (e) {
-        problems.push((e as Error).message);
-        break; // without a header, where the next program starts is unknown
-      }
-      const programRows: LineRow[] = [];
-      const programEntries: boolean[] = [];
-      try {
-        runLineProgram(sections, h, loadOffset, programRows, programEntries);
-      } catch (e) {
-        problems.push((e as Error).message);
-        // Keep the sequences that ended before the damage.
-        let last = programRows.length;
-        while (last > 0 && !programRows[last - 1].endSequence) last--;
-        programRows.length = last;
-        programEntries.length = last;
-      }
-      if (programRows.length) {
-        let cached: boolean | undefined;
-        programs.push({
-          firstRow: rows.length,
-          entryBreakpoints: () => (cached ??= cu !== undefined && (cu.language === DW_LANG_Mips_Assembler
-            || (producerIsGcc45(cu.producer) && safeHasLocationLists(sections, cu)))),
-        });
-        // (Not push(...rows): a large unit's rows would overflow the call stack.)
-        for (let i = 0; i < programRows.length; i++) {
-          rows.push(programRows[i]);
-          entries.push(programEntries[i]);
-        }
-      }
-      if (h.end <= off) break;
-      off = h.end;
-    }
-    const fromDwarf = (): FunctionRange[] => {
-      try {
-        return sections.info ? new DwarfInfo(sections, loadOffset).subprograms().map((s) => ({ start: s.lowPc, end: s.highPc })) : [];
-      } catch {
-        return []; // corrupt .debug_info: group by sequence instead
-      }
-    };
-    const table = new LineTable(rows, { functions: functions ?? fromDwarf, entries, programs });
-    table.problems = [...unitProblems, ...problems];
-    return table;
-  }
-
-  /** Every row, in program order (end_sequence rows included). */
   rows(): LineRow[] {
     return this.allRows;
   }
 
-  /** The source files that have rows, sorted. */
   files(): string[] {
     return [...this.fileIndex().keys()].sort();
+  }
+
+  hasFile(file: string): boolean {
+    return this.fileIndex().has(file);
   }
 
   /** Address ranges sorted by start, one per distinct address of each sequence. */
@@ -558,7 +516,6 @@ export class LineTable {
     return undefined;
   }
 
-  /** The row covering `addr`: at an address with several rows, the last is_stmt one. Line 0 means no line. */
   lookup(addr: bigint): { file: string; line: number; column: number; address: bigint } | undefined {
     const r = this.rangeAt(addr);
     if (!r) return undefined;
@@ -579,29 +536,8 @@ export class LineTable {
     return (this.byFile = m);
   }
 
-  /** The table's files that a (client-side) path names: same path, else the longest common suffix. */
   matchFiles(file: string): string[] {
-    const all = [...this.fileIndex().keys()];
-    const norm = posix.normalize(file.replace(/\\/g, '/'));
-    const exact = all.filter((f) => f === norm);
-    if (exact.length) return exact;
-    const want = components(norm);
-    let best = 0;
-    let matches: string[] = [];
-    for (const f of all) {
-      const have = components(f);
-      let n = 0;
-      while (n < want.length && n < have.length && want[want.length - 1 - n] === have[have.length - 1 - n]) n++;
-      // A whole relative path (e.g. "src/main.c" given for "/build/src/main.c") counts as a full match.
-      if (n === have.length || n === want.length) n += 1000;
-      if (n > best) {
-        best = n;
-        matches = [f];
-      } else if (n === best && n > 0) {
-        matches.push(f);
-      }
-    }
-    return best > 0 ? matches : [];
+    return matchTiers(file, this.fileIndex().keys())[0] ?? [];
   }
 
   private programOf(row: number): { entryBreakpoints: () => boolean } | undefined {
@@ -609,15 +545,8 @@ export class LineTable {
     return i >= 0 ? this.programs[i] : undefined;
   }
 
-  private functionRanges(): FunctionRange[] {
-    if (!this.funcs) {
-      this.funcs = this.functions().filter((f) => f.end > f.start).sort((a, b) => cmp(a.start, b.start));
-    }
-    return this.funcs;
-  }
-
   private functionAt(addr: bigint): FunctionRange | undefined {
-    const fs = this.functionRanges();
+    const fs = this.functions();
     let i = lastAtOrBefore(fs, addr, (f) => f.start);
     for (let n = 0; i >= 0 && n < 16; i--, n++) {
       if (addr < fs[i].end) return fs[i];
@@ -625,11 +554,6 @@ export class LineTable {
     return undefined;
   }
 
-  /**
-   * Where a source breakpoint on file:line binds: the first line >= `line` in that file that
-   * has is_stmt code, and the addresses starting it (the lowest per function, or per sequence
-   * outside known functions), sorted.
-   */
   resolve(file: string, line: number): { line: number; addresses: bigint[] } | undefined {
     const index = this.fileIndex();
     const candidates: number[] = [];
@@ -664,15 +588,6 @@ export class LineTable {
     return { line: bestLine, addresses };
   }
 
-  /**
-   * Where gdb's `break FUNC` stops for a function starting at `start` (ending at `end`, else
-   * where the symbols or its line sequence say). In assembly units and in optimized gcc code
-   * (units with location lists) that is `start` itself. Otherwise: the first row marked
-   * prologue_end, else the next line-table entry after the function's first one (what gdb's x86
-   * prologue analysis arrives at for gcc -O0 code, where the first entry covers the prologue;
-   * also for one-line functions, whose second entry has the same line). Undefined when no line
-   * covers `start` or the function has no second entry.
-   */
   afterPrologue(start: bigint, end?: bigint): bigint | undefined {
     const ranges = this.ranges();
     const first = this.rangeAt(start);
@@ -695,5 +610,343 @@ export class LineTable {
       if (r.start >= end) break;
     }
     return undefined;
+  }
+}
+
+/** One line program as run: its rows, their entry flags (see runLineProgram), and its unit's kind. */
+interface ProgramRun {
+  rows: LineRow[];
+  entries: boolean[];
+  /** See LineTableOptions.programs. */
+  entryBreakpoints: () => boolean;
+}
+
+/**
+ * Runs the line program at `offset` of .debug_line (`cu`: the unit naming it, if any). A damaged
+ * program keeps the sequences that ended before the damage; its problem goes to `problems`.
+ * `end` is where the next program starts, undefined when the header could not be read.
+ */
+function runProgram(
+  sections: DwarfSections, offset: number, cu: CompileUnit | undefined, loadOffset: bigint, problems: string[],
+): { run: ProgramRun; end?: number } {
+  const rows: LineRow[] = [];
+  const entries: boolean[] = [];
+  let cached: boolean | undefined;
+  const run: ProgramRun = {
+    rows, entries,
+    entryBreakpoints: () => (cached ??= cu !== undefined && (cu.language === DW_LANG_Mips_Assembler
+      || (producerIsGcc45(cu.producer) && safeHasLocationLists(sections, cu)))),
+  };
+  let h: LineProgramHeader;
+  try {
+    h = readLineHeader(sections, offset, cu);
+  } catch (e) {
+    problems.push((e as Error).message);
+    return { run };
+  }
+  try {
+    runLineProgram(sections, h, loadOffset, rows, entries);
+  } catch (e) {
+    problems.push((e as Error).message);
+    // Keep the sequences that ended before the damage.
+    let last = rows.length;
+    while (last > 0 && !rows[last - 1].endSequence) last--;
+    rows.length = last;
+    entries.length = last;
+  }
+  return { run, end: h.end > offset ? h.end : undefined };
+}
+
+/** One table of the rows of `runs`, in their order. */
+function tableOf(runs: ProgramRun[], functions: () => FunctionRange[]): LineRows {
+  const rows: LineRow[] = [];
+  const entries: boolean[] = [];
+  const programs: { firstRow: number; entryBreakpoints: () => boolean }[] = [];
+  for (const run of runs) {
+    if (!run.rows.length) continue;
+    programs.push({ firstRow: rows.length, entryBreakpoints: run.entryBreakpoints });
+    // (Not push(...rows): a large unit's rows would overflow the call stack.)
+    for (let i = 0; i < run.rows.length; i++) {
+      rows.push(run.rows[i]);
+      entries.push(run.entries[i]);
+    }
+  }
+  return new LineRows(rows, { functions, entries, programs });
+}
+
+/**
+ * A .debug_line section this big or bigger is read one program at a time, when .debug_aranges
+ * says which unit covers an address: a distribution kernel's 17 MB hold 4 million rows, which
+ * take seconds to run and most of a gigabyte to keep.
+ */
+const LAZY_LINE_BYTES = 1 << 20;
+
+/**
+ * A big .debug_line, its programs run when first needed and kept: for an address, the programs
+ * of the units whose .debug_aranges ranges hold it (and any program no such unit names); for a
+ * source file, the programs whose headers' file tables name the files it matches.
+ */
+class LinePrograms {
+  private readonly runs = new Map<number, ProgramRun>();
+  private readonly tables = new Map<string, LineRows>();
+  private offsets?: number[];
+  private unindexed?: number[];
+  private byFile?: Map<string, number[]>;
+  private whole?: LineRows;
+
+  constructor(
+    private readonly sections: DwarfSections & { line: Buffer },
+    private readonly loadOffset: bigint,
+    /** Units by their DW_AT_stmt_list, and by their .debug_info offset. */
+    private readonly byStmtList: Map<number, CompileUnit>,
+    private readonly byUnit: Map<number, CompileUnit>,
+    private readonly aranges: AddressIndex,
+    private readonly functions: () => FunctionRange[],
+    private readonly problems: string[],
+  ) {}
+
+  get programsRun(): number {
+    return this.runs.size;
+  }
+
+  /** Where every program starts, in section order, from their lengths alone. */
+  private programOffsets(): number[] {
+    if (this.offsets) return this.offsets;
+    const out: number[] = [];
+    const buf = this.sections.line;
+    let off = 0;
+    while (off + 4 <= buf.length) {
+      out.push(off);
+      try {
+        const r = new ByteReader(buf, '.debug_line', off);
+        const { length } = r.initialLength('line program length');
+        const end = r.pos + length;
+        if (end > buf.length || end <= off) break; // running it reports the problem
+        off = end;
+      } catch {
+        break;
+      }
+    }
+    return (this.offsets = out);
+  }
+
+  private run(offset: number): ProgramRun {
+    let run = this.runs.get(offset);
+    if (!run) {
+      run = runProgram(this.sections, offset, this.byStmtList.get(offset), this.loadOffset, this.problems).run;
+      this.runs.set(offset, run);
+    }
+    return run;
+  }
+
+  /** One table of the programs at `offsets`, in section order (as the whole table has them); built once. */
+  private table(offsets: number[]): LineRows {
+    const sorted = [...new Set(offsets)].sort((a, b) => a - b);
+    const key = sorted.join(',');
+    let t = this.tables.get(key);
+    if (!t) this.tables.set(key, (t = tableOf(sorted.map((o) => this.run(o)), this.functions)));
+    return t;
+  }
+
+  /** Programs that no unit with address ranges names: searched for every address. */
+  private unindexedPrograms(): number[] {
+    if (!this.unindexed) {
+      const named = new Set<number>();
+      for (const u of this.aranges.units) {
+        const s = this.byUnit.get(u)?.stmtList;
+        if (s !== undefined) named.add(s);
+      }
+      this.unindexed = this.programOffsets().filter((o) => !named.has(o));
+    }
+    return this.unindexed;
+  }
+
+  /** The rows of every program that may cover `addr`. */
+  at(addr: bigint): LineRows {
+    const programs = new Set(this.programOffsets());
+    const offsets = [...this.unindexedPrograms()];
+    for (const u of this.aranges.unitsAt(addr)) {
+      const s = this.byUnit.get(u)?.stmtList;
+      if (s !== undefined && programs.has(s)) offsets.push(s);
+    }
+    return this.table(offsets);
+  }
+
+  /** The files the programs' headers name, with the programs naming each. */
+  private fileIndex(): Map<string, number[]> {
+    if (this.byFile) return this.byFile;
+    const m = new Map<string, number[]>();
+    for (const off of this.programOffsets()) {
+      let h: LineProgramHeader;
+      try {
+        h = readLineHeader(this.sections, off, this.byStmtList.get(off));
+      } catch {
+        continue; // running the program reports the problem
+      }
+      for (const f of new Set(h.files)) {
+        if (f === undefined) continue;
+        let l = m.get(f);
+        if (!l) m.set(f, (l = []));
+        l.push(off);
+      }
+    }
+    return (this.byFile = m);
+  }
+
+  /**
+   * The rows of the programs naming the files that a client-side path matches best among the
+   * files that have rows (a header may name a file no row is for).
+   */
+  forFile(file: string): LineRows {
+    const index = this.fileIndex();
+    for (const tier of matchTiers(file, index.keys())) {
+      const t = this.table(tier.flatMap((f) => index.get(f)!));
+      if (tier.some((f) => t.hasFile(f))) return t;
+    }
+    return this.table([]);
+  }
+
+  /** Every program's rows. */
+  all(): LineRows {
+    return (this.whole ??= tableOf(this.programOffsets().map((o) => this.run(o)), this.functions));
+  }
+}
+
+export class LineTable {
+  /** Problems met while reading (a corrupt line program is skipped, the rest kept). */
+  problems: string[] = [];
+  private whole?: LineRows;
+  private programs?: LinePrograms;
+  private eagerRuns = 0;
+
+  /** @param rows rows in program order, sequences ending with an end_sequence row */
+  constructor(rows: LineRow[], options: LineTableOptions = {}) {
+    this.whole = new LineRows(rows, { ...options, functions: sortedFunctions(options.functions ?? (() => [])) });
+  }
+
+  /**
+   * The line table of an ELF file's .debug_line; empty if there is none. Addresses get
+   * `loadOffset` added. `lazy`: whether programs run only when needed (see fromSections).
+   */
+  static fromElf(image: ElfImage | Buffer, fileName: string, loadOffset = 0n, options: { lazy?: boolean } = {}): LineTable {
+    const elf = ElfImage.of(image, fileName);
+    const addrMask = elf.bits === 32 ? 0xffffffffn : (1n << 64n) - 1n;
+    const syms = elf.elf.symbols.filter((s) => s.type === 'func' && s.size > 0n && s.shndx !== 0);
+    const functions = syms.length === 0 ? undefined : (): FunctionRange[] =>
+      syms.map((s) => ({ start: (s.value + loadOffset) & addrMask, end: ((s.value + loadOffset) & addrMask) + s.size }));
+    return LineTable.fromSections(dwarfSections(elf), loadOffset, functions, options);
+  }
+
+  /**
+   * The line table of raw DWARF sections (.debug_line, and .debug_info/.debug_abbrev/string
+   * sections for comp_dir and names). Function bounds come from `functions` if given, else from
+   * the DW_TAG_subprogram entries. With .debug_aranges and `lazy` (by default: a .debug_line of
+   * a megabyte or more), each program runs when a query first needs it; otherwise all run now.
+   * (A lazy table takes the file names of a source query from the programs' headers, so it does
+   * not know names that only a DW_LNE_define_file in a program gives.)
+   */
+  static fromSections(
+    sections: DwarfSections, loadOffset = 0n, functions?: () => FunctionRange[], options: { lazy?: boolean } = {},
+  ): LineTable {
+    const line = sections.line;
+    if (!line) return new LineTable([]);
+    let cus: CompileUnit[] = [];
+    const problems: string[] = [];
+    try {
+      cus = sections.info ? compileUnits(sections) : [];
+    } catch (e) {
+      // Without units, names stay relative to an unknown compilation directory.
+      problems.push((e as Error).message);
+    }
+    const byStmtList = new Map<number, CompileUnit>();
+    for (const cu of cus) if (cu.stmtList !== undefined) byStmtList.set(cu.stmtList, cu);
+    const fromDwarf = (): FunctionRange[] => {
+      try {
+        return sections.info ? new DwarfInfo(sections, loadOffset).subprograms().map((s) => ({ start: s.lowPc, end: s.highPc })) : [];
+      } catch {
+        return []; // corrupt .debug_info: group by sequence instead
+      }
+    };
+    const sorted = sortedFunctions(functions ?? fromDwarf);
+    const table = new LineTable([]);
+    table.problems = problems;
+    if ((options.lazy ?? line.length >= LAZY_LINE_BYTES) && sections.aranges && problems.length === 0) {
+      let aranges: AddressIndex | undefined;
+      try {
+        aranges = AddressIndex.read(sections.aranges, loadOffset);
+      } catch (e) {
+        problems.push((e as Error).message); // then every program runs now
+      }
+      if (aranges) {
+        table.whole = undefined;
+        table.programs = new LinePrograms(
+          { ...sections, line }, loadOffset, byStmtList, new Map(cus.map((c) => [c.offset, c])), aranges, sorted, problems,
+        );
+        return table;
+      }
+    }
+    // Every program in the section, in order; those no unit names still give rows.
+    const runs: ProgramRun[] = [];
+    let off = 0;
+    while (off + 4 <= line.length) {
+      const { run, end } = runProgram(sections, off, byStmtList.get(off), loadOffset, problems);
+      runs.push(run);
+      if (end === undefined) break;
+      off = end;
+    }
+    table.whole = tableOf(runs, sorted);
+    table.eagerRuns = runs.length;
+    return table;
+  }
+
+  /** How many line programs have run so far (all of them at once, unless the table is lazy). */
+  get programsRun(): number {
+    return this.programs?.programsRun ?? this.eagerRuns;
+  }
+
+  private all(): LineRows {
+    return this.whole ?? this.programs!.all();
+  }
+
+  /** Every row, in program order (end_sequence rows included). Runs every program. */
+  rows(): LineRow[] {
+    return this.all().rows();
+  }
+
+  /** The source files that have rows, sorted. Runs every program. */
+  files(): string[] {
+    return this.all().files();
+  }
+
+  /** The row covering `addr`: at an address with several rows, the last is_stmt one. Line 0 means no line. */
+  lookup(addr: bigint): { file: string; line: number; column: number; address: bigint } | undefined {
+    return (this.whole ?? this.programs!.at(addr)).lookup(addr);
+  }
+
+  /** The table's files that a (client-side) path names: same path, else the longest common suffix. */
+  matchFiles(file: string): string[] {
+    return (this.whole ?? this.programs!.forFile(file)).matchFiles(file);
+  }
+
+  /**
+   * Where a source breakpoint on file:line binds: the first line >= `line` in that file that
+   * has is_stmt code, and the addresses starting it (the lowest per function, or per sequence
+   * outside known functions), sorted.
+   */
+  resolve(file: string, line: number): { line: number; addresses: bigint[] } | undefined {
+    return (this.whole ?? this.programs!.forFile(file)).resolve(file, line);
+  }
+
+  /**
+   * Where gdb's `break FUNC` stops for a function starting at `start` (ending at `end`, else
+   * where the symbols or its line sequence say). In assembly units and in optimized gcc code
+   * (units with location lists) that is `start` itself. Otherwise: the first row marked
+   * prologue_end, else the next line-table entry after the function's first one (what gdb's x86
+   * prologue analysis arrives at for gcc -O0 code, where the first entry covers the prologue;
+   * also for one-line functions, whose second entry has the same line). Undefined when no line
+   * covers `start` or the function has no second entry.
+   */
+  afterPrologue(start: bigint, end?: bigint): bigint | undefined {
+    return (this.whole ?? this.programs!.at(start)).afterPrologue(start, end);
   }
 }

@@ -196,6 +196,11 @@ interface VarSections extends DwarfSections {
 type Attr = { value: AttrValue; node: Node };
 
 const UNKNOWN_VOID: CType = { kind: 'unknown', name: 'void' };
+/**
+ * A .debug_info this big is not walked whole to answer a question cheaply asked (see isBig): a
+ * -dbg vmlinux's 174 MB take minutes and gigabytes.
+ */
+const BIG_INFO_BYTES = 4 << 20;
 
 export class DwarfVariables {
   private readonly units: Unit[] = [];
@@ -245,8 +250,11 @@ export class DwarfVariables {
     return new DwarfVariables({}, 0n, bits, undefined);
   }
 
-  /** The variables of an ELF file's DWARF; empty when it has no .debug_info. */
-  static fromElf(image: ElfImage | Buffer, fileName: string, loadOffset = 0n): DwarfVariables {
+  /**
+   * The variables of an ELF file's DWARF; empty when it has no .debug_info. `symbols`: the file's
+   * symbol table with the same load offset, when already built.
+   */
+  static fromElf(image: ElfImage | Buffer, fileName: string, loadOffset = 0n, symbols?: SymbolTable): DwarfVariables {
     const elf = ElfImage.of(image, fileName);
     const sections: VarSections = {
       ...dwarfSections(elf),
@@ -256,9 +264,8 @@ export class DwarfVariables {
       rnglists: elf.section('.debug_rnglists'),
       types: elf.section('.debug_types'),
     };
-    let symbols: SymbolTable | undefined;
     try {
-      symbols = new SymbolTable(elf.elf.symbols, loadOffset, fileName, elf.bits);
+      symbols ??= new SymbolTable(elf.elf.symbols, loadOffset, fileName, elf.bits);
     } catch {
       symbols = undefined;
     }
@@ -270,7 +277,7 @@ export class DwarfVariables {
 
   /** DWARF 4 type units (.debug_types): headers carry the signature and type offset. */
   private readTypesSection(buf: Buffer): void {
-    const sections: DwarfSections = { ...this.sections, info: buf };
+    const sections: DwarfSections = { ...this.sections, info: buf, fillInfo: undefined };
     let off = 0;
     while (off + 4 <= buf.length) {
       try {
@@ -1120,6 +1127,23 @@ export class DwarfVariables {
    */
   localsAt(pc: bigint): DwarfVariable[] {
     return this.framesAt(pc)[0]?.variables ?? [];
+  }
+
+  /**
+   * Whether the DWARF is too big to walk whole for globals() or typeByName() without a long wait
+   * (a kernel's -dbg vmlinux); localsAt() reads only the unit at hand, at any size.
+   */
+  get isBig(): boolean {
+    return (this.sections.info?.length ?? 0) >= BIG_INFO_BYTES;
+  }
+
+  /**
+   * Whether globals() has any, without collecting them where that is costly: exact unless the
+   * DWARF isBig, else whether any compilation unit is described.
+   */
+  hasGlobals(): boolean {
+    if (this.globalList || !this.isBig) return this.globals().length > 0;
+    return this.units.some((u) => !u.isTypeUnit);
   }
 
   /**
