@@ -4,6 +4,7 @@
    identity-mapped. It reads the qword the test wrote there, prints it as 16 hex digits and a
    newline through COM1, stores its complement at 0x1_2000_0008 and exits through
    isa-debug-exit with its low byte. */
+#include "include/long-mode.inc"
 #include "include/report-high-qword.inc"
         .set PML4, 0x20000              /* tables in free low memory, zeroed by the monitor */
         .set PDPT, 0x21000
@@ -19,17 +20,7 @@ _start:
         movl $0x83, PD0                 /* 2 MiB page at 0: present, writable, PS */
         movl $(0x20000000 | 0x83), PD4 + 0x100 * 8   /* 2 MiB page at 0x1_2000_0000 ... */
         movl $1, PD4 + 0x100 * 8 + 4    /* ... bit 32 of its address in the high dword */
-        mov $PML4, %eax
-        mov %eax, %cr3
-        mov %cr4, %eax
-        or $0x20, %eax                  /* CR4.PAE */
-        mov %eax, %cr4
-        mov $0xc0000080, %ecx           /* EFER.LME */
-        rdmsr
-        or $0x100, %eax
-        wrmsr
-        mov %cr0, %eax
-        or $0x80000000, %eax            /* CR0.PG: long mode active */
+        prepare_long_mode PML4
         mov %eax, %cr0
         ljmp $0x08, $long64             /* kvmdbg's GDT has a 64-bit code segment at 0x08 */
         .code64

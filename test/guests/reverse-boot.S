@@ -4,6 +4,7 @@
    stack, reads a second byte from RBR (no polling: it was sent with the first) and exits through
    isa-debug-exit with that second byte. A history replayed forward that read the UART again
    would take the second byte early, and the exit would differ. */
+#include "include/long-mode.inc"
 #include "include/real-mode-start.inc"
         .set PML4, 0x20000
         .set PDPT, 0x21000
@@ -41,17 +42,7 @@ prot:   mov $0x10, %ax
         movl $(PDPT | 3), PML4
         movl $(PD | 3), PDPT
         movl $0x83, PD                  /* 2 MiB page at 0: present, writable, PS */
-        mov $PML4, %eax
-        mov %eax, %cr3
-        mov %cr4, %eax
-        or $0x20, %eax                  /* CR4.PAE */
-        mov %eax, %cr4
-        mov $0xc0000080, %ecx           /* EFER.LME */
-        rdmsr
-        or $0x100, %eax
-        wrmsr
-        mov %cr0, %eax
-        or $0x80000000, %eax            /* CR0.PG: long mode active */
+        prepare_long_mode PML4
         .globl to_long
 to_long:
         mov %eax, %cr0

@@ -85,6 +85,20 @@ export class KernelData {
     return typeSize(s);
   }
 
+  /**
+   * The structs on a circular list_head list from `head` (the list's head, not an entry), `link`
+   * being the list_head's offset in each: the kernel's list_for_each_entry. A list longer than
+   * `max` is corrupt (or half-written while the guest ran) and an error, never a hang.
+   */
+  *listEntries(head: bigint, link: bigint, max: number, what: string): Generator<bigint> {
+    let node = this.u64(head);
+    for (let n = 0; node !== head; n++) {
+      if (n >= max) throw new GuestError(`${what}: a list of more than ${max} entries from 0x${head.toString(16)}: it looks corrupt`);
+      yield node - link;
+      node = this.u64(node);
+    }
+  }
+
   read(addr: bigint, length: number): Buffer {
     return this.readLinear(addr, length);
   }

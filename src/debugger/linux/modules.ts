@@ -27,13 +27,8 @@ export function listModules(k: KernelData): Module[] {
   const link = BigInt(k.field(mod, 'list', WHAT).offset);
   const nameAt = BigInt(k.field(mod, 'name', WHAT).offset);
   const head = k.symbol('modules', WHAT);
-  const out: Module[] = [];
-  for (let node = k.u64(head); node !== head; node = k.u64(node)) {
-    if (out.length >= MAX_MODULES) throw new GuestError(`${WHAT}: more than ${MAX_MODULES} modules: the module list looks corrupt`);
-    const m = node - link;
-    out.push({ address: m, name: k.cString(m + nameAt, MODULE_NAME_LEN), ...where(k, mod, m), refs: refs(k, mod, m) });
-  }
-  return out;
+  return [...k.listEntries(head, link, MAX_MODULES, WHAT)].map((m) =>
+    ({ address: m, name: k.cString(m + nameAt, MODULE_NAME_LEN), ...where(k, mod, m), refs: refs(k, mod, m) }));
 }
 
 function where(k: KernelData, mod: Struct, m: bigint): { base: bigint; size: number } {

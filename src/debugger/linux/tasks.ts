@@ -61,7 +61,7 @@ export class Tasks {
     const init = k.symbol('init_task', WHAT);
     const tasks = this.off('tasks');
     const out: Task[] = [];
-    for (const leader of [init, ...this.walk(init + tasks, tasks)]) {
+    for (const leader of [init, ...this.k.listEntries(init + tasks, tasks, MAX_TASKS, WHAT)]) {
       out.push(this.task(leader));
       for (const thread of this.threadsOf(leader)) if (thread !== leader) out.push(this.task(thread));
       if (out.length > MAX_TASKS) throw new GuestError(`${WHAT}: more than ${MAX_TASKS} tasks: the task list looks corrupt`);
@@ -86,21 +86,10 @@ export class Tasks {
     if (k.hasField(this.ts, 'thread_node')) {
       const signal = k.u64(leader + this.off('signal'));
       const head = signal + BigInt(k.field(k.struct('signal_struct', WHAT), 'thread_head', WHAT).offset);
-      return [...this.walk(head, this.off('thread_node'))];
+      return [...this.k.listEntries(head, this.off('thread_node'), MAX_TASKS, WHAT)];
     }
     const group = this.off('thread_group');
-    return [leader, ...this.walk(leader + group, group)];
-  }
-
-  /** The structs on a circular list_head list from `head` (not an entry), `link` the list_head's offset in each. */
-  private *walk(head: bigint, link: bigint): Generator<bigint> {
-    const k = this.k;
-    let node = k.u64(head);
-    for (let n = 0; node !== head; n++) {
-      if (n > MAX_TASKS) throw new GuestError(`${WHAT}: a list of more than ${MAX_TASKS} entries from 0x${head.toString(16)}: it looks corrupt`);
-      yield node - link;
-      node = k.u64(node);
-    }
+    return [leader, ...this.k.listEntries(leader + group, group, MAX_TASKS, WHAT)];
   }
 }
 
