@@ -259,14 +259,27 @@ export class DebugInfo {
     return [];
   }
 
-  /** Whether the files have global or static variables, without collecting a kernel's (DwarfVariables.hasGlobals). */
+  /**
+   * Whether the Globals scope has something to list. A kernel-size DWARF (DwarfVariables.isBig)
+   * is left out: listing its globals walks all of it (minutes, gigabytes), and VS Code would do
+   * that on one click.
+   */
   hasGlobals(): boolean {
-    return this.files.some((f) => f.variables.hasGlobals());
+    return this.files.some((f) => !f.variables.isBig && f.variables.hasGlobals());
   }
 
-  /** Every file's global and static variables. */
+  /** The global and static variables of every file but a kernel-size DWARF's (hasGlobals). */
   globals(): DwarfVariable[] {
-    return this.files.flatMap((f) => f.variables.globals());
+    return this.files.flatMap((f) => (f.variables.isBig ? [] : f.variables.globals()));
+  }
+
+  /**
+   * A global or static variable by name, for expressions. A kernel-size DWARF has no index of its
+   * globals to find one in, so there a name is its ELF symbol (an address of unknown type, cast
+   * it as in gdb: `*(unsigned long *)&jiffies`) rather than minutes of walking.
+   */
+  globalNamed(name: string): DwarfVariable | undefined {
+    return this.globals().find((x) => x.name === name);
   }
 
   /**

@@ -257,7 +257,7 @@ export class DebugTarget {
     const f = frames[frame] ?? frames[0];
     const read = valueReader(this.machine, vcpu);
     const variable = (name: string) => {
-      const v = info?.localsAt(f.scopePc).find((x) => x.name === name) ?? info?.globals().find((x) => x.name === name);
+      const v = info?.localsAt(f.scopePc).find((x) => x.name === name) ?? info?.globalNamed(name);
       if (!v) return this.perCpuVariable(name, vcpu);
       const location = v.locate({ pc: f.scopePc, regs: f.dwarfRegs, cfa: f.cfa, read, bits: f.bits });
       if (location.kind === 'error') throw new GuestError(`${name}: ${location.message}`);
@@ -328,7 +328,7 @@ export class DebugTarget {
     const read = valueReader(this.machine, vcpu);
     const variable = (name: string) => {
       const local = f ? info?.localsAt(f.scopePc).find((x) => x.name === name) : undefined;
-      const v = local ?? info?.globals().find((x) => x.name === name);
+      const v = local ?? info?.globalNamed(name);
       if (!v) {
         if (!f && info?.localsAt(this.machine.linearRip(vcpu)).some((x) => x.name === name)) throw new GuestError(`${name}: not available while running`);
         return undefined;
