@@ -3,6 +3,7 @@
 // typed piece: the target (run control, state, memory, expressions), the breakpoint table,
 // Variables (handles), the code views, the exception filters, the custom requests. It reads
 // top to bottom: lifecycle, run control, breakpoints, state, memory, evaluation, custom requests.
+import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import {
   LoggingDebugSession, logger, Logger, InitializedEvent, StoppedEvent, ExitedEvent, TerminatedEvent,
@@ -98,7 +99,7 @@ export class KvmDebugSession extends LoggingDebugSession {
   protected async launchRequest(response: DebugProtocol.LaunchResponse, args: DebugProtocol.LaunchRequestArguments): Promise<void> {
     try {
       const c = (this.config = parseLaunchArgs(args as unknown as Record<string, unknown>));
-      if (c.trace) logger.setup(Logger.LogLevel.Verbose, c.trace, false);
+      if (c.trace) await traceTo(c.trace);
       this.settings.syntax = c.disassemblySyntax;
       this.info = new DebugInfo(c.program, c.symbols);
       this.vars = new Variables(this.info);
@@ -465,4 +466,23 @@ export class KvmDebugSession extends LoggingDebugSession {
     const message = known ? (e as Error).message : `internal error: ${(e as Error)?.stack ?? e}`;
     this.sendErrorResponse(response, { id: 1, format: message.replace(/[{}]/g, (c) => (c === '{' ? '(' : ')')), showUser: true });
   }
+}
+
+/** How long a launch waits for its trace file to be open. */
+const TRACE_OPEN_MS = 10_000;
+
+/**
+ * Logs the protocol to `file`. The library's logger opens the file after an asynchronous mkdir
+ * and drops what is logged before: in a loaded test VM that once lost the whole session but the
+ * disconnect. The launch goes on once the file is open (or after TRACE_OPEN_MS).
+ */
+async function traceTo(file: string): Promise<void> {
+  // The logger truncates the file it opens: a file from an earlier run is open once it changed.
+  const before = statSync(file, { throwIfNoEntry: false })?.mtimeMs;
+  logger.setup(Logger.LogLevel.Verbose, file, false);
+  const opened = () => {
+    const now = statSync(file, { throwIfNoEntry: false });
+    return now !== undefined && now.mtimeMs !== before;
+  };
+  for (const end = Date.now() + TRACE_OPEN_MS; !opened() && Date.now() < end;) await new Promise((r) => setTimeout(r, 10));
 }
