@@ -1,11 +1,13 @@
 // Launch to the shell prompt: Debian's kernel and the busybox initramfs of test/support/linux.ts
 // under `kvmdbg run` (dist/cli.js, `npm run build` first) and under QEMU with -enable-kvm on the
 // same /dev/kvm, the same kernel, initramfs, memory, vCPUs and command line. Each side is timed
-// from its spawn to the prompt on its serial console; then `poweroff -f` ends it.
-//   node --import tsx bench/linux-boot.ts [--smp N] [--only kvmdbg|qemu]
+// from its spawn to the prompt on its serial console; then `poweroff -f` ends it. The sides
+// alternate, --rounds times (default 5), and min/median/max are printed with the ratio.
+//   node --import tsx bench/linux-boot.ts [--smp N] [--rounds N] [--only kvmdbg|qemu]
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { buildInitramfs, debianKernel, PROMPT } from '../test/support/linux.js';
+import { hostLine, stats } from './stats.js';
 
 const ROOT = join(__dirname, '..');
 const LIMIT_MS = 600_000;
@@ -16,6 +18,7 @@ const opt = (name: string): string | undefined => {
 };
 const smp = opt('--smp') ?? '1';
 const only = opt('--only');
+const rounds = Number(opt('--rounds') ?? 5);
 const kernel = debianKernel();
 const initramfs = buildInitramfs();
 const memory = '256M';
@@ -54,11 +57,22 @@ function measure(name: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  for (const name of Object.keys(sides)) {
-    if (only && only !== name) continue;
-    const ms = await measure(name);
-    console.log(`${name.padEnd(7)} --smp ${smp}: launch to prompt ${(ms / 1000).toFixed(1)} s`);
+  console.log(`host: ${hostLine()}`);
+  const names = Object.keys(sides).filter((n) => !only || only === n);
+  const times = new Map<string, number[]>(names.map((n) => [n, []]));
+  for (let r = 1; r <= rounds; r++) {
+    for (const name of names) {
+      const ms = await measure(name);
+      times.get(name)!.push(ms);
+      console.log(`round ${r}: ${name.padEnd(7)} --smp ${smp}: launch to prompt ${(ms / 1000).toFixed(1)} s`);
+    }
   }
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  for (const [name, xs] of times) {
+    const st = stats(xs);
+    console.log(`${name.padEnd(7)} --smp ${smp}: min ${s(st.min)}, median ${s(st.median)}, max ${s(st.max)} (${xs.length} runs)`);
+  }
+  if (names.length === 2) console.log(`kvmdbg / qemu (medians): ${(stats(times.get('kvmdbg')!).median / stats(times.get('qemu')!).median).toFixed(2)}`);
 }
 
 main().catch((e) => {
