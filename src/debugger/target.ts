@@ -468,7 +468,7 @@ export class DebugTarget {
    * kernel's symbols and types (current_task); undefined otherwise, or where it can't be read now.
    */
   runningTask(vcpu: number): string | undefined {
-    if (!this.info?.functionAddress('__per_cpu_offset') || (this.machine.getSregs(vcpu).efer & EFER_LMA) === 0n) return undefined;
+    if (!this.hasPerCpuData(vcpu)) return undefined;
     try {
       const t = new Tasks(this.kernel(vcpu)).current(vcpu);
       return `${t.comm} (pid ${t.pid})`;
@@ -482,10 +482,15 @@ export class DebugTarget {
    * kernel's this_cpu_read would: `current_task->comm`, `runqueues.nr_running`.
    */
   private perCpuVariable(name: string, vcpu: number): { type: CType; location: { kind: 'memory'; address: bigint } } | undefined {
-    if (!this.info?.functionAddress('__per_cpu_offset') || (this.machine.getSregs(vcpu).efer & EFER_LMA) === 0n) return undefined;
+    if (!this.hasPerCpuData(vcpu)) return undefined;
     const k = this.kernel(vcpu);
     const v = k.perCpuVariable(name);
     return v?.type && { type: v.type, location: { kind: 'memory', address: k.perCpuAddress(v, vcpu) } };
+  }
+
+  /** Whether a 64-bit Linux kernel's per-CPU areas can be found: its symbols name __per_cpu_offset, the vCPU is in long mode. */
+  private hasPerCpuData(vcpu: number): boolean {
+    return this.info?.functionAddress('__per_cpu_offset') !== undefined && (this.machine.getSregs(vcpu).efer & EFER_LMA) !== 0n;
   }
 
   /** The kernel's data through `vcpu`'s page tables; its in-memory BTF is read once per target. */

@@ -76,6 +76,11 @@ export class KernelData {
     return { offset, type: at as CType };
   }
 
+  /** The address of a member (by path, as field) of the struct at `base`. */
+  memberAt(base: bigint, s: Struct, path: string, what: string): bigint {
+    return base + BigInt(this.field(s, path, what).offset);
+  }
+
   /** Whether a struct has a member (versions differ: __state or state, thread_group or not). */
   hasField(s: Struct, name: string): boolean {
     return findMember(s, name) !== undefined;

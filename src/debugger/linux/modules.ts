@@ -24,32 +24,32 @@ export interface Module {
 
 export function listModules(k: KernelData): Module[] {
   const mod = k.struct('module', WHAT);
-  const link = BigInt(k.field(mod, 'list', WHAT).offset);
-  const nameAt = BigInt(k.field(mod, 'name', WHAT).offset);
+  const link = k.memberAt(0n, mod, 'list', WHAT);
   const head = k.symbol('modules', WHAT);
   return [...k.listEntries(head, link, MAX_MODULES, WHAT)].map((m) =>
-    ({ address: m, name: k.cString(m + nameAt, MODULE_NAME_LEN), ...where(k, mod, m), refs: refs(k, mod, m) }));
+    ({ address: m, name: k.cString(k.memberAt(m, mod, 'name', WHAT), MODULE_NAME_LEN), ...where(k, mod, m), refs: refs(k, mod, m) }));
 }
 
 function where(k: KernelData, mod: Struct, m: bigint): { base: bigint; size: number } {
   if (k.hasField(mod, 'core_layout')) {
     const layout = k.struct('module_layout', WHAT);
-    const at = m + BigInt(k.field(mod, 'core_layout', WHAT).offset);
-    return { base: k.u64(at + BigInt(k.field(layout, 'base', WHAT).offset)), size: k.u32(at + BigInt(k.field(layout, 'size', WHAT).offset)) };
+    const at = k.memberAt(m, mod, 'core_layout', WHAT);
+    return { base: k.u64(k.memberAt(at, layout, 'base', WHAT)), size: k.u32(k.memberAt(at, layout, 'size', WHAT)) };
   }
   const memory = k.struct('module_memory', WHAT);
   const regions = k.field(mod, 'mem', WHAT);
   const count = regions.type.kind === 'array' ? regions.type.count ?? 0 : 0;
   const stride = k.sizeOf(memory);
-  const base = k.u64(m + BigInt(regions.offset + k.field(memory, 'base', WHAT).offset));
+  const first = m + BigInt(regions.offset);
+  const base = k.u64(k.memberAt(first, memory, 'base', WHAT));
   let size = 0;
-  for (let i = 0; i < count; i++) size += k.u32(m + BigInt(regions.offset + i * stride + k.field(memory, 'size', WHAT).offset));
+  for (let i = 0; i < count; i++) size += k.u32(k.memberAt(first + BigInt(i * stride), memory, 'size', WHAT));
   return { base, size };
 }
 
 function refs(k: KernelData, mod: Struct, m: bigint): number | undefined {
   if (!k.hasField(mod, 'refcnt')) return undefined; // CONFIG_MODULE_UNLOAD off
-  return k.u32(m + BigInt(k.field(mod, 'refcnt', WHAT).offset)) - 1;
+  return k.u32(k.memberAt(m, mod, 'refcnt', WHAT)) - 1;
 }
 
 /** More symbols than this in one module is a table gone wrong. */
@@ -62,10 +62,10 @@ const MAX_NAME = 512;
 export function moduleSymbols(k: KernelData, m: Module): ElfSymbol[] {
   const mod = k.struct('module', WHAT);
   if (!k.hasField(mod, 'kallsyms')) return [];
-  const table = k.u64(m.address + BigInt(k.field(mod, 'kallsyms', WHAT).offset));
+  const table = k.u64(k.memberAt(m.address, mod, 'kallsyms', WHAT));
   if (!table) return [];
   const ks = k.struct('mod_kallsyms', WHAT);
-  const at = (f: string) => table + BigInt(k.field(ks, f, WHAT).offset);
+  const at = (f: string) => k.memberAt(table, ks, f, WHAT);
   const count = k.u32(at('num_symtab'));
   if (count > MAX_MODULE_SYMBOLS) throw new GuestError(`${WHAT}: module ${m.name} claims ${count} symbols: its kallsyms look corrupt`);
   const syms = k.read(k.u64(at('symtab')), count * ELF64_SYM);

@@ -39,7 +39,7 @@ export class Tasks {
   }
 
   private off(path: string): bigint {
-    return BigInt(this.k.field(this.ts, path, WHAT).offset);
+    return this.k.memberAt(0n, this.ts, path, WHAT);
   }
 
   /** One task_struct read into a Task. */
@@ -76,8 +76,7 @@ export class Tasks {
     if (direct) return this.task(k.u64(k.perCpuAddress(direct, cpu)));
     const hot = k.perCpuVariable('pcpu_hot');
     if (!hot) throw new GuestError('the current task needs the per-CPU variable current_task (or pcpu_hot) in the kernel\'s BTF');
-    const at = k.field(k.struct('pcpu_hot', 'the current task'), 'current_task', 'the current task').offset;
-    return this.task(k.u64(k.perCpuAddress(hot, cpu) + BigInt(at)));
+    return this.task(k.u64(k.memberAt(k.perCpuAddress(hot, cpu), k.struct('pcpu_hot', 'the current task'), 'current_task', 'the current task')));
   }
 
   /** A group leader's threads (itself included), in list order. */
@@ -85,7 +84,7 @@ export class Tasks {
     const k = this.k;
     if (k.hasField(this.ts, 'thread_node')) {
       const signal = k.u64(leader + this.off('signal'));
-      const head = signal + BigInt(k.field(k.struct('signal_struct', WHAT), 'thread_head', WHAT).offset);
+      const head = k.memberAt(signal, k.struct('signal_struct', WHAT), 'thread_head', WHAT);
       return [...this.k.listEntries(head, this.off('thread_node'), MAX_TASKS, WHAT)];
     }
     const group = this.off('thread_group');
