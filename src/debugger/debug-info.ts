@@ -265,7 +265,7 @@ export class DebugInfo {
    * that on one click.
    */
   hasGlobals(): boolean {
-    return this.files.some((f) => !f.variables.isBig && f.variables.hasGlobals());
+    return this.globals().length > 0;
   }
 
   /** The global and static variables of every file but a kernel-size DWARF's (hasGlobals). */

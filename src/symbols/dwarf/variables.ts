@@ -1138,15 +1138,6 @@ export class DwarfVariables {
   }
 
   /**
-   * Whether globals() has any, without collecting them where that is costly: exact unless the
-   * DWARF isBig, else whether any compilation unit is described.
-   */
-  hasGlobals(): boolean {
-    if (this.globalList || !this.isBig) return this.globals().length > 0;
-    return this.units.some((u) => !u.isTypeUnit);
-  }
-
-  /**
    * Variables of unit and namespace scope in every unit: those with a location or constant
    * value, and declarations without one (variables defined in assembly, or in units without
    * debug information) whose address the ELF symbol table has. C++ namespace members are
