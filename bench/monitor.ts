@@ -12,10 +12,9 @@
 //
 // usage: node --import tsx bench/monitor.ts [--floor] SPIN.bin IO.bin BP_ADDR IO_COUNT DURATION_MS WARMUP_MS [METRIC...]
 // prints one JSON object with the same keys as ref.c.
-import { Session } from 'node:inspector';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
 import { Machine } from '../src/vmm/machine.js';
+import { profileStart, profileStop } from './profile.js';
 import type { Vcpu } from '../src/vmm/vcpu.js';
 import * as abi from '../src/vmm/kvm/abi.js';
 import * as sys from '../src/vmm/kvm/sys.js';
@@ -31,35 +30,6 @@ function checkRip(rip: bigint, image: string): void {
 
 function machine(image: string): Machine {
   return new Machine({ image, format: 'flat', loadAddress: LOAD_ADDRESS, mode: 'long', serial: () => {} });
-}
-
-// With BENCH_PROFILE=DIR, each metric's measuring loop (not the machine set-up: the profiler's
-// SIGPROF makes a slow set-up ioctl such as KVM_CREATE_VM fail with EINTR) is CPU-profiled
-// into DIR/METRIC.cpuprofile; BENCH_PROFILE_US sets the sampling interval (default 100 µs).
-// Samples that land inside KVM_RUN interrupt it (EINTR), so profiled rates read low.
-const PROFILE_DIR = process.env.BENCH_PROFILE;
-let session: Session | undefined;
-
-function post(method: string, params?: object): Promise<any> {
-  return new Promise((resolve, reject) =>
-    session!.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
-}
-
-async function profileStart(): Promise<void> {
-  if (!PROFILE_DIR) return;
-  session ??= new Session();
-  session.connect();
-  await post('Profiler.enable');
-  await post('Profiler.setSamplingInterval', { interval: Number(process.env.BENCH_PROFILE_US ?? 100) });
-  await post('Profiler.start');
-}
-
-async function profileStop(name: string): Promise<void> {
-  if (!PROFILE_DIR || !session) return;
-  const { profile } = await post('Profiler.stop');
-  session.disconnect();
-  mkdirSync(PROFILE_DIR, { recursive: true });
-  writeFileSync(join(PROFILE_DIR, `${name}.cpuprofile`), JSON.stringify(profile));
 }
 
 /** Single steps for `dur` seconds after `warm` seconds, optionally reading the registers each step. */

@@ -2,11 +2,13 @@
 // each, src/debugger/history/recorder.ts) against the monitor's plain single step on the same
 // guest, and the history's size in bytes per instruction. One process, one VM per side.
 //   node --import tsx bench/record.ts [seconds]
+// BENCH_PROFILE=DIR profiles the recording loop (bench/profile.ts).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Machine } from '../src/vmm/machine.js';
 import { Recorder } from '../src/debugger/history/recorder.js';
+import { profileStart, profileStop } from './profile.js';
 
 const DIR = __dirname;
 const BUILD = join(DIR, 'build');
@@ -52,7 +54,9 @@ async function main(): Promise<void> {
   m = make();
   const rec = new Recorder(m);
   rec.start();
+  await profileStart();
   const recorded = await rate(() => rec.step(0, { holdInterrupts: m.canHoldInterrupts }));
+  await profileStop('record');
   const bytes = rec.log.bytes / rec.log.length;
   // Back over the whole history and forward again: how fast the log moves (memory copies only).
   const t0 = performance.now();

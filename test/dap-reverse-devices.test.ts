@@ -2,7 +2,8 @@
 // switches (real → protected → long: test/guests/reverse-boot.S) and across port input (the
 // UART's RBR: replayed, never read again), and back and forth at random against a live run's
 // state at the same instruction count (test/guests/reverse-random64.S), and back across an
-// interrupt handler entered while recording (test/guests/serial-irq64.S).
+// interrupt handler entered while recording, through the 8259s (test/guests/serial-irq64.S) and
+// through the local APIC (test/guests/apic-timer64.S).
 import './support/needs-kvm.js';
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -237,6 +238,56 @@ test('an interrupt that arrives while recording is part of the history: back acr
   await dc.reverseContinueRequest({ threadId: 1 });
   await stop();
   assert.equal(await pc(), g.syms.echo);
+  assert.equal(await state(STACK), there, 'the first handler\'s state exactly');
+});
+
+test('an interrupt through the local APIC (its timer) that arrives while recording is part of the history: back across its delivery and forward again, exact', async () => {
+  const g = buildFlat64('apic-timer64');
+  const STACK = [{ from: 0x6f00n, to: 0x7000n }, { from: g.syms.ticks, to: g.syms.ticks + 8n }];
+  const inHandler = (a: bigint) => a >= g.syms.handler && a < g.syms.ticks;
+  const ticks = async () => (await readMem(g.syms.ticks, 8)).readBigUInt64LE();
+  await launch(dc, { ...flat64Launch(g.bin), record: true, stopOnEntry: true }, () => breakAt(g.syms.counted));
+  await stop();
+  const below = await readMem(0x6fd8n, 40); // where the frame will go
+  // the guest halts with interrupts on; the recording waits with it for the APIC's timer
+  await dc.continueRequest({ threadId: 1 });
+  await stop();
+  assert.equal(await pc(), g.syms.counted);
+  assert.equal(await ticks(), 1n);
+  assert.match(await repl('info record'), /interrupts delivered while recording: 1$/m);
+  assert.doesNotMatch(await repl('info record'), /may not be restored exactly/, 'no entry is inexact');
+  const there = await state(STACK);
+  // the frame the CPU pushed: RIP, CS, RFLAGS, RSP, SS
+  const frame = await readMem(await reg('rsp'), 40);
+  const [rip, cs, rflags, rsp] = [0, 8, 16, 24].map((o) => frame.readBigUInt64LE(o));
+  assert.ok(rip === g.syms.wait || rip === g.syms.wait + 1n, `interrupted at ${hex(rip)}`);
+  assert.deepEqual([cs, rflags & 0x300n, rsp], [8n, 0x200n, 0x7000n], 'CS 8, IF on and TF off in the saved RFLAGS, the stack before it');
+
+  // back to before the interrupt: out of the handler, the frame gone, no tick counted
+  let steps = 0;
+  while (inHandler(await pc())) {
+    await stepBack();
+    steps++;
+  }
+  assert.equal(steps, 2, 'incq, then the delivery');
+  assert.ok((await pc()) === g.syms.wait || (await pc()) === g.syms.wait + 1n);
+  assert.equal(await reg('rsp'), 0x7000n);
+  assert.equal(await ticks(), 0n);
+  assert.deepEqual(await readMem(0x6fd8n, 40), below, 'the frame\'s bytes as they were');
+  // forward again into the handler: the same state
+  for (let i = 0; i < steps; i++) await stepForward();
+  assert.equal(await state(STACK), there);
+
+  // live on: the handler returns and halts; the next tick is recorded the same way
+  await dc.continueRequest({ threadId: 1 });
+  await stop();
+  assert.equal(await pc(), g.syms.counted);
+  assert.equal(await ticks(), 2n);
+  assert.match(await repl('info record'), /interrupts delivered while recording: 2$/m);
+  // back to the first tick across the EOI, the iretq, the hlt and the second delivery
+  await dc.reverseContinueRequest({ threadId: 1 });
+  await stop();
+  assert.equal(await pc(), g.syms.counted);
   assert.equal(await state(STACK), there, 'the first handler\'s state exactly');
 });
 

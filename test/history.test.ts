@@ -9,6 +9,7 @@ import { UndoLog, sameSregs, type CpuState } from '../src/debugger/history/undo-
 import { GPR_NAMES, type Regs, type Sregs } from '../src/x86/registers.js';
 import { nextPicVector, type PicState } from '../src/vmm/pic.js';
 import { interruptEntry } from '../src/x86/interrupt-frame.js';
+import { linearRip } from '../src/x86/modes.js';
 
 function regs(over: Partial<Regs> = {}): Regs {
   const r = Object.fromEntries(GPR_NAMES.map((n) => [n, 0n])) as Regs;
@@ -66,43 +67,65 @@ test('write set: FPU/SSE instructions are told apart from integer ones; landings
 });
 
 /** A fake vCPU over a byte array: executes "instructions" that are (regs, memory writes) changes. */
-function fake() {
-  const mem = Buffer.alloc(64);
-  let cpu: CpuState = { regs: regs(), sregs: sregs(), xsave: Buffer.alloc(8) };
+function fake(memBytes = 64) {
+  const mem = Buffer.alloc(memBytes);
+  let cpu: CpuState = { regs: regs({ rsp: 0x8000n }), sregs: sregs(), xsave: Buffer.alloc(8) };
   const log = new UndoLog({
     read: () => ({ ...cpu, xsave: Buffer.from(cpu.xsave) }),
     write: (s) => (cpu = { regs: { ...s.regs }, sregs: s.sregs, xsave: Buffer.from(s.xsave) }),
     writePhysical: (gpa, data) => data.copy(mem, gpa),
   });
-  /** Executes one step, recording it as the recorder does: old bytes, the step, new bytes. */
+  /** The pc and rsp recorded for each entry, to compare with what the log reads back. */
+  const recorded: { pc: bigint; rsp: bigint }[] = [];
+  /**
+   * Executes one step, recording it as the recorder does: old bytes, the step, new bytes. Step k
+   * writes 0-2 places, changes a register by a small or a whole-width amount, now and then the
+   * stack pointer; k = 5 switches CR3, k = 9 to real mode (CS base + RIP), k = 13 back; k = 11
+   * has a pc that is not CS base + RIP.
+   */
   const exec = (k: number, fpu: boolean) => {
-    const gpa = (k * 7) % 60;
     const before = { regs: { ...cpu.regs }, sregs: cpu.sregs };
-    const old = Buffer.from(mem.subarray(gpa, gpa + 4));
+    const writes = [];
+    for (let w = 0; w < k % 3; w++) {
+      const len = [1, 2, 4, 8, 16][(k + w) % 5];
+      const gpa = (k * 7 + w * 13) % (memBytes - 16);
+      const old = Buffer.from(mem.subarray(gpa, gpa + len));
+      for (let b = 0; b < len; b++) mem[gpa + b] = (k * 31 + b) & 0xff;
+      writes.push({ gpa, old, new: Buffer.from(mem.subarray(gpa, gpa + len)) });
+    }
     const fpuBefore = fpu ? Buffer.from(cpu.xsave) : undefined;
-    mem.writeUInt32LE(k * 0x01010101 >>> 0, gpa);
-    cpu = { ...cpu, regs: { ...cpu.regs, rax: BigInt(k), rip: cpu.regs.rip + 3n } };
+    const rax = k % 7 === 0 ? BigInt.asUintN(64, BigInt(k) * 0x9e3779b97f4a7c15n) : BigInt(k);
+    cpu = { ...cpu, regs: { ...cpu.regs, rax, rip: cpu.regs.rip + 3n, rsp: k % 4 === 0 ? BigInt.asUintN(64, cpu.regs.rsp - 8n) : cpu.regs.rsp } };
     if (fpu) cpu.xsave = Buffer.from([k, k, k, k, 0, 0, 0, 0]);
     if (k === 5) cpu.sregs = sregs({ cr3: 0x2000n });
-    log.append({ pc: before.regs.rip, regs: before.regs, sregs: before.sregs, writes: [{ gpa, old, new: Buffer.from(mem.subarray(gpa, gpa + 4)) }], fpu: fpuBefore && { before: fpuBefore, after: Buffer.from(cpu.xsave) } });
+    if (k === 9) cpu.sregs = sregs({ cr0: 0x10n, efer: 0n, cs: { ...seg(0xf0000n), selector: 0xf000, l: false, db: false } });
+    if (k === 13) cpu.sregs = sregs();
+    const pc = k === 11 ? 0x1234n : linearRip(before.regs.rip, before.sregs);
+    recorded.push({ pc, rsp: before.regs.rsp });
+    log.append({ pc, regs: before.regs, sregs: before.sregs, writes, fpu: fpuBefore && { before: fpuBefore, after: Buffer.from(cpu.xsave) } });
   };
-  const snap = () => JSON.stringify({ mem: mem.toString('hex'), regs: cpu.regs, cr3: cpu.sregs.cr3, xsave: cpu.xsave.toString('hex') }, (_, v) => (typeof v === 'bigint' ? v.toString(16) : v));
-  return { log, exec, snap };
+  const snap = () => JSON.stringify({ mem: mem.toString('hex'), regs: cpu.regs, sregs: cpu.sregs, xsave: cpu.xsave.toString('hex') }, (_, v) => (typeof v === 'bigint' ? v.toString(16) : v));
+  return { log, exec, snap, recorded };
 }
 
 test('undo log: back and forth at random gives exactly the state recorded at each position', () => {
-  const { log, exec, snap } = fake();
+  const { log, exec, snap, recorded } = fake();
   const states = [snap()];
   for (let k = 1; k <= 40; k++) {
     exec(k, k % 4 === 0);
     states.push(snap());
   }
+  assert.equal(log.firstPc, recorded[0].pc);
   let seed = 12345;
   const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
   for (let t = 0; t < 300; t++) {
     const target = rand(41);
     while (log.position > target) log.back();
     while (log.position < target) log.forward();
+    if (target < 40) {
+      assert.equal(log.pc(), recorded[target].pc, `pc at position ${target}`);
+      assert.equal(log.reg('rsp'), recorded[target].rsp, `rsp at position ${target}`);
+    }
     log.settle();
     assert.equal(snap(), states[target], `position ${target}`);
   }
@@ -116,14 +139,45 @@ test('undo log: back and forth at random gives exactly the state recorded at eac
   assert.equal(log.back(), false, 'no step before the start of history');
 });
 
-test('undo log: unchanged special registers are shared between entries; recording in the past is refused', () => {
+test('undo log: one special-register image per change; recording in the past is refused', () => {
   const { log, exec } = fake();
   exec(1, false);
   exec(2, false);
-  assert.equal(log.at(0).sregs, log.at(1).sregs);
+  assert.equal(log.sregsImages, 1);
+  for (let k = 3; k <= 6; k++) exec(k, false);
+  assert.equal(log.sregsImages, 2, 'CR3 changed after step 5');
   assert.equal(sameSregs(sregs(), sregs({ cr3: 0x2000n })), false);
   log.back();
-  assert.throws(() => exec(3, false), /recording while in the past/);
+  assert.throws(() => exec(7, false), /recording while in the past/);
+});
+
+test('undo log: 150,000 entries over several chunks, back to the start and forward, exact; their size', () => {
+  const { log, exec, snap, recorded } = fake(4096);
+  const N = 150_000;
+  const states = new Map<number, string>([[0, snap()]]);
+  const probe = (i: number) => i % 9973 === 0 || i === N || (i > 65530 && i < 65540);
+  for (let k = 1; k <= N; k++) {
+    exec(k, k % 1000 === 0);
+    if (probe(k)) states.set(k, snap());
+  }
+  const perEntry = log.bytes / log.length;
+  // Most steps change RIP and RAX by a byte or two and write 0-2 small places (about 20 bytes).
+  assert.ok(perEntry < 40, `${perEntry.toFixed(1)} bytes an entry`);
+  while (log.back()) {
+    const i = log.position;
+    assert.equal(log.pc(), recorded[i].pc, `pc at ${i}`);
+    if (states.has(i)) {
+      log.settle();
+      assert.equal(snap(), states.get(i), `state at ${i} going back`);
+    }
+  }
+  for (let i = 0; log.forward(); i++) {
+    if (states.has(log.position)) {
+      log.settle();
+      assert.equal(snap(), states.get(log.position), `state at ${log.position} going forward`);
+    }
+  }
+  assert.equal(log.position, N);
 });
 
 test('the 8259 pair\'s next vector: priority, masks, lines in service, the slave through line 2', () => {

@@ -38,7 +38,10 @@ export function probeInt3(kvmFd: number, vcpuMmapSize: number): Int3Delivery {
     const cpuFd = sys.ioctlInt(vmFd, abi.KVM_CREATE_VCPU, 0, 'KVM_CREATE_VCPU');
     vcpu = new Vcpu(0, cpuFd, vcpuMmapSize);
     vcpu.setGuestDebug(abi.KVM_GUESTDBG_ENABLE | abi.KVM_GUESTDBG_USE_SW_BP, [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n]);
-    const rc = vcpu.enter();
+    // A signal (a profiler's SIGPROF, say) may end KVM_RUN before the guest ran: enter again.
+    let rc: number;
+    do rc = vcpu.enter();
+    while (rc === -sys.EINTR);
     if (rc < 0) throw new sys.SysError('KVM_RUN (int3 probe)', -rc);
     const reason = vcpu.exitReason;
     if (reason === abi.KVM_EXIT.DEBUG && vcpu.run.readUInt32LE(abi.kvm_run.debug_exception) === 3) return 'debug-exit';

@@ -4,6 +4,7 @@
 // timers, terminal input), and a slice timer (kicker.ts) ends a slice that never exits.
 // Port I/O is handled inline, on the same thread, so an exit costs little more than in C.
 import { nextPicVector } from './pic.js';
+import { apicState, nextApicVector, type ApicState } from './lapic.js';
 import * as abi from './kvm/abi.js';
 import { EINTR, SysError } from './kvm/sys.js';
 import { Vm } from './vm.js';
@@ -39,7 +40,8 @@ import {
   exitReason, readDebugExit, readFailEntryReason, readInternalError, readIoExit, readMmioExit, readSystemEventType,
   type DebugTrap, type IoExit, type MmioExit,
 } from './exits.js';
-import { DR6_BS, EFER_LMA, GPR, RFLAGS_IF } from '../x86/registers.js';
+import { DR6_BS, GPR, RFLAGS_IF } from '../x86/registers.js';
+import { linearRip } from '../x86/modes.js';
 
 export interface MachineConfig {
   /** The guest image: a path, or the bytes themselves. */
@@ -988,9 +990,7 @@ export class Machine {
   linearRip(index: number): bigint {
     const v = this.vcpu(index);
     if (v.debugPc !== undefined) return v.debugPc;
-    const rip = v.getRip();
-    const s = v.getSregs();
-    return s.efer & EFER_LMA && s.cs.l ? rip : BigInt.asUintN(32, s.cs.base + rip);
+    return linearRip(v.getRip(), v.getSregs());
   }
 
   /** Whether vCPU `index` is halted (a hlt waiting for an interrupt). */
@@ -999,13 +999,28 @@ export class Machine {
   }
 
   /** Whether the master 8259 masks every line (a guest on the APIC): no interrupt can come from the pair. */
-  picMasked(): boolean {
-    return this.vm.pic(abi.KVM_IRQCHIP_PIC_MASTER).imr === 0xff;
+  /**
+   * Whether an interrupt can still come to vCPU `index`: an 8259 line is unmasked and its local
+   * APIC passes the 8259s on, or the local APIC is enabled (its timer, the IOAPIC, IPIs).
+   */
+  interruptsCanArrive(index: number): boolean {
+    const apic = this.apicState(index);
+    return apic.enabled || (apic.acceptsPic && this.vm.pic(abi.KVM_IRQCHIP_PIC_MASTER).imr !== 0xff);
   }
 
-  /** The vector the in-kernel 8259 pair would deliver next (undefined: none is ready). */
-  pendingPicVector(): number | undefined {
-    return nextPicVector(this.vm.pic(abi.KVM_IRQCHIP_PIC_MASTER), this.vm.pic(abi.KVM_IRQCHIP_PIC_SLAVE));
+  /**
+   * The vector the in-kernel interrupt controllers would deliver to vCPU `index` next (undefined:
+   * none is ready): the 8259 pair's where its local APIC passes them on, else the local APIC's.
+   */
+  pendingInterruptVector(index: number): number | undefined {
+    const apic = this.apicState(index);
+    const pic = apic.acceptsPic ? nextPicVector(this.vm.pic(abi.KVM_IRQCHIP_PIC_MASTER), this.vm.pic(abi.KVM_IRQCHIP_PIC_SLAVE)) : undefined;
+    return pic ?? nextApicVector(apic);
+  }
+
+  private apicState(index: number): ApicState {
+    const v = this.vcpu(index);
+    return apicState(v.getLapic(), v.getSregs().apic_base);
   }
 
   /** Linear to guest-physical under vCPU `index`'s paging state, or undefined if unmapped. */

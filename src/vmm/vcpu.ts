@@ -470,6 +470,13 @@ export class Vcpu {
 
   // --- events and MP state -----------------------------------------------------------------
 
+  /** The local APIC's register page (KVM_GET_LAPIC). */
+  getLapic(): Buffer {
+    const b = Buffer.alloc(abi.kvm_lapic_state.size);
+    sys.ioctlPtr(this.fd, abi.KVM_GET_LAPIC, b, 'KVM_GET_LAPIC');
+    return b;
+  }
+
   getEvents(): VcpuEvents {
     const b = Buffer.alloc(abi.kvm_vcpu_events.size);
     sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');

@@ -73,3 +73,8 @@ const LABELS: Record<CpuMode, string> = {
 export function modeLabel(mode: CpuMode): string {
   return LABELS[mode];
 }
+
+/** The linear address of an instruction: RIP in 64-bit code, else CS base + RIP within 4 GiB. */
+export function linearRip(rip: bigint, s: { efer: bigint; cs: { base: bigint; l: boolean } }): bigint {
+  return s.efer & EFER_LMA && s.cs.l ? rip : BigInt.asUintN(32, s.cs.base + rip);
+}

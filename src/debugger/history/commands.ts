@@ -47,7 +47,7 @@ function status(rec: Recorder): string {
     `position: ${log.position}${log.atPresent ? ' (the present)' : ''}`,
     `history size: ${log.bytes} bytes (${log.length ? (log.bytes / log.length).toFixed(1) : 0} per instruction)`,
   ];
-  if (log.length) lines.push(`first instruction: ${hex(log.at(0).pc)}`);
+  if (log.firstPc !== undefined) lines.push(`first instruction: ${hex(log.firstPc)}`);
   const irqs = log.deliveredCount;
   if (irqs) lines.push(`interrupts delivered while recording: ${irqs}`);
   const inexact = log.inexactCount;

@@ -104,13 +104,12 @@ export class Recorder {
     this.pauseWanted = false;
     const fromPast = this.replaying;
     for (let n = 1; this.replaying; n++) {
-      const writes = this.log.at(this.log.position).writes;
+      const writes = watches.length ? this.log.writes() : [];
       this.log.forward();
       const hit = watches.find((w) => writesTo(writes, w.spans));
       if (hit) return this.settled({ kind: 'watchpoint', vcpu: this.vcpu, id: hit.id, slot: -1, address: hit.address, access: 'write' });
-      if (this.replaying && this.m.breakpoints.softwareAt(this.log.at(this.log.position).pc)) {
-        return this.settled({ kind: 'breakpoint', vcpu: this.vcpu, address: this.log.at(this.log.position).pc, id: 0 });
-      }
+      const pc = this.replaying ? this.log.pc() : undefined;
+      if (pc !== undefined && this.m.breakpoints.softwareAt(pc)) return this.settled({ kind: 'breakpoint', vcpu: this.vcpu, address: pc, id: 0 });
       if (n % YIELD_EVERY === 0 && await this.pausedMeanwhile()) return this.settled({ kind: 'pause', vcpu: this.vcpu });
     }
     this.log.settle();
@@ -129,13 +128,13 @@ export class Recorder {
 
   /**
    * Executes one instruction as a single step, with its undo entry. `hold`: interrupts held off
-   * for the step (BLOCKIRQ). `deliver`: an interrupt the 8259s have ready is let in instead, as
+   * for the step (BLOCKIRQ). `deliver`: an interrupt the controllers have ready is let in instead, as
    * a step of its own that ends at the handler's first instruction (a debug register there: on
    * SVM the handler would otherwise run whole inside the step), its frame saved. A `hlt` with
    * interrupts on (or a vCPU it left halted) waits here for one, between turns of the event
    * loop: a step holding interrupts off would wait for ever.
-   * Limits: the local APIC's interrupts (its timer, the IOAPIC's) are not foreseen: held off on
-   * plain steps as before, taken unrecorded by a hlt (such an entry is marked inexact).
+   * The interrupt foreseen is the 8259s' or the local APIC's (its timer, the IOAPIC's, an IPI),
+   * as KVM would choose it (vmm/lapic.ts).
    */
   private async record(hold: boolean, deliver: boolean): Promise<Stop> {
     const m = this.m;
@@ -152,14 +151,14 @@ export class Recorder {
     }
     let irq: { vector: number; at: InterruptEntry } | undefined;
     if (regs.rflags & RFLAGS_IF && m.canHoldInterrupts && (deliver || ws.halts || this.halted)) {
-      // Only the 8259s' interrupts are foreseen: with all their lines masked (the APIC's), the
-      // hlt steps as before, let through whole.
-      const waits = (ws.halts || this.halted) && !m.picMasked();
-      let vector = m.pendingPicVector();
+      // Where no interrupt can come (8259 lines all masked, the local APIC off), the hlt steps
+      // as before, let through whole.
+      const waits = (ws.halts || this.halted) && m.interruptsCanArrive(v);
+      let vector = m.pendingInterruptVector(v);
       while (vector === undefined && waits) {
         await new Promise((r) => setTimeout(r, 1));
         if (this.pauseWanted) return { kind: 'pause', vcpu: v };
-        vector = m.pendingPicVector();
+        vector = m.pendingInterruptVector(v);
       }
       const at = vector !== undefined && m.breakpoints.hw.includes(undefined)
         ? interruptEntry(vector, regs, sregs, (l, n) => m.readLinear(v, l, n)) : undefined;
@@ -294,16 +293,16 @@ export class Recorder {
   // --- backward --------------------------------------------------------------------------------
 
   /**
-   * Goes back entry by entry until `stopAt` says so of the entry just undone (the vCPU is then
-   * before it) or the history begins; registers are set once, at the end. True when `stopAt`
-   * stopped it, false at the start of history, undefined when paused.
+   * Goes back entry by entry until `stopAt` says so of the entry just undone (the log's position
+   * is then before it: `log.pc()`, `log.writes()`, `log.reg()` tell of it) or the history begins;
+   * registers are set once, at the end. True when `stopAt` stopped it, false at the start of
+   * history, undefined when paused.
    */
-  async back(stopAt: (e: Entry, index: number) => boolean): Promise<boolean | undefined> {
+  async back(stopAt: () => boolean): Promise<boolean | undefined> {
     this.pauseWanted = false;
     try {
       for (let n = 1; this.log.back(); n++) {
-        const i = this.log.position;
-        if (stopAt(this.log.at(i), i)) return true;
+        if (stopAt()) return true;
         if (n % YIELD_EVERY === 0 && await this.pausedMeanwhile()) return undefined;
       }
       return false;

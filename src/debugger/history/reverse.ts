@@ -34,10 +34,12 @@ export class Reverse {
   async step(vcpu: number, line: boolean): Promise<Reported> {
     const start = line ? this.info?.lineAt(this.m.linearRip(vcpu)) : undefined;
     const sp = this.m.getRegs(vcpu).rsp;
-    const done = await this.rec.back((e) => {
+    const log = this.rec.log;
+    const done = await this.rec.back(() => {
       if (!start) return true;
-      const loc = this.info?.lineAt(e.pc);
-      return loc !== undefined && loc.address === e.pc && (loc.line !== start.line || loc.file !== start.file) && e.regs.rsp >= sp;
+      const pc = log.pc();
+      const loc = this.info?.lineAt(pc);
+      return loc !== undefined && loc.address === pc && (loc.line !== start.line || loc.file !== start.file) && log.reg('rsp') >= sp;
     });
     return this.ended(vcpu, done) ?? { stop: { kind: 'step', vcpu }, detail: {} };
   }
@@ -46,15 +48,17 @@ export class Reverse {
   async continue(vcpu: number): Promise<Reported> {
     const watches = this.watches();
     let found: Reported | undefined;
-    const done = await this.rec.back((e) => {
-      const hit = watches.find((w) => writesTo(e.writes, w.spans));
+    const log = this.rec.log;
+    const done = await this.rec.back(() => {
+      const pc = log.pc();
+      const hit = watches.length ? watches.find((w) => writesTo(log.writes(), w.spans)) : undefined;
       if (hit) {
-        found = this.whoWrote(vcpu, hit, e.pc);
+        found = this.whoWrote(vcpu, hit, pc);
         return true;
       }
-      if (!this.bps.hitAt(e.pc)) return false;
-      this.rec.log.settle();
-      const stop: TargetStop = { kind: 'breakpoint', vcpu, address: e.pc, id: 0 };
+      if (!this.bps.hitAt(pc)) return false;
+      log.settle();
+      const stop: TargetStop = { kind: 'breakpoint', vcpu, address: pc, id: 0 };
       const j = this.judge(stop);
       if (j.report) found = { stop, detail: j.detail };
       return j.report;
@@ -87,11 +91,11 @@ export class Reverse {
   /** The report of a watched write found going back: the log is now before the writing instruction. */
   private whoWrote(vcpu: number, w: Watch, pc: bigint): Reported {
     // The entry is undone: memory holds the old value; the new one is the next entry's view.
-    const e = this.rec.log.at(this.rec.log.position);
+    const writes = this.rec.log.writes();
     const old = this.value(w);
-    for (const x of e.writes) this.m.writePhysical(x.gpa, x.new);
+    for (const x of writes) this.m.writePhysical(x.gpa, x.new);
     const now = this.value(w);
-    for (let k = e.writes.length - 1; k >= 0; k--) this.m.writePhysical(e.writes[k].gpa, e.writes[k].old);
+    for (let k = writes.length - 1; k >= 0; k--) this.m.writePhysical(writes[k].gpa, writes[k].old);
     const t = w.target;
     return {
       stop: { kind: 'watchpoint', vcpu, id: w.id, slot: -1, address: t.address, access: 'write' },

@@ -2,24 +2,24 @@
 // old and new bytes of every location it may have written (both images, so going back and going
 // forward are both exact copies and nothing is re-executed: device reads are not repeated and
 // device writes not redone). Memory moves entry by entry; registers are set once, at the
-// position where a move ends. No KVM, no DAP: the state is reached through `VcpuState`, which
-// host tests fake.
-import type { Regs, Sregs } from '../../x86/registers.js';
+// position where a move ends. The entries are packed (packed-entries.ts): registers as a delta to
+// the next entry's, which a move applies to a register image kept at the position; the special
+// registers, FPU images and the rare marks live in side tables indexed by position. No KVM, no
+// DAP: the state is reached through `VcpuState`, which host tests fake.
+import { GPR, GPR_NAMES, type Regs, type Sregs } from '../../x86/registers.js';
+import { linearRip } from '../../x86/modes.js';
+import { PackedEntries, REGS_BYTES, type PackedWrite } from './packed-entries.js';
 
 /** The bytes one instruction wrote at a guest-physical address: before and after. */
-export interface Write {
-  gpa: number;
-  old: Buffer;
-  new: Buffer;
-}
+export type Write = PackedWrite;
 
-/** One recorded instruction. */
+/** One recorded instruction, as the recorder hands it over. */
 export interface Entry {
   /** Linear address of the instruction. */
   pc: bigint;
   /** Registers before it. */
   regs: Regs;
-  /** Special registers before it (the previous entry's object when unchanged). */
+  /** Special registers before it. */
   sregs: Sregs;
   /** The XSAVE area around it, when it may change x87/SSE/AVX state. */
   fpu?: { before: Buffer; after: Buffer };
@@ -44,17 +44,38 @@ export interface VcpuState {
   writePhysical(gpa: number, data: Buffer): void;
 }
 
+/** Rough heap sizes of what the side tables hold, for `bytes`: a special-register object, a map entry. */
+const SREGS_BYTES = 600;
+const MARK_BYTES = 64;
+
 export class UndoLog {
-  private readonly entries: Entry[] = [];
-  /** How many entries lie before the vCPU's state: entries.length at the present. */
+  /** Every entry but the last, packed. */
+  private readonly packed = new PackedEntries();
+  /** The last entry, whole: its register delta needs the registers before the next one. */
+  private last: Entry | undefined;
+  /** How many entries lie before the vCPU's state: length at the present. */
   private pos = 0;
   /** The live state, saved when the first step back leaves the present. */
   private head: CpuState | undefined;
+  /** The registers at the position (kvm_regs layout), kept by the moves away from the present. */
+  private readonly cursor = new BigUint64Array(GPR_NAMES.length);
+  private readonly cursorBytes = new Uint8Array(this.cursor.buffer);
+  /** The special registers, one image per change: sregs[k] holds from entry sregsFrom[k] on. */
+  private readonly sregsFrom: number[] = [];
+  private readonly sregs: Sregs[] = [];
+  /** The index into `sregs` of the position's. */
+  private seg = 0;
+  /** The entries that saved the FPU state (ascending), and their images. */
+  private readonly fpuFrom: number[] = [];
+  private readonly fpu: { before: Buffer; after: Buffer }[] = [];
+  private readonly delivered = new Map<number, number>();
+  private readonly inexact = new Map<number, string>();
+  private first: bigint | undefined;
 
   constructor(private readonly cpu: VcpuState) {}
 
   get length(): number {
-    return this.entries.length;
+    return this.packed.length + (this.last ? 1 : 0);
   }
 
   get position(): number {
@@ -62,81 +83,153 @@ export class UndoLog {
   }
 
   get atPresent(): boolean {
-    return this.pos === this.entries.length;
+    return this.pos === this.length;
   }
 
   get inexactCount(): number {
-    return this.entries.filter((e) => e.inexact).length;
+    return this.inexact.size;
   }
 
   get deliveredCount(): number {
-    return this.entries.filter((e) => e.delivered !== undefined).length;
+    return this.delivered.size;
   }
 
-  /** The entry at index i (the instruction executed from position i to i + 1). */
-  at(i: number): Entry {
-    return this.entries[i];
+  /** The linear address of the first instruction recorded. */
+  get firstPc(): bigint | undefined {
+    return this.first;
   }
 
-  /** The memory this log holds, roughly (register objects counted at a flat size). */
+  /** The memory this log holds: the packed entries exactly, the side tables roughly. */
   get bytes(): number {
-    let n = 0;
-    for (const e of this.entries) {
-      n += 200 + (e.fpu ? e.fpu.before.length * 2 : 0);
-      for (const w of e.writes) n += 16 + w.old.length * 2;
-    }
+    let n = this.packed.bytes + this.sregs.length * SREGS_BYTES + (this.delivered.size + this.inexact.size) * MARK_BYTES;
+    for (const f of this.fpu) n += f.before.length + f.after.length;
+    if (this.last) n += REGS_BYTES + SREGS_BYTES;
     return n;
   }
 
   /** Appends an instruction just executed at the present. */
   append(e: Entry): void {
     if (!this.atPresent) throw new Error('recording while in the past');
-    const prev = this.entries[this.entries.length - 1];
-    if (prev && sameSregs(prev.sregs, e.sregs)) e.sregs = prev.sregs;
-    this.entries.push(e);
-    this.pos = this.entries.length;
+    const i = this.length;
+    if (this.last) {
+      const l = this.last;
+      this.packed.push(linearRip(l.regs.rip, l.sregs) === l.pc ? undefined : l.pc, regsBytes(l.regs), regsBytes(e.regs), l.writes);
+    }
+    if (!this.sregs.length || !sameSregs(this.sregs[this.sregs.length - 1], e.sregs)) {
+      this.sregsFrom.push(i);
+      this.sregs.push(e.sregs);
+    }
+    if (e.fpu) {
+      this.fpuFrom.push(i);
+      this.fpu.push(e.fpu);
+    }
+    if (e.delivered !== undefined) this.delivered.set(i, e.delivered);
+    if (e.inexact !== undefined) this.inexact.set(i, e.inexact);
+    this.first ??= e.pc;
+    this.last = e;
+    this.pos = i + 1;
     this.head = undefined;
   }
 
   /** Undoes the memory writes of the entry before the position; false at the start of history. */
   back(): boolean {
     if (this.pos === 0) return false;
-    if (this.atPresent) this.head ??= this.cpu.read();
-    const e = this.entries[--this.pos];
-    for (let k = e.writes.length - 1; k >= 0; k--) this.cpu.writePhysical(e.writes[k].gpa, e.writes[k].old);
+    const i = --this.pos;
+    if (i === this.packed.length) {
+      // Leaving the present: the last entry's registers are whole.
+      this.head ??= this.cpu.read();
+      this.cursorBytes.set(regsBytes(this.last!.regs));
+      this.seg = this.sregs.length - 1;
+      this.undo(this.last!.writes);
+      return true;
+    }
+    this.undo(this.packed.writes(i));
+    this.packed.flipRegs(i, this.cursorBytes);
+    while (this.sregsFrom[this.seg] > i) this.seg--;
     return true;
   }
 
   /** Redoes the memory writes of the entry at the position; false at the present. */
   forward(): boolean {
     if (this.atPresent) return false;
-    const e = this.entries[this.pos++];
-    for (const w of e.writes) this.cpu.writePhysical(w.gpa, w.new);
+    const i = this.pos++;
+    if (i === this.packed.length) {
+      for (const w of this.last!.writes) this.cpu.writePhysical(w.gpa, w.new);
+      return true;
+    }
+    for (const w of this.packed.writes(i)) this.cpu.writePhysical(w.gpa, w.new);
+    this.packed.flipRegs(i, this.cursorBytes);
+    if (this.seg + 1 < this.sregs.length && this.sregsFrom[this.seg + 1] <= this.pos) this.seg++;
     return true;
+  }
+
+  /** The linear address of the instruction at the position (in the past only). */
+  pc(): bigint {
+    if (this.pos === this.packed.length) return this.last!.pc;
+    return this.packed.pc(this.pos) ?? linearRip(this.cursor[GPR.rip], this.sregs[this.seg]);
+  }
+
+  /** A general register at the position (in the past only), as it was before the instruction there. */
+  reg(name: keyof Regs): bigint {
+    return this.cursor[GPR[name]];
+  }
+
+  /** The writes of the instruction at the position (in the past only). */
+  writes(): Write[] {
+    return this.pos === this.packed.length ? this.last!.writes : this.packed.writes(this.pos);
   }
 
   /** Sets the vCPU's registers to those of the position (after back/forward moved the memory). */
   settle(): void {
     if (this.atPresent && !this.head) return; // never left the present
     const live = this.head!;
-    const s = this.atPresent ? live : { regs: this.entries[this.pos].regs, sregs: this.entries[this.pos].sregs, xsave: this.fpuAt(this.pos) ?? live.xsave };
+    const s = this.atPresent ? live : { regs: this.registers(), sregs: this.sregs[this.seg], xsave: this.fpuAt(this.pos) ?? live.xsave };
     this.cpu.write(s);
     if (this.atPresent) this.head = undefined;
-  }
-
-  /** The XSAVE area at a position: the first FPU-touching entry from there saved it. */
-  private fpuAt(pos: number): Buffer | undefined {
-    for (let i = pos; i < this.entries.length; i++) if (this.entries[i].fpu) return this.entries[i].fpu!.before;
-    return undefined;
   }
 
   /** Drops the history (at the present only: the past's state would be left behind). */
   clear(): void {
     if (!this.atPresent) throw new Error('clearing history while in the past');
-    this.entries.length = 0;
+    this.packed.clear();
+    this.last = undefined;
     this.pos = 0;
     this.head = undefined;
+    for (const a of [this.sregsFrom, this.sregs, this.fpuFrom, this.fpu]) a.length = 0;
+    this.delivered.clear();
+    this.inexact.clear();
+    this.first = undefined;
   }
+
+  /** How many special-register images the log keeps: one per change. */
+  get sregsImages(): number {
+    return this.sregs.length;
+  }
+
+  private undo(writes: readonly Write[]): void {
+    for (let k = writes.length - 1; k >= 0; k--) this.cpu.writePhysical(writes[k].gpa, writes[k].old);
+  }
+
+  private registers(): Regs {
+    return Object.fromEntries(GPR_NAMES.map((n, r) => [n, this.cursor[r]])) as Regs;
+  }
+
+  /** The XSAVE area at a position: the first FPU-touching entry from there saved it. */
+  private fpuAt(pos: number): Buffer | undefined {
+    let lo = 0;
+    let hi = this.fpuFrom.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.fpuFrom[mid] < pos) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.fpu[lo]?.before;
+  }
+}
+
+/** Registers as kvm_regs bytes. */
+function regsBytes(r: Regs): Uint8Array {
+  return new Uint8Array(BigUint64Array.from(GPR_NAMES, (n) => r[n]).buffer);
 }
 
 /** Whether two special-register images are equal, field by field. */

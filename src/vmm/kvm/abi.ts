@@ -46,6 +46,9 @@ export const kvm_sregs = {
 /** struct kvm_xsave (the fixed 4 KiB part; legacy area as in FXSAVE, then the XSAVE header). */
 export const kvm_xsave = { size: 4096 } as const;
 
+/** struct kvm_lapic_state: the local APIC's register page (KVM_APIC_REG_SIZE bytes). */
+export const kvm_lapic_state = { size: 1024 } as const;
+
 /** struct kvm_debugregs */
 export const kvm_debugregs = { size: 128, db: 0, dr6: 32, dr7: 40, flags: 48 } as const;
 
@@ -195,12 +198,13 @@ export const KVM_GET_VCPU_EVENTS = ior(0x9f, kvm_vcpu_events.size);
 export const KVM_SET_VCPU_EVENTS = iow(0xa0, kvm_vcpu_events.size);
 export const KVM_GET_DEBUGREGS = ior(0xa1, kvm_debugregs.size);
 export const KVM_SET_DEBUGREGS = iow(0xa2, kvm_debugregs.size);
+export const KVM_GET_LAPIC = ior(0x8e, kvm_lapic_state.size);
 export const KVM_GET_XSAVE = ior(0xa4, kvm_xsave.size);
 export const KVM_SET_XSAVE = iow(0xa5, kvm_xsave.size);
 
 /** Every layout above by its C name, for the ABI test. */
 export const LAYOUTS = {
-  kvm_regs, kvm_segment, kvm_dtable, kvm_sregs, kvm_xsave, kvm_debugregs, kvm_guest_debug,
+  kvm_regs, kvm_segment, kvm_dtable, kvm_sregs, kvm_xsave, kvm_lapic_state, kvm_debugregs, kvm_guest_debug,
   kvm_userspace_memory_region, kvm_dirty_log, kvm_msrs, kvm_msr_entry, kvm_msr_list, kvm_cpuid2, kvm_cpuid_entry2,
   kvm_vcpu_events, kvm_mp_state, kvm_irq_level, kvm_pit_config, kvm_irqchip, kvm_pic_state,
   kvm_pit_channel_state, kvm_pit_state2, kvm_run,
@@ -215,5 +219,5 @@ export const IOCTLS = {
   KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_GET_MSRS, KVM_SET_MSRS,
   KVM_SET_CPUID2, KVM_GET_MP_STATE, KVM_SET_MP_STATE,
   KVM_SET_GUEST_DEBUG, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_GET_DEBUGREGS,
-  KVM_SET_DEBUGREGS, KVM_GET_XSAVE, KVM_SET_XSAVE,
+  KVM_SET_DEBUGREGS, KVM_GET_LAPIC, KVM_GET_XSAVE, KVM_SET_XSAVE,
 } as const;

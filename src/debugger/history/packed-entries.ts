@@ -1,0 +1,198 @@
+// The recorded instructions, packed into byte chunks. As objects (registers as 18 BigInts, a
+// Buffer per write) an entry took about 1 KB of heap; packed, a typical one takes 20-40 bytes, so
+// ten million instructions fit in well under 1 GiB.
+//
+// One entry's layout, declared here only (little-endian):
+//   u8   flags          PC_FOLLOWS: the instruction's linear address follows, because it is not
+//                       CS base + RIP of the registers before it (a debug exit's own PC)
+//   [u64 pc]
+//   u24  mask           bit r: general register r (GPR_NAMES order) differs between the registers
+//                       before this instruction and those before the next
+//   per bit set, in register order: u8 n, then the n low bytes of (before XOR next); the rest are 0
+//   varint             the number of writes; then per write:
+//     varint gpa, varint length, the old bytes, the new bytes
+// One XOR delta serves both directions: going back or forward flips the same bits. Both memory
+// images are kept (not their XOR) so that a move sets bytes rather than flipping them: memory a
+// device or the user changed since is then still put back exactly.
+import { GPR_NAMES } from '../../x86/registers.js';
+
+export const PC_FOLLOWS = 1;
+/** The general registers as KVM's struct kvm_regs lays them out: 8 bytes each, GPR_NAMES order. */
+export const REGS_BYTES = GPR_NAMES.length * 8;
+/** Entries per chunk: a chunk's entry offsets are one Uint32Array, and a full chunk is trimmed. */
+const CHUNK_ENTRIES = 1 << 16;
+const FIRST_CHUNK_BYTES = 1 << 16;
+
+/** One write as stored: where, and the two images (views into the chunk when read back). */
+export interface PackedWrite {
+  gpa: number;
+  old: Buffer;
+  new: Buffer;
+}
+
+interface Chunk {
+  bytes: Buffer;
+  used: number;
+  starts: Uint32Array;
+}
+
+/** Where an entry's parts lie within its chunk. */
+interface Parsed {
+  bytes: Buffer;
+  pc: bigint | undefined;
+  /** Offset of the register mask. */
+  regs: number;
+  /** Offset of the write count. */
+  writes: number;
+}
+
+export class PackedEntries {
+  private chunks: Chunk[] = [];
+  private count = 0;
+
+  get length(): number {
+    return this.count;
+  }
+
+  /** Bytes held: what the entries use, and four a position for their offsets. */
+  get bytes(): number {
+    let n = 0;
+    for (const c of this.chunks) n += c.used + c.starts.byteLength;
+    return n;
+  }
+
+  /**
+   * Appends an entry. `before` and `next`: the registers before it and before the next one, as
+   * kvm_regs bytes. `pc`: its linear address where that is not CS base + RIP.
+   */
+  push(pc: bigint | undefined, before: Uint8Array, next: Uint8Array, writes: readonly PackedWrite[]): void {
+    let max = 1 + 8 + 3 + REGS_BYTES + GPR_NAMES.length + 10;
+    for (const w of writes) max += 20 + 2 * w.old.length;
+    const c = this.room(max);
+    const b = c.bytes;
+    let o = c.used;
+    c.starts[this.count % CHUNK_ENTRIES] = o;
+    b[o++] = pc === undefined ? 0 : PC_FOLLOWS;
+    if (pc !== undefined) o = b.writeBigUInt64LE(pc, o);
+    const maskAt = o;
+    o += 3;
+    let mask = 0;
+    for (let r = 0; r < GPR_NAMES.length; r++) {
+      let n = 8;
+      while (n > 0 && before[r * 8 + n - 1] === next[r * 8 + n - 1]) n--;
+      if (n === 0) continue;
+      mask |= 1 << r;
+      b[o++] = n;
+      for (let k = 0; k < n; k++) b[o++] = before[r * 8 + k] ^ next[r * 8 + k];
+    }
+    b.writeUIntLE(mask, maskAt, 3);
+    o = putVarint(b, o, writes.length);
+    for (const w of writes) {
+      o = putVarint(b, o, w.gpa);
+      o = putVarint(b, o, w.old.length);
+      b.set(w.old, o);
+      b.set(w.new, o + w.old.length);
+      o += 2 * w.old.length;
+    }
+    c.used = o;
+    this.count++;
+    if (this.count % CHUNK_ENTRIES === 0) c.bytes = Buffer.from(b.subarray(0, o)); // full: trimmed to size
+  }
+
+  /** The linear address stored with entry i, where it is not CS base + RIP. */
+  pc(i: number): bigint | undefined {
+    return this.parse(i).pc;
+  }
+
+  /** XORs entry i's register delta into `regs` (kvm_regs bytes): before it <-> before the next. */
+  flipRegs(i: number, regs: Uint8Array): void {
+    const p = this.parse(i);
+    flip(p.bytes, p.regs, regs);
+  }
+
+  /** Entry i's writes, in the order they were taken; the images are views into the chunk. */
+  writes(i: number): PackedWrite[] {
+    const { bytes: b, writes } = this.parse(i);
+    const out: PackedWrite[] = [];
+    let o = writes;
+    let n: number;
+    [n, o] = getVarint(b, o);
+    for (; n > 0; n--) {
+      let gpa: number, len: number;
+      [gpa, o] = getVarint(b, o);
+      [len, o] = getVarint(b, o);
+      out.push({ gpa, old: b.subarray(o, o + len), new: b.subarray(o + len, o + 2 * len) });
+      o += 2 * len;
+    }
+    return out;
+  }
+
+  clear(): void {
+    this.chunks = [];
+    this.count = 0;
+  }
+
+  private parse(i: number): Parsed {
+    const c = this.chunks[Math.floor(i / CHUNK_ENTRIES)];
+    const b = c.bytes;
+    let o = c.starts[i % CHUNK_ENTRIES];
+    const flags = b[o++];
+    let pc: bigint | undefined;
+    if (flags & PC_FOLLOWS) {
+      pc = b.readBigUInt64LE(o);
+      o += 8;
+    }
+    const regs = o;
+    const mask = b.readUIntLE(o, 3);
+    o += 3;
+    for (let r = 0; r < GPR_NAMES.length; r++) if (mask & (1 << r)) o += 1 + b[o];
+    return { bytes: b, pc, regs, writes: o };
+  }
+
+  /** The chunk the next entry goes into, with at least `n` bytes free. */
+  private room(n: number): Chunk {
+    let c = this.chunks[this.chunks.length - 1];
+    if (!c || this.count % CHUNK_ENTRIES === 0) {
+      c = { bytes: Buffer.allocUnsafeSlow(Math.max(FIRST_CHUNK_BYTES, n)), used: 0, starts: new Uint32Array(CHUNK_ENTRIES) };
+      this.chunks.push(c);
+    }
+    if (c.used + n > c.bytes.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(c.bytes.length * 2, c.used + n));
+      c.bytes.copy(grown, 0, 0, c.used);
+      c.bytes = grown;
+    }
+    return c;
+  }
+}
+
+/** XORs the register delta at `o` of `b` into `regs`. */
+function flip(b: Uint8Array, o: number, regs: Uint8Array): void {
+  const mask = b[o] | (b[o + 1] << 8) | (b[o + 2] << 16);
+  o += 3;
+  for (let r = 0; r < GPR_NAMES.length; r++) {
+    if (!(mask & (1 << r))) continue;
+    const n = b[o++];
+    for (let k = 0; k < n; k++) regs[r * 8 + k] ^= b[o++];
+  }
+}
+
+/** An unsigned LEB128 number (up to 2^53), written at `o`; returns the offset after it. */
+function putVarint(b: Uint8Array, o: number, v: number): number {
+  while (v >= 0x80) {
+    b[o++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  b[o++] = v;
+  return o;
+}
+
+function getVarint(b: Uint8Array, o: number): [number, number] {
+  let v = 0;
+  let scale = 1;
+  for (;;) {
+    const byte = b[o++];
+    v += (byte & 0x7f) * scale;
+    if (byte < 0x80) return [v, o];
+    scale *= 0x80;
+  }
+}
