@@ -66,6 +66,23 @@ test('write set: FPU/SSE instructions are told apart from integer ones; landings
   assert.equal(writeSet(Buffer.from([0x66, 0xcf]), 16, r16, s).performed, undefined);
 });
 
+test('write set: a decode is reused at the same address and bytes, and made again when the code or its place changes', () => {
+  const s = sregs();
+  const pc = 0x100000n;
+  const store = Buffer.from([0x89, 0x04, 0x8f]); // mov %eax,(%rdi,%rcx,4)
+  const r1 = regs({ rdi: 0x2000n, rcx: 5n, rip: pc });
+  assert.deepEqual(writeSet(store, 64, r1, s, pc).ranges, [{ linear: 0x2014n, length: 4 }]);
+  // the cached decode with other registers: the address follows them
+  assert.deepEqual(writeSet(store, 64, regs({ rdi: 0x3000n, rcx: 1n, rip: pc }), s, pc).ranges, [{ linear: 0x3004n, length: 4 }]);
+  // the code at pc rewritten (push %rbp): decoded again
+  assert.deepEqual(writeSet(Buffer.from([0x55]), 64, regs({ rsp: 0x8000n, rip: pc }), s, pc).ranges, [{ linear: 0x7ff8n, length: 8 }]);
+  // the same bytes in 16-bit code: another decode (add %ax,(%bx) style operands differ)
+  assert.deepEqual(writeSet(Buffer.from([0x89, 0x07]), 16, regs({ rbx: 0xfffen, rip: pc }), sregs({ ds: seg(0x10000n) }), pc).ranges, [{ linear: 0x1fffen, length: 2 }]);
+  // a jump's landings are relative to RIP: another RIP at the same linear address decodes again
+  assert.deepEqual(writeSet(Buffer.from([0xeb, 0x10]), 64, regs({ rip: 0x5000n }), s, 0x5000n).landings, [0x5012n]);
+  assert.deepEqual(writeSet(Buffer.from([0xeb, 0x10]), 32, regs({ rip: 0x1000n }), sregs({ cs: seg(0x4000n) }), 0x5000n).landings, [0x1012n]);
+});
+
 /** A fake vCPU over a byte array: executes "instructions" that are (regs, memory writes) changes. */
 function fake(memBytes = 64) {
   const mem = Buffer.alloc(memBytes);

@@ -198,14 +198,14 @@ function walkNone(regs: PagingRegs, lin: bigint): WalkResult {
 
 /** Reads one entry, or explains why it cannot be read. */
 function readEntry(
-  mem: PhysReader, size: 4 | 8, tableBase: bigint, index: number, name: string, from: string,
+  mem: PhysReader, size: 4 | 8, tableBase: bigint, index: number, name: string, from: () => string,
 ): { entry: bigint; address: number } | { reason: string; address: number } {
   const address = Number(tableBase) + index * size;
   if (!mem.contains(address, size)) {
     return {
       address,
       reason: `${name}[${index}] at ${hex(address)} is outside guest memory ` +
-        `(the table at ${hex(tableBase)} comes from ${from})`,
+        `(the table at ${hex(tableBase)} comes from ${from()})`,
     };
   }
   const b = mem.view(address, size);
@@ -213,8 +213,15 @@ function readEntry(
   return { entry, address };
 }
 
+/** A level of a walk; its flag names are worked out when read (the recorder walks on every step and reads none). */
 function level(name: string, index: number, entryAddress: number, entry: bigint, leaf: boolean): WalkLevel {
-  return { name, index, entryAddress, entry, present: (entry & P) !== 0n, flags: flagsOf(entry, name, leaf) };
+  let flags: string[] | undefined;
+  return {
+    name, index, entryAddress, entry, present: (entry & P) !== 0n,
+    get flags() {
+      return (flags ??= flagsOf(entry, name, leaf));
+    },
+  };
 }
 
 function notPresent(l: WalkLevel): string {
@@ -225,7 +232,7 @@ function walk32(mem: PhysReader, regs: PagingRegs, lin: bigint): WalkResult {
   const levels: WalkLevel[] = [];
   const pd = regs.cr3 & 0xffff_f000n;
   const pdi = Number((lin >> 22n) & 0x3ffn);
-  const r1 = readEntry(mem, 4, pd, pdi, 'PDE', `CR3 ${hex(regs.cr3)}`);
+  const r1 = readEntry(mem, 4, pd, pdi, 'PDE', () => `CR3 ${hex(regs.cr3)}`);
   if ('reason' in r1) return { ok: false, levels, reason: r1.reason };
   const pde = r1.entry;
   const big = (regs.cr4 & CR4_PSE) !== 0n && (pde & PS) !== 0n;
@@ -239,7 +246,7 @@ function walk32(mem: PhysReader, regs: PagingRegs, lin: bigint): WalkResult {
   }
   const pt = pde & 0xffff_f000n;
   const pti = Number((lin >> 12n) & 0x3ffn);
-  const r2 = readEntry(mem, 4, pt, pti, 'PTE', `PDE[${pdi}] at ${hex(r1.address)}`);
+  const r2 = readEntry(mem, 4, pt, pti, 'PTE', () => `PDE[${pdi}] at ${hex(r1.address)}`);
   if ('reason' in r2) return { ok: false, levels, reason: r2.reason };
   const l2 = level('PTE', pti, r2.address, r2.entry, true);
   levels.push(l2);
@@ -252,7 +259,7 @@ function walkPae(mem: PhysReader, regs: PagingRegs, lin: bigint): WalkResult {
   const levels: WalkLevel[] = [];
   const pdpt = regs.cr3 & 0xffff_ffe0n;
   const pdpti = Number((lin >> 30n) & 3n);
-  const r0 = readEntry(mem, 8, pdpt, pdpti, 'PDPTE', `CR3 ${hex(regs.cr3)}`);
+  const r0 = readEntry(mem, 8, pdpt, pdpti, 'PDPTE', () => `CR3 ${hex(regs.cr3)}`);
   if ('reason' in r0) return { ok: false, levels, reason: r0.reason };
   // A PAE PDPTE has only P, PWT and PCD: no rights, no large pages.
   const l0: WalkLevel = {
@@ -264,7 +271,7 @@ function walkPae(mem: PhysReader, regs: PagingRegs, lin: bigint): WalkResult {
 
   const pd = r0.entry & ADDR_MASK;
   const pdi = Number((lin >> 21n) & 0x1ffn);
-  const r1 = readEntry(mem, 8, pd, pdi, 'PDE', `PDPTE[${pdpti}] at ${hex(r0.address)}`);
+  const r1 = readEntry(mem, 8, pd, pdi, 'PDE', () => `PDPTE[${pdpti}] at ${hex(r0.address)}`);
   if ('reason' in r1) return { ok: false, levels, reason: r1.reason };
   const pde = r1.entry;
   const big = (pde & PS) !== 0n;
@@ -276,7 +283,7 @@ function walkPae(mem: PhysReader, regs: PagingRegs, lin: bigint): WalkResult {
   }
   const pt = pde & ADDR_MASK;
   const pti = Number((lin >> 12n) & 0x1ffn);
-  const r2 = readEntry(mem, 8, pt, pti, 'PTE', `PDE[${pdi}] at ${hex(r1.address)}`);
+  const r2 = readEntry(mem, 8, pt, pti, 'PTE', () => `PDE[${pdi}] at ${hex(r1.address)}`);
   if ('reason' in r2) return { ok: false, levels, reason: r2.reason };
   const l2 = level('PTE', pti, r2.address, r2.entry, true);
   levels.push(l2);
@@ -295,7 +302,7 @@ function walkLong(mem: PhysReader, regs: PagingRegs, lin: bigint, mode: '4-level
   }
   const steps = mode === '5-level' ? LONG_STEPS : LONG_STEPS.slice(1);
   let table = regs.cr3 & ADDR_MASK;
-  let from = `CR3 ${hex(regs.cr3)}`;
+  let from = () => `CR3 ${hex(regs.cr3)}`;
   for (const s of steps) {
     const index = Number((lin >> s.shift) & ((1n << s.bits) - 1n));
     const r = readEntry(mem, 8, table, index, s.name, from);
@@ -312,7 +319,8 @@ function walkLong(mem: PhysReader, regs: PagingRegs, lin: bigint, mode: '4-level
       return done(lin, phys, size, levels, mode, (regs.efer & EFER_NXE) !== 0n);
     }
     table = r.entry & ADDR_MASK;
-    from = `${s.name}[${index}] at ${hex(r.address)}`;
+    const address = r.address;
+    from = () => `${s.name}[${index}] at ${hex(address)}`;
   }
   throw new Error('page walk ran past the PTE level');
 }

@@ -12,7 +12,7 @@ import { interruptEntry, type InterruptEntry } from '../../x86/interrupt-frame.j
 import { performRealModeInt, performRealModeIret, type Perform } from '../real-mode-int.js';
 import { UndoLog, type Entry, type Write } from './undo-log.js';
 import { writeSet, type WriteRange } from './write-set.js';
-import { PTE_ACCESSED, PTE_DIRTY, pagingMode, walk } from '../../x86/pagewalk.js';
+import { PTE_ACCESSED, PTE_DIRTY, pagingMode, walk, type PagingRegs, type PhysReader, type WalkResult } from '../../x86/pagewalk.js';
 
 /** How often a long recorded run or search lets the event loop in (pause requests, DAP). */
 const YIELD_EVERY = 2048;
@@ -142,7 +142,8 @@ export class Recorder {
     const regs = m.getRegs(v);
     const sregs = m.getSregs(v);
     const pc = m.linearRip(v);
-    const ws = writeSet(this.codeBytes(pc), codeBitness(cpuMode({ ...sregs, rflags: regs.rflags })), regs, sregs);
+    const walks = new Walks(m.vm.memory, sregs);
+    const ws = writeSet(this.codeBytes(pc, walks), codeBitness(cpuMode({ ...sregs, rflags: regs.rflags })), regs, sregs, pc);
     // A real-mode int or iret is performed as the stepper performs it (real-mode-int.ts): no
     // hardware step over it, no debug register at a handler in the BIOS's segment.
     if (!this.halted && ws.performed) {
@@ -174,7 +175,7 @@ export class Recorder {
     // of the page-table entries it walks, the Accessed bit of a segment descriptor it loads.
     const gdt = (ws.loadsSegment || irq) && sregs.cr0 & CR0_PE_BIT ? [{ linear: sregs.gdt.base, length: sregs.gdt.limit + 1 }] : [];
     const frame = irq ? [irq.at.frame] : [];
-    const spans = [...this.physical([...ws.ranges, ...gdt, ...frame]), ...this.pageEntries(pc, [...ws.accesses, ...frame], [...ws.ranges, ...frame])];
+    const spans = [...this.physical([...ws.ranges, ...gdt, ...frame], walks), ...pageEntries(walks, pc, [...ws.accesses, ...frame], [...ws.ranges, ...frame])];
     const old = spans.map((s) => m.readPhysical(s.gpa, s.length));
     const fpuBefore = ws.fpu ? m.vcpu(v).getXsave() : undefined;
     const bp = irq ? m.addHardwareBreakpoint(irq.at.handler, 'execute') : undefined;
@@ -213,35 +214,6 @@ export class Recorder {
   }
 
   /**
-   * The page-table entries walked for the code at `pc` and for the operands that the CPU may
-   * still mark: Accessed clear at any level, or Dirty clear on the page of a write. Once set,
-   * those bits stay, so an entry is saved only until its first use.
-   */
-  private pageEntries(pc: bigint, accesses: WriteRange[], writes: WriteRange[]): PhysSpan[] {
-    const regs = this.m.pagingRegs(this.vcpu);
-    const mode = pagingMode(regs);
-    if (mode === 'none') return [];
-    const size = mode === '32-bit' ? 4 : 8;
-    const out: PhysSpan[] = [];
-    const mark = (linear: bigint, write: boolean) => {
-      const r = walk(this.m.vm.memory, regs, linear);
-      const levels = r.ok ? r.t.levels : r.levels;
-      levels.forEach((l, k) => {
-        const leaf = r.ok && k === levels.length - 1;
-        if (l.present && (!(l.entry & PTE_ACCESSED) || (write && leaf && !(l.entry & PTE_DIRTY)))) out.push({ gpa: l.entryAddress, length: size });
-      });
-    };
-    const each = (r: WriteRange, write: boolean) => {
-      mark(r.linear, write);
-      const last = r.linear + BigInt(Math.max(r.length, 1) - 1);
-      if (last >> 12n !== r.linear >> 12n) mark(last, write);
-    };
-    each({ linear: pc, length: 15 }, false);
-    for (const r of accesses) each(r, writes.includes(r));
-    return out;
-  }
-
-  /**
    * An instruction the stepper performs itself (a real-mode `int` or `iret`): kept in the history
    * like a recorded step when recording, the registers before it and the bytes of `writes`.
    */
@@ -260,22 +232,24 @@ export class Recorder {
   }
 
   /** Up to 15 bytes at `pc`, fewer where the next page is not mapped. */
-  private codeBytes(pc: bigint): Buffer {
-    try {
-      return this.m.readLinear(this.vcpu, pc, 15);
-    } catch {
-      return this.m.readLinear(this.vcpu, pc, Number(0x1000n - (pc & 0xfffn)));
-    }
+  private codeBytes(pc: bigint, walks: Walks): Buffer {
+    const first = walks.physical(pc);
+    if (first === undefined) return this.m.readLinear(this.vcpu, pc, 15); // throws, saying why
+    const inPage = Number(0x1000n - (pc & 0xfffn));
+    if (inPage >= 15) return this.m.readPhysical(first, 15);
+    const head = this.m.readPhysical(first, inPage);
+    const second = walks.physical(pc + BigInt(inPage));
+    return second === undefined ? head : Buffer.concat([head, this.m.readPhysical(second, 15 - inPage)]);
   }
 
   /** Linear ranges as guest-physical spans in RAM, page by page; unmapped pieces fault and write nothing. */
-  physical(ranges: { linear: bigint; length: number }[]): PhysSpan[] {
+  physical(ranges: { linear: bigint; length: number }[], walks = new Walks(this.m.vm.memory, this.m.pagingRegs(this.vcpu))): PhysSpan[] {
     const out: PhysSpan[] = [];
     for (const r of ranges) {
       for (let off = 0; off < r.length;) {
         const lin = r.linear + BigInt(off);
         const n = Math.min(r.length - off, 4096 - Number(lin & 0xfffn));
-        const gpa = this.m.linearToPhysical(this.vcpu, lin);
+        const gpa = walks.physical(lin);
         if (gpa !== undefined) {
           try {
             this.m.readPhysical(gpa, n);
@@ -333,4 +307,58 @@ export class Recorder {
 /** Whether any of `writes` touches any of `spans`. */
 export function writesTo(writes: readonly Write[], spans: readonly PhysSpan[]): boolean {
   return writes.some((w) => spans.some((s) => w.gpa < s.gpa + s.length && s.gpa < w.gpa + w.old.length));
+}
+
+/**
+ * The page-table entries walked for the code at `pc` and for the operands that the CPU may
+ * still mark: Accessed clear at any level, or Dirty clear on the page of a write. Once set,
+ * those bits stay, so an entry is saved only until its first use.
+ */
+function pageEntries(walks: Walks, pc: bigint, accesses: WriteRange[], writes: WriteRange[]): PhysSpan[] {
+  const mode = pagingMode(walks.regs);
+  if (mode === 'none') return [];
+  const size = mode === '32-bit' ? 4 : 8;
+  const out: PhysSpan[] = [];
+  const mark = (linear: bigint, write: boolean) => {
+    const r = walks.at(linear);
+    const levels = r.ok ? r.t.levels : r.levels;
+    levels.forEach((l, k) => {
+      const leaf = r.ok && k === levels.length - 1;
+      if (l.present && (!(l.entry & PTE_ACCESSED) || (write && leaf && !(l.entry & PTE_DIRTY)))) out.push({ gpa: l.entryAddress, length: size });
+    });
+  };
+  const each = (r: WriteRange, write: boolean) => {
+    mark(r.linear, write);
+    const last = r.linear + BigInt(Math.max(r.length, 1) - 1);
+    if (last >> 12n !== r.linear >> 12n) mark(last, write);
+  };
+  each({ linear: pc, length: 15 }, false);
+  for (const r of accesses) each(r, writes.includes(r));
+  return out;
+}
+
+/**
+ * The page walks of one step, by linear page: the tables cannot change before the step runs, and
+ * the code, its operands and the entries the CPU may mark are mostly on one or two pages.
+ */
+class Walks {
+  private readonly memo = new Map<bigint, WalkResult>();
+
+  constructor(private readonly mem: PhysReader, readonly regs: PagingRegs) {}
+
+  at(linear: bigint): WalkResult {
+    const page = linear >> 12n;
+    let r = this.memo.get(page);
+    if (!r) {
+      r = walk(this.mem, this.regs, linear);
+      this.memo.set(page, r);
+    }
+    return r;
+  }
+
+  /** The guest-physical address of `linear`, undefined where it is not mapped. */
+  physical(linear: bigint): number | undefined {
+    const r = this.at(linear);
+    return r.ok ? r.t.physical - Number(r.t.linear & 0xfffn) + Number(linear & 0xfffn) : undefined;
+  }
 }

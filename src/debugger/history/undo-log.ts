@@ -53,6 +53,8 @@ export class UndoLog {
   private readonly packed = new PackedEntries();
   /** The last entry, whole: its register delta needs the registers before the next one. */
   private last: Entry | undefined;
+  /** Its registers as kvm_regs bytes. */
+  private lastRegs: Uint8Array | undefined;
   /** How many entries lie before the vCPU's state: length at the present. */
   private pos = 0;
   /** The live state, saved when the first step back leaves the present. */
@@ -111,9 +113,10 @@ export class UndoLog {
   append(e: Entry): void {
     if (!this.atPresent) throw new Error('recording while in the past');
     const i = this.length;
+    const regs = regsBytes(e.regs);
     if (this.last) {
       const l = this.last;
-      this.packed.push(linearRip(l.regs.rip, l.sregs) === l.pc ? undefined : l.pc, regsBytes(l.regs), regsBytes(e.regs), l.writes);
+      this.packed.push(linearRip(l.regs.rip, l.sregs) === l.pc ? undefined : l.pc, this.lastRegs!, regs, l.writes);
     }
     if (!this.sregs.length || !sameSregs(this.sregs[this.sregs.length - 1], e.sregs)) {
       this.sregsFrom.push(i);
@@ -127,6 +130,7 @@ export class UndoLog {
     if (e.inexact !== undefined) this.inexact.set(i, e.inexact);
     this.first ??= e.pc;
     this.last = e;
+    this.lastRegs = regs;
     this.pos = i + 1;
     this.head = undefined;
   }
@@ -138,7 +142,7 @@ export class UndoLog {
     if (i === this.packed.length) {
       // Leaving the present: the last entry's registers are whole.
       this.head ??= this.cpu.read();
-      this.cursorBytes.set(regsBytes(this.last!.regs));
+      this.cursorBytes.set(this.lastRegs!);
       this.seg = this.sregs.length - 1;
       this.undo(this.last!.writes);
       return true;
@@ -193,6 +197,7 @@ export class UndoLog {
     if (!this.atPresent) throw new Error('clearing history while in the past');
     this.packed.clear();
     this.last = undefined;
+    this.lastRegs = undefined;
     this.pos = 0;
     this.head = undefined;
     for (const a of [this.sregsFrom, this.sregs, this.fpuFrom, this.fpu]) a.length = 0;
@@ -229,7 +234,9 @@ export class UndoLog {
 
 /** Registers as kvm_regs bytes. */
 function regsBytes(r: Regs): Uint8Array {
-  return new Uint8Array(BigUint64Array.from(GPR_NAMES, (n) => r[n]).buffer);
+  const words = new BigUint64Array(GPR_NAMES.length);
+  for (let k = 0; k < GPR_NAMES.length; k++) words[k] = r[GPR_NAMES[k]];
+  return new Uint8Array(words.buffer);
 }
 
 /** Whether two special-register images are equal, field by field. */

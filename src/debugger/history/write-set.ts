@@ -54,17 +54,76 @@ function regValue(r: Register, regs: Regs): bigint {
   return BigInt.asUintN(RegisterExt.size(r) * 8, regs[name]);
 }
 
-/** The write set of the instruction in `bytes` (at regs.rip), in code of `bits` bits. */
-export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sregs: Sregs): WriteSet {
+/** A memory operand as decoded: its address is worked out with the registers of the step. */
+interface Operand {
+  base: Register;
+  index: Register;
+  scale: bigint;
+  displacement: bigint;
+  segment: Register;
+  addrBits: 16 | 32 | 64;
+  length: number;
+  write: boolean;
+}
+
+/** What decoding tells of an instruction, whatever the registers: the write set without addresses. */
+interface Decoded extends Omit<WriteSet, 'ranges' | 'accesses'> {
+  /** The instruction's bytes and where it was decoded: a cached decode serves while they match. */
+  bytes: Buffer;
+  bits: number;
+  rip: bigint;
+  operands: Operand[];
+}
+
+/**
+ * Decodes at most this many instructions' write sets are kept, by linear address: a recorded loop
+ * decodes each of its instructions once (iced-x86's decoding and its info factory cost more than
+ * the rest of a write set together).
+ */
+const CACHE_SIZE = 65536;
+const cache = new Map<bigint, Decoded>();
+
+/**
+ * The write set of the instruction in `bytes` (at regs.rip, linear address `pc`), in code of
+ * `bits` bits. A decode is reused for the same bytes at the same place.
+ */
+export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sregs: Sregs, pc?: bigint): WriteSet {
+  let d = pc === undefined ? undefined : cache.get(pc);
+  if (!d || d.bits !== bits || d.rip !== regs.rip || !d.bytes.equals(bytes.subarray(0, d.bytes.length))) {
+    d = decode(bytes, bits, regs.rip);
+    if (pc !== undefined) {
+      if (cache.size >= CACHE_SIZE) cache.clear();
+      cache.set(pc, d);
+    }
+  }
+  const ranges: WriteRange[] = [];
+  const accesses: WriteRange[] = [];
+  for (const m of d.operands) {
+    const offset = BigInt.asUintN(m.addrBits, m.displacement + regValue(m.base, regs) + regValue(m.index, regs) * m.scale);
+    const segBase = bits === 64 && m.segment !== Register.FS && m.segment !== Register.GS ? 0n : segmentBase(m.segment, sregs);
+    const linear = bits === 64 ? BigInt.asUintN(64, segBase + offset) : BigInt.asUintN(32, segBase + offset);
+    const range = { linear, length: m.length };
+    accesses.push(range);
+    if (m.write) ranges.push(range);
+  }
+  if (d.interrupt) {
+    const sp = BigInt.asUintN(bits === 64 ? 64 : 32, (bits === 64 ? 0n : sregs.ss.base) + (regs.rsp & ~15n) - BigInt(FRAME_BYTES));
+    ranges.push({ linear: sp, length: FRAME_BYTES });
+  }
+  const { loadsSegment, vector, fpu, landings, interrupt, halts, performed, next } = d;
+  return { ranges, accesses, loadsSegment, vector, fpu, landings, interrupt, halts, performed, next };
+}
+
+function decode(bytes: Uint8Array, bits: 16 | 32 | 64, rip: bigint): Decoded {
   const d = new Decoder(bits, bytes, DecoderOptions.None);
-  d.ip = regs.rip;
+  d.ip = rip;
   const i = d.decode();
   const ii = info.info(i);
   try {
-    const ranges: WriteRange[] = [];
-    const accesses: WriteRange[] = [];
+    const operands: Operand[] = [];
     let loadsSegment = i.isJmpFar || i.isJmpFarIndirect || i.isCallFar || i.isCallFarIndirect ||
-      /^(Iret|Retf|Int|Into|Syscall|Sysret|Sysenter|Sysexit)/.test(MNEMONIC_NAMES[i.mnemonic] ?? '');    let fpu: boolean = i.encoding !== EncodingKind.Legacy || i.isSaveRestoreInstruction || i.fpuWritesTop ||
+      /^(Iret|Retf|Int|Into|Syscall|Sysret|Sysenter|Sysexit)/.test(MNEMONIC_NAMES[i.mnemonic] ?? '');
+    let fpu: boolean = i.encoding !== EncodingKind.Legacy || i.isSaveRestoreInstruction || i.fpuWritesTop ||
       /^(F|Ldmxcsr|Emms|Fxrstor|Xrstor)/.test((MNEMONIC_NAMES[i.mnemonic] ?? ''));
     for (const u of ii.usedRegisters()) {
       const r = u.register as Register;
@@ -74,25 +133,18 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
     }
     for (const m of ii.usedMemory()) {
       if (m.access !== OpAccess.NoMemAccess) {
-        const addrBits = m.base !== Register.None && RegisterExt.isGPR16(m.base) ? 16 : m.base !== Register.None && RegisterExt.isGPR32(m.base) ? 32
-          : bits === 64 ? 64 : bits === 32 ? 32 : 16;
-        const offset = BigInt.asUintN(addrBits, m.displacement + regValue(m.base, regs) + regValue(m.index, regs) * BigInt(m.scale));
-        const seg = m.segment as Register;
-        const segBase = bits === 64 && seg !== Register.FS && seg !== Register.GS ? 0n : segmentBase(seg, sregs);
-        const linear = bits === 64 ? BigInt.asUintN(64, segBase + offset) : BigInt.asUintN(32, segBase + offset);
         const size = m.memorySize === MemorySize.Unknown ? 0 : MemorySizeExt.size(m.memorySize);
-        const range = { linear, length: size || UNKNOWN_SIZE };
-        accesses.push(range);
-        if (WRITES.has(m.access)) ranges.push(range);
+        operands.push({
+          base: m.base, index: m.index, scale: BigInt(m.scale), displacement: m.displacement, segment: m.segment as Register,
+          addrBits: m.base !== Register.None && RegisterExt.isGPR16(m.base) ? 16 : m.base !== Register.None && RegisterExt.isGPR32(m.base) ? 32
+            : bits === 64 ? 64 : bits === 32 ? 32 : 16,
+          length: size || UNKNOWN_SIZE, write: WRITES.has(m.access),
+        });
       }
       m.free();
     }
     const flow = i.flowControl;
     const interrupt = flow === FlowControl.Interrupt || flow === FlowControl.Exception;
-    if (interrupt) {
-      const sp = BigInt.asUintN(bits === 64 ? 64 : 32, (bits === 64 ? 0n : sregs.ss.base) + (regs.rsp & ~15n) - BigInt(FRAME_BYTES));
-      ranges.push({ linear: sp, length: FRAME_BYTES });
-    }
     let landings: bigint[] | undefined;
     if (flow === FlowControl.Next) landings = [i.nextIP];
     else if (flow === FlowControl.ConditionalBranch) landings = [i.nextIP, i.nearBranchTarget];
@@ -101,7 +153,8 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
       : i.mnemonic === Mnemonic.Int1 ? 1 : undefined;
     const performed = i.mnemonic === Mnemonic.Int ? 'int' : i.code === Code.Iretw ? 'iret16' : undefined;
     return {
-      ranges, accesses, loadsSegment, vector, fpu, landings, interrupt, halts: i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait,
+      bytes: Buffer.from(bytes.subarray(0, i.length)), bits, rip, operands,
+      loadsSegment, vector, fpu, landings, interrupt, halts: i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait,
       performed, next: i.nextIP,
     };
   } finally {
