@@ -1018,6 +1018,11 @@ export class Machine {
     return pic ?? nextApicVector(apic);
   }
 
+  /** Whether vCPU `index`'s local APIC is enabled (globally and by software): it has interrupts of its own. */
+  localApicEnabled(index: number): boolean {
+    return this.apicState(index).enabled;
+  }
+
   private apicState(index: number): ApicState {
     const v = this.vcpu(index);
     return apicState(v.getLapic(), v.getSregs().apic_base);

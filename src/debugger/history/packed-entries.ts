@@ -21,7 +21,9 @@ export const PC_FOLLOWS = 1;
 export const REGS_BYTES = GPR_NAMES.length * 8;
 /** Entries per chunk: a chunk's entry offsets are one Uint32Array, and a full chunk is trimmed. */
 const CHUNK_ENTRIES = 1 << 16;
-const FIRST_CHUNK_BYTES = 1 << 16;
+/** A chunk's first byte and offset buffers, doubled as it fills: a short history stays small. */
+const FIRST_CHUNK_BYTES = 1 << 14;
+const FIRST_CHUNK_STARTS = 1 << 10;
 
 /** One write as stored: where, and the two images (views into the chunk when read back). */
 export interface PackedWrite {
@@ -54,7 +56,7 @@ export class PackedEntries {
     return this.count;
   }
 
-  /** Bytes held: what the entries use, and four a position for their offsets. */
+  /** Bytes held: what the entries use, and their offsets (four bytes each, as allocated). */
   get bytes(): number {
     let n = 0;
     for (const c of this.chunks) n += c.used + c.starts.byteLength;
@@ -71,7 +73,13 @@ export class PackedEntries {
     const c = this.room(max);
     const b = c.bytes;
     let o = c.used;
-    c.starts[this.count % CHUNK_ENTRIES] = o;
+    const slot = this.count % CHUNK_ENTRIES;
+    if (slot === c.starts.length) {
+      const grown = new Uint32Array(Math.min(c.starts.length * 2, CHUNK_ENTRIES));
+      grown.set(c.starts);
+      c.starts = grown;
+    }
+    c.starts[slot] = o;
     b[o++] = pc === undefined ? 0 : PC_FOLLOWS;
     if (pc !== undefined) o = b.writeBigUInt64LE(pc, o);
     const maskAt = o;
@@ -153,7 +161,7 @@ export class PackedEntries {
   private room(n: number): Chunk {
     let c = this.chunks[this.chunks.length - 1];
     if (!c || this.count % CHUNK_ENTRIES === 0) {
-      c = { bytes: Buffer.allocUnsafeSlow(Math.max(FIRST_CHUNK_BYTES, n)), used: 0, starts: new Uint32Array(CHUNK_ENTRIES) };
+      c = { bytes: Buffer.allocUnsafeSlow(Math.max(FIRST_CHUNK_BYTES, n)), used: 0, starts: new Uint32Array(FIRST_CHUNK_STARTS) };
       this.chunks.push(c);
     }
     if (c.used + n > c.bytes.length) {

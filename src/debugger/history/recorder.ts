@@ -16,6 +16,8 @@ import { PTE_ACCESSED, PTE_DIRTY, pagingMode, walk, type PagingRegs, type PhysRe
 
 /** How often a long recorded run or search lets the event loop in (pause requests, DAP). */
 const YIELD_EVERY = 2048;
+/** A held step not done after this long is paused: see recordOnce. */
+const HELD_STEP_MS = 20;
 
 export const SMP_REFUSED = 'recording needs a machine with one vCPU (smp: 1): kvmdbg records and reverses a single vCPU';
 
@@ -137,6 +139,14 @@ export class Recorder {
    * as KVM would choose it (vmm/lapic.ts).
    */
   private async record(hold: boolean, deliver: boolean): Promise<Stop> {
+    for (;;) {
+      const stop = await this.recordOnce(hold, deliver);
+      if (stop) return stop;
+    }
+  }
+
+  /** One try of `record`: undefined when the step was taken back before anything ran (try again). */
+  private async recordOnce(hold: boolean, deliver: boolean): Promise<Stop | undefined> {
     const m = this.m;
     const v = this.vcpu;
     const regs = m.getRegs(v);
@@ -151,12 +161,18 @@ export class Recorder {
       if (ws.performed === 'int' ? performRealModeInt(m, v, ws.vector!, ws.next, perform) : performRealModeIret(m, v, perform)) return { kind: 'step', vcpu: v };
     }
     let irq: { vector: number; at: InterruptEntry } | undefined;
+    /** A held step of a halted vCPU, to let KVM take in what its local APIC timer raised. */
+    let poke = false;
     if (regs.rflags & RFLAGS_IF && m.canHoldInterrupts && (deliver || ws.halts || this.halted)) {
       // Where no interrupt can come (8259 lines all masked, the local APIC off), the hlt steps
       // as before, let through whole.
       const waits = (ws.halts || this.halted) && m.interruptsCanArrive(v);
       let vector = m.pendingInterruptVector(v);
-      while (vector === undefined && waits) {
+      // KVM moves an expired local APIC timer into the APIC's request register only inside
+      // KVM_RUN: a halted vCPU's is looked for by a held step with a time limit (below), where
+      // the 8259s' requests show at once.
+      poke = vector === undefined && this.halted && m.localApicEnabled(v);
+      while (vector === undefined && waits && !poke) {
         await new Promise((r) => setTimeout(r, 1));
         if (this.pauseWanted) return { kind: 'pause', vcpu: v };
         vector = m.pendingInterruptVector(v);
@@ -179,12 +195,29 @@ export class Recorder {
     const old = spans.map((s) => m.readPhysical(s.gpa, s.length));
     const fpuBefore = ws.fpu ? m.vcpu(v).getXsave() : undefined;
     const bp = irq ? m.addHardwareBreakpoint(irq.at.handler, 'execute') : undefined;
+    // A halted vCPU held off interrupts would never wake: it steps with them let through, but
+    // for a poke. A held step that runs into a hlt waits for ever too (the trap after `sti` comes
+    // only after the next instruction on some hosts: `sti; hlt` is one step), so a held step is
+    // paused after a while: the vCPU halted there, or nothing ran.
+    const held = poke || (hold && !external && !ws.halts && !this.halted);
+    let timedOut = false;
+    const limit = held ? setTimeout(() => {
+      timedOut = true;
+      m.pause();
+    }, HELD_STEP_MS) : undefined;
     let stop: Stop;
     try {
-      // A halted vCPU held off interrupts would never wake: it steps with them let through.
-      stop = await m.step(v, hold && !external && !ws.halts && !this.halted ? { holdInterrupts: true } : undefined);
+      stop = await m.step(v, held ? { holdInterrupts: true } : undefined);
     } finally {
+      clearTimeout(limit);
       if (bp !== undefined) m.removeBreakpoint(bp);
+    }
+    /** The instruction and the one after it ran in the step (the trap deferred past the second). */
+    let pair = false;
+    if (stop.kind === 'pause' && timedOut && !this.pauseWanted) {
+      if (m.linearRip(v) === pc) return undefined; // nothing ran: again, KVM has taken its timers in
+      pair = true;
+      stop = { kind: 'step', vcpu: v };
     }
     if (bp !== undefined && stop.kind === 'breakpoint' && stop.id === bp) stop = { kind: 'step', vcpu: v };
     if (stop.kind !== 'step' && stop.kind !== 'watchpoint' && stop.kind !== 'breakpoint') return stop;
@@ -193,7 +226,7 @@ export class Recorder {
     const now = m.getRegs(v);
     const delivered = irq && m.linearRip(v) === irq.at.handler && now.rsp === irq.at.rsp ? irq : undefined;
     // A hlt stepped by KVM may end before it waits: the vCPU stays halted for the next step.
-    this.halted = ws.halts && !delivered && m.isHalted(v);
+    this.halted = (pair || ws.halts) && !delivered && m.isHalted(v);
     // The frame's RFLAGS image holds the trap flag of the step: the handler's iret must not take it.
     if (delivered && !(regs.rflags & RFLAGS_TF)) {
       const f = delivered.at.flags;
@@ -208,7 +241,8 @@ export class Recorder {
     if (fpuBefore) entry.fpu = { before: fpuBefore, after: m.vcpu(v).getXsave() };
     if (delivered && external) entry.delivered = delivered.vector;
     else if (ws.interrupt && !delivered) entry.inexact = 'it delivered an interrupt or exception: only 64 bytes below the stack pointer were saved';
-    else if (ws.landings && !ws.landings.includes(now.rip)) entry.inexact = 'an exception or interrupt was delivered during it: its frame was not saved';
+    else if (pair && !this.halted) entry.inexact = 'the instruction after it ran in the same step (its trap came one instruction late): that one\'s writes were not saved';
+    else if (ws.landings && !pair && !ws.landings.includes(now.rip)) entry.inexact = 'an exception or interrupt was delivered during it: its frame was not saved';
     this.log.append(entry);
     return stop;
   }
