@@ -169,9 +169,9 @@ export class Recorder {
       const waits = (ws.halts || this.halted) && m.interruptsCanArrive(v);
       let vector = m.pendingInterruptVector(v);
       // KVM moves an expired local APIC timer into the APIC's request register only inside
-      // KVM_RUN: a halted vCPU's is looked for by a held step with a time limit (below), where
-      // the 8259s' requests show at once.
-      poke = vector === undefined && this.halted && m.localApicEnabled(v);
+      // KVM_RUN: for a hlt (or a vCPU it left halted) it is looked for by a held step with a
+      // time limit (below), where the 8259s' requests show at once.
+      poke = vector === undefined && (ws.halts || this.halted) && m.localApicEnabled(v);
       while (vector === undefined && waits && !poke) {
         await new Promise((r) => setTimeout(r, 1));
         if (this.pauseWanted) return { kind: 'pause', vcpu: v };
@@ -212,11 +212,11 @@ export class Recorder {
       clearTimeout(limit);
       if (bp !== undefined) m.removeBreakpoint(bp);
     }
-    /** The instruction and the one after it ran in the step (the trap deferred past the second). */
-    let pair = false;
+    /** The held step ran and was paused: into a hlt, or (`sti; hlt`) on into the next one's. */
+    let ranOn = false;
     if (stop.kind === 'pause' && timedOut && !this.pauseWanted) {
       if (m.linearRip(v) === pc) return undefined; // nothing ran: again, KVM has taken its timers in
-      pair = true;
+      ranOn = true;
       stop = { kind: 'step', vcpu: v };
     }
     if (bp !== undefined && stop.kind === 'breakpoint' && stop.id === bp) stop = { kind: 'step', vcpu: v };
@@ -226,7 +226,7 @@ export class Recorder {
     const now = m.getRegs(v);
     const delivered = irq && m.linearRip(v) === irq.at.handler && now.rsp === irq.at.rsp ? irq : undefined;
     // A hlt stepped by KVM may end before it waits: the vCPU stays halted for the next step.
-    this.halted = (pair || ws.halts) && !delivered && m.isHalted(v);
+    this.halted = (ranOn || ws.halts) && !delivered && m.isHalted(v);
     // The frame's RFLAGS image holds the trap flag of the step: the handler's iret must not take it.
     if (delivered && !(regs.rflags & RFLAGS_TF)) {
       const f = delivered.at.flags;
@@ -241,8 +241,8 @@ export class Recorder {
     if (fpuBefore) entry.fpu = { before: fpuBefore, after: m.vcpu(v).getXsave() };
     if (delivered && external) entry.delivered = delivered.vector;
     else if (ws.interrupt && !delivered) entry.inexact = 'it delivered an interrupt or exception: only 64 bytes below the stack pointer were saved';
-    else if (pair && !this.halted) entry.inexact = 'the instruction after it ran in the same step (its trap came one instruction late): that one\'s writes were not saved';
-    else if (ws.landings && !pair && !ws.landings.includes(now.rip)) entry.inexact = 'an exception or interrupt was delivered during it: its frame was not saved';
+    else if (ranOn && !this.halted) entry.inexact = 'the instruction after it ran in the same step (its trap came one instruction late): that one\'s writes were not saved';
+    else if (ws.landings && !ranOn && !ws.landings.includes(now.rip)) entry.inexact = 'an exception or interrupt was delivered during it: its frame was not saved';
     this.log.append(entry);
     return stop;
   }
