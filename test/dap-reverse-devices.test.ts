@@ -191,6 +191,27 @@ test('back and forth 1000 times at random: each position has the registers and m
   assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (0x21 << 1) | 1);
 });
 
+/**
+ * The 64-bit interrupt frame at `at` (RIP, CS, RFLAGS, RSP, SS) of an interrupt taken in the
+ * guest's `wait: hlt` loop with its stack at 0x7000: RIP at the hlt or after it, IF on, TF off.
+ */
+async function frameFromHlt(at: bigint, wait: bigint): Promise<void> {
+  const frame = await readMem(at, 40);
+  const [rip, cs, rflags, rsp] = [0, 8, 16, 24].map((o) => frame.readBigUInt64LE(o));
+  assert.ok(rip === wait || rip === wait + 1n, `interrupted at ${hex(rip)}`);
+  assert.deepEqual([cs, rflags & 0x300n, rsp], [8n, 0x200n, 0x7000n], 'CS 8, IF on and TF off in the saved RFLAGS, the stack before it');
+}
+
+/** Steps back while the pc is in the handler; how many steps it took. */
+async function backOutOf(inHandler: (pc: bigint) => boolean): Promise<number> {
+  let steps = 0;
+  while (inHandler(await pc())) {
+    await stepBack();
+    steps++;
+  }
+  return steps;
+}
+
 test('an interrupt that arrives while recording is part of the history: back across the UART\'s IRQ handler and forward again, exact', async () => {
   const g = buildFlat64('serial-irq64');
   const STACK = [{ from: 0x6f00n, to: 0x7000n }];
@@ -206,18 +227,11 @@ test('an interrupt that arrives while recording is part of the history: back acr
   assert.equal(await reg('rax') & 0xffn, 0x51n);
   assert.match(await repl('info record'), /interrupts delivered while recording: 1$/m);
   const there = await state(STACK);
-  // the frame the CPU pushed, under the handler's two pushes: RIP, CS, RFLAGS, RSP, SS
-  const frame = await readMem(await reg('rsp') + 16n, 40);
-  const [rip, cs, rflags, rsp] = [0, 8, 16, 24].map((o) => frame.readBigUInt64LE(o));
-  assert.ok(rip === g.syms.wait || rip === g.syms.wait + 1n, `interrupted at ${hex(rip)}`);
-  assert.deepEqual([cs, rflags & 0x300n, rsp], [8n, 0x200n, 0x7000n], 'CS 8, IF on and TF off in the saved RFLAGS, the stack before it');
+  // the frame the CPU pushed, under the handler's two pushes
+  await frameFromHlt(await reg('rsp') + 16n, g.syms.wait);
 
   // back to before the interrupt: out of the handler, the frame gone
-  let steps = 0;
-  while (inHandler(await pc())) {
-    await stepBack();
-    steps++;
-  }
+  const steps = await backOutOf(inHandler);
   assert.equal(steps, 5, 'push, push, mov, in, then the delivery');
   assert.ok((await pc()) === g.syms.wait || (await pc()) === g.syms.wait + 1n);
   assert.equal(await reg('rsp'), 0x7000n);
@@ -257,18 +271,10 @@ test('an interrupt through the local APIC (its timer) that arrives while recordi
   assert.match(await repl('info record'), /interrupts delivered while recording: 1$/m);
   assert.doesNotMatch(await repl('info record'), /may not be restored exactly/, 'no entry is inexact');
   const there = await state(STACK);
-  // the frame the CPU pushed: RIP, CS, RFLAGS, RSP, SS
-  const frame = await readMem(await reg('rsp'), 40);
-  const [rip, cs, rflags, rsp] = [0, 8, 16, 24].map((o) => frame.readBigUInt64LE(o));
-  assert.ok(rip === g.syms.wait || rip === g.syms.wait + 1n, `interrupted at ${hex(rip)}`);
-  assert.deepEqual([cs, rflags & 0x300n, rsp], [8n, 0x200n, 0x7000n], 'CS 8, IF on and TF off in the saved RFLAGS, the stack before it');
+  await frameFromHlt(await reg('rsp'), g.syms.wait);
 
   // back to before the interrupt: out of the handler, the frame gone, no tick counted
-  let steps = 0;
-  while (inHandler(await pc())) {
-    await stepBack();
-    steps++;
-  }
+  const steps = await backOutOf(inHandler);
   assert.equal(steps, 2, 'incq, then the delivery');
   assert.ok((await pc()) === g.syms.wait || (await pc()) === g.syms.wait + 1n);
   assert.equal(await reg('rsp'), 0x7000n);

@@ -2,18 +2,11 @@
    0x40; the 8259s all masked, so nothing comes through them): the handler counts ticks and
    signals the end of the interrupt to the APIC. For the test of an interrupt through the local
    APIC that arrives while recording. */
+#include "include/idt64.inc"
         .code64
         .globl _start
 _start: mov $0x7000, %rsp
-        lea handler(%rip), %rax          /* IDT gate 0x40 -> handler */
-        lea idt+0x40*16(%rip), %rdi
-        mov %ax, (%rdi)
-        movw $0x08, 2(%rdi)
-        movw $0x8e00, 4(%rdi)
-        shr $16, %rax
-        mov %ax, 6(%rdi)
-        shr $16, %rax
-        mov %eax, 8(%rdi)
+        idt_gate64 0x40, handler
         lidt idtr(%rip)
         mov $0xff, %al                   /* both 8259s masked */
         out %al, $0x21

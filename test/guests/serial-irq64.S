@@ -3,18 +3,11 @@
    of a breakpoint on that hlt: continuing from it waits for input, and must not freeze the
    monitor (a pause answers; input typed later wakes it). */
 #include "include/pic-init.inc"
+#include "include/idt64.inc"
         .code64
         .globl _start
 _start: mov $0x7000, %rsp
-        lea handler(%rip), %rax          /* IDT gate 36 -> handler */
-        lea idt+36*16(%rip), %rdi
-        mov %ax, (%rdi)
-        movw $0x08, 2(%rdi)
-        movw $0x8e00, 4(%rdi)
-        shr $16, %rax
-        mov %ax, 6(%rdi)
-        shr $16, %rax
-        mov %eax, 8(%rdi)
+        idt_gate64 36, handler
         lidt idtr(%rip)
         pic_init 0xef                    /* only IRQ 4 */
         mov $0x3f9, %dx                  /* IER: received data available */

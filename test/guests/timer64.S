@@ -2,18 +2,11 @@
    counts ticks while the main loop counts in RBX. For stepping tests: a step must never stop
    inside the handler. */
 #include "include/pic-init.inc"
+#include "include/idt64.inc"
         .code64
         .globl _start
 _start: mov $0x7000, %rsp
-        lea handler(%rip), %rax          /* IDT gate 32 -> handler */
-        lea idt+32*16(%rip), %rdi
-        mov %ax, (%rdi)
-        movw $0x08, 2(%rdi)
-        movw $0x8e00, 4(%rdi)
-        shr $16, %rax
-        mov %ax, 6(%rdi)
-        shr $16, %rax
-        mov %eax, 8(%rdi)
+        idt_gate64 32, handler
         lidt idtr(%rip)
         pic_init 0xfe                    /* only IRQ 0 */
         /* PIT channel 0, mode 2, divisor 600: about 2 kHz */
