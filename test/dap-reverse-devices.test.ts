@@ -3,10 +3,12 @@
 // UART's RBR: replayed, never read again), and back and forth at random against a live run's
 // state at the same instruction count (test/guests/reverse-random64.S), and back across an
 // interrupt handler entered while recording, through the 8259s (test/guests/serial-irq64.S) and
-// through the local APIC (test/guests/apic-timer64.S).
+// through the local APIC (test/guests/apic-timer64.S); a triple fault while recording
+// (test/guests/triple64.S).
 import './support/needs-kvm.js';
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { buildAll, clientPerTest, flat64Launch, hex, launch, scope, stopped } from './support/dap.js';
@@ -295,6 +297,29 @@ test('an interrupt through the local APIC (its timer) that arrives while recordi
   await stop();
   assert.equal(await pc(), g.syms.counted);
   assert.equal(await state(STACK), there, 'the first handler\'s state exactly');
+});
+
+test('a triple fault while recording stops at the faulting instruction with its state (from the history where the host reset the vCPU); stepping back goes on from there', async () => {
+  const g = buildFlat64('triple64');
+  await launch(dc, { ...flat64Launch(g.bin), record: true, stopOnEntry: true });
+  await stop();
+  await dc.continueRequest({ threadId: 1 });
+  const ev = await stop();
+  assert.equal(ev.body.reason, 'exception');
+  assert.match(ev.body.text ?? '', /Triple fault/);
+  // The host fact the text depends on: KVM on SVM re-INITs the vCPU at a shutdown (kvm_amd
+  // loaded, not kvm_pvm); elsewhere KVM keeps the state itself.
+  const svm = existsSync('/sys/module/kvm_amd') && !existsSync('/sys/module/kvm_pvm');
+  assert.match(ev.body.text ?? '', svm ? /faulting instruction's, from the recorded history/ : /its state is kept for inspection/);
+  assert.equal(await pc(), g.syms.fault);
+  assert.equal(await reg('rbx'), 0x1234n);
+  assert.equal(await sys('System', 'efer') & 0x500n, 0x500n, 'long mode, not the reset state');
+  assert.match(await repl('info record'), /instructions recorded: 2$/m);
+  await stepBack();
+  assert.equal(await pc(), g.syms.load_idt);
+  await stepBack();
+  assert.equal(await pc(), g.syms._start);
+  assert.notEqual(await reg('rbx'), 0x1234n, 'before the mov');
 });
 
 test('the real-mode int and iret that the stepper (and a recorded run) performs itself are in the history: back out of the BIOS and in again', async () => {

@@ -2,6 +2,8 @@
         .code64
         .globl _start
 _start: mov $0x1234, %rbx
+        .globl load_idt
+load_idt:
         lidt idtr(%rip)
         .globl fault
 fault:  ud2

@@ -136,7 +136,8 @@ export class Recorder {
    * interrupts on (or a vCPU it left halted) waits here for one, between turns of the event
    * loop: a step holding interrupts off would wait for ever.
    * The interrupt foreseen is the 8259s' or the local APIC's (its timer, the IOAPIC's, an IPI),
-   * as KVM would choose it (vmm/lapic.ts).
+   * as KVM would choose it (vmm/lapic.ts). A step that triple-faults on a host that resets the
+   * vCPU there (SVM) leaves the state saved before it: the faulting instruction's.
    */
   private async record(hold: boolean, deliver: boolean): Promise<Stop> {
     for (;;) {
@@ -220,6 +221,16 @@ export class Recorder {
       stop = { kind: 'step', vcpu: v };
     }
     if (bp !== undefined && stop.kind === 'breakpoint' && stop.id === bp) stop = { kind: 'step', vcpu: v };
+    if (stop.kind === 'triple-fault' && stop.stateLost !== undefined) {
+      // KVM reset the vCPU at the shutdown (SVM): what was saved before the step is the state at
+      // the faulting instruction. Its writes (frames pushed on the way) are undone too.
+      for (let k = spans.length - 1; k >= 0; k--) m.writePhysical(spans[k].gpa, old[k]);
+      m.setRegs(v, regs);
+      m.vcpu(v).setSregs(sregs);
+      if (fpuBefore) m.vcpu(v).setXsave(fpuBefore);
+      m.renewStepTrap();
+      return { kind: 'triple-fault', vcpu: v, fromHistory: true };
+    }
     if (stop.kind !== 'step' && stop.kind !== 'watchpoint' && stop.kind !== 'breakpoint') return stop;
     const after = m.getSregs(v);
     if (after.cr0 !== sregs.cr0 || after.cr4 !== sregs.cr4 || after.efer !== sregs.efer) m.renewStepTrap();

@@ -13,9 +13,10 @@ export type Stop =
    * KVM_EXIT_SHUTDOWN: a triple fault. The vCPU's state is the faulting instruction's: kept by the
    * host (VMX, kvm_pvm), or where KVM re-initialized the vCPU at the shutdown (SVM: the VMCB is
    * undefined after a SHUTDOWN intercept) recovered by replaying `replayed` instructions from
-   * the last exit (shutdown-replay.ts). `stateLost` says why it is not, and what is shown instead.
+   * the last exit (shutdown-replay.ts), or put back by the recorder of reverse execution, which
+   * saved it before the step (`fromHistory`). `stateLost` says why it is not, and what is shown instead.
    */
-  | { kind: 'triple-fault'; vcpu: number; replayed?: number; stateLost?: string }
+  | { kind: 'triple-fault'; vcpu: number; replayed?: number; stateLost?: string; fromHistory?: boolean }
   /** HLT with RFLAGS.IF clear: nothing can wake the vCPU, so we stop instead of hanging. */
   | { kind: 'halted'; vcpu: number }
   /** KVM could not run or emulate the guest. */
@@ -65,6 +66,10 @@ export function replayFailed(why: string): string {
 /** What the state of a triple-fault stop is: kept, recovered by replay, or lost and why. */
 export function tripleFaultState(s: Extract<Stop, { kind: 'triple-fault' }>): string {
   if (s.stateLost) return s.stateLost;
+  if (s.fromHistory) {
+    return 'this host reset the vCPU at the shutdown (KVM on SVM does); the state shown is the faulting instruction\'s, ' +
+      'from the recorded history';
+  }
   if (s.replayed === undefined) return 'its state is kept for inspection';
   return `this host reset the vCPU at the shutdown (KVM on SVM does); the state shown is the faulting instruction's, ` +
     `recovered by replaying ${s.replayed} instruction${s.replayed === 1 ? '' : 's'} from the last exit`;
