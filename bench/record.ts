@@ -1,6 +1,7 @@
 // Recording throughput: instructions/s of the history recorder (single steps with an undo entry
 // each, src/debugger/history/recorder.ts) against the monitor's plain single step on the same
-// guest, and the history's size in bytes per instruction. One process, one VM per side.
+// guest, and the history's size in bytes per instruction, there and on the bundled example.
+// One process, one VM per side.
 //   node --import tsx bench/record.ts [seconds]
 // BENCH_PROFILE=DIR profiles the recording loop (bench/profile.ts).
 import { execFileSync } from 'node:child_process';
@@ -64,13 +65,39 @@ async function main(): Promise<void> {
   const backMs = performance.now() - t0;
   rec.goto(rec.log.length);
   await m.destroy();
+  const example = await recordExample();
   console.log(JSON.stringify({
     host: m.host.label, seconds,
     plainStepsPerSecond: Math.round(plain.perSecond), heldStepsPerSecond: Math.round(held.perSecond), recordedPerSecond: Math.round(recorded.perSecond),
     ratio: +(recorded.perSecond / plain.perSecond).toFixed(3), historyInstructions: rec.log.length,
     bytesPerInstruction: +bytes.toFixed(1), backOverAllMs: +backMs.toFixed(1),
     backPerSecond: Math.round(rec.log.length / (backMs / 1000)),
+    example,
   }, null, 1));
+}
+
+/**
+ * The bundled example (examples/build/kernel.img: real, protected and long mode, C, COM1)
+ * recorded from its first instruction for `seconds` or to its end: the history's size there.
+ */
+async function recordExample(): Promise<{ instructions: number; bytesPerInstruction: number; recordedPerSecond: number; ended: string }> {
+  execFileSync('make', ['-s', '-C', join(DIR, '..', 'examples')]);
+  const m = new Machine({ image: join(DIR, '..', 'examples', 'build', 'kernel.img'), serial: () => {} });
+  const rec = new Recorder(m);
+  rec.start();
+  const t0 = performance.now();
+  let ended = 'time';
+  while (performance.now() - t0 < seconds * 1000) {
+    const s = await rec.step(0, { holdInterrupts: m.canHoldInterrupts });
+    if (s.kind !== 'step') {
+      ended = s.kind;
+      break;
+    }
+  }
+  const n = rec.log.length;
+  const out = { instructions: n, bytesPerInstruction: +(rec.log.bytes / n).toFixed(1), recordedPerSecond: Math.round(n / ((performance.now() - t0) / 1000)), ended };
+  await m.destroy();
+  return out;
 }
 
 main().catch((e) => {
