@@ -51,6 +51,11 @@ interface Parsed {
 export class PackedEntries {
   private chunks: Chunk[] = [];
   private count = 0;
+  private readonly parsed: Parsed = { bytes: Buffer.alloc(0), pc: undefined, regs: 0, writes: 0 };
+  /** Scratch of locateWrites, reused from entry to entry. */
+  private readonly wGpa: number[] = [];
+  private readonly wAt: number[] = [];
+  private readonly wLen: number[] = [];
 
   get length(): number {
     return this.count;
@@ -112,25 +117,36 @@ export class PackedEntries {
     return this.parse(i).pc;
   }
 
-  /** XORs entry i's register delta into `regs` (kvm_regs bytes): before it <-> before the next. */
-  flipRegs(i: number, regs: Uint8Array): void {
+  /**
+   * Undoes entry i, parsed once: XORs its register delta into `regs` (kvm_regs bytes: from the
+   * registers before the next entry to those before this one) and writes its old images, the
+   * last first. Returns its stored linear address, if any.
+   */
+  undo(i: number, regs: Uint8Array, write: (gpa: number, data: Buffer) => void): bigint | undefined {
     const p = this.parse(i);
     flip(p.bytes, p.regs, regs);
+    const n = this.locateWrites(p);
+    for (let k = n - 1; k >= 0; k--) write(this.wGpa[k], p.bytes.subarray(this.wAt[k], this.wAt[k] + this.wLen[k]));
+    return p.pc;
+  }
+
+  /** Redoes entry i: its new images, the first first, and its register delta into `regs`. */
+  redo(i: number, regs: Uint8Array, write: (gpa: number, data: Buffer) => void): void {
+    const p = this.parse(i);
+    flip(p.bytes, p.regs, regs);
+    const n = this.locateWrites(p);
+    for (let k = 0; k < n; k++) write(this.wGpa[k], p.bytes.subarray(this.wAt[k] + this.wLen[k], this.wAt[k] + 2 * this.wLen[k]));
   }
 
   /** Entry i's writes, in the order they were taken; the images are views into the chunk. */
   writes(i: number): PackedWrite[] {
-    const { bytes: b, writes } = this.parse(i);
+    const p = this.parse(i);
+    const b = p.bytes;
+    const n = this.locateWrites(p);
     const out: PackedWrite[] = [];
-    let o = writes;
-    let n: number;
-    [n, o] = getVarint(b, o);
-    for (; n > 0; n--) {
-      let gpa: number, len: number;
-      [gpa, o] = getVarint(b, o);
-      [len, o] = getVarint(b, o);
-      out.push({ gpa, old: b.subarray(o, o + len), new: b.subarray(o + len, o + 2 * len) });
-      o += 2 * len;
+    for (let k = 0; k < n; k++) {
+      const o = this.wAt[k], len = this.wLen[k];
+      out.push({ gpa: this.wGpa[k], old: b.subarray(o, o + len), new: b.subarray(o + len, o + 2 * len) });
     }
     return out;
   }
@@ -140,21 +156,38 @@ export class PackedEntries {
     this.count = 0;
   }
 
+  /** Where the writes of a parsed entry lie: their count; gpa, old image offset and length in wGpa, wAt, wLen. */
+  private locateWrites(p: Parsed): number {
+    const b = p.bytes;
+    const n = getVarint(b, p.writes);
+    let o = varintEnd;
+    for (let k = 0; k < n; k++) {
+      this.wGpa[k] = getVarint(b, o);
+      this.wLen[k] = getVarint(b, varintEnd);
+      this.wAt[k] = varintEnd;
+      o = varintEnd + 2 * this.wLen[k];
+    }
+    return n;
+  }
+
+  /** Entry i's parts, in an object reused from call to call (read it before parsing again). */
   private parse(i: number): Parsed {
     const c = this.chunks[Math.floor(i / CHUNK_ENTRIES)];
     const b = c.bytes;
     let o = c.starts[i % CHUNK_ENTRIES];
-    const flags = b[o++];
-    let pc: bigint | undefined;
-    if (flags & PC_FOLLOWS) {
-      pc = b.readBigUInt64LE(o);
+    const p = this.parsed;
+    p.bytes = b;
+    p.pc = undefined;
+    if (b[o++] & PC_FOLLOWS) {
+      p.pc = b.readBigUInt64LE(o);
       o += 8;
     }
-    const regs = o;
-    const mask = b.readUIntLE(o, 3);
+    p.regs = o;
+    const mask = b[o] | (b[o + 1] << 8) | (b[o + 2] << 16);
     o += 3;
-    for (let r = 0; r < GPR_NAMES.length; r++) if (mask & (1 << r)) o += 1 + b[o];
-    return { bytes: b, pc, regs, writes: o };
+    for (let r = 0; mask >> r; r++) if (mask & (1 << r)) o += 1 + b[o];
+    p.writes = o;
+    return p;
   }
 
   /** The chunk the next entry goes into, with at least `n` bytes free. */
@@ -194,13 +227,19 @@ function putVarint(b: Uint8Array, o: number, v: number): number {
   return o;
 }
 
-function getVarint(b: Uint8Array, o: number): [number, number] {
+/** Where the last getVarint stopped: the offset after the number it read (no tuple per call). */
+let varintEnd = 0;
+
+function getVarint(b: Uint8Array, o: number): number {
   let v = 0;
   let scale = 1;
   for (;;) {
     const byte = b[o++];
     v += (byte & 0x7f) * scale;
-    if (byte < 0x80) return [v, o];
+    if (byte < 0x80) {
+      varintEnd = o;
+      return v;
+    }
     scale *= 0x80;
   }
 }

@@ -44,6 +44,8 @@ export interface VcpuState {
   writePhysical(gpa: number, data: Buffer): void;
 }
 
+const NOT_READ = Symbol('not read');
+
 /** Rough heap sizes of what the side tables hold, for `bytes`: a special-register object, a map entry. */
 const SREGS_BYTES = 600;
 const MARK_BYTES = 64;
@@ -70,6 +72,9 @@ export class UndoLog {
   /** The entries that saved the FPU state (ascending), and their images. */
   private readonly fpuFrom: number[] = [];
   private readonly fpu: { before: Buffer; after: Buffer }[] = [];
+  /** The stored pc of the entry at the position, as the last move back parsed it (NOT_READ: not yet). */
+  private pcHere: bigint | undefined | typeof NOT_READ = NOT_READ;
+  private readonly write = (gpa: number, data: Buffer) => this.cpu.writePhysical(gpa, data);
   private readonly delivered = new Map<number, number>();
   private readonly inexact = new Map<number, string>();
   private first: bigint | undefined;
@@ -147,8 +152,7 @@ export class UndoLog {
       this.undo(this.last!.writes);
       return true;
     }
-    this.undo(this.packed.writes(i));
-    this.packed.flipRegs(i, this.cursorBytes);
+    this.pcHere = this.packed.undo(i, this.cursorBytes, this.write);
     while (this.sregsFrom[this.seg] > i) this.seg--;
     return true;
   }
@@ -161,8 +165,8 @@ export class UndoLog {
       for (const w of this.last!.writes) this.cpu.writePhysical(w.gpa, w.new);
       return true;
     }
-    for (const w of this.packed.writes(i)) this.cpu.writePhysical(w.gpa, w.new);
-    this.packed.flipRegs(i, this.cursorBytes);
+    this.packed.redo(i, this.cursorBytes, this.write);
+    this.pcHere = NOT_READ;
     if (this.seg + 1 < this.sregs.length && this.sregsFrom[this.seg + 1] <= this.pos) this.seg++;
     return true;
   }
@@ -170,7 +174,8 @@ export class UndoLog {
   /** The linear address of the instruction at the position (in the past only). */
   pc(): bigint {
     if (this.pos === this.packed.length) return this.last!.pc;
-    return this.packed.pc(this.pos) ?? linearRip(this.cursor[GPR.rip], this.sregs[this.seg]);
+    if (this.pcHere === NOT_READ) this.pcHere = this.packed.pc(this.pos);
+    return this.pcHere ?? linearRip(this.cursor[GPR.rip], this.sregs[this.seg]);
   }
 
   /** A general register at the position (in the past only), as it was before the instruction there. */
@@ -198,6 +203,7 @@ export class UndoLog {
     this.packed.clear();
     this.last = undefined;
     this.lastRegs = undefined;
+    this.pcHere = NOT_READ;
     this.pos = 0;
     this.head = undefined;
     for (const a of [this.sregsFrom, this.sregs, this.fpuFrom, this.fpu]) a.length = 0;
