@@ -38,6 +38,12 @@ test('write set: stores, read-modify-writes, pushes, RIP-relative, FS-relative; 
   assert.deepEqual(writeSet(Buffer.from([0xff, 0x05, 0x10, 0, 0, 0]), 64, r, s).ranges, [{ linear: 0x100016n, length: 4 }]);
   // mov %eax,%fs:0x10: FS's base counts in long mode
   assert.deepEqual(writeSet(Buffer.from([0x64, 0x89, 0x04, 0x25, 0x10, 0, 0, 0]), 64, r, s).ranges, [{ linear: 0x7010n, length: 4 }]);
+  // rep stos/movs: rCX elements from (%rdi), downwards with DF, a page at most (32-bit code: ES's base counts)
+  const s32 = sregs({ es: seg(0x10000n) });
+  assert.deepEqual(writeSet(Buffer.from([0xf3, 0xab]), 32, regs({ rdi: 0x2000n, rcx: 100n }), s32).ranges, [{ linear: 0x12000n, length: 400 }]);
+  assert.deepEqual(writeSet(Buffer.from([0xf3, 0xab]), 32, regs({ rdi: 0x2000n, rcx: 100n, rflags: 0x400n }), s32).ranges, [{ linear: 0x12000n - 396n, length: 400 }]);
+  assert.deepEqual(writeSet(Buffer.from([0xf3, 0x48, 0xa5]), 64, regs({ rdi: 0x2000n, rsi: 0x3000n, rcx: 1n << 40n }), s).ranges, [{ linear: 0x2000n, length: 4096 }]);
+  assert.deepEqual(writeSet(Buffer.from([0xf3, 0x48, 0xa5]), 64, regs({ rdi: 0x2000n, rsi: 0x3000n, rcx: 0n }), s).ranges, [{ linear: 0x2000n, length: 8 }]);
   // mov (%rdi),%eax: a read
   assert.deepEqual(writeSet(Buffer.from([0x8b, 0x07]), 64, r, s).ranges, []);
   // 16-bit code: DS's base and 16-bit wrap (mov %ax,(%bx) with bx=0xfffe, ds base 0x10000)

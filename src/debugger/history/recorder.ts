@@ -16,6 +16,8 @@ import { PTE_ACCESSED, PTE_DIRTY, pagingMode, walk, type PagingRegs, type PhysRe
 
 /** How often a long recorded run or search lets the event loop in (pause requests, DAP). */
 const YIELD_EVERY = 2048;
+/** Spans up to this long are kept whole in the history; longer ones only where they changed (changed()). */
+const KEEP_WHOLE = 16;
 /** A held step not done after this long is paused: see recordOnce. */
 const HELD_STEP_MS = 20;
 
@@ -247,7 +249,7 @@ export class Recorder {
         m.writeLinear(v, f.linear, image);
       }
     }
-    const writes: Write[] = spans.map((s, k) => ({ gpa: s.gpa, old: old[k], new: m.readPhysical(s.gpa, s.length) }));
+    const writes = changed(spans, old, spans.map((s) => m.readPhysical(s.gpa, s.length)));
     const entry: Entry = { pc, regs, sregs, writes };
     if (fpuBefore) entry.fpu = { before: fpuBefore, after: m.vcpu(v).getXsave() };
     if (delivered && external) entry.delivered = delivered.vector;
@@ -347,6 +349,30 @@ export class Recorder {
     await new Promise((r) => setImmediate(r));
     return this.pauseWanted;
   }
+}
+
+/**
+ * The writes of a step from its spans' images before and after. A span longer than KEEP_WHOLE is
+ * a guess (an exception frame, a rep string's reach, an operand of unknown size, the GDT): only
+ * its bytes that changed are kept, none where nothing did. Shorter ones are an operand's exact
+ * bytes, kept whole: a store of the same value still counts as a write to a data breakpoint.
+ */
+function changed(spans: readonly PhysSpan[], old: readonly Buffer[], now: readonly Buffer[]): Write[] {
+  const out: Write[] = [];
+  spans.forEach((s, k) => {
+    const [a, b] = [old[k], now[k]];
+    if (s.length <= KEEP_WHOLE) {
+      out.push({ gpa: s.gpa, old: a, new: b });
+      return;
+    }
+    let from = 0;
+    while (from < s.length && a[from] === b[from]) from++;
+    if (from === s.length) return;
+    let to = s.length;
+    while (a[to - 1] === b[to - 1]) to--;
+    out.push({ gpa: s.gpa + from, old: a.subarray(from, to), new: b.subarray(from, to) });
+  });
+  return out;
 }
 
 /** Whether any of `writes` touches any of `spans`. */

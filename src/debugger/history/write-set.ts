@@ -6,7 +6,7 @@ import {
   Code, Decoder, DecoderOptions, EncodingKind, FlowControl, InstructionInfoFactory, MemorySize, MemorySizeExt, Mnemonic, OpAccess,
   Register, RegisterExt,
 } from 'iced-x86';
-import type { Regs, Sregs } from '../../x86/registers.js';
+import { RFLAGS_DF, type Regs, type Sregs } from '../../x86/registers.js';
 
 /** What an instruction of unknown size (xsave, fxsave, ...) is assumed to write: a page. */
 const UNKNOWN_SIZE = 4096;
@@ -64,6 +64,8 @@ interface Operand {
   addrBits: 16 | 32 | 64;
   length: number;
   write: boolean;
+  /** A rep string instruction's element size (0 otherwise): the operand spans rCX of them. */
+  element: number;
 }
 
 /** What decoding tells of an instruction, whatever the registers: the write set without addresses. */
@@ -102,7 +104,7 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
     const offset = BigInt.asUintN(m.addrBits, m.displacement + regValue(m.base, regs) + regValue(m.index, regs) * m.scale);
     const segBase = bits === 64 && m.segment !== Register.FS && m.segment !== Register.GS ? 0n : segmentBase(m.segment, sregs);
     const linear = bits === 64 ? BigInt.asUintN(64, segBase + offset) : BigInt.asUintN(32, segBase + offset);
-    const range = { linear, length: m.length };
+    const range = m.element ? repSpan(linear, m.element, m.addrBits, regs) : { linear, length: m.length };
     accesses.push(range);
     if (m.write) ranges.push(range);
   }
@@ -131,6 +133,8 @@ function decode(bytes: Uint8Array, bits: 16 | 32 | 64, rip: bigint): Decoded {
       if (RegisterExt.isSegmentRegister(r) && WRITES.has(u.access)) loadsSegment = true;
       u.free();
     }
+    // A rep string instruction's operands have no size: the count is in rCX (see writeSet).
+    const element = i.isStringInstruction && (i.hasRepPrefix || i.hasRepePrefix || i.hasRepnePrefix) ? MemorySizeExt.size(i.memorySize) : 0;
     for (const m of ii.usedMemory()) {
       if (m.access !== OpAccess.NoMemAccess) {
         const size = m.memorySize === MemorySize.Unknown ? 0 : MemorySizeExt.size(m.memorySize);
@@ -138,7 +142,7 @@ function decode(bytes: Uint8Array, bits: 16 | 32 | 64, rip: bigint): Decoded {
           base: m.base, index: m.index, scale: BigInt(m.scale), displacement: m.displacement, segment: m.segment as Register,
           addrBits: m.base !== Register.None && RegisterExt.isGPR16(m.base) ? 16 : m.base !== Register.None && RegisterExt.isGPR32(m.base) ? 32
             : bits === 64 ? 64 : bits === 32 ? 32 : 16,
-          length: size || UNKNOWN_SIZE, write: WRITES.has(m.access),
+          length: size || UNKNOWN_SIZE, write: WRITES.has(m.access), element: size ? 0 : element,
         });
       }
       m.free();
@@ -162,6 +166,19 @@ function decode(bytes: Uint8Array, bits: 16 | 32 | 64, rip: bigint): Decoded {
     i.free();
     d.free();
   }
+}
+
+/**
+ * The bytes a rep string instruction may reach from `linear` in one step: rCX elements (the
+ * count register of its address size), downwards where RFLAGS.DF is set, at most UNKNOWN_SIZE
+ * bytes. A hardware step runs one iteration; KVM's emulator (kvm_pvm's CPL0 code) may run many.
+ * The recorder keeps only the bytes that changed of a span this long.
+ */
+function repSpan(linear: bigint, element: number, addrBits: 16 | 32 | 64, regs: Regs): WriteRange {
+  const count = Number(BigInt.asUintN(addrBits, regs.rcx) > BigInt(UNKNOWN_SIZE) ? BigInt(UNKNOWN_SIZE) : BigInt.asUintN(addrBits, regs.rcx));
+  const n = Math.max(1, Math.min(count, Math.floor(UNKNOWN_SIZE / element)));
+  const down = (regs.rflags & RFLAGS_DF) !== 0n;
+  return { linear: down ? BigInt.asUintN(addrBits === 64 ? 64 : 32, linear - BigInt((n - 1) * element)) : linear, length: n * element };
 }
 
 function segmentBase(seg: Register, s: Sregs): bigint {
