@@ -10,9 +10,10 @@
 // - QEMU (TCG): `-icount shift=S,rr=record,rrsnapshot=init` with an empty qcow2 image for the
 //   snapshot, timed from spawn to the guest's end (a byte on COM1), then quit through the monitor
 //   (an exit through isa-debug-exit leaves the log unfinished). Then `rr=replay -S` with gdb in
-//   batch mode: break at `done`, continue (the forward replay, timed too), `reverse-continue` to a
+//   batch mode: break at `done`, continue (the forward replay, timed too), one reverse-stepi (a
+//   load of the snapshot and a replay to the instruction before), then `reverse-continue` to a
 //   breakpoint at `mark`, timed in gdb. QEMU's reverse-continue loads the snapshot (taken at
-//   power-on) and replays up to now, twice: BIOS included.
+//   power-on) and replays up to now, then again up to the hit: BIOS included, twice.
 //
 //   node --import tsx bench/qemu-rr.ts [--rounds 5] [--back 100000] [--lead 1000] [--shift auto]
 //                                      [--limit 20] [--only kvmdbg|qemu]
@@ -110,6 +111,8 @@ interface QemuSample {
   recordMs: number;
   recordedInstructions: number;
   forwardMs: number;
+  /** One reverse-stepi from the end: a load of the snapshot and a replay up to there. */
+  stepBackMs: number;
   /** Undefined when it had not returned after --limit seconds. */
   reverseMs: number | undefined;
 }
@@ -197,7 +200,8 @@ async function qemuRound(g: Guest): Promise<QemuSample> {
       '-batch', '-nx', '-ex', 'set architecture i386:x86-64', '-ex', `target remote 127.0.0.1:${port}`,
       '-ex', `break *${hex(g.done)}`, ...py('import time; t = time.monotonic()'), '-ex', 'continue',
       ...py('print("QRR forward %.6f" % (time.monotonic() - t))'), ...py(`print("QRR end %d %d" % (${reg('pc')}, ${reg('rcx')}))`),
-      '-ex', 'delete', '-ex', `break *${hex(g.mark)}`,
+      '-ex', 'delete', ...py('t = time.monotonic()'), '-ex', 'reverse-stepi', ...py('print("QRR stepback %.6f" % (time.monotonic() - t))'),
+      '-ex', `break *${hex(g.mark)}`,
       ...py('t = time.monotonic()'), '-ex', 'reverse-continue', ...py('print("QRR reverse %.6f" % (time.monotonic() - t))'),
       ...py(`print("QRR mark %d %d" % (${reg('pc')}, ${reg('rcx')}))`), '-ex', 'kill',
     ];
@@ -216,11 +220,15 @@ async function qemuRound(g: Guest): Promise<QemuSample> {
     clearTimeout(limit);
     rep.kill('SIGKILL');
     const line = (key: string) => new RegExp(`^QRR ${key} (.*)$`, 'm').exec(gdbOut)?.[1].split(' ').map(Number);
-    const fwd = line('forward'), endAt = line('end'), rc = line('reverse'), markAt = line('mark');
+    const fwd = line('forward'), endAt = line('end'), stepBack = line('stepback'), rc = line('reverse'), markAt = line('mark');
     check(fwd !== undefined && endAt !== undefined && BigInt(endAt[0]) === g.done, `QEMU replay: not at done\n${gdbOut}\n${repErr}`);
     check(endAt![1] === ((g.before + g.after) & 1023), `QEMU replay: rcx ${endAt![1]} at done`);
     if (rc) check(markAt !== undefined && BigInt(markAt[0]) === g.mark && markAt[1] === (g.before & 1023), `QEMU reverse-continue: not at mark\n${gdbOut}`);
-    return { recordMs, recordedInstructions: Number(icountText![1]), forwardMs: fwd![0] * 1000, reverseMs: rc ? rc[0] * 1000 : undefined };
+    check(stepBack !== undefined, `QEMU reverse-stepi: no answer\n${gdbOut}`);
+    return {
+      recordMs, recordedInstructions: Number(icountText![1]), forwardMs: fwd![0] * 1000, stepBackMs: stepBack![0] * 1000,
+      reverseMs: rc ? rc[0] * 1000 : undefined,
+    };
   } finally {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -257,7 +265,7 @@ async function main(): Promise<void> {
   const finished = q.filter((s) => s.reverseMs !== undefined);
   const qe = q.length ? {
     recordMs: summary(q.map((s) => s.recordMs)), recordedInstructions: q[0].recordedInstructions,
-    forwardReplayMs: summary(q.map((s) => s.forwardMs)), reverseContinueMs: summary(finished.map((s) => s.reverseMs!)),
+    forwardReplayMs: summary(q.map((s) => s.forwardMs)), reverseStepiMs: summary(q.map((s) => s.stepBackMs)), reverseContinueMs: summary(finished.map((s) => s.reverseMs!)),
     reverseContinueHung: q.length - finished.length,
   } : undefined;
   const ratio = (a?: { median: number }, b?: { median: number }) => (a && b ? +(a.median / b.median).toFixed(2) : undefined);
