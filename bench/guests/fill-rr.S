@@ -1,9 +1,10 @@
 /* Reverse execution against QEMU's record/replay (bench/qemu-rr.ts): fill.S's loop, run BEFORE
-   rounds, then one marked instruction (`mark`, the breakpoint that reverse-continue goes back to),
-   AFTER rounds more, and the end at `done`: a 'D' on COM1, then hlt with interrupts off. Rounds
-   are counted in %r8d (10 instructions a round). A Multiboot image (a.out kludge: a flat file loaded at 0x100000)
-   that enters long mode itself, so that kvmdbg and QEMU boot it the same way and execute the
-   same instructions from its entry. BEFORE and AFTER come from -D at build time. */
+   rounds, then AFTER rounds more from a marked instruction (`mark`, the breakpoint that
+   reverse-continue goes back to), and the end at `done`: a 'D' on COM1, then hlt with interrupts
+   off. Rounds are counted in %r8d (10 instructions a round). A Multiboot image (a.out kludge: a
+   flat file loaded at 0x100000) that enters long mode itself, so that kvmdbg and QEMU boot it the
+   same way and execute the same instructions from its entry. BEFORE and AFTER come from -D at
+   build time. */
         .code32
         .globl _start
 _start:
@@ -38,10 +39,8 @@ long64: mov $0x10, %ax
         mov $BEFORE, %r8d
         call fill
         mov $AFTER, %r8d
-/* Not where the ret lands: QEMU 10.0's reverse-continue never ends for a breakpoint at a return
-   address (bench/README.md). */
         .globl mark
-mark:   call fill
+mark:   call fill                               /* executed once */
         .globl done
 /* Not an exit through isa-debug-exit: QEMU's exit() there leaves the end of the replay log
    unwritten, and the replay stops short of the guest. The bench quits it through its monitor. */
