@@ -7,7 +7,7 @@ import type { Machine } from '../../vmm/machine.js';
 import type { Stop } from '../../vmm/debug/stops.js';
 import { GuestError } from '../../errors.js';
 import { CR0_PE_BIT, codeBitness, cpuMode } from '../../x86/modes.js';
-import { RFLAGS_IF, RFLAGS_TF } from '../../x86/registers.js';
+import { RFLAGS_IF, RFLAGS_TF, type Regs, type Sregs } from '../../x86/registers.js';
 import { interruptEntry, type InterruptEntry } from '../../x86/interrupt-frame.js';
 import { performRealModeInt, performRealModeIret, type Perform } from '../real-mode-int.js';
 import { UndoLog, type Entry, type Write } from './undo-log.js';
@@ -254,7 +254,7 @@ export class Recorder {
     if (fpuBefore) entry.fpu = { before: fpuBefore, after: m.vcpu(v).getXsave() };
     if (delivered && external) entry.delivered = delivered.vector;
     else if (ws.interrupt && !delivered) entry.inexact = 'it delivered an interrupt or exception: only 64 bytes below the stack pointer were saved';
-    else if (ranOn && !this.halted) entry.inexact = 'the instruction after it ran in the same step (its trap came one instruction late): that one\'s writes were not saved';
+    else if (ranOn && !this.nextWritesNothing(pc, ws.next, regs, sregs, walks, now.rip)) entry.inexact = 'the instruction after it ran in the same step (its trap came one instruction late): that one\'s writes were not saved';
     else if (ws.landings && !ranOn && !ws.landings.includes(now.rip)) entry.inexact = 'an exception or interrupt was delivered during it: its frame was not saved';
     this.log.append(entry);
     return stop;
@@ -276,6 +276,16 @@ export class Recorder {
     if (!perform()) return false;
     this.log.append({ pc, regs, sregs, writes: spans.map((s, k) => ({ gpa: s.gpa, old: old[k], new: m.readPhysical(s.gpa, s.length) })) });
     return true;
+  }
+
+  /**
+   * Whether the instruction after the one at `pc` (at RIP `next`), run in the same step, wrote
+   * nothing and ended at `rip`: then the entry of both is exact (`sti; hlt`, the usual case).
+   */
+  private nextWritesNothing(pc: bigint, next: bigint, regs: Regs, sregs: Sregs, walks: Walks, rip: bigint): boolean {
+    const at = pc + (next - regs.rip);
+    const ws = writeSet(this.codeBytes(at, walks), codeBitness(cpuMode({ ...sregs, rflags: regs.rflags })), { ...regs, rip: next }, sregs, at);
+    return ws.ranges.length === 0 && (ws.landings?.includes(rip) ?? false);
   }
 
   /** Up to 15 bytes at `pc`, fewer where the next page is not mapped. */
