@@ -2,7 +2,7 @@
 // 1 boot of 14 in the test VM): boots it to the shell prompt and powers it off, again and again,
 // one boot at a time, until a triple fault or the time is up. Each boot prints its outcome and
 // time; a triple fault prints kvmdbg's stop and register dump (the faulting instruction's state
-// with --recover, which replays to it on SVM), RIP and CR2 in kernel symbols where --symbols is
+// with --recover, which replays to it on SVM), RIP, RSP and CR2 in kernel symbols where --symbols is
 // given, and the last serial lines. The whole output of every boot that did not reach the prompt
 // is kept in bench/build/boot-loop-N.log. The command line is test/linux-boot.test.ts's.
 //
@@ -51,7 +51,7 @@ const outDir = join(ROOT, 'bench', 'build');
 mkdirSync(outDir, { recursive: true });
 
 function named(what: string, value: string): string {
-  const hit = table?.lookup(BigInt(value));
+  const hit = table?.lookup(BigInt(`0x${value}`));
   return `${what} ${value}${hit ? ` ${hit.name}+0x${hit.offset.toString(16)}` : ''}`;
 }
 
@@ -81,7 +81,8 @@ async function boot(n: number, smp: string): Promise<Outcome> {
       return 'other';
     }
     console.log(`boot ${n} (--smp ${smp}): TRIPLE FAULT after ${took()} (${log})\n${s.stderr.trim()}`);
-    for (const m of s.stderr.matchAll(/\b(rip|cr2)=(0x[0-9a-f]+)/g)) console.log(named(m[1], m[2]));
+    // The dump's registers are bare hex (vmm/debug/dump.ts).
+    for (const m of s.stderr.matchAll(/\b(rip|rsp|cr2)=([0-9a-f]{16})\b/g)) console.log(named(m[1], m[2]));
     console.log(`--- the last serial lines:\n${s.stdout.split('\n').slice(-40).join('\n')}`);
     return 'triple fault';
   } finally {
