@@ -56,7 +56,7 @@ async function bootOnce(t: { diagnostic(s: string): void }, boot: Boot, attempt:
       await s.waitFor(PROMPT, BOOT_MS);
     } catch (e) {
       // An open defect (issue 14): about 1 boot in 14 in the test VM has ended in a triple fault
-      // a few seconds after the switch to kvm-clock, never twice in a row (81 boots in a row
+      // a few seconds after the switch to kvm-clock, never twice in a row (97 boots in a row
       // later had none: bench/linux-boot-loop.ts, bench/README.md). It is said here and booted
       // once more; a second one fails the test.
       if (attempt === 1 && /triple fault/i.test(s.stderr)) {
