@@ -3,7 +3,8 @@
 // UART's RBR: replayed, never read again), and back and forth at random against a live run's
 // state at the same instruction count (test/guests/reverse-random64.S), and back across an
 // interrupt handler entered while recording, through the 8259s (test/guests/serial-irq64.S) and
-// through the local APIC (test/guests/apic-timer64.S); a triple fault while recording
+// through the local APIC (test/guests/apic-timer64.S); exceptions the guest raises, with their
+// frames on IST stacks (test/guests/exceptions64.S); a triple fault while recording
 // (test/guests/triple64.S).
 import './support/needs-kvm.js';
 import { before, test } from 'node:test';
@@ -297,6 +298,66 @@ test('an interrupt through the local APIC (its timer) that arrives while recordi
   await stop();
   assert.equal(await pc(), g.syms.counted);
   assert.equal(await state(STACK), there, 'the first handler\'s state exactly');
+});
+
+test('exceptions the guest raises while recording, their frames elsewhere: ud2 through IST1, a page fault through IST2, a syscall (R11, no frame); back across each and forward again, exact', async () => {
+  const g = buildFlat64('exceptions64');
+  const s = g.syms;
+  const DATA = [{ from: s.ist1, to: s.ist2_top }, { from: 0x6fc0n, to: 0x7000n }, { from: s.counts, to: s.counts_end }, { from: 0x3010n, to: 0x3018n }, { from: 0x400000n, to: 0x400008n }];
+  await launch(dc, { ...flat64Launch(g.bin), record: true }, () => breakAt(s.recorded));
+  await stop();
+  // forward one instruction at a time, recorded, to the end: the live state at each
+  const states = [await state(DATA)];
+  const at = [{ pc: await pc(), rsp: await reg('rsp') }];
+  while (at[at.length - 1].pc !== s.done) {
+    assert.ok(at.length < 64, `a few dozen steps: ${at.map((x) => hex(x.pc)).join(' ')}`);
+    await stepForward();
+    at.push({ pc: await pc(), rsp: await reg('rsp') });
+    states.push(await state(DATA));
+  }
+  // each handler entered at its first instruction, on its own stack
+  assert.equal(at.find((x) => x.pc === s.ud_handler)?.rsp, s.ist1_top - 40n, '#UD\'s frame on IST1');
+  assert.equal(at.find((x) => x.pc === s.pf_handler)?.rsp, s.ist2_top - 48n, '#PF\'s frame and error code on IST2');
+  assert.equal(at.find((x) => x.pc === s.sys_handler)?.rsp, 0x7000n, 'syscall pushes nothing');
+  const counts = await readMem(s.counts, 32);
+  assert.deepEqual([0, 8, 16, 24].map((o) => counts.readBigUInt64LE(o)), [1n, 0x400000n, 2n, 1n], 'one #UD, a write fault at 4 MiB (error code 2), one syscall');
+  assert.equal(await reg('rdx') & 0x100n, 0n, 'R11 took RFLAGS without the step\'s trap flag');
+  assert.doesNotMatch(await repl('info record'), /may not be restored exactly/, 'no entry is inexact');
+  // back to where the stepping began, each position as it was live
+  for (let k = states.length - 2; k >= 0; k--) {
+    await stepBack();
+    assert.equal(await state(DATA), states[k], `back at ${hex(at[k].pc)}`);
+  }
+  // forward to the present again
+  for (let k = 1; k < states.length; k++) {
+    await stepForward();
+    assert.equal(await state(DATA), states[k], `forward at ${hex(at[k].pc)}`);
+  }
+  // live on to the guest's exit
+  const exited = dc.waitForEvent('exited', STOP_MS);
+  await dc.customRequest('setInstructionBreakpoints', { breakpoints: [] });
+  await dc.continueRequest({ threadId: 1 });
+  assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (0x21 << 1) | 1);
+});
+
+test('stepping by instruction, not recording: after an iretq from a #UD handler each step is one instruction; a syscall leaves no trap flag in R11', async () => {
+  const g = buildFlat64('exceptions64');
+  const s = g.syms;
+  await launch(dc, flat64Launch(g.bin), () => breakAt(s.ud_handler));
+  await stop();
+  assert.equal(await pc(), s.ud_handler);
+  await breakAt();
+  const pcs: bigint[] = [];
+  // incq, addq, iretq (KVM's injected #UD pushed no trap flag to take back), andq, invlpg
+  for (let k = 0; k < 5; k++) {
+    await stepForward();
+    pcs.push(await pc());
+  }
+  assert.deepEqual(pcs.map(hex), [s.ud_handler + 7n, s.ud_handler + 12n, s.after_ud, s.after_ud + 9n, s.faulting].map(hex));
+  await runTo(s.after_pf);
+  await stepForward();
+  assert.equal(await pc(), s.sys_handler);
+  assert.equal(await reg('r11') & 0x100n, 0n, 'R11 holds the guest\'s RFLAGS, without the step\'s TF');
 });
 
 test('a triple fault while recording stops at the faulting instruction with its state (from the history where the host reset the vCPU); stepping back goes on from there', async () => {

@@ -10,6 +10,7 @@ import type { Breakpoints } from './breakpoints.js';
 import type { DebugInfo } from './debug-info.js';
 import { EFER_LMA, RFLAGS_IF } from '../x86/registers.js';
 import { performRealModeInt, performRealModeIret, type Perform } from './real-mode-int.js';
+import { afterStep, stepFlags, type StepFlags } from './step-flags.js';
 
 /** Give up a line step after this many instructions (a loop with no line information). */
 const MAX_LINE_STEPS = 200_000;
@@ -29,6 +30,8 @@ interface Decoded {
   vector: number;
   /** A 16-bit `iret`. */
   iret16: boolean;
+  /** What the step's trap flag leaves behind (step-flags.ts). */
+  flags: StepFlags;
 }
 
 /**
@@ -74,14 +77,14 @@ export class Stepper {
     const insn = this.decode(vcpu, before.pc);
     if (insn?.softInt && performRealModeInt(this.m, vcpu, insn.vector, insn.next, this.perform)) return { kind: 'step', vcpu };
     if (insn?.iret16 && performRealModeIret(this.m, vcpu, this.perform)) return { kind: 'step', vcpu };
-    if (this.m.canHoldInterrupts) return this.drive.step(vcpu, { holdInterrupts: insn !== undefined && !insn.halts });
+    if (this.m.canHoldInterrupts) return this.stepped(vcpu, insn, await this.drive.step(vcpu, { holdInterrupts: insn !== undefined && !insn.halts }));
     const flags = this.m.getRegs(vcpu).rflags;
     const mask = insn !== undefined && (flags & RFLAGS_IF) !== 0n && !insn.touchesIf;
     if (mask) this.m.setRegs(vcpu, { rflags: flags & ~RFLAGS_IF });
     const putBack = mask ? this.m.setAsideInjectedInterrupt(vcpu) : undefined;
     let stop: Stop;
     try {
-      stop = await this.drive.step(vcpu);
+      stop = this.stepped(vcpu, insn, await this.drive.step(vcpu));
     } finally {
       putBack?.();
     }
@@ -92,6 +95,12 @@ export class Stepper {
     } else {
       this.restoreSavedIf(vcpu, [before.pc, insn.next]);
     }
+    return stop;
+  }
+
+  /** The stop of a step of `insn`, with what its trap flag left put right (step-flags.ts; a recorded step has it done already). */
+  private stepped(vcpu: number, insn: Decoded | undefined, stop: Stop): Stop {
+    if (insn) afterStep(this.m, vcpu, insn.flags);
     return stop;
   }
 
@@ -216,7 +225,7 @@ export class Stepper {
       const softInt = i.mnemonic === Mnemonic.Int;
       return {
         length: i.length, flow, next: i.nextIP, target: direct ? i.nearBranchTarget : undefined, touchesIf, halts, softInt,
-        vector: softInt ? i.immediate8 : 0, iret16: i.code === Code.Iretw,
+        vector: softInt ? i.immediate8 : 0, iret16: i.code === Code.Iretw, flags: stepFlags(i),
       };
     } finally {
       i.free();

@@ -59,6 +59,7 @@ export type WalkResult = { ok: true; t: Translation } | { ok: false; levels: Wal
 
 // Control-register and entry bits.
 const CR0_PG = 1n << 31n;
+const CR0_WP = 1n << 16n;
 const CR4_PSE = 1n << 4n;
 const CR4_PAE = 1n << 5n;
 const CR4_LA57 = 1n << 12n;
@@ -88,6 +89,17 @@ const KiB4 = 0x1000;
 const MiB2 = 0x20_0000;
 const MiB4 = 0x40_0000;
 const GiB1 = 0x4000_0000;
+
+/**
+ * Whether an access through this walk raises a page fault: the page not present (or its tables
+ * not in RAM), a write where the page is read-only and the CPU checks it (ring 3, or CR0.WP), a
+ * ring-3 access to a supervisor page. Reserved bits, protection keys and SMAP are not checked.
+ */
+export function faults(r: WalkResult, regs: PagingRegs, access: { write: boolean; ring: number }): boolean {
+  if (!r.ok) return true;
+  const checksWrites = access.ring === 3 || (regs.cr0 & CR0_WP) !== 0n;
+  return (access.write && checksWrites && !r.t.writable) || (access.ring === 3 && !r.t.user);
+}
 
 /** Which paging mode the registers select: CR0.PG, CR4.PAE, EFER.LMA and CR4.LA57. */
 export function pagingMode(r: PagingRegs): PagingMode {

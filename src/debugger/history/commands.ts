@@ -39,6 +39,9 @@ export function runHistoryCommand(line: string, rec: Recorder): HistoryAnswer | 
   return undefined;
 }
 
+/** `info record` names this many of the entries that may not be restored exactly. */
+const SHOWN_INEXACT = 3;
+
 function status(rec: Recorder): string {
   const log = rec.log;
   const lines = [
@@ -51,6 +54,9 @@ function status(rec: Recorder): string {
   const irqs = log.deliveredCount;
   if (irqs) lines.push(`interrupts delivered while recording: ${irqs}`);
   const inexact = log.inexactCount;
-  if (inexact) lines.push(`${inexact} instructions delivered an interrupt or exception whose frame may not be restored exactly`);
+  if (inexact) {
+    lines.push(`${inexact} instructions may not be restored exactly${inexact > SHOWN_INEXACT ? `; the first ${SHOWN_INEXACT}` : ''}:`);
+    for (const [position, why] of log.inexactEntries(SHOWN_INEXACT)) lines.push(`  at position ${position}: ${why}`);
+  }
   return lines.join('\n');
 }

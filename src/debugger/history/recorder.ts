@@ -6,18 +6,21 @@
 import type { Machine } from '../../vmm/machine.js';
 import type { Stop } from '../../vmm/debug/stops.js';
 import { GuestError } from '../../errors.js';
-import { CR0_PE_BIT, codeBitness, cpuMode } from '../../x86/modes.js';
+import { CR0_PE_BIT, codeBitness, cpl, cpuMode } from '../../x86/modes.js';
 import { RFLAGS_IF, RFLAGS_TF, type Regs, type Sregs } from '../../x86/registers.js';
 import { interruptEntry, type InterruptEntry } from '../../x86/interrupt-frame.js';
+import { afterStep } from '../step-flags.js';
 import { performRealModeInt, performRealModeIret, type Perform } from '../real-mode-int.js';
 import { UndoLog, type Entry, type Write } from './undo-log.js';
 import { writeSet, type WriteRange } from './write-set.js';
-import { PTE_ACCESSED, PTE_DIRTY, pagingMode, walk, type PagingRegs, type PhysReader, type WalkResult } from '../../x86/pagewalk.js';
+import { PTE_ACCESSED, PTE_DIRTY, faults, pagingMode, walk, type PagingRegs, type PhysReader, type WalkResult } from '../../x86/pagewalk.js';
 
 /** How often a long recorded run or search lets the event loop in (pause requests, DAP). */
 const YIELD_EVERY = 2048;
 /** Spans up to this long are kept whole in the history; longer ones only where they changed (changed()). */
 const KEEP_WHOLE = 16;
+/** The page fault's vector (it pushes an error code). */
+const PF_VECTOR = 14;
 /** A held step not done after this long is paused: see recordOnce. */
 const HELD_STEP_MS = 20;
 
@@ -185,10 +188,14 @@ export class Recorder {
       if (at) irq = { vector: vector!, at };
     }
     const external = irq !== undefined;
-    // A software interrupt enters its handler the same way: stopped there, its frame saved.
-    if (!irq && ws.vector !== undefined && m.breakpoints.hw.includes(undefined)) {
-      const at = interruptEntry(ws.vector, regs, sregs, (l, n) => m.readLinear(v, l, n));
-      if (at) irq = { vector: ws.vector, at };
+    // An exception the instruction raises enters its handler the same way, stopped there with its
+    // frame saved, wherever its gate puts it (an IST stack, the TSS's for an inner ring): a
+    // software interrupt, ud2's #UD, a page fault that the operands' walks foresee.
+    if (!irq && m.breakpoints.hw.includes(undefined)) {
+      const ring = cpl({ cs: sregs.cs, cr0: sregs.cr0, rflags: regs.rflags, efer: sregs.efer });
+      const vector = ws.vector ?? (faultsOnPage(walks, ws.accesses, ws.ranges, ring) ? PF_VECTOR : undefined);
+      const at = vector === undefined ? undefined : interruptEntry(vector, regs, sregs, (l, n) => m.readLinear(v, l, n), vector === PF_VECTOR);
+      if (at) irq = { vector: vector!, at };
     }
     // Besides what the instruction writes, the CPU marks what it uses: the Accessed/Dirty bits
     // of the page-table entries it walks, the Accessed bit of a segment descriptor it loads.
@@ -234,6 +241,7 @@ export class Recorder {
       return { kind: 'triple-fault', vcpu: v, fromHistory: true };
     }
     if (stop.kind !== 'step' && stop.kind !== 'watchpoint' && stop.kind !== 'breakpoint') return stop;
+    afterStep(m, v, ws.flags, (regs.rflags & RFLAGS_TF) !== 0n);
     const after = m.getSregs(v);
     if (after.cr0 !== sregs.cr0 || after.cr4 !== sregs.cr4 || after.efer !== sregs.efer) m.renewStepTrap();
     const now = m.getRegs(v);
@@ -249,13 +257,17 @@ export class Recorder {
         m.writeLinear(v, f.linear, image);
       }
     }
+    // The step ran on into the next instruction: after a hlt it was paused in, or after a load of
+    // SS, whose trap the CPU holds for one instruction more.
+    const twoInOne = ranOn || (ws.shadowsTrap && now.rip !== ws.next);
     const writes = changed(spans, old, spans.map((s) => m.readPhysical(s.gpa, s.length)));
     const entry: Entry = { pc, regs, sregs, writes };
     if (fpuBefore) entry.fpu = { before: fpuBefore, after: m.vcpu(v).getXsave() };
-    if (delivered && external) entry.delivered = delivered.vector;
-    else if (ws.interrupt && !delivered) entry.inexact = 'it delivered an interrupt or exception: only 64 bytes below the stack pointer were saved';
-    else if (ranOn && !this.nextWritesNothing(pc, ws.next, regs, sregs, walks, now.rip)) entry.inexact = 'the instruction after it ran in the same step (its trap came one instruction late): that one\'s writes were not saved';
-    else if (ws.landings && !ranOn && !ws.landings.includes(now.rip)) entry.inexact = 'an exception or interrupt was delivered during it: its frame was not saved';
+    if (delivered) {
+      if (external) entry.delivered = delivered.vector;
+    } else if (ws.interrupt) entry.inexact = 'it delivered an interrupt or exception: only 64 bytes below the stack pointer were saved';
+    else if (twoInOne && !this.nextWritesNothing(pc, ws.next, regs, sregs, walks, now.rip)) entry.inexact = 'the instruction after it ran in the same step (its trap came one instruction late): that one\'s writes were not saved';
+    else if (ws.landings && !twoInOne && !ws.landings.includes(now.rip)) entry.inexact = 'an exception or interrupt was delivered during it: its frame was not saved';
     this.log.append(entry);
     return stop;
   }
@@ -416,6 +428,19 @@ function pageEntries(walks: Walks, pc: bigint, accesses: WriteRange[], writes: W
   each({ linear: pc, length: 15 }, false);
   for (const r of accesses) each(r, writes.includes(r));
   return out;
+}
+
+/**
+ * Whether an operand of the step faults on its page (pagewalk.ts `faults`). The walks read the
+ * tables as they are; where a stale TLB entry lets the access through, the frame foreseen is left
+ * unchanged and so not kept.
+ */
+function faultsOnPage(walks: Walks, accesses: WriteRange[], writes: WriteRange[], ring: number): boolean {
+  if (pagingMode(walks.regs) === 'none') return false;
+  return accesses.some((r) => {
+    const access = { write: writes.includes(r), ring };
+    return [r.linear, r.linear + BigInt(Math.max(r.length, 1) - 1)].some((linear) => faults(walks.at(linear), walks.regs, access));
+  });
 }
 
 /**

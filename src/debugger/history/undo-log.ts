@@ -97,6 +97,11 @@ export class UndoLog {
     return this.inexact.size;
   }
 
+  /** The first `n` entries that may not be restored exactly: their positions and why. */
+  inexactEntries(n: number): [number, string][] {
+    return [...this.inexact].sort((a, b) => a[0] - b[0]).slice(0, n);
+  }
+
   get deliveredCount(): number {
     return this.delivered.size;
   }

@@ -7,6 +7,7 @@ import {
   Register, RegisterExt,
 } from 'iced-x86';
 import { RFLAGS_DF, type Regs, type Sregs } from '../../x86/registers.js';
+import { stepFlags, type StepFlags } from '../step-flags.js';
 
 /** What an instruction of unknown size (xsave, fxsave, ...) is assumed to write: a page. */
 const UNKNOWN_SIZE = 4096;
@@ -28,18 +29,28 @@ export interface WriteSet {
   fpu: boolean;
   /** The RIP values the instruction can lead to by itself; undefined where anywhere is possible. */
   landings?: bigint[];
-  /** Delivers an interrupt or exception (int n, int3, ud2, syscall...): its frame is a guess. */
+  /** Delivers an interrupt or exception (int n, int3, ud2...): its frame is a guess. */
   interrupt: boolean;
-  /** The vector of a software interrupt (int n, int3, into, int1): its frame can be foreseen. */
+  /**
+   * The vector it raises by itself: a software interrupt (int n, int3, into, int1) or #UD (ud0,
+   * ud1, ud2). Its frame can be foreseen.
+   */
   vector?: number;
+  /** What the step's trap flag leaves in R11 or takes from RFLAGS (step-flags.ts). */
+  flags: StepFlags;
   /** Waits for an interrupt (hlt): it must be stepped with interrupts let through. */
   halts: boolean;
   /** `int n` or a 16-bit `iret`: in real mode the monitor performs them itself (real-mode-int.ts). */
   performed?: 'int' | 'iret16';
   /** The address of the next instruction. */
   next: bigint;
+  /** Loads SS (mov, pop): the CPU holds the step's trap until after the next instruction too. */
+  shadowsTrap: boolean;
 }
 
+/** #UD: what ud0, ud1 and ud2 raise, always. */
+const UD_VECTOR = 6;
+const UNDEFINED_OPCODES = new Set([Mnemonic.Ud0, Mnemonic.Ud1, Mnemonic.Ud2]);
 const WRITES = new Set([OpAccess.Write, OpAccess.CondWrite, OpAccess.ReadWrite, OpAccess.ReadCondWrite]);
 const info = new InstructionInfoFactory();
 /** iced's enums map numbers back to names (wasm-bindgen): x87 mnemonics all begin with F. */
@@ -112,8 +123,8 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
     const sp = BigInt.asUintN(bits === 64 ? 64 : 32, (bits === 64 ? 0n : sregs.ss.base) + (regs.rsp & ~15n) - BigInt(FRAME_BYTES));
     ranges.push({ linear: sp, length: FRAME_BYTES });
   }
-  const { loadsSegment, vector, fpu, landings, interrupt, halts, performed, next } = d;
-  return { ranges, accesses, loadsSegment, vector, fpu, landings, interrupt, halts, performed, next };
+  const { loadsSegment, vector, flags, fpu, landings, interrupt, halts, performed, next, shadowsTrap } = d;
+  return { ranges, accesses, loadsSegment, vector, flags, fpu, landings, interrupt, halts, performed, next, shadowsTrap };
 }
 
 function decode(bytes: Uint8Array, bits: 16 | 32 | 64, rip: bigint): Decoded {
@@ -149,17 +160,19 @@ function decode(bytes: Uint8Array, bits: 16 | 32 | 64, rip: bigint): Decoded {
     }
     const flow = i.flowControl;
     const interrupt = flow === FlowControl.Interrupt || flow === FlowControl.Exception;
+    // syscall and sysenter are calls to where an MSR says: they land anywhere.
+    const fastCall = i.mnemonic === Mnemonic.Syscall || i.mnemonic === Mnemonic.Sysenter;
     let landings: bigint[] | undefined;
     if (flow === FlowControl.Next) landings = [i.nextIP];
     else if (flow === FlowControl.ConditionalBranch) landings = [i.nextIP, i.nearBranchTarget];
-    else if ((flow === FlowControl.UnconditionalBranch || flow === FlowControl.Call) && !i.isJmpFar && !i.isCallFar) landings = [i.nearBranchTarget];
+    else if ((flow === FlowControl.UnconditionalBranch || flow === FlowControl.Call) && !i.isJmpFar && !i.isCallFar && !fastCall) landings = [i.nearBranchTarget];
     const vector = i.mnemonic === Mnemonic.Int ? i.immediate8 : i.mnemonic === Mnemonic.Int3 ? 3 : i.mnemonic === Mnemonic.Into ? 4
-      : i.mnemonic === Mnemonic.Int1 ? 1 : undefined;
+      : i.mnemonic === Mnemonic.Int1 ? 1 : UNDEFINED_OPCODES.has(i.mnemonic) ? UD_VECTOR : undefined;
     const performed = i.mnemonic === Mnemonic.Int ? 'int' : i.code === Code.Iretw ? 'iret16' : undefined;
     return {
       bytes: Buffer.from(bytes.subarray(0, i.length)), bits, rip, operands,
-      loadsSegment, vector, fpu, landings, interrupt, halts: i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait,
-      performed, next: i.nextIP,
+      loadsSegment, vector, flags: stepFlags(i), fpu, landings, interrupt, halts: i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait,
+      performed, next: i.nextIP, shadowsTrap: (i.mnemonic === Mnemonic.Mov || i.mnemonic === Mnemonic.Pop) && i.op0Register === Register.SS,
     };
   } finally {
     ii.free();
