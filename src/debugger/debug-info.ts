@@ -261,8 +261,9 @@ export class DebugInfo {
 
   /**
    * Whether the Globals scope has something to list. A kernel-size DWARF (DwarfVariables.isBig)
-   * is left out: listing its globals walks all of it (minutes, gigabytes), and VS Code would do
-   * that on one click.
+   * is left out: its name index finds one global cheaply, but listing them all (a kernel has
+   * tens of thousands, each typed from its unit) would decode the whole of it (minutes,
+   * gigabytes), and VS Code would do that on one click; expressions and Watch find them by name.
    */
   hasGlobals(): boolean {
     return this.globals().length > 0;
@@ -274,17 +275,22 @@ export class DebugInfo {
   }
 
   /**
-   * A global or static variable by name, for expressions. A kernel-size DWARF has no index of its
-   * globals to find one in, so there a name is its ELF symbol (an address of unknown type, cast
-   * it as in gdb: `*(unsigned long *)&jiffies`) rather than minutes of walking.
+   * A global or static variable by name, for expressions: the first file's that has one. A
+   * kernel-size DWARF is asked through its name index (built on the first question, or read
+   * from its cache file), which decodes only the unit that holds the variable.
    */
   globalNamed(name: string): DwarfVariable | undefined {
-    return this.globals().find((x) => x.name === name);
+    for (const f of this.files) {
+      const v = f.variables.globalsNamed(name)[0];
+      if (v) return v;
+    }
+    return undefined;
   }
 
   /**
-   * A type by its C spelling: from the files' DWARF, else from their BTF. A file whose DWARF is
-   * too big to index quickly (a kernel's -dbg vmlinux: minutes) is asked through its BTF first.
+   * A type by its C spelling: from the files' DWARF, else from their BTF. A kernel-size DWARF is
+   * asked after its file's BTF (the types the kernel's views were written against), through its
+   * name index.
    */
   typeByName(name: string): CType | undefined {
     for (const f of this.files) {
