@@ -120,7 +120,7 @@ export function parseIndex(bytes: Buffer, facts: IndexFacts, validDie: (offset: 
   const { variables: vs, types: ts } = doc;
   if (!Array.isArray(vs) || vs.length % 3 !== 0 || !Array.isArray(ts) || ts.length % 2 !== 0) return undefined;
   const isName = (x: unknown): x is string => typeof x === 'string' && x.length > 0 && x.length <= MAX_STRING_LENGTH;
-  const isDie = (x: unknown): x is number => Number.isSafeInteger(x) && validDie(x as number);
+  const isDie = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0 && validDie(x as number);
   const variables = new Map<string, IndexedVariable[]>();
   for (let i = 0; i < vs.length; i += 3) {
     const [name, flags, die] = [vs[i], vs[i + 1], vs[i + 2]];
