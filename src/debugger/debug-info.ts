@@ -8,7 +8,7 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { SymbolTable } from '../symbols/elf-symbols.js';
 import { LineTable } from '../symbols/dwarf/line.js';
 import { CallFrameInfo } from '../symbols/dwarf/cfi.js';
-import { DwarfVariables, type DwarfVariable } from '../symbols/dwarf/variables.js';
+import { DwarfVariables, type DwarfVariable, type NameIndexState } from '../symbols/dwarf/variables.js';
 import type { CType } from '../symbols/dwarf/types.js';
 import { isElf, type ElfSymbol } from '../symbols/elf-parse.js';
 import { Btf, type BtfVariable } from '../symbols/btf.js';
@@ -302,6 +302,11 @@ export class DebugInfo {
       if (t) return t;
     }
     return undefined;
+  }
+
+  /** The kernel-size DWARF files' name indexes built or read so far, and how each came (scanned or read back). */
+  nameIndexes(): { path: string; state: NameIndexState }[] {
+    return this.files.flatMap((f) => (f.variables.nameIndexState ? [{ path: f.path, state: f.variables.nameIndexState }] : []));
   }
 
   /** A variable the files' BTF places (a kernel's per-CPU ones), by name. */
