@@ -60,6 +60,10 @@ function child(vmlinux: string, program: string): void {
   if (!tasks) throw new Error(`init_task (${typeName(initTask!.type)}) has no member tasks`);
   const taskStruct = info.typeByName('struct task_struct');
   const t3 = performance.now();
+  // A per-CPU variable is left to the debug target (each vCPU's copy), not taken as a global.
+  if (info.globalNamed('current_task') || info.btfVariable('current_task')?.section !== '.data..percpu') {
+    throw new Error('current_task is not left to the per-CPU path');
+  }
   const state = info.nameIndexes().find((x) => x.path === vmlinux)?.state;
   if (!state) throw new Error('the vmlinux has no name index');
   const facts: KvmdbgFacts = {

@@ -19,6 +19,7 @@ import { NameIndex } from '../src/symbols/dwarf/name-index.js';
 import { buildId, indexKey, parseIndex, serializeIndex, INDEX_MAGIC } from '../src/symbols/dwarf/name-index-cache.js';
 import { stripType } from '../src/symbols/dwarf/types.js';
 import { ElfImage } from '../src/symbols/elf-file.js';
+import { DebugInfo } from '../src/debugger/debug-info.js';
 import { buildVarsGuests, varsElfPath, varsFlavourName, type VarsFlavour } from './guests/dwarf-vars/build.js';
 
 const FLAVOURS: VarsFlavour[] = [];
@@ -234,4 +235,22 @@ test('an ELF file\'s index is named by its GNU build ID, else by its path, size 
   }
   assert.match(facts(v.globalsNamed('counter')[0]), /^counter: int .* external=true /);
   assert.equal(v.nameIndexState!.file, join(dir, `build-id-${id}.idx`));
+});
+
+test('DebugInfo.globalNamed leaves a kernel\'s per-CPU variables (.data..percpu) to the target, which places a vCPU\'s copy', () => {
+  const dir = cacheDir();
+  const src = join(dir, 'percpu.c');
+  writeFileSync(src, '__attribute__((section(".data..percpu"))) long cpu_number = 7;\nlong plain = 8;\n' +
+    'void _start(void) { for (;;) plain += cpu_number; }\n');
+  // As the kernel links it: the per-CPU section at address 0, apart from .data (which a default
+  // link script would merge it into).
+  const script = join(dir, 'percpu.ld');
+  writeFileSync(script, 'SECTIONS {\n  . = 0x400000;\n  .text : { *(.text*) }\n  .data..percpu 0 : AT(0x500000) { *(.data..percpu) }\n' +
+    '  . = 0x600000;\n  .data : { *(.data*) }\n}\n');
+  const elf = join(dir, 'percpu');
+  execFileSync('gcc', ['-g', '-O0', '-ffreestanding', '-nostdlib', '-static', `-Wl,-T,${script}`, src, '-o', elf]);
+  const info = new DebugInfo(elf, []);
+  assert.equal(info.globalNamed('cpu_number'), undefined);
+  assert.equal(info.globals().find((g) => g.name === 'cpu_number')?.name, 'cpu_number', 'still among the globals');
+  assert.equal(typeName(info.globalNamed('plain')!.type), 'long');
 });

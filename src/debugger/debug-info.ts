@@ -16,6 +16,7 @@ import { isSystemMap, parseSystemMap } from '../symbols/system-map.js';
 import { ElfImage } from '../symbols/elf-file.js';
 import { readImage } from '../vmm/machine.js';
 import { LaunchError } from '../errors.js';
+import { PER_CPU_SECTION } from './linux/kernel-data.js';
 
 export interface SymbolFile {
   path: string;
@@ -46,6 +47,11 @@ interface DebugFile {
   /** Read when the unwinder first needs it (a kernel's .debug_frame takes half a second). */
   frames: () => CallFrameInfo;
   variables: DwarfVariables;
+  /**
+   * A Linux kernel's per-CPU section (.data..percpu) as linked, with the load offset: its
+   * variables' DWARF addresses are offsets into each CPU's area, where no CPU's copy lies.
+   */
+  perCpu?: { start: bigint; end: bigint };
   /** The file's BTF (a vmlinux's .BTF section), parsed when first asked for; types DWARF lacks. */
   btf: () => Btf | undefined;
 }
@@ -83,6 +89,7 @@ export class DebugInfo {
       lines: LineTable.fromElf(elf, path, offset),
       frames: once(() => CallFrameInfo.fromElf(elf, path, offset)),
       variables: DwarfVariables.fromElf(elf, path, offset, symbols),
+      perCpu: perCpuSection(elf, offset),
       btf: once(() => {
         const section = elf.section('.BTF');
         return section && Btf.parse(section, `${path} (.BTF)`);
@@ -282,7 +289,8 @@ export class DebugInfo {
   globalNamed(name: string): DwarfVariable | undefined {
     for (const f of this.files) {
       const v = f.variables.globalsNamed(name)[0];
-      if (v) return v;
+      // A per-CPU variable is left to the debug target, which places this vCPU's copy.
+      if (v && !inSection(v, f.perCpu)) return v;
     }
     return undefined;
   }
@@ -322,6 +330,19 @@ export class DebugInfo {
   callFrameInfo(): CallFrameInfo[] {
     return this.files.map((f) => f.frames());
   }
+}
+
+/** The kernel's per-CPU section of an ELF file, where it has one. */
+function perCpuSection(elf: ElfImage, offset: bigint): { start: bigint; end: bigint } | undefined {
+  const s = elf.sectionHeader(PER_CPU_SECTION);
+  return s && s.size > 0n ? { start: s.addr + offset, end: s.addr + offset + s.size } : undefined;
+}
+
+/** Whether a global lies in [range.start, range.end). */
+function inSection(v: DwarfVariable, range: { start: bigint; end: bigint } | undefined): boolean {
+  if (!range) return false;
+  const loc = v.locate({ pc: 0n, regs: new Map(), read: () => undefined, bits: 64 });
+  return loc.kind === 'memory' && loc.address >= range.start && loc.address < range.end;
 }
 
 /** f's value, computed on the first call. */
