@@ -13,9 +13,8 @@
 //
 //   node --import tsx bench/linux-dwarf.ts [VMLINUX] [--rounds 5] [--tsx]
 //   node --max-old-space-size=8192 --import tsx bench/linux-dwarf.ts [VMLINUX] --check
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { homedir, loadavg } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { DebugInfo } from '../src/debugger/debug-info.js';
 import { ElfImage } from '../src/symbols/elf-file.js';
@@ -23,12 +22,7 @@ import { LineTable } from '../src/symbols/dwarf/line.js';
 import { SymbolTable } from '../src/symbols/elf-symbols.js';
 import { prng } from '../test/support/prng.js';
 import { hostLine, stats } from './stats.js';
-
-const BENCH_DIR = __dirname;
-const BUILD_DIR = join(BENCH_DIR, 'build');
-const ROOT = join(BENCH_DIR, '..');
-const DBG_DIR = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'kvmdbg', 'dbg');
-const LIMIT_MS = 300_000;
+import { bundle, findProgram, findVmlinux, timed, type Sample } from './linux-dbg.js';
 
 interface KvmdbgFacts {
   line: number;
@@ -102,55 +96,6 @@ function check(vmlinux: string): boolean {
   return differ === 0;
 }
 
-/** The -dbg vmlinux: the argument, else the newest in the cache; else how to get one. */
-function findVmlinux(arg: string | undefined): string {
-  if (arg) return arg;
-  const boot = join(DBG_DIR, 'usr', 'lib', 'debug', 'boot');
-  const found = existsSync(boot) ? readdirSync(boot).filter((f) => f.startsWith('vmlinux-')).sort() : [];
-  if (found.length) return join(boot, found[found.length - 1]);
-  console.error(`No Debian -dbg vmlinux in ${boot}. Fetch one (about 850 MB; 630 MB extracted), e.g. for the test VM's kernel:
-  mkdir -p ${DBG_DIR} && cd ${DBG_DIR}
-  apt-get download linux-image-6.1.0-57-amd64-dbg      # linux-image-VERSION-dbg: VERSION as in .testvm/vmlinuz's package
-  dpkg-deb --fsys-tarfile linux-image-*-dbg_*.deb | tar -x ./usr/lib/debug/boot/
-then run this again, or pass the vmlinux's path.`);
-  process.exit(2);
-}
-
-/** The kernel's bzImage (the launch's program): the test VM's, the tests' cached one, /boot's; else a stand-in. */
-function findProgram(vmlinux: string): string {
-  const version = basename(vmlinux).slice('vmlinux-'.length);
-  const cache = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'kvmdbg', 'linux', `vmlinuz-${version}`);
-  for (const p of [cache, `/boot/vmlinuz-${version}`, join(ROOT, '.testvm', 'vmlinuz')]) if (existsSync(p)) return p;
-  // The program's bytes are only read (for the loader): any file stands in for its absence.
-  const standIn = join(BUILD_DIR, 'not-a-kernel');
-  writeFileSync(standIn, 'no bzImage found for this vmlinux\n');
-  return standIn;
-}
-
-/** bench/linux-dwarf.ts bundled with scripts/build.mjs's options. */
-async function bundle(): Promise<string> {
-  const { build } = await import('esbuild');
-  const out = join(BUILD_DIR, 'linux-dwarf.js');
-  await build({
-    bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: true,
-    external: ['koffi', 'vscode', 'esbuild'], logLevel: 'warning',
-    entryPoints: [join(BENCH_DIR, 'linux-dwarf.ts')], outfile: out, absWorkingDir: ROOT,
-  });
-  return out;
-}
-
-interface Sample { wallMs: number; rssMb: number; stdout: string }
-
-/** One command under /usr/bin/time -v: wall time from spawn to exit, peak RSS. */
-function timed(cmd: string, args: string[]): Sample {
-  const start = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-v', cmd, ...args], { cwd: ROOT, encoding: 'utf8', timeout: LIMIT_MS, maxBuffer: 64 << 20 });
-  const wallMs = performance.now() - start;
-  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1];
-  if (r.status !== 0 || !rss) throw new Error(`${cmd} ${args.join(' ')}: status ${r.status} ${r.error ?? ''}\n${r.stdout}\n${r.stderr}`);
-  return { wallMs, rssMb: Number(rss) / 1024, stdout: r.stdout };
-}
-
 function gdbArgs(vmlinux: string, line: number): string[] {
   return ['-batch', '-nx', '-ex', `break init/main.c:${line}`, '-ex', `info scope init/main.c:${line}`, vmlinux];
 }
@@ -171,9 +116,8 @@ async function main(): Promise<void> {
     if (!check(vmlinux)) process.exitCode = 1;
     return;
   }
-  mkdirSync(BUILD_DIR, { recursive: true });
   const program = findProgram(vmlinux);
-  const kvmdbgCmd = [...(tsx ? ['--import', 'tsx', join(BENCH_DIR, 'linux-dwarf.ts')] : [await bundle()]), '--child', vmlinux, program];
+  const kvmdbgCmd = [...(tsx ? ['--import', 'tsx', join(__dirname, 'linux-dwarf.ts')] : [await bundle('linux-dwarf')]), '--child', vmlinux, program];
   const gdbVersion = execFileSync('gdb', ['--version'], { encoding: 'utf8' }).split('\n')[0];
 
   const kvmdbg = (): Sample & { facts: KvmdbgFacts } => {

@@ -8,7 +8,7 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { SymbolTable } from '../symbols/elf-symbols.js';
 import { LineTable } from '../symbols/dwarf/line.js';
 import { CallFrameInfo } from '../symbols/dwarf/cfi.js';
-import { DwarfVariables, type DwarfVariable } from '../symbols/dwarf/variables.js';
+import { DwarfVariables, type DwarfVariable, type NameIndexState } from '../symbols/dwarf/variables.js';
 import type { CType } from '../symbols/dwarf/types.js';
 import { isElf, type ElfSymbol } from '../symbols/elf-parse.js';
 import { Btf, type BtfVariable } from '../symbols/btf.js';
@@ -16,6 +16,7 @@ import { isSystemMap, parseSystemMap } from '../symbols/system-map.js';
 import { ElfImage } from '../symbols/elf-file.js';
 import { readImage } from '../vmm/machine.js';
 import { LaunchError } from '../errors.js';
+import { PER_CPU_SECTION } from './linux/kernel-data.js';
 
 export interface SymbolFile {
   path: string;
@@ -46,6 +47,11 @@ interface DebugFile {
   /** Read when the unwinder first needs it (a kernel's .debug_frame takes half a second). */
   frames: () => CallFrameInfo;
   variables: DwarfVariables;
+  /**
+   * A Linux kernel's per-CPU section (.data..percpu) as linked, with the load offset: its
+   * variables' DWARF addresses are offsets into each CPU's area, where no CPU's copy lies.
+   */
+  perCpu?: { start: bigint; end: bigint };
   /** The file's BTF (a vmlinux's .BTF section), parsed when first asked for; types DWARF lacks. */
   btf: () => Btf | undefined;
 }
@@ -83,6 +89,7 @@ export class DebugInfo {
       lines: LineTable.fromElf(elf, path, offset),
       frames: once(() => CallFrameInfo.fromElf(elf, path, offset)),
       variables: DwarfVariables.fromElf(elf, path, offset, symbols),
+      perCpu: perCpuSection(elf, offset),
       btf: once(() => {
         const section = elf.section('.BTF');
         return section && Btf.parse(section, `${path} (.BTF)`);
@@ -261,8 +268,9 @@ export class DebugInfo {
 
   /**
    * Whether the Globals scope has something to list. A kernel-size DWARF (DwarfVariables.isBig)
-   * is left out: listing its globals walks all of it (minutes, gigabytes), and VS Code would do
-   * that on one click.
+   * is left out: its name index finds one global cheaply, but listing them all (a kernel has
+   * tens of thousands, each typed from its unit) would decode the whole of it (minutes,
+   * gigabytes), and VS Code would do that on one click; expressions and Watch find them by name.
    */
   hasGlobals(): boolean {
     return this.globals().length > 0;
@@ -274,17 +282,23 @@ export class DebugInfo {
   }
 
   /**
-   * A global or static variable by name, for expressions. A kernel-size DWARF has no index of its
-   * globals to find one in, so there a name is its ELF symbol (an address of unknown type, cast
-   * it as in gdb: `*(unsigned long *)&jiffies`) rather than minutes of walking.
+   * A global or static variable by name, for expressions: the first file's that has one. A
+   * kernel-size DWARF is asked through its name index (built on the first question, or read
+   * from its cache file), which decodes only the unit that holds the variable.
    */
   globalNamed(name: string): DwarfVariable | undefined {
-    return this.globals().find((x) => x.name === name);
+    for (const f of this.files) {
+      const v = f.variables.globalsNamed(name)[0];
+      // A per-CPU variable is left to the debug target, which places this vCPU's copy.
+      if (v && !inSection(v, f.perCpu)) return v;
+    }
+    return undefined;
   }
 
   /**
-   * A type by its C spelling: from the files' DWARF, else from their BTF. A file whose DWARF is
-   * too big to index quickly (a kernel's -dbg vmlinux: minutes) is asked through its BTF first.
+   * A type by its C spelling: from the files' DWARF, else from their BTF. A kernel-size DWARF is
+   * asked after its file's BTF (the types the kernel's views were written against), through its
+   * name index.
    */
   typeByName(name: string): CType | undefined {
     for (const f of this.files) {
@@ -296,6 +310,11 @@ export class DebugInfo {
       if (t) return t;
     }
     return undefined;
+  }
+
+  /** The kernel-size DWARF files' name indexes built or read so far, and how each came (scanned or read back). */
+  nameIndexes(): { path: string; state: NameIndexState }[] {
+    return this.files.flatMap((f) => (f.variables.nameIndexState ? [{ path: f.path, state: f.variables.nameIndexState }] : []));
   }
 
   /** A variable the files' BTF places (a kernel's per-CPU ones), by name. */
@@ -311,6 +330,19 @@ export class DebugInfo {
   callFrameInfo(): CallFrameInfo[] {
     return this.files.map((f) => f.frames());
   }
+}
+
+/** The kernel's per-CPU section of an ELF file, where it has one. */
+function perCpuSection(elf: ElfImage, offset: bigint): { start: bigint; end: bigint } | undefined {
+  const s = elf.sectionHeader(PER_CPU_SECTION);
+  return s && s.size > 0n ? { start: s.addr + offset, end: s.addr + offset + s.size } : undefined;
+}
+
+/** Whether a global lies in [range.start, range.end). */
+function inSection(v: DwarfVariable, range: { start: bigint; end: bigint } | undefined): boolean {
+  if (!range) return false;
+  const loc = v.locate({ pc: 0n, regs: new Map(), read: () => undefined, bits: 64 });
+  return loc.kind === 'memory' && loc.address >= range.start && loc.address < range.end;
 }
 
 /** f's value, computed on the first call. */

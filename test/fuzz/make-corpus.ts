@@ -20,7 +20,10 @@ import { MULTIBOOT_HEADER_MAGIC } from '../../src/formats/detect.js';
 import { buildElf, pvhElf, symbolTable, SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB } from './elf-builder.js';
 import { CORPUS_DIR } from './run.js';
 import { ROOT } from '../support/paths.js';
-import { PVH_SEEDS, SECTION_NAMES, SYSTEM_MAP_SEEDS, packSections } from './targets.js';
+import { FUZZ_INDEX_FACTS, PVH_SEEDS, SECTION_NAMES, SYSTEM_MAP_SEEDS, packSections } from './targets.js';
+import { NameIndex } from '../../src/symbols/dwarf/name-index.js';
+import { serializeIndex } from '../../src/symbols/dwarf/name-index-cache.js';
+import { dwarfSections } from '../../src/symbols/dwarf/info.js';
 
 const DW_AT_location = 0x02;
 const DW_AT_ranges = 0x55;
@@ -39,6 +42,14 @@ function clearSeeds(): void {
   for (const t of readdirSync(CORPUS_DIR)) {
     for (const f of readdirSync(join(CORPUS_DIR, t))) if (f.startsWith('seed-')) rmSync(join(CORPUS_DIR, t, f));
   }
+}
+
+/** The body of a name-index cache file (the JSON after its header line) for an ELF file's DWARF. */
+function nameIndexBody(path: string): Buffer {
+  const sections = dwarfSections(ElfImage.open(path));
+  const { index } = NameIndex.scan(unitHeaders(sections).map((header) => ({ header, sections, bias: 0 })));
+  const file = serializeIndex(index, FUZZ_INDEX_FACTS);
+  return file.subarray(file.indexOf(0x0a) + 1);
 }
 
 /** The debug sections of an ELF file, by name. */
@@ -146,6 +157,7 @@ async function main(): Promise<void> {
     const bits32 = e.bits === 32 ? 1 : 0;
     write('dwarf-line', e.name, packSections(bits32, pick('.debug_line', '.debug_line_str', '.debug_info', '.debug_abbrev', '.debug_str', '.debug_str_offsets')));
     write('dwarf-info', e.name, packSections(bits32, pick('.debug_info', '.debug_abbrev', '.debug_str', '.debug_line', '.debug_line_str', '.debug_str_offsets', '.debug_addr', '.debug_loc', '.debug_loclists', '.debug_ranges', '.debug_rnglists', '.debug_types')));
+    if (e.name.startsWith('vars-')) write('dwarf-name-index', e.name, nameIndexBody(e.path));
     if (s['.eh_frame'] || s['.debug_frame']) write('dwarf-cfi', e.name, packSections(e.bits === 32 ? 2 : 0, pick('.eh_frame', '.debug_frame')));
     const lists = pick(e.dwarf === 5 ? '.debug_loclists' : '.debug_loc', e.dwarf === 5 ? '.debug_rnglists' : '.debug_ranges', '.debug_addr');
     if (Object.keys(lists).length) {

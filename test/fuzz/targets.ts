@@ -16,6 +16,8 @@ import { CallFrameInfo, parseFrameSection, unwindWithFramePointer } from '../../
 import { expressionAt, listxOffset, readLocationList, readRangeList, type ListUnit } from '../../src/symbols/dwarf/loclists.js';
 import { evaluateLocation, formatExpression, type ExprEnv, type FrameContext, type MemoryReader } from '../../src/symbols/dwarf/expr.js';
 import { DwarfVariables, typeName, type CType as DwarfType } from '../../src/symbols/dwarf/variables.js';
+import { INDEX_MAGIC, INDEX_VERSION, parseIndex, type IndexFacts } from '../../src/symbols/dwarf/name-index-cache.js';
+import { createHash } from 'node:crypto';
 import { loadGuest } from '../../src/vmm/loaders/detect.js';
 import { isSystemMap, parseSystemMap } from '../../src/symbols/system-map.js';
 import { Btf } from '../../src/symbols/btf.js';
@@ -286,6 +288,30 @@ const dwarfInfo: Target = {
       tolerate(() => vars.localsAt(p.lowPc + 1n));
     }
     for (const n of ['int', 'char *', 'struct node', 'unsigned long', 'uint32_t']) tolerate(() => vars.typeByName(n));
+    // The same file as a big one: its name index scanned (top-level DIEs only), kept in memory.
+    const big = tolerate(() => DwarfVariables.fromElf(elfOf(sections, bits), 'fuzz', 0x1000n, undefined, { bigInfoBytes: 0, indexCacheDir: null }));
+    for (const n of ['g_int', 's_counter', 'asm_var', 'other_global']) for (const g of tolerate(() => big?.globalsNamed(n)) ?? []) tolerate(() => look(g, 0x1000n));
+    for (const n of ['int', 'struct node', 'struct point *', 'enum color']) tolerate(() => big?.typeByName(n));
+  },
+};
+
+/** What the name-index target's files must agree with (make-corpus.ts writes its seeds with these). */
+export const FUZZ_INDEX_FACTS: IndexFacts = { key: 'fuzz', sections: { '.debug_info': 0x10000, '.debug_abbrev': 0x1000 } };
+
+const dwarfNameIndex: Target = {
+  name: 'dwarf-name-index',
+  maxLen: 64 * 1024,
+  dict: [Buffer.from('"variables":['), Buffer.from('"types":['), Buffer.from(',1,'), Buffer.from(',3,'), Buffer.from('"struct '), Buffer.from('[]'), Buffer.from('{}'), Buffer.from('1e308')],
+  run(data) {
+    // A cache file's body: as it comes (its header must check out), and behind a header with its
+    // right digest, so that mutations reach the JSON's checks rather than stop at the digest.
+    const valid = (off: number): boolean => off < 0x10000;
+    for (const file of [data, Buffer.concat([Buffer.from(`${INDEX_MAGIC} ${INDEX_VERSION} ${createHash('sha256').update(data).digest('hex')}\n`), data])]) {
+      const index = parseIndex(file, FUZZ_INDEX_FACTS, valid);
+      if (!index) continue;
+      for (const [name, list] of index.variables) if (!name || !list.length || list.some((v) => !valid(v.die))) throw new Error(`bad entry for ${name}`);
+      for (const [key, die] of index.types) if (!key || !valid(die)) throw new Error(`bad type entry ${key}`);
+    }
   },
 };
 
@@ -398,7 +424,7 @@ const cExpression: Target = {
   },
 };
 
-export const TARGETS: Target[] = [elf, multiboot, multiboot2, bzimage, pvh, systemMap, btf, dwarfLine, dwarfInfo, dwarfCfi, dwarfLoclists, cExpression];
+export const TARGETS: Target[] = [elf, multiboot, multiboot2, bzimage, pvh, systemMap, btf, dwarfLine, dwarfInfo, dwarfNameIndex, dwarfCfi, dwarfLoclists, cExpression];
 
 export function targetByName(name: string): Target {
   const t = TARGETS.find((x) => x.name === name);

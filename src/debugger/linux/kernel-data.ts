@@ -13,7 +13,8 @@ import type { DebugInfo } from '../debug-info.js';
 /** BTF in memory larger than this is not a kernel's (Debian's is 4 MiB). */
 const MAX_MEMORY_BTF = 64 << 20;
 const PAGE = 4096;
-const PER_CPU_SECTION = '.data..percpu';
+/** The section of a Linux kernel's per-CPU variables (each CPU has a copy of it). */
+export const PER_CPU_SECTION = '.data..percpu';
 
 export type Struct = Extract<CType, { members: Member[] }>;
 

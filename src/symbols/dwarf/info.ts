@@ -14,6 +14,7 @@ export const DW_TAG_subprogram = 0x2e;
 export const DW_TAG_inlined_subroutine = 0x1d;
 
 // Attributes.
+export const DW_AT_sibling = 0x01;
 export const DW_AT_location = 0x02;
 export const DW_AT_name = 0x03;
 export const DW_AT_stmt_list = 0x10;
@@ -505,9 +506,13 @@ const UNIT_DIE_PIECE = 512;
 /**
  * Walks the DIEs of one unit in order. `wanted`, when given, limits decoding to those
  * attributes (others are skipped), which is much faster on large units; `maxDepth` stops the
- * walk from yielding deeper DIEs (they are still read past).
+ * walk from yielding deeper DIEs: a DIE at that depth whose DW_AT_sibling (in `wanted`) points
+ * forward inside the unit has its children jumped over, others' children are read past
+ * without decoding an attribute.
  */
-export function* iterateDies(sections: DwarfSections, unit: UnitHeader, opts: { wanted?: Set<number>; onlyUnitDie?: boolean } = {}): Generator<Die> {
+export function* iterateDies(
+  sections: DwarfSections, unit: UnitHeader, opts: { wanted?: Set<number>; onlyUnitDie?: boolean; maxDepth?: number } = {},
+): Generator<Die> {
   const info = sections.info;
   if (!info) return;
   if (!sections.abbrev) throw new DwarfError('.debug_abbrev is missing');
@@ -527,6 +532,7 @@ export function* iterateDies(sections: DwarfSections, unit: UnitHeader, opts: { 
   };
   let depth = 0;
   let first = true;
+  const maxDepth = opts.maxDepth ?? Infinity;
   const readAttrs = (ab: Abbrev, pending: AbbrevAttr[]): Map<number, AttrValue> => {
     const attrs = new Map<number, AttrValue>();
     for (const a of ab.attrs) {
@@ -550,6 +556,11 @@ export function* iterateDies(sections: DwarfSections, unit: UnitHeader, opts: { 
     }
     const ab = abbrevs ? abbrevs.get(code) : readAbbrev(abbrev, unit.abbrevOffset, code);
     if (!ab) throw new DwarfError(`.debug_info: DIE at 0x${offset.toString(16)} uses unknown abbreviation ${code}`);
+    if (depth > maxDepth) {
+      for (const a of ab.attrs) skipForm(r, a.form, ctx);
+      if (ab.hasChildren) depth++;
+      continue;
+    }
     let pending: AbbrevAttr[] = [];
     const start = r.pos;
     let attrs: Map<number, AttrValue>;
@@ -578,7 +589,10 @@ export function* iterateDies(sections: DwarfSections, unit: UnitHeader, opts: { 
     }
     yield { offset, tag: ab.tag, depth, hasChildren: ab.hasChildren, attrs };
     if (opts.onlyUnitDie) return;
-    if (ab.hasChildren) depth++;
+    const sibling = depth === maxDepth && ab.hasChildren ? attrs.get(DW_AT_sibling)?.value : undefined;
+    // Only forward: a sibling pointing back (a corrupt file) would loop; then the children are read.
+    if (typeof sibling === 'number' && sibling > r.pos && sibling <= readable) r.pos = sibling;
+    else if (ab.hasChildren) depth++;
     else if (depth === 0) return;
   }
 }

@@ -13,6 +13,8 @@ import {
   type AttrValue, type CompileUnit, type DwarfSections, type UnitHeader,
 } from './info.js';
 import { ByteReader, DwarfError } from './reader.js';
+import { NameIndex, typeKeys } from './name-index.js';
+import { defaultIndexCacheDir, indexFile, indexKey, readIndexFile, writeIndexFile, type IndexFacts } from './name-index-cache.js';
 import { readLineHeader } from './line.js';
 import { evaluateLocation, formatExpression, type ExprEnv, type FrameContext, type Location, type LocationResult } from './expr.js';
 import {
@@ -202,12 +204,36 @@ const UNKNOWN_VOID: CType = { kind: 'unknown', name: 'void' };
  */
 const BIG_INFO_BYTES = 4 << 20;
 
+export interface DwarfVariablesOptions {
+  /** A .debug_info of at least this many bytes is big (isBig); 4 MiB unless given (tests lower it). */
+  bigInfoBytes?: number;
+  /**
+   * Where a big DWARF's name index is cached (name-index-cache.ts): a directory, or null to keep
+   * it in memory only; defaultIndexCacheDir() unless given.
+   */
+  indexCacheDir?: string | null;
+}
+
+/** How a big DWARF's name index came to be: read from its cache file, or by scanning its units. */
+export interface NameIndexState {
+  source: 'cache' | 'scan';
+  /** Units whose top-level DIEs were read (0 for an index read from its cache file). */
+  unitsScanned: number;
+  /** Its cache file; undefined where it is kept in memory only. */
+  file?: string;
+  /** Whether the scan's index was written to `file`. */
+  written: boolean;
+  variables: number;
+  types: number;
+}
+
 export class DwarfVariables {
   private readonly units: Unit[] = [];
   private readonly typeUnits = new Map<bigint, Unit>();
   private readonly typeCache = new Map<Node, CType>();
   private tagIndex?: Map<string, Node[]>;
   private globalList?: DwarfVariable[];
+  private names?: { index: NameIndex; state: NameIndexState };
   /** Problems met reading units (corrupt DIEs); the rest is still read. */
   readonly problems: string[] = [];
 
@@ -216,6 +242,9 @@ export class DwarfVariables {
     readonly loadOffset: bigint,
     readonly bits: 32 | 64,
     private readonly symbols: SymbolTable | undefined,
+    private readonly bigInfoBytes = BIG_INFO_BYTES,
+    /** The name index's cache: its directory and the file's key (name-index-cache.ts). */
+    private readonly indexCache?: { dir: string; key: string },
   ) {
     let headers: UnitHeader[] = [];
     try {
@@ -254,7 +283,7 @@ export class DwarfVariables {
    * The variables of an ELF file's DWARF; empty when it has no .debug_info. `symbols`: the file's
    * symbol table with the same load offset, when already built.
    */
-  static fromElf(image: ElfImage | Buffer, fileName: string, loadOffset = 0n, symbols?: SymbolTable): DwarfVariables {
+  static fromElf(image: ElfImage | Buffer, fileName: string, loadOffset = 0n, symbols?: SymbolTable, opts: DwarfVariablesOptions = {}): DwarfVariables {
     const elf = ElfImage.of(image, fileName);
     const sections: VarSections = {
       ...dwarfSections(elf),
@@ -269,7 +298,10 @@ export class DwarfVariables {
     } catch {
       symbols = undefined;
     }
-    return new DwarfVariables(sections, loadOffset, elf.bits, symbols);
+    const dir = opts.indexCacheDir === undefined ? defaultIndexCacheDir() : opts.indexCacheDir;
+    // The key (a note section, or the file's stat) only where an index may be wanted.
+    const key = dir !== null && (sections.info?.length ?? 0) >= (opts.bigInfoBytes ?? BIG_INFO_BYTES) ? indexKey(elf, fileName) : undefined;
+    return new DwarfVariables(sections, loadOffset, elf.bits, symbols, opts.bigInfoBytes, dir !== null && key ? { dir, key } : undefined);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -354,6 +386,14 @@ export class DwarfVariables {
 
   /** The DIE at a key (section offset, biased for .debug_types). */
   private dieAt(key: number): Node | undefined {
+    const u = this.unitHolding(key);
+    if (!u) return undefined;
+    this.tree(u);
+    return u.nodes?.get(key);
+  }
+
+  /** The unit whose DIEs a key falls among, if any. */
+  private unitHolding(key: number): Unit | undefined {
     const bias = key >= TYPES_BIAS ? TYPES_BIAS : 0;
     const off = key - bias;
     // this.units is in order of bias + offset (.debug_info's units in section order, then
@@ -367,9 +407,8 @@ export class DwarfVariables {
       else hi = mid;
     }
     const u = units[lo - 1];
-    if (!u || u.bias !== bias || off < u.header.offset || off >= u.header.end) return undefined;
-    this.tree(u);
-    return u.nodes?.get(key);
+    if (!u || u.bias !== bias || off < u.header.dieOffset || off >= u.header.end) return undefined;
+    return u;
   }
 
   /** The DIE an attribute refers to. */
@@ -801,9 +840,24 @@ export class DwarfVariables {
     return (this.tagIndex = index);
   }
 
+  /**
+   * The type DIEs spelled `key`, definitions first: of a big DWARF through its name index (the
+   * one it keeps: a unit-scope definition, else a declaration), of another from typeIndex.
+   */
+  private typeNodes(key: string): Node[] {
+    if (!this.isBig) return this.typeIndex().get(key) ?? [];
+    return this.indexed((index) => {
+      const off = index.types.get(key);
+      return off === undefined ? [] : [off];
+    }, (n) => {
+      const name = n.attrs.get(DW_AT_name)?.value;
+      return typeof name === 'string' && typeKeys(n.tag, name).includes(key);
+    });
+  }
+
   /** The complete definition of "struct x" (etc.) somewhere in the program, for a declaration. */
   private completeType(key: string, except: Node): CType | undefined {
-    const n = this.typeIndex().get(key)?.find((c) => c !== except && !this.flag(c, DW_AT_declaration));
+    const n = this.typeNodes(key).find((c) => c !== except && !this.flag(c, DW_AT_declaration));
     return n ? this.buildType(n) : undefined;
   }
 
@@ -815,8 +869,8 @@ export class DwarfVariables {
    */
   typeByName(name: string): CType | undefined {
     return typeFromName(name, this.bits, (key) => {
-      const found = this.typeIndex().get(key);
-      return found?.length ? this.buildType(found[0]) : undefined;
+      const found = this.typeNodes(key);
+      return found.length ? this.buildType(found[0]) : undefined;
     });
   }
 
@@ -1131,10 +1185,74 @@ export class DwarfVariables {
 
   /**
    * Whether the DWARF is too big to walk whole for globals() or typeByName() without a long wait
-   * (a kernel's -dbg vmlinux); localsAt() reads only the unit at hand, at any size.
+   * (a kernel's -dbg vmlinux); localsAt() reads only the unit at hand, at any size. A big DWARF
+   * answers globalsNamed() and typeByName() through its name index instead (name-index.ts).
    */
   get isBig(): boolean {
-    return (this.sections.info?.length ?? 0) >= BIG_INFO_BYTES;
+    return (this.sections.info?.length ?? 0) >= this.bigInfoBytes;
+  }
+
+  /** How the name index of a big DWARF came to be; undefined before it is first needed. */
+  get nameIndexState(): NameIndexState | undefined {
+    return this.names?.state;
+  }
+
+  /** What a cached index must agree with: its key and the sizes of every section its DIEs come from. */
+  private indexFacts(key: string): IndexFacts {
+    const s = this.sections;
+    return {
+      key,
+      sections: {
+        '.debug_info': s.info?.length ?? 0, '.debug_abbrev': s.abbrev?.length ?? 0, '.debug_str': s.str?.length ?? 0,
+        '.debug_str_offsets': s.strOffsets?.length ?? 0, '.debug_types': s.types?.length ?? 0,
+      },
+    };
+  }
+
+  /**
+   * The name index of a big DWARF: from its cache file where one checks out (`rescan` false),
+   * else scanned from the units and written there.
+   */
+  private nameIndex(rescan = false): NameIndex {
+    if (this.names && !rescan) return this.names.index;
+    const c = this.indexCache;
+    const file = c && indexFile(c.dir, c.key);
+    const facts = c && this.indexFacts(c.key);
+    const cached = !rescan && file && facts ? readIndexFile(file, facts, (off) => this.unitHolding(off) !== undefined) : undefined;
+    if (cached) {
+      this.names = {
+        index: cached,
+        state: { source: 'cache', unitsScanned: 0, file, written: false, variables: cached.variables.size, types: cached.types.size },
+      };
+      return cached;
+    }
+    const { index, problems, unitsScanned } = NameIndex.scan(this.units.map((u) => ({ header: u.header, sections: u.sections, bias: u.bias })));
+    this.problems.push(...problems);
+    // An index of a file with unreadable units is not cached: a fixed reader should see them.
+    const written = !!(file && facts && !problems.length && writeIndexFile(file, c.dir, index, facts));
+    this.names = { index, state: { source: 'scan', unitsScanned, file, written, variables: index.variables.size, types: index.types.size } };
+    return index;
+  }
+
+  /**
+   * The DIE an index entry names, checked: a DIE of the wanted tag named `name`. A cached index
+   * whose entry fails that is stale or corrupt beyond what its file's checks catch: it is
+   * scanned again (once), and the entry looked up there.
+   */
+  private indexed(lookup: (index: NameIndex) => number[], check: (n: Node) => boolean): Node[] {
+    const found = (index: NameIndex): Node[] | undefined => {
+      const out: Node[] = [];
+      for (const off of lookup(index)) {
+        const n = this.dieAt(off);
+        if (!n || !check(n)) return undefined;
+        out.push(n);
+      }
+      return out;
+    };
+    const first = found(this.nameIndex());
+    if (first) return first;
+    if (this.names?.state.source !== 'cache') return [];
+    return found(this.nameIndex(true)) ?? [];
   }
 
   /**
@@ -1158,16 +1276,9 @@ export class DwarfVariables {
         const base = this.str(c, DW_AT_name);
         if (base === undefined) continue;
         const name = prefix + base;
-        const hasLoc = c.attrs.has(DW_AT_location) || this.attr(c, DW_AT_const_value) !== undefined;
-        if (hasLoc) {
-          const v = this.makeVariable(c, undefined, true, name);
-          if (v) {
-            if (!v.external && c.attrs.has(DW_AT_specification)) {
-              const spec = this.ref(c.attrs.get(DW_AT_specification), c);
-              if (spec?.attrs.get(DW_AT_external)?.value === true) v.external = true;
-            }
-            defs.push(v);
-          }
+        if (this.hasDefinition(c)) {
+          const v = this.globalDefinition(c, name);
+          if (v) defs.push(v);
         } else if (this.flag(c, DW_AT_declaration)) {
           decls.push({ node: c, name });
         }
@@ -1182,20 +1293,64 @@ export class DwarfVariables {
     const seen = new Set<string>();
     for (const { node, name } of decls) {
       if (defined.has(name) || seen.has(name)) continue;
-      const linkage = this.str(node, DW_AT_linkage_name) ?? this.str(node, DW_AT_MIPS_linkage_name) ?? name;
-      const sym = this.symbols?.byName(linkage);
-      if (!sym || sym.type === 'func') continue;
-      seen.add(name);
-      const v = this.makeVariable(node, undefined, true, name);
+      const v = this.globalDeclaration(node, name);
       if (!v) continue;
-      const address = sym.address;
-      v.external = true;
-      v.locate = () => ({ kind: 'memory', address });
-      v.describeLocation = () => `symbol ${linkage}`;
-      v.locationRanges = () => undefined;
+      seen.add(name);
       defs.push(v);
     }
     return (this.globalList = defs);
+  }
+
+  /** A unit-scope variable's definition (a location or constant value) as a global. */
+  private globalDefinition(c: Node, name: string): DwarfVariable | undefined {
+    const v = this.makeVariable(c, undefined, true, name);
+    if (v && !v.external && c.attrs.has(DW_AT_specification)) {
+      const spec = this.ref(c.attrs.get(DW_AT_specification), c);
+      if (spec?.attrs.get(DW_AT_external)?.value === true) v.external = true;
+    }
+    return v;
+  }
+
+  /**
+   * A declaration without a definition (a variable defined in assembly or a linker script, as a
+   * kernel's jiffies) as a global at its ELF symbol's address; undefined where no data symbol
+   * has its name.
+   */
+  private globalDeclaration(node: Node, name: string): DwarfVariable | undefined {
+    const linkage = this.str(node, DW_AT_linkage_name) ?? this.str(node, DW_AT_MIPS_linkage_name) ?? name;
+    const sym = this.symbols?.byName(linkage);
+    if (!sym || sym.type === 'func') return undefined;
+    const v = this.makeVariable(node, undefined, true, name);
+    if (!v) return undefined;
+    const address = sym.address;
+    v.external = true;
+    v.locate = () => ({ kind: 'memory', address });
+    v.describeLocation = () => `symbol ${linkage}`;
+    v.locationRanges = () => undefined;
+    return v;
+  }
+
+  /**
+   * The globals and statics named `name`, as globals() has them (definitions in unit order, else
+   * a declaration an ELF symbol places). Of a big DWARF through its name index: only the units
+   * holding them are decoded. C++ namespace members ("ns::x") are found in small files only.
+   */
+  globalsNamed(name: string): DwarfVariable[] {
+    if (!this.isBig) return this.globals().filter((v) => v.name === name);
+    const found = this.indexed(
+      (index) => index.variables.get(name)?.map((e) => e.die) ?? [],
+      (n) => n.tag === DW_TAG_variable && this.str(n, DW_AT_name) === name,
+    );
+    const out: DwarfVariable[] = [];
+    for (const n of found) {
+      const v = this.hasDefinition(n) ? this.globalDefinition(n, name) : this.globalDeclaration(n, name);
+      if (v) out.push(v);
+    }
+    return out;
+  }
+
+  private hasDefinition(n: Node): boolean {
+    return n.attrs.has(DW_AT_location) || this.attr(n, DW_AT_const_value) !== undefined;
   }
 }
 
