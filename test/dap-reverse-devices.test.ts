@@ -340,24 +340,28 @@ test('exceptions the guest raises while recording, their frames elsewhere: ud2 t
   assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (0x21 << 1) | 1);
 });
 
-test('stepping by instruction, not recording: after an iretq from a #UD handler each step is one instruction; a syscall leaves no trap flag in R11', async () => {
+test('stepping by instruction, not recording: ud2 stops at its #UD handler on IST1; after the handler\'s iretq each step is one instruction; a syscall leaves no trap flag in R11', async () => {
   const g = buildFlat64('exceptions64');
   const s = g.syms;
-  await launch(dc, flat64Launch(g.bin), () => breakAt(s.ud_handler));
+  await launch(dc, flat64Launch(g.bin), () => breakAt(s.recorded));
   await stop();
-  assert.equal(await pc(), s.ud_handler);
   await breakAt();
   const pcs: bigint[] = [];
-  // incq, addq, iretq (KVM's injected #UD pushed no trap flag to take back), andq, invlpg
-  for (let k = 0; k < 5; k++) {
+  // mov, ud2 into the handler, incq, addq, iretq (KVM's injected #UD pushed no trap flag to take back), andq, invlpg
+  for (let k = 0; k < 7; k++) {
     await stepForward();
     pcs.push(await pc());
+    if (k === 1) assert.equal(await reg('rsp'), s.ist1_top - 40n, 'the #UD frame on IST1');
   }
-  assert.deepEqual(pcs.map(hex), [s.ud_handler + 7n, s.ud_handler + 12n, s.after_ud, s.after_ud + 9n, s.faulting].map(hex));
+  assert.deepEqual(pcs.map(hex), [s.recorded + 7n, s.ud_handler, s.ud_handler + 7n, s.ud_handler + 12n, s.after_ud, s.after_ud + 9n, s.faulting].map(hex));
   await runTo(s.after_pf);
   await stepForward();
   assert.equal(await pc(), s.sys_handler);
   assert.equal(await reg('r11') & 0x100n, 0n, 'R11 holds the guest\'s RFLAGS, without the step\'s TF');
+  // on to the exit: nothing traps on its own
+  const exited = dc.waitForEvent('exited', STOP_MS);
+  await dc.continueRequest({ threadId: 1 });
+  assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (0x21 << 1) | 1);
 });
 
 test('a triple fault while recording stops at the faulting instruction with its state (from the history where the host reset the vCPU); stepping back goes on from there', async () => {

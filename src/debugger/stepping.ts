@@ -11,6 +11,8 @@ import type { DebugInfo } from './debug-info.js';
 import { EFER_LMA, RFLAGS_IF } from '../x86/registers.js';
 import { performRealModeInt, performRealModeIret, type Perform } from './real-mode-int.js';
 import { afterStep, stepFlags, type StepFlags } from './step-flags.js';
+import { enteredHandler, foreseeEntry, stepToHandler } from './handler-entry.js';
+import { UD_VECTOR, raisedVector } from './history/write-set.js';
 
 /** Give up a line step after this many instructions (a loop with no line information). */
 const MAX_LINE_STEPS = 200_000;
@@ -32,6 +34,8 @@ interface Decoded {
   iret16: boolean;
   /** What the step's trap flag leaves behind (step-flags.ts). */
   flags: StepFlags;
+  /** #UD, which ud0/ud1/ud2 raise: the step stops at its handler (handler-entry.ts). */
+  undefinedOpcode: boolean;
 }
 
 /**
@@ -42,6 +46,8 @@ export interface Drive {
   step(vcpu: number, opts?: { holdInterrupts?: boolean }): Stop | Promise<Stop>;
   run(): Stop | Promise<Stop>;
   readonly replaying?: boolean;
+  /** Records each step (and enters handlers itself: handler-entry.ts). */
+  readonly recording?: boolean;
   /**
    * An instruction the stepper performs itself (`perform`: false when it did nothing), which
    * writes at most `writes` (linear): the recorder keeps it in the history like a step.
@@ -77,14 +83,14 @@ export class Stepper {
     const insn = this.decode(vcpu, before.pc);
     if (insn?.softInt && performRealModeInt(this.m, vcpu, insn.vector, insn.next, this.perform)) return { kind: 'step', vcpu };
     if (insn?.iret16 && performRealModeIret(this.m, vcpu, this.perform)) return { kind: 'step', vcpu };
-    if (this.m.canHoldInterrupts) return this.stepped(vcpu, insn, await this.drive.step(vcpu, { holdInterrupts: insn !== undefined && !insn.halts }));
+    if (this.m.canHoldInterrupts) return this.driveStep(vcpu, insn, { holdInterrupts: insn !== undefined && !insn.halts });
     const flags = this.m.getRegs(vcpu).rflags;
     const mask = insn !== undefined && (flags & RFLAGS_IF) !== 0n && !insn.touchesIf;
     if (mask) this.m.setRegs(vcpu, { rflags: flags & ~RFLAGS_IF });
     const putBack = mask ? this.m.setAsideInjectedInterrupt(vcpu) : undefined;
     let stop: Stop;
     try {
-      stop = this.stepped(vcpu, insn, await this.drive.step(vcpu));
+      stop = await this.driveStep(vcpu, insn);
     } finally {
       putBack?.();
     }
@@ -98,8 +104,16 @@ export class Stepper {
     return stop;
   }
 
-  /** The stop of a step of `insn`, with what its trap flag left put right (step-flags.ts; a recorded step has it done already). */
-  private stepped(vcpu: number, insn: Decoded | undefined, stop: Stop): Stop {
+  /**
+   * One step of `insn` through the drive: a ud0/ud1/ud2 stops at its #UD handler's first
+   * instruction (handler-entry.ts; a recording drive does that itself), and what the step's trap
+   * flag left is put right (step-flags.ts).
+   */
+  private async driveStep(vcpu: number, insn: Decoded | undefined, opts?: { holdInterrupts?: boolean }): Promise<Stop> {
+    const entry = insn?.undefinedOpcode && !this.drive.recording
+      ? foreseeEntry(this.m, vcpu, UD_VECTOR, this.m.getRegs(vcpu), this.m.getSregs(vcpu)) : undefined;
+    const stop = await stepToHandler(this.m, vcpu, entry, () => this.drive.step(vcpu, opts));
+    if (entry) enteredHandler(this.m, vcpu, entry, this.m.getRegs(vcpu).rsp, false);
     if (insn) afterStep(this.m, vcpu, insn.flags);
     return stop;
   }
@@ -225,7 +239,7 @@ export class Stepper {
       const softInt = i.mnemonic === Mnemonic.Int;
       return {
         length: i.length, flow, next: i.nextIP, target: direct ? i.nearBranchTarget : undefined, touchesIf, halts, softInt,
-        vector: softInt ? i.immediate8 : 0, iret16: i.code === Code.Iretw, flags: stepFlags(i),
+        vector: softInt ? i.immediate8 : 0, iret16: i.code === Code.Iretw, flags: stepFlags(i), undefinedOpcode: raisedVector(i) === UD_VECTOR,
       };
     } finally {
       i.free();

@@ -8,7 +8,7 @@ import type { Stop } from '../../vmm/debug/stops.js';
 import { GuestError } from '../../errors.js';
 import { CR0_PE_BIT, codeBitness, cpl, cpuMode } from '../../x86/modes.js';
 import { RFLAGS_IF, RFLAGS_TF, type Regs, type Sregs } from '../../x86/registers.js';
-import { interruptEntry, type InterruptEntry } from '../../x86/interrupt-frame.js';
+import { enteredHandler, foreseeEntry, stepToHandler, type HandlerEntry } from '../handler-entry.js';
 import { afterStep } from '../step-flags.js';
 import { performRealModeInt, performRealModeIret, type Perform } from '../real-mode-int.js';
 import { UndoLog, type Entry, type Write } from './undo-log.js';
@@ -166,7 +166,7 @@ export class Recorder {
       const perform: Perform = (vc, writes, f) => this.perform(vc, writes, f);
       if (ws.performed === 'int' ? performRealModeInt(m, v, ws.vector!, ws.next, perform) : performRealModeIret(m, v, perform)) return { kind: 'step', vcpu: v };
     }
-    let irq: { vector: number; at: InterruptEntry } | undefined;
+    let irq: HandlerEntry | undefined;
     /** A held step of a halted vCPU, to let KVM take in what its local APIC timer raised. */
     let poke = false;
     if (regs.rflags & RFLAGS_IF && m.canHoldInterrupts && (deliver || ws.halts || this.halted)) {
@@ -183,19 +183,16 @@ export class Recorder {
         if (this.pauseWanted) return { kind: 'pause', vcpu: v };
         vector = m.pendingInterruptVector(v);
       }
-      const at = vector !== undefined && m.breakpoints.hw.includes(undefined)
-        ? interruptEntry(vector, regs, sregs, (l, n) => m.readLinear(v, l, n)) : undefined;
-      if (at) irq = { vector: vector!, at };
+      if (vector !== undefined) irq = foreseeEntry(m, v, vector, regs, sregs);
     }
     const external = irq !== undefined;
     // An exception the instruction raises enters its handler the same way, stopped there with its
     // frame saved, wherever its gate puts it (an IST stack, the TSS's for an inner ring): a
     // software interrupt, ud2's #UD, a page fault that the operands' walks foresee.
-    if (!irq && m.breakpoints.hw.includes(undefined)) {
+    if (!irq) {
       const ring = cpl({ cs: sregs.cs, cr0: sregs.cr0, rflags: regs.rflags, efer: sregs.efer });
       const vector = ws.vector ?? (faultsOnPage(walks, ws.accesses, ws.ranges, ring) ? PF_VECTOR : undefined);
-      const at = vector === undefined ? undefined : interruptEntry(vector, regs, sregs, (l, n) => m.readLinear(v, l, n), vector === PF_VECTOR);
-      if (at) irq = { vector: vector!, at };
+      if (vector !== undefined) irq = foreseeEntry(m, v, vector, regs, sregs, vector === PF_VECTOR);
     }
     // Besides what the instruction writes, the CPU marks what it uses: the Accessed/Dirty bits
     // of the page-table entries it walks, the Accessed bit of a segment descriptor it loads.
@@ -204,7 +201,6 @@ export class Recorder {
     const spans = [...this.physical([...ws.ranges, ...gdt, ...frame], walks), ...pageEntries(walks, pc, [...ws.accesses, ...frame], [...ws.ranges, ...frame])];
     const old = spans.map((s) => m.readPhysical(s.gpa, s.length));
     const fpuBefore = ws.fpu ? m.vcpu(v).getXsave() : undefined;
-    const bp = irq ? m.addHardwareBreakpoint(irq.at.handler, 'execute') : undefined;
     // A halted vCPU held off interrupts would never wake: it steps with them let through, but
     // for a poke. A held step that runs into a hlt waits for ever too (the trap after `sti` comes
     // only after the next instruction on some hosts: `sti; hlt` is one step), so a held step is
@@ -217,10 +213,9 @@ export class Recorder {
     }, HELD_STEP_MS) : undefined;
     let stop: Stop;
     try {
-      stop = await m.step(v, held ? { holdInterrupts: true } : undefined);
+      stop = await stepToHandler(m, v, irq, () => m.step(v, held ? { holdInterrupts: true } : undefined));
     } finally {
       clearTimeout(limit);
-      if (bp !== undefined) m.removeBreakpoint(bp);
     }
     /** The held step ran and was paused: into a hlt, or (`sti; hlt`) on into the next one's. */
     let ranOn = false;
@@ -229,7 +224,6 @@ export class Recorder {
       ranOn = true;
       stop = { kind: 'step', vcpu: v };
     }
-    if (bp !== undefined && stop.kind === 'breakpoint' && stop.id === bp) stop = { kind: 'step', vcpu: v };
     if (stop.kind === 'triple-fault' && stop.stateLost !== undefined) {
       // KVM reset the vCPU at the shutdown (SVM): what was saved before the step is the state at
       // the faulting instruction. Its writes (frames pushed on the way) are undone too.
@@ -245,18 +239,9 @@ export class Recorder {
     const after = m.getSregs(v);
     if (after.cr0 !== sregs.cr0 || after.cr4 !== sregs.cr4 || after.efer !== sregs.efer) m.renewStepTrap();
     const now = m.getRegs(v);
-    const delivered = irq && m.linearRip(v) === irq.at.handler && now.rsp === irq.at.rsp ? irq : undefined;
+    const delivered = enteredHandler(m, v, irq, now.rsp, (regs.rflags & RFLAGS_TF) !== 0n) ? irq : undefined;
     // A hlt stepped by KVM may end before it waits: the vCPU stays halted for the next step.
     this.halted = (ranOn || ws.halts) && !delivered && m.isHalted(v);
-    // The frame's RFLAGS image holds the trap flag of the step: the handler's iret must not take it.
-    if (delivered && !(regs.rflags & RFLAGS_TF)) {
-      const f = delivered.at.flags;
-      const image = m.readLinear(v, f.linear, f.size);
-      if (image[1] & 1) {
-        image[1] &= ~1;
-        m.writeLinear(v, f.linear, image);
-      }
-    }
     // The step ran on into the next instruction: after a hlt it was paused in, or after a load of
     // SS, whose trap the CPU holds for one instruction more.
     const twoInOne = ranOn || (ws.shadowsTrap && now.rip !== ws.next);

@@ -3,7 +3,7 @@
 // FPU/SSE state (saved only then: reading the XSAVE area costs an ioctl). No KVM, no DAP: a pure
 // function of the instruction's bytes and the registers, tested on the host.
 import {
-  Code, Decoder, DecoderOptions, EncodingKind, FlowControl, InstructionInfoFactory, MemorySize, MemorySizeExt, Mnemonic, OpAccess,
+  Code, Decoder, DecoderOptions, EncodingKind, FlowControl, type Instruction, InstructionInfoFactory, MemorySize, MemorySizeExt, Mnemonic, OpAccess,
   Register, RegisterExt,
 } from 'iced-x86';
 import { RFLAGS_DF, type Regs, type Sregs } from '../../x86/registers.js';
@@ -49,7 +49,7 @@ export interface WriteSet {
 }
 
 /** #UD: what ud0, ud1 and ud2 raise, always. */
-const UD_VECTOR = 6;
+export const UD_VECTOR = 6;
 const UNDEFINED_OPCODES = new Set([Mnemonic.Ud0, Mnemonic.Ud1, Mnemonic.Ud2]);
 const WRITES = new Set([OpAccess.Write, OpAccess.CondWrite, OpAccess.ReadWrite, OpAccess.ReadCondWrite]);
 const info = new InstructionInfoFactory();
@@ -127,6 +127,20 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
   return { ranges, accesses, loadsSegment, vector, flags, fpu, landings, interrupt, halts, performed, next, shadowsTrap };
 }
 
+/**
+ * The vector an instruction raises by itself: a software interrupt's (int n, int3, into, int1)
+ * or #UD (ud0, ud1, ud2). Undefined for any other.
+ */
+export function raisedVector(i: Instruction): number | undefined {
+  switch (i.mnemonic) {
+    case Mnemonic.Int: return i.immediate8;
+    case Mnemonic.Int3: return 3;
+    case Mnemonic.Into: return 4;
+    case Mnemonic.Int1: return 1;
+    default: return UNDEFINED_OPCODES.has(i.mnemonic) ? UD_VECTOR : undefined;
+  }
+}
+
 function decode(bytes: Uint8Array, bits: 16 | 32 | 64, rip: bigint): Decoded {
   const d = new Decoder(bits, bytes, DecoderOptions.None);
   d.ip = rip;
@@ -166,8 +180,7 @@ function decode(bytes: Uint8Array, bits: 16 | 32 | 64, rip: bigint): Decoded {
     if (flow === FlowControl.Next) landings = [i.nextIP];
     else if (flow === FlowControl.ConditionalBranch) landings = [i.nextIP, i.nearBranchTarget];
     else if ((flow === FlowControl.UnconditionalBranch || flow === FlowControl.Call) && !i.isJmpFar && !i.isCallFar && !fastCall) landings = [i.nearBranchTarget];
-    const vector = i.mnemonic === Mnemonic.Int ? i.immediate8 : i.mnemonic === Mnemonic.Int3 ? 3 : i.mnemonic === Mnemonic.Into ? 4
-      : i.mnemonic === Mnemonic.Int1 ? 1 : UNDEFINED_OPCODES.has(i.mnemonic) ? UD_VECTOR : undefined;
+    const vector = raisedVector(i);
     const performed = i.mnemonic === Mnemonic.Int ? 'int' : i.code === Code.Iretw ? 'iret16' : undefined;
     return {
       bytes: Buffer.from(bytes.subarray(0, i.length)), bits, rip, operands,
