@@ -12,11 +12,20 @@ export const DW_TAG_partial_unit = 0x3c;
 export const DW_TAG_skeleton_unit = 0x4a;
 export const DW_TAG_subprogram = 0x2e;
 export const DW_TAG_inlined_subroutine = 0x1d;
+export const DW_TAG_class_type = 0x02;
+export const DW_TAG_enumeration_type = 0x04;
+export const DW_TAG_structure_type = 0x13;
+export const DW_TAG_typedef = 0x16;
+export const DW_TAG_union_type = 0x17;
+export const DW_TAG_base_type = 0x24;
+export const DW_TAG_variable = 0x34;
+export const DW_TAG_unspecified_type = 0x3b;
 
 // Attributes.
 export const DW_AT_sibling = 0x01;
 export const DW_AT_location = 0x02;
 export const DW_AT_name = 0x03;
+export const DW_AT_const_value = 0x1c;
 export const DW_AT_stmt_list = 0x10;
 export const DW_AT_low_pc = 0x11;
 export const DW_AT_high_pc = 0x12;

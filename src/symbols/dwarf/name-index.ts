@@ -4,7 +4,11 @@
 // that reads each unit's top-level DIEs only (their children jumped over through DW_AT_sibling,
 // else read past without decoding), or read back from its cache file (name-index-cache.ts).
 // Debian's kernels (gcc 12) carry neither .debug_names nor .debug_pubnames to take it from.
-import { DW_AT_sibling, DW_UT_split_type, DW_UT_type, iterateDies, type DwarfSections, type UnitHeader } from './info.js';
+import {
+  DW_AT_const_value, DW_AT_declaration, DW_AT_external, DW_AT_location, DW_AT_name, DW_AT_specification, DW_TAG_base_type,
+  DW_TAG_class_type, DW_TAG_enumeration_type, DW_TAG_structure_type, DW_TAG_typedef, DW_TAG_union_type, DW_TAG_unspecified_type,
+  DW_TAG_variable, DW_AT_sibling, DW_UT_split_type, DW_UT_type, iterateDies, type DwarfSections, type UnitHeader,
+} from './info.js';
 import { DwarfError } from './reader.js';
 import { canonicalBaseName } from './types.js';
 
@@ -28,21 +32,7 @@ export interface IndexedUnit {
   bias: number;
 }
 
-const DW_TAG_class_type = 0x02;
-const DW_TAG_enumeration_type = 0x04;
-const DW_TAG_structure_type = 0x13;
-const DW_TAG_typedef = 0x16;
-const DW_TAG_union_type = 0x17;
-const DW_TAG_base_type = 0x24;
-const DW_TAG_variable = 0x34;
-const DW_TAG_unspecified_type = 0x3b;
 
-const DW_AT_location = 0x02;
-const DW_AT_name = 0x03;
-const DW_AT_const_value = 0x1c;
-const DW_AT_declaration = 0x3c;
-const DW_AT_external = 0x3f;
-const DW_AT_specification = 0x47;
 
 const SCAN_ATTRS = new Set([DW_AT_sibling, DW_AT_name, DW_AT_location, DW_AT_const_value, DW_AT_declaration, DW_AT_external, DW_AT_specification]);
 

@@ -3,14 +3,17 @@
 // and statics of every unit, their C types, and where each lives in a given frame (location
 // expressions and lists, frame bases, constants). For the debugger's Locals and Globals scopes
 // and its expression evaluator.
-import { ElfImage } from '../elf-file.js';
-import { SymbolTable } from '../elf-symbols.js';
 import {
-  DW_FORM_GNU_ref_alt, DW_FORM_GNU_str_index, DW_FORM_data1, DW_FORM_data2, DW_FORM_data4, DW_FORM_data8, DW_FORM_line_strp,
-  DW_FORM_loclistx, DW_FORM_ref_addr, DW_FORM_ref_sig8, DW_FORM_ref_sup4, DW_FORM_ref_sup8, DW_FORM_rnglistx, DW_FORM_sdata,
-  DW_FORM_sec_offset, DW_FORM_string, DW_FORM_strp, DW_FORM_strx, DW_FORM_strx1, DW_FORM_strx2, DW_FORM_strx3, DW_FORM_strx4,
-  DW_UT_split_type, DW_UT_type, compileUnits, dwarfSections, isAddressForm, iterateDies, unitHeaders,
-  type AttrValue, type CompileUnit, type DwarfSections, type UnitHeader,
+  ElfImage } from '../elf-file.js'; import { SymbolTable } from '../elf-symbols.js'; import {   DW_FORM_GNU_ref_alt,
+  DW_FORM_GNU_str_index, DW_FORM_data1, DW_FORM_data2, DW_FORM_data4, DW_FORM_data8, DW_FORM_line_strp, DW_FORM_loclistx,
+  DW_FORM_ref_addr, DW_FORM_ref_sig8, DW_FORM_ref_sup4, DW_FORM_ref_sup8, DW_FORM_rnglistx, DW_FORM_sdata, DW_FORM_sec_offset,
+  DW_FORM_string, DW_FORM_strp, DW_FORM_strx, DW_FORM_strx1, DW_FORM_strx2, DW_FORM_strx3, DW_FORM_strx4, DW_AT_MIPS_linkage_name,
+  DW_AT_abstract_origin, DW_AT_const_value, DW_AT_decl_file, DW_AT_decl_line, DW_AT_declaration, DW_AT_external, DW_AT_high_pc,
+  DW_AT_linkage_name, DW_AT_location, DW_AT_low_pc, DW_AT_name, DW_AT_ranges, DW_AT_specification, DW_AT_stmt_list,
+  DW_TAG_base_type, DW_TAG_class_type, DW_TAG_enumeration_type, DW_TAG_inlined_subroutine, DW_TAG_structure_type,
+  DW_TAG_subprogram, DW_TAG_typedef, DW_TAG_union_type, DW_TAG_unspecified_type, DW_TAG_variable, DW_UT_split_type, DW_UT_type,
+  compileUnits, dwarfSections, isAddressForm, iterateDies, unitHeaders, type AttrValue, type CompileUnit, type DwarfSections,
+  type UnitHeader,
 } from './info.js';
 import { ByteReader, DwarfError } from './reader.js';
 import { NameIndex, typeKeys } from './name-index.js';
@@ -70,68 +73,43 @@ export interface ScopeFrame {
 
 // Tags.
 const DW_TAG_array_type = 0x01;
-const DW_TAG_class_type = 0x02;
-const DW_TAG_enumeration_type = 0x04;
 const DW_TAG_formal_parameter = 0x05;
 const DW_TAG_lexical_block = 0x0b;
 const DW_TAG_member = 0x0d;
 const DW_TAG_pointer_type = 0x0f;
 const DW_TAG_reference_type = 0x10;
-const DW_TAG_structure_type = 0x13;
 const DW_TAG_subroutine_type = 0x15;
-const DW_TAG_typedef = 0x16;
-const DW_TAG_union_type = 0x17;
 const DW_TAG_unspecified_parameters = 0x18;
 const DW_TAG_inheritance = 0x1c;
-const DW_TAG_inlined_subroutine = 0x1d;
 const DW_TAG_ptr_to_member_type = 0x1f;
 const DW_TAG_subrange_type = 0x21;
-const DW_TAG_base_type = 0x24;
 const DW_TAG_const_type = 0x26;
 const DW_TAG_enumerator = 0x28;
-const DW_TAG_subprogram = 0x2e;
-const DW_TAG_variable = 0x34;
 const DW_TAG_volatile_type = 0x35;
 const DW_TAG_restrict_type = 0x37;
 const DW_TAG_namespace = 0x39;
-const DW_TAG_unspecified_type = 0x3b;
 const DW_TAG_rvalue_reference_type = 0x42;
 const DW_TAG_atomic_type = 0x47;
 const DW_TAG_immutable_type = 0x4b;
 
 // Attributes.
-const DW_AT_location = 0x02;
-const DW_AT_name = 0x03;
 const DW_AT_byte_size = 0x0b;
 const DW_AT_bit_offset = 0x0c;
 const DW_AT_bit_size = 0x0d;
-const DW_AT_stmt_list = 0x10;
-const DW_AT_low_pc = 0x11;
-const DW_AT_high_pc = 0x12;
-const DW_AT_const_value = 0x1c;
 const DW_AT_lower_bound = 0x22;
 const DW_AT_prototyped = 0x27;
 const DW_AT_upper_bound = 0x2f;
-const DW_AT_abstract_origin = 0x31;
 const DW_AT_count = 0x37;
 const DW_AT_data_member_location = 0x38;
-const DW_AT_decl_file = 0x3a;
-const DW_AT_decl_line = 0x3b;
-const DW_AT_declaration = 0x3c;
 const DW_AT_encoding = 0x3e;
-const DW_AT_external = 0x3f;
 const DW_AT_frame_base = 0x40;
-const DW_AT_specification = 0x47;
 const DW_AT_type = 0x49;
-const DW_AT_ranges = 0x55;
 const DW_AT_call_file = 0x58;
 const DW_AT_call_line = 0x59;
 const DW_AT_signature = 0x69;
 const DW_AT_data_bit_offset = 0x6b;
-const DW_AT_linkage_name = 0x6e;
 const DW_AT_rnglists_base = 0x74;
 const DW_AT_loclists_base = 0x8c;
-const DW_AT_MIPS_linkage_name = 0x2007;
 
 // Base type encodings.
 const DW_ATE_address = 0x1;
