@@ -4,7 +4,8 @@
 // state at the same instruction count (test/guests/reverse-random64.S), and back across an
 // interrupt handler entered while recording, through the 8259s (test/guests/serial-irq64.S) and
 // through the local APIC (test/guests/apic-timer64.S); exceptions the guest raises, with their
-// frames on IST stacks (test/guests/exceptions64.S); a triple fault while recording
+// frames on IST stacks (test/guests/exceptions64.S) or, from ring 3, on the TSS's
+// (test/guests/user64.S); a triple fault while recording
 // (test/guests/triple64.S, and a boot sector's: test/guests/triple-fault.S).
 import './support/needs-kvm.js';
 import { before, test } from 'node:test';
@@ -300,44 +301,85 @@ test('an interrupt through the local APIC (its timer) that arrives while recordi
   assert.equal(await state(STACK), there, 'the first handler\'s state exactly');
 });
 
+type Span = { from: bigint; to: bigint };
+
+/**
+ * From the stop where it is called, recorded steps one instruction at a time up to `until`: the
+ * pc, RSP and whole state (every register scope, the bytes of `data`) after each.
+ */
+async function recordStepwise(until: bigint, data: Span[]): Promise<{ at: { pc: bigint; rsp: bigint }[]; states: string[] }> {
+  const states = [await state(data)];
+  const at = [{ pc: await pc(), rsp: await reg('rsp') }];
+  while (at[at.length - 1].pc !== until) {
+    assert.ok(at.length < 64, `a few dozen steps: ${at.map((x) => hex(x.pc)).join(' ')}`);
+    await stepForward();
+    at.push({ pc: await pc(), rsp: await reg('rsp') });
+    states.push(await state(data));
+  }
+  assert.doesNotMatch(await repl('info record'), /may not be restored exactly/, 'no entry is inexact');
+  return { at, states };
+}
+
+/** Back to the first of `states`, then forward to the last, each position as it was live. */
+async function backAndForth(run: { at: { pc: bigint }[]; states: string[] }, data: Span[]): Promise<void> {
+  for (let k = run.states.length - 2; k >= 0; k--) {
+    await stepBack();
+    assert.equal(await state(data), run.states[k], `back at ${hex(run.at[k].pc)}`);
+  }
+  for (let k = 1; k < run.states.length; k++) {
+    await stepForward();
+    assert.equal(await state(data), run.states[k], `forward at ${hex(run.at[k].pc)}`);
+  }
+}
+
+/** On, live, to the guest's exit through port 0xf4 with 0x21. */
+async function exitsLive(): Promise<void> {
+  const exited = dc.waitForEvent('exited', STOP_MS);
+  await dc.customRequest('setInstructionBreakpoints', { breakpoints: [] });
+  await dc.continueRequest({ threadId: 1 });
+  assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (0x21 << 1) | 1);
+}
+
 test('exceptions the guest raises while recording, their frames elsewhere: ud2 through IST1, a page fault through IST2, a syscall (R11, no frame); back across each and forward again, exact', async () => {
   const g = buildFlat64('exceptions64');
   const s = g.syms;
   const DATA = [{ from: s.ist1, to: s.ist2_top }, { from: 0x6fc0n, to: 0x7000n }, { from: s.counts, to: s.counts_end }, { from: 0x3010n, to: 0x3018n }, { from: 0x400000n, to: 0x400008n }];
   await launch(dc, { ...flat64Launch(g.bin), record: true }, () => breakAt(s.recorded));
   await stop();
-  // forward one instruction at a time, recorded, to the end: the live state at each
-  const states = [await state(DATA)];
-  const at = [{ pc: await pc(), rsp: await reg('rsp') }];
-  while (at[at.length - 1].pc !== s.done) {
-    assert.ok(at.length < 64, `a few dozen steps: ${at.map((x) => hex(x.pc)).join(' ')}`);
-    await stepForward();
-    at.push({ pc: await pc(), rsp: await reg('rsp') });
-    states.push(await state(DATA));
-  }
+  const run = await recordStepwise(s.done, DATA);
   // each handler entered at its first instruction, on its own stack
-  assert.equal(at.find((x) => x.pc === s.ud_handler)?.rsp, s.ist1_top - 40n, '#UD\'s frame on IST1');
-  assert.equal(at.find((x) => x.pc === s.pf_handler)?.rsp, s.ist2_top - 48n, '#PF\'s frame and error code on IST2');
-  assert.equal(at.find((x) => x.pc === s.sys_handler)?.rsp, 0x7000n, 'syscall pushes nothing');
+  assert.equal(run.at.find((x) => x.pc === s.ud_handler)?.rsp, s.ist1_top - 40n, '#UD\'s frame on IST1');
+  assert.equal(run.at.find((x) => x.pc === s.pf_handler)?.rsp, s.ist2_top - 48n, '#PF\'s frame and error code on IST2');
+  assert.equal(run.at.find((x) => x.pc === s.sys_handler)?.rsp, 0x7000n, 'syscall pushes nothing');
   const counts = await readMem(s.counts, 32);
   assert.deepEqual([0, 8, 16, 24].map((o) => counts.readBigUInt64LE(o)), [1n, 0x400000n, 2n, 1n], 'one #UD, a write fault at 4 MiB (error code 2), one syscall');
   assert.equal(await reg('rdx') & 0x100n, 0n, 'R11 took RFLAGS without the step\'s trap flag');
-  assert.doesNotMatch(await repl('info record'), /may not be restored exactly/, 'no entry is inexact');
-  // back to where the stepping began, each position as it was live
-  for (let k = states.length - 2; k >= 0; k--) {
-    await stepBack();
-    assert.equal(await state(DATA), states[k], `back at ${hex(at[k].pc)}`);
+  await backAndForth(run, DATA);
+  await exitsLive();
+});
+
+test('ring 3 and back while recording: ud2 and int $0x80 from ring 3 enter ring-0 handlers on the TSS\'s RSP0 stack; back across both and forward again, exact', async (t) => {
+  // The host fact: kvm_pvm hands a single step at CPL 3 to the guest (the developers' guide).
+  if (existsSync('/sys/module/kvm_pvm')) return t.skip('kvm_pvm: steps at CPL 3 go to the guest, not to the debugger');
+  const g = buildFlat64('user64');
+  const s = g.syms;
+  const DATA = [{ from: s.kstack, to: s.ustack_top }, { from: s.counts, to: s.counts_end }];
+  await launch(dc, { ...flat64Launch(g.bin), record: true }, () => breakAt(s.to_user));
+  await stop();
+  const run = await recordStepwise(s.done, DATA);
+  // both frames where the TSS's RSP0 says, with ring 3's return state in them
+  for (const handler of [s.ud_handler, s.int_handler]) {
+    assert.equal(run.at.find((x) => x.pc === handler)?.rsp, s.kstack_top - 40n, `${hex(handler)}: the frame on RSP0`);
   }
-  // forward to the present again
-  for (let k = 1; k < states.length; k++) {
-    await stepForward();
-    assert.equal(await state(DATA), states[k], `forward at ${hex(at[k].pc)}`);
-  }
-  // live on to the guest's exit
-  const exited = dc.waitForEvent('exited', STOP_MS);
-  await dc.customRequest('setInstructionBreakpoints', { breakpoints: [] });
-  await dc.continueRequest({ threadId: 1 });
-  assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (0x21 << 1) | 1);
+  assert.equal(await reg('rsp'), s.ustack_top, 'back on ring 3\'s stack');
+  const frame = await readMem(s.kstack_top - 40n, 40);
+  const [rip, cs, , rsp, ss] = [0, 8, 16, 24, 32].map((o) => frame.readBigUInt64LE(o));
+  assert.deepEqual([rip, cs, rsp, ss].map(hex), [s.done, 0x23n, s.ustack_top, 0x1bn].map(hex), 'int $0x80\'s frame: ring 3\'s RIP, CS, RSP and SS');
+  assert.equal(frame.readBigUInt64LE(16) & 0x100n, 0n, 'no trap flag in the saved RFLAGS');
+  const counts = await readMem(s.counts, 16);
+  assert.deepEqual([counts.readBigUInt64LE(0), counts.readBigUInt64LE(8)], [1n, 1n]);
+  await backAndForth(run, DATA);
+  await exitsLive();
 });
 
 test('stepping by instruction, not recording: ud2 stops at its #UD handler on IST1; after the handler\'s iretq each step is one instruction; a syscall leaves no trap flag in R11', async () => {
