@@ -407,7 +407,7 @@ function parseSections(r: Reader, h: ElfHeader): SectionHeader[] {
   }
   return raw.map((s, i) => ({
     ...s,
-    name: shstr ? readString(r, shstr, nameOffsets[i], `name of section ${i}`) : '',
+    name: shstr ? readString(r, shstr, nameOffsets[i], () => `name of section ${i}`) : '',
   }));
 }
 
@@ -428,25 +428,26 @@ function parseSymbols(r: Reader, h: ElfHeader, sections: SectionHeader[]): ElfSy
     }
     // The section lies in the file (checked above), so the count is bounded by the file size.
     const count = Math.floor(Number(symtab.size) / entsize);
+    // Each symbol lies in the section, hence in the file: read unchecked (a kernel has 130,000).
+    const b = r.buf;
     for (let i = 0; i < count; i++) {
       const o = symtab.offset + i * entsize;
-      const what = `symbol ${i}`;
-      const nameOff = r.u32(o, what);
+      const nameOff = b.readUInt32LE(o);
       let value: bigint, size: bigint, info: number, shndx: number;
       if (h.bits === 32) {
-        value = BigInt(r.u32(o + 4, what));
-        size = BigInt(r.u32(o + 8, what));
-        info = r.u8(o + 12, what);
-        shndx = r.u16(o + 14, what);
+        value = BigInt(b.readUInt32LE(o + 4));
+        size = BigInt(b.readUInt32LE(o + 8));
+        info = b[o + 12];
+        shndx = b.readUInt16LE(o + 14);
       } else {
-        info = r.u8(o + 4, what);
-        shndx = r.u16(o + 6, what);
-        value = r.u64(o + 8, what);
-        size = r.u64(o + 16, what);
+        info = b[o + 4];
+        shndx = b.readUInt16LE(o + 6);
+        value = b.readBigUInt64LE(o + 8);
+        size = b.readBigUInt64LE(o + 16);
       }
       if (i === 0) continue; // the null symbol
       symbols.push({
-        name: readString(r, strtab, nameOff, `name of symbol ${i}`),
+        name: readString(r, strtab, nameOff, () => `name of symbol ${i}`),
         value,
         size,
         type: SYMBOL_TYPES[info & 0xf] ?? 'other',
@@ -463,14 +464,16 @@ function parseSymbols(r: Reader, h: ElfHeader, sections: SectionHeader[]): ElfSy
  * the NUL, the table's end or MAX_NAME_LENGTH bytes, whichever comes first. Only those bytes are
  * looked at.
  */
-function readString(r: Reader, table: Omit<SectionHeader, 'name'>, off: number, what: string): string {
+function readString(r: Reader, table: Omit<SectionHeader, 'name'>, off: number, what: () => string): string {
   const size = Number(table.size);
   if (off >= size) {
     if (off === 0) return '';
-    throw new GuestError(`${r.file}: ${what} at string offset ${off} is outside its string table (${size} bytes)`);
+    throw new GuestError(`${r.file}: ${what()} at string offset ${off} is outside its string table (${size} bytes)`);
   }
   const start = table.offset + off;
   const end = table.offset + Math.min(size, off + MAX_NAME_LENGTH);
-  const nul = r.buf.subarray(start, end).indexOf(0);
-  return r.buf.toString('latin1', start, nul < 0 ? end : start + nul);
+  // A loop, not subarray().indexOf(): no Buffer view made per name.
+  let nul = start;
+  while (nul < end && r.buf[nul] !== 0) nul++;
+  return r.buf.toString('latin1', start, nul);
 }

@@ -64,6 +64,28 @@ export interface Fde {
   bases: EncodingContext;
 }
 
+/**
+ * An FDE as parsed from its section: its instructions and their bases are made when asked for, so
+ * that the tens of thousands a kernel has (49,208 in Debian's vmlinux) cost a few fields each
+ * (before: 60 MB and 0.44 s on a 2-CPU host, a Buffer view and an object per FDE).
+ */
+class SectionFde implements Fde {
+  constructor(
+    readonly offset: number, readonly cie: Cie, readonly pcBegin: bigint, readonly pcEnd: bigint,
+    /** The link-time start (DW_EH_PE_funcrel's base). */
+    private readonly func: bigint, private readonly data: Buffer, private readonly start: number, private readonly end: number,
+    private readonly sectionBases: PointerBases, private readonly loadOffset: bigint,
+  ) {}
+
+  get instructions(): Buffer {
+    return this.data.subarray(this.start, this.end);
+  }
+
+  get bases(): EncodingContext {
+    return { ...this.sectionBases, section: this.sectionBases.section + BigInt(this.start), func: this.func, loadOffset: this.loadOffset };
+  }
+}
+
 // Pointer encodings.
 export const DW_EH_PE_absptr = 0x00;
 export const DW_EH_PE_uleb128 = 0x01;
@@ -262,10 +284,7 @@ export function parseFrameSection(
           const tomb = pcBegin === mask || pcBegin === mask - 1n;
           if (range > 0n && !tomb) {
             const begin = (pcBegin + loadOffset) & mask;
-            fdes.push({
-              offset: off, cie, pcBegin: begin, pcEnd: begin + range, instructions: data.subarray(r.pos, end),
-              bases: { ...bases, section: bases.section + BigInt(r.pos), func: pcBegin, loadOffset },
-            });
+            fdes.push(new SectionFde(off, cie, begin, begin + range, pcBegin, data, r.pos, end, bases, loadOffset));
           }
         }
       }
