@@ -3,23 +3,12 @@
    syscall, which pushes no frame but leaves RFLAGS in R11 (its handler returns with popfq and
    an indirect jump, at ring 0). For the test that steps back across each and forward again. */
 #include "include/idt64.inc"
+#include "include/tss64.inc"
         .code64
         .globl _start
 _start: mov $0x7000, %rsp
-        lgdt gdtr(%rip)
-        mov $0x10, %ax
-        mov %ax, %ss
-        mov %ax, %ds
-        mov %ax, %es
-        lea tss(%rip), %rax              /* the TSS descriptor's base */
-        mov %ax, gdt+0x18+2(%rip)
-        shr $16, %rax
-        mov %al, gdt+0x18+4(%rip)
-        mov %ah, gdt+0x18+7(%rip)
-        shr $16, %rax
-        mov %eax, gdt+0x18+8(%rip)
-        mov $0x18, %ax
-        ltr %ax
+        load_gdt64
+        load_tss64 0x18
         idt_gate64 6, ud_handler
         movb $1, idt+6*16+4(%rip)        /* #UD on IST1 */
         idt_gate64 14, pf_handler

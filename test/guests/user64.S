@@ -3,23 +3,12 @@
    switches stacks on the way in, and iretq back to ring 3). For the test that steps back across
    both. */
 #include "include/idt64.inc"
+#include "include/tss64.inc"
         .code64
         .globl _start
 _start: mov $0x7000, %rsp
-        lgdt gdtr(%rip)
-        mov $0x10, %ax
-        mov %ax, %ss
-        mov %ax, %ds
-        mov %ax, %es
-        lea tss(%rip), %rax              /* the TSS descriptor's base */
-        mov %ax, gdt+0x28+2(%rip)
-        shr $16, %rax
-        mov %al, gdt+0x28+4(%rip)
-        mov %ah, gdt+0x28+7(%rip)
-        shr $16, %rax
-        mov %eax, gdt+0x28+8(%rip)
-        mov $0x28, %ax
-        ltr %ax
+        load_gdt64
+        load_tss64 0x28
         orq $4, 0x1000                   /* ring 3 may use the first 2 MiB: US in the monitor's */
         orq $4, 0x2000                   /* PML4E, PDPTE and PDE (its tables at 0x1000-0x3fff) */
         orq $4, 0x3000
