@@ -15,7 +15,7 @@ import * as abi from '../src/vmm/kvm/abi.js';
 const NESTED_PREFIXES: Record<string, Record<string, string>> = {
   kvm_run: {
     io_: 'io.', mmio_: 'mmio.', debug_: 'debug.arch.', internal_: 'internal.',
-    system_event_: 'system_event.', fail_entry_: 'fail_entry.',
+    system_event_: 'system_event.', fail_entry_: 'fail_entry.', msr_: 'msr.',
   },
   kvm_vcpu_events: { exception_: 'exception.', interrupt_: 'interrupt.', nmi_: 'nmi.' },
 };

@@ -136,8 +136,9 @@ export class KvmDebugSession extends LoggingDebugSession {
     });
     this.info?.setFirmwareSymbols(machine.firmwareSymbols);
     this.bps.attach(machine);
-    // A restarted kernel picks a new slide: breakpoints on its map wait for it again.
-    if (this.info?.forgetKernelSlide()) this.sendBreakpointEvents(this.bps.resolveFunctionsAgain());
+    // A restarted kernel picks a new slide: breakpoints on its symbols wait for it again.
+    const moves = this.info?.forgetKernelSlide();
+    if (moves) this.sendBreakpointEvents(this.bps.symbolsMoved(moves));
     this.filters.applyTo(machine);
     this.target = new DebugTarget(machine, this.info, this.bps, (line) => this.sendEvent(new OutputEvent(line + '\n', 'console')));
     this.target.onSymbolsChanged = (message, changed) => {
@@ -147,6 +148,8 @@ export class KvmDebugSession extends LoggingDebugSession {
     if (c.record) this.target.history.start();
     this.screen = new ScreenEvents(machine, (body) => this.sendEvent(new Event(KvmEvent.screen, body)));
     this.sendEvent(new OutputEvent(`kvmdbg: ${basename(c.program)} (${machine.guest.format}) on ${machine.host.label}\n`, 'console'));
+    const slide = this.target.slideSource;
+    if (slide) this.sendEvent(new OutputEvent(`kvmdbg: the kernel's KASLR slide is found ${slide}\n`, 'console'));
     this.sendEvent(new Event(KvmEvent.host, { kind: machine.host.kind, label: machine.host.label } satisfies HostBody));
   }
 

@@ -28,6 +28,9 @@ export function reportStop(stop: TargetStop, detail: StopDetail, filters: Pick<E
     case 'pause':
       // A step's text: the start of the recorded history, say.
       return detail.text ? { kind: 'stopped', reason: stop.kind, text: detail.text } : { kind: 'stopped', reason: stop.kind };
+    case 'kernel-entry':
+      // A step that ran the kernel's first instruction at a virtual address: the step ended.
+      return { kind: 'stopped', reason: 'step' };
     case 'mode-switch':
       return exception(`CPU mode switch: ${stop.from} → ${stop.to}`);
     case 'port-io': {

@@ -6,7 +6,7 @@
 // logpoints are judged here, the same way for every kind.
 import type { Machine } from '../vmm/machine.js';
 import type { HwLength } from '../vmm/debug/breakpoints.js';
-import type { DebugInfo } from './debug-info.js';
+import type { DebugInfo, SymbolsMove } from './debug-info.js';
 
 export type BreakpointKind = 'source' | 'function' | 'instruction' | 'data';
 
@@ -121,17 +121,27 @@ export class Breakpoints {
     if (!f) return { ...bp, addresses: [], message: `no function "${name}" in the symbols` };
     const body = (f.compiled && info!.afterPrologue(f.address, f.size ? f.address + f.size : undefined)) || f.address;
     const message = info!.waitsForSlide(name)
-      ? `at its System.map address until the running kernel's KASLR slide is known (read from its IDT once the kernel has set up its exception handlers), then moved by it`
+      ? `at its link address until the running kernel's KASLR slide is known (when the kernel starts running at its virtual addresses), then moved by it`
       : undefined;
     return { ...bp, addresses: [body], message };
   }
 
   /**
-   * The symbols moved (a kernel's slide became known): function breakpoints are resolved again
-   * and placed; those whose address changed are returned, to be told to the client.
+   * The symbols moved (a kernel's slide became known, or a restart forgot it, or modules came):
+   * source breakpoints in the moved ranges move with them, function breakpoints are resolved
+   * again, and all are placed; those whose address changed are returned, to be told to the client.
    */
-  resolveFunctionsAgain(): BreakpointState[] {
+  symbolsMoved(moves: readonly SymbolsMove[] = []): BreakpointState[] {
     const changed: BreakpointState[] = [];
+    for (const [path, bps] of this.bySource) {
+      this.bySource.set(path, bps.map((b) => {
+        const m = b.addresses.length ? moves.find((x) => b.addresses.every((a) => a >= x.from && a < x.to)) : undefined;
+        if (!m) return b;
+        const moved = { ...b, addresses: b.addresses.map((a) => a + m.by) };
+        changed.push(this.describe(moved));
+        return moved;
+      }));
+    }
     this.functions = this.functions.map((b) => {
       if (b.hitCondition && !parseHitCondition(b.hitCondition)) return b;
       const r = this.resolveFunction(b);

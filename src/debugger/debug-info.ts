@@ -22,11 +22,18 @@ export interface SymbolFile {
   path: string;
   /**
    * Added to every address in the file (for code loaded somewhere other than its link address).
-   * Omitted: 0 for an ELF file; for a System.map, the running kernel's KASLR slide, found once the
-   * kernel has set up its IDT (setKernelSlide): until then its symbols are at their link addresses
-   * (right for nokaslr), afterwards moved by the slide.
+   * Omitted: 0, except for a 64-bit Linux kernel's symbols (a System.map, or an ELF vmlinux):
+   * there the running kernel's KASLR slide (setKernelSlide), found once it runs; until then its
+   * symbols are at their link addresses (right for nokaslr), afterwards moved by the slide.
    */
   offset?: bigint;
+}
+
+/** Where a kernel's symbols moved: every address in [from, to) by `by`. */
+export interface SymbolsMove {
+  from: bigint;
+  to: bigint;
+  by: bigint;
 }
 
 export interface SourceLocation {
@@ -41,8 +48,8 @@ interface DebugFile {
   path: string;
   offset: bigint;
   symbols: SymbolTable;
-  /** A System.map whose offset is the running kernel's slide: its symbols as the file has them. */
-  kaslr?: { symbols: ElfSymbol[]; bits: 32 | 64; linked: Map<string, bigint>; slid: boolean };
+  /** A kernel's file whose offset is the running kernel's slide: `at` reads it again moved. */
+  kaslr?: { slid: boolean; at: (offset: bigint) => DebugFile };
   lines: LineTable;
   /** Read when the unwinder first needs it (a kernel's .debug_frame: 0.17 s and 22 MB on a 2-CPU host). */
   frames: () => CallFrameInfo;
@@ -68,7 +75,7 @@ export class DebugInfo {
   /** Loads the program (if ELF) and every symbols file. Bad symbol files fail the launch. */
   constructor(program: string, extra: SymbolFile[]) {
     const programImage = (this.programImage = readImage(program));
-    if (isElf(programImage)) this.add(program, ElfImage.open(programImage, program), 0n);
+    if (isElf(programImage)) this.files.push(elfFile(program, ElfImage.open(programImage, program), 0n));
     for (const s of extra) {
       let image: Buffer | undefined;
       try {
@@ -76,25 +83,17 @@ export class DebugInfo {
       } catch (e) {
         throw new LaunchError(`launch.json: "symbols": cannot read ${s.path}: ${(e as Error).message}`);
       }
-      if (!image) this.add(s.path, ElfImage.open(s.path), s.offset ?? 0n);
+      if (!image) this.addElf(s.path, ElfImage.open(s.path), s.offset);
       else if (isSystemMap(image)) this.addSystemMap(s.path, image, s.offset);
       else throw new LaunchError(`launch.json: "symbols": ${s.path} is neither an ELF file nor a System.map ("ADDRESS TYPE NAME" lines)`);
     }
   }
 
-  private add(path: string, elf: ElfImage, offset: bigint): void {
-    const symbols = SymbolTable.fromElf(elf, path, offset);
-    this.files.push({
-      path, offset, symbols,
-      lines: LineTable.fromElf(elf, path, offset),
-      frames: once(() => CallFrameInfo.fromElf(elf, path, offset)),
-      variables: DwarfVariables.fromElf(elf, path, offset, symbols),
-      perCpu: perCpuSection(elf, offset),
-      btf: once(() => {
-        const section = elf.section('.BTF');
-        return section && Btf.parse(section, `${path} (.BTF)`);
-      }),
-    });
+  /** A symbols file that is ELF; without an offset, a kernel's waits for the slide. */
+  private addElf(path: string, elf: ElfImage, offset: bigint | undefined): void {
+    const file = elfFile(path, elf, offset ?? 0n);
+    if (offset === undefined && isLinuxKernel(file.symbols)) file.kaslr = { slid: false, at: (o) => elfFile(path, elf, o) };
+    this.files.push(file);
   }
 
   /**
@@ -108,66 +107,71 @@ export class DebugInfo {
     } catch (e) {
       throw new LaunchError(`launch.json: "symbols": ${(e as Error).message}`);
     }
-    this.files.push({
-      path, offset: offset ?? 0n,
-      symbols: new SymbolTable(map.symbols, offset, path, map.bits),
-      kaslr: offset === undefined ? { ...map, linked: new Map(map.symbols.map((x) => [x.name, x.value])), slid: false } : undefined,
+    const at = (o: bigint): DebugFile => ({
+      path, offset: o,
+      symbols: new SymbolTable(map.symbols, o, path, map.bits),
       lines: new LineTable([]),
       frames: once(() => new CallFrameInfo([], map.bits)),
       variables: DwarfVariables.none(map.bits),
       btf: () => undefined,
     });
+    const file = at(offset ?? 0n);
+    if (offset === undefined) file.kaslr = { slid: false, at };
+    this.files.push(file);
   }
 
-  /** Whether a System.map waits for the running kernel's KASLR slide. */
+  /** Whether a kernel's symbols wait for the running kernel's KASLR slide. */
   get needsKernelSlide(): boolean {
     return this.files.some((f) => f.kaslr && !f.kaslr.slid);
   }
 
-  /** A symbol's address as the waiting System.maps have it (linked, without the slide). */
+  /** A symbol's address as the waiting kernel files have it (linked, without the slide). */
   linkedKernelSymbol(name: string): bigint | undefined {
     for (const f of this.files) {
-      const a = f.kaslr && !f.kaslr.slid ? f.kaslr.linked.get(name) : undefined;
+      const a = f.kaslr && !f.kaslr.slid ? f.symbols.byName(name)?.value : undefined;
       if (a !== undefined) return a;
     }
     return undefined;
   }
 
-  /** Whether a waiting System.map has a symbol of this name (a breakpoint on it may move). */
+  /** Whether a waiting kernel file has a symbol of this name (a breakpoint on it may move). */
   waitsForSlide(name: string): boolean {
     return this.linkedKernelSymbol(name) !== undefined;
   }
 
-  /** The running kernel's slide is known: the waiting System.maps' symbols move by it. */
-  setKernelSlide(slide: bigint): void {
-    for (const f of this.files) {
-      if (!f.kaslr || f.kaslr.slid) continue;
-      if (slide !== f.offset) f.symbols = new SymbolTable(f.kaslr.symbols, slide, f.path, f.kaslr.bits);
-      f.offset = slide;
-      f.kaslr.slid = true;
-    }
+  /** The running kernel's slide is known: the waiting files' symbols, lines and variables move by it. */
+  setKernelSlide(slide: bigint): SymbolsMove[] {
+    return this.moveKernelFiles((f) => !f.kaslr!.slid, slide, true);
   }
 
-  /** The loaded modules' symbols, replacing the earlier set (a module loaded or went). */
+  /** The loaded modules' symbols  /** The loaded modules' symbols, replacing the earlier set (a module loaded or went). */
   setModuleSymbols(symbols: ElfSymbol[]): void {
     this.kernelModules = symbols.length ? new SymbolTable(symbols, 0n, 'kernel modules', 64) : undefined;
   }
 
   /**
-   * A new kernel boots (a restart): the maps wait for its slide again, and its modules are not
-   * loaded yet. True if any symbol moved or went.
+   * A new kernel boots (a restart): the kernel files wait for its slide again, back at their
+   * link addresses, and its modules are not loaded yet. Undefined where nothing moved or went.
    */
-  forgetKernelSlide(): boolean {
-    let any = this.kernelModules !== undefined;
+  forgetKernelSlide(): SymbolsMove[] | undefined {
+    const modules = this.kernelModules !== undefined;
     this.kernelModules = undefined;
-    for (const f of this.files) {
-      if (!f.kaslr?.slid) continue;
-      f.kaslr.slid = false;
-      if (f.offset !== 0n) f.symbols = new SymbolTable(f.kaslr.symbols, 0n, f.path, f.kaslr.bits);
-      f.offset = 0n;
-      any = true;
-    }
-    return any;
+    const moves = this.moveKernelFiles((f) => f.kaslr!.slid, 0n, false);
+    return moves.length || modules || this.files.some((f) => f.kaslr) ? moves : undefined;
+  }
+
+  private moveKernelFiles(which: (f: DebugFile) => boolean, offset: bigint, slid: boolean): SymbolsMove[] {
+    const moves: SymbolsMove[] = [];
+    this.files.forEach((f, i) => {
+      if (!f.kaslr || !which(f)) return;
+      const { from, to } = extent(f.symbols);
+      if (offset !== f.offset) {
+        moves.push({ from, to, by: offset - f.offset });
+        this.files[i] = { ...f.kaslr.at(offset), kaslr: f.kaslr };
+      }
+      f.kaslr.slid = slid;
+    });
+    return moves;
   }
 
   /** "name+0x12" for an address, or undefined where no symbol covers it. */
@@ -330,6 +334,45 @@ export class DebugInfo {
   callFrameInfo(): CallFrameInfo[] {
     return this.files.map((f) => f.frames());
   }
+}
+
+/** An ELF file's symbols, lines, frames and variables, each address moved by `offset`. */
+function elfFile(path: string, elf: ElfImage, offset: bigint): DebugFile {
+  const symbols = SymbolTable.fromElf(elf, path, offset);
+  return {
+    path, offset, symbols,
+    lines: LineTable.fromElf(elf, path, offset),
+    frames: once(() => CallFrameInfo.fromElf(elf, path, offset)),
+    variables: DwarfVariables.fromElf(elf, path, offset, symbols),
+    perCpu: perCpuSection(elf, offset),
+    btf: once(() => {
+      const section = elf.section('.BTF');
+      return section && Btf.parse(section, `${path} (.BTF)`);
+    }),
+  };
+}
+
+/** Where an x86-64 Linux kernel is linked: its text from this address up (__START_KERNEL_map). */
+const KERNEL_MAP = 0xffffffff80000000n;
+
+/** Whether ELF symbols are an x86-64 Linux kernel's (a vmlinux): `_text` in the kernel map, and start_kernel. */
+function isLinuxKernel(symbols: SymbolTable): boolean {
+  const text = symbols.byName('_text');
+  return text !== undefined && text.value >= KERNEL_MAP && symbols.byName('start_kernel') !== undefined;
+}
+
+/**
+ * The addresses a kernel file's code and data span, as they are now: `_text` to `_end`, else
+ * its functions' (a per-CPU variable is linked near 0, and an absolute symbol is a number).
+ */
+function extent(symbols: SymbolTable): { from: bigint; to: bigint } {
+  const text = symbols.byName('_text');
+  const end = symbols.byName('_end');
+  if (text && end) return { from: text.address, to: end.address };
+  const fns = symbols.functions();
+  if (!fns.length) return { from: 0n, to: 0n };
+  const last = fns.reduce((a, b) => (b.address + b.size > a.address + a.size ? b : a));
+  return { from: fns.reduce((a, b) => (b.address < a ? b.address : a), fns[0].address), to: last.address + last.size + 1n };
 }
 
 /** The kernel's per-CPU section of an ELF file, where it has one. */

@@ -1,4 +1,6 @@
-// The KASLR slide of a running x86-64 Linux kernel, found from its IDT: the handler address of an
+// The KASLR slide of a running x86-64 Linux kernel. First choice: where the kernel first runs at
+// a virtual address (the monitor's kernel-entry stop, src/vmm/kernel-entry.ts), before
+// start_kernel. Where the host can't trap that, from its IDT: the handler address of an
 // exception gate is where the kernel runs that handler, the map (System.map or kallsyms of the
 // same build) says where it is linked, and the difference is the slide. Several gates must agree,
 // so the early boot's IDT (every vector at early_idt_handler_array + 9 * vector, or not set up
@@ -40,4 +42,21 @@ export function kernelSlide(m: Machine, vcpu: number, linked: (name: string) => 
   }
   if (slides.length < AGREEING || slides.some((x) => x !== slides[0])) return undefined;
   return slides[0];
+}
+
+/** x86-64 KASLR moves the kernel by a multiple of 2 MiB (CONFIG_PHYSICAL_ALIGN must be one). */
+const KASLR_ALIGN = 0x200000n;
+
+/**
+ * The slide from the kernel-entry stop's `address`: that code (secondary_startup_64, or
+ * common_startup_64) lies in the head text, within 2 MiB of `_text`, so the slide is the
+ * distance from the linked `_text`, rounded down to 2 MiB. Undefined where the symbols lack
+ * `_text`, or the address then falls outside the linked text: not this kernel's.
+ */
+export function slideAtEntry(address: bigint, linked: (name: string) => bigint | undefined): bigint | undefined {
+  const text = linked('_text');
+  if (text === undefined || address < text) return undefined;
+  const slide = ((address - text) / KASLR_ALIGN) * KASLR_ALIGN;
+  const end = linked('_etext');
+  return end === undefined || address - slide < end ? slide : undefined;
 }

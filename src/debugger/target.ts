@@ -13,7 +13,7 @@ import { unwind, valueReader, type Frame } from './stack.js';
 import type { DebugInfo } from './debug-info.js';
 import type { DebugRegs, Fpu, Sregs } from '../vmm/vcpu.js';
 import type { Breakpoints, BreakpointState } from './breakpoints.js';
-import { kernelSlide } from './kernel-slide.js';
+import { kernelSlide, slideAtEntry } from './kernel-slide.js';
 import { Stepper } from './stepping.js';
 import { evaluate, machineContext, type CType, type EvalContext } from './evaluate.js';
 import { Recorder } from './history/recorder.js';
@@ -63,7 +63,7 @@ export interface FrameRef {
 
 const FRAMES_PER_VCPU = 1000;
 
-/** While a System.map waits for the kernel's slide, a run looks for it this often. */
+/** While a kernel's symbols wait for its slide from the IDT, a run looks for it this often. */
 const SLIDE_POLL_MS = 100;
 
 /** Bounds of one live watch request (peek). */
@@ -88,6 +88,8 @@ export class DebugTarget {
   private kernelVcpu = 0;
   /** A pause asked for while the target itself drives the guest (mode-switch stepping). */
   private pauseWanted = false;
+  /** Whether the monitor stops where the kernel first runs at its virtual addresses (kernel-entry). */
+  private slideFromEntry = false;
 
   private readonly stepper: Stepper;
   /** Reverse execution: the recorded history of vCPU 0 and the policy of moving back through it. */
@@ -108,6 +110,18 @@ export class DebugTarget {
       this.invalidate(); // a condition reads the registers of this point of the history
       return this.judge(stop);
     }, log);
+    if (info?.needsKernelSlide) this.slideFromEntry = machine.watchKernelEntry();
+  }
+
+  /**
+   * How the kernel's KASLR slide will be found, for the Debug Console: where a kernel's symbols
+   * wait for it; undefined otherwise.
+   */
+  get slideSource(): string | undefined {
+    if (!this.info?.needsKernelSlide) return undefined;
+    return this.slideFromEntry
+      ? 'when the kernel first runs at its virtual addresses (its GS-base wrmsr in head_64.S, trapped), before start_kernel'
+      : 'from its IDT once the kernel has set up its exception handlers (this host can\'t trap MSR writes: KVM_CAP_X86_USER_SPACE_MSR)';
   }
 
   // --- handles -------------------------------------------------------------------------------
@@ -358,7 +372,7 @@ export class DebugTarget {
   async run(vcpu: number, watchModes: boolean): Promise<Reported> {
     this.invalidate();
     // Between two time slices no vCPU is inside KVM_RUN: the IDT can be read then.
-    const poll = this.info?.needsKernelSlide ? setInterval(() => this.findKernelSlide(), SLIDE_POLL_MS) : undefined;
+    const poll = this.info?.needsKernelSlide && !this.slideFromEntry ? setInterval(() => this.findKernelSlide(), SLIDE_POLL_MS) : undefined;
     try {
       for (;;) {
         const stop = watchModes ? await this.stepWatchingModes(vcpu) : await this.history.run(this.history.replaying ? this.reverse.watches() : []);
@@ -375,24 +389,40 @@ export class DebugTarget {
   }
 
   /**
-   * Where a System.map waits for the running kernel's KASLR slide: looks for it in vCPU 0's IDT
-   * (kernel-slide.ts) and, once found, moves the map's symbols and the function breakpoints on
-   * them. Nothing happens before the kernel has set up its exception handlers.
+   * Where a kernel's symbols wait for the running kernel's KASLR slide and the monitor can't stop
+   * at the kernel's entry: looks for it in vCPU 0's IDT (kernel-slide.ts). Nothing happens before
+   * the kernel has set up its exception handlers.
    */
   private findKernelSlide(): void {
     const info = this.info;
-    if (!info?.needsKernelSlide) return;
+    if (!info?.needsKernelSlide || this.slideFromEntry) return;
     let slide: bigint | undefined;
     try {
       slide = kernelSlide(this.machine, 0, (name) => info.linkedKernelSymbol(name));
     } catch {
       return; // registers that can't be read now: asked again later
     }
-    if (slide === undefined) return;
-    info.setKernelSlide(slide);
+    if (slide !== undefined) this.moveKernel(slide, 'from its IDT');
+  }
+
+  /** The kernel-entry stop: the slide from its address, before start_kernel has run. */
+  private kernelEntered(stop: Extract<TargetStop, { kind: 'kernel-entry' }>): void {
+    const info = this.info;
+    if (!info?.needsKernelSlide) return;
+    const slide = slideAtEntry(stop.address, (name) => info.linkedKernelSymbol(name));
+    if (slide !== undefined) {
+      this.moveKernel(slide, `from its first instruction at a virtual address, 0x${stop.address.toString(16)}`);
+      return;
+    }
+    this.slideFromEntry = false; // the IDT then
+    this.log(`kvmdbg: the kernel first ran at 0x${stop.address.toString(16)}, outside the text of its symbols: the KASLR slide will be read from its IDT instead`);
+  }
+
+  private moveKernel(slide: bigint, how: string): void {
+    const moves = this.info!.setKernelSlide(slide);
     this.stacks.clear();
     const text = `${slide < 0n ? '-' : ''}0x${(slide < 0n ? -slide : slide).toString(16)}`;
-    this.onSymbolsChanged?.(`the kernel's KASLR slide is ${text} (from its IDT): the System.map's symbols moved by it`, this.hits.resolveFunctionsAgain());
+    this.onSymbolsChanged?.(`the kernel's KASLR slide is ${text} (${how}): its symbols moved by it`, this.hits.symbolsMoved(moves));
   }
 
   /**
@@ -416,7 +446,7 @@ export class DebugTarget {
       const text = symbols.length
         ? `kernel modules' symbols: ${symbols.map((m) => `${m.name} (${m.symbols.length})`).join(', ')}`
         : 'kernel modules\' symbols: no modules loaded';
-      this.onSymbolsChanged?.(text, this.hits.resolveFunctionsAgain());
+      this.onSymbolsChanged?.(text, this.hits.symbolsMoved());
       return text;
     } catch (e) {
       if (always) throw e;
@@ -505,7 +535,10 @@ export class DebugTarget {
   private judge(stop: TargetStop): { report: boolean; detail: StopDetail } {
     let detail: StopDetail = {};
     let ids: number[];
-    if (stop.kind === 'breakpoint') {
+    if (stop.kind === 'kernel-entry') {
+      this.kernelEntered(stop);
+      return { report: false, detail };
+    } else if (stop.kind === 'breakpoint') {
       const hit = this.hits.hitAt(stop.address);
       if (!hit) return { report: true, detail };
       ids = hit.ids;

@@ -104,3 +104,8 @@ export function readSystemEventType(run: Buffer): number {
 export function readFailEntryReason(run: Buffer): bigint {
   return run.readBigUInt64LE(abi.kvm_run.fail_entry_reason);
 }
+
+/** KVM_EXIT_X86_WRMSR (a write the MSR filter sends to the monitor): which MSR, and the value. */
+export function readMsrExit(run: Buffer): { index: number; data: bigint } {
+  return { index: run.readUInt32LE(abi.kvm_run.msr_index), data: run.readBigUInt64LE(abi.kvm_run.msr_data) };
+}

@@ -37,11 +37,12 @@ import { memoryMap } from './loaders/multiboot.js';
 import type { BootEntry, CpuMode, GuestFormat, LoadedGuest } from './loaders/types.js';
 import type { HostInfo } from './host.js';
 import {
-  exitReason, readDebugExit, readFailEntryReason, readInternalError, readIoExit, readMmioExit, readSystemEventType,
+  exitReason, readDebugExit, readFailEntryReason, readInternalError, readIoExit, readMmioExit, readMsrExit, readSystemEventType,
   type DebugTrap, type IoExit, type MmioExit,
 } from './exits.js';
 import { DR6_BS, GPR, RFLAGS_IF } from '../x86/registers.js';
 import { linearRip } from '../x86/modes.js';
+import { KernelEntryWatch } from './kernel-entry.js';
 
 export interface MachineConfig {
   /** The guest image: a path, or the bytes themselves. */
@@ -147,6 +148,7 @@ export class Machine {
   stopOnGuestInt3: boolean;
   private readonly kicker: Kicker;
   private readonly debugcon: DebugCon;
+  private readonly kernelEntry: KernelEntryWatch;
   /** A stop raised by a device during an exit, returned once the exit is handled. */
   private pending: Stop | undefined;
   private state: RunState = 'stopped';
@@ -193,6 +195,7 @@ export class Machine {
       disk: config.disk, wholeImage: config.loadWholeImage, bootEntry: config.bootEntry,
     });
     this.vm = new Vm(plan.memory, plan.smp, config.kvmDevice);
+    this.kernelEntry = new KernelEntryWatch(this.vm);
     try {
       this.guest = plan.guest;
       const host: DeviceHost = {
@@ -738,6 +741,12 @@ export class Machine {
           return this.afterKick(v);
         case abi.KVM_EXIT.IRQ_WINDOW_OPEN:
           break;
+        case abi.KVM_EXIT.X86_WRMSR: {
+          const { index, data } = readMsrExit(run);
+          const s = this.kernelEntry.onWrite(v, index, data);
+          if (s) this.pending ??= s;
+          break;
+        }
         default:
           return {
             kind: 'internal-error', vcpu: v.id, suberror: 0, data: [],
@@ -817,6 +826,14 @@ export class Machine {
     if (this.portWatches.length && this.portWatches.some((r) => port >= r.from && port <= r.to)) {
       this.pending ??= { kind: 'port-io', vcpu, port, write: out, size, value };
     }
+  }
+
+  /**
+   * Stops the machine once, with a kernel-entry stop, when a 64-bit Linux kernel first runs at
+   * its virtual addresses (kernel-entry.ts). False where the host can't trap MSR writes.
+   */
+  watchKernelEntry(): boolean {
+    return this.kernelEntry.arm();
   }
 
   /** Stops the machine after any access to a port in these inclusive ranges. */

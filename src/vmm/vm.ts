@@ -16,6 +16,8 @@ export class Vm {
   readonly memory: GuestMemory;
   readonly vcpus: Vcpu[] = [];
   private destroyed = false;
+  /** Whether KVM_CAP_X86_USER_SPACE_MSR is on (trapMsrWrites). */
+  private msrExitsOn = false;
 
   /**
    * `memory`: a size to map, or RAM already mapped (and loaded: plan.ts), which the VM then owns
@@ -87,6 +89,44 @@ export class Vm {
     b.writeUInt32LE(chip, abi.kvm_irqchip.chip_id);
     sys.ioctlPtr(this.fd, abi.KVM_GET_IRQCHIP, b, 'KVM_GET_IRQCHIP');
     return picState(b);
+  }
+
+  /**
+   * Makes the guest's writes to these MSRs exit to the monitor (KVM_EXIT_X86_WRMSR) instead of
+   * taking effect: the monitor then does the write. An empty list lets every write through again.
+   * False, with nothing changed, where the host has no MSR filter (KVM before 5.10, or a KVM
+   * that leaves it out).
+   */
+  trapMsrWrites(indices: number[]): boolean {
+    const check = (cap: number) => sys.ioctlRaw(this.fd, abi.KVM_CHECK_EXTENSION, cap);
+    if (!this.msrExitsOn) {
+      // Both answer 1 where they exist; KVM_ENABLE_CAP refuses an exit reason it lacks.
+      if (check(abi.KVM_CAP.X86_USER_SPACE_MSR) <= 0 || check(abi.KVM_CAP.X86_MSR_FILTER) <= 0) return false;
+      const cap = Buffer.alloc(abi.kvm_enable_cap.size);
+      cap.writeUInt32LE(abi.KVM_CAP.X86_USER_SPACE_MSR, abi.kvm_enable_cap.cap);
+      cap.writeBigUInt64LE(BigInt(abi.KVM_MSR_EXIT_REASON_FILTER), abi.kvm_enable_cap.args);
+      try {
+        sys.ioctlPtr(this.fd, abi.KVM_ENABLE_CAP, cap, 'KVM_ENABLE_CAP');
+      } catch {
+        return false;
+      }
+      this.msrExitsOn = true;
+    }
+    if (indices.length > abi.KVM_MSR_FILTER_MAX_RANGES) throw new Error(`at most ${abi.KVM_MSR_FILTER_MAX_RANGES} MSRs can be trapped`);
+    // One range per MSR, each with a one-byte bitmap of 0: denied, so it exits to the monitor.
+    // KVM copies the bitmaps during the call.
+    const filter = Buffer.alloc(abi.kvm_msr_filter.size);
+    const denied = Buffer.alloc(1);
+    filter.writeUInt32LE(abi.KVM_MSR_FILTER_DEFAULT_ALLOW, abi.kvm_msr_filter.flags);
+    indices.forEach((index, i) => {
+      const r = abi.kvm_msr_filter.ranges + i * abi.kvm_msr_filter_range.size;
+      filter.writeUInt32LE(abi.KVM_MSR_FILTER_WRITE, r + abi.kvm_msr_filter_range.flags);
+      filter.writeUInt32LE(1, r + abi.kvm_msr_filter_range.nmsrs);
+      filter.writeUInt32LE(index, r + abi.kvm_msr_filter_range.base);
+      filter.writeBigUInt64LE(sys.bufferAddress(denied), r + abi.kvm_msr_filter_range.bitmap);
+    });
+    sys.ioctlPtr(this.fd, abi.KVM_X86_SET_MSR_FILTER, filter, 'KVM_X86_SET_MSR_FILTER');
+    return true;
   }
 
   /** Closes every fd and unmaps every mapping of this VM. Safe to call twice. */

@@ -33,7 +33,12 @@ export type Stop =
   /** pause() took effect. */
   | { kind: 'pause'; vcpu: number }
   /** A port access matched a port watch. */
-  | { kind: 'port-io'; vcpu: number; port: number; write: boolean; size: number; value: number };
+  | { kind: 'port-io'; vcpu: number; port: number; write: boolean; size: number; value: number }
+  /**
+   * A 64-bit Linux kernel ran its first instruction at a virtual address (Machine.watchKernelEntry):
+   * `address`, its `wrmsr` of the GS base, done when the stop is reported.
+   */
+  | { kind: 'kernel-entry'; vcpu: number; address: bigint };
 
 export function describeStop(s: Stop): string {
   switch (s.kind) {
@@ -50,6 +55,7 @@ export function describeStop(s: Stop): string {
     case 'watchpoint': return `${s.access} watchpoint ${s.id} on 0x${s.address.toString(16)} (${s.slot < 0 ? 'page trap' : `DR${s.slot}`}) on vCPU ${s.vcpu}`;
     case 'pause': return `paused vCPU ${s.vcpu}`;
     case 'port-io': return `port ${s.write ? 'write' : 'read'} 0x${s.port.toString(16)} on vCPU ${s.vcpu}`;
+    case 'kernel-entry': return `the Linux kernel runs at its virtual address 0x${s.address.toString(16)} on vCPU ${s.vcpu}`;
   }
 }
 

@@ -138,6 +138,7 @@ export const kvm_run = {
   mmio_phys_addr: 32, mmio_data: 40, mmio_len: 48, mmio_is_write: 52,
   debug_exception: 32, debug_pc: 40, debug_dr6: 48, debug_dr7: 56,
   internal_suberror: 32, internal_ndata: 36, internal_data: 40,
+  msr_error: 32, msr_reason: 40, msr_index: 44, msr_data: 48,
   fail_entry_reason: 32, fail_entry_cpu: 40,
   system_event_type: 32, system_event_ndata: 36, system_event_data: 40,
   // KVM_CAP_SYNC_REGS: which register sets KVM copies into the page at every exit (s.regs)
@@ -151,7 +152,7 @@ export const KVM_EXIT_IO_OUT = 1;
 export const KVM_EXIT = {
   UNKNOWN: 0, EXCEPTION: 1, IO: 2, HYPERCALL: 3, DEBUG: 4, HLT: 5, MMIO: 6, IRQ_WINDOW_OPEN: 7,
   SHUTDOWN: 8, FAIL_ENTRY: 9, INTR: 10, SET_TPR: 11, TPR_ACCESS: 12, NMI: 16, INTERNAL_ERROR: 17,
-  SYSTEM_EVENT: 24,
+  SYSTEM_EVENT: 24, X86_RDMSR: 29, X86_WRMSR: 30,
 } as const;
 export const KVM_INTERNAL_ERROR = {
   EMULATION: 1, SIMUL_EX: 2, DELIVERY_EV: 3, UNEXPECTED_EXIT_REASON: 4,
@@ -162,8 +163,24 @@ export const KVM_SYSTEM_EVENT = { SHUTDOWN: 1, RESET: 2, CRASH: 3 } as const;
 export const KVM_CAP = {
   IRQCHIP: 0, HLT: 1, USER_MEMORY: 3, SET_TSS_ADDR: 4, EXT_CPUID: 7, NR_VCPUS: 9, MP_STATE: 14,
   SYNC_MMU: 16, SET_GUEST_DEBUG: 23, VCPU_EVENTS: 41, DEBUGREGS: 50, XSAVE: 55, XCRS: 56,
-  MAX_VCPUS: 66, SYNC_REGS: 74, READONLY_MEM: 81, IMMEDIATE_EXIT: 136, SET_GUEST_DEBUG2: 195,
+  MAX_VCPUS: 66, SYNC_REGS: 74, READONLY_MEM: 81, IMMEDIATE_EXIT: 136, X86_USER_SPACE_MSR: 188,
+  X86_MSR_FILTER: 189, SET_GUEST_DEBUG2: 195,
 } as const;
+
+/** struct kvm_enable_cap (KVM_ENABLE_CAP): a capability and its four arguments. */
+export const kvm_enable_cap = { size: 104, cap: 0, flags: 4, args: 8 } as const;
+/**
+ * struct kvm_msr_filter (KVM_X86_SET_MSR_FILTER): a default, then up to 16 ranges of MSRs, each
+ * with a bitmap whose clear bits deny the access (and, with KVM_MSR_EXIT_REASON_FILTER, send it
+ * to the monitor as KVM_EXIT_X86_RDMSR/WRMSR).
+ */
+export const kvm_msr_filter = { size: 392, flags: 0, ranges: 8 } as const;
+export const kvm_msr_filter_range = { size: 24, flags: 0, nmsrs: 4, base: 8, bitmap: 16 } as const;
+export const KVM_MSR_FILTER_MAX_RANGES = 16;
+export const KVM_MSR_FILTER_WRITE = 2;
+export const KVM_MSR_FILTER_DEFAULT_ALLOW = 0;
+/** KVM_CAP_X86_USER_SPACE_MSR's argument: the accesses a filter denies exit to the monitor. */
+export const KVM_MSR_EXIT_REASON_FILTER = 4;
 
 export const KVM_GET_API_VERSION = io(0x00);
 export const KVM_CREATE_VM = io(0x01);
@@ -201,13 +218,15 @@ export const KVM_SET_DEBUGREGS = iow(0xa2, kvm_debugregs.size);
 export const KVM_GET_LAPIC = ior(0x8e, kvm_lapic_state.size);
 export const KVM_GET_XSAVE = ior(0xa4, kvm_xsave.size);
 export const KVM_SET_XSAVE = iow(0xa5, kvm_xsave.size);
+export const KVM_ENABLE_CAP = iow(0xa3, kvm_enable_cap.size);
+export const KVM_X86_SET_MSR_FILTER = iow(0xc6, kvm_msr_filter.size);
 
 /** Every layout above by its C name, for the ABI test. */
 export const LAYOUTS = {
   kvm_regs, kvm_segment, kvm_dtable, kvm_sregs, kvm_xsave, kvm_lapic_state, kvm_debugregs, kvm_guest_debug,
   kvm_userspace_memory_region, kvm_dirty_log, kvm_msrs, kvm_msr_entry, kvm_msr_list, kvm_cpuid2, kvm_cpuid_entry2,
   kvm_vcpu_events, kvm_mp_state, kvm_irq_level, kvm_pit_config, kvm_irqchip, kvm_pic_state,
-  kvm_pit_channel_state, kvm_pit_state2, kvm_run,
+  kvm_pit_channel_state, kvm_pit_state2, kvm_run, kvm_enable_cap, kvm_msr_filter, kvm_msr_filter_range,
 } as const;
 
 /** Every request number above by its C macro name, for the ABI test. */
@@ -219,5 +238,5 @@ export const IOCTLS = {
   KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_GET_MSRS, KVM_SET_MSRS,
   KVM_SET_CPUID2, KVM_GET_MP_STATE, KVM_SET_MP_STATE,
   KVM_SET_GUEST_DEBUG, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_GET_DEBUGREGS,
-  KVM_SET_DEBUGREGS, KVM_GET_LAPIC, KVM_GET_XSAVE, KVM_SET_XSAVE,
+  KVM_SET_DEBUGREGS, KVM_GET_LAPIC, KVM_GET_XSAVE, KVM_SET_XSAVE, KVM_ENABLE_CAP, KVM_X86_SET_MSR_FILTER,
 } as const;

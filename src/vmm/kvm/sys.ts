@@ -81,6 +81,11 @@ export function ioctlRaw(fd: number, req: number, arg: number): number {
   return r < 0 ? -koffi.errno() : r;
 }
 
+/** Where a Buffer's bytes lie, for a struct that points to another (KVM reads both during the call). */
+export function bufferAddress(b: Buffer): bigint {
+  return BigInt(koffi.address(b));
+}
+
 /** Maps memory and returns its address with a Buffer over it (no copy). */
 export function mmap(length: number, prot: number, flags: number, fd: number, what: string):
   { addr: bigint; buf: Buffer } {
