@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kernelSlide } from '../src/debugger/kernel-slide.js';
+import { execFileSync } from 'node:child_process';
+import { kernelSlide, slideAtEntry } from '../src/debugger/kernel-slide.js';
 import { DebugInfo } from '../src/debugger/debug-info.js';
 import { Breakpoints } from '../src/debugger/breakpoints.js';
 import { EFER_LMA } from '../src/x86/registers.js';
@@ -88,4 +89,69 @@ test('a System.map without an offset: link addresses, then the slide; breakpoint
   assert.equal(bps.symbolsMoved(back)[0].instructionReference, '0xffffffff81234560');
   // An explicit offset is the user's: nothing waits for a slide.
   assert.equal(new DebugInfo(program, [{ path: map, offset: 0n }]).needsKernelSlide, false);
+});
+
+test('the slide from the kernel-entry stop: the distance from the linked _text, in 2 MiB steps, inside the linked text', () => {
+  const linked = (n: string) => ({ _text: 0xffffffff81000000n, _etext: 0xffffffff81e01d32n } as Record<string, bigint>)[n];
+  // Debian 6.1's secondary_startup_64 is _text + 0x70; its GS-base wrmsr a little further.
+  assert.equal(slideAtEntry(0xffffffff81000000n + SLIDE + 0x9dn, linked), SLIDE);
+  assert.equal(slideAtEntry(0xffffffff8100009dn, linked), 0n, 'nokaslr');
+  assert.equal(slideAtEntry(0xffffffff80f00000n, linked), undefined, 'below _text');
+  assert.equal(slideAtEntry(0xffffffff81000000n + 0x1000000n, (n) => (n === '_text' ? 0xffffffff81000000n : n === '_etext' ? 0xffffffff81000100n : undefined)), 0x1000000n);
+  assert.equal(slideAtEntry(0xffffffff81000000n, () => undefined), undefined, 'symbols without _text');
+});
+
+test('an ELF vmlinux without an offset: symbols, lines, locals and globals at link addresses, then moved by the slide, source and function breakpoints with them, and back on a restart', () => {
+  // A kernel-like program: linked in the kernel map, with _text, _etext and _end, a start_kernel
+  // with a local, and a global, compiled with DWARF. It never runs: DebugInfo reads it.
+  const src = join(dir, 'main.c');
+  writeFileSync(src, 'long jiffies;\nvoid start_kernel(void)\n{\n  long local = 3;\n  jiffies += local;\n}\n');
+  const script = join(dir, 'vmlinux.ld');
+  writeFileSync(script, 'SECTIONS {\n  . = 0xffffffff81000000;\n  _text = .;\n  .text : { *(.text*) }\n  _etext = .;\n  .data : { *(.data*) *(.bss*) }\n  _end = .;\n}\n');
+  const elf = join(dir, 'vmlinux');
+  execFileSync('gcc', ['-g', '-O0', '-mcmodel=kernel', '-fno-pic', '-ffreestanding', '-nostdlib', '-static', '-e', 'start_kernel', `-Wl,-T,${script}`, src, '-o', elf]);
+  const program = join(dir, 'bzImage');
+  writeFileSync(program, Buffer.alloc(1024));
+  assert.equal(new DebugInfo(program, [{ path: elf, offset: 0n }]).needsKernelSlide, false, 'an explicit offset is the user\'s');
+  const info = new DebugInfo(program, [{ path: elf }]);
+  assert.equal(info.needsKernelSlide, true);
+  const start = info.functionAddress('start_kernel')!.address;
+  assert.ok(start >= 0xffffffff81000000n && start < 0xffffffff81001000n, `at its link address: 0x${start.toString(16)}`);
+
+  const bps = new Breakpoints(() => info);
+  const [line] = bps.setSource(src, [{ line: 5 }]);
+  const [fn] = bps.setFunctions([{ name: 'start_kernel' }]);
+  const lineAt = BigInt(line.instructionReference!);
+  assert.equal(line.line, 5);
+  assert.ok(lineAt > start && lineAt < start + 0x40n, `line 5 at 0x${lineAt.toString(16)}`);
+  assert.match(fn.message!, /until the running kernel's KASLR slide is known/);
+  const globalAt = () => {
+    const loc = info.globalNamed('jiffies')!.locate({ pc: 0n, regs: new Map(), read: () => undefined, bits: 64 });
+    return loc.kind === 'memory' ? loc.address : assert.fail(loc.kind);
+  };
+  const linkedJiffies = globalAt();
+
+  const moves = info.setKernelSlide(SLIDE);
+  assert.equal(info.needsKernelSlide, false);
+  assert.equal(info.functionAddress('start_kernel')!.address, start + SLIDE);
+  assert.equal(info.symbolize(lineAt + SLIDE), `start_kernel+0x${(lineAt - start).toString(16)}`);
+  assert.equal(info.lineAt(lineAt + SLIDE)?.line, 5);
+  assert.equal(info.lineAt(lineAt), undefined, 'nothing left at the link address');
+  assert.deepEqual(info.resolveLine(src, 5)?.addresses, [lineAt + SLIDE]);
+  assert.deepEqual(info.localsAt(lineAt + SLIDE).map((v) => v.name), ['local']);
+  assert.equal(globalAt(), linkedJiffies + SLIDE);
+  const changed = bps.symbolsMoved(moves);
+  assert.deepEqual(changed.map((b) => [b.id, BigInt(b.instructionReference!)]).sort((a, b) => Number(a[0]) - Number(b[0])),
+    [[line.id, lineAt + SLIDE], [fn.id, BigInt(fn.instructionReference!) + SLIDE]].sort((a, b) => Number(a[0]) - Number(b[0])));
+  assert.deepEqual(bps.symbolsMoved([]), [], 'nothing moves twice');
+
+  const back = info.forgetKernelSlide() ?? assert.fail('a restart moves the vmlinux back');
+  assert.equal(info.needsKernelSlide, true);
+  assert.deepEqual(bps.symbolsMoved(back).map((b) => BigInt(b.instructionReference!)).sort(), [lineAt, BigInt(fn.instructionReference!)].sort());
+  assert.equal(info.lineAt(lineAt)?.line, 5);
+
+  // An ELF that is no kernel (linked where programs are) keeps its addresses.
+  const plain = join(dir, 'plain');
+  execFileSync('gcc', ['-g', '-O0', '-ffreestanding', '-nostdlib', '-static', '-e', 'start_kernel', src, '-o', plain]);
+  assert.equal(new DebugInfo(program, [{ path: plain }]).needsKernelSlide, false);
 });
