@@ -123,6 +123,7 @@ test('an ELF vmlinux without an offset: symbols, lines, locals and globals at li
   const [fn] = bps.setFunctions([{ name: 'start_kernel' }]);
   const lineAt = BigInt(line.instructionReference!);
   assert.equal(line.line, 5);
+  assert.match(line.message!, /until the running kernel's KASLR slide is known/);
   assert.ok(lineAt > start && lineAt < start + 0x40n, `line 5 at 0x${lineAt.toString(16)}`);
   assert.match(fn.message!, /until the running kernel's KASLR slide is known/);
   const globalAt = () => {
@@ -143,11 +144,14 @@ test('an ELF vmlinux without an offset: symbols, lines, locals and globals at li
   const changed = bps.symbolsMoved(moves);
   assert.deepEqual(changed.map((b) => [b.id, BigInt(b.instructionReference!)]).sort((a, b) => Number(a[0]) - Number(b[0])),
     [[line.id, lineAt + SLIDE], [fn.id, BigInt(fn.instructionReference!) + SLIDE]].sort((a, b) => Number(a[0]) - Number(b[0])));
+  assert.deepEqual(changed.map((b) => b.message), [undefined, undefined], 'placed for good');
   assert.deepEqual(bps.symbolsMoved([]), [], 'nothing moves twice');
 
   const back = info.forgetKernelSlide() ?? assert.fail('a restart moves the vmlinux back');
   assert.equal(info.needsKernelSlide, true);
-  assert.deepEqual(bps.symbolsMoved(back).map((b) => BigInt(b.instructionReference!)).sort(), [lineAt, BigInt(fn.instructionReference!)].sort());
+  const waiting = bps.symbolsMoved(back);
+  assert.deepEqual(waiting.map((b) => BigInt(b.instructionReference!)).sort(), [lineAt, BigInt(fn.instructionReference!)].sort());
+  assert.ok(waiting.every((b) => /until the running kernel's KASLR slide is known/.test(b.message ?? '')), 'waiting again');
   assert.equal(info.lineAt(lineAt)?.line, 5);
 
   // An ELF that is no kernel (linked where programs are) keeps its addresses.

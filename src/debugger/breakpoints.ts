@@ -47,6 +47,9 @@ interface UserBreakpoint extends BreakpointOptions {
   name?: string;
 }
 
+/** A kernel's breakpoint placed before the running kernel's slide is known. */
+const WAITS_FOR_SLIDE = 'at its link address until the running kernel\'s KASLR slide is known (when the kernel starts running at its virtual addresses), then moved by it';
+
 const REASONS: Record<BreakpointKind, string> = {
   source: 'breakpoint', function: 'function breakpoint', instruction: 'instruction breakpoint', data: 'data breakpoint',
 };
@@ -95,6 +98,7 @@ export class Breakpoints {
       const r = info?.resolveLine(path, b.line);
       const base = this.make('source', b, r?.addresses ?? [], { source: path, line: r?.line ?? b.line });
       if (!r) base.message = 'no code at or after this line in the symbols';
+      else if (!base.message && info!.waitsForSlideAt(r.addresses[0])) base.message = WAITS_FOR_SLIDE;
       return base;
     });
     this.bySource.set(path, bps);
@@ -120,9 +124,7 @@ export class Breakpoints {
     const f = info?.functionAddress(name);
     if (!f) return { ...bp, addresses: [], message: `no function "${name}" in the symbols` };
     const body = (f.compiled && info!.afterPrologue(f.address, f.size ? f.address + f.size : undefined)) || f.address;
-    const message = info!.waitsForSlide(name)
-      ? `at its link address until the running kernel's KASLR slide is known (when the kernel starts running at its virtual addresses), then moved by it`
-      : undefined;
+    const message = info!.waitsForSlide(name) ? WAITS_FOR_SLIDE : undefined;
     return { ...bp, addresses: [body], message };
   }
 
@@ -137,7 +139,9 @@ export class Breakpoints {
       this.bySource.set(path, bps.map((b) => {
         const m = b.addresses.length ? moves.find((x) => b.addresses.every((a) => a >= x.from && a < x.to)) : undefined;
         if (!m) return b;
-        const moved = { ...b, addresses: b.addresses.map((a) => a + m.by) };
+        const addresses = b.addresses.map((a) => a + m.by);
+        const waits = this.info()?.waitsForSlideAt(addresses[0]);
+        const moved = { ...b, addresses, message: waits ? WAITS_FOR_SLIDE : b.message === WAITS_FOR_SLIDE ? undefined : b.message };
         changed.push(this.describe(moved));
         return moved;
       }));

@@ -139,6 +139,15 @@ export class DebugInfo {
     return this.linkedKernelSymbol(name) !== undefined;
   }
 
+  /** Whether a waiting kernel file's code or data lies at `addr` (a breakpoint there may move). */
+  waitsForSlideAt(addr: bigint): boolean {
+    return this.files.some((f) => {
+      if (!f.kaslr || f.kaslr.slid) return false;
+      const { from, to } = extent(f.symbols);
+      return addr >= from && addr < to;
+    });
+  }
+
   /** The running kernel's slide is known: the waiting files' symbols, lines and variables move by it. */
   setKernelSlide(slide: bigint): SymbolsMove[] {
     return this.moveKernelFiles((f) => !f.kaslr!.slid, slide, true);
