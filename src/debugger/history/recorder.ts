@@ -234,7 +234,8 @@ export class Recorder {
       m.renewStepTrap();
       return { kind: 'triple-fault', vcpu: v, fromHistory: true };
     }
-    if (stop.kind !== 'step' && stop.kind !== 'watchpoint' && stop.kind !== 'breakpoint') return stop;
+    // A kernel-entry stop is a step too: its wrmsr ran (the monitor did the write).
+    if (stop.kind !== 'step' && stop.kind !== 'watchpoint' && stop.kind !== 'breakpoint' && stop.kind !== 'kernel-entry') return stop;
     afterStep(m, v, ws.flags, (regs.rflags & RFLAGS_TF) !== 0n);
     const after = m.getSregs(v);
     if (after.cr0 !== sregs.cr0 || after.cr4 !== sregs.cr4 || after.efer !== sregs.efer) m.renewStepTrap();
