@@ -43,6 +43,7 @@ export function formatSize(bytes: number): string {
 export type TrapMode = 'readonly' | 'absent';
 
 const PAGE = 4096;
+const HUGE_PAGE = 2 << 20;
 
 export class GuestMemory {
   readonly regions: MemoryRegion[] = [];
@@ -68,11 +69,18 @@ export class GuestMemory {
     if (size > low) this.map(HIGH_MEMORY_START, size - low);
   }
 
+  /**
+   * RAM is aligned to 2 MiB and advised to use transparent huge pages (as QEMU's is): where the
+   * host's THP setting is "madvise" (Debian's, Ubuntu's), KVM then maps the guest's memory 2 MiB
+   * at a time, so a guest touching fresh memory (a kernel decompressing itself) takes a
+   * nested-paging fault per 2 MiB rather than per 4 KiB. Advice refused changes nothing.
+   */
   private map(gpa: number, size: number): void {
-    const { addr, buf } = sys.mmap(
-      size, sys.PROT_READ | sys.PROT_WRITE,
-      sys.MAP_PRIVATE | sys.MAP_ANONYMOUS | sys.MAP_NORESERVE, -1, 'mmap guest memory',
+    const { addr, buf } = sys.mmapAligned(
+      size, HUGE_PAGE, sys.PROT_READ | sys.PROT_WRITE,
+      sys.MAP_PRIVATE | sys.MAP_ANONYMOUS | sys.MAP_NORESERVE, 'mmap guest memory',
     );
+    sys.madvise(addr, size, sys.MADV_HUGEPAGE);
     this.regions.push({ gpa, size, addr, buf });
   }
 

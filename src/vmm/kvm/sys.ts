@@ -14,6 +14,7 @@ const c_mmap = libc.func(
   'void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)',
 );
 const c_munmap = libc.func('int munmap(void *addr, size_t length)');
+const c_madvise = libc.func('int madvise(void *addr, size_t length, int advice)');
 const c_gettid = libc.func('int gettid()');
 const c_getpid = libc.func('int getpid()');
 const c_tgkill = libc.func('int tgkill(int tgid, int tid, int sig)');
@@ -30,6 +31,8 @@ export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;
 export const MAP_ANONYMOUS = 0x20;
 export const MAP_NORESERVE = 0x4000;
+export const MADV_DONTNEED = 4;
+export const MADV_HUGEPAGE = 14;
 export const EINTR = 4;
 export const EAGAIN = 11;
 
@@ -98,8 +101,27 @@ export function mmap(length: number, prot: number, flags: number, fd: number, wh
   return { addr, buf: Buffer.from(koffi.view(p, length)) };
 }
 
+/**
+ * Maps anonymous memory at an address that is a multiple of `align` (a power of two): more is
+ * mapped, and what lies before and after the aligned part is unmapped again.
+ */
+export function mmapAligned(length: number, align: number, prot: number, flags: number, what: string): { addr: bigint; buf: Buffer } {
+  const { addr: raw } = mmap(length + align, prot, flags, -1, what);
+  const a = BigInt(align);
+  const addr = (raw + a - 1n) & ~(a - 1n);
+  const head = Number(addr - raw);
+  if (head) munmap(raw, head);
+  if (align - head) munmap(addr + BigInt(length), align - head);
+  return { addr, buf: Buffer.from(koffi.view(addr, length)) };
+}
+
 export function munmap(addr: bigint, length: number): void {
   c_munmap(addr, length);
+}
+
+/** madvise(2): true where the kernel took the advice. */
+export function madvise(addr: bigint, length: number, advice: number): boolean {
+  return (c_madvise(addr, length, advice) as number) === 0;
 }
 
 export function gettid(): number {

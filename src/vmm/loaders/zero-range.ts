@@ -6,19 +6,12 @@
 // (some hosts boot with it off). So whole pages are handed back with madvise(MADV_DONTNEED),
 // after which they read as zero whatever they held (an earlier segment's bytes, or whatever used
 // the memory before the load), and only the partial pages at the ends are written.
-import koffi from 'koffi';
+import { madvise, MADV_DONTNEED } from '../kvm/sys.js';
 import type { GuestMemory } from '../memory.js';
 
 const PAGE = 4096;
-const MADV_DONTNEED = 4;
 const CHUNK = 64 * 1024;
 const ZEROS = Buffer.alloc(CHUNK);
-
-let madvise: ((addr: bigint, length: number, advice: number) => number) | undefined;
-function madviseFn(): (addr: bigint, length: number, advice: number) => number {
-  return (madvise ??= koffi.load('libc.so.6').func('int madvise(void *addr, size_t length, int advice)') as
-    (addr: bigint, length: number, advice: number) => number);
-}
 
 /** Zeroes guest memory [gpa, gpa + len), committing host memory for at most its two end pages. */
 export function zeroGuestRange(mem: GuestMemory, gpa: number, len: number): void {
@@ -26,7 +19,7 @@ export function zeroGuestRange(mem: GuestMemory, gpa: number, len: number): void
   const region = mem.regions?.find((r) => gpa >= r.gpa && gpa + len <= r.gpa + r.size && typeof r.addr === 'bigint');
   const first = Math.ceil(gpa / PAGE) * PAGE;
   const last = Math.floor((gpa + len) / PAGE) * PAGE;
-  if (region && last > first && madviseFn()(region.addr + BigInt(first - region.gpa), last - first, MADV_DONTNEED) === 0) {
+  if (region && last > first && madvise(region.addr + BigInt(first - region.gpa), last - first, MADV_DONTNEED)) {
     zeroWhereNotZero(mem, gpa, first - gpa);
     zeroWhereNotZero(mem, last, gpa + len - last);
     return;
