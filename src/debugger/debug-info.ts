@@ -153,7 +153,7 @@ export class DebugInfo {
     return this.moveKernelFiles((f) => !f.kaslr!.slid, slide, true);
   }
 
-  /** The loaded modules' symbols  /** The loaded modules' symbols, replacing the earlier set (a module loaded or went). */
+  /** The loaded modules' symbols, replacing the earlier set (a module loaded or went). */
   setModuleSymbols(symbols: ElfSymbol[]): void {
     this.kernelModules = symbols.length ? new SymbolTable(symbols, 0n, 'kernel modules', 64) : undefined;
   }
@@ -163,19 +163,18 @@ export class DebugInfo {
    * link addresses, and its modules are not loaded yet. Undefined where nothing moved or went.
    */
   forgetKernelSlide(): SymbolsMove[] | undefined {
-    const modules = this.kernelModules !== undefined;
+    const changed = this.kernelModules !== undefined || this.files.some((f) => f.kaslr?.slid);
     this.kernelModules = undefined;
     const moves = this.moveKernelFiles((f) => f.kaslr!.slid, 0n, false);
-    return moves.length || modules || this.files.some((f) => f.kaslr) ? moves : undefined;
+    return changed ? moves : undefined;
   }
 
   private moveKernelFiles(which: (f: DebugFile) => boolean, offset: bigint, slid: boolean): SymbolsMove[] {
     const moves: SymbolsMove[] = [];
     this.files.forEach((f, i) => {
       if (!f.kaslr || !which(f)) return;
-      const { from, to } = extent(f.symbols);
       if (offset !== f.offset) {
-        moves.push({ from, to, by: offset - f.offset });
+        moves.push({ ...extent(f.symbols), by: offset - f.offset });
         this.files[i] = { ...f.kaslr.at(offset), kaslr: f.kaslr };
       }
       f.kaslr.slid = slid;
