@@ -1,5 +1,5 @@
 // Fuzzing in CI: every fuzz target (test/fuzz/targets.ts: ELF, Multiboot 1 and 2, bzImage, PVH,
-// System.map, BTF, DWARF line/info/CFI/location lists, the DWARF name index's cache file, C expressions) replays its corpus,
+// System.map, BTF, DWARF line/info/CFI/location lists, the DWARF name and line indexes' cache files, C expressions) replays its corpus,
 // test/fuzz/corpus/<target>/ (seeds and the inputs of crashes found and fixed), then runs a fixed
 // number of inputs mutated under coverage guidance from a fixed seed. Every input must end in a
 // result or the parser's own error (GuestError, DwarfError): an unexpected exception, a case still
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 
 /** Mutated inputs per target: a few seconds each here (the DWARF readers are the slow ones). */
 const RUNS: Record<string, number> = {
-  elf: 5000, multiboot: 5000, multiboot2: 5000, bzimage: 4000, pvh: 3000, 'system-map': 5000, btf: 3000, 'dwarf-line': 500, 'dwarf-info': 150, 'dwarf-name-index': 3000, 'dwarf-cfi': 1500,
+  elf: 5000, multiboot: 5000, multiboot2: 5000, bzimage: 4000, pvh: 3000, 'system-map': 5000, btf: 3000, 'dwarf-line': 500, 'dwarf-info': 150, 'dwarf-name-index': 3000, 'dwarf-line-index': 2000, 'dwarf-cfi': 1500,
   'dwarf-loclists': 1200, 'c-expression': 8000,
 };
 const SEED = 0x6b766d64;

@@ -17,6 +17,7 @@ const ELFCOMPRESS_ZLIB = 1;
 export class ElfImage {
   readonly bits: 32 | 64;
   private readonly cache = new Map<string, Buffer | undefined>();
+  private readonly pieces = new Map<string, { data: Buffer; fill: (start: number, end: number) => void }>();
 
   /**
    * @param image the file's bytes; for a file opened by path, as big as the file but holding only
@@ -87,11 +88,16 @@ export class ElfImage {
       const data = this.section(name);
       return data && { data };
     }
-    const size = Number(s.size);
-    return {
-      data: this.image.subarray(s.offset, s.offset + size),
-      fill: (start, end) => fill.read(s.offset + start, Math.min(end, size) - start),
-    };
+    let pieces = this.pieces.get(name);
+    if (!pieces) {
+      const size = Number(s.size);
+      // One view per section, so that what is read once per .debug_info (its unit headers) is found again.
+      this.pieces.set(name, (pieces = {
+        data: this.image.subarray(s.offset, s.offset + size),
+        fill: (start, end) => fill.read(s.offset + start, Math.min(end, size) - start),
+      }));
+    }
+    return pieces;
   }
 }
 

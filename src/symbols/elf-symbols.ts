@@ -54,12 +54,14 @@ export class SymbolTable {
       bits = elf.bits;
     }
     const mask = (1n << BigInt(bits)) - 1n;
+    // Without an offset an address is the value itself: no BigInt made per symbol (a kernel has 130,000).
+    const at = loadOffset === 0n ? (v: bigint) => v : (v: bigint) => (v + loadOffset) & mask;
     this.all = [];
     const addressable: SymbolInfo[] = [];
     for (const s of symbols) {
       if (s.type !== 'func' && s.type !== 'object' && s.type !== 'notype') continue;
-      if (s.shndx === SHN_UNDEF || !s.name || s.name.startsWith('.L')) continue;
-      const info: SymbolInfo = { name: s.name, address: (s.value + loadOffset) & mask, value: s.value, size: s.size, type: s.type, bind: s.bind };
+      if (s.shndx === SHN_UNDEF || !s.name || (s.name.charCodeAt(0) === 0x2e && s.name.startsWith('.L'))) continue;
+      const info: SymbolInfo = { name: s.name, address: at(s.value), value: s.value, size: s.size, type: s.type, bind: s.bind };
       this.all.push(info);
       // Absolute symbols are constants more often than addresses; common ones have no address yet.
       if (s.shndx !== SHN_ABS && s.shndx !== SHN_COMMON) addressable.push(info);

@@ -20,9 +20,10 @@ import { MULTIBOOT_HEADER_MAGIC } from '../../src/formats/detect.js';
 import { buildElf, pvhElf, symbolTable, SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB } from './elf-builder.js';
 import { CORPUS_DIR } from './run.js';
 import { ROOT } from '../support/paths.js';
-import { FUZZ_INDEX_FACTS, PVH_SEEDS, SECTION_NAMES, SYSTEM_MAP_SEEDS, packSections } from './targets.js';
+import { FUZZ_INDEX_FACTS, FUZZ_LINE_INDEX_FACTS, PVH_SEEDS, SECTION_NAMES, SYSTEM_MAP_SEEDS, packSections } from './targets.js';
 import { NameIndex } from '../../src/symbols/dwarf/name-index.js';
 import { serializeIndex } from '../../src/symbols/dwarf/name-index-cache.js';
+import { LineTable } from '../../src/symbols/dwarf/line.js';
 import { dwarfSections } from '../../src/symbols/dwarf/info.js';
 
 const DW_AT_location = 0x02;
@@ -50,6 +51,19 @@ function nameIndexBody(path: string): Buffer {
   const { index } = NameIndex.scan(unitHeaders(sections).map((header) => ({ header, sections, bias: 0 })));
   const file = serializeIndex(index, FUZZ_INDEX_FACTS);
   return file.subarray(file.indexOf(0x0a) + 1);
+}
+
+/** The body of a line-index cache file for an ELF file's DWARF, with the fuzz target's facts. */
+function lineIndexBody(path: string): Buffer {
+  const dir = mkdtempSync(join(tmpdir(), 'kvmdbg-corpus-'));
+  try {
+    const table = LineTable.fromElf(ElfImage.open(path), path, 0n, { lazyLineBytes: 0, indexCacheDir: dir });
+    const file = readFileSync(table.lineIndex!.file);
+    const doc = JSON.parse(file.toString('utf8', file.indexOf(0x0a) + 1)) as Record<string, unknown>;
+    return Buffer.from(JSON.stringify({ ...doc, key: FUZZ_LINE_INDEX_FACTS.key, sections: FUZZ_LINE_INDEX_FACTS.sections }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The debug sections of an ELF file, by name. */
@@ -158,6 +172,7 @@ async function main(): Promise<void> {
     write('dwarf-line', e.name, packSections(bits32, pick('.debug_line', '.debug_line_str', '.debug_info', '.debug_abbrev', '.debug_str', '.debug_str_offsets')));
     write('dwarf-info', e.name, packSections(bits32, pick('.debug_info', '.debug_abbrev', '.debug_str', '.debug_line', '.debug_line_str', '.debug_str_offsets', '.debug_addr', '.debug_loc', '.debug_loclists', '.debug_ranges', '.debug_rnglists', '.debug_types')));
     if (e.name.startsWith('vars-')) write('dwarf-name-index', e.name, nameIndexBody(e.path));
+    write('dwarf-line-index', e.name, lineIndexBody(e.path));
     if (s['.eh_frame'] || s['.debug_frame']) write('dwarf-cfi', e.name, packSections(e.bits === 32 ? 2 : 0, pick('.eh_frame', '.debug_frame')));
     const lists = pick(e.dwarf === 5 ? '.debug_loclists' : '.debug_loc', e.dwarf === 5 ? '.debug_rnglists' : '.debug_ranges', '.debug_addr');
     if (Object.keys(lists).length) {

@@ -16,7 +16,9 @@ import { CallFrameInfo, parseFrameSection, unwindWithFramePointer } from '../../
 import { expressionAt, listxOffset, readLocationList, readRangeList, type ListUnit } from '../../src/symbols/dwarf/loclists.js';
 import { evaluateLocation, formatExpression, type ExprEnv, type FrameContext, type MemoryReader } from '../../src/symbols/dwarf/expr.js';
 import { DwarfVariables, typeName, type CType as DwarfType } from '../../src/symbols/dwarf/variables.js';
-import { INDEX_MAGIC, INDEX_VERSION, parseIndex, type IndexFacts } from '../../src/symbols/dwarf/name-index-cache.js';
+import { INDEX_MAGIC, INDEX_VERSION, parseIndex } from '../../src/symbols/dwarf/name-index-cache.js';
+import type { IndexFacts } from '../../src/symbols/dwarf/index-cache.js';
+import { LINE_INDEX_MAGIC, LINE_INDEX_VERSION, parseLineIndex } from '../../src/symbols/dwarf/line-index-cache.js';
 import { createHash } from 'node:crypto';
 import { loadGuest } from '../../src/vmm/loaders/detect.js';
 import { isSystemMap, parseSystemMap } from '../../src/symbols/system-map.js';
@@ -315,6 +317,33 @@ const dwarfNameIndex: Target = {
   },
 };
 
+/** What the line-index target's files must agree with (make-corpus.ts writes its seeds with these). */
+export const FUZZ_LINE_INDEX_FACTS: IndexFacts = {
+  key: 'fuzz',
+  sections: {
+    '.debug_info': 0x10000, '.debug_abbrev': 0x1000, '.debug_str': 0x1000, '.debug_line_str': 0x1000, '.debug_str_offsets': 0x1000,
+    '.debug_addr': 0x1000, '.debug_line': 0x10000, '.debug_aranges': 0x1000,
+  },
+};
+
+const dwarfLineIndex: Target = {
+  name: 'dwarf-line-index',
+  maxLen: 64 * 1024,
+  dict: [Buffer.from('"headers":['), Buffer.from('"units":['), Buffer.from('"files":['), Buffer.from('"programs":['), Buffer.from('null'), Buffer.from('"ffffffffffffffff"'), Buffer.from('[]'), Buffer.from('1e308')],
+  run(data) {
+    // As the name-index target: as it comes, and behind a header with its right digest.
+    for (const file of [data, Buffer.concat([Buffer.from(`${LINE_INDEX_MAGIC} ${LINE_INDEX_VERSION} ${createHash('sha256').update(data).digest('hex')}\n`), data])]) {
+      const index = parseLineIndex(file, FUZZ_LINE_INDEX_FACTS);
+      if (!index) continue;
+      const { headers, units, programs, files } = index;
+      const sizes = FUZZ_LINE_INDEX_FACTS.sections;
+      if (headers.some((h, i) => h.end > sizes['.debug_info'] || h.offset !== (i ? headers[i - 1].end : 0))) throw new Error('a unit header out of place');
+      if (units.some((u) => !headers.some((h) => h.offset === u.offset) || (u.stmtList ?? 0) >= sizes['.debug_line'])) throw new Error('a unit out of place');
+      for (const [path, naming] of files) if (!path || !naming.length || naming.some((o) => !programs.includes(o))) throw new Error(`bad file entry ${path}`);
+    }
+  },
+};
+
 const dwarfCfi: Target = {
   name: 'dwarf-cfi',
   maxLen: 32 * 1024,
@@ -424,7 +453,7 @@ const cExpression: Target = {
   },
 };
 
-export const TARGETS: Target[] = [elf, multiboot, multiboot2, bzimage, pvh, systemMap, btf, dwarfLine, dwarfInfo, dwarfNameIndex, dwarfCfi, dwarfLoclists, cExpression];
+export const TARGETS: Target[] = [elf, multiboot, multiboot2, bzimage, pvh, systemMap, btf, dwarfLine, dwarfInfo, dwarfNameIndex, dwarfLineIndex, dwarfCfi, dwarfLoclists, cExpression];
 
 export function targetByName(name: string): Target {
   const t = TARGETS.find((x) => x.name === name);

@@ -42,6 +42,8 @@ export const DW_AT_ranges = 0x55;
 export const DW_AT_linkage_name = 0x6e;
 export const DW_AT_str_offsets_base = 0x72;
 export const DW_AT_addr_base = 0x73;
+export const DW_AT_rnglists_base = 0x74;
+export const DW_AT_loclists_base = 0x8c;
 export const DW_AT_MIPS_linkage_name = 0x2007;
 
 // Forms.
@@ -306,6 +308,8 @@ export interface CompileUnit extends UnitHeader {
   language?: number;
   strOffsetsBase?: number;
   addrBase?: number;
+  rnglistsBase?: number;
+  loclistsBase?: number;
 }
 
 /** Reads the unit header at `offset`. */
@@ -606,11 +610,19 @@ export function* iterateDies(
   }
 }
 
+/**
+ * unitHeaders' answer per .debug_info buffer (the headers depend on its bytes alone): a file's
+ * line table, its variables and its name index all ask, and a kernel has 2352 units.
+ */
+const headersRead = new WeakMap<Buffer, UnitHeader[]>();
+
 /** Every unit header in .debug_info. */
 export function unitHeaders(sections: DwarfSections): UnitHeader[] {
   const info = sections.info;
   const out: UnitHeader[] = [];
   if (!info) return out;
+  const read = headersRead.get(info);
+  if (read) return read;
   let off = 0;
   while (off + 4 <= info.length) {
     sections.fillInfo?.(off, off + UNIT_HEADER_BYTES);
@@ -619,6 +631,7 @@ export function unitHeaders(sections: DwarfSections): UnitHeader[] {
     if (h.end <= off) break;
     off = h.end;
   }
+  headersRead.set(info, out);
   return out;
 }
 
@@ -639,6 +652,8 @@ export function compileUnits(sections: DwarfSections): CompileUnit[] {
       const stmt = d.attrs.get(DW_AT_stmt_list)?.value;
       const so = d.attrs.get(DW_AT_str_offsets_base)?.value;
       const ab = d.attrs.get(DW_AT_addr_base)?.value;
+      const rb = d.attrs.get(DW_AT_rnglists_base)?.value;
+      const lb = d.attrs.get(DW_AT_loclists_base)?.value;
       const lang = attrNumber(d, DW_AT_language);
       out.push({
         ...h,
@@ -651,11 +666,22 @@ export function compileUnits(sections: DwarfSections): CompileUnit[] {
         language: lang === undefined ? undefined : Number(lang),
         strOffsetsBase: typeof so === 'number' ? so : undefined,
         addrBase: typeof ab === 'number' ? ab : undefined,
+        rnglistsBase: typeof rb === 'number' ? rb : undefined,
+        loclistsBase: typeof lb === 'number' ? lb : undefined,
       });
     }
   }
   if (sections.info) unitsRead.set(sections.info, { sections, units: out });
   return out;
+}
+
+/**
+ * Takes `headers` and `units` as unitHeaders' and compileUnits' answers for these sections,
+ * without reading them: what a checked cache file holds (line-index-cache.ts).
+ */
+export function rememberUnits(sections: DwarfSections & { info: Buffer }, headers: UnitHeader[], units: CompileUnit[]): void {
+  headersRead.set(sections.info, headers);
+  unitsRead.set(sections.info, { sections, units });
 }
 
 export interface Subprogram {

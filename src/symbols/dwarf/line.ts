@@ -5,13 +5,15 @@
 import { posix } from 'node:path';
 import { ByteReader, DwarfError } from './reader.js';
 import {
-  compileUnits, dwarfSections, readForm, DwarfInfo, hasLocationLists, producerIsGcc45, DW_LANG_Mips_Assembler,
+  compileUnits, dwarfSections, readForm, rememberUnits, unitHeaders, DwarfInfo, hasLocationLists, producerIsGcc45, DW_LANG_Mips_Assembler,
   DW_FORM_block, DW_FORM_data1, DW_FORM_data2, DW_FORM_data4, DW_FORM_data8, DW_FORM_data16, DW_FORM_line_strp,
   DW_FORM_strp, DW_FORM_string, DW_FORM_strx, DW_FORM_strx1, DW_FORM_strx2, DW_FORM_strx3, DW_FORM_strx4, DW_FORM_udata,
   type CompileUnit, type DwarfSections, type FormContext,
 } from './info.js';
 import { ElfImage } from '../elf-file.js';
 import { AddressIndex } from './aranges.js';
+import { cacheFile, defaultIndexCacheDir, indexKey, readCacheFile, writeCacheFile } from './index-cache.js';
+import { LINE_INDEX_SUFFIX, lineIndexSections, parseLineIndex, serializeLineIndex, type LineIndex } from './line-index-cache.js';
 
 export interface LineRow {
   address: bigint;
@@ -703,14 +705,19 @@ class LinePrograms {
     private readonly aranges: AddressIndex,
     private readonly functions: () => FunctionRange[],
     private readonly problems: string[],
-  ) {}
+    /** Where the programs start and which files each names, where a cached line index says. */
+    known?: Pick<LineIndex, 'programs' | 'files'>,
+  ) {
+    this.offsets = known?.programs;
+    this.byFile = known?.files;
+  }
 
   get programsRun(): number {
     return this.runs.size;
   }
 
   /** Where every program starts, in section order, from their lengths alone. */
-  private programOffsets(): number[] {
+  programOffsets(): number[] {
     if (this.offsets) return this.offsets;
     const out: number[] = [];
     const buf = this.sections.line;
@@ -773,7 +780,7 @@ class LinePrograms {
   }
 
   /** The files the programs' headers name, with the programs naming each. */
-  private fileIndex(): Map<string, number[]> {
+  fileIndex(): Map<string, number[]> {
     if (this.byFile) return this.byFile;
     const m = new Map<string, number[]>();
     for (const off of this.programOffsets()) {
@@ -812,9 +819,46 @@ class LinePrograms {
   }
 }
 
+/** How LineTable.fromElf reads a file's line table. */
+export interface LineTableLoad {
+  /** Whether programs run only when needed; by default where .debug_line has lazyLineBytes or more. */
+  lazy?: boolean;
+  /** A big .debug_line's size from (LAZY_LINE_BYTES by default; tests force it). */
+  lazyLineBytes?: number;
+  /** Where a big .debug_line's index is cached (index-cache.ts): a directory, or null to keep none. */
+  indexCacheDir?: string | null;
+}
+
+/**
+ * The line index of these sections in the cache: the one its file holds where that checks out,
+ * and how to write it otherwise.
+ */
+function lineIndexCache(
+  where: { dir: string; key: string } | undefined, sections: DwarfSections,
+): { file: string; index?: LineIndex; write: (index: LineIndex) => boolean } | undefined {
+  if (!where) return undefined;
+  const file = cacheFile(where.dir, where.key, LINE_INDEX_SUFFIX);
+  const facts = { key: where.key, sections: lineIndexSections(sections) };
+  const bytes = readCacheFile(file);
+  return {
+    file,
+    index: bytes && parseLineIndex(bytes, facts),
+    write: (index) => writeCacheFile(file, where.dir, serializeLineIndex(index, facts)),
+  };
+}
+
+/** Where a lazy table's line index came from: its cache file, or its sections (and whether it was then written). */
+export interface LineIndexState {
+  file: string;
+  source: 'cache' | 'sections';
+  written: boolean;
+}
+
 export class LineTable {
   /** Problems met while reading (a corrupt line program is skipped, the rest kept). */
   problems: string[] = [];
+  /** A cached line index's state (line-index-cache.ts), where the table is lazy and has a cache. */
+  lineIndex?: LineIndexState;
   private whole?: LineRows;
   private programs?: LinePrograms;
   private eagerRuns = 0;
@@ -828,13 +872,20 @@ export class LineTable {
    * The line table of an ELF file's .debug_line; empty if there is none. Addresses get
    * `loadOffset` added. `lazy`: whether programs run only when needed (see fromSections).
    */
-  static fromElf(image: ElfImage | Buffer, fileName: string, loadOffset = 0n, options: { lazy?: boolean } = {}): LineTable {
+  static fromElf(image: ElfImage | Buffer, fileName: string, loadOffset = 0n, options: LineTableLoad = {}): LineTable {
     const elf = ElfImage.of(image, fileName);
     const addrMask = elf.bits === 32 ? 0xffffffffn : (1n << 64n) - 1n;
     const syms = elf.elf.symbols.filter((s) => s.type === 'func' && s.size > 0n && s.shndx !== 0);
     const functions = syms.length === 0 ? undefined : (): FunctionRange[] =>
       syms.map((s) => ({ start: (s.value + loadOffset) & addrMask, end: ((s.value + loadOffset) & addrMask) + s.size }));
-    return LineTable.fromSections(dwarfSections(elf), loadOffset, functions, options);
+    const sections = dwarfSections(elf);
+    const dir = options.indexCacheDir === undefined ? defaultIndexCacheDir() : options.indexCacheDir;
+    // The key (a note section, or the file's stat) only where an index may be wanted.
+    const big = (sections.line?.length ?? 0) >= (options.lazyLineBytes ?? LAZY_LINE_BYTES);
+    const key = dir !== null && big ? indexKey(elf, fileName) : undefined;
+    return LineTable.fromSections(sections, loadOffset, functions, {
+      lazy: options.lazy ?? big, indexCache: dir !== null && key ? { dir, key } : undefined,
+    });
   }
 
   /**
@@ -846,10 +897,14 @@ export class LineTable {
    * not know names that only a DW_LNE_define_file in a program gives.)
    */
   static fromSections(
-    sections: DwarfSections, loadOffset = 0n, functions?: () => FunctionRange[], options: { lazy?: boolean } = {},
+    sections: DwarfSections, loadOffset = 0n, functions?: () => FunctionRange[],
+    options: { lazy?: boolean; indexCache?: { dir: string; key: string } } = {},
   ): LineTable {
     const line = sections.line;
     if (!line) return new LineTable([]);
+    const lazy = (options.lazy ?? line.length >= LAZY_LINE_BYTES) && sections.aranges !== undefined;
+    const cache = lazy && sections.info ? lineIndexCache(options.indexCache, sections) : undefined;
+    if (cache?.index) rememberUnits({ ...sections, info: sections.info! }, cache.index.headers, cache.index.units);
     let cus: CompileUnit[] = [];
     const problems: string[] = [];
     try {
@@ -870,7 +925,7 @@ export class LineTable {
     const sorted = sortedFunctions(functions ?? fromDwarf);
     const table = new LineTable([]);
     table.problems = problems;
-    if ((options.lazy ?? line.length >= LAZY_LINE_BYTES) && sections.aranges && problems.length === 0) {
+    if (lazy && sections.aranges && problems.length === 0) {
       let aranges: AddressIndex | undefined;
       try {
         aranges = AddressIndex.read(sections.aranges, loadOffset);
@@ -879,9 +934,15 @@ export class LineTable {
       }
       if (aranges) {
         table.whole = undefined;
-        table.programs = new LinePrograms(
-          { ...sections, line }, loadOffset, byStmtList, new Map(cus.map((c) => [c.offset, c])), aranges, sorted, problems,
-        );
+        const programs = (table.programs = new LinePrograms(
+          { ...sections, line }, loadOffset, byStmtList, new Map(cus.map((c) => [c.offset, c])), aranges, sorted, problems, cache?.index,
+        ));
+        // Read afresh, the index is written now: nearly every session binds a source breakpoint,
+        // which needs the file tables anyway.
+        if (cache) {
+          const written = !cache.index && cache.write({ headers: unitHeaders(sections), units: cus, programs: programs.programOffsets(), files: programs.fileIndex() });
+          table.lineIndex = { file: cache.file, source: cache.index ? 'cache' : 'sections', written };
+        }
         return table;
       }
     }

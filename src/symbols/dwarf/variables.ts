@@ -3,13 +3,16 @@
 // and statics of every unit, their C types, and where each lives in a given frame (location
 // expressions and lists, frame bases, constants). For the debugger's Locals and Globals scopes
 // and its expression evaluator.
+import { ElfImage } from '../elf-file.js';
+import { SymbolTable } from '../elf-symbols.js';
 import {
-  ElfImage } from '../elf-file.js'; import { SymbolTable } from '../elf-symbols.js'; import {   DW_FORM_GNU_ref_alt,
+  DW_FORM_GNU_ref_alt,
   DW_FORM_GNU_str_index, DW_FORM_data1, DW_FORM_data2, DW_FORM_data4, DW_FORM_data8, DW_FORM_line_strp, DW_FORM_loclistx,
   DW_FORM_ref_addr, DW_FORM_ref_sig8, DW_FORM_ref_sup4, DW_FORM_ref_sup8, DW_FORM_rnglistx, DW_FORM_sdata, DW_FORM_sec_offset,
   DW_FORM_string, DW_FORM_strp, DW_FORM_strx, DW_FORM_strx1, DW_FORM_strx2, DW_FORM_strx3, DW_FORM_strx4, DW_AT_MIPS_linkage_name,
   DW_AT_abstract_origin, DW_AT_const_value, DW_AT_decl_file, DW_AT_decl_line, DW_AT_declaration, DW_AT_external, DW_AT_high_pc,
-  DW_AT_linkage_name, DW_AT_location, DW_AT_low_pc, DW_AT_name, DW_AT_ranges, DW_AT_specification, DW_AT_stmt_list,
+  DW_AT_linkage_name, DW_AT_location, DW_AT_loclists_base, DW_AT_low_pc, DW_AT_name, DW_AT_ranges, DW_AT_rnglists_base,
+  DW_AT_specification, DW_AT_stmt_list,
   DW_TAG_base_type, DW_TAG_class_type, DW_TAG_enumeration_type, DW_TAG_inlined_subroutine, DW_TAG_structure_type,
   DW_TAG_subprogram, DW_TAG_typedef, DW_TAG_union_type, DW_TAG_unspecified_type, DW_TAG_variable, DW_UT_split_type, DW_UT_type,
   compileUnits, dwarfSections, isAddressForm, iterateDies, unitHeaders, type AttrValue, type CompileUnit, type DwarfSections,
@@ -17,7 +20,8 @@ import {
 } from './info.js';
 import { ByteReader, DwarfError } from './reader.js';
 import { NameIndex, typeKeys } from './name-index.js';
-import { defaultIndexCacheDir, indexFile, indexKey, readIndexFile, writeIndexFile, type IndexFacts } from './name-index-cache.js';
+import { cacheFile, defaultIndexCacheDir, indexKey, readCacheFile, writeCacheFile, type IndexFacts } from './index-cache.js';
+import { INDEX_SUFFIX, parseIndex, serializeIndex } from './name-index-cache.js';
 import { readLineHeader } from './line.js';
 import { evaluateLocation, formatExpression, type ExprEnv, type FrameContext, type Location, type LocationResult } from './expr.js';
 import {
@@ -108,8 +112,6 @@ const DW_AT_call_file = 0x58;
 const DW_AT_call_line = 0x59;
 const DW_AT_signature = 0x69;
 const DW_AT_data_bit_offset = 0x6b;
-const DW_AT_rnglists_base = 0x74;
-const DW_AT_loclists_base = 0x8c;
 
 // Base type encodings.
 const DW_ATE_address = 0x1;
@@ -186,7 +188,7 @@ export interface DwarfVariablesOptions {
   /** A .debug_info of at least this many bytes is big (isBig); 4 MiB unless given (tests lower it). */
   bigInfoBytes?: number;
   /**
-   * Where a big DWARF's name index is cached (name-index-cache.ts): a directory, or null to keep
+   * Where a big DWARF's name index is cached (index-cache.ts): a directory, or null to keep
    * it in memory only; defaultIndexCacheDir() unless given.
    */
   indexCacheDir?: string | null;
@@ -221,7 +223,7 @@ export class DwarfVariables {
     readonly bits: 32 | 64,
     private readonly symbols: SymbolTable | undefined,
     private readonly bigInfoBytes = BIG_INFO_BYTES,
-    /** The name index's cache: its directory and the file's key (name-index-cache.ts). */
+    /** The name index's cache: its directory and the file's key (index-cache.ts). */
     private readonly indexCache?: { dir: string; key: string },
   ) {
     let headers: UnitHeader[] = [];
@@ -320,6 +322,14 @@ export class DwarfVariables {
   }
 
   private readUnitAttributes(u: Unit): void {
+    if (u.cu) {
+      // compileUnits read them (or a cached line index holds them): no DIE to read again.
+      if (u.cu.lowPc !== undefined) u.base = u.cu.lowPc;
+      u.rnglistsBase = u.cu.rnglistsBase;
+      u.loclistsBase = u.cu.loclistsBase;
+      u.addrBase = u.cu.addrBase;
+      return;
+    }
     try {
       for (const d of iterateDies(u.sections, u.header, { onlyUnitDie: true })) {
         const low = d.attrs.get(DW_AT_low_pc)?.value;
@@ -328,7 +338,6 @@ export class DwarfVariables {
         if (typeof rb === 'number') u.rnglistsBase = rb;
         const lb = d.attrs.get(DW_AT_loclists_base)?.value;
         if (typeof lb === 'number') u.loclistsBase = lb;
-        u.addrBase = u.cu?.addrBase;
       }
     } catch (e) {
       if (!(e instanceof DwarfError)) throw e;
@@ -1196,9 +1205,10 @@ export class DwarfVariables {
   private nameIndex(rescan = false): NameIndex {
     if (this.names && !rescan) return this.names.index;
     const c = this.indexCache;
-    const file = c && indexFile(c.dir, c.key);
+    const file = c && cacheFile(c.dir, c.key, INDEX_SUFFIX);
     const facts = c && this.indexFacts(c.key);
-    const cached = !rescan && file && facts ? readIndexFile(file, facts, (off) => this.unitHolding(off) !== undefined) : undefined;
+    const bytes = !rescan && file ? readCacheFile(file) : undefined;
+    const cached = bytes && facts ? parseIndex(bytes, facts, (off) => this.unitHolding(off) !== undefined) : undefined;
     if (cached) {
       this.names = {
         index: cached,
@@ -1209,7 +1219,7 @@ export class DwarfVariables {
     const { index, problems, unitsScanned } = NameIndex.scan(this.units.map((u) => ({ header: u.header, sections: u.sections, bias: u.bias })));
     this.problems.push(...problems);
     // An index of a file with unreadable units is not cached: a fixed reader should see them.
-    const written = !!(file && facts && !problems.length && writeIndexFile(file, c.dir, index, facts));
+    const written = !!(file && facts && !problems.length && writeCacheFile(file, c.dir, serializeIndex(index, facts)));
     this.names = { index, state: { source: 'scan', unitsScanned, file, written, variables: index.variables.size, types: index.types.size } };
     return index;
   }
