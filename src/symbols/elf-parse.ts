@@ -430,6 +430,9 @@ function parseSymbols(r: Reader, h: ElfHeader, sections: SectionHeader[]): ElfSy
     const count = Math.floor(Number(symtab.size) / entsize);
     // Each symbol lies in the section, hence in the file: read unchecked (a kernel has 130,000).
     const b = r.buf;
+    // An aligned 64-bit table's values and sizes as 64-bit words: no BigInt put together from halves per read.
+    const words = h.bits === 64 && entsize % 8 === 0 && (b.byteOffset + symtab.offset) % 8 === 0
+      ? new BigUint64Array(b.buffer, b.byteOffset + symtab.offset, (count * entsize) / 8) : undefined;
     for (let i = 0; i < count; i++) {
       const o = symtab.offset + i * entsize;
       const nameOff = b.readUInt32LE(o);
@@ -442,8 +445,9 @@ function parseSymbols(r: Reader, h: ElfHeader, sections: SectionHeader[]): ElfSy
       } else {
         info = b[o + 4];
         shndx = b.readUInt16LE(o + 6);
-        value = b.readBigUInt64LE(o + 8);
-        size = b.readBigUInt64LE(o + 16);
+        const w = (i * entsize) / 8;
+        value = words ? words[w + 1] : b.readBigUInt64LE(o + 8);
+        size = words ? words[w + 2] : b.readBigUInt64LE(o + 16);
       }
       if (i === 0) continue; // the null symbol
       symbols.push({
