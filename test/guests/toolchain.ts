@@ -87,7 +87,7 @@ export function flatten(elf: string, bin: string, args: string[] = []): void {
  * one file system); removes it afterwards. The outputs keep their own names in it, so what ld
  * records of its input's name (the object's FILE symbol) is the same however many build at once.
  */
-function inTemporaryDir(dir: string, f: (tmp: string) => void): void {
+export function inTemporaryDir(dir: string, f: (tmp: string) => void): void {
   mkdirSync(dir, { recursive: true });
   const tmp = mkdtempSync(join(dir, '.tmp-'));
   try {

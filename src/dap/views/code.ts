@@ -15,8 +15,14 @@ export function stackFrames(target: DebugTarget, info: DebugInfo | undefined, vc
   return {
     totalFrames: frames.length,
     stackFrames: frames.slice(start, start + (levels || frames.length)).map((f, i) => {
-      const loc = info?.lineAt(f.pc);
-      const sf = new StackFrame(DebugTarget.frameId(vcpu, start + i), info?.symbolize(f.pc) ?? `0x${f.pc.toString(16)}`,
+      // A caller is inside its call: its line and function are those of the call instruction
+      // (scopePc, as gdb looks them up), not of the return address, which at -O2 often starts
+      // the next line, an inlined callee's line or, after a call that never returns, the next
+      // function. The instruction pointer stays the return address.
+      const loc = info?.lineAt(f.scopePc);
+      const sym = info?.symbolAt(f.scopePc);
+      const name = !sym ? `0x${f.pc.toString(16)}` : f.pc === sym.address ? sym.name : `${sym.name}+0x${(f.pc - sym.address).toString(16)}`;
+      const sf = new StackFrame(DebugTarget.frameId(vcpu, start + i), name,
         loc ? sourceOf(loc.file) : undefined, loc?.line ?? 0, loc?.column ?? 0) as DebugProtocol.StackFrame;
       sf.instructionPointerReference = '0x' + f.pc.toString(16);
       if (!loc) sf.presentationHint = 'subtle';

@@ -1,0 +1,127 @@
+// Kernel C at -O2 over DAP, small enough for every run (issue 14's DWARF-level checks): the
+// kernel-like guest (test/guests/kernel-like: built as Debian builds its vmlinux, linked in the
+// kernel map, entered at its physical address as startup_64 is) with its vmlinux as "symbols".
+// A source breakpoint binds in start_kernel; the call stack unwinds through .debug_frame alone
+// (no frame pointers, no .eh_frame) to the entry code; locals and globals at -O2 read back what
+// the guest built (a list_head list of task_structs); step in, step by line and step out stay
+// where gdb would; a parameter in a register is right on a function breakpoint; the run ends
+// with the guest's own report on COM1 and through isa-debug-exit.
+import './support/needs-kvm.js';
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { DebugClient } from '@vscode/debugadapter-testsupport';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { buildAll, children, clientPerTest, hex, launch, markLine, nm, scope, stopped, topFrame } from './support/dap.js';
+import { buildKernelLike, KERNEL_LIKE_DIR, type KernelLike } from './guests/kernel-like/build.js';
+import { join } from 'node:path';
+
+let dc: DebugClient;
+clientPerTest(() => dc, (c) => (dc = c));
+
+let guest: KernelLike;
+let syms: Record<string, bigint>;
+before(() => {
+  buildAll();
+  guest = buildKernelLike();
+  syms = nm(guest.vmlinux);
+});
+
+/** As a user debugs a kernel image with its vmlinux: the image where it loads, the vmlinux at its link addresses. */
+const launchArgs = () => ({
+  program: guest.bin, format: 'flat', loadAddress: '0x100000', mode: 'long', symbols: [{ path: guest.vmlinux, offset: '0x0' }],
+});
+
+/** The frames of vCPU 0: function, source base name, line and instruction pointer. */
+async function frames(): Promise<{ name: string; file?: string; line: number; pc: bigint }[]> {
+  const st = await dc.stackTraceRequest({ threadId: 1 });
+  // A frame is named as its symbol and offset (start_kernel+0x50): the function is the symbol.
+  return st.body.stackFrames.map((f) => ({ name: f.name.replace(/\+0x[0-9a-f]+$/, ''), file: f.source?.path?.split('/').pop(), line: f.line, pc: BigInt(f.instructionPointerReference!) }));
+}
+
+/** Frames for a message. */
+const show = (x: unknown): string => JSON.stringify(x, (_, v) => (typeof v === 'bigint' ? hex(v) : v));
+
+async function evaluate(expression: string): Promise<string> {
+  const f = await topFrame(dc);
+  return (await dc.evaluateRequest({ expression, frameId: f.id, context: 'watch' })).body.result;
+}
+
+/** The range of start_kernel's code (from the vmlinux's symbol table: the next symbol is _etext). */
+const inFunction = (pc: bigint, name: string, next: string): boolean => pc >= syms[name] && pc < syms[next];
+
+test('kernel C at -O2: a source breakpoint in start_kernel, its stack through .debug_frame, locals and globals, step in, by line and out, a register parameter, the guest\'s report', { timeout: 300_000 }, async () => {
+  const totalLine = markLine(guest.source, 'total');
+  const out: string[] = [];
+  dc.on('output', (e: DebugProtocol.OutputEvent) => {
+    if (e.body.category === 'stdout') out.push(e.body.output);
+  });
+  await launch(dc, launchArgs(), async () => {
+    const r = await dc.setBreakpointsRequest({ source: { path: guest.source }, breakpoints: [{ line: totalLine }] });
+    assert.equal(r.body.breakpoints[0].verified, true, r.body.breakpoints[0].message);
+    assert.equal(r.body.breakpoints[0].line, totalLine);
+  });
+  assert.equal((await stopped(dc, 60_000)).body.reason, 'breakpoint');
+
+  // The stack: start_kernel at the line, called from head.S's entry code at its virtual address.
+  let fs = await frames();
+  assert.deepEqual(fs[0], { name: 'start_kernel', file: 'main.c', line: totalLine, pc: fs[0].pc });
+  assert.ok(inFunction(fs[0].pc, 'start_kernel', '_etext'), hex(fs[0].pc));
+  // A caller's line and function are its call's (gdb's too); its instruction pointer is the return address.
+  const headS = join(KERNEL_LIKE_DIR, 'head.S');
+  assert.deepEqual(fs[1], { name: 'high', file: 'head.S', line: markLine(headS, 'call'), pc: syms.high + 12n }, show(fs));
+
+  // What the loop built, read back: the list through the stack's list_head, the tasks' fields.
+  const locals = await scope(dc, 'Locals');
+  const list = locals.get('head') ?? assert.fail(`no head among ${[...locals.keys()]}`);
+  const link = await children(dc, list);
+  assert.equal(BigInt(link.get('next')!.split(' ')[0]), syms.tasks + 2n * 48n + 32n, `head.next: ${link.get('next')}`);
+  assert.equal(BigInt(link.get('prev')!.split(' ')[0]), syms.tasks + 32n, `head.prev: ${link.get('prev')}`);
+  assert.equal(await evaluate('tasks[2].pid'), '3');
+  assert.deepEqual([...locals.keys()], ['names', 'head', 'total'], 'the static, the list head and the result to come');
+  assert.equal(await evaluate('tasks[1].comm'), '"init"');
+  assert.equal(await evaluate('head.next->next == &tasks[1].tasks'), '1');
+  assert.equal(await evaluate('jiffies'), '0', 'not yet');
+
+  // Step in: sum_pids, called from start_kernel's line; the caller unwound by CFI alone.
+  await dc.stepInRequest({ threadId: 1 });
+  await stopped(dc, 60_000);
+  fs = await frames();
+  assert.equal(fs[0].name, 'sum_pids', show(fs));
+  assert.ok(inFunction(fs[0].pc, 'sum_pids', 'report'), hex(fs[0].pc));
+  assert.deepEqual([fs[1].name, fs[1].line], ['start_kernel', totalLine]);
+  assert.equal(fs[2]?.name, 'high');
+
+  // By line through the loop: every stop in sum_pids, at a line of its body, until it returns.
+  const sumLine = markLine(guest.source, 'sum');
+  const seen = new Set<number>();
+  for (let i = 0; i < 24 && (fs = await frames())[0].name === 'sum_pids'; i++) {
+    seen.add(fs[0].line);
+    await dc.nextRequest({ threadId: 1 });
+    await stopped(dc, 60_000);
+  }
+  assert.ok(seen.has(sumLine), `the loop's line ${sumLine} among ${[...seen]}`);
+  assert.ok([...seen].every((l) => l >= sumLine - 6 && l <= sumLine + 3), `lines of sum_pids only: ${[...seen]}`);
+  fs = await frames();
+  assert.equal(fs[0].name, 'start_kernel', `back in the caller after the return: ${show(fs[0])}`);
+
+  // A function breakpoint on report: its parameter in a register (a location list at -O2).
+  await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'report' }] });
+  await dc.continueRequest({ threadId: 1 });
+  assert.equal((await stopped(dc, 60_000)).body.reason, 'function breakpoint');
+  fs = await frames();
+  assert.equal(fs[0].name, 'report');
+  assert.deepEqual([fs[1].name, fs[1].line], ['start_kernel', markLine(guest.source, 'report_call')], 'the call\'s line, not the inlined outb\'s after it');
+  assert.equal((await scope(dc, 'Locals')).get('total')?.value, '60');
+  assert.equal(await evaluate('jiffies'), '60', 'start_kernel stored it before the call');
+
+  // Step out: back in start_kernel, past the call; then the guest reports and exits.
+  await dc.stepOutRequest({ threadId: 1 });
+  await stopped(dc, 60_000);
+  fs = await frames();
+  assert.equal(fs[0].name, 'start_kernel');
+  assert.ok(fs[0].pc > syms.report && inFunction(fs[0].pc, 'start_kernel', '_etext'), hex(fs[0].pc));
+  const exited = dc.waitForEvent('exited', 60_000);
+  await dc.continueRequest({ threadId: 1 });
+  assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (60 << 1) | 1);
+  assert.equal(out.join(''), '60\n', 'what report printed');
+});
