@@ -1,11 +1,13 @@
 // Kernel C at -O2 over DAP, small enough for every run (issue 14's DWARF-level checks): the
 // kernel-like guest (test/guests/kernel-like: built as Debian builds its vmlinux, linked in the
 // kernel map, entered at its physical address as startup_64 is) with its vmlinux as "symbols".
-// A source breakpoint binds in start_kernel; the call stack unwinds through .debug_frame alone
-// (no frame pointers, no .eh_frame) to the entry code; locals and globals at -O2 read back what
-// the guest built (a list_head list of task_structs); step in, step by line and step out stay
-// where gdb would; a parameter in a register is right on a function breakpoint; the run ends
-// with the guest's own report on COM1 and through isa-debug-exit.
+// Source breakpoints bind in start_kernel and in list_add, inlined into it: a function inlined
+// where the vCPU stands is a frame of its own, with its parameters, as gdb shows it, and a
+// caller shows its call's line. The call stack unwinds through .debug_frame alone (no frame
+// pointers, no .eh_frame) to the entry code; locals and globals at -O2 read back what the
+// guest built (a list_head list of task_structs); step in, step by line and step out stay where
+// gdb would; a parameter in a register is right on a function breakpoint; the run ends with the
+// guest's own report on COM1 and through isa-debug-exit.
 import './support/needs-kvm.js';
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -49,21 +51,44 @@ async function evaluate(expression: string): Promise<string> {
 /** The range of start_kernel's code (from the vmlinux's symbol table: the next symbol is _etext). */
 const inFunction = (pc: bigint, name: string, next: string): boolean => pc >= syms[name] && pc < syms[next];
 
-test('kernel C at -O2: a source breakpoint in start_kernel, its stack through .debug_frame, locals and globals, step in, by line and out, a register parameter, the guest\'s report', { timeout: 300_000 }, async () => {
+test('kernel C at -O2: source breakpoints in start_kernel and in an inlined list_add (a frame of its own), the stack through .debug_frame, locals and globals, step in, by line and out, a register parameter, the guest\'s report', { timeout: 300_000 }, async () => {
   const totalLine = markLine(guest.source, 'total');
   const out: string[] = [];
   dc.on('output', (e: DebugProtocol.OutputEvent) => {
     if (e.body.category === 'stdout') out.push(e.body.output);
   });
+  const inlinedLine = markLine(guest.source, 'inlined');
+  const listAddLine = markLine(guest.source, 'list_add');
   await launch(dc, launchArgs(), async () => {
-    const r = await dc.setBreakpointsRequest({ source: { path: guest.source }, breakpoints: [{ line: totalLine }] });
-    assert.equal(r.body.breakpoints[0].verified, true, r.body.breakpoints[0].message);
-    assert.equal(r.body.breakpoints[0].line, totalLine);
+    const r = await dc.setBreakpointsRequest({ source: { path: guest.source }, breakpoints: [{ line: inlinedLine }, { line: totalLine }] });
+    assert.deepEqual(r.body.breakpoints.map((b) => [b.verified, b.line, b.message]), [[true, inlinedLine, undefined], [true, totalLine, undefined]]);
   });
   assert.equal((await stopped(dc, 60_000)).body.reason, 'breakpoint');
 
-  // The stack: start_kernel at the line, called from head.S's entry code at its virtual address.
+  // In list_add, inlined into start_kernel's loop: a frame for each, as gdb shows them, one
+  // machine frame; list_add's own parameters in its frame, start_kernel's locals in the next.
   let fs = await frames();
+  assert.deepEqual(fs.slice(0, 3).map((f) => [f.name, f.file, f.line]),
+    [['list_add', 'main.c', inlinedLine], ['start_kernel', 'main.c', listAddLine], ['high', 'head.S', markLine(join(KERNEL_LIKE_DIR, 'head.S'), 'call')]]);
+  assert.equal(fs[0].pc, fs[1].pc, 'one machine frame');
+  const st = await dc.stackTraceRequest({ threadId: 1 });
+  const localsOf = async (frameId: number) => {
+    const sc = (await dc.scopesRequest({ frameId })).body.scopes.find((x) => x.name === 'Locals');
+    return sc ? new Map((await dc.variablesRequest({ variablesReference: sc.variablesReference })).body.variables.map((v) => [v.name, v.value])) : new Map();
+  };
+  const inner = await localsOf(st.body.stackFrames[0].id);
+  const outer = await localsOf(st.body.stackFrames[1].id);
+  assert.match(inner.get('new') ?? '', new RegExp(`^\\(struct list_head \\*\\) ${hex(syms.tasks + 32n)} <tasks\\+0x20>$`), 'new: &tasks[0].tasks');
+  assert.match(inner.get('head') ?? '', /^\(struct list_head \*\) 0xffffffff811\w+ <stack\+0x\w+>$/, 'head: start_kernel\'s, on the stack');
+  assert.deepEqual([...outer.keys()], ['names', 'head', 'total', 'i'], 'start_kernel\'s own, its loop\'s i too');
+  assert.equal(outer.get('i'), '0', 'the first time round');
+  assert.match(outer.get('names') ?? '', /"swapper".*"init".*"kthreadd"/);
+  await dc.setBreakpointsRequest({ source: { path: guest.source }, breakpoints: [{ line: totalLine }] });
+  await dc.continueRequest({ threadId: 1 });
+  assert.equal((await stopped(dc, 60_000)).body.reason, 'breakpoint');
+
+  // The stack: start_kernel at the line, called from head.S's entry code at its virtual address.
+  fs = await frames();
   assert.deepEqual(fs[0], { name: 'start_kernel', file: 'main.c', line: totalLine, pc: fs[0].pc });
   assert.ok(inFunction(fs[0].pc, 'start_kernel', '_etext'), hex(fs[0].pc));
   // A caller's line and function are its call's (gdb's too); its instruction pointer is the return address.
@@ -114,12 +139,13 @@ test('kernel C at -O2: a source breakpoint in start_kernel, its stack through .d
   assert.equal((await scope(dc, 'Locals')).get('total')?.value, '60');
   assert.equal(await evaluate('jiffies'), '60', 'start_kernel stored it before the call');
 
-  // Step out: back in start_kernel, past the call; then the guest reports and exits.
+  // Step out: back in start_kernel past the call, where outb is inlined; then the guest reports and exits.
   await dc.stepOutRequest({ threadId: 1 });
   await stopped(dc, 60_000);
   fs = await frames();
-  assert.equal(fs[0].name, 'start_kernel');
-  assert.ok(fs[0].pc > syms.report && inFunction(fs[0].pc, 'start_kernel', '_etext'), hex(fs[0].pc));
+  assert.deepEqual(fs.slice(0, 2).map((f) => f.name), ['outb', 'start_kernel'], show(fs));
+  assert.equal(fs[1].line, markLine(guest.source, 'exit'), 'the inlined call\'s line');
+  assert.ok(fs[0].pc === fs[1].pc && fs[0].pc > syms.report && inFunction(fs[0].pc, 'start_kernel', '_etext'), hex(fs[0].pc));
   const exited = dc.waitForEvent('exited', 60_000);
   await dc.continueRequest({ threadId: 1 });
   assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (60 << 1) | 1);

@@ -8,7 +8,7 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { SymbolTable } from '../symbols/elf-symbols.js';
 import { LineTable } from '../symbols/dwarf/line.js';
 import { CallFrameInfo } from '../symbols/dwarf/cfi.js';
-import { DwarfVariables, type DwarfVariable, type NameIndexState } from '../symbols/dwarf/variables.js';
+import { DwarfVariables, type DwarfVariable, type NameIndexState, type ScopeFrame } from '../symbols/dwarf/variables.js';
 import type { CType } from '../symbols/dwarf/types.js';
 import { isElf, type ElfSymbol } from '../symbols/elf-parse.js';
 import { Btf, type BtfVariable } from '../symbols/btf.js';
@@ -269,11 +269,23 @@ export class DebugInfo {
     return undefined;
   }
 
-  /** Parameters and locals in scope at `pc` (a caller frame passes its return address - 1). */
-  localsAt(pc: bigint): DwarfVariable[] {
+  /**
+   * Parameters and locals in scope at `pc` (a caller frame passes its return address - 1): of
+   * the innermost function there, or `depth` inlined calls out from it (scopeFramesAt).
+   */
+  localsAt(pc: bigint, depth = 0): DwarfVariable[] {
     for (const f of this.files) {
-      const v = f.variables.localsAt(pc);
+      const v = f.variables.framesAt(pc)[depth]?.variables ?? [];
       if (v.length) return v;
+    }
+    return [];
+  }
+
+  /** The functions active at `pc`, innermost first: those inlined there, then the one they are inlined into. */
+  scopeFramesAt(pc: bigint): ScopeFrame[] {
+    for (const f of this.files) {
+      const frames = f.variables.framesAt(pc);
+      if (frames.length) return frames;
     }
     return [];
   }

@@ -3,7 +3,7 @@
 import type { Machine } from '../vmm/machine.js';
 import { DWARF_GPRS, type Regs } from '../x86/registers.js';
 import { cpuMode, codeBitness } from '../x86/modes.js';
-import type { DebugInfo } from './debug-info.js';
+import type { DebugInfo, SourceLocation } from './debug-info.js';
 import { backtrace } from '../symbols/unwind.js';
 
 export interface Frame {
@@ -18,6 +18,15 @@ export interface Frame {
   /** The address to look scopes up by: pc, or pc - 1 in a caller (inside its call). */
   scopePc: bigint;
   bits: 32 | 64;
+  /** A caller's frame: only the registers the unwinder restored are known. */
+  caller: boolean;
+  /**
+   * Where functions are inlined at scopePc, each is a frame of its own (as gdb shows them),
+   * all sharing one machine frame: `depth` inlined calls out from the innermost function, the
+   * inlined function's `name` (not for the outermost, which the symbols name) and the line
+   * shown: scopePc's in the innermost, the inlined call's in the others.
+   */
+  inline?: { depth: number; name?: string; location?: SourceLocation };
 }
 
 
@@ -60,7 +69,7 @@ export function unwind(m: Machine, vcpu: number, info: DebugInfo | undefined): F
   const s = m.getSregs(vcpu);
   const mode = cpuMode({ ...s, rflags: regs.rflags });
   const bits = codeBitness(mode) === 64 ? 64 : 32;
-  const first: Frame = { pc, regs, dwarfRegs: dwarfRegisters(regs, bits), scopePc: pc, bits };
+  const first: Frame = { pc, regs, dwarfRegs: dwarfRegisters(regs, bits), scopePc: pc, bits, caller: false };
   if (mode === 'real' || mode === 'vm86' || !info) return [first];
   const read = valueReader(m, vcpu);
   const cfis = info.callFrameInfo();
@@ -70,7 +79,7 @@ export function unwind(m: Machine, vcpu: number, info: DebugInfo | undefined): F
     // A caller is only shown where it lands in known code: a frame-pointer chain through a
     // register used for something else must not invent frames.
     if (info.symbolAt(f.pc) === undefined && info.lineAt(f.pc) === undefined) break;
-    out.push({ pc: f.pc, regs: { ...fromDwarf(f.regs, bits), rip: f.pc }, dwarfRegs: f.regs, scopePc: f.pc - 1n, bits });
+    out.push({ pc: f.pc, regs: { ...fromDwarf(f.regs, bits), rip: f.pc }, dwarfRegs: f.regs, scopePc: f.pc - 1n, bits, caller: true });
   }
   // backtrace() gives each frame the CFA of the one it was unwound from: frame i's own CFA
   // is on frame i + 1; the outermost frame's comes from one more unwind step.
@@ -82,4 +91,23 @@ export function unwind(m: Machine, vcpu: number, info: DebugInfo | undefined): F
     }
   });
   return out;
+}
+
+/**
+ * The frames with a frame of its own for each function inlined where one stands (gdb's inline
+ * frames): at -O2, code inlined from a callee (a kernel's list and lock helpers) runs in its
+ * caller's machine frame, and its parameters and locals are its own DWARF scope's.
+ */
+export function withInlinedFrames(frames: Frame[], info: DebugInfo | undefined): Frame[] {
+  if (!info) return frames;
+  return frames.flatMap((f) => {
+    const scopes = info.scopeFramesAt(f.scopePc);
+    if (scopes.length < 2) return [f];
+    return scopes.map((s, depth): Frame => {
+      const call = scopes[depth - 1];
+      const location = depth === 0 ? info.lineAt(f.scopePc)
+        : call.callFile !== undefined && call.callLine !== undefined ? { file: call.callFile, line: call.callLine, column: 0, address: f.scopePc } : undefined;
+      return { ...f, inline: { depth, name: depth < scopes.length - 1 ? s.name : undefined, location } };
+    });
+  });
 }

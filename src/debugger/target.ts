@@ -9,7 +9,7 @@ import type { Stop } from '../vmm/debug/stops.js';
 import { GuestError } from '../errors.js';
 import { cpuMode, codeBitness, modeLabel, type CpuMode } from '../x86/modes.js';
 import { EFER_LMA, type Regs } from '../x86/registers.js';
-import { unwind, valueReader, type Frame } from './stack.js';
+import { unwind, valueReader, withInlinedFrames, type Frame } from './stack.js';
 import type { DebugInfo } from './debug-info.js';
 import type { DebugRegs, Fpu, Sregs } from '../vmm/vcpu.js';
 import type { Breakpoints, BreakpointState } from './breakpoints.js';
@@ -156,11 +156,11 @@ export class DebugTarget {
     return codeBitness(this.mode(vcpu));
   }
 
-  /** The call stack (CFI, else frame pointers), once per stop. */
+  /** The call stack (CFI, else frame pointers) with its inlined calls' frames, once per stop. */
   frames(vcpu: number): Frame[] {
     let frames = this.stacks.get(vcpu);
     if (!frames) {
-      frames = unwind(this.machine, vcpu, this.info);
+      frames = withInlinedFrames(unwind(this.machine, vcpu, this.info), this.info);
       this.stacks.set(vcpu, frames);
     }
     return frames;
@@ -179,10 +179,8 @@ export class DebugTarget {
     if (!s) {
       const v = this.machine.vcpu(vcpu);
       let regs = v.getRegs();
-      if (frame > 0) {
-        const f = this.frames(vcpu)[frame];
-        regs = { ...regs, ...f.regs, rip: f.pc };
-      }
+      const f = this.frames(vcpu)[frame];
+      if (f?.caller) regs = { ...regs, ...f.regs, rip: f.pc };
       let debug: Snapshot['debug'] | undefined;
       let fpu: Snapshot['fpu'] | undefined;
       s = {
@@ -271,14 +269,14 @@ export class DebugTarget {
     const f = frames[frame] ?? frames[0];
     const read = valueReader(this.machine, vcpu);
     const variable = (name: string) => {
-      const v = info?.localsAt(f.scopePc).find((x) => x.name === name) ?? info?.globalNamed(name);
+      const v = info?.localsAt(f.scopePc, f.inline?.depth).find((x) => x.name === name) ?? info?.globalNamed(name);
       if (!v) return this.perCpuVariable(name, vcpu);
       const location = v.locate({ pc: f.scopePc, regs: f.dwarfRegs, cfa: f.cfa, read, bits: f.bits });
       if (location.kind === 'error') throw new GuestError(`${name}: ${location.message}`);
       return { type: v.type, location };
     };
     const ctx = machineContext(this.machine, vcpu, info, { variable, typeByName: (n) => info?.typeByName(n) });
-    if (frame > 0) {
+    if (f.caller) {
       // Only what the unwinder restored is known in a caller; the rest would be the callee's.
       const known = f.regs as Record<string, bigint | undefined>;
       ctx.register = (name) => (name in known ? known[name] : undefined);

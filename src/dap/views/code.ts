@@ -19,9 +19,10 @@ export function stackFrames(target: DebugTarget, info: DebugInfo | undefined, vc
       // (scopePc, as gdb looks them up), not of the return address, which at -O2 often starts
       // the next line, an inlined callee's line or, after a call that never returns, the next
       // function. The instruction pointer stays the return address.
-      const loc = info?.lineAt(f.scopePc);
+      // An inlined call's frame shows its function and its line, or the call's line in it.
+      const loc = f.inline ? f.inline.location : info?.lineAt(f.scopePc);
       const sym = info?.symbolAt(f.scopePc);
-      const name = !sym ? `0x${f.pc.toString(16)}` : f.pc === sym.address ? sym.name : `${sym.name}+0x${(f.pc - sym.address).toString(16)}`;
+      const name = f.inline?.name ?? (!sym ? `0x${f.pc.toString(16)}` : f.pc === sym.address ? sym.name : `${sym.name}+0x${(f.pc - sym.address).toString(16)}`);
       const sf = new StackFrame(DebugTarget.frameId(vcpu, start + i), name,
         loc ? sourceOf(loc.file) : undefined, loc?.line ?? 0, loc?.column ?? 0) as DebugProtocol.StackFrame;
       sf.instructionPointerReference = '0x' + f.pc.toString(16);

@@ -28,7 +28,7 @@ static void list_add(struct list_head *new, struct list_head *head)
 
   next->prev = new;
   new->next = next;
-  new->prev = head;
+  new->prev = head; /* MARK:inlined */
   head->next = new;
 }
 
@@ -78,5 +78,5 @@ void start_kernel(void)
   total = sum_pids(&head); /* MARK:total */
   jiffies = total;
   report(total); /* MARK:report_call */
-  outb(0xf4, (unsigned char)total);
+  outb(0xf4, (unsigned char)total); /* MARK:exit */
 }
