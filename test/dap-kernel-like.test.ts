@@ -83,6 +83,15 @@ test('kernel C at -O2: source breakpoints in start_kernel and in an inlined list
   assert.deepEqual([...outer.keys()], ['names', 'head', 'total', 'i'], 'start_kernel\'s own, its loop\'s i too');
   assert.equal(outer.get('i'), '0', 'the first time round');
   assert.match(outer.get('names') ?? '', /"swapper".*"init".*"kthreadd"/);
+  // Step out of the inlined list_add: out of its code, into the loop it was inlined into (not
+  // out of start_kernel, whose machine frame it shares).
+  await dc.stepOutRequest({ threadId: 1 });
+  await stopped(dc, 60_000);
+  fs = await frames();
+  assert.equal(fs[0].name, 'start_kernel', show(fs));
+  assert.equal(fs[1].name, 'high');
+  assert.ok(fs[0].pc > BigInt(st.body.stackFrames[0].instructionPointerReference!), 'forward, past list_add\'s code');
+  assert.equal(fs[0].line, markLine(guest.source, 'loop'), 'the loop\'s test, after the inlined code');
   await dc.setBreakpointsRequest({ source: { path: guest.source }, breakpoints: [{ line: totalLine }] });
   await dc.continueRequest({ threadId: 1 });
   assert.equal((await stopped(dc, 60_000)).body.reason, 'breakpoint');

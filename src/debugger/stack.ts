@@ -5,6 +5,7 @@ import { DWARF_GPRS, type Regs } from '../x86/registers.js';
 import { cpuMode, codeBitness } from '../x86/modes.js';
 import type { DebugInfo, SourceLocation } from './debug-info.js';
 import { backtrace } from '../symbols/unwind.js';
+import type { AddressRange } from '../symbols/dwarf/loclists.js';
 
 export interface Frame {
   /** Linear address of the frame's next instruction (the return address for callers). */
@@ -23,10 +24,10 @@ export interface Frame {
   /**
    * Where functions are inlined at scopePc, each is a frame of its own (as gdb shows them),
    * all sharing one machine frame: `depth` inlined calls out from the innermost function, the
-   * inlined function's `name` (not for the outermost, which the symbols name) and the line
-   * shown: scopePc's in the innermost, the inlined call's in the others.
+   * inlined function's `name` and code (`ranges`; neither for the outermost, which the symbols
+   * name) and the line shown: scopePc's in the innermost, the inlined call's in the others.
    */
-  inline?: { depth: number; name?: string; location?: SourceLocation };
+  inline?: { depth: number; name?: string; ranges?: readonly AddressRange[]; location?: SourceLocation };
 }
 
 
@@ -107,7 +108,8 @@ export function withInlinedFrames(frames: Frame[], info: DebugInfo | undefined):
       const call = scopes[depth - 1];
       const location = depth === 0 ? info.lineAt(f.scopePc)
         : call.callFile !== undefined && call.callLine !== undefined ? { file: call.callFile, line: call.callLine, column: 0, address: f.scopePc } : undefined;
-      return { ...f, inline: { depth, name: depth < scopes.length - 1 ? s.name : undefined, location } };
+      const inlined = depth < scopes.length - 1;
+      return { ...f, inline: { depth, name: inlined ? s.name : undefined, ranges: inlined ? s.ranges : undefined, location } };
     });
   });
 }

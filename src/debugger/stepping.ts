@@ -13,6 +13,7 @@ import { performRealModeInt, performRealModeIret, type Perform } from './real-mo
 import { afterStep, stepFlags, type StepFlags } from './step-flags.js';
 import { enteredHandler, foreseeEntry, stepToHandler } from './handler-entry.js';
 import { UD_VECTOR, raisedVector } from './history/write-set.js';
+import type { AddressRange } from '../symbols/dwarf/loclists.js';
 
 /** Give up a line step after this many instructions (a loop with no line information). */
 const MAX_LINE_STEPS = 200_000;
@@ -193,6 +194,20 @@ export class Stepper {
     const c = this.caller(vcpu);
     if (!c) return this.instruction(vcpu);
     return this.runTo(vcpu, c.pc, (sp) => sp >= c.sp);
+  }
+
+  /**
+   * Out of a function inlined where the vCPU stands, whose code is `ranges`: instructions (calls
+   * run over) until the vCPU is outside them, where the code it was inlined into goes on (gdb's
+   * finish in an inline frame). Its machine frame is the caller's: there is no return to run to.
+   */
+  async outOfInlined(vcpu: number, ranges: readonly AddressRange[]): Promise<Stop> {
+    const inside = (pc: bigint) => ranges.some((r) => pc >= r.begin && pc < r.end);
+    for (let n = 0; n < MAX_LINE_STEPS; n++) {
+      const stop = await this.instructionOver(vcpu);
+      if (stop.kind !== 'step' || !inside(this.here(vcpu).pc)) return stop;
+    }
+    return { kind: 'step', vcpu };
   }
 
   /**

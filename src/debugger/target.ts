@@ -454,11 +454,14 @@ export class DebugTarget {
 
   /** One step of a vCPU; a breakpoint met on the way is judged (and reported) like a run's. */
   async step(vcpu: number, kind: StepKind): Promise<Reported> {
+    // Out of an inlined function: out of its code, not out of the machine frame it shares.
+    const inlined = kind === 'out' ? this.frames(vcpu)[0]?.inline?.ranges : undefined;
     this.invalidate();
     if (kind === 'backInstruction' || kind === 'backLine') return this.reverse.step(vcpu, kind === 'backLine');
     const s = this.stepper;
     const stop = await (kind === 'in' ? s.line(vcpu, false) : kind === 'over' ? s.line(vcpu, true)
-      : kind === 'instruction' ? s.instruction(vcpu) : kind === 'instructionOver' ? s.instructionOver(vcpu) : s.out(vcpu));
+      : kind === 'instruction' ? s.instruction(vcpu) : kind === 'instructionOver' ? s.instructionOver(vcpu)
+        : inlined ? s.outOfInlined(vcpu, inlined) : s.out(vcpu));
     this.findKernelSlide();
     return { stop, detail: this.judge(stop).detail };
   }

@@ -71,7 +71,7 @@ void start_kernel(void)
   struct list_head head = { &head, &head };
   long total;
 
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < 3; i++) { /* MARK:loop */
     init_task(&tasks[i], i + 1, names[i]);
     list_add(&tasks[i].tasks, &head); /* MARK:list_add */
   }
