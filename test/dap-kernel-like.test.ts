@@ -92,6 +92,18 @@ test('kernel C at -O2: source breakpoints in start_kernel and in an inlined list
   assert.equal(fs[1].name, 'high');
   assert.ok(fs[0].pc > BigInt(st.body.stackFrames[0].instructionPointerReference!), 'forward, past list_add\'s code');
   assert.equal(fs[0].line, markLine(guest.source, 'loop'), 'the loop\'s test, after the inlined code');
+  // Next through the loop: over init_task's call and over the inlined list_add, as gdb's next
+  // does: start_kernel's own lines only.
+  const loopLines: [string, number][] = [];
+  for (let i = 0; i < 6; i++) {
+    await dc.nextRequest({ threadId: 1 });
+    await stopped(dc, 60_000);
+    fs = await frames();
+    loopLines.push([fs[0].name, fs[0].line]);
+  }
+  const loopLine = markLine(guest.source, 'loop');
+  assert.ok(loopLines.every(([name, line]) => name === 'start_kernel' && line >= loopLine && line <= listAddLine), show(loopLines));
+  assert.ok(loopLines.some(([, line]) => line === listAddLine), `the inlined call's own line: ${show(loopLines)}`);
   await dc.setBreakpointsRequest({ source: { path: guest.source }, breakpoints: [{ line: totalLine }] });
   await dc.continueRequest({ threadId: 1 });
   assert.equal((await stopped(dc, 60_000)).body.reason, 'breakpoint');

@@ -155,10 +155,16 @@ export class Stepper {
     return this.instruction(vcpu);
   }
 
-  /** To the start of another source line, into calls (stepIn) or over them (next). */
+  /**
+   * To the start of another source line, into calls (stepIn) or over them (next). Over also
+   * means over a function inlined into this one: a line that starts in it, deeper than where
+   * the step began, is stepped through as gdb's next does.
+   */
   async line(vcpu: number, over: boolean): Promise<Stop> {
     const start = this.info?.lineAt(this.here(vcpu).pc);
     if (!start) return over ? this.instructionOver(vcpu) : this.instruction(vcpu);
+    const depth = (pc: bigint) => this.info?.scopeFramesAt(pc).length ?? 0;
+    const startDepth = over ? depth(this.here(vcpu).pc) : 0;
     for (let n = 0; n < MAX_LINE_STEPS; n++) {
       const here = this.here(vcpu);
       const insn = this.decode(vcpu, here.pc);
@@ -184,7 +190,7 @@ export class Stepper {
       if (stop.kind !== 'step') return stop;
       const pc = this.here(vcpu).pc;
       const loc = this.info?.lineAt(pc);
-      if (loc && loc.address === pc && (loc.line !== start.line || loc.file !== start.file)) return stop;
+      if (loc && loc.address === pc && (loc.line !== start.line || loc.file !== start.file) && (!over || depth(pc) <= startDepth)) return stop;
     }
     return { kind: 'step', vcpu };
   }

@@ -108,6 +108,7 @@ const DW_AT_data_member_location = 0x38;
 const DW_AT_encoding = 0x3e;
 const DW_AT_frame_base = 0x40;
 const DW_AT_type = 0x49;
+const DW_AT_entry_pc = 0x52;
 const DW_AT_call_file = 0x58;
 const DW_AT_call_line = 0x59;
 const DW_AT_signature = 0x69;
@@ -1078,8 +1079,19 @@ export class DwarfVariables {
       if (c.tag !== DW_TAG_lexical_block && c.tag !== DW_TAG_inlined_subroutine) continue;
       const r = this.rangesOf(c);
       if (r && rangesContain(r, pc)) return c;
+      // An inlined call's entry (DW_AT_entry_pc) can lie outside its ranges, on an instruction
+      // the line table already gives to the inlined function's first line (gcc at -O2, with
+      // location views): the call has begun there, as a breakpoint on that line and gdb say.
+      if (c.tag === DW_TAG_inlined_subroutine && this.entryPc(c) === pc) return c;
     }
     return undefined;
+  }
+
+  /** An inlined call's DW_AT_entry_pc as an address (with the load offset), where it gives one. */
+  private entryPc(node: Node): bigint | undefined {
+    const a = node.attrs.get(DW_AT_entry_pc);
+    if (!a || typeof a.value !== 'bigint' || !isAddressForm(a.form)) return undefined;
+    return (a.value + this.loadOffset) & ((1n << BigInt(node.unit.header.addressSize * 8)) - 1n);
   }
 
   /** The variables a scope DIE declares itself, and those of its abstract origin it has no concrete DIE for. */
