@@ -72,7 +72,7 @@ export interface ScopeFrame {
   /** The code of the function or inlined instance: [begin, end) ranges with the load offset. */
   ranges: AddressRange[];
   /** Parameters, then locals, in declaration order; inner declarations hide outer ones of the same name. */
-  variables: DwarfVariable[];
+  readonly variables: DwarfVariable[];
 }
 
 // Tags.
@@ -1143,25 +1143,32 @@ export class DwarfVariables {
     }
     const out: ScopeFrame[] = [];
     for (const f of frames.reverse()) {
-      const params: DwarfVariable[] = [];
-      const locals: DwarfVariable[] = [];
-      for (const scope of f.scopes) {
-        for (const c of this.scopeVariables(scope)) {
-          const v = this.makeVariable(c, fn, false);
-          if (!v) continue;
-          if (v.isParameter) params.push(v);
-          else locals.push(v);
+      const variables = (): DwarfVariable[] => {
+        const params: DwarfVariable[] = [];
+        const locals: DwarfVariable[] = [];
+        for (const scope of f.scopes) {
+          for (const c of this.scopeVariables(scope)) {
+            const v = this.makeVariable(c, fn, false);
+            if (!v) continue;
+            if (v.isParameter) params.push(v);
+            else locals.push(v);
+          }
         }
-      }
-      // Inner declarations hide outer ones: keep the last of each name.
-      const all = [...params, ...locals];
-      const last = new Map<string, DwarfVariable>();
-      for (const v of all) last.set(v.name, v);
+        // Inner declarations hide outer ones: keep the last of each name.
+        const all = [...params, ...locals];
+        const last = new Map<string, DwarfVariable>();
+        for (const v of all) last.set(v.name, v);
+        return all.filter((v) => last.get(v.name) === v);
+      };
+      let made: DwarfVariable[] | undefined;
       const frame: ScopeFrame = {
         name: this.str(f.fn, DW_AT_name) ?? this.str(f.fn, DW_AT_linkage_name) ?? '??',
         inlined: f.fn.tag === DW_TAG_inlined_subroutine,
         ranges: this.rangesOf(f.fn) ?? [],
-        variables: all.filter((v) => last.get(v.name) === v),
+        // Made when asked for: a call stack and a line step want the frames, not their variables.
+        get variables() {
+          return (made ??= variables());
+        },
       };
       if (frame.inlined) {
         const cf = f.fn.attrs.get(DW_AT_call_file)?.value;
