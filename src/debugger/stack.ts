@@ -95,21 +95,24 @@ export function unwind(m: Machine, vcpu: number, info: DebugInfo | undefined): F
 }
 
 /**
- * The frames with a frame of its own for each function inlined where one stands (gdb's inline
- * frames): at -O2, code inlined from a callee (a kernel's list and lock helpers) runs in its
- * caller's machine frame, and its parameters and locals are its own DWARF scope's.
+ * The frames with a frame of its own for each function inlined where the innermost one stands
+ * (gdb's inline frames): at -O2, code inlined from a callee (a kernel's list and lock helpers)
+ * runs in its caller's machine frame, and its parameters and locals are its own DWARF scope's.
+ * Only the innermost frame is looked at: its unit is decoded for its locals at every stop
+ * anyway, while a caller's would cost its whole unit too (a kernel's: up to a second each on a
+ * fast host, ten in the test VM, and all of them for a frame in assembly without DWARF ranges).
  */
 export function withInlinedFrames(frames: Frame[], info: DebugInfo | undefined): Frame[] {
-  if (!info) return frames;
-  return frames.flatMap((f) => {
-    const scopes = info.scopeFramesAt(f.scopePc);
-    if (scopes.length < 2) return [f];
-    return scopes.map((s, depth): Frame => {
-      const call = scopes[depth - 1];
-      const location = depth === 0 ? info.lineAt(f.scopePc)
-        : call.callFile !== undefined && call.callLine !== undefined ? { file: call.callFile, line: call.callLine, column: 0, address: f.scopePc } : undefined;
-      const inlined = depth < scopes.length - 1;
-      return { ...f, inline: { depth, name: inlined ? s.name : undefined, ranges: inlined ? s.ranges : undefined, location } };
-    });
+  const [f, ...callers] = frames;
+  if (!info || !f) return frames;
+  const scopes = info.scopeFramesAt(f.scopePc);
+  if (scopes.length < 2) return frames;
+  const inlined = scopes.map((s, depth): Frame => {
+    const call = scopes[depth - 1];
+    const location = depth === 0 ? info.lineAt(f.scopePc)
+      : call.callFile !== undefined && call.callLine !== undefined ? { file: call.callFile, line: call.callLine, column: 0, address: f.scopePc } : undefined;
+    const inner = depth < scopes.length - 1;
+    return { ...f, inline: { depth, name: inner ? s.name : undefined, ranges: inner ? s.ranges : undefined, location } };
   });
+  return [...inlined, ...callers];
 }
