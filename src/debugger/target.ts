@@ -179,7 +179,9 @@ export class DebugTarget {
     if (!s) {
       const v = this.machine.vcpu(vcpu);
       let regs = v.getRegs();
-      const f = this.frames(vcpu)[frame];
+      // A caller's registers are those the unwinder restored; an inlined call's frame (frame > 0
+      // too) shares the vCPU's. Frame 0 needs no unwinding.
+      const f = frame > 0 ? this.frames(vcpu)[frame] : undefined;
       if (f?.caller) regs = { ...regs, ...f.regs, rip: f.pc };
       let debug: Snapshot['debug'] | undefined;
       let fpu: Snapshot['fpu'] | undefined;
