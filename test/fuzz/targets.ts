@@ -297,6 +297,15 @@ const dwarfInfo: Target = {
   },
 };
 
+/**
+ * A cache file's body as the index targets try it: as it comes (its header must check out), and
+ * behind a header with its right digest, so that mutations reach the JSON's checks rather than
+ * stop at the digest.
+ */
+function cacheFiles(magic: string, version: number, body: Buffer): Buffer[] {
+  return [body, Buffer.concat([Buffer.from(`${magic} ${version} ${createHash('sha256').update(body).digest('hex')}\n`), body])];
+}
+
 /** What the name-index target's files must agree with (make-corpus.ts writes its seeds with these). */
 export const FUZZ_INDEX_FACTS: IndexFacts = { key: 'fuzz', sections: { '.debug_info': 0x10000, '.debug_abbrev': 0x1000 } };
 
@@ -305,10 +314,8 @@ const dwarfNameIndex: Target = {
   maxLen: 64 * 1024,
   dict: [Buffer.from('"variables":['), Buffer.from('"types":['), Buffer.from(',1,'), Buffer.from(',3,'), Buffer.from('"struct '), Buffer.from('[]'), Buffer.from('{}'), Buffer.from('1e308')],
   run(data) {
-    // A cache file's body: as it comes (its header must check out), and behind a header with its
-    // right digest, so that mutations reach the JSON's checks rather than stop at the digest.
     const valid = (off: number): boolean => off < 0x10000;
-    for (const file of [data, Buffer.concat([Buffer.from(`${INDEX_MAGIC} ${INDEX_VERSION} ${createHash('sha256').update(data).digest('hex')}\n`), data])]) {
+    for (const file of cacheFiles(INDEX_MAGIC, INDEX_VERSION, data)) {
       const index = parseIndex(file, FUZZ_INDEX_FACTS, valid);
       if (!index) continue;
       for (const [name, list] of index.variables) if (!name || !list.length || list.some((v) => !valid(v.die))) throw new Error(`bad entry for ${name}`);
@@ -331,8 +338,7 @@ const dwarfLineIndex: Target = {
   maxLen: 64 * 1024,
   dict: [Buffer.from('"headers":['), Buffer.from('"units":['), Buffer.from('"files":['), Buffer.from('"programs":['), Buffer.from('null'), Buffer.from('"ffffffffffffffff"'), Buffer.from('[]'), Buffer.from('1e308')],
   run(data) {
-    // As the name-index target: as it comes, and behind a header with its right digest.
-    for (const file of [data, Buffer.concat([Buffer.from(`${LINE_INDEX_MAGIC} ${LINE_INDEX_VERSION} ${createHash('sha256').update(data).digest('hex')}\n`), data])]) {
+    for (const file of cacheFiles(LINE_INDEX_MAGIC, LINE_INDEX_VERSION, data)) {
       const index = parseLineIndex(file, FUZZ_LINE_INDEX_FACTS);
       if (!index) continue;
       const { headers, units, programs, files } = index;

@@ -109,7 +109,7 @@ export function openCache(bytes: Buffer, magic: string, version: number, facts: 
   return doc;
 }
 
-export function isRecord(x: unknown): x is Record<string, unknown> {
+function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 

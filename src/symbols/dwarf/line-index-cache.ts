@@ -167,15 +167,12 @@ function readUnits(doc: Record<string, unknown>, infoSize: number, abbrevSize: n
     const i = count(r[0], after, headers.length);
     const h = headers[i];
     check(h.unitType !== DW_UT_type && h.unitType !== DW_UT_split_type);
-    const u: CompileUnit = { ...h, tag: count(r[1], 0, 0x10000) };
-    const fields: [keyof CompileUnit, unknown][] = [
-      ['name', optText(r[2])], ['compDir', optText(r[3])], ['stmtList', optCount(r[4], lineSize)], ['lowPc', optU64(r[5])],
-      ['producer', r[6] === null ? undefined : producers[count(r[6], 0, producers.length)]], ['language', optCount(r[7], 0x10000)],
-      ['strOffsetsBase', optCount(r[8], 2 ** 53)], ['addrBase', optCount(r[9], 2 ** 53)],
-      ['rnglistsBase', optCount(r[10], 2 ** 53)], ['loclistsBase', optCount(r[11], 2 ** 53)],
-    ];
-    for (const [k, v] of fields) (u as unknown as Record<string, unknown>)[k] = v;
-    units.push(u);
+    units.push({
+      ...h, tag: count(r[1], 0, 0x10000), name: optText(r[2]), compDir: optText(r[3]), stmtList: optCount(r[4], lineSize),
+      lowPc: optU64(r[5]), producer: r[6] === null ? undefined : producers[count(r[6], 0, producers.length)],
+      language: optCount(r[7], 0x10000), strOffsetsBase: optCount(r[8], 2 ** 53), addrBase: optCount(r[9], 2 ** 53),
+      rnglistsBase: optCount(r[10], 2 ** 53), loclistsBase: optCount(r[11], 2 ** 53),
+    });
     after = i + 1;
   }
   return { headers, units };
