@@ -199,6 +199,29 @@ test('steps over writes to a page made read-only for a watch end after each inst
   assert.deepEqual(trapped, plain);
 });
 
+test('a debug register left from an earlier machine never fires: only the slots DR7 enables count', async () => {
+  // KVM loads DR0-DR3 only for the slots a run enables, so a later run finds the host CPU's
+  // last values; QEMU's emulated SVM (the test VM) then sets DR6's bit for a match, enabled or
+  // not (the SDM allows it). Measured there: an execute breakpoint at the first step's next RIP
+  // in DR0 made 39 of 40 later machines' first step a "watchpoint" of the memslots watch in
+  // slot 0, whose DR0 stays off.
+  const { bin, syms } = buildFlat64('serial-irq64');
+  const next = syms._start + 7n; // after mov $0x7000, %rsp
+  for (let i = 0; i < 3; i++) {
+    const { m: earlier } = flat64('serial-irq64');
+    await withMachine(earlier, async () => {
+      earlier.addHardwareBreakpoint(next, 'execute');
+      assert.equal((await earlier.run()).kind, 'breakpoint');
+    });
+    const { m } = machineWithSerial({ image: bin, ...FLAT64, watchBackend: 'memslots' });
+    await withMachine(m, async () => {
+      m.addHardwareBreakpoint(syms.idtr, 'write', 8);
+      assert.deepEqual(await m.step(), { kind: 'step', vcpu: 0 }, `machine ${i}`);
+      assert.equal(m.getRegs().rip, next);
+    });
+  }
+});
+
 test('a fifth debug-register breakpoint is refused clearly', async () => {
   const { m, syms } = flat64('long-flat');
   await withMachine(m, async () => {

@@ -23,7 +23,7 @@ import { writeAcpiTables } from './firmware/acpi.js';
 import { Kicker, type KickHandle } from './kicker.js';
 import { Checkpoint } from './checkpoint.js';
 import { replayToShutdown } from './shutdown-replay.js';
-import { BreakpointTable, type HwLength, type PlantTarget } from './debug/breakpoints.js';
+import { BreakpointTable, enabledSlots, type HwLength, type PlantTarget } from './debug/breakpoints.js';
 import { replayFailed, TRIPLE_FAULT_STATE_LOST, type Stop, type WatchKind } from './debug/stops.js';
 import { enterState } from './arch/entry-state.js';
 import { cpuidLeaf, supportedCpuid } from './arch/cpuid.js';
@@ -169,7 +169,8 @@ export class Machine {
   readonly softwareBreakpoints: 'int3' | 'debugregs';
   /** Set by placeSoftwareBreakpoints for a run, cleared by endRun. */
   private execTraps: readonly bigint[] = [];
-  private lastControl: { flags: number; regs: readonly bigint[] } = { flags: 0, regs: [] };
+  /** The guest debug last set: its control word, its debug registers and the slots DR7 enables. */
+  private lastControl: { flags: number; regs: readonly bigint[]; slots: number } = { flags: 0, regs: [], slots: 0 };
   /**
    * The guest-debug control word of a plain single step (with or without BLOCKIRQ) when guest
    * debug is set for one and nothing has changed since: no debug registers, page traps or int3
@@ -610,6 +611,7 @@ export class Machine {
     const vcpus = this.vm.vcpus;
     for (let i = 0; i < vcpus.length; i++) vcpus[i].setGuestDebug(control, regs);
     this.lastControl.flags = control;
+    if (regs !== this.lastControl.regs) this.lastControl.slots = enabledSlots(regs[7]); // regs are cached
     this.lastControl.regs = regs;
     const traps = (memslots && this.breakpoints.hasDataWatch) || this.breakpoints.pageWatches.length > 0 ||
       this.physWatches.length > 0 || this.execTraps.length > 0;
@@ -876,9 +878,11 @@ export class Machine {
     const { exception, dr6 } = readDebugExit(v.run32, this.debugTrap);
     v.debugPcValid = true;
     if (exception === 3) return this.onInt3(v, v.debugPc!);
+    // Only the slots this run enabled: a memslots watch or a slot skipped for this step is off.
+    const fired = dr6 & this.lastControl.slots;
     for (let slot = 0; slot < 4; slot++) {
       const h = this.breakpoints.hw[slot];
-      if (!h || !(dr6 & (1 << slot))) continue;
+      if (!h || !(fired & (1 << slot))) continue;
       // A step that lands on an execute breakpoint has not run it: a step, though an emulated
       // SVM (QEMU's) sets the slot's bit beside BS.
       if (h.kind === 'execute' && singleStep && dr6 & DR6_BS) continue;

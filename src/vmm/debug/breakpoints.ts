@@ -38,6 +38,17 @@ const RW_BITS: Record<WatchKind, bigint> = { execute: 0n, write: 1n, readwrite: 
 const LEN_BITS: Record<HwLength, bigint> = { 1: 0n, 2: 1n, 4: 3n, 8: 2n };
 export const HW_SLOTS = 4;
 
+/**
+ * The slots DR7 enables (its L or G bit), as a mask of DR6's B0-B3. A debug exit's DR6 may set
+ * the bit of a slot DR7 leaves off: the SDM allows it, and QEMU's emulated SVM does it whenever
+ * a debug register left over from an earlier VM matches (a step's next RIP, say).
+ */
+export function enabledSlots(dr7: bigint): number {
+  let mask = 0;
+  for (let slot = 0; slot < HW_SLOTS; slot++) if ((dr7 >> BigInt(2 * slot)) & 3n) mask |= 1 << slot;
+  return mask;
+}
+
 /** A write watch on any range, by trapping the pages it lies on (no debug register used). */
 export interface PageWatch {
   id: number;
