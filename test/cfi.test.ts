@@ -13,6 +13,7 @@ import { evaluateValue } from '../src/symbols/dwarf/expr.js';
 import { backtrace } from '../src/symbols/unwind.js';
 import { SymbolTable } from '../src/symbols/elf-symbols.js';
 import { buildDwarfGuest, buildDwarfGuests, flavourName, tool, type Flavour } from './guests/dwarf/build.js';
+import { buildElf, SHT_PROGBITS, u32, u64 } from './fuzz/elf-builder.js';
 
 const REG_NAMES: Record<32 | 64, string[]> = {
   64: ['rax', 'rdx', 'rcx', 'rbx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip'],
@@ -632,3 +633,59 @@ test('.debug_frame: version 4 CIEs and 64-bit DWARF entries', () => {
   assert.deepEqual(parseFrameSection(Buffer.concat([bad, Buffer.from(le(12n, 4)), Buffer.from([...le(0n, 4), ...le(0x1000n, 4), ...le(4n, 4)])]), false, 4, { section: 0n }, 0n, p2), []);
   assert.match(p2.join('\n'), /unsupported version 9/);
 });
+
+test('a kernel-sized .debug_frame is looked up by address as its entries say, load offsets carrying into the high half', () => {
+  // The common .debug_frame FDEs are kept packed (cfi.ts PackedFdes); entries of other shapes
+  // (64-bit DWARF, an augmented CIE) are objects beside them. Lookups must agree with a plain
+  // search of every FDE, whatever the order in the section and the load offset.
+  const K = 0xffffffff80000000n;
+  const entry = (body: Buffer): Buffer => Buffer.concat([u32(body.length), body]);
+  const cie = entry(Buffer.from([...u32le(0xffffffff), 1, 0, 1, 0x78, 16, 0x0c, 7, 8])); // def_cfa rsp+8
+  const augmented = entry(Buffer.from([...u32le(0xffffffff), 1, 0x7a, 0, 1, 0x78, 16, 0, 0x0c, 7, 8])); // "z", no data
+  const parts: Buffer[] = [cie];
+  let at = cie.length;
+  const add = (b: Buffer): void => { parts.push(b); at += b.length; };
+  const augAt = at;
+  add(augmented);
+  const fde = (begin: bigint, range: bigint, cieAt = 0, instructions: number[] = [0x0e, 16]): Buffer =>
+    entry(Buffer.concat([u32(cieAt), u64(begin), u64(range), Buffer.from(instructions)]));
+  const starts: bigint[] = [];
+  let x = 7n;
+  for (let i = 0; i < 400; i++) {
+    x = (x * 6364136223846793005n + 1442695040888963407n) & 0xffffffffffffffffn;
+    const begin = K + ((x >> 20n) & 0xffffffn) * 16n; // scattered, unsorted, some overlapping
+    starts.push(begin);
+    add(fde(begin, 0x20n + (x & 0x3f0n)));
+  }
+  add(fde(0xffffffffffffffffn, 0x10n)); // tombstones and an empty range: never found
+  add(fde(0xfffffffffffffffen, 0x10n));
+  add(fde(K + 0x10000000n, 0n));
+  add(fde(K + 0x2000000n, 0x40n, augAt, [0, 0x0e, 24])); // through the augmented CIE: an object
+  add(Buffer.concat([u32(0xffffffff), u64(8n + 8n + 8n + 2n), u64(0n), u64(K + 0x3000000n), u64(0x40n), Buffer.from([0x0e, 32])])); // 64-bit DWARF
+  const data = Buffer.concat(parts);
+  for (const offset of [0n, 0x7ff00000n, -0x1000n, 0x80000000n]) {
+    const image = buildElf({ segments: [{ paddr: 0x100000n, data: Buffer.alloc(16) }], sections: [{ name: '.debug_frame', type: SHT_PROGBITS, data }] });
+    const cfi = CallFrameInfo.fromElf(image, 'frames.elf', offset);
+    assert.deepEqual(cfi.problems, []);
+    const all = cfi.fdes();
+    assert.equal(all.length, 402, 'every FDE but the tombstones and the empty one');
+    for (let i = 1; i < all.length; i++) assert.ok(all[i - 1].pcBegin <= all[i].pcBegin, 'fdes() by begin');
+    const mask = 0xffffffffffffffffn;
+    const probes = all.flatMap((f) => [f.pcBegin, f.pcEnd - 1n, f.pcEnd, f.pcBegin - 1n]);
+    for (const pc of [...probes, (K + offset) & mask, (0xffffffffffffffffn + offset) & mask]) {
+      const holding = all.filter((f) => f.pcBegin <= pc && pc < f.pcEnd);
+      const want = holding.length ? holding.reduce((a, b) => (b.pcBegin > a.pcBegin ? b : a)) : undefined;
+      const got = cfi.findFde(pc);
+      assert.equal(got?.pcBegin, want?.pcBegin, `${hex(pc)} with offset ${offset}`);
+      if (got) assert.ok(all.includes(got), 'the same object as fdes() gives');
+    }
+    // The rules come through either kind: def_cfa rsp+8, then each FDE's own offset.
+    assert.equal((cfi.rowAt((K + 0x2000000n + offset + 1n) & mask)!.cfa as { offset: bigint }).offset, 24n);
+    assert.equal((cfi.rowAt((K + 0x3000000n + offset) & mask)!.cfa as { offset: bigint }).offset, 32n);
+    assert.equal((cfi.rowAt((starts[0] + offset) & mask)!.cfa as { offset: bigint }).offset, 16n);
+  }
+});
+
+function u32le(v: number): number[] {
+  return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
+}

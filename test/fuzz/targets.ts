@@ -363,7 +363,23 @@ const dwarfCfi: Target = {
       const sec = sections.get(name);
       if (sec) fdes.push(...parseFrameSection(sec, eh, bits / 8, { section: 0x2000n, text: 0x1000n, data: 0x3000n }, BigInt(flags & 4 ? 0x10000 : 0), problems));
     }
-    const cfi = new CallFrameInfo(fdes, bits, problems);
+    // Half the inputs through an ELF file, where .debug_frame's common FDEs are kept packed: its
+    // lookups must then agree with a plain search of every FDE.
+    const cfi = flags & 8
+      ? CallFrameInfo.fromElf(elfOf(sections, bits), 'fuzz.elf', BigInt(flags & 4 ? 0x10000 : 0))
+      : new CallFrameInfo(fdes, bits, problems);
+    if (flags & 8) {
+      const all = cfi.fdes();
+      for (const f of all.slice(0, 32)) {
+        for (const pc of [f.pcBegin, f.pcEnd - 1n, f.pcEnd]) {
+          const holding = all.filter((x) => x.pcBegin <= pc && pc < x.pcEnd);
+          const want = holding.length ? holding.reduce((a, b) => (b.pcBegin > a.pcBegin ? b : a)).pcBegin : undefined;
+          // findFde looks at the 32 FDEs that begin last at or below pc, as unwinders do.
+          if (want !== undefined && all.filter((x) => x.pcBegin >= want && x.pcBegin <= pc).length > 16) continue;
+          if (cfi.findFde(pc)?.pcBegin !== want) throw new Error(`findFde(0x${pc.toString(16)}) disagrees with fdes()`);
+        }
+      }
+    }
     for (const f of cfi.fdes().slice(0, 32)) {
       tolerate(() => cfi.table(f));
       const mid = f.pcBegin + (f.pcEnd - f.pcBegin) / 2n;
