@@ -205,15 +205,14 @@ test('a debug register left from an earlier machine never fires: only the slots 
   // not (the SDM allows it). Measured there: an execute breakpoint at the first step's next RIP
   // in DR0 made 39 of 40 later machines' first step a "watchpoint" of the memslots watch in
   // slot 0, whose DR0 stays off.
-  const { bin, syms } = buildFlat64('serial-irq64');
-  const next = syms._start + 7n; // after mov $0x7000, %rsp
   for (let i = 0; i < 3; i++) {
-    const { m: earlier } = flat64('serial-irq64');
+    const { m: earlier, syms } = flat64('serial-irq64');
+    const next = syms._start + 7n; // after mov $0x7000, %rsp
     await withMachine(earlier, async () => {
       earlier.addHardwareBreakpoint(next, 'execute');
       assert.equal((await earlier.run()).kind, 'breakpoint');
     });
-    const { m } = machineWithSerial({ image: bin, ...FLAT64, watchBackend: 'memslots' });
+    const { m } = flat64('serial-irq64', { watchBackend: 'memslots' });
     await withMachine(m, async () => {
       m.addHardwareBreakpoint(syms.idtr, 'write', 8);
       assert.deepEqual(await m.step(), { kind: 'step', vcpu: 0 }, `machine ${i}`);

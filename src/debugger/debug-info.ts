@@ -182,11 +182,15 @@ export class DebugInfo {
     return moves;
   }
 
-  /** "name+0x12" for an address, or undefined where no symbol covers it. */
-  symbolize(addr: bigint): string | undefined {
-    const s = this.symbolAt(addr);
+  /**
+   * "name+0x12" for an address, or undefined where no symbol covers it. `within` names the
+   * symbol by another address (a caller's return address by its call instruction's).
+   */
+  symbolize(addr: bigint, within = addr): string | undefined {
+    const s = this.symbolAt(within);
     if (!s) return undefined;
-    return s.offset ? `${s.name}+0x${s.offset.toString(16)}` : s.name;
+    const offset = addr - s.address;
+    return offset ? `${s.name}+0x${offset.toString(16)}` : s.name;
   }
 
   symbolAt(addr: bigint): { name: string; offset: bigint; address: bigint; size: bigint } | undefined {

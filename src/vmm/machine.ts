@@ -169,8 +169,7 @@ export class Machine {
   readonly softwareBreakpoints: 'int3' | 'debugregs';
   /** Set by placeSoftwareBreakpoints for a run, cleared by endRun. */
   private execTraps: readonly bigint[] = [];
-  /** The guest debug last set: its control word, its debug registers and the slots DR7 enables. */
-  private lastControl: { flags: number; regs: readonly bigint[]; slots: number } = { flags: 0, regs: [], slots: 0 };
+  private lastControl: { flags: number; regs: readonly bigint[] } = { flags: 0, regs: [] };
   /**
    * The guest-debug control word of a plain single step (with or without BLOCKIRQ) when guest
    * debug is set for one and nothing has changed since: no debug registers, page traps or int3
@@ -611,7 +610,6 @@ export class Machine {
     const vcpus = this.vm.vcpus;
     for (let i = 0; i < vcpus.length; i++) vcpus[i].setGuestDebug(control, regs);
     this.lastControl.flags = control;
-    if (regs !== this.lastControl.regs) this.lastControl.slots = enabledSlots(regs[7]); // regs are cached
     this.lastControl.regs = regs;
     const traps = (memslots && this.breakpoints.hasDataWatch) || this.breakpoints.pageWatches.length > 0 ||
       this.physWatches.length > 0 || this.execTraps.length > 0;
@@ -879,7 +877,7 @@ export class Machine {
     v.debugPcValid = true;
     if (exception === 3) return this.onInt3(v, v.debugPc!);
     // Only the slots this run enabled: a memslots watch or a slot skipped for this step is off.
-    const fired = dr6 & this.lastControl.slots;
+    const fired = dr6 & enabledSlots(this.lastControl.regs[7] ?? 0n);
     for (let slot = 0; slot < 4; slot++) {
       const h = this.breakpoints.hw[slot];
       if (!h || !(fired & (1 << slot))) continue;

@@ -357,17 +357,19 @@ const dwarfCfi: Target = {
   run(data) {
     const { flags, sections } = unpackSections(data);
     const bits = flags & 2 ? 32 : 64;
-    const problems: string[] = [];
-    const fdes = [];
-    for (const [name, eh] of [['.eh_frame', true], ['.debug_frame', false]] as const) {
-      const sec = sections.get(name);
-      if (sec) fdes.push(...parseFrameSection(sec, eh, bits / 8, { section: 0x2000n, text: 0x1000n, data: 0x3000n }, BigInt(flags & 4 ? 0x10000 : 0), problems));
-    }
+    const loadOffset = BigInt(flags & 4 ? 0x10000 : 0);
+    const sectionsAlone = (): CallFrameInfo => {
+      const problems: string[] = [];
+      const fdes = [];
+      for (const [name, eh] of [['.eh_frame', true], ['.debug_frame', false]] as const) {
+        const sec = sections.get(name);
+        if (sec) fdes.push(...parseFrameSection(sec, eh, bits / 8, { section: 0x2000n, text: 0x1000n, data: 0x3000n }, loadOffset, problems));
+      }
+      return new CallFrameInfo(fdes, bits, problems);
+    };
     // Half the inputs through an ELF file, where .debug_frame's common FDEs are kept packed: its
     // lookups must then agree with a plain search of every FDE.
-    const cfi = flags & 8
-      ? CallFrameInfo.fromElf(elfOf(sections, bits), 'fuzz.elf', BigInt(flags & 4 ? 0x10000 : 0))
-      : new CallFrameInfo(fdes, bits, problems);
+    const cfi = flags & 8 ? CallFrameInfo.fromElf(elfOf(sections, bits), 'fuzz.elf', loadOffset) : sectionsAlone();
     if (flags & 8) {
       const all = cfi.fdes();
       for (const f of all.slice(0, 32)) {

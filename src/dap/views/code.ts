@@ -21,8 +21,7 @@ export function stackFrames(target: DebugTarget, info: DebugInfo | undefined, vc
       // function. The instruction pointer stays the return address.
       // An inlined call's frame shows its function and its line, or the call's line in it.
       const loc = f.inline ? f.inline.location : info?.lineAt(f.scopePc);
-      const sym = info?.symbolAt(f.scopePc);
-      const name = f.inline?.name ?? (!sym ? `0x${f.pc.toString(16)}` : f.pc === sym.address ? sym.name : `${sym.name}+0x${(f.pc - sym.address).toString(16)}`);
+      const name = f.inline?.name ?? info?.symbolize(f.pc, f.scopePc) ?? `0x${f.pc.toString(16)}`;
       const sf = new StackFrame(DebugTarget.frameId(vcpu, start + i), name,
         loc ? sourceOf(loc.file) : undefined, loc?.line ?? 0, loc?.column ?? 0) as DebugProtocol.StackFrame;
       sf.instructionPointerReference = '0x' + f.pc.toString(16);

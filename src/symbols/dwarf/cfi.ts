@@ -258,8 +258,6 @@ function readFrameSection(
 
   // The common .debug_frame FDE goes to `packed`, read in place (see PackedFdes).
   const view = packed ? new DataView(data.buffer, data.byteOffset, data.length) : undefined;
-  let lastCie: Cie | null = null;
-  let lastCieOff = -1;
   let off = 0;
   while (off + 4 <= data.length) {
     if (view && off + 24 <= data.length) {
@@ -267,11 +265,8 @@ function readFrameSection(
       const id = view.getUint32(off + 4, true);
       const end = off + 4 + length;
       if (length >= 20 && length < 0xfffffff0 && end <= data.length && id !== 0xffffffff) {
-        if (id !== lastCieOff) {
-          lastCie = parseCie(id);
-          lastCieOff = id;
-        }
-        if (lastCie && lastCie.addressSize === 8 && lastCie.augmentation === '') {
+        const cie = parseCie(id);
+        if (cie && cie.addressSize === 8 && cie.augmentation === '') {
           packed!.add(off, view.getUint32(off + 8, true), view.getUint32(off + 12, true), view.getUint32(off + 16, true), view.getUint32(off + 20, true));
           off = end;
           continue;
