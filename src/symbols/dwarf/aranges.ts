@@ -11,6 +11,8 @@ interface UnitRange {
   unit: number;
 }
 
+const indexes = new WeakMap<Buffer, Map<bigint, AddressIndex>>();
+
 export class AddressIndex {
   /** Sorted by start. */
   private readonly ranges: UnitRange[];
@@ -27,6 +29,18 @@ export class AddressIndex {
       this.maxEnd.push(max);
       this.units.add(r.unit);
     }
+  }
+
+  /**
+   * read's answer, kept per section and load offset: the line table and the variables both
+   * look units up by address.
+   */
+  static of(buf: Buffer, loadOffset = 0n): AddressIndex {
+    let byOffset = indexes.get(buf);
+    if (!byOffset) indexes.set(buf, (byOffset = new Map()));
+    let index = byOffset.get(loadOffset);
+    if (!index) byOffset.set(loadOffset, (index = AddressIndex.read(buf, loadOffset)));
+    return index;
   }
 
   /**

@@ -456,8 +456,23 @@ function resolveIndex(form: number, index: number, ctx: FormContext): AttrValue 
   return { form, value: r.uN(ctx.addressSize, 'address') };
 }
 
+/**
+ * The unit DIE holds the bases that strx/addrx forms (its own included) go through: sets them in
+ * `ctx` from the unit DIE's attributes, and resolves those of them that readForm left `pending`.
+ */
+export function applyUnitBases(attrs: Map<number, AttrValue>, pending: AbbrevAttr[], ctx: FormContext): void {
+  const so = attrs.get(DW_AT_str_offsets_base)?.value;
+  const ab = attrs.get(DW_AT_addr_base)?.value;
+  ctx.strOffsetsBase = typeof so === 'number' ? so : ctx.offsetSize === 8 ? 16 : 8;
+  ctx.addrBase = typeof ab === 'number' ? ab : 8;
+  for (const a of pending) {
+    const v = attrs.get(a.name)!;
+    attrs.set(a.name, resolveIndex(v.form, v.value as number, ctx));
+  }
+}
+
 /** Skips over one attribute value (cheaper than decoding strings). */
-function skipForm(r: ByteReader, form: number, ctx: FormContext): void {
+export function skipForm(r: ByteReader, form: number, ctx: FormContext): void {
   switch (form) {
     case DW_FORM_flag_present:
     case DW_FORM_implicit_const:
@@ -589,15 +604,7 @@ export function* iterateDies(
       attrs = readAttrs(ab, pending);
     }
     if (first) {
-      // The unit DIE holds the bases that strx/addrx forms (its own included) go through.
-      const so = attrs.get(DW_AT_str_offsets_base)?.value;
-      const ab2 = attrs.get(DW_AT_addr_base)?.value;
-      ctx.strOffsetsBase = typeof so === 'number' ? so : unit.offsetSize === 8 ? 16 : 8;
-      ctx.addrBase = typeof ab2 === 'number' ? ab2 : 8;
-      for (const a of pending) {
-        const v = attrs.get(a.name)!;
-        attrs.set(a.name, resolveIndex(v.form, v.value as number, ctx));
-      }
+      applyUnitBases(attrs, pending, ctx);
       first = false;
     }
     yield { offset, tag: ab.tag, depth, hasChildren: ab.hasChildren, attrs };

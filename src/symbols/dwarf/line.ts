@@ -928,7 +928,7 @@ export class LineTable {
     if (lazy && sections.aranges && problems.length === 0) {
       let aranges: AddressIndex | undefined;
       try {
-        aranges = AddressIndex.read(sections.aranges, loadOffset);
+        aranges = AddressIndex.of(sections.aranges, loadOffset);
       } catch (e) {
         problems.push((e as Error).message); // then every program runs now
       }

@@ -19,6 +19,8 @@ import {
   type UnitHeader,
 } from './info.js';
 import { ByteReader, DwarfError } from './reader.js';
+import { UnitDies, type DieEntry } from './unit-dies.js';
+import { AddressIndex } from './aranges.js';
 import { NameIndex, typeKeys } from './name-index.js';
 import { cacheFile, defaultIndexCacheDir, indexKey, readCacheFile, writeCacheFile, type IndexFacts } from './index-cache.js';
 import { INDEX_SUFFIX, parseIndex, serializeIndex } from './name-index-cache.js';
@@ -91,6 +93,7 @@ const DW_TAG_const_type = 0x26;
 const DW_TAG_enumerator = 0x28;
 const DW_TAG_volatile_type = 0x35;
 const DW_TAG_restrict_type = 0x37;
+const DW_TAG_module = 0x1e;
 const DW_TAG_namespace = 0x39;
 const DW_TAG_rvalue_reference_type = 0x42;
 const DW_TAG_atomic_type = 0x47;
@@ -131,14 +134,40 @@ export const MAX_TYPE_NESTING = 256;
 /** Offsets of DIEs in .debug_types are kept apart from .debug_info's by this bias. */
 const TYPES_BIAS = 2 ** 44;
 
-interface Node {
-  /** Offset in .debug_info (or TYPES_BIAS + offset in .debug_types). */
-  key: number;
-  tag: number;
-  attrs: Map<number, AttrValue>;
-  children: Node[];
+/** A DIE, its children read when first asked for (unit-dies.ts). */
+class Node {
+  /** Set when the DIE is met among its parent's children. */
   parent?: Node;
-  unit: Unit;
+  private kids?: Node[];
+
+  constructor(
+    /** Offset in .debug_info (or TYPES_BIAS + offset in .debug_types). */
+    readonly key: number,
+    private readonly entry: DieEntry,
+    readonly unit: Unit,
+    private readonly onProblem: (message: string) => void,
+  ) {}
+
+  get tag(): number {
+    return this.entry.tag;
+  }
+
+  get attrs(): Map<number, AttrValue> {
+    return this.entry.attrs;
+  }
+
+  get children(): Node[] {
+    return (this.kids ??= this.unit.dies!.children(this.entry, this.onProblem).map((e) => nodeOf(this.unit, e, this.onProblem, this)));
+  }
+}
+
+/** The one Node of a unit's DIE, so that every path to a DIE meets the same object. */
+function nodeOf(u: Unit, e: DieEntry, onProblem: (message: string) => void, parent?: Node): Node {
+  const key = e.offset + u.bias;
+  let n = u.nodes!.get(key);
+  if (!n) u.nodes!.set(key, (n = new Node(key, e, u, onProblem)));
+  if (parent && !n.parent) n.parent = parent;
+  return n;
 }
 
 interface Unit {
@@ -150,6 +179,8 @@ interface Unit {
   signature?: bigint;
   /** Key of the type unit's type DIE. */
   typeKey?: number;
+  /** Its DIEs, read where asked (root), and the Nodes made of them so far, by key. */
+  dies?: UnitDies;
   root?: Node;
   nodes?: Map<number, Node>;
   /** The unit DIE's attributes, read cheaply. */
@@ -161,7 +192,7 @@ interface Unit {
   files?: (string | undefined)[];
   cu?: CompileUnit;
   /** Subprograms with code, for pc lookups. */
-  functions?: { node: Node; ranges: AddressRange[] }[];
+  functions?: FunctionCode[];
   listUnit?: ListUnit;
   env?: ExprEnv;
   problem?: string;
@@ -177,6 +208,12 @@ interface VarSections extends DwarfSections {
 }
 
 type Attr = { value: AttrValue; node: Node };
+
+/** A function with code: its DIE and address ranges. */
+interface FunctionCode {
+  node: Node;
+  ranges: AddressRange[];
+}
 
 const UNKNOWN_VOID: CType = { kind: 'unknown', name: 'void' };
 /**
@@ -213,6 +250,8 @@ export class DwarfVariables {
   private readonly typeUnits = new Map<bigint, Unit>();
   private readonly typeCache = new Map<Node, CType>();
   private tagIndex?: Map<string, Node[]>;
+  /** addressIndex's answer; null where the file has no sound .debug_aranges. */
+  private aranges?: AddressIndex | null;
   private globalList?: DwarfVariable[];
   private names?: { index: NameIndex; state: NameIndexState };
   /** Problems met reading units (corrupt DIEs); the rest is still read. */
@@ -346,40 +385,38 @@ export class DwarfVariables {
     }
   }
 
-  private tree(u: Unit): Node | undefined {
+  private readonly onProblem = (message: string): void => {
+    this.problems.push(message);
+  };
+
+  /** The unit DIE, the unit's other DIEs read from it where asked; undefined for a unit that cannot be read. */
+  private root(u: Unit): Node | undefined {
     if (u.root || u.problem) return u.root;
-    const nodes = new Map<number, Node>();
-    const stack: Node[] = [];
     try {
-      for (const d of iterateDies(u.sections, u.header)) {
-        const node: Node = { key: d.offset + u.bias, tag: d.tag, attrs: d.attrs, children: [], unit: u };
-        if (d.depth > 0) {
-          const parent = stack[d.depth - 1];
-          if (parent) {
-            node.parent = parent;
-            parent.children.push(node);
-          }
-        }
-        stack.length = d.depth;
-        stack.push(node);
-        nodes.set(node.key, node);
-      }
+      u.dies = new UnitDies(u.sections, u.header, u.bias ? '.debug_types' : '.debug_info');
     } catch (e) {
       if (!(e instanceof DwarfError)) throw e;
       u.problem = e.message;
       this.problems.push(e.message);
+      return undefined;
     }
-    u.nodes = nodes;
-    u.root = stack[0] ?? nodes.values().next().value;
-    return u.root;
+    u.nodes = new Map();
+    return (u.root = u.dies.root && nodeOf(u, u.dies.root, this.onProblem));
   }
 
   /** The DIE at a key (section offset, biased for .debug_types). */
   private dieAt(key: number): Node | undefined {
     const u = this.unitHolding(key);
-    if (!u) return undefined;
-    this.tree(u);
-    return u.nodes?.get(key);
+    if (!u || !this.root(u)) return undefined;
+    const known = u.nodes!.get(key);
+    if (known) return known;
+    try {
+      const e = u.dies!.at(key - u.bias);
+      return e && nodeOf(u, e, this.onProblem);
+    } catch (e) {
+      if (!(e instanceof DwarfError)) throw e;
+      return undefined;
+    }
   }
 
   /** The unit whose DIEs a key falls among, if any. */
@@ -483,23 +520,22 @@ export class DwarfVariables {
   private rangesOf(node: Node): AddressRange[] | undefined {
     const cached = this.rangeCache.get(node);
     if (cached !== undefined) return cached ?? undefined;
-    const r = this.readRanges(node);
+    const r = this.readRanges(node.attrs, node.unit);
     this.rangeCache.set(node, r ?? null);
     return r;
   }
 
-  private readRanges(node: Node): AddressRange[] | undefined {
-    const u = node.unit;
+  private readRanges(attrs: Map<number, AttrValue>, u: Unit): AddressRange[] | undefined {
     const mask = (1n << BigInt(u.header.addressSize * 8)) - 1n;
-    const low = node.attrs.get(DW_AT_low_pc);
-    const high = node.attrs.get(DW_AT_high_pc);
+    const low = attrs.get(DW_AT_low_pc);
+    const high = attrs.get(DW_AT_high_pc);
     if (low && high && typeof low.value === 'bigint' && typeof high.value === 'bigint') {
       const begin = low.value;
       const end = isAddressForm(high.form) ? high.value : begin + high.value;
       if (end <= begin) return [];
       return [{ begin: (begin + this.loadOffset) & mask, end: ((end + this.loadOffset - 1n) & mask) + 1n }];
     }
-    const r = node.attrs.get(DW_AT_ranges);
+    const r = attrs.get(DW_AT_ranges);
     if (r && typeof r.value === 'number') {
       try {
         const lu = this.listUnit(u);
@@ -526,7 +562,7 @@ export class DwarfVariables {
     if (u.ranges) return u.ranges;
     if (u.problem) return (u.ranges = []);
     for (const d of iterateDies(u.sections, u.header, { onlyUnitDie: true })) {
-      const r = this.readRanges({ key: d.offset, tag: d.tag, attrs: d.attrs, children: [], unit: u });
+      const r = this.readRanges(d.attrs, u);
       if (r) u.ranges = r;
     }
     return u.ranges;
@@ -535,7 +571,7 @@ export class DwarfVariables {
   private fileName(u: Unit, index: number): string | undefined {
     if (!u.files) {
       u.files = [];
-      const root = this.tree(u);
+      const root = this.root(u);
       const stmt = root?.attrs.get(DW_AT_stmt_list)?.value;
       const off = typeof stmt === 'number' ? stmt : typeof stmt === 'bigint' ? Number(stmt) : undefined;
       if (off !== undefined && this.sections.line) {
@@ -819,7 +855,7 @@ export class DwarfVariables {
       }
     };
     for (const u of this.units) {
-      const root = this.tree(u);
+      const root = this.root(u);
       if (root) visit(root, 0);
     }
     // Definitions before declarations, unit-level before nested.
@@ -1026,41 +1062,103 @@ export class DwarfVariables {
     };
   }
 
-  private unitFunctions(u: Unit): { node: Node; ranges: AddressRange[] }[] {
+  /**
+   * The functions with code at a unit's top level and in its namespaces (where a C++ member
+   * function's code is: a DIE with DW_AT_specification, as gcc and clang write it, not one in
+   * its class). Functions nested in functions are nestedFunctions'.
+   */
+  private unitFunctions(u: Unit): FunctionCode[] {
     if (u.functions) return u.functions;
-    const out: { node: Node; ranges: AddressRange[] }[] = [];
+    const out: FunctionCode[] = [];
     const visit = (n: Node, depth: number): void => {
       for (const c of n.children) {
         if (c.tag === DW_TAG_subprogram) {
           const r = this.rangesOf(c);
           if (r?.length) out.push({ node: c, ranges: r });
+        } else if (depth < 64 && (c.tag === DW_TAG_namespace || c.tag === DW_TAG_module)) {
+          visit(c, depth + 1);
         }
-        if (depth < 64 && c.children.length && c.tag !== DW_TAG_inlined_subroutine) visit(c, depth + 1);
       }
     };
-    const root = this.tree(u);
+    const root = this.root(u);
     if (root) visit(root, 0);
     return (u.functions = out);
   }
 
-  /** The subprogram DIE whose code holds pc (the smallest, where GNU C nested functions nest). */
-  private functionAt(pc: bigint): Node | undefined {
-    let best: { node: Node; size: bigint } | undefined;
+  /** The functions with code nested in a function's DIE (GNU C nested functions), at any depth. */
+  private nestedFunctions(fn: Node): FunctionCode[] {
+    const out: FunctionCode[] = [];
+    const visit = (n: Node, depth: number): void => {
+      for (const c of n.children) {
+        if (c.tag === DW_TAG_subprogram) {
+          const r = this.rangesOf(c);
+          if (!r?.length) continue;
+          out.push({ node: c, ranges: r });
+        } else if (c.tag !== DW_TAG_lexical_block) continue;
+        if (depth < 64) visit(c, depth + 1);
+      }
+    };
+    visit(fn, 0);
+    return out;
+  }
+
+  /**
+   * The file's .debug_aranges, where it has a sound one: which units hold an address, without
+   * reading the unit DIEs and range lists of the others (a kernel's 2352 units, 3.4 MB of lists).
+   */
+  private addressIndex(): AddressIndex | undefined {
+    if (this.aranges === undefined) {
+      try {
+        this.aranges = this.sections.aranges ? AddressIndex.of(this.sections.aranges, this.loadOffset) : null;
+      } catch (e) {
+        if (!(e instanceof DwarfError)) throw e;
+        this.aranges = null;
+      }
+    }
+    return this.aranges ?? undefined;
+  }
+
+  /**
+   * The units that may hold the function at pc: first those whose address ranges (in
+   * .debug_aranges, or their unit DIE's) hold it, then those that state none.
+   */
+  private unitsAt(pc: bigint): Unit[] {
+    const index = this.addressIndex();
+    const atPc = new Set(index?.unitsAt(pc));
+    const holding: Unit[] = [];
+    const unstated: Unit[] = [];
     for (const u of this.units) {
       if (u.isTypeUnit) continue;
-      const ur = this.unitRanges(u);
-      if (ur && ur.length && !rangesContain(ur, pc)) continue;
-      for (const f of this.unitFunctions(u)) {
-        for (const r of f.ranges) {
-          if (pc >= r.begin && pc < r.end) {
-            const size = f.ranges.reduce((s, x) => s + (x.end - x.begin), 0n);
-            if (!best || size < best.size) best = { node: f.node, size };
-          }
-        }
+      if (index?.units.has(u.header.offset)) {
+        if (atPc.has(u.header.offset)) holding.push(u);
+        continue;
       }
-      if (best) break;
+      const ur = this.unitRanges(u);
+      if (!ur?.length) unstated.push(u);
+      else if (rangesContain(ur, pc)) holding.push(u);
     }
-    return best?.node;
+    return [...holding, ...unstated];
+  }
+
+  /**
+   * The subprogram DIE whose code holds pc: the smallest, where GNU C nested functions nest. Only
+   * the unit's top level is read to find it, then the DIEs of the function found; a nested
+   * function whose code lies apart from its parent's is looked for in every function's DIEs
+   * once no function at the top holds pc.
+   */
+  private functionAt(pc: bigint): Node | undefined {
+    const units = this.unitsAt(pc);
+    for (const u of units) {
+      const outer = smallestAt(this.unitFunctions(u), pc);
+      if (outer) return (smallestAt(this.nestedFunctions(outer.node), pc) ?? outer).node;
+    }
+    for (const u of units) {
+      for (const f of this.unitFunctions(u)) {
+        const inner = smallestAt(this.nestedFunctions(f.node), pc);
+        if (inner) return inner.node;
+      }
+    }
+    return undefined;
   }
 
   /** The children of a scope, looking through lexical blocks without addresses (which gcc once wrote). */
@@ -1295,7 +1393,7 @@ export class DwarfVariables {
     };
     for (const u of this.units) {
       if (u.isTypeUnit) continue;
-      const root = this.tree(u);
+      const root = this.root(u);
       if (root) visit(root, '', 0);
     }
     const defined = new Set(defs.map((d) => d.name));
@@ -1364,6 +1462,17 @@ export class DwarfVariables {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** The function of `fns` whose code holds pc, the smallest where several do. */
+function smallestAt(fns: FunctionCode[], pc: bigint): FunctionCode | undefined {
+  let best: { f: FunctionCode; size: bigint } | undefined;
+  for (const f of fns) {
+    if (!rangesContain(f.ranges, pc)) continue;
+    const size = f.ranges.reduce((sum, r) => sum + (r.end - r.begin), 0n);
+    if (!best || size < best.size) best = { f, size };
+  }
+  return best?.f;
+}
 
 function depthOf(n: Node): number {
   let d = 0;
