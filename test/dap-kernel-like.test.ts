@@ -3,7 +3,7 @@
 // kernel map, entered at its physical address as startup_64 is) with its vmlinux as "symbols".
 // Source breakpoints bind in start_kernel and in list_add, inlined into it: a function inlined
 // where the vCPU stands is a frame of its own, with its parameters, as gdb shows it, and a
-// caller shows its call's line. The call stack unwinds through .debug_frame alone (no frame
+// caller shows its call's line, with a frame for each call inlined there (spawn). The call stack unwinds through .debug_frame alone (no frame
 // pointers, no .eh_frame) to the entry code; locals and globals at -O2 read back what the
 // guest built (a list_head list of task_structs); step in, step by line and step out stay where
 // gdb would; a parameter in a register is right on a function breakpoint; the run ends with the
@@ -171,4 +171,33 @@ test('kernel C at -O2: source breakpoints in start_kernel and in an inlined list
   await dc.continueRequest({ threadId: 1 });
   assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (60 << 1) | 1);
   assert.equal(out.join(''), '60\n', 'what report printed');
+});
+
+test('a caller\'s inlined call is a frame of its own: init_task, called from spawn, inlined into start_kernel; the stack loaded a part at a time as VS Code loads it', { timeout: 300_000 }, async () => {
+  await launch(dc, launchArgs(), async () => {
+    await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'init_task' }] });
+  });
+  assert.equal((await stopped(dc, 60_000)).body.reason, 'function breakpoint');
+  // VS Code with supportsDelayedStackTraceLoading: the top frame first, then the next 19.
+  const top = await dc.stackTraceRequest({ threadId: 1, startFrame: 0, levels: 1 });
+  assert.equal(top.body.stackFrames.length, 1);
+  const rest = await dc.stackTraceRequest({ threadId: 1, startFrame: 1, levels: 19 });
+  const all = await dc.stackTraceRequest({ threadId: 1 });
+  assert.deepEqual([...top.body.stackFrames, ...rest.body.stackFrames], all.body.stackFrames, 'the parts are the whole');
+  assert.equal(all.body.totalFrames, all.body.stackFrames.length);
+  const fs = await frames();
+  const headS = join(KERNEL_LIKE_DIR, 'head.S');
+  assert.deepEqual(fs.map((f) => [f.name, f.file, f.line]), [
+    ['init_task', 'main.c', markLine(guest.source, 'init_task')],
+    ['spawn', 'main.c', markLine(guest.source, 'spawn_call')],
+    ['start_kernel', 'main.c', markLine(guest.source, 'spawn')],
+    ['high', 'head.S', markLine(headS, 'call')],
+  ], show(fs));
+  assert.equal(fs[1].pc, fs[2].pc, 'spawn shares start_kernel\'s machine frame: its return address');
+  assert.ok(inFunction(fs[1].pc, 'start_kernel', '_etext'), hex(fs[1].pc));
+  // start_kernel's own locals in its frame, the loop's i among them: the first time round.
+  const sc = (await dc.scopesRequest({ frameId: all.body.stackFrames[2].id })).body.scopes.find((x) => x.name === 'Locals')!;
+  const locals = new Map((await dc.variablesRequest({ variablesReference: sc.variablesReference })).body.variables.map((v) => [v.name, v.value]));
+  assert.deepEqual([...locals.keys()], ['names', 'head', 'total', 'i']);
+  assert.equal(locals.get('i'), '0');
 });

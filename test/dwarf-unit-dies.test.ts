@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { unitHeaders, type DwarfSections } from '../src/symbols/dwarf/info.js';
 import { UnitDies, type DieEntry } from '../src/symbols/dwarf/unit-dies.js';
 import { DwarfVariables, typeName } from '../src/symbols/dwarf/variables.js';
-import { buildElf, u32, u64, uleb, withLength, SHT_PROGBITS } from './fuzz/elf-builder.js';
+import { abbrev, buildElf, u32, u64, uleb, unit4, SHT_PROGBITS } from './fuzz/elf-builder.js';
 
 const DW_TAG_compile_unit = 0x11;
 const DW_TAG_structure_type = 0x13;
@@ -33,16 +33,6 @@ const DW_FORM_data1 = 0x0b;
 const DW_FORM_ref4 = 0x13;
 const DW_FORM_exprloc = 0x18;
 const DW_FORM_flag_present = 0x19;
-
-/** An abbreviation declaration: code, tag, children flag, (name, form) pairs, 0 0. */
-function abbrev(code: number, tag: number, children: boolean, attrs: [number, number][]): Buffer {
-  return Buffer.concat([uleb(code), uleb(tag), Buffer.from([children ? 1 : 0]), ...attrs.map(([n, f]) => Buffer.concat([uleb(n), uleb(f)])), Buffer.from([0, 0])]);
-}
-
-/** A DWARF 4 unit at .debug_info offset 0 (32-bit DWARF, 8-byte addresses): its DIEs start at 11. */
-function unit4(dies: Buffer): Buffer {
-  return withLength(Buffer.concat([Buffer.from([4, 0]), u32(0), Buffer.from([8]), dies]));
-}
 
 function elf(info: Buffer, abbr: Buffer): Buffer {
   return buildElf({
@@ -76,7 +66,7 @@ test('the function at a pc is found without reading the rest of its unit: a corr
     uleb(7), Buffer.from('g\0'), u32(STRUCT), uleb(9), Buffer.from([0x03]), u64(0x6000n), // g, a struct S at 0x6000
     Buffer.from([0]),
   ]);
-  const dv = DwarfVariables.fromElf(elf(unit4(dies), abbr), 'members.elf', 0n, undefined, { indexCacheDir: null });
+  const dv = DwarfVariables.fromElf(elf(unit4(0, dies), abbr), 'members.elf', 0n, undefined, { indexCacheDir: null });
   const [frame] = dv.framesAt(0x1008n);
   assert.equal(frame?.name, 'f');
   assert.deepEqual(frame.variables.map((v) => `${typeName(v.type)} ${v.name}`), ['int x']);
@@ -108,7 +98,7 @@ test('reading 3000 nested blocks level by level passes over each DIE a bounded n
     uleb(4), Buffer.from('w\0'),
     Buffer.from([0]),
   ]);
-  const info = unit4(dies);
+  const info = unit4(0, dies);
   const sections: DwarfSections = { info, abbrev: abbr };
   const dies2 = new UnitDies(sections, unitHeaders(sections)[0]);
   const problems: string[] = [];

@@ -64,7 +64,7 @@ test('peek while running fills no per-stop cache: the next stop sees its own reg
   const { regs, target } = standIn();
   target.peek(['$rax', '$rsp'], 0, true);
   regs.rax = 99n;
-  assert.equal(target.frames(0)[0].regs.rax, 99n);
+  assert.equal(target.frame(0, 0)!.regs.rax, 99n);
   assert.equal(target.snapshot(0, 0).regs.rax, 99n);
   // stopped, it is evaluate's context (the per-stop model) and so its values
   assert.deepEqual(target.peek(['$rax'], 0, false), [{ value: '99', type: 'int64_t' }]);

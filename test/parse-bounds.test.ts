@@ -20,7 +20,7 @@ import { MAX_SPELL_STEPS } from '../src/symbols/dwarf/types.js';
 import { formatExpression, MAX_FORMAT_NESTING } from '../src/symbols/dwarf/expr.js';
 import { loadGuest } from '../src/vmm/loaders/detect.js';
 import {
-  buildElf, countingBuffer, sleb, symbolTable, u16, u32, u64, uleb, withLength, SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB,
+  abbrev, buildElf, countingBuffer, unit4, sleb, symbolTable, u16, u32, u64, uleb, withLength, SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB,
 } from './fuzz/elf-builder.js';
 import { FakeMemory } from './fuzz/fake-memory.js';
 
@@ -117,16 +117,6 @@ const DW_AT_name = 0x03;
 const DW_AT_external = 0x3f;
 const DW_FORM_strp = 0x0e;
 const DW_FORM_flag_present = 0x19;
-
-/** An abbreviation declaration: code, tag, children flag, (name, form) pairs, 0 0. */
-function abbrev(code: number, tag: number, children: boolean, attrs: [number, number][]): Buffer {
-  return Buffer.concat([uleb(code), uleb(tag), Buffer.from([children ? 1 : 0]), ...attrs.map(([n, f]) => Buffer.concat([uleb(n), uleb(f)])), Buffer.from([0, 0])]);
-}
-
-/** A DWARF 4 unit (32-bit DWARF, 8-byte addresses) with these DIE bytes. */
-function unit4(abbrevOffset: number, dies: Buffer): Buffer {
-  return withLength(Buffer.concat([u16(4), u32(abbrevOffset), Buffer.from([8]), dies]));
-}
 
 test('DWARF: 2000 strp names into a 1 MiB .debug_str with one NUL at its end are cut at MAX_STRING_LENGTH', () => {
   const abbr = Buffer.concat([

@@ -91,6 +91,7 @@ export class KvmDebugSession extends LoggingDebugSession {
       supportsDataBreakpointBytes: true,
       supportsExceptionFilterOptions: true,
       supportsStepBack: true,
+      supportsDelayedStackTraceLoading: true,
       exceptionBreakpointFilters: EXCEPTION_FILTERS,
     };
     this.sendResponse(response);

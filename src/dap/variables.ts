@@ -35,7 +35,7 @@ export class Variables {
   scopes(target: DebugTarget | undefined, frameId: number): DebugProtocol.Scope[] {
     const { vcpu, frame } = DebugTarget.frameRef(frameId);
     const names: (ScopeName | SourceScope)[] = [];
-    const f = target?.frames(vcpu)[frame];
+    const f = target?.frame(vcpu, frame);
     if (f && this.info?.localsAt(f.scopePc, f.inline?.depth).length) names.push('Locals');
     if (this.info?.hasGlobals()) names.push('Globals');
     names.push(...(frame === 0 ? REGISTER_GROUPS : (['Registers'] as const)));
@@ -106,8 +106,8 @@ export class Variables {
 
   /** The Locals or Globals scope of a frame, each variable evaluated in the frame's context. */
   private sourceVariables(target: DebugTarget, scope: SourceScope, vcpu: number, frame: number): DebugProtocol.Variable[] {
-    const f = target.frames(vcpu)[frame];
-    const vars = scope === 'Locals' ? this.info?.localsAt(f.scopePc, f.inline?.depth) ?? [] : (this.info?.globals() ?? []).slice(0, 1000);
+    const f = target.frame(vcpu, frame);
+    const vars = scope === 'Locals' ? (f && this.info?.localsAt(f.scopePc, f.inline?.depth)) ?? [] : (this.info?.globals() ?? []).slice(0, 1000);
     const ctx = target.evalContext(vcpu, frame);
     const seen = new Set<string>();
     return vars.filter((v) => !seen.has(v.name) && seen.add(v.name)).map((v) => {

@@ -95,24 +95,53 @@ export function unwind(m: Machine, vcpu: number, info: DebugInfo | undefined): F
 }
 
 /**
- * The frames with a frame of its own for each function inlined where the innermost one stands
- * (gdb's inline frames): at -O2, code inlined from a callee (a kernel's list and lock helpers)
- * runs in its caller's machine frame, and its parameters and locals are its own DWARF scope's.
- * Only the innermost frame is looked at: its unit is decoded for its locals at every stop
- * anyway, while a caller's would cost its whole unit too (a kernel's: up to a second each on a
- * fast host, ten in the test VM, and all of them for a frame in assembly without DWARF ranges).
+ * A machine frame as the frames shown for it: one of its own for each function inlined where it
+ * stands (gdb's inline frames), innermost first, all sharing its registers. At -O2, code inlined
+ * from a callee (a kernel's list and lock helpers) runs in its caller's machine frame, and its
+ * parameters and locals are its own DWARF scope's; in a caller, the inlined calls are those
+ * the call instruction is in.
  */
-export function withInlinedFrames(frames: Frame[], info: DebugInfo | undefined): Frame[] {
-  const [f, ...callers] = frames;
-  if (!info || !f) return frames;
+function inlinedFrames(f: Frame, info: DebugInfo): Frame[] {
   const scopes = info.scopeFramesAt(f.scopePc);
-  if (scopes.length < 2) return frames;
-  const inlined = scopes.map((s, depth): Frame => {
+  if (scopes.length < 2) return [f];
+  return scopes.map((s, depth): Frame => {
     const call = scopes[depth - 1];
     const location = depth === 0 ? info.lineAt(f.scopePc)
       : call.callFile !== undefined && call.callLine !== undefined ? { file: call.callFile, line: call.callLine, column: 0, address: f.scopePc } : undefined;
     const inner = depth < scopes.length - 1;
     return { ...f, inline: { depth, name: inner ? s.name : undefined, ranges: inner ? s.ranges : undefined, location } };
   });
-  return [...inlined, ...callers];
+}
+
+/**
+ * A vCPU's call stack at a stop: the machine frames, unwound at once, and the frames shown for
+ * them (inlinedFrames), made as far down as a request reaches. A caller's inlined calls cost the
+ * DWARF of its unit (its top level and its function), so a stop that shows only its top frame
+ * (a client loading the stack a part at a time) pays for that frame alone.
+ */
+export class Stack {
+  private readonly shown: Frame[] = [];
+  private made = 0;
+
+  constructor(private readonly machine: Frame[], private readonly info: DebugInfo | undefined) {}
+
+  /** Frame `i` as shown, undefined past the stack's end. */
+  at(i: number): Frame | undefined {
+    return this.upTo(i + 1)[i];
+  }
+
+  /** The frames shown, up to `n` of them (all without `n`). */
+  upTo(n = Infinity): readonly Frame[] {
+    while (this.shown.length < n && this.made < this.machine.length) {
+      const f = this.machine[this.made++];
+      if (this.info) this.shown.push(...inlinedFrames(f, this.info));
+      else this.shown.push(f);
+    }
+    return this.shown;
+  }
+
+  /** How many frames are shown: exact once all are made, else those made and a frame for each machine frame left. */
+  get total(): number {
+    return this.shown.length + this.machine.length - this.made;
+  }
 }

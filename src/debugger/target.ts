@@ -9,7 +9,7 @@ import type { Stop } from '../vmm/debug/stops.js';
 import { GuestError } from '../errors.js';
 import { cpuMode, codeBitness, modeLabel, type CpuMode } from '../x86/modes.js';
 import { EFER_LMA, type Regs } from '../x86/registers.js';
-import { unwind, valueReader, withInlinedFrames, type Frame } from './stack.js';
+import { Stack, unwind, valueReader, type Frame } from './stack.js';
 import type { DebugInfo } from './debug-info.js';
 import type { DebugRegs, Fpu, Sregs } from '../vmm/vcpu.js';
 import type { Breakpoints, BreakpointState } from './breakpoints.js';
@@ -80,7 +80,7 @@ function readOnly(ctx: EvalContext): EvalContext {
 
 export class DebugTarget {
   private readonly snapshots = new Map<number, Snapshot>();
-  private readonly stacks = new Map<number, Frame[]>();
+  private readonly stacks = new Map<number, Stack>();
   private kernelData: KernelData | undefined;
   /** The module list as last read (addresses and names), to see loads and unloads. */
   private modulesSeen: string | undefined;
@@ -156,14 +156,19 @@ export class DebugTarget {
     return codeBitness(this.mode(vcpu));
   }
 
-  /** The call stack (CFI, else frame pointers) with its inlined calls' frames, once per stop. */
-  frames(vcpu: number): Frame[] {
-    let frames = this.stacks.get(vcpu);
-    if (!frames) {
-      frames = withInlinedFrames(unwind(this.machine, vcpu, this.info), this.info);
-      this.stacks.set(vcpu, frames);
+  /** The call stack (CFI, else frame pointers) with its inlined calls' frames, unwound once per stop. */
+  stack(vcpu: number): Stack {
+    let stack = this.stacks.get(vcpu);
+    if (!stack) {
+      stack = new Stack(unwind(this.machine, vcpu, this.info), this.info);
+      this.stacks.set(vcpu, stack);
     }
-    return frames;
+    return stack;
+  }
+
+  /** Frame `frame` of a vCPU's stack; undefined past its end. */
+  frame(vcpu: number, frame: number): Frame | undefined {
+    return this.stack(vcpu).at(frame);
   }
 
   /** The caller's PC and stack pointer, for step out (unwound now, not from the cache). */
@@ -181,7 +186,7 @@ export class DebugTarget {
       let regs = v.getRegs();
       // A caller's registers are those the unwinder restored; an inlined call's frame (frame > 0
       // too) shares the vCPU's. Frame 0 needs no unwinding.
-      const f = frame > 0 ? this.frames(vcpu)[frame] : undefined;
+      const f = frame > 0 ? this.frame(vcpu, frame) : undefined;
       if (f?.caller) regs = { ...regs, ...f.regs, rip: f.pc };
       let debug: Snapshot['debug'] | undefined;
       let fpu: Snapshot['fpu'] | undefined;
@@ -267,8 +272,7 @@ export class DebugTarget {
    */
   evalContext(vcpu: number, frame = 0): EvalContext {
     const info = this.info;
-    const frames = this.frames(vcpu);
-    const f = frames[frame] ?? frames[0];
+    const f = this.frame(vcpu, frame) ?? this.frame(vcpu, 0)!;
     const read = valueReader(this.machine, vcpu);
     const variable = (name: string) => {
       const v = info?.localsAt(f.scopePc, f.inline?.depth).find((x) => x.name === name) ?? info?.globalNamed(name);
@@ -457,7 +461,7 @@ export class DebugTarget {
   /** One step of a vCPU; a breakpoint met on the way is judged (and reported) like a run's. */
   async step(vcpu: number, kind: StepKind): Promise<Reported> {
     // Out of an inlined function: out of its code, not out of the machine frame it shares.
-    const inlined = kind === 'out' ? this.frames(vcpu)[0]?.inline?.ranges : undefined;
+    const inlined = kind === 'out' ? this.frame(vcpu, 0)?.inline?.ranges : undefined;
     this.invalidate();
     if (kind === 'backInstruction' || kind === 'backLine') return this.reverse.step(vcpu, kind === 'backLine');
     const s = this.stepper;

@@ -315,3 +315,13 @@ export function pvhElf(bits: 32 | 64, descLen: 4 | 8): Buffer {
     segments: [{ paddr: 0x100000n, data: Buffer.from([0xf4, 0xeb, 0xfd]) }, { paddr: 0x101000n, data: notes, type: PT_NOTE }],
   });
 }
+
+/** A DWARF abbreviation declaration: code, tag, children flag, (name, form) pairs, 0 0. */
+export function abbrev(code: number, tag: number, children: boolean, attrs: [number, number][]): Buffer {
+  return Buffer.concat([uleb(code), uleb(tag), Buffer.from([children ? 1 : 0]), ...attrs.map(([n, f]) => Buffer.concat([uleb(n), uleb(f)])), Buffer.from([0, 0])]);
+}
+
+/** A DWARF 4 unit (32-bit DWARF, 8-byte addresses) with these DIE bytes: at offset 0, its DIEs start at 11. */
+export function unit4(abbrevOffset: number, dies: Buffer): Buffer {
+  return withLength(Buffer.concat([u16(4), u32(abbrevOffset), Buffer.from([8]), dies]));
+}

@@ -11,10 +11,11 @@ const sourceOf = (file: string) => new Source(basename(file), file);
 
 /** Frames `start` to `start + levels` of a vCPU's stack (all of them without `levels`). */
 export function stackFrames(target: DebugTarget, info: DebugInfo | undefined, vcpu: number, start = 0, levels?: number): DebugProtocol.StackTraceResponse['body'] {
-  const frames = target.frames(vcpu);
+  const stack = target.stack(vcpu);
+  const frames = stack.upTo(levels ? start + levels : undefined);
   return {
-    totalFrames: frames.length,
-    stackFrames: frames.slice(start, start + (levels || frames.length)).map((f, i) => {
+    totalFrames: stack.total,
+    stackFrames: frames.slice(start, levels ? start + levels : undefined).map((f, i) => {
       // A caller is inside its call: its line and function are those of the call instruction
       // (scopePc, as gdb looks them up), not of the return address, which at -O2 often starts
       // the next line, an inlined callee's line or, after a call that never returns, the next

@@ -391,7 +391,7 @@ export class DwarfVariables {
 
   /** The unit DIE, the unit's other DIEs read from it where asked; undefined for a unit that cannot be read. */
   private root(u: Unit): Node | undefined {
-    if (u.root || u.problem) return u.root;
+    if (u.dies || u.problem) return u.root;
     try {
       u.dies = new UnitDies(u.sections, u.header, u.bias ? '.debug_types' : '.debug_info');
     } catch (e) {

@@ -34,10 +34,16 @@ static void list_add(struct list_head *new, struct list_head *head)
 
 static __attribute__((noinline)) void init_task(struct task_struct *t, int pid, const char *name)
 {
-  t->pid = pid;
+  t->pid = pid; /* MARK:init_task */
   t->state = 0;
   for (int i = 0; i < 15 && name[i]; i++)
     t->comm[i] = name[i];
+}
+
+/* init_task's caller, inlined into start_kernel's loop: a caller's inlined call is a frame of its own. */
+static inline __attribute__((always_inline)) void spawn(struct task_struct *t, int pid, const char *name)
+{
+  init_task(t, pid, name); /* MARK:spawn_call */
 }
 
 __attribute__((noinline)) long sum_pids(struct list_head *head)
@@ -72,7 +78,7 @@ void start_kernel(void)
   long total;
 
   for (int i = 0; i < 3; i++) { /* MARK:loop */
-    init_task(&tasks[i], i + 1, names[i]);
+    spawn(&tasks[i], i + 1, names[i]); /* MARK:spawn */
     list_add(&tasks[i].tasks, &head); /* MARK:list_add */
   }
   total = sum_pids(&head); /* MARK:total */
