@@ -73,6 +73,8 @@ interface Round {
   /** kvmdbg: the rest of the stack after the locals (frames 1 to 19), ms, and every frame's name. */
   restMs?: number;
   stack?: string[];
+  /** kvmdbg: the adapter's peak RSS when the locals are shown, before the rest of the stack, MB. */
+  atLocalsMb?: number;
   rssMb: number;
   /**
    * The guest's RAM in that RSS: kvmdbg, the resident part of its MEMORY-sized mappings (guest
@@ -125,6 +127,7 @@ async function kvmdbg(): Promise<Round> {
     if (!localsScope) throw new Error(`no Locals scope: ${scopes.map((s) => s.name).join(', ')}`);
     const vars = (await dc.request('variables', { variablesReference: localsScope.variablesReference })).variables as { name: string; value: string }[];
     const t3 = performance.now();
+    const atLocalsMb = peakRssMb(dc.proc.pid);
     const rest = (await dc.request('stackTrace', { threadId, startFrame: 1, levels: 19 })).stackFrames as { name: string; line: number }[];
     const t4 = performance.now();
     const rssMb = peakRssMb(dc.proc.pid);
@@ -132,7 +135,7 @@ async function kvmdbg(): Promise<Round> {
     return {
       stopMs: t2 - t0, launchToStopMs: t2 - t1, localsMs: t3 - t2,
       phases: { initialized: tInit - t1, set: tSet - t1, configured: tConf - t1, stackTrace: tStack - t2 }, rssMb, guestMb,
-      restMs: t4 - t3, stack: [top, ...rest].map((f: { name: string; line: number }) => `${f.name}:${f.line}`),
+      restMs: t4 - t3, atLocalsMb, stack: [top, ...rest].map((f: { name: string; line: number }) => `${f.name}:${f.line}`),
       pc: top.instructionPointerReference, locals: vars.map((v) => `${v.name} = ${v.value}`),
       note: `bp ${bp.verified ? 'verified' : 'pending'} at set (${bp.message ?? ''}), stop reason ${stop.reason}`,
     };
@@ -200,7 +203,7 @@ async function main(): Promise<void> {
       console.log(`round ${r + 1}/${rounds} ${name.padEnd(6)}: spawn to stop ${s(x.stopMs)}, launch to stop ${s(x.launchToStopMs)}, ` +
         `locals ${s(x.localsMs)}, peak RSS ${x.rssMb.toFixed(0)} MB (${name === 'gdb' ? 'QEMU' : 'guest RAM'} ${x.guestMb.toFixed(0)} MB), pc ${x.pc}${x.note ? `; ${x.note}` : ''}` +
         (x.phases ? `; from launch: initialized ${s(x.phases.initialized)}, breakpoint set ${s(x.phases.set)}, configurationDone answered ${s(x.phases.configured)}; top frame ${s(x.phases.stackTrace)}; ` +
-          `the rest of the stack ${s(x.restMs)}` : ''));
+          `the rest of the stack ${s(x.restMs)}; peak RSS at the locals ${x.atLocalsMb?.toFixed(0)} MB` : ''));
       if (r === 0) console.log(`  ${name} locals: ${x.locals.join('; ')}${x.stack ? `\n  ${name} stack: ${x.stack.join(' < ')}` : ''}`);
     }
   }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { unitHeaders, type DwarfSections } from '../src/symbols/dwarf/info.js';
 import { UnitDies, type DieEntry } from '../src/symbols/dwarf/unit-dies.js';
 import { DwarfVariables, typeName } from '../src/symbols/dwarf/variables.js';
-import { abbrev, buildElf, u32, u64, uleb, unit4, SHT_PROGBITS } from './fuzz/elf-builder.js';
+import { abbrev, buildElf, u32, u64, uleb, unit4, withLength, SHT_PROGBITS } from './fuzz/elf-builder.js';
 
 const DW_TAG_compile_unit = 0x11;
 const DW_TAG_structure_type = 0x13;
@@ -124,4 +124,36 @@ test('reading 3000 nested blocks level by level passes over each DIE a bounded n
   assert.equal(v.attrs.get(DW_AT_name)?.value, 'v');
   assert.deepEqual(problems, []);
   assert.ok(dies2.passed <= 3 * depth, `${dies2.passed} DIEs read past for ${depth} levels`);
+});
+
+test('a pc .debug_aranges gives to a unit is looked for in that unit alone; one it gives to none, in the units without a set', () => {
+  const abbr = Buffer.concat([
+    abbrev(1, DW_TAG_compile_unit, true, [[DW_AT_low_pc, DW_FORM_addr], [DW_AT_high_pc, DW_FORM_data8]]),
+    abbrev(2, DW_TAG_compile_unit, true, []),
+    abbrev(3, DW_TAG_subprogram, false, [[DW_AT_name, DW_FORM_string], [DW_AT_low_pc, DW_FORM_addr], [DW_AT_high_pc, DW_FORM_data8]]),
+    Buffer.from([0]),
+  ]);
+  // Unit A: code at [0x1000, 0x1100) and no function (assembly); unit B: no ranges of its own and
+  // no set, with a function over A's code (which no valid file has) and one at 0x2000.
+  const a = unit4(0, Buffer.concat([uleb(1), u64(0x1000n), u64(0x100n), Buffer.from([0])]));
+  const b = unit4(0, Buffer.concat([
+    uleb(2),
+    uleb(3), Buffer.from('overlaps\0'), u64(0x1000n), u64(0x10n),
+    uleb(3), Buffer.from('h\0'), u64(0x2000n), u64(0x10n),
+    Buffer.from([0]),
+  ]));
+  // One .debug_aranges set, for unit A: header (12 bytes), padding to 16, then (address, length) pairs.
+  const aranges = withLength(Buffer.concat([Buffer.from([2, 0]), u32(0), Buffer.from([8, 0]), Buffer.alloc(4), u64(0x1000n), u64(0x100n), u64(0n), u64(0n)]));
+  const image = buildElf({
+    segments: [{ paddr: 0x100000n, data: Buffer.from([0xf4]) }],
+    sections: [
+      { name: '.debug_info', type: SHT_PROGBITS, data: Buffer.concat([a, b]) },
+      { name: '.debug_abbrev', type: SHT_PROGBITS, data: abbr },
+      { name: '.debug_aranges', type: SHT_PROGBITS, data: aranges },
+    ],
+  });
+  const dv = DwarfVariables.fromElf(image, 'aranges.elf', 0n, undefined, { indexCacheDir: null });
+  assert.deepEqual(dv.framesAt(0x1008n).map((f) => f.name), [], 'unit A\'s code: unit B is not read');
+  assert.deepEqual(dv.framesAt(0x2008n).map((f) => f.name), ['h'], 'no set holds 0x2008: unit B is');
+  assert.deepEqual(dv.problems, []);
 });

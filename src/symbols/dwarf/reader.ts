@@ -145,6 +145,18 @@ export class ByteReader {
   }
   /** ULEB128 that must fit a JavaScript number (counts, indexes, register numbers). */
   ulebN(what = 'ULEB128'): number {
+    // Up to 7 bytes (49 bits) in numbers: DWARF's codes, tags, forms, lengths and indexes, read
+    // millions of times at a kernel's launch; a longer one through uleb's bigints.
+    const start = this.pos;
+    let result = 0;
+    let scale = 1;
+    for (let i = 0; i < 7; i++) {
+      const b = this.u8(what);
+      result += (b & 0x7f) * scale;
+      if (!(b & 0x80)) return result;
+      scale *= 128;
+    }
+    this.pos = start;
     const v = this.uleb(what);
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new DwarfError(`${this.section}: ${what} ${v} is too large`);
     return Number(v);

@@ -1119,43 +1119,52 @@ export class DwarfVariables {
   }
 
   /**
-   * The units that may hold the function at pc: first those whose address ranges (in
-   * .debug_aranges, or their unit DIE's) hold it, then those that state none.
+   * The groups of units that may hold the function at pc, each read only if the groups before
+   * it hold no function there: the units whose .debug_aranges set holds pc; where none does,
+   * the units without a set, those whose unit DIE's ranges hold pc first, then those that state
+   * none. (Reading a unit DIE touches its part of .debug_info, up to a 2 MiB huge page of
+   * resident memory each where transparent huge pages are always on: a kernel's 50 units without
+   * a set hold no code, and a stop in code .debug_aranges places never reads them.)
    */
-  private unitsAt(pc: bigint): Unit[] {
+  private *unitGroupsAt(pc: bigint): Generator<Unit[]> {
     const index = this.addressIndex();
-    const atPc = new Set(index?.unitsAt(pc));
+    const listed = (u: Unit) => index?.units.has(u.header.offset) ?? false;
+    const code = this.units.filter((u) => !u.isTypeUnit);
+    if (index) {
+      const atPc = new Set(index.unitsAt(pc));
+      const claimed = code.filter((u) => listed(u) && atPc.has(u.header.offset));
+      yield claimed;
+      // pc is the code of a unit that says so (assembly without functions, say): no other unit's.
+      if (claimed.length) return;
+    }
     const holding: Unit[] = [];
     const unstated: Unit[] = [];
-    for (const u of this.units) {
-      if (u.isTypeUnit) continue;
-      if (index?.units.has(u.header.offset)) {
-        if (atPc.has(u.header.offset)) holding.push(u);
-        continue;
-      }
+    for (const u of code) {
+      if (listed(u)) continue;
       const ur = this.unitRanges(u);
       if (!ur?.length) unstated.push(u);
       else if (rangesContain(ur, pc)) holding.push(u);
     }
-    return [...holding, ...unstated];
+    yield [...holding, ...unstated];
   }
 
   /**
    * The subprogram DIE whose code holds pc: the smallest, where GNU C nested functions nest. Only
-   * the unit's top level is read to find it, then the DIEs of the function found; a nested
+   * a unit's top level is read to find it, then the DIEs of the function found; a nested
    * function whose code lies apart from its parent's is looked for in every function's DIEs
    * once no function at the top holds pc.
    */
   private functionAt(pc: bigint): Node | undefined {
-    const units = this.unitsAt(pc);
-    for (const u of units) {
-      const outer = smallestAt(this.unitFunctions(u), pc);
-      if (outer) return (smallestAt(this.nestedFunctions(outer.node), pc) ?? outer).node;
-    }
-    for (const u of units) {
-      for (const f of this.unitFunctions(u)) {
-        const inner = smallestAt(this.nestedFunctions(f.node), pc);
-        if (inner) return inner.node;
+    for (const units of this.unitGroupsAt(pc)) {
+      for (const u of units) {
+        const outer = smallestAt(this.unitFunctions(u), pc);
+        if (outer) return (smallestAt(this.nestedFunctions(outer.node), pc) ?? outer).node;
+      }
+      for (const u of units) {
+        for (const f of this.unitFunctions(u)) {
+          const inner = smallestAt(this.nestedFunctions(f.node), pc);
+          if (inner) return inner.node;
+        }
       }
     }
     return undefined;
