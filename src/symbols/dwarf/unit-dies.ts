@@ -14,9 +14,18 @@ export interface DieEntry {
   offset: number;
   tag: number;
   hasChildren: boolean;
-  attrs: Map<number, AttrValue>;
+  /**
+   * Its attributes, decoded when first asked for: a unit's top level is mostly types and
+   * prototypes that finding a function only needs the tags of. One that cannot be decoded
+   * (a string offset past .debug_str, say) gives the attributes before it, and a problem.
+   */
+  readonly attrs: Map<number, AttrValue>;
+  /** Whether its abbreviation has attribute `name` (its value not decoded). */
+  declares(name: number): boolean;
   /** Just past its attributes: where its children begin, if it has any. */
   attrsEnd: number;
+  /** DW_AT_sibling's offset, where it has one. */
+  sibling?: number;
 }
 
 export class UnitDies {
@@ -35,7 +44,9 @@ export class UnitDies {
   passed = 0;
 
   /** Throws a DwarfError where the unit's abbreviations or its unit DIE cannot be read. */
-  constructor(sections: DwarfSections, private readonly unit: UnitHeader, section = '.debug_info') {
+  constructor(
+    sections: DwarfSections, private readonly unit: UnitHeader, private readonly onProblem: (message: string) => void, section = '.debug_info',
+  ) {
     if (!sections.info) throw new DwarfError(`${section} is missing`);
     if (!sections.abbrev) throw new DwarfError('.debug_abbrev is missing');
     this.info = sections.info;
@@ -46,9 +57,19 @@ export class UnitDies {
     const r = this.reader(unit.dieOffset);
     const code = r.ulebN('abbreviation code');
     if (code === 0) return;
+    const ab = this.abbrev(code, unit.dieOffset);
     const pending: AbbrevAttr[] = [];
-    this.root = this.decode(r, unit.dieOffset, code, pending);
-    applyUnitBases(this.root.attrs, pending, this.ctx);
+    const attrs = new Map<number, AttrValue>();
+    for (const a of ab.attrs) {
+      const v = readForm(r, a.form, this.ctx, a.implicitConst);
+      if (v.pending) pending.push(a);
+      attrs.set(a.name, { form: v.form, value: v.value });
+    }
+    applyUnitBases(attrs, pending, this.ctx);
+    this.root = {
+      offset: unit.dieOffset, tag: ab.tag, hasChildren: ab.hasChildren, attrs, attrsEnd: r.pos,
+      declares: (name) => ab.attrs.some((a) => a.name === name),
+    };
   }
 
   /**
@@ -69,7 +90,7 @@ export class UnitDies {
    * where that points forward, else read past without decoding them. A DwarfError part way
    * goes to `onProblem`, with the children read before it returned.
    */
-  children(d: DieEntry, onProblem: (message: string) => void): DieEntry[] {
+  children(d: DieEntry): DieEntry[] {
     const out: DieEntry[] = [];
     if (!d.hasChildren) return out;
     const r = this.reader(d.attrsEnd);
@@ -87,7 +108,7 @@ export class UnitDies {
       }
     } catch (e) {
       if (!(e instanceof DwarfError)) throw e;
-      onProblem(e.message);
+      this.onProblem(e.message);
     }
     return out;
   }
@@ -96,16 +117,52 @@ export class UnitDies {
     return new ByteReader(this.info, this.section, offset, this.unit.end);
   }
 
-  private decode(r: ByteReader, offset: number, code: number, pending?: AbbrevAttr[]): DieEntry {
+  private abbrev(code: number, offset: number): Abbrev {
     const ab = this.abbrevs.get(code);
     if (!ab) throw new DwarfError(`${this.section}: DIE at 0x${offset.toString(16)} uses unknown abbreviation ${code}`);
-    const attrs = new Map<number, AttrValue>();
+    return ab;
+  }
+
+  /** The DIE whose code `r` has just read: read past its attributes, DW_AT_sibling's value kept. */
+  private decode(r: ByteReader, offset: number, code: number): DieEntry {
+    const ab = this.abbrev(code, offset);
+    const start = r.pos;
+    let sibling: number | undefined;
     for (const a of ab.attrs) {
-      const v = readForm(r, a.form, this.ctx, a.implicitConst);
-      if (v.pending) pending?.push(a);
-      attrs.set(a.name, { form: v.form, value: v.value });
+      if (a.name !== DW_AT_sibling) skipForm(r, a.form, this.ctx);
+      else {
+        const v = readForm(r, a.form, this.ctx, a.implicitConst).value;
+        if (typeof v === 'number') sibling = v;
+      }
     }
-    return { offset, tag: ab.tag, hasChildren: ab.hasChildren, attrs, attrsEnd: r.pos };
+    const e = this.entry(offset, ab, start, r.pos);
+    if (sibling !== undefined) e.sibling = sibling;
+    return e;
+  }
+
+  private entry(offset: number, ab: Abbrev, start: number, end: number): DieEntry {
+    let attrs: Map<number, AttrValue> | undefined;
+    const read = (): Map<number, AttrValue> => {
+      const out = new Map<number, AttrValue>();
+      const r = new ByteReader(this.info, this.section, start, end);
+      try {
+        for (const a of ab.attrs) {
+          const v = readForm(r, a.form, this.ctx, a.implicitConst);
+          out.set(a.name, { form: v.form, value: v.value });
+        }
+      } catch (e) {
+        if (!(e instanceof DwarfError)) throw e;
+        this.onProblem(e.message);
+      }
+      return out;
+    };
+    return {
+      offset, tag: ab.tag, hasChildren: ab.hasChildren, attrsEnd: end,
+      get attrs() {
+        return (attrs ??= read());
+      },
+      declares: (name) => ab.attrs.some((a) => a.name === name),
+    };
   }
 
   /** Just past the subtree of a DIE with children. */
@@ -113,8 +170,8 @@ export class UnitDies {
     const known = this.ends.get(d.offset);
     if (known !== undefined) return known;
     // Only forward: a sibling pointing back (a corrupt file) would loop.
-    const sibling = d.attrs.get(DW_AT_sibling)?.value;
-    if (typeof sibling === 'number' && sibling > d.attrsEnd && sibling <= this.unit.end) return sibling;
+    const sibling = d.sibling;
+    if (sibling !== undefined && sibling > d.attrsEnd && sibling <= this.unit.end) return sibling;
     const r = this.reader(d.attrsEnd);
     const open = [d.offset];
     while (open.length && !r.atEnd) {
@@ -129,8 +186,7 @@ export class UnitDies {
         r.pos = end;
         continue;
       }
-      const ab = this.abbrevs.get(code);
-      if (!ab) throw new DwarfError(`${this.section}: DIE at 0x${offset.toString(16)} uses unknown abbreviation ${code}`);
+      const ab = this.abbrev(code, offset);
       this.passed++;
       for (const a of ab.attrs) skipForm(r, a.form, this.ctx);
       if (ab.hasChildren) open.push(offset);

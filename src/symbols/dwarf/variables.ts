@@ -145,7 +145,6 @@ class Node {
     readonly key: number,
     private readonly entry: DieEntry,
     readonly unit: Unit,
-    private readonly onProblem: (message: string) => void,
   ) {}
 
   get tag(): number {
@@ -157,15 +156,20 @@ class Node {
   }
 
   get children(): Node[] {
-    return (this.kids ??= this.unit.dies!.children(this.entry, this.onProblem).map((e) => nodeOf(this.unit, e, this.onProblem, this)));
+    return (this.kids ??= this.unit.dies!.children(this.entry).map((e) => nodeOf(this.unit, e, this)));
+  }
+
+  /** Whether the DIE has attribute `name` of its own, without decoding its attributes. */
+  declares(name: number): boolean {
+    return this.entry.declares(name);
   }
 }
 
 /** The one Node of a unit's DIE, so that every path to a DIE meets the same object. */
-function nodeOf(u: Unit, e: DieEntry, onProblem: (message: string) => void, parent?: Node): Node {
+function nodeOf(u: Unit, e: DieEntry, parent?: Node): Node {
   const key = e.offset + u.bias;
   let n = u.nodes!.get(key);
-  if (!n) u.nodes!.set(key, (n = new Node(key, e, u, onProblem)));
+  if (!n) u.nodes!.set(key, (n = new Node(key, e, u)));
   if (parent && !n.parent) n.parent = parent;
   return n;
 }
@@ -393,7 +397,7 @@ export class DwarfVariables {
   private root(u: Unit): Node | undefined {
     if (u.dies || u.problem) return u.root;
     try {
-      u.dies = new UnitDies(u.sections, u.header, u.bias ? '.debug_types' : '.debug_info');
+      u.dies = new UnitDies(u.sections, u.header, this.onProblem, u.bias ? '.debug_types' : '.debug_info');
     } catch (e) {
       if (!(e instanceof DwarfError)) throw e;
       u.problem = e.message;
@@ -401,7 +405,7 @@ export class DwarfVariables {
       return undefined;
     }
     u.nodes = new Map();
-    return (u.root = u.dies.root && nodeOf(u, u.dies.root, this.onProblem));
+    return (u.root = u.dies.root && nodeOf(u, u.dies.root));
   }
 
   /** The DIE at a key (section offset, biased for .debug_types). */
@@ -412,7 +416,7 @@ export class DwarfVariables {
     if (known) return known;
     try {
       const e = u.dies!.at(key - u.bias);
-      return e && nodeOf(u, e, this.onProblem);
+      return e && nodeOf(u, e);
     } catch (e) {
       if (!(e instanceof DwarfError)) throw e;
       return undefined;
@@ -1073,7 +1077,7 @@ export class DwarfVariables {
     const visit = (n: Node, depth: number): void => {
       for (const c of n.children) {
         if (c.tag === DW_TAG_subprogram) {
-          const r = this.rangesOf(c);
+          const r = hasCode(c) ? this.rangesOf(c) : undefined;
           if (r?.length) out.push({ node: c, ranges: r });
         } else if (depth < 64 && (c.tag === DW_TAG_namespace || c.tag === DW_TAG_module)) {
           visit(c, depth + 1);
@@ -1091,7 +1095,7 @@ export class DwarfVariables {
     const visit = (n: Node, depth: number): void => {
       for (const c of n.children) {
         if (c.tag === DW_TAG_subprogram) {
-          const r = this.rangesOf(c);
+          const r = hasCode(c) ? this.rangesOf(c) : undefined;
           if (!r?.length) continue;
           out.push({ node: c, ranges: r });
         } else if (c.tag !== DW_TAG_lexical_block) continue;
@@ -1471,6 +1475,14 @@ export class DwarfVariables {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * Whether a DIE's abbreviation gives it code (DW_AT_low_pc or DW_AT_ranges): a unit's prototypes
+ * are subprograms too, and are passed over without decoding their attributes.
+ */
+function hasCode(n: Node): boolean {
+  return n.declares(DW_AT_low_pc) || n.declares(DW_AT_ranges);
+}
 
 /** The function of `fns` whose code holds pc, the smallest where several do. */
 function smallestAt(fns: FunctionCode[], pc: bigint): FunctionCode | undefined {
