@@ -59,17 +59,9 @@ export class UnitDies {
     if (code === 0) return;
     const ab = this.abbrev(code, unit.dieOffset);
     const pending: AbbrevAttr[] = [];
-    const attrs = new Map<number, AttrValue>();
-    for (const a of ab.attrs) {
-      const v = readForm(r, a.form, this.ctx, a.implicitConst);
-      if (v.pending) pending.push(a);
-      attrs.set(a.name, { form: v.form, value: v.value });
-    }
+    const attrs = this.readAttrs(r, ab, pending);
     applyUnitBases(attrs, pending, this.ctx);
-    this.root = {
-      offset: unit.dieOffset, tag: ab.tag, hasChildren: ab.hasChildren, attrs, attrsEnd: r.pos,
-      declares: (name) => ab.attrs.some((a) => a.name === name),
-    };
+    this.root = { offset: unit.dieOffset, tag: ab.tag, hasChildren: ab.hasChildren, attrs, attrsEnd: r.pos, declares: declaresOf(ab) };
   }
 
   /**
@@ -140,16 +132,22 @@ export class UnitDies {
     return e;
   }
 
+  /** The attributes at `r` (into `out` as far as they decode; a DwarfError after). */
+  private readAttrs(r: ByteReader, ab: Abbrev, pending?: AbbrevAttr[], out = new Map<number, AttrValue>()): Map<number, AttrValue> {
+    for (const a of ab.attrs) {
+      const v = readForm(r, a.form, this.ctx, a.implicitConst);
+      if (v.pending) pending?.push(a);
+      out.set(a.name, { form: v.form, value: v.value });
+    }
+    return out;
+  }
+
   private entry(offset: number, ab: Abbrev, start: number, end: number): DieEntry {
     let attrs: Map<number, AttrValue> | undefined;
     const read = (): Map<number, AttrValue> => {
       const out = new Map<number, AttrValue>();
-      const r = new ByteReader(this.info, this.section, start, end);
       try {
-        for (const a of ab.attrs) {
-          const v = readForm(r, a.form, this.ctx, a.implicitConst);
-          out.set(a.name, { form: v.form, value: v.value });
-        }
+        this.readAttrs(new ByteReader(this.info, this.section, start, end), ab, undefined, out);
       } catch (e) {
         if (!(e instanceof DwarfError)) throw e;
         this.onProblem(e.message);
@@ -157,11 +155,10 @@ export class UnitDies {
       return out;
     };
     return {
-      offset, tag: ab.tag, hasChildren: ab.hasChildren, attrsEnd: end,
+      offset, tag: ab.tag, hasChildren: ab.hasChildren, attrsEnd: end, declares: declaresOf(ab),
       get attrs() {
         return (attrs ??= read());
       },
-      declares: (name) => ab.attrs.some((a) => a.name === name),
     };
   }
 
@@ -193,4 +190,8 @@ export class UnitDies {
     }
     return r.pos;
   }
+}
+
+function declaresOf(ab: Abbrev): (name: number) => boolean {
+  return (name) => ab.attrs.some((a) => a.name === name);
 }
