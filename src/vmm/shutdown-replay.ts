@@ -22,7 +22,7 @@
 // first. Each is reported as such, with the base's state as the best one known.
 import * as abi from './kvm/abi.js';
 import { EINTR, SysError } from './kvm/sys.js';
-import { VCPU_EVENTS_AT, VCPU_STATE_BYTES, type Vcpu } from './vcpu.js';
+import { VCPU_STATE_BYTES, stateDifferences, type Vcpu } from './vcpu.js';
 import type { Checkpoint } from './checkpoint.js';
 import { GPR, RFLAGS_IF } from '../x86/registers.js';
 
@@ -58,9 +58,11 @@ export function replayToShutdown(v: Vcpu, cp: Checkpoint, limits: ReplayLimits):
   const now = Buffer.alloc(VCPU_STATE_BYTES);
   if (second.kind === 'done') v.captureState(now);
   // Registers and special registers; the events may differ in what waits to be injected.
-  if (second.kind !== 'done' || !now.subarray(0, VCPU_EVENTS_AT).equals(atFault.subarray(0, VCPU_EVENTS_AT))) {
+  const differ = second.kind === 'done' ? stateDifferences(now, atFault) : [];
+  if (second.kind !== 'done' || differ.length) {
     cp.rollBack(v);
-    return { ok: false, why: second.kind === 'failed' ? second.why : `a second replay did not arrive at the same state (${second.kind === 'done' ? 'the registers differ' : 'it shut down earlier'}): the run was not reproducible` };
+    const how = second.kind === 'done' ? `${differ.join(', ')} differ` : 'it shut down earlier';
+    return { ok: false, why: second.kind === 'failed' ? second.why : `a second replay did not arrive at the same state (${how}): the run was not reproducible` };
   }
   return { ok: true, steps: first.steps };
 }

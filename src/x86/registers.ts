@@ -53,6 +53,8 @@ export type Sregs = Record<SegmentName, Segment> & {
 export const RFLAGS_TF = 0x100n;
 export const RFLAGS_IF = 0x200n;
 export const RFLAGS_DF = 0x400n;
+/** Resume flag: set on an instruction restarted after a fault, so its breakpoint does not fire again. */
+export const RFLAGS_RF = 0x10000n;
 export const EFER_LMA = 0x400n;
 /** DR6.BS, single step (a number: KVM reports DR6 in a 32-bit word of kvm_run). */
 export const DR6_BS = 0x4000;
