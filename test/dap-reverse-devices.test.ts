@@ -340,7 +340,7 @@ async function exitsLive(): Promise<void> {
   assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (0x21 << 1) | 1);
 }
 
-test('exceptions the guest raises while recording, their frames elsewhere: ud2 through IST1, a page fault through IST2, a syscall (R11, no frame); back across each and forward again, exact', async () => {
+test('exceptions the guest raises while recording, their frames elsewhere: ud2 through IST1, a page fault through IST2, a division by zero on its own stack, a syscall (R11, no frame); back across each and forward again, exact', async () => {
   const g = buildFlat64('exceptions64');
   const s = g.syms;
   const DATA = [{ from: s.ist1, to: s.ist2_top }, { from: 0x6fc0n, to: 0x7000n }, { from: s.counts, to: s.counts_end }, { from: 0x3010n, to: 0x3018n }, { from: 0x400000n, to: 0x400008n }];
@@ -350,9 +350,10 @@ test('exceptions the guest raises while recording, their frames elsewhere: ud2 t
   // each handler entered at its first instruction, on its own stack
   assert.equal(run.at.find((x) => x.pc === s.ud_handler)?.rsp, s.ist1_top - 40n, '#UD\'s frame on IST1');
   assert.equal(run.at.find((x) => x.pc === s.pf_handler)?.rsp, s.ist2_top - 48n, '#PF\'s frame and error code on IST2');
+  assert.equal(run.at.find((x) => x.pc === s.de_handler)?.rsp, 0x7000n - 40n, '#DE\'s frame on the stack it ran on');
   assert.equal(run.at.find((x) => x.pc === s.sys_handler)?.rsp, 0x7000n, 'syscall pushes nothing');
-  const counts = await readMem(s.counts, 32);
-  assert.deepEqual([0, 8, 16, 24].map((o) => counts.readBigUInt64LE(o)), [1n, 0x400000n, 2n, 1n], 'one #UD, a write fault at 4 MiB (error code 2), one syscall');
+  const counts = await readMem(s.counts, 40);
+  assert.deepEqual([0, 8, 16, 24, 32].map((o) => counts.readBigUInt64LE(o)), [1n, 0x400000n, 2n, 1n, 1n], 'one #UD, a write fault at 4 MiB (error code 2), one syscall, one #DE');
   assert.equal(await reg('rdx') & 0x100n, 0n, 'R11 took RFLAGS without the step\'s trap flag');
   await backAndForth(run, DATA);
   await exitsLive();
@@ -401,7 +402,7 @@ test('ring 3 and back while recording: ud2 and int $0x80 from ring 3 enter ring-
   await exitsLive();
 });
 
-test('stepping by instruction, not recording: ud2 stops at its #UD handler on IST1; after the handler\'s iretq each step is one instruction; a syscall leaves no trap flag in R11', async () => {
+test('stepping by instruction, not recording: ud2 stops at its #UD handler on IST1, a division by zero at its #DE handler; after the handler\'s iretq each step is one instruction; a syscall leaves no trap flag in R11', async () => {
   const g = buildFlat64('exceptions64');
   const s = g.syms;
   await launch(dc, flat64Launch(g.bin), () => breakAt(s.recorded));
@@ -415,9 +416,15 @@ test('stepping by instruction, not recording: ud2 stops at its #UD handler on IS
     if (k === 1) assert.equal(await reg('rsp'), s.ist1_top - 40n, 'the #UD frame on IST1');
   }
   assert.deepEqual(pcs.map(hex), [s.recorded + 7n, s.ud_handler, s.ud_handler + 7n, s.ud_handler + 12n, s.after_ud, s.after_ud + 9n, s.faulting].map(hex));
-  await runTo(s.after_pf);
-  await stepForward();
-  assert.equal(await pc(), s.sys_handler);
+  await runTo(s.dividing);
+  const de: bigint[] = [];
+  // div into the handler (its frame on the stack in use), incq, addq, iretq, syscall
+  for (let k = 0; k < 5; k++) {
+    await stepForward();
+    de.push(await pc());
+    if (k === 0) assert.equal(await reg('rsp'), 0x7000n - 40n, 'the #DE frame on the stack the div ran on');
+  }
+  assert.deepEqual(de.map(hex), [s.de_handler, s.de_handler + 7n, s.de_handler + 12n, s.after_de, s.sys_handler].map(hex));
   assert.equal(await reg('r11') & 0x100n, 0n, 'R11 holds the guest\'s RFLAGS, without the step\'s TF');
   // on to the exit: nothing traps on its own
   const exited = dc.waitForEvent('exited', STOP_MS);

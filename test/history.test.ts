@@ -10,6 +10,7 @@ import { GPR_NAMES, type Regs, type Sregs } from '../src/x86/registers.js';
 import { nextPicVector, type PicState } from '../src/vmm/pic.js';
 import { interruptEntry } from '../src/x86/interrupt-frame.js';
 import { linearRip } from '../src/x86/modes.js';
+import { dividendOf, divideErrors } from '../src/x86/divide-error.js';
 
 function regs(over: Partial<Regs> = {}): Regs {
   const r = Object.fromEntries(GPR_NAMES.map((n) => [n, 0n])) as Regs;
@@ -70,6 +71,37 @@ test('write set: FPU/SSE instructions are told apart from integer ones; landings
   assert.equal(writeSet(Buffer.from([0xcc]), 16, r16, s).performed, undefined);
   assert.equal(writeSet(Buffer.from([0xcf]), 16, r16, s).performed, 'iret16');
   assert.equal(writeSet(Buffer.from([0x66, 0xcf]), 16, r16, s).performed, undefined);
+});
+
+test('divide errors: a zero divisor, an unsigned quotient too wide, a signed one out of range (-128 / -1)', () => {
+  const u32 = { signed: false, bytes: 4 as const, dividend: dividendOf(4, 7n, 0n) };
+  assert.equal(divideErrors(u32, 0n), true);
+  assert.equal(divideErrors(u32, 2n), false);
+  assert.equal(divideErrors(u32, 1n << 32n), true, 'only the operand\'s 32 bits count: 0');
+  assert.equal(divideErrors({ ...u32, dividend: dividendOf(4, 0n, 2n) }, 2n), true, '2^33 / 2 needs 33 bits');
+  assert.equal(divideErrors({ ...u32, dividend: dividendOf(4, 0n, 1n) }, 2n), false, '2^32 / 2 fits');
+  assert.equal(dividendOf(2, 0xabcd1111n, 0x2222n), 0x22221111n, 'DX:AX');
+  assert.equal(dividendOf(1, 0x1234n, 0xffffn), 0x1234n, 'AX alone');
+  const i8 = { signed: true, bytes: 1 as const, dividend: dividendOf(1, 0xff80n, 0n) };
+  assert.equal(divideErrors(i8, 0xffn), true, '-128 / -1 = 128');
+  assert.equal(divideErrors({ ...i8, dividend: 0xff81n }, 0xffn), false, '-127 / -1');
+  assert.equal(divideErrors({ ...i8, dividend: 0x00ffn }, 0x02n), false, '255 / 2 = 127');
+  assert.equal(divideErrors({ ...i8, dividend: 0x0100n }, 0x02n), true, '256 / 2 = 128');
+  assert.equal(divideErrors({ ...i8, dividend: 0xff00n }, 0x02n), false, '-256 / 2 = -128');
+  const min64 = dividendOf(8, 1n << 63n, (1n << 64n) - 1n);
+  assert.equal(divideErrors({ signed: true, bytes: 8, dividend: min64 }, (1n << 64n) - 1n), true, 'INT64_MIN / -1');
+  assert.equal(divideErrors({ signed: true, bytes: 8, dividend: min64 }, 2n), false);
+});
+
+test('write set: div and idiv give their dividend and a register divisor (AH included); a memory divisor is the operand', () => {
+  const s = sregs();
+  const r = regs({ rax: 0x0000000300000007n, rdx: 0x5n, rcx: 0n, rdi: 0x2000n, rip: 0x100000n });
+  assert.deepEqual(writeSet(Buffer.from([0xf7, 0xf1]), 64, r, s).divide, { signed: false, bytes: 4, dividend: 0x500000007n, divisor: 0n }); // div %ecx
+  assert.deepEqual(writeSet(Buffer.from([0xf6, 0xfc]), 64, regs({ rax: 0x0320n }), s).divide, { signed: true, bytes: 1, dividend: 0x0320n, divisor: 3n }); // idiv %ah
+  const mem = writeSet(Buffer.from([0x48, 0xf7, 0x37]), 64, r, s); // divq (%rdi)
+  assert.deepEqual(mem.divide, { signed: false, bytes: 8, dividend: (5n << 64n) | 0x0000000300000007n, divisor: undefined });
+  assert.deepEqual(mem.accesses, [{ linear: 0x2000n, length: 8 }]);
+  assert.equal(writeSet(Buffer.from([0xf7, 0xe1]), 64, r, s).divide, undefined, 'mul');
 });
 
 test('write set: a decode is reused at the same address and bytes, and made again when the code or its place changes', () => {

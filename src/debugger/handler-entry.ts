@@ -8,6 +8,8 @@ import type { Machine } from '../vmm/machine.js';
 import type { Stop } from '../vmm/debug/stops.js';
 import { interruptEntry, type InterruptEntry } from '../x86/interrupt-frame.js';
 import type { Regs, Sregs } from '../x86/registers.js';
+import { GuestError } from '../errors.js';
+import { divideErrors, type Division } from '../x86/divide-error.js';
 
 export interface HandlerEntry {
   vector: number;
@@ -50,4 +52,21 @@ export function enteredHandler(m: Machine, vcpu: number, entry: HandlerEntry | u
     }
   }
   return true;
+}
+
+/**
+ * Whether the div or idiv about to run raises #DE: its divisor is `d.divisor`, or else the
+ * `d.bytes` at linear `at`. A divisor in memory that cannot be read: not foreseen (the step
+ * faults on the read instead).
+ */
+export function raisesDivideError(m: Machine, vcpu: number, d: Division & { divisor?: bigint }, at: bigint | undefined): boolean {
+  if (d.divisor !== undefined) return divideErrors(d, d.divisor);
+  if (at === undefined) return false;
+  try {
+    const b = m.readLinear(vcpu, at, d.bytes);
+    return divideErrors(d, d.bytes === 8 ? b.readBigUInt64LE() : BigInt(b.readUIntLE(0, d.bytes)));
+  } catch (e) {
+    if (e instanceof GuestError) return false;
+    throw e;
+  }
 }

@@ -11,8 +11,9 @@ import type { DebugInfo } from './debug-info.js';
 import { EFER_LMA, RFLAGS_IF } from '../x86/registers.js';
 import { performRealModeInt, performRealModeIret, type Perform } from './real-mode-int.js';
 import { afterStep, stepFlags, type StepFlags } from './step-flags.js';
-import { enteredHandler, foreseeEntry, stepToHandler } from './handler-entry.js';
-import { UD_VECTOR, raisedVector } from './history/write-set.js';
+import { enteredHandler, foreseeEntry, raisesDivideError, stepToHandler } from './handler-entry.js';
+import { UD_VECTOR, raisedVector, writeSet } from './history/write-set.js';
+import { DE_VECTOR } from '../x86/divide-error.js';
 import type { AddressRange } from '../symbols/dwarf/loclists.js';
 
 /** Give up a line step after this many instructions (a loop with no line information). */
@@ -37,6 +38,11 @@ interface Decoded {
   flags: StepFlags;
   /** #UD, which ud0/ud1/ud2 raise: the step stops at its handler (handler-entry.ts). */
   undefinedOpcode: boolean;
+  /** A div or idiv: where it raises #DE, the step stops at that handler too. */
+  divides: boolean;
+  /** The instruction's bytes and bitness, for its write set (a division's operands). */
+  bytes: Buffer;
+  bits: 16 | 32 | 64;
 }
 
 /**
@@ -107,16 +113,22 @@ export class Stepper {
 
   /**
    * One step of `insn` through the drive: a ud0/ud1/ud2 stops at its #UD handler's first
-   * instruction (handler-entry.ts; a recording drive does that itself), and what the step's trap
-   * flag left is put right (step-flags.ts).
+   * instruction, a div or idiv that raises #DE at that one's (handler-entry.ts; a recording drive
+   * does that itself), and what the step's trap flag left is put right (step-flags.ts).
    */
   private async driveStep(vcpu: number, insn: Decoded | undefined, opts?: { holdInterrupts?: boolean }): Promise<Stop> {
-    const entry = insn?.undefinedOpcode && !this.drive.recording
-      ? foreseeEntry(this.m, vcpu, UD_VECTOR, this.m.getRegs(vcpu), this.m.getSregs(vcpu)) : undefined;
+    const vector = !insn || this.drive.recording ? undefined : insn.undefinedOpcode ? UD_VECTOR
+      : insn.divides && this.divideErrors(vcpu, insn) ? DE_VECTOR : undefined;
+    const entry = vector === undefined ? undefined : foreseeEntry(this.m, vcpu, vector, this.m.getRegs(vcpu), this.m.getSregs(vcpu));
     const stop = await stepToHandler(this.m, vcpu, entry, () => this.drive.step(vcpu, opts));
     if (entry) enteredHandler(this.m, vcpu, entry, this.m.getRegs(vcpu).rsp, false);
     if (insn) afterStep(this.m, vcpu, insn.flags);
     return stop;
+  }
+
+  private divideErrors(vcpu: number, insn: Decoded): boolean {
+    const ws = writeSet(insn.bytes, insn.bits, this.m.getRegs(vcpu), this.m.getSregs(vcpu));
+    return ws.divide !== undefined && raisesDivideError(this.m, vcpu, ws.divide, ws.accesses[0]?.linear);
   }
 
   /** An instruction performed here (real-mode-int.ts), through the drive, which records it when it records. */
@@ -261,6 +273,7 @@ export class Stepper {
       return {
         length: i.length, flow, next: i.nextIP, target: direct ? i.nearBranchTarget : undefined, touchesIf, halts, softInt,
         vector: softInt ? i.immediate8 : 0, iret16: i.code === Code.Iretw, flags: stepFlags(i), undefinedOpcode: raisedVector(i) === UD_VECTOR,
+        divides: i.mnemonic === Mnemonic.Div || i.mnemonic === Mnemonic.Idiv, bytes: bytes.subarray(0, i.length), bits,
       };
     } finally {
       i.free();

@@ -1,7 +1,8 @@
 /* Exceptions raised by the guest's own instructions, each with its frame somewhere else: ud2's
-   #UD through IST1, a page fault (the 2 MiB page at 4 MiB made not present) through IST2, and a
-   syscall, which pushes no frame but leaves RFLAGS in R11 (its handler returns with popfq and
-   an indirect jump, at ring 0). For the test that steps back across each and forward again. */
+   #UD through IST1, a page fault (the 2 MiB page at 4 MiB made not present) through IST2, a
+   division by zero's #DE on the stack it ran on, and a syscall, which pushes no frame but leaves
+   RFLAGS in R11 (its handler returns with popfq and an indirect jump, at ring 0). For the test
+   that steps back across each and forward again. */
 #include "include/idt64.inc"
 #include "include/tss64.inc"
         .code64
@@ -13,6 +14,7 @@ _start: mov $0x7000, %rsp
         movb $1, idt+6*16+4(%rip)        /* #UD on IST1 */
         idt_gate64 14, pf_handler
         movb $2, idt+14*16+4(%rip)       /* #PF on IST2 */
+        idt_gate64 0, de_handler         /* #DE on the stack in use */
         lidt idtr(%rip)
         mov $0xc0000080, %ecx            /* EFER.SCE */
         rdmsr
@@ -44,6 +46,14 @@ faulting:
         movq $0x5555, 0x400000
         .globl after_pf
 after_pf:
+        mov $7, %eax
+        xor %edx, %edx
+        xor %ecx, %ecx
+        .globl dividing
+dividing:
+        div %ecx
+        .globl after_de
+after_de:
         syscall
         .globl after_syscall
 after_syscall:
@@ -70,6 +80,11 @@ pf_handler:                              /* note it, the page back, the store ag
         pop %rax
         add $8, %rsp                     /* the error code */
         iretq
+        .globl de_handler
+de_handler:                              /* count it, return past the div */
+        incq de_count(%rip)
+        addq $2, (%rsp)
+        iretq
         .globl sys_handler
 sys_handler:                             /* RCX: where to return, R11: the RFLAGS */
         incq sys_count(%rip)
@@ -84,6 +99,7 @@ ud_count:   .quad 0
 pf_address: .quad 0
 pf_error:   .quad 0
 sys_count:  .quad 0
+de_count:   .quad 0
         .globl counts_end
 counts_end:
         .balign 16

@@ -8,11 +8,12 @@ import type { Stop } from '../../vmm/debug/stops.js';
 import { GuestError } from '../../errors.js';
 import { CR0_PE_BIT, codeBitness, cpl, cpuMode } from '../../x86/modes.js';
 import { RFLAGS_IF, RFLAGS_TF, type Regs, type Sregs } from '../../x86/registers.js';
-import { enteredHandler, foreseeEntry, stepToHandler, type HandlerEntry } from '../handler-entry.js';
+import { enteredHandler, foreseeEntry, raisesDivideError, stepToHandler, type HandlerEntry } from '../handler-entry.js';
 import { afterStep } from '../step-flags.js';
 import { performRealModeInt, performRealModeIret, type Perform } from '../real-mode-int.js';
 import { UndoLog, type Entry, type Write } from './undo-log.js';
 import { writeSet, type WriteRange } from './write-set.js';
+import { DE_VECTOR } from '../../x86/divide-error.js';
 import { PTE_ACCESSED, PTE_DIRTY, faults, pagingMode, walk, type PagingRegs, type PhysReader, type WalkResult } from '../../x86/pagewalk.js';
 
 /** How often a long recorded run or search lets the event loop in (pause requests, DAP). */
@@ -188,10 +189,12 @@ export class Recorder {
     const external = irq !== undefined;
     // An exception the instruction raises enters its handler the same way, stopped there with its
     // frame saved, wherever its gate puts it (an IST stack, the TSS's for an inner ring): a
-    // software interrupt, ud2's #UD, a page fault that the operands' walks foresee.
+    // software interrupt, ud2's #UD, a page fault that the operands' walks foresee, a division's
+    // #DE. (One not foreseen runs its handler whole inside the step, which stays inexact.)
     if (!irq) {
       const ring = cpl({ cs: sregs.cs, cr0: sregs.cr0, rflags: regs.rflags, efer: sregs.efer });
-      const vector = ws.vector ?? (faultsOnPage(walks, ws.accesses, ws.ranges, ring) ? PF_VECTOR : undefined);
+      const vector = ws.vector ?? (faultsOnPage(walks, ws.accesses, ws.ranges, ring) ? PF_VECTOR
+        : ws.divide && raisesDivideError(m, v, ws.divide, ws.accesses[0]?.linear) ? DE_VECTOR : undefined);
       if (vector !== undefined) irq = foreseeEntry(m, v, vector, regs, sregs, vector === PF_VECTOR);
     }
     // Besides what the instruction writes, the CPU marks what it uses: the Accessed/Dirty bits
@@ -253,7 +256,7 @@ export class Recorder {
       if (external) entry.delivered = delivered.vector;
     } else if (ws.interrupt) entry.inexact = 'it delivered an interrupt or exception: only 64 bytes below the stack pointer were saved';
     else if (twoInOne && !this.nextWritesNothing(pc, ws.next, regs, sregs, walks, now.rip)) entry.inexact = 'the instruction after it ran in the same step (its trap came one instruction late): that one\'s writes were not saved';
-    else if (ws.landings && !twoInOne && !ws.landings.includes(now.rip)) entry.inexact = 'an exception or interrupt was delivered during it: its frame was not saved';
+    else if (ws.landings && !twoInOne && !ws.landings.includes(now.rip)) entry.inexact = 'an exception or interrupt was delivered during it: its frame (and, where its handler ran within the step, the handler\'s writes) was not saved';
     this.log.append(entry);
     return stop;
   }

@@ -3,11 +3,12 @@
 // FPU/SSE state (saved only then: reading the XSAVE area costs an ioctl). No KVM, no DAP: a pure
 // function of the instruction's bytes and the registers, tested on the host.
 import {
-  Code, Decoder, DecoderOptions, EncodingKind, FlowControl, type Instruction, InstructionInfoFactory, MemorySize, MemorySizeExt, Mnemonic, OpAccess,
+  Code, Decoder, DecoderOptions, EncodingKind, FlowControl, type Instruction, InstructionInfoFactory, MemorySize, MemorySizeExt, Mnemonic, OpAccess, OpKind,
   Register, RegisterExt,
 } from 'iced-x86';
 import { RFLAGS_DF, type Regs, type Sregs } from '../../x86/registers.js';
 import { stepFlags, type StepFlags } from '../step-flags.js';
+import { dividendOf, type Division } from '../../x86/divide-error.js';
 
 /** What an instruction of unknown size (xsave, fxsave, ...) is assumed to write: a page. */
 const UNKNOWN_SIZE = 4096;
@@ -36,6 +37,11 @@ export interface WriteSet {
    * ud1, ud2). Its frame can be foreseen.
    */
   vector?: number;
+  /**
+   * A div or idiv: its dividend, and its divisor where that is a register (else the memory
+   * operand's value, `accesses[0]`, is the divisor). Whether it raises #DE is known before it runs.
+   */
+  divide?: Division & { divisor?: bigint };
   /** What the step's trap flag leaves in R11 or takes from RFLAGS (step-flags.ts). */
   flags: StepFlags;
   /** Waits for an interrupt (hlt): it must be stepped with interrupts let through. */
@@ -65,6 +71,12 @@ function regValue(r: Register, regs: Regs): bigint {
   return BigInt.asUintN(RegisterExt.size(r) * 8, regs[name]);
 }
 
+/** A general register's value, AH to DH included (bits 8-15 of their full register). */
+function byteRegValue(r: Register, regs: Regs): bigint {
+  const high = r === Register.AH || r === Register.BH || r === Register.CH || r === Register.DH;
+  return high ? (regValue(RegisterExt.fullRegister(r) as Register, regs) >> 8n) & 0xffn : regValue(r, regs);
+}
+
 /** A memory operand as decoded: its address is worked out with the registers of the step. */
 interface Operand {
   base: Register;
@@ -80,7 +92,9 @@ interface Operand {
 }
 
 /** What decoding tells of an instruction, whatever the registers: the write set without addresses. */
-interface Decoded extends Omit<WriteSet, 'ranges' | 'accesses'> {
+interface Decoded extends Omit<WriteSet, 'ranges' | 'accesses' | 'divide'> {
+  /** A div or idiv: signed or not, its size, and its divisor register (None: in memory). */
+  divides?: { signed: boolean; bytes: 1 | 2 | 4 | 8; by: Register };
   /** The instruction's bytes and where it was decoded: a cached decode serves while they match. */
   bytes: Buffer;
   bits: number;
@@ -123,8 +137,12 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
     const sp = BigInt.asUintN(bits === 64 ? 64 : 32, (bits === 64 ? 0n : sregs.ss.base) + (regs.rsp & ~15n) - BigInt(FRAME_BYTES));
     ranges.push({ linear: sp, length: FRAME_BYTES });
   }
-  const { loadsSegment, vector, flags, fpu, landings, interrupt, halts, performed, next, shadowsTrap } = d;
-  return { ranges, accesses, loadsSegment, vector, flags, fpu, landings, interrupt, halts, performed, next, shadowsTrap };
+  const { loadsSegment, vector, flags, fpu, landings, interrupt, halts, performed, next, shadowsTrap, divides } = d;
+  const divide = divides && {
+    signed: divides.signed, bytes: divides.bytes, dividend: dividendOf(divides.bytes, regs.rax, regs.rdx),
+    divisor: divides.by === Register.None ? undefined : byteRegValue(divides.by, regs),
+  };
+  return { ranges, accesses, loadsSegment, vector, divide, flags, fpu, landings, interrupt, halts, performed, next, shadowsTrap };
 }
 
 /**
@@ -182,9 +200,13 @@ function decode(bytes: Uint8Array, bits: 16 | 32 | 64, rip: bigint): Decoded {
     else if ((flow === FlowControl.UnconditionalBranch || flow === FlowControl.Call) && !i.isJmpFar && !i.isCallFar && !fastCall) landings = [i.nearBranchTarget];
     const vector = raisedVector(i);
     const performed = i.mnemonic === Mnemonic.Int ? 'int' : i.code === Code.Iretw ? 'iret16' : undefined;
+    const divides = i.mnemonic === Mnemonic.Div || i.mnemonic === Mnemonic.Idiv ? {
+      signed: i.mnemonic === Mnemonic.Idiv, bytes: (i.op0Kind === OpKind.Register ? RegisterExt.size(i.op0Register) : MemorySizeExt.size(i.memorySize)) as 1 | 2 | 4 | 8,
+      by: i.op0Kind === OpKind.Register ? i.op0Register : Register.None,
+    } : undefined;
     return {
       bytes: Buffer.from(bytes.subarray(0, i.length)), bits, rip, operands,
-      loadsSegment, vector, flags: stepFlags(i), fpu, landings, interrupt, halts: i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait,
+      loadsSegment, vector, divides, flags: stepFlags(i), fpu, landings, interrupt, halts: i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait,
       performed, next: i.nextIP, shadowsTrap: (i.mnemonic === Mnemonic.Mov || i.mnemonic === Mnemonic.Pop) && i.op0Register === Register.SS,
     };
   } finally {
