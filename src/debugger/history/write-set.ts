@@ -63,18 +63,13 @@ const info = new InstructionInfoFactory();
 const MNEMONIC_NAMES = Mnemonic as unknown as Record<number, string>;
 const REGISTER_NAMES = Register as unknown as Record<number, string>;
 
-/** The value of an address register (64/32/16-bit view of a general register). */
+/** The value of a general register as an operand names it: an address register, a divisor (AH-DH: bits 8-15). */
 function regValue(r: Register, regs: Regs): bigint {
   if (r === Register.None || r === Register.RIP || r === Register.EIP) return 0n; // iced folds RIP-relative into the displacement
   const full = (RegisterExt.fullRegister(r) as number);
   const name = REGISTER_NAMES[full].toLowerCase() as keyof Regs;
-  return BigInt.asUintN(RegisterExt.size(r) * 8, regs[name]);
-}
-
-/** A general register's value, AH to DH included (bits 8-15 of their full register). */
-function byteRegValue(r: Register, regs: Regs): bigint {
   const high = r === Register.AH || r === Register.BH || r === Register.CH || r === Register.DH;
-  return high ? (regValue(RegisterExt.fullRegister(r) as Register, regs) >> 8n) & 0xffn : regValue(r, regs);
+  return BigInt.asUintN(RegisterExt.size(r) * 8, high ? regs[name] >> 8n : regs[name]);
 }
 
 /** A memory operand as decoded: its address is worked out with the registers of the step. */
@@ -140,7 +135,7 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
   const { loadsSegment, vector, flags, fpu, landings, interrupt, halts, performed, next, shadowsTrap, divides } = d;
   const divide = divides && {
     signed: divides.signed, bytes: divides.bytes, dividend: dividendOf(divides.bytes, regs.rax, regs.rdx),
-    divisor: divides.by === Register.None ? undefined : byteRegValue(divides.by, regs),
+    divisor: divides.by === Register.None ? undefined : regValue(divides.by, regs),
   };
   return { ranges, accesses, loadsSegment, vector, divide, flags, fpu, landings, interrupt, halts, performed, next, shadowsTrap };
 }
