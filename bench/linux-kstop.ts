@@ -68,8 +68,8 @@ interface Round {
   stopMs: number;
   launchToStopMs?: number;
   localsMs?: number;
-  /** kvmdbg: the launch's phases, ms from the launch request (initialized, breakpoint set, configurationDone answered), and the top frame's share of localsMs. */
-  phases?: { initialized: number; set: number; configured: number; stackTrace: number };
+  /** kvmdbg: the launch's phases, ms from the launch request (initialized, breakpoint set, configurationDone answered), and the top frame's, scopes' and variables' shares of localsMs. */
+  phases?: { initialized: number; set: number; configured: number; stackTrace: number; scopes: number; variables: number };
   /** kvmdbg: the rest of the stack after the locals (frames 1 to 19), ms, and every frame's name. */
   restMs?: number;
   stack?: string[];
@@ -123,6 +123,7 @@ async function kvmdbg(): Promise<Round> {
       throw new Error(`stopped (${stop.reason}: ${stop.text ?? ''}) at ${top.name} ${top.source?.path}:${top.line}, not init/main.c:${line}`);
     }
     const scopes = (await dc.request('scopes', { frameId: top.id })).scopes as { name: string; variablesReference: number }[];
+    const tScopes = performance.now();
     const localsScope = scopes.find((s) => s.name === 'Locals');
     if (!localsScope) throw new Error(`no Locals scope: ${scopes.map((s) => s.name).join(', ')}`);
     const vars = (await dc.request('variables', { variablesReference: localsScope.variablesReference })).variables as { name: string; value: string }[];
@@ -134,7 +135,7 @@ async function kvmdbg(): Promise<Round> {
     const guestMb = guestRamRssMb(dc.proc.pid);
     return {
       stopMs: t2 - t0, launchToStopMs: t2 - t1, localsMs: t3 - t2,
-      phases: { initialized: tInit - t1, set: tSet - t1, configured: tConf - t1, stackTrace: tStack - t2 }, rssMb, guestMb,
+      phases: { initialized: tInit - t1, set: tSet - t1, configured: tConf - t1, stackTrace: tStack - t2, scopes: tScopes - tStack, variables: t3 - tScopes }, rssMb, guestMb,
       restMs: t4 - t3, atLocalsMb, stack: [top, ...rest].map((f: { name: string; line: number }) => `${f.name}:${f.line}`),
       pc: top.instructionPointerReference, locals: vars.map((v) => `${v.name} = ${v.value}`),
       note: `bp ${bp.verified ? 'verified' : 'pending'} at set (${bp.message ?? ''}), stop reason ${stop.reason}`,
@@ -202,7 +203,7 @@ async function main(): Promise<void> {
       const s = (ms?: number) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(2)} s`);
       console.log(`round ${r + 1}/${rounds} ${name.padEnd(6)}: spawn to stop ${s(x.stopMs)}, launch to stop ${s(x.launchToStopMs)}, ` +
         `locals ${s(x.localsMs)}, peak RSS ${x.rssMb.toFixed(0)} MB (${name === 'gdb' ? 'QEMU' : 'guest RAM'} ${x.guestMb.toFixed(0)} MB), pc ${x.pc}${x.note ? `; ${x.note}` : ''}` +
-        (x.phases ? `; from launch: initialized ${s(x.phases.initialized)}, breakpoint set ${s(x.phases.set)}, configurationDone answered ${s(x.phases.configured)}; top frame ${s(x.phases.stackTrace)}; ` +
+        (x.phases ? `; from launch: initialized ${s(x.phases.initialized)}, breakpoint set ${s(x.phases.set)}, configurationDone answered ${s(x.phases.configured)}; top frame ${s(x.phases.stackTrace)}, scopes ${s(x.phases.scopes)}, variables ${s(x.phases.variables)}; ` +
           `the rest of the stack ${s(x.restMs)}; peak RSS at the locals ${x.atLocalsMb?.toFixed(0)} MB` : ''));
       if (r === 0) console.log(`  ${name} locals: ${x.locals.join('; ')}${x.stack ? `\n  ${name} stack: ${x.stack.join(' < ')}` : ''}`);
     }
@@ -220,7 +221,7 @@ async function main(): Promise<void> {
     console.log(`${name.padEnd(6)} (${xs.length} rounds, min / median / max): spawn to stop ${tri(xs.map((x) => x.stopMs), 1000)} s` +
       (xs[0].launchToStopMs !== undefined ? `, launch to stop ${tri(xs.map((x) => x.launchToStopMs!), 1000)} s` : '') +
       `, locals ${tri(xs.map((x) => x.localsMs ?? 0), 1000)} s` +
-      (xs[0].restMs !== undefined ? ` (top frame ${tri(xs.map((x) => x.phases!.stackTrace), 1000)} s of it), the rest of the stack ${tri(xs.map((x) => x.restMs!), 1000)} s` : '') +
+      (xs[0].restMs !== undefined ? ` (top frame ${tri(xs.map((x) => x.phases!.stackTrace), 1000)} s, scopes ${tri(xs.map((x) => x.phases!.scopes), 1000)} s, variables ${tri(xs.map((x) => x.phases!.variables), 1000)} s), the rest of the stack ${tri(xs.map((x) => x.restMs!), 1000)} s` : '') +
       `, peak RSS ${tri(xs.map((x) => x.rssMb), 1, 0)} MB, ${name === 'gdb' ? 'QEMU\'s peak RSS' : 'of it guest RAM'} ${tri(xs.map((x) => x.guestMb), 1, 0)} MB`);
   }
   if (results.size === 2) {

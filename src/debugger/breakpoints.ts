@@ -230,6 +230,11 @@ export class Breakpoints {
     return hits.length ? { ids: hits.map((b) => b.id), reason: REASONS[hits[0].kind] } : undefined;
   }
 
+  /** The addresses of the code breakpoints: where a run is likeliest to stop (StopPrefetch). */
+  codeAddresses(): bigint[] {
+    return this.codeBreakpoints().flatMap((b) => b.addresses);
+  }
+
   /** The data breakpoint behind a monitor watchpoint. */
   dataHit(monitorId: number): { id: number; target: DataTarget } | undefined {
     const b = this.data.find((x) => x.data?.monitorId === monitorId);

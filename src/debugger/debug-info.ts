@@ -354,6 +354,20 @@ export class DebugInfo {
     return undefined;
   }
 
+  /**
+   * What a stop at `pc` reads, as separate reads to run ahead of it (StopPrefetch): the frame
+   * information, symbol, line, scopes and locals there, each kept once read.
+   */
+  stopReads(pc: bigint): (() => void)[] {
+    return [
+      () => this.callFrameInfo().forEach((c) => c.findFde(pc)),
+      () => this.symbolAt(pc),
+      () => this.lineAt(pc),
+      () => this.scopeFramesAt(pc),
+      () => this.localsAt(pc),
+    ];
+  }
+
   /** Call frame information of every file, for the unwinder. */
   callFrameInfo(): CallFrameInfo[] {
     return this.files.map((f) => f.frames());

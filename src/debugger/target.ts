@@ -15,6 +15,7 @@ import type { DebugRegs, Fpu, Sregs } from '../vmm/vcpu.js';
 import type { Breakpoints, BreakpointState } from './breakpoints.js';
 import { kernelSlide, slideAtEntry } from './kernel-slide.js';
 import { Stepper } from './stepping.js';
+import { StopPrefetch } from './stop-prefetch.js';
 import { evaluate, machineContext, type CType, type EvalContext } from './evaluate.js';
 import { Recorder } from './history/recorder.js';
 import { Reverse } from './history/reverse.js';
@@ -92,6 +93,8 @@ export class DebugTarget {
   private slideFromEntry = false;
 
   private readonly stepper: Stepper;
+  /** Reads what a stop at a breakpoint will show while the guest runs toward it. */
+  private readonly prefetch = new StopPrefetch();
   /** Reverse execution: the recorded history of vCPU 0 and the policy of moving back through it. */
   readonly history: Recorder;
   private readonly reverse: Reverse;
@@ -377,8 +380,15 @@ export class DebugTarget {
     this.invalidate();
     // Between two time slices no vCPU is inside KVM_RUN: the IDT can be read then.
     const poll = this.info?.needsKernelSlide && !this.slideFromEntry ? setInterval(() => this.findKernelSlide(), SLIDE_POLL_MS) : undefined;
+    // Prepared again when a kernel's symbols move by its slide (reads at the link addresses
+    // stay kept where the slide is 0: nokaslr).
+    let preparedWaiting: boolean | undefined;
     try {
       for (;;) {
+        if (this.info && this.info.needsKernelSlide !== preparedWaiting) {
+          preparedWaiting = this.info.needsKernelSlide;
+          this.prefetch.start(this.info, this.hits.codeAddresses());
+        }
         const stop = watchModes ? await this.stepWatchingModes(vcpu) : await this.history.run(this.history.replaying ? this.reverse.watches() : []);
         this.findKernelSlide();
         const j = this.judge(stop);
@@ -389,6 +399,7 @@ export class DebugTarget {
       }
     } finally {
       clearInterval(poll);
+      this.prefetch.cancel();
     }
   }
 

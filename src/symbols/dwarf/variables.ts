@@ -32,6 +32,7 @@ import {
 import {
   bitField, canonicalBaseName, isSignedInteger, stripType, typeFromName, type CType, type Member,
 } from './types.js';
+import { ListSection } from './list-section.js';
 
 export type { AddressRange } from './loclists.js';
 export type { CType, Member } from './types.js';
@@ -204,10 +205,10 @@ interface Unit {
 
 /** The extra debug sections variables need. */
 interface VarSections extends DwarfSections {
-  loc?: Buffer;
-  loclists?: Buffer;
-  ranges?: Buffer;
-  rnglists?: Buffer;
+  loc?: ListSection;
+  loclists?: ListSection;
+  ranges?: ListSection;
+  rnglists?: ListSection;
   types?: Buffer;
 }
 
@@ -311,12 +312,12 @@ export class DwarfVariables {
     const elf = ElfImage.of(image, fileName);
     const sections: VarSections = {
       ...dwarfSections(elf),
-      // The location and range lists are read when a variable or a scope first needs them, not
-      // at launch: a kernel's are 24 MB and 3.4 MB (ElfImage keeps a section once read).
-      get loc() { return elf.section('.debug_loc'); },
-      get loclists() { return elf.section('.debug_loclists'); },
-      get ranges() { return elf.section('.debug_ranges'); },
-      get rnglists() { return elf.section('.debug_rnglists'); },
+      // The location and range lists are read where a variable or a scope needs one, not at
+      // launch nor whole: a kernel's are 24 MB and 3.4 MB.
+      loc: ListSection.of(elf, '.debug_loc'),
+      loclists: ListSection.of(elf, '.debug_loclists'),
+      ranges: ListSection.of(elf, '.debug_ranges'),
+      rnglists: ListSection.of(elf, '.debug_rnglists'),
       types: elf.section('.debug_types'),
     };
     try {
@@ -544,9 +545,7 @@ export class DwarfVariables {
       try {
         const lu = this.listUnit(u);
         if (u.header.version >= 5) {
-          const off = r.form === DW_FORM_rnglistx
-            ? listxOffset(this.sections.rnglists, '.debug_rnglists', u.rnglistsBase ?? (u.header.offsetSize === 8 ? 20 : 12), r.value, u.header.offsetSize)
-            : r.value;
+          const off = r.form === DW_FORM_rnglistx ? this.listx(this.sections.rnglists, '.debug_rnglists', u.rnglistsBase, r.value, u) : r.value;
           return this.rangeListAt(u, this.sections.rnglists, off, lu);
         }
         return this.rangeListAt(u, this.sections.ranges, r.value, lu);
@@ -980,13 +979,20 @@ export class DwarfVariables {
   /** Range lists read, per unit and section offset: DIEs that share one read it once. */
   private readonly rangeLists = new WeakMap<Unit, Map<number, AddressRange[]>>();
 
-  private rangeListAt(u: Unit, section: Buffer | undefined, at: number, lu: ListUnit): AddressRange[] {
+  /** DW_FORM_loclistx / rnglistx: the list's offset, from the unit's table (just past its header where no base is given). */
+  private listx(section: ListSection | undefined, name: string, base: number | undefined, index: number, u: Unit): number {
+    const size = u.header.offsetSize;
+    const b = base ?? (size === 8 ? 20 : 12);
+    return readList(section, b + index * size, (d) => listxOffset(d, name, b, index, size));
+  }
+
+  private rangeListAt(u: Unit, section: ListSection | undefined, at: number, lu: ListUnit): AddressRange[] {
     let perUnit = this.rangeLists.get(u);
     if (!perUnit) this.rangeLists.set(u, (perUnit = new Map()));
     let ranges = perUnit.get(at);
     if (!ranges) {
       try {
-        ranges = readRangeList(section, at, lu);
+        ranges = readList(section, at, (d) => readRangeList(d, at, lu));
       } catch (e) {
         if (!(e instanceof DwarfError)) throw e;
         ranges = []; // unreadable: no code (as the callers take a failed read)
@@ -1003,9 +1009,7 @@ export class DwarfVariables {
     if (typeof a.value !== 'number' && typeof a.value !== 'bigint') return undefined;
     const off = Number(a.value);
     if (u.header.version >= 5) {
-      const at = a.form === DW_FORM_loclistx
-        ? listxOffset(this.sections.loclists, '.debug_loclists', u.loclistsBase ?? (u.header.offsetSize === 8 ? 20 : 12), off, u.header.offsetSize)
-        : off;
+      const at = a.form === DW_FORM_loclistx ? this.listx(this.sections.loclists, '.debug_loclists', u.loclistsBase, off, u) : off;
       return this.listAt(u, this.sections.loclists, at);
     }
     if (a.form === DW_FORM_sec_offset || a.form === DW_FORM_data4 || a.form === DW_FORM_data8) return this.listAt(u, this.sections.loc, off);
@@ -1016,13 +1020,13 @@ export class DwarfVariables {
    * The list at `at`, read once per unit: variables sharing a list (and every stop that shows
    * them) do not read it again, so n variables on a list of m entries cost m, not n * m.
    */
-  private listAt(u: Unit, section: Buffer | undefined, at: number): LocationList {
+  private listAt(u: Unit, section: ListSection | undefined, at: number): LocationList {
     let perUnit = this.lists.get(u);
     if (!perUnit) this.lists.set(u, (perUnit = new Map()));
     let list = perUnit.get(at);
     if (list === undefined) {
       try {
-        list = readLocationList(section, at, this.listUnit(u));
+        list = readList(section, at, (d) => readLocationList(d, at, this.listUnit(u)));
       } catch (e) {
         if (!(e instanceof DwarfError)) throw e;
         list = e;
@@ -1562,4 +1566,9 @@ function constLocation(a: AttrValue, type: CType): Location {
   }
   if (typeof v === 'number') return { kind: 'value', value: BigInt(v) };
   return { kind: 'optimized-out' };
+}
+
+/** `read` over a list section's bytes from `at` on (ListSection.readAt), or over none where the file lacks it. */
+function readList<T>(section: ListSection | undefined, at: number, read: (data: Buffer | undefined) => T): T {
+  return section ? section.readAt(at, read) : read(undefined);
 }
