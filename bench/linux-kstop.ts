@@ -4,13 +4,14 @@
 // - kvmdbg: dist/adapter.js spawned (DAP over stdio), initialize, launch (program = the bzImage,
 //   initrd, cmdline, memory, "symbols" = the vmlinux), setBreakpoints on init/main.c:LINE,
 //   configurationDone; timed from the spawn (and from the launch request) to the stopped event,
-//   then, as VS Code shows a stop, the top frame (stackTrace of one level) + scopes + variables of
-//   the Locals scope (timed), then the rest of the stack (the next 19 levels, timed apart); the
+//   then, as VS Code shows a stop, the threads + the top frame (stackTrace of one level) + scopes +
+//   variables of the Locals scope (timed), then the rest of the stack (the next 19 levels, timed apart); the
 //   adapter's peak RSS is its /proc/PID/status VmHWM, read just before disconnect.
 // - gdb: QEMU (-enable-kvm -cpu host,-arch-capabilities, as bench/linux-boot.ts, with -s -S) and
 //   `gdb -batch -nx` on the same vmlinux spawned at the same moment, as a user would start them:
 //   target remote :1234, hbreak init/main.c:LINE, continue, info locals; timed from the spawn to
-//   gdb's "Breakpoint 1, ..." line; gdb's peak RSS from /usr/bin/time -v.
+//   gdb's "Breakpoint 1, ..." line, its locals to an `echo` after `info locals`; gdb's peak RSS
+//   from /usr/bin/time -v.
 // Both stop at the same address (checked: kvmdbg's frame's instruction pointer, gdb's $pc);
 // both sides' local names are printed. The sides alternate; min / median / max at the end.
 // Both boot with "nokaslr". --kaslr boots kvmdbg's side without it: kvmdbg finds the slide as the
@@ -68,8 +69,8 @@ interface Round {
   stopMs: number;
   launchToStopMs?: number;
   localsMs?: number;
-  /** kvmdbg: the launch's phases, ms from the launch request (initialized, breakpoint set, configurationDone answered), and the top frame's, scopes' and variables' shares of localsMs. */
-  phases?: { initialized: number; set: number; configured: number; stackTrace: number; scopes: number; variables: number };
+  /** kvmdbg: the launch's phases, ms from the launch request (initialized, breakpoint set, configurationDone answered), and the threads', top frame's, scopes' and variables' shares of localsMs. */
+  phases?: { initialized: number; set: number; configured: number; threads: number; stackTrace: number; scopes: number; variables: number };
   /** kvmdbg: the rest of the stack after the locals (frames 1 to 19), ms, and every frame's name. */
   restMs?: number;
   stack?: string[];
@@ -114,9 +115,12 @@ async function kvmdbg(): Promise<Round> {
     const tConf = performance.now();
     const stop = await dc.event('stopped', LIMIT_MS);
     const t2 = performance.now();
-    // VS Code (supportsDelayedStackTraceLoading) asks for the top frame first, shows its locals,
-    // and loads the rest of the stack beside them.
+    // VS Code asks for the threads (a kernel's are named with their tasks), then
+    // (supportsDelayedStackTraceLoading) the top frame, shows its locals, and loads the rest of
+    // the stack beside them.
     const threadId = stop.threadId ?? 1;
+    const threads = (await dc.request('threads', {})).threads as { name: string }[];
+    const tThreads = performance.now();
     const top = (await dc.request('stackTrace', { threadId, startFrame: 0, levels: 1 })).stackFrames[0];
     const tStack = performance.now();
     if (top.line !== line || !/main\.c$/.test(top.source?.path ?? '')) {
@@ -135,10 +139,10 @@ async function kvmdbg(): Promise<Round> {
     const guestMb = guestRamRssMb(dc.proc.pid);
     return {
       stopMs: t2 - t0, launchToStopMs: t2 - t1, localsMs: t3 - t2,
-      phases: { initialized: tInit - t1, set: tSet - t1, configured: tConf - t1, stackTrace: tStack - t2, scopes: tScopes - tStack, variables: t3 - tScopes }, rssMb, guestMb,
+      phases: { initialized: tInit - t1, set: tSet - t1, configured: tConf - t1, threads: tThreads - t2, stackTrace: tStack - tThreads, scopes: tScopes - tStack, variables: t3 - tScopes }, rssMb, guestMb,
       restMs: t4 - t3, atLocalsMb, stack: [top, ...rest].map((f: { name: string; line: number }) => `${f.name}:${f.line}`),
       pc: top.instructionPointerReference, locals: vars.map((v) => `${v.name} = ${v.value}`),
-      note: `bp ${bp.verified ? 'verified' : 'pending'} at set (${bp.message ?? ''}), stop reason ${stop.reason}`,
+      note: `bp ${bp.verified ? 'verified' : 'pending'} at set (${bp.message ?? ''}), stop reason ${stop.reason}, threads ${threads.map((t) => `"${t.name}"`).join(', ')}`,
     };
   } catch (e) {
     throw new Error(`${(e as Error).message}\n--- adapter stderr:\n${dc.stderr.slice(-3000)}`);
@@ -155,13 +159,13 @@ async function gdb(): Promise<Round> {
   ], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   const g = spawn('/usr/bin/time', ['-v', 'gdb', '-batch', '-nx',
     '-ex', 'target remote :1234', '-ex', `hbreak init/main.c:${line}`, '-ex', 'continue',
-    '-ex', 'printf "pc=0x%lx\\n", $pc', '-ex', 'info locals', '-ex', 'kill', vmlinux,
+    '-ex', 'printf "pc=0x%lx\\n", $pc', '-ex', 'info locals', '-ex', 'echo locals-shown\\n', '-ex', 'kill', vmlinux,
   ], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   let qerr = '';
   let stopMs = 0;
-  let doneMs = 0;
+  let localsMs = 0;
   let qemuMb = 0;
   qemu.stderr.on('data', (d: Buffer) => (qerr += d.toString()));
   g.stderr.on('data', (d: Buffer) => (err += d.toString()));
@@ -171,17 +175,17 @@ async function gdb(): Promise<Round> {
       stopMs = performance.now() - t0;
       qemuMb = peakRssMb(qemu.pid);
     }
+    if (stopMs && !localsMs && /\nlocals-shown\n/.test(out)) localsMs = performance.now() - t0 - stopMs;
   });
   try {
     const status = await withTimeout(new Promise<number | null>((resolve) => g.on('close', resolve)), LIMIT_MS, 'gdb');
-    doneMs = performance.now() - t0;
     const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(err)?.[1];
     const pc = /^pc=(0x[0-9a-f]+)$/m.exec(out)?.[1];
-    if (!stopMs || !rss || !pc) throw new Error(`gdb (status ${status}) did not stop at init/main.c:${line}:\n${out}\n${err}\n--- qemu:\n${qerr}`);
+    if (!stopMs || !localsMs || !rss || !pc) throw new Error(`gdb (status ${status}) did not stop at init/main.c:${line}:\n${out}\n${err}\n--- qemu:\n${qerr}`);
     const after = out.slice(out.indexOf('pc=0x'));
     const locals = after.split('\n').slice(1).filter((l) => /^\w+ = /.test(l)).map((l) => l.trim());
     const warn = /Remote 'g' packet reply is too long[^\n]*/.exec(out + err)?.[0];
-    return { stopMs, localsMs: doneMs - stopMs, rssMb: Number(rss) / 1024, guestMb: qemuMb, pc, locals, note: warn ? `gdb said: ${warn}` : undefined };
+    return { stopMs, localsMs, rssMb: Number(rss) / 1024, guestMb: qemuMb, pc, locals, note: warn ? `gdb said: ${warn}` : undefined };
   } finally {
     if (g.exitCode === null) g.kill('SIGKILL');
     qemu.kill('SIGKILL');
@@ -203,7 +207,7 @@ async function main(): Promise<void> {
       const s = (ms?: number) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(2)} s`);
       console.log(`round ${r + 1}/${rounds} ${name.padEnd(6)}: spawn to stop ${s(x.stopMs)}, launch to stop ${s(x.launchToStopMs)}, ` +
         `locals ${s(x.localsMs)}, peak RSS ${x.rssMb.toFixed(0)} MB (${name === 'gdb' ? 'QEMU' : 'guest RAM'} ${x.guestMb.toFixed(0)} MB), pc ${x.pc}${x.note ? `; ${x.note}` : ''}` +
-        (x.phases ? `; from launch: initialized ${s(x.phases.initialized)}, breakpoint set ${s(x.phases.set)}, configurationDone answered ${s(x.phases.configured)}; top frame ${s(x.phases.stackTrace)}, scopes ${s(x.phases.scopes)}, variables ${s(x.phases.variables)}; ` +
+        (x.phases ? `; from launch: initialized ${s(x.phases.initialized)}, breakpoint set ${s(x.phases.set)}, configurationDone answered ${s(x.phases.configured)}; threads ${s(x.phases.threads)}, top frame ${s(x.phases.stackTrace)}, scopes ${s(x.phases.scopes)}, variables ${s(x.phases.variables)}; ` +
           `the rest of the stack ${s(x.restMs)}; peak RSS at the locals ${x.atLocalsMb?.toFixed(0)} MB` : ''));
       if (r === 0) console.log(`  ${name} locals: ${x.locals.join('; ')}${x.stack ? `\n  ${name} stack: ${x.stack.join(' < ')}` : ''}`);
     }
@@ -221,7 +225,7 @@ async function main(): Promise<void> {
     console.log(`${name.padEnd(6)} (${xs.length} rounds, min / median / max): spawn to stop ${tri(xs.map((x) => x.stopMs), 1000)} s` +
       (xs[0].launchToStopMs !== undefined ? `, launch to stop ${tri(xs.map((x) => x.launchToStopMs!), 1000)} s` : '') +
       `, locals ${tri(xs.map((x) => x.localsMs ?? 0), 1000)} s` +
-      (xs[0].restMs !== undefined ? ` (top frame ${tri(xs.map((x) => x.phases!.stackTrace), 1000)} s, scopes ${tri(xs.map((x) => x.phases!.scopes), 1000)} s, variables ${tri(xs.map((x) => x.phases!.variables), 1000)} s), the rest of the stack ${tri(xs.map((x) => x.restMs!), 1000)} s` : '') +
+      (xs[0].restMs !== undefined ? ` (threads ${tri(xs.map((x) => x.phases!.threads), 1000)} s, top frame ${tri(xs.map((x) => x.phases!.stackTrace), 1000)} s, scopes ${tri(xs.map((x) => x.phases!.scopes), 1000)} s, variables ${tri(xs.map((x) => x.phases!.variables), 1000)} s), the rest of the stack ${tri(xs.map((x) => x.restMs!), 1000)} s` : '') +
       `, peak RSS ${tri(xs.map((x) => x.rssMb), 1, 0)} MB, ${name === 'gdb' ? 'QEMU\'s peak RSS' : 'of it guest RAM'} ${tri(xs.map((x) => x.guestMb), 1, 0)} MB`);
   }
   if (results.size === 2) {

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as turn } from 'node:timers/promises';
-import { PREFETCH_ADDRESSES, StopPrefetch } from '../src/debugger/stop-prefetch.js';
+import { PREFETCH_ADDRESSES, StopPrefetch, breakpointReads } from '../src/debugger/stop-prefetch.js';
 
 /** A DebugInfo's stopReads that logs each read as "pc:what", the "lines" read of 0x30 failing. */
 function reader(log: string[]) {
@@ -19,7 +19,7 @@ function reader(log: string[]) {
 test('reads run one per turn of the event loop, each address once, past a read that fails', async () => {
   const log: string[] = [];
   const p = new StopPrefetch();
-  p.start(reader(log), [0x10n, 0x30n, 0x10n, 0x20n]);
+  p.start(breakpointReads(reader(log), [0x10n, 0x30n, 0x10n, 0x20n]));
   assert.deepEqual(log, [], 'nothing is read before the event loop turns');
   await turn();
   assert.deepEqual(log, ['10:frames']);
@@ -32,20 +32,20 @@ test('reads run one per turn of the event loop, each address once, past a read t
 test('cancel drops what is left; a new start replaces what the last one left', async () => {
   const log: string[] = [];
   const p = new StopPrefetch();
-  p.start(reader(log), [0x10n, 0x20n]);
+  p.start(breakpointReads(reader(log), [0x10n, 0x20n]));
   await turn();
   p.cancel();
   for (let i = 0; i < 5; i++) await turn();
   assert.deepEqual(log, ['10:frames']);
-  p.start(reader(log), [0x40n]);
-  p.start(reader(log), [0x50n]);
+  p.start(breakpointReads(reader(log), [0x40n]));
+  p.start(breakpointReads(reader(log), [0x50n]));
   for (let i = 0; i < 5; i++) await turn();
   assert.deepEqual(log, ['10:frames', '50:frames', '50:lines']);
 });
 
 test(`at most ${PREFETCH_ADDRESSES} addresses are read ahead`, async () => {
   const log: string[] = [];
-  new StopPrefetch().start(reader(log), Array.from({ length: PREFETCH_ADDRESSES + 5 }, (_, i) => BigInt(0x1000 + i)));
+  new StopPrefetch().start(breakpointReads(reader(log), Array.from({ length: PREFETCH_ADDRESSES + 5 }, (_, i) => BigInt(0x1000 + i))));
   for (let i = 0; i < 3 * PREFETCH_ADDRESSES; i++) await turn();
   assert.equal(log.length, 2 * PREFETCH_ADDRESSES);
   assert.equal(log.at(-1), `${(0x1000 + PREFETCH_ADDRESSES - 1).toString(16)}:lines`);

@@ -365,6 +365,8 @@ export class DebugInfo {
       () => this.lineAt(pc),
       () => this.scopeFramesAt(pc),
       () => this.localsAt(pc),
+      // Each local's location list: read where the list lies, one file read each.
+      () => this.localsAt(pc).forEach((v) => v.describeLocation(pc)),
     ];
   }
 

@@ -1,6 +1,7 @@
 // While the guest runs toward its breakpoints, reads what a stop at one of them will show: the
-// call frame information, the symbol, the source line, the DWARF scopes and locals there. Each
-// is kept by DebugInfo once read, so the first stop's stack and locals come from memory. For a
+// call frame information, the symbol, the source line, the DWARF scopes and locals there, and
+// for a Linux kernel the layouts that name each vCPU's task in the Threads view. Each is kept
+// once read, so the first stop's threads, stack and locals come from memory. For a
 // kernel this is most of the wait at the first stop (its .debug_frame index and the top level
 // of one unit's DIEs: about 0.1 s on a 2-CPU host, a second in the test VM), and the guest's
 // boot gives the adapter seconds of idle time. gdb reads such things eagerly at start; kvmdbg
@@ -18,12 +19,12 @@ export class StopPrefetch {
   private timer: NodeJS.Immediate | undefined;
 
   /**
-   * Prepares stops at `addresses`, one read per turn of the event loop so that a request or a
-   * guest exit waits for one read at most; what a previous start left is dropped.
+   * Runs `reads`, one per turn of the event loop so that a request or a guest exit waits for one
+   * read at most; what a previous start left is dropped.
    */
-  start(info: Pick<DebugInfo, 'stopReads'>, addresses: readonly bigint[]): void {
+  start(reads: (() => void)[]): void {
     this.cancel();
-    this.pending = [...new Set(addresses)].slice(0, PREFETCH_ADDRESSES).flatMap((pc) => info.stopReads(pc));
+    this.pending = [...reads];
     if (this.pending.length) this.timer = setImmediate(() => this.next());
   }
 
@@ -45,4 +46,9 @@ export class StopPrefetch {
     }
     if (this.pending.length) this.timer = setImmediate(() => this.next());
   }
+}
+
+/** What stops at breakpoints at `addresses` read (DebugInfo.stopReads): each address once, the first PREFETCH_ADDRESSES. */
+export function breakpointReads(info: Pick<DebugInfo, 'stopReads'>, addresses: readonly bigint[]): (() => void)[] {
+  return [...new Set(addresses)].slice(0, PREFETCH_ADDRESSES).flatMap((pc) => info.stopReads(pc));
 }

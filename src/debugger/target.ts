@@ -15,14 +15,14 @@ import type { DebugRegs, Fpu, Sregs } from '../vmm/vcpu.js';
 import type { Breakpoints, BreakpointState } from './breakpoints.js';
 import { kernelSlide, slideAtEntry } from './kernel-slide.js';
 import { Stepper } from './stepping.js';
-import { StopPrefetch } from './stop-prefetch.js';
+import { StopPrefetch, breakpointReads } from './stop-prefetch.js';
 import { evaluate, machineContext, type CType, type EvalContext } from './evaluate.js';
 import { Recorder } from './history/recorder.js';
 import { Reverse } from './history/reverse.js';
 import { runHistoryCommand, type HistoryAnswer } from './history/commands.js';
 import { KernelData } from './linux/kernel-data.js';
 import { runLinuxCommand } from './linux/commands.js';
-import { Tasks } from './linux/tasks.js';
+import { Tasks, currentTaskReads } from './linux/tasks.js';
 import { listModules, moduleSymbols } from './linux/modules.js';
 
 /** A stop of the session: the monitor's, or one the run policy raised itself. */
@@ -387,7 +387,7 @@ export class DebugTarget {
       for (;;) {
         if (this.info && this.info.needsKernelSlide !== preparedWaiting) {
           preparedWaiting = this.info.needsKernelSlide;
-          this.prefetch.start(this.info, this.hits.codeAddresses());
+          this.prefetch.start([...currentTaskReads(this.info), ...breakpointReads(this.info, this.hits.codeAddresses())]);
         }
         const stop = watchModes ? await this.stepWatchingModes(vcpu) : await this.history.run(this.history.replaying ? this.reverse.watches() : []);
         this.findKernelSlide();

@@ -4,6 +4,7 @@
 // `thread_group` list, walked where thread_node is missing.
 import { GuestError } from '../../errors.js';
 import type { KernelData } from './kernel-data.js';
+import type { DebugInfo } from '../debug-info.js';
 
 const WHAT = 'lx-ps';
 /** More tasks than this is a list gone wrong (a corrupt or half-written one): the walk stops. */
@@ -30,6 +31,16 @@ function stateLetter(state: number, exitState: number): string {
   if (state === TASK_IDLE) return 'I';
   const bits = (state | exitState) & TASK_REPORT;
   return bits === 0 ? 'R' : 'SDTtXZP'[31 - Math.clz32(bits)] ?? '?';
+}
+
+/**
+ * What naming a vCPU's current task (the Threads view) reads from the session's files, to run
+ * ahead of a stop (StopPrefetch): the per-CPU variable that points to it and task_struct's
+ * layout. Empty where the symbols are not a Linux kernel's.
+ */
+export function currentTaskReads(info: DebugInfo): (() => void)[] {
+  if (!info.functionAddress('__per_cpu_offset')) return [];
+  return [() => info.btfVariable('current_task') ?? info.btfVariable('pcpu_hot'), () => info.typeByName('struct task_struct')];
 }
 
 export class Tasks {
