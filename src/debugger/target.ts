@@ -383,11 +383,13 @@ export class DebugTarget {
     // Prepared again when a kernel's symbols move by its slide (reads at the link addresses
     // stay kept where the slide is 0: nokaslr).
     let preparedWaiting: boolean | undefined;
+    const info = this.info;
     try {
       for (;;) {
-        if (this.info && this.info.needsKernelSlide !== preparedWaiting) {
-          preparedWaiting = this.info.needsKernelSlide;
-          this.prefetch.start([...currentTaskReads(this.info), ...breakpointReads(this.info, this.hits.codeAddresses())]);
+        if (info && info.needsKernelSlide !== preparedWaiting) {
+          preparedWaiting = info.needsKernelSlide;
+          // The frame index serves a stop anywhere (a pause too); the rest, stops at breakpoints.
+          this.prefetch.start([() => info.callFrameInfo(), ...currentTaskReads(info), ...breakpointReads(info, this.hits.codeAddresses())]);
         }
         const stop = watchModes ? await this.stepWatchingModes(vcpu) : await this.history.run(this.history.replaying ? this.reverse.watches() : []);
         this.findKernelSlide();
