@@ -1,6 +1,6 @@
 // The PC devices driven directly, no KVM: the VGA's registers (vga.ts) and the text screen read
 // from memory (screen.ts), the keyboard controller (i8042.ts: commands, scan codes, IRQ 1 edges,
-// reset) and the CMOS clock (cmos-rtc.ts: BCD/binary, 12/24 h, UIP, a guest setting the time,
+// the empty aux port, reset) and the CMOS clock (cmos-rtc.ts: BCD/binary, 12/24 h, UIP, a guest setting the time,
 // memory sizes), each through its ports as a guest would use them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -185,6 +185,38 @@ test('i8042: controller commands: self tests, command byte, output port, enable/
   k.write(DATA, 1, 0x01);
   k.write(CMD, 1, 0xd0);
   assert.deepEqual(drain(k), [0x01], 'A20 off as written');
+});
+
+test('i8042: the aux port with no mouse: loopback (0xD3) on IRQ 12 with status bit 5; a byte for the mouse (0xD4) times out', () => {
+  const { host, irqs } = kbdHost();
+  const k = new I8042(host);
+  k.write(CMD, 1, 0x60);
+  k.write(DATA, 1, 0x47); // both ports' interrupts on, translation
+  k.write(CMD, 1, 0xd3);
+  k.write(DATA, 1, 0x5a);
+  assert.equal(k.read(CMD, 1) & 0x61, 0x21, 'a byte from the aux port, no timeout');
+  assert.deepEqual(irqs, ['12:1'], 'IRQ 12 raised, IRQ 1 not');
+  assert.equal(k.read(DATA, 1), 0x5a, 'the byte looped back');
+  assert.deepEqual(irqs, ['12:1', '12:0']);
+  assert.equal(k.read(CMD, 1) & 0x21, 0, 'buffer empty, aux bit clear');
+  k.write(CMD, 1, 0xd4);
+  k.write(DATA, 1, 0xff); // reset the mouse: nobody answers
+  assert.equal(k.read(CMD, 1) & 0x61, 0x61, 'aux byte with the timeout bit');
+  assert.deepEqual(drain(k), [0xfe]);
+  assert.equal(k.read(CMD, 1) & 0x40, 0, 'the timeout bit goes with its byte');
+  k.write(CMD, 1, 0x20);
+  assert.equal(k.read(CMD, 1) & 0x20, 0, 'a controller reply is not the aux port\'s');
+  assert.deepEqual(drain(k), [0x47]);
+  k.write(CMD, 1, 0x60);
+  k.write(DATA, 1, 0x45); // aux interrupt off
+  irqs.length = 0;
+  k.write(CMD, 1, 0xd3);
+  k.write(DATA, 1, 0xa5);
+  assert.deepEqual(irqs, [], 'no IRQ 12 while its enable bit is clear');
+  assert.deepEqual(drain(k), [0xa5]);
+  k.typeText('a');
+  assert.equal(k.read(CMD, 1) & 0x21, 0x01, 'a key is the keyboard\'s byte');
+  assert.deepEqual(irqs, ['1:1']);
 });
 
 test('i8042: pulse reset (0xFE) and an output port with the reset bit clear reset the machine', () => {
