@@ -44,13 +44,12 @@ export class I8042 implements PioDevice {
   private readonly ctrlQueue: number[] = [];
   /** Bytes from the keyboard (replies and scan codes), already in the set the guest reads. */
   private readonly kbdQueue: number[] = [];
-  /** Bytes on the aux port: loopback, and the timeouts of bytes sent to the absent mouse. */
-  private readonly auxQueue: { byte: number; timeout: boolean }[] = [];
+  /** Bytes on the aux port, with their status bits: loopback, and the timeouts of bytes sent to the absent mouse. */
+  private readonly auxQueue: { byte: number; status: number }[] = [];
   private out = 0;
   private outFull = false;
-  /** Whether the byte in the output buffer came from the aux port, and with the timeout bit. */
-  private outAux = false;
-  private outTimeout = false;
+  /** The status bits that go with the byte in the output buffer: auxObf, timeout. */
+  private outStatus = 0;
   private kbdIrqLevel = false;
   private auxIrqLevel = false;
   private commandByte = CMDBYTE.kbdIrq | CMDBYTE.system | CMDBYTE.translate;
@@ -121,8 +120,7 @@ export class I8042 implements PioDevice {
 
   private status(): number {
     return (this.outFull ? STATUS.obf : 0) | (this.commandByte & CMDBYTE.system ? STATUS.system : 0) |
-      (this.lastWasCommand ? STATUS.command : 0) | STATUS.unlocked |
-      (this.outFull && this.outAux ? STATUS.auxObf : 0) | (this.outFull && this.outTimeout ? STATUS.timeout : 0);
+      (this.lastWasCommand ? STATUS.command : 0) | STATUS.unlocked | (this.outFull ? this.outStatus : 0);
   }
 
   private controllerCommand(c: number): void {
@@ -175,8 +173,8 @@ export class I8042 implements PioDevice {
       return;
     }
     if (c === 0xd2) { this.fromKeyboard([v]); return; }
-    if (c === 0xd3) return this.fromAux(v, false);
-    if (c === 0xd4) return this.fromAux(NO_DEVICE, true);
+    if (c === 0xd3) return this.fromAux(v, STATUS.auxObf);
+    if (c === 0xd4) return this.fromAux(NO_DEVICE, STATUS.auxObf | STATUS.timeout);
     this.keyboardCommand(v);
   }
 
@@ -231,8 +229,8 @@ export class I8042 implements PioDevice {
     this.refill();
   }
 
-  private fromAux(byte: number, timeout: boolean): void {
-    if (this.auxQueue.length < QUEUE_LIMIT) this.auxQueue.push({ byte, timeout });
+  private fromAux(byte: number, status: number): void {
+    if (this.auxQueue.length < QUEUE_LIMIT) this.auxQueue.push({ byte, status });
     this.refill();
   }
 
@@ -247,11 +245,9 @@ export class I8042 implements PioDevice {
   /** Moves the next byte into an empty output buffer and raises its port's IRQ (1 or 12) for it. */
   private refill(): void {
     if (!this.outFull) {
-      const aux = this.ctrlQueue.length ? undefined : this.auxQueue.shift();
-      this.outAux = aux !== undefined;
-      this.outTimeout = aux?.timeout ?? false;
+      this.outStatus = 0;
       if (this.ctrlQueue.length) this.out = this.ctrlQueue.shift()!;
-      else if (aux) this.out = aux.byte;
+      else if (this.auxQueue.length) ({ byte: this.out, status: this.outStatus } = this.auxQueue.shift()!);
       else if (this.kbdQueue.length && !(this.commandByte & CMDBYTE.kbdDisabled)) this.out = this.kbdQueue.shift()!;
       else return;
       this.outFull = true;
@@ -260,8 +256,9 @@ export class I8042 implements PioDevice {
   }
 
   private updateIrq(): void {
-    const kbd = this.outFull && !this.outAux && (this.commandByte & CMDBYTE.kbdIrq) !== 0;
-    const aux = this.outFull && this.outAux && (this.commandByte & CMDBYTE.auxIrq) !== 0;
+    const fromAux = (this.outStatus & STATUS.auxObf) !== 0;
+    const kbd = this.outFull && !fromAux && (this.commandByte & CMDBYTE.kbdIrq) !== 0;
+    const aux = this.outFull && fromAux && (this.commandByte & CMDBYTE.auxIrq) !== 0;
     if (kbd !== this.kbdIrqLevel) this.host.setIrq(KBD_IRQ, (this.kbdIrqLevel = kbd));
     if (aux !== this.auxIrqLevel) this.host.setIrq(AUX_IRQ, (this.auxIrqLevel = aux));
   }
