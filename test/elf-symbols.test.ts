@@ -118,6 +118,25 @@ test('a load offset moves every address; value keeps the file\'s', () => {
   assert.equal(high.byName('main')!.address, (SymbolTable.fromElf(e32).byName('main')!.address + 0xfff0_0000n) & 0xffffffffn);
 });
 
+test('a Linux kernel\'s per-CPU symbols are names, never what an address resolves to', () => {
+  const start = 0xffffffff_81000000;
+  const t = new SymbolTable([
+    sym('__per_cpu_start', 0, 0, 'notype'),
+    sym('fixed_percpu_data', 0, 0x28, 'object'),
+    sym('cpu_tss_rw', 0x6000, 0x3000, 'object'),
+    sym('__per_cpu_end', 0x2c000, 0, 'notype'),
+    sym('_text', start, 0, 'notype'),
+    sym('start_kernel', start + 0x1000, 0x800),
+  ], 0x1e00000n);
+  assert.equal(t.lookup(0x8000n), undefined);
+  assert.equal(t.lookup(0x1e08000n), undefined);
+  assert.equal(t.lookup(0x2d000n), undefined);
+  assert.equal(t.byName('cpu_tss_rw')!.value, 0x6000n);
+  assert.equal(t.lookup(BigInt(start) + 0x1e01010n)!.name, 'start_kernel');
+  // Without __per_cpu_start at 0 (not a kernel's per-CPU layout), low symbols are addresses.
+  assert.equal(new SymbolTable([sym('boot', 0x7c00, 0x200), sym('__per_cpu_end', 0x9000, 0, 'notype')]).lookup(0x7c10n)!.name, 'boot');
+});
+
 function sym(name: string, value: number, size: number, type: ElfSymbol['type'] = 'func', bind: ElfSymbol['bind'] = 'global', shndx = 1): ElfSymbol {
   return { name, value: BigInt(value), size: BigInt(size), type, bind, shndx };
 }

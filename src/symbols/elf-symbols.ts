@@ -71,7 +71,13 @@ export class SymbolTable {
         this.names.set(s.name, info);
       }
     }
-    this.sorted = addressable.sort((a, b) => cmp(a.address, b.address) || TYPE_RANK[a.type] - TYPE_RANK[b.type] || BIND_RANK[a.bind] - BIND_RANK[b.bind]
+    // A Linux kernel links its per-CPU variables as offsets from 0 (__per_cpu_start, in
+    // .data..percpu, to __per_cpu_end): each CPU's copy lies elsewhere, so no address resolves
+    // to one of them (a pointer 0x8000 is not cpu_tss_rw+0x2000). By name they stay, for
+    // per-CPU variables in expressions.
+    const perCpuEnd = this.names.get('__per_cpu_start')?.value === 0n ? this.names.get('__per_cpu_end')?.value : undefined;
+    const resolvable = perCpuEnd === undefined ? addressable : addressable.filter((s) => s.value > perCpuEnd);
+    this.sorted = resolvable.sort((a, b) => cmp(a.address, b.address) || TYPE_RANK[a.type] - TYPE_RANK[b.type] || BIND_RANK[a.bind] - BIND_RANK[b.bind]
         || (b.size > a.size ? 1 : b.size < a.size ? -1 : 0) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
