@@ -28,6 +28,7 @@ import { replayFailed, TRIPLE_FAULT_STATE_LOST, type Stop, type WatchKind } from
 import { enterState } from './arch/entry-state.js';
 import { cpuidLeaf, supportedCpuid } from './arch/cpuid.js';
 import { walk, type PagingRegs } from '../x86/pagewalk.js';
+import { TranslationCache } from './translation-cache.js';
 import type { TrapMode } from './memory.js';
 import { planMachine } from './plan.js';
 import { Bios, setLegacyInterruptControllers } from './firmware/bios.js';
@@ -159,6 +160,7 @@ export class Machine {
   /** vCPU whose next resume must hand the guest its own int3 (after a guest-int3 stop). */
   private deliverInt3 = new Set<number>();
   private readonly plantTarget: PlantTarget;
+  private readonly translations = new TranslationCache();
   /** One frozen step stop per vCPU: a fast step allocates nothing. */
   private readonly stepStops: readonly Stop[];
   readonly watchBackend: 'debugregs' | 'memslots';
@@ -1049,8 +1051,21 @@ export class Machine {
 
   /** Linear to guest-physical under vCPU `index`'s paging state, or undefined if unmapped. */
   linearToPhysical(index: number, linear: bigint): number | undefined {
+    const p = this.translate(index, linear);
+    return typeof p === 'number' ? p : undefined;
+  }
+
+  /** The guest-physical address of `linear`, or why it has none: a walk, or the page's kept one. */
+  private translate(index: number, linear: bigint): number | string {
+    const offset = Number(linear & 0xfffn);
+    const pages = this.translations.pages(index, [this.vm.memory.monitorWrites, ...this.vm.vcpus.map((v) => v.getSregs())]);
+    const page = linear - BigInt(offset);
+    const known = pages.get(page);
+    if (known !== undefined) return known + offset;
     const r = walk(this.vm.memory, this.pagingRegs(index), linear);
-    return r.ok ? r.t.physical : undefined;
+    if (!r.ok) return r.reason;
+    pages.set(page, r.t.physical - offset);
+    return r.t.physical;
   }
 
   pagingRegs(index: number): PagingRegs {
@@ -1079,13 +1094,12 @@ export class Machine {
   }
 
   private forEachPage(index: number, linear: bigint, len: number, f: (gpa: number, off: number, n: number) => void): void {
-    const regs = this.pagingRegs(index);
     for (let off = 0; off < len;) {
       const lin = linear + BigInt(off);
-      const r = walk(this.vm.memory, regs, lin);
-      if (!r.ok) throw new GuestError(`linear address ${hex(lin)} is not mapped: ${r.reason}`);
+      const p = this.translate(index, lin);
+      if (typeof p === 'string') throw new GuestError(`linear address ${hex(lin)} is not mapped: ${p}`);
       const n = Math.min(len - off, 4096 - Number(lin & 0xfffn));
-      f(r.t.physical, off, n);
+      f(p, off, n);
       off += n;
     }
   }

@@ -125,8 +125,16 @@ export class GuestMemory {
 
   /** The monitor wrote [gpa, gpa+len) through view(): dirty logging must hear of it. */
   noteWrite(gpa: number, len: number): void {
+    this.writes++;
     if (!this.logging) return;
     for (let p = gpa - (gpa % PAGE); p < gpa + len; p += PAGE) this.dirtyAside.add(p);
+  }
+
+  private writes = 0;
+
+  /** How many times the monitor has written guest memory: what was read from it (a page walk) is stale once it moves. */
+  get monitorWrites(): number {
+    return this.writes;
   }
 
   /** The monitor wrote guest memory (or re-registered slots) since the last takeDirtyPages. */
