@@ -8,8 +8,8 @@ import type { Machine } from '../vmm/machine.js';
 import type { Stop } from '../vmm/debug/stops.js';
 import { interruptEntry, type InterruptEntry } from '../x86/interrupt-frame.js';
 import type { Regs, Sregs } from '../x86/registers.js';
-import { GuestError } from '../errors.js';
 import { divideErrors, type Division } from '../x86/divide-error.js';
+import { valueReader } from './stack.js';
 
 export interface HandlerEntry {
   vector: number;
@@ -60,13 +60,6 @@ export function enteredHandler(m: Machine, vcpu: number, entry: HandlerEntry | u
  * faults on the read instead).
  */
 export function raisesDivideError(m: Machine, vcpu: number, d: Division & { divisor?: bigint }, at: bigint | undefined): boolean {
-  if (d.divisor !== undefined) return divideErrors(d, d.divisor);
-  if (at === undefined) return false;
-  try {
-    const b = m.readLinear(vcpu, at, d.bytes);
-    return divideErrors(d, d.bytes === 8 ? b.readBigUInt64LE() : BigInt(b.readUIntLE(0, d.bytes)));
-  } catch (e) {
-    if (e instanceof GuestError) return false;
-    throw e;
-  }
+  const divisor = d.divisor ?? (at === undefined ? undefined : valueReader(m, vcpu)(at, d.bytes));
+  return divisor !== undefined && divideErrors(d, divisor);
 }
