@@ -1,4 +1,4 @@
-// Bundles the three entry points with esbuild. koffi stays external: its native binary is
+// Bundles the entry points with esbuild. koffi stays external: its native binary is
 // loaded from node_modules at run time (and shipped beside the bundle in the .vsix).
 import { build } from 'esbuild';
 
@@ -14,7 +14,9 @@ const common = {
 
 await Promise.all([
   build({ ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.js' }),
-  build({ ...common, entryPoints: ['src/dap/adapter.ts'], outfile: 'dist/adapter.js' }),
+  // dist/adapter.js runs dist/adapter-main.js, the adapter, with V8's code cache (src/code-cache.ts).
+  build({ ...common, entryPoints: ['src/dap/adapter-loader.ts'], outfile: 'dist/adapter.js' }),
+  build({ ...common, entryPoints: ['src/dap/adapter.ts'], outfile: 'dist/adapter-main.js' }),
   build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
 ]);
 

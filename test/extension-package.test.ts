@@ -71,7 +71,7 @@ test('the .vsix: the bundles, the icon and changelog, and of koffi only its linu
   const entries = execFileSync('unzip', ['-Z1', out], { encoding: 'utf8' }).split('\n').filter(Boolean);
   for (const p of [
     'extension/package.json', 'extension/readme.md', 'extension/changelog.md', 'extension/LICENSE.txt',
-    'extension/dist/extension.js', 'extension/dist/adapter.js', 'extension/dist/iced_x86_bg.wasm',
+    'extension/dist/extension.js', 'extension/dist/adapter.js', 'extension/dist/adapter-main.js', 'extension/dist/iced_x86_bg.wasm',
     // the icon and the webviews' scripts and styles
     ...execFileSync('git', ['ls-files', 'media'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean).map((f) => `extension/${f}`),
   ]) {
