@@ -433,6 +433,9 @@ function parseSymbols(r: Reader, h: ElfHeader, sections: SectionHeader[]): ElfSy
     // An aligned 64-bit table's values and sizes as 64-bit words: no BigInt put together from halves per read.
     const words = h.bits === 64 && entsize % 8 === 0 && (b.byteOffset + symtab.offset) % 8 === 0
       ? new BigUint64Array(b.buffer, b.byteOffset + symtab.offset, (count * entsize) / 8) : undefined;
+    // The names as slices of the string table decoded once: one string made per name, not a
+    // Buffer decode each (a kernel's table is 3 MB).
+    const names = b.toString('latin1', strtab.offset, strtab.offset + Number(strtab.size));
     for (let i = 0; i < count; i++) {
       const o = symtab.offset + i * entsize;
       const nameOff = b.readUInt32LE(o);
@@ -451,7 +454,8 @@ function parseSymbols(r: Reader, h: ElfHeader, sections: SectionHeader[]): ElfSy
       }
       if (i === 0) continue; // the null symbol
       symbols.push({
-        name: readString(r, strtab, nameOff, () => `name of symbol ${i}`),
+        name: nameOff < names.length ? names.slice(nameOff, stringEnd(b, strtab.offset + nameOff, strtab.offset + names.length) - strtab.offset)
+          : readString(r, strtab, nameOff, () => `name of symbol ${i}`),
         value,
         size,
         type: SYMBOL_TYPES[info & 0xf] ?? 'other',
@@ -475,9 +479,14 @@ function readString(r: Reader, table: Omit<SectionHeader, 'name'>, off: number, 
     throw new GuestError(`${r.file}: ${what()} at string offset ${off} is outside its string table (${size} bytes)`);
   }
   const start = table.offset + off;
-  const end = table.offset + Math.min(size, off + MAX_NAME_LENGTH);
+  return r.buf.toString('latin1', start, stringEnd(r.buf, start, table.offset + size));
+}
+
+/** Where the string at `start` ends: its NUL, `end` (the table's) or MAX_NAME_LENGTH bytes on. */
+function stringEnd(b: Buffer, start: number, end: number): number {
+  const stop = Math.min(end, start + MAX_NAME_LENGTH);
   // A loop, not subarray().indexOf(): no Buffer view made per name.
   let nul = start;
-  while (nul < end && r.buf[nul] !== 0) nul++;
-  return r.buf.toString('latin1', start, nul);
+  while (nul < stop && b[nul] !== 0) nul++;
+  return nul;
 }
