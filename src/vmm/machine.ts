@@ -528,7 +528,7 @@ export class Machine {
       return;
     }
     this.returnBorrowed();
-    this.execTraps = this.borrowDebugRegisters(this.breakpoints.softwareAddresses());
+    this.execTraps = this.breakpoints.hasSoftware ? this.borrowDebugRegisters(this.breakpoints.softwareAddresses()) : NO_ADDRESSES;
   }
 
   /**

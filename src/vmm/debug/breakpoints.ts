@@ -44,8 +44,10 @@ export const HW_SLOTS = 4;
  * a debug register left over from an earlier VM matches (a step's next RIP, say).
  */
 export function enabledSlots(dr7: bigint): number {
+  // Read at every debug exit: the low byte (L0/G0 to L3/G3) taken once, the rest in numbers.
+  const enables = Number(dr7 & 0xffn);
   let mask = 0;
-  for (let slot = 0; slot < HW_SLOTS; slot++) if ((dr7 >> BigInt(2 * slot)) & 3n) mask |= 1 << slot;
+  for (let slot = 0; slot < HW_SLOTS; slot++) if ((enables >> (2 * slot)) & 3) mask |= 1 << slot;
   return mask;
 }
 
