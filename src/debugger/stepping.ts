@@ -127,7 +127,8 @@ export class Stepper {
   }
 
   private divideErrors(vcpu: number, insn: Decoded): boolean {
-    const ws = writeSet(insn.bytes, insn.bits, this.m.getRegs(vcpu), this.m.getSregs(vcpu));
+    // writeSet's decode is kept by address: a division stepped again is decoded once, by us.
+    const ws = writeSet(insn.bytes, insn.bits, this.m.getRegs(vcpu), this.m.getSregs(vcpu), this.m.linearRip(vcpu));
     return ws.divide !== undefined && raisesDivideError(this.m, vcpu, ws.divide, ws.accesses[0]?.linear);
   }
 
