@@ -1051,14 +1051,18 @@ export class Machine {
 
   /** Linear to guest-physical under vCPU `index`'s paging state, or undefined if unmapped. */
   linearToPhysical(index: number, linear: bigint): number | undefined {
-    const p = this.translate(index, linear);
+    const p = this.translate(index, this.keptPages(index), linear);
     return typeof p === 'number' ? p : undefined;
   }
 
-  /** The guest-physical address of `linear`, or why it has none: a walk, or the page's kept one. */
-  private translate(index: number, linear: bigint): number | string {
+  /** vCPU `index`'s kept translations, as valid now (translation-cache.ts). */
+  private keptPages(index: number): Map<bigint, number> {
+    return this.translations.pages(index, [this.vm.memory.monitorWrites, ...this.vm.vcpus.map((v) => v.getSregs())]);
+  }
+
+  /** The guest-physical address of `linear`, or why it has none: the page's kept one, or a walk. */
+  private translate(index: number, pages: Map<bigint, number>, linear: bigint): number | string {
     const offset = Number(linear & 0xfffn);
-    const pages = this.translations.pages(index, [this.vm.memory.monitorWrites, ...this.vm.vcpus.map((v) => v.getSregs())]);
     const page = linear - BigInt(offset);
     const known = pages.get(page);
     if (known !== undefined) return known + offset;
@@ -1094,9 +1098,10 @@ export class Machine {
   }
 
   private forEachPage(index: number, linear: bigint, len: number, f: (gpa: number, off: number, n: number) => void): void {
+    const pages = this.keptPages(index);
     for (let off = 0; off < len;) {
       const lin = linear + BigInt(off);
-      const p = this.translate(index, lin);
+      const p = this.translate(index, pages, lin);
       if (typeof p === 'string') throw new GuestError(`linear address ${hex(lin)} is not mapped: ${p}`);
       const n = Math.min(len - off, 4096 - Number(lin & 0xfffn));
       f(p, off, n);
