@@ -454,8 +454,7 @@ function parseSymbols(r: Reader, h: ElfHeader, sections: SectionHeader[]): ElfSy
       }
       if (i === 0) continue; // the null symbol
       symbols.push({
-        name: nameOff < names.length ? names.slice(nameOff, stringEnd(b, strtab.offset + nameOff, strtab.offset + names.length) - strtab.offset)
-          : readString(r, strtab, nameOff, () => `name of symbol ${i}`),
+        name: readString(r, strtab, nameOff, () => `name of symbol ${i}`, names),
         value,
         size,
         type: SYMBOL_TYPES[info & 0xf] ?? 'other',
@@ -470,16 +469,17 @@ function parseSymbols(r: Reader, h: ElfHeader, sections: SectionHeader[]): ElfSy
 /**
  * A NUL-terminated string at `off` in a string-table section (whose data lies in the file): up to
  * the NUL, the table's end or MAX_NAME_LENGTH bytes, whichever comes first. Only those bytes are
- * looked at.
+ * looked at. `decoded`, the whole table as a latin1 string, gives the name as a slice of it.
  */
-function readString(r: Reader, table: Omit<SectionHeader, 'name'>, off: number, what: () => string): string {
+function readString(r: Reader, table: Omit<SectionHeader, 'name'>, off: number, what: () => string, decoded?: string): string {
   const size = Number(table.size);
   if (off >= size) {
     if (off === 0) return '';
     throw new GuestError(`${r.file}: ${what()} at string offset ${off} is outside its string table (${size} bytes)`);
   }
   const start = table.offset + off;
-  return r.buf.toString('latin1', start, stringEnd(r.buf, start, table.offset + size));
+  const end = stringEnd(r.buf, start, table.offset + size);
+  return decoded !== undefined ? decoded.slice(off, end - table.offset) : r.buf.toString('latin1', start, end);
 }
 
 /** Where the string at `start` ends: its NUL, `end` (the table's) or MAX_NAME_LENGTH bytes on. */
