@@ -21,11 +21,16 @@ module.exports.sum = sum;
 globalThis.codeCacheTest = { sum, dir: join(__dirname, '.'), twice: module.exports.sum(2) };
 `;
 
-test('a bundle\'s first run leaves a cache; the next run is given it, V8 accepts it, and the code does what it did', () => {
+/** A fresh directory holding bundle.js (bundle(k)), and where its cache is to go. */
+function bundleDir(k: number): { dir: string; file: string; cacheDir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'kvmdbg-code-cache-'));
   const file = join(dir, 'bundle.js');
-  writeFileSync(file, bundle(1));
-  const cacheDir = join(dir, 'cache');
+  writeFileSync(file, bundle(k));
+  return { dir, file, cacheDir: join(dir, 'cache') };
+}
+
+test('a bundle\'s first run leaves a cache; the next run is given it, V8 accepts it, and the code does what it did', () => {
+  const { dir, file, cacheDir } = bundleDir(1);
   const first = runWithCodeCache(file, cacheDir);
   assert.equal(first.cache, 'none');
   assert.deepEqual({ dir: results.codeCacheTest!.dir, twice: results.codeCacheTest!.twice }, { dir, twice: 3 });
@@ -50,10 +55,7 @@ test('a bundle\'s first run leaves a cache; the next run is given it, V8 accepts
 });
 
 test('a damaged cache file is ignored and written again; an unwritable cache directory only loses the cache', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'kvmdbg-code-cache-'));
-  const file = join(dir, 'bundle.js');
-  writeFileSync(file, bundle(3));
-  const cacheDir = join(dir, 'cache');
+  const { dir, file, cacheDir } = bundleDir(3);
   const first = runWithCodeCache(file, cacheDir);
   first.save();
   const stored = readFileSync(first.path);
