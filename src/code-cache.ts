@@ -9,16 +9,20 @@
 // (~/.cache where unset), KEY a digest of the bundle's bytes and of Node's version and
 // architecture: V8 checks its own version and flags against the data, but of the source only its
 // length. The file holds the SHA-256 of the data, then the data; one that fails the digest is
-// ignored, and rewritten. Writing is best effort, through a temporary file renamed into place, and
-// removes the caches of earlier bundles of the same name.
+// ignored, and rewritten. Writing is best effort, through a temporary file renamed into place.
+// The caches of other bundles of the same name are kept, the KEPT_BUNDLES used last (two kvmdbg
+// versions used in turn, an installed one and a build of its source, must not evict each other's
+// at every start); a run whose cache served marks it used.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { Script } from 'node:vm';
 
 const DIGEST_BYTES = 32;
+/** How many bundles of one name keep their caches: the ones used last. */
+export const KEPT_BUNDLES = 3;
 
 /** How a run found its cache: none for this bundle, accepted by V8, rejected by V8, or ignored (a bad digest). */
 export type CacheState = 'none' | 'accepted' | 'rejected' | 'ignored';
@@ -57,13 +61,17 @@ export function runWithCodeCache(file: string, dir = defaultCodeCacheDir()): Cac
   const cache: CacheState = typeof stored === 'string' ? stored : script.cachedDataRejected ? 'rejected' : 'accepted';
   const save = () => {
     const data = script.createCachedData();
-    if (cache === 'accepted' && typeof stored !== 'string' && data.length <= stored.length) return;
     try {
+      if (cache === 'accepted' && typeof stored !== 'string' && data.length <= stored.length) {
+        const now = new Date();
+        utimesSync(path, now, now);
+        return;
+      }
       mkdirSync(dir, { recursive: true });
-      for (const f of readdirSync(dir)) if (f.startsWith(`${name}-`) && f.endsWith('.bin') && f !== basename(path)) rmSync(join(dir, f), { force: true });
       const tmp = `${path}.${process.pid}.tmp`;
       writeFileSync(tmp, Buffer.concat([sha256(data), data]));
       renameSync(tmp, path);
+      keepLastUsed(dir, name);
     } catch {
       // A cache directory that can't be written: the next run compiles as this one did.
     }
@@ -71,6 +79,14 @@ export function runWithCodeCache(file: string, dir = defaultCodeCacheDir()): Cac
   const module = { exports: {} };
   (script.runInThisContext() as (...args: unknown[]) => void).call(module.exports, module.exports, createRequire(file), module, file, dirname(file));
   return { cache, path, save };
+}
+
+/** Removes the caches of bundles named `name` but the KEPT_BUNDLES used last (by modification time). */
+function keepLastUsed(dir: string, name: string): void {
+  const files = readdirSync(dir).filter((f) => f.startsWith(`${name}-`) && f.endsWith('.bin'))
+    .map((f) => ({ path: join(dir, f), used: statSync(join(dir, f), { throwIfNoEntry: false })?.mtimeMs ?? 0 }))
+    .sort((a, b) => b.used - a.used);
+  for (const f of files.slice(KEPT_BUNDLES)) rmSync(f.path, { force: true });
 }
 
 /** The cached data at `path`, or why there is none to use. */

@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultCodeCacheDir, runWithCodeCache } from '../src/code-cache.js';
+import { KEPT_BUNDLES, defaultCodeCacheDir, runWithCodeCache } from '../src/code-cache.js';
 import { ADAPTER, ROOT } from './support/dap.js';
 
 const results = globalThis as unknown as { codeCacheTest?: { sum: (n: number) => number; dir: string; twice: number } };
@@ -44,14 +44,33 @@ test('a bundle\'s first run leaves a cache; the next run is given it, V8 accepts
   assert.equal(second.path, first.path);
   assert.equal(results.codeCacheTest!.sum(10), 55);
 
-  // Another bundle of the same name: its own key, and the earlier bundle's cache goes.
+  // Another bundle of the same name: its own key, and the earlier bundle's cache stays.
   writeFileSync(file, bundle(2));
   const changed = runWithCodeCache(file, cacheDir);
   assert.equal(changed.cache, 'none');
   assert.notEqual(changed.path, first.path);
   assert.equal(results.codeCacheTest!.sum(10), 110, 'the new bundle runs, not the cached one');
   changed.save();
-  assert.deepEqual(readdirSync(cacheDir), [changed.path.slice(cacheDir.length + 1)]);
+  assert.deepEqual(readdirSync(cacheDir).sort(), [first.path, changed.path].map((p) => p.slice(cacheDir.length + 1)).sort());
+});
+
+test('bundles of one name used in turn keep their caches; past KEPT_BUNDLES, the one used longest ago goes', async () => {
+  const { file, cacheDir } = bundleDir(5);
+  /** Runs bundle(k) as `file` and saves its cache; its path and how it found the cache. */
+  const use = async (k: number) => {
+    await new Promise((r) => setTimeout(r, 20)); // modification times apart
+    writeFileSync(file, bundle(k));
+    const run = runWithCodeCache(file, cacheDir);
+    run.save();
+    return run;
+  };
+  const paths: string[] = [];
+  for (let k = 10; k < 10 + KEPT_BUNDLES; k++) paths.push((await use(k)).path);
+  assert.equal((await use(10)).cache, 'accepted', 'the first still cached after the others ran');
+  const newest = await use(99);
+  const left = readdirSync(cacheDir).map((f) => join(cacheDir, f)).sort();
+  assert.deepEqual(left, [paths[0], ...paths.slice(2), newest.path].sort(), 'the second, used longest ago, is gone');
+  assert.equal((await use(11)).cache, 'none');
 });
 
 test('a damaged cache file is ignored and written again; an unwritable cache directory only loses the cache', () => {
