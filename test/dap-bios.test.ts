@@ -72,3 +72,23 @@ test('next over int 0x10 lands on the following instruction with the character o
   assert.equal((await stopped(dc)).body.reason, 'step');
   assert.equal((await topFrame(dc)).instructionPointerReference, hex(syms.second_int + 2n), 'the iret: back after the int');
 });
+
+test('an instruction written over one already stepped is decoded again: nops over the int 0x10 step as nops', async () => {
+  await launch(dc, { program: guest.bin, symbols: [guest.elf], stopOnEntry: true });
+  assert.equal((await stopped(dc)).body.reason, 'entry');
+  await dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(syms.before_int) }] });
+  await dc.continueRequest({ threadId: 1 });
+  assert.equal((await stopped(dc)).body.reason, 'instruction breakpoint');
+  await dc.customRequest('setInstructionBreakpoints', { breakpoints: [] });
+  await dc.nextRequest({ threadId: 1, granularity: 'instruction' });
+  await stopped(dc);
+  assert.equal((await topFrame(dc)).instructionPointerReference, hex(syms.after_int), 'the int 0x10, stepped over');
+  // Back to the int, now two nops (its two bytes, 0xcd 0x10, overwritten).
+  const ref = (await dc.scopesRequest({ frameId: (await topFrame(dc)).id })).body.scopes.find((s) => s.name === 'Registers')!.variablesReference;
+  await dc.setVariableRequest({ variablesReference: ref, name: 'rip', value: hex(syms.before_int) });
+  await dc.customRequest('writeMemory', { memoryReference: hex(syms.before_int), data: Buffer.from([0x90, 0x90]).toString('base64') });
+  await dc.nextRequest({ threadId: 1, granularity: 'instruction' });
+  assert.equal((await stopped(dc)).body.reason, 'step');
+  assert.equal((await topFrame(dc)).instructionPointerReference, hex(syms.before_int + 1n), 'one nop, not the int kept from before');
+  assert.equal(await screenChar(1), 0x20, 'no second character from the BIOS');
+});

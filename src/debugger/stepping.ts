@@ -18,6 +18,12 @@ import type { AddressRange } from '../symbols/dwarf/loclists.js';
 
 /** Give up a line step after this many instructions (a loop with no line information). */
 const MAX_LINE_STEPS = 200_000;
+/**
+ * Decodes kept, by linear address: a loop stepped through (or a line step's thousands of
+ * instructions) decodes each instruction once. iced-x86's decoder and each property read are
+ * calls into WebAssembly, most of a step's own work where Node runs slowly.
+ */
+const DECODES_KEPT = 16384;
 
 interface Decoded {
   length: number;
@@ -63,6 +69,8 @@ export interface Drive {
 }
 
 export class Stepper {
+  private readonly decodes = new Map<bigint, Decoded>();
+
   constructor(
     private readonly m: Machine,
     private readonly bps: Breakpoints,
@@ -261,25 +269,16 @@ export class Stepper {
     }
     const s = this.m.getSregs(vcpu);
     const bits = codeBitness(cpuMode({ ...s, rflags: this.m.getRegs(vcpu).rflags }));
-    const d = new Decoder(bits, bytes, DecoderOptions.None);
-    d.ip = pc;
-    const i = d.decode();
-    try {
-      const flow = i.flowControl;
-      const direct = flow === FlowControl.Call || flow === FlowControl.UnconditionalBranch || flow === FlowControl.ConditionalBranch;
-      const touchesIf = ((i.rflagsRead | i.rflagsModified) & RflagsBits.IF) !== 0 || i.mnemonic === Mnemonic.Hlt ||
-        flow === FlowControl.Interrupt || flow === FlowControl.Exception;
-      const halts = i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait || i.mnemonic === Mnemonic.Mwaitx;
-      const softInt = i.mnemonic === Mnemonic.Int;
-      return {
-        length: i.length, flow, next: i.nextIP, target: direct ? i.nearBranchTarget : undefined, touchesIf, halts, softInt,
-        vector: softInt ? i.immediate8 : 0, iret16: i.code === Code.Iretw, flags: stepFlags(i), undefinedOpcode: raisedVector(i) === UD_VECTOR,
-        divides: i.mnemonic === Mnemonic.Div || i.mnemonic === Mnemonic.Idiv, bytes: bytes.subarray(0, i.length), bits,
-      };
-    } finally {
-      i.free();
-      d.free();
+    // The same bytes at the same place in the same mode decode the same: `next` and `target` are
+    // linear addresses, and the bytes past the instruction's length play no part.
+    const kept = this.decodes.get(pc);
+    if (kept && kept.bits === bits && kept.bytes.equals(bytes.subarray(0, kept.length))) return kept;
+    const fresh = decodeAt(pc, bits, bytes);
+    if (fresh.length > 0) {
+      if (this.decodes.size >= DECODES_KEPT) this.decodes.clear();
+      this.decodes.set(pc, fresh);
     }
+    return fresh;
   }
 
   /** Whether `pc` is where `insn` can lead by itself (fall-through or direct branch target). */
@@ -295,5 +294,28 @@ export class Stepper {
       default:
         return true; // returns, indirect branches, int/syscall: anywhere is possible
     }
+  }
+}
+
+/** Decodes the instruction in `bytes` at linear address `pc`. */
+function decodeAt(pc: bigint, bits: 16 | 32 | 64, bytes: Buffer): Decoded {
+  const d = new Decoder(bits, bytes, DecoderOptions.None);
+  d.ip = pc;
+  const i = d.decode();
+  try {
+    const flow = i.flowControl;
+    const direct = flow === FlowControl.Call || flow === FlowControl.UnconditionalBranch || flow === FlowControl.ConditionalBranch;
+    const touchesIf = ((i.rflagsRead | i.rflagsModified) & RflagsBits.IF) !== 0 || i.mnemonic === Mnemonic.Hlt ||
+      flow === FlowControl.Interrupt || flow === FlowControl.Exception;
+    const halts = i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait || i.mnemonic === Mnemonic.Mwaitx;
+    const softInt = i.mnemonic === Mnemonic.Int;
+    return {
+      length: i.length, flow, next: i.nextIP, target: direct ? i.nearBranchTarget : undefined, touchesIf, halts, softInt,
+      vector: softInt ? i.immediate8 : 0, iret16: i.code === Code.Iretw, flags: stepFlags(i), undefinedOpcode: raisedVector(i) === UD_VECTOR,
+      divides: i.mnemonic === Mnemonic.Div || i.mnemonic === Mnemonic.Idiv, bytes: bytes.subarray(0, i.length), bits,
+    };
+  } finally {
+    i.free();
+    d.free();
   }
 }
