@@ -14,7 +14,8 @@ import { performRealModeInt, performRealModeIret, type Perform } from '../real-m
 import { UndoLog, type Entry, type Write } from './undo-log.js';
 import { writeSet, type WriteRange } from './write-set.js';
 import { DE_VECTOR } from '../../x86/divide-error.js';
-import { PTE_ACCESSED, PTE_DIRTY, faults, pagingMode, walk, type PagingRegs, type PhysReader, type WalkResult } from '../../x86/pagewalk.js';
+import { PTE_ACCESSED, PTE_DIRTY, faults, pagingMode } from '../../x86/pagewalk.js';
+import { Walks } from './walks.js';
 
 /** How often a long recorded run or search lets the event loop in (pause requests, DAP). */
 const YIELD_EVERY = 2048;
@@ -22,7 +23,7 @@ const YIELD_EVERY = 2048;
 const KEEP_WHOLE = 16;
 /** The page fault's vector (it pushes an error code). */
 const PF_VECTOR = 14;
-/** A held step not done after this long is paused: see recordOnce. */
+/** A held step not done within its first time slice and this long after is paused: see recordOnce. */
 const HELD_STEP_MS = 20;
 
 export const SMP_REFUSED = 'recording needs a machine with one vCPU (smp: 1): kvmdbg records and reverses a single vCPU';
@@ -46,8 +47,13 @@ export class Recorder {
   private pauseWanted = false;
   /** The last recorded step was a hlt that left the vCPU halted. */
   private halted = false;
+  /** Page walks kept from step to step (walks.ts). */
+  private readonly walks: Walks;
+  /** What the step being recorded wrote, once its entry is known exact. */
+  private exactWrites: { gpa: number; length: number }[] | undefined;
 
   constructor(private readonly m: Machine, private readonly vcpu = 0) {
+    this.walks = new Walks(m.vm.memory, m.pagingRegs(vcpu));
     this.log = new UndoLog({
       read: () => ({ regs: m.getRegs(vcpu), sregs: m.getSregs(vcpu), xsave: m.vcpu(vcpu).getXsave() }),
       write: ({ regs, sregs, xsave }) => {
@@ -154,12 +160,22 @@ export class Recorder {
 
   /** One try of `record`: undefined when the step was taken back before anything ran (try again). */
   private async recordOnce(hold: boolean, deliver: boolean): Promise<Stop | undefined> {
+    this.exactWrites = undefined;
+    try {
+      return await this.recordStep(hold, deliver);
+    } finally {
+      this.walks.end(this.exactWrites);
+    }
+  }
+
+  /** recordOnce's step; where its entry is exact, `exactWrites` holds what it wrote. */
+  private async recordStep(hold: boolean, deliver: boolean): Promise<Stop | undefined> {
     const m = this.m;
     const v = this.vcpu;
     const regs = m.getRegs(v);
     const sregs = m.getSregs(v);
     const pc = m.linearRip(v);
-    const walks = new Walks(m.vm.memory, sregs);
+    const walks = this.walks.begin(sregs);
     const ws = writeSet(this.codeBytes(pc, walks), codeBitness(cpuMode({ ...sregs, rflags: regs.rflags })), regs, sregs, pc);
     // A real-mode int or iret is performed as the stepper performs it (real-mode-int.ts): no
     // hardware step over it, no debug register at a handler in the BIOS's segment.
@@ -210,13 +226,22 @@ export class Recorder {
     // paused after a while: the vCPU halted there, or nothing ran.
     const held = poke || (hold && !external && !ws.halts && !this.halted);
     let timedOut = false;
-    const limit = held ? setTimeout(() => {
-      timedOut = true;
-      m.pause();
-    }, HELD_STEP_MS) : undefined;
+    let limit: NodeJS.Timeout | undefined;
     let stop: Stop;
     try {
-      stop = await stepToHandler(m, v, irq, () => m.step(v, held ? { holdInterrupts: true } : undefined));
+      stop = await stepToHandler(m, v, irq, () => {
+        const step = m.step(v, held ? { holdInterrupts: true } : undefined);
+        // Nearly every step ends within its first slice, before a timer could fire: the limit
+        // is set only for one still going (a timer set and cleared per step was a sixth of a
+        // recorded step's time in the test VM).
+        if (held && step instanceof Promise) {
+          limit = setTimeout(() => {
+            timedOut = true;
+            m.pause();
+          }, HELD_STEP_MS);
+        }
+        return step;
+      });
     } finally {
       clearTimeout(limit);
     }
@@ -258,6 +283,7 @@ export class Recorder {
     else if (twoInOne && !this.nextWritesNothing(pc, ws.next, regs, sregs, walks, now.rip)) entry.inexact = 'the instruction after it ran in the same step (its trap came one instruction late): that one\'s writes were not saved';
     else if (ws.landings && !twoInOne && !ws.landings.includes(now.rip)) entry.inexact = 'an exception or interrupt was delivered during it: its frame (and, where its handler ran within the step, the handler\'s writes) was not saved';
     this.log.append(entry);
+    if (!entry.inexact && !irq && !ranOn) this.exactWrites = writes.map((w) => ({ gpa: w.gpa, length: w.old.length }));
     return stop;
   }
 
@@ -430,30 +456,4 @@ function faultsOnPage(walks: Walks, accesses: WriteRange[], writes: WriteRange[]
     const access = { write: writes.includes(r), ring };
     return [r.linear, r.linear + BigInt(Math.max(r.length, 1) - 1)].some((linear) => faults(walks.at(linear), walks.regs, access));
   });
-}
-
-/**
- * The page walks of one step, by linear page: the tables cannot change before the step runs, and
- * the code, its operands and the entries the CPU may mark are mostly on one or two pages.
- */
-class Walks {
-  private readonly memo = new Map<bigint, WalkResult>();
-
-  constructor(private readonly mem: PhysReader, readonly regs: PagingRegs) {}
-
-  at(linear: bigint): WalkResult {
-    const page = linear >> 12n;
-    let r = this.memo.get(page);
-    if (!r) {
-      r = walk(this.mem, this.regs, linear);
-      this.memo.set(page, r);
-    }
-    return r;
-  }
-
-  /** The guest-physical address of `linear`, undefined where it is not mapped. */
-  physical(linear: bigint): number | undefined {
-    const r = this.at(linear);
-    return r.ok ? r.t.physical - Number(r.t.linear & 0xfffn) + Number(linear & 0xfffn) : undefined;
-  }
 }
