@@ -125,7 +125,7 @@ export class Vcpu {
     this.syncRegs = (sync & abi.KVM_SYNC_X86.REGS) !== 0;
     this.syncSregs = (sync & abi.KVM_SYNC_X86.SREGS) !== 0;
     this.syncEvents = (sync & abi.KVM_SYNC_X86.EVENTS) !== 0;
-    this.setValidRegs(false);
+    this.setValidRegs(false, false);
     this.regsBuf = this.syncRegs
       ? this.run.subarray(abi.kvm_run.sync_regs, abi.kvm_run.sync_regs + abi.kvm_regs.size)
       : Buffer.alloc(abi.kvm_regs.size);
@@ -147,12 +147,15 @@ export class Vcpu {
   /** The last KVM_RUN stored the events in kvm_run, and nothing has changed them since. */
   private eventsInRun = false;
 
-  private setValidRegs(sregs: boolean): void {
+  /** A held step looked at the events at this stop (setAsideInjectedInterrupt): the next is likely to as well. */
+  private eventsReadHere = false;
+
+  private setValidRegs(sregs: boolean, events: boolean): void {
     const valid = (this.syncRegs ? abi.KVM_SYNC_X86.REGS : 0) | (sregs ? abi.KVM_SYNC_X86.SREGS : 0) |
-      (this.syncAll ? abi.KVM_SYNC_X86.EVENTS : 0);
+      (events ? abi.KVM_SYNC_X86.EVENTS : 0);
     this.run.writeBigUInt64LE(BigInt(valid), abi.kvm_run.kvm_valid_regs);
     this.sregsSynced = sregs;
-    this.eventsSynced = this.syncAll;
+    this.eventsSynced = events;
   }
 
   /**
@@ -210,15 +213,17 @@ export class Vcpu {
 
   /** KVM_RUN once. Returns 0, or -errno (EINTR when kicked). */
   enter(): number {
-    // Special registers read at this stop will likely be read at the next one too.
+    // Special registers (events) read at this stop will likely be read at the next one too.
     const sregs = this.syncAll || (this.syncSregs && this.sregsCache !== undefined);
-    if (sregs !== this.sregsSynced || this.syncAll !== this.eventsSynced) this.setValidRegs(sregs);
+    const events = this.syncAll || (this.syncEvents && this.eventsReadHere);
+    if (sregs !== this.sregsSynced || events !== this.eventsSynced) this.setValidRegs(sregs, events);
     this.invalidate();
+    this.eventsReadHere = false;
     const rc = sys.ioctlRaw(this.fd, abi.KVM_RUN, 0);
     // KVM stores the registers on every way out of KVM_RUN, EINTR included.
     this.regsValid = this.syncRegs;
     this.sregsInRun = sregs;
-    this.eventsInRun = this.syncAll;
+    this.eventsInRun = events;
     return rc;
   }
 
@@ -228,11 +233,12 @@ export class Vcpu {
    */
   reenter(): number {
     const sregs = this.sregsInRun;
+    const events = this.eventsSynced;
     this.invalidate();
     const rc = sys.ioctlRaw(this.fd, abi.KVM_RUN, 0);
     this.regsValid = this.syncRegs;
     this.sregsInRun = sregs;
-    this.eventsInRun = this.syncAll;
+    this.eventsInRun = events;
     return rc;
   }
 
@@ -529,11 +535,14 @@ export class Vcpu {
    * Returns what puts it back for the next entry, or undefined when there is none.
    */
   setAsideInjectedInterrupt(): (() => void) | undefined {
-    this.stateWrites++;
     const o = abi.kvm_vcpu_events;
+    this.eventsReadHere = true;
+    // Where the last exit stored the events in kvm_run, most held steps (nothing injected) end here.
+    if (this.eventsInRun && !this.run[abi.kvm_run.sync_events + o.interrupt_injected]) return undefined;
     const b = Buffer.alloc(o.size);
     sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');
     if (!b[o.interrupt_injected]) return undefined;
+    this.stateWrites++;
     const nr = b[o.interrupt_nr], soft = b[o.interrupt_soft];
     b[o.interrupt_injected] = 0;
     b.writeUInt32LE(0, o.flags); // leave NMI, SIPI and shadow state as they are
