@@ -63,19 +63,38 @@ const info = new InstructionInfoFactory();
 const MNEMONIC_NAMES = Mnemonic as unknown as Record<number, string>;
 const REGISTER_NAMES = Register as unknown as Record<number, string>;
 
-/** The value of a general register as an operand names it: an address register, a divisor (AH-DH: bits 8-15). */
-function regValue(r: Register, regs: Regs): bigint {
-  if (r === Register.None || r === Register.RIP || r === Register.EIP) return 0n; // iced folds RIP-relative into the displacement
-  const full = (RegisterExt.fullRegister(r) as number);
-  const name = REGISTER_NAMES[full].toLowerCase() as keyof Regs;
-  const high = r === Register.AH || r === Register.BH || r === Register.CH || r === Register.DH;
-  return BigInt.asUintN(RegisterExt.size(r) * 8, high ? regs[name] >> 8n : regs[name]);
+/**
+ * A general register as an operand names it (an address register, a divisor), resolved once at
+ * decoding: its field of Regs, its width, and whether it is AH-DH (bits 8-15). Reading it is then
+ * plain JavaScript; each of iced-x86's register queries is a call into WebAssembly, and a cached
+ * write set made them for every operand of every recorded step.
+ */
+interface RegRef {
+  name: keyof Regs;
+  bits: number;
+  high: boolean;
+}
+
+/** `r` as a RegRef; undefined for none, and for RIP (iced folds RIP-relative into the displacement). */
+function regRef(r: Register): RegRef | undefined {
+  if (r === Register.None || r === Register.RIP || r === Register.EIP) return undefined;
+  return {
+    name: REGISTER_NAMES[RegisterExt.fullRegister(r) as number].toLowerCase() as keyof Regs,
+    bits: RegisterExt.size(r) * 8,
+    high: r === Register.AH || r === Register.BH || r === Register.CH || r === Register.DH,
+  };
+}
+
+function regValue(r: RegRef | undefined, regs: Regs): bigint {
+  if (!r) return 0n;
+  const v = regs[r.name];
+  return BigInt.asUintN(r.bits, r.high ? v >> 8n : v);
 }
 
 /** A memory operand as decoded: its address is worked out with the registers of the step. */
 interface Operand {
-  base: Register;
-  index: Register;
+  base?: RegRef;
+  index?: RegRef;
   scale: bigint;
   displacement: bigint;
   segment: Register;
@@ -89,7 +108,7 @@ interface Operand {
 /** What decoding tells of an instruction, whatever the registers: the write set without addresses. */
 interface Decoded extends Omit<WriteSet, 'ranges' | 'accesses' | 'divide'> {
   /** A div or idiv: signed or not, its size, and its divisor register (None: in memory). */
-  divides?: { signed: boolean; bytes: 1 | 2 | 4 | 8; by: Register };
+  divides?: { signed: boolean; bytes: 1 | 2 | 4 | 8; by?: RegRef };
   /** The instruction's bytes and where it was decoded: a cached decode serves while they match. */
   bytes: Buffer;
   bits: number;
@@ -135,7 +154,7 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
   const { loadsSegment, vector, flags, fpu, landings, interrupt, halts, performed, next, shadowsTrap, divides } = d;
   const divide = divides && {
     signed: divides.signed, bytes: divides.bytes, dividend: dividendOf(divides.bytes, regs.rax, regs.rdx),
-    divisor: divides.by === Register.None ? undefined : regValue(divides.by, regs),
+    divisor: divides.by && regValue(divides.by, regs),
   };
   return { ranges, accesses, loadsSegment, vector, divide, flags, fpu, landings, interrupt, halts, performed, next, shadowsTrap };
 }
@@ -177,7 +196,7 @@ function decode(bytes: Uint8Array, bits: 16 | 32 | 64, rip: bigint): Decoded {
       if (m.access !== OpAccess.NoMemAccess) {
         const size = m.memorySize === MemorySize.Unknown ? 0 : MemorySizeExt.size(m.memorySize);
         operands.push({
-          base: m.base, index: m.index, scale: BigInt(m.scale), displacement: m.displacement, segment: m.segment as Register,
+          base: regRef(m.base), index: regRef(m.index), scale: BigInt(m.scale), displacement: m.displacement, segment: m.segment as Register,
           addrBits: m.base !== Register.None && RegisterExt.isGPR16(m.base) ? 16 : m.base !== Register.None && RegisterExt.isGPR32(m.base) ? 32
             : bits === 64 ? 64 : bits === 32 ? 32 : 16,
           length: size || UNKNOWN_SIZE, write: WRITES.has(m.access), element: size ? 0 : element,
@@ -197,7 +216,7 @@ function decode(bytes: Uint8Array, bits: 16 | 32 | 64, rip: bigint): Decoded {
     const performed = i.mnemonic === Mnemonic.Int ? 'int' : i.code === Code.Iretw ? 'iret16' : undefined;
     const divides = i.mnemonic === Mnemonic.Div || i.mnemonic === Mnemonic.Idiv ? {
       signed: i.mnemonic === Mnemonic.Idiv, bytes: (i.op0Kind === OpKind.Register ? RegisterExt.size(i.op0Register) : MemorySizeExt.size(i.memorySize)) as 1 | 2 | 4 | 8,
-      by: i.op0Kind === OpKind.Register ? i.op0Register : Register.None,
+      by: i.op0Kind === OpKind.Register ? regRef(i.op0Register) : undefined,
     } : undefined;
     return {
       bytes: Buffer.from(bytes.subarray(0, i.length)), bits, rip, operands,
