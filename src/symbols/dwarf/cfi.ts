@@ -566,9 +566,17 @@ function raReg(bits: 32 | 64): number {
   return bits === 64 ? 16 : 8;
 }
 
+/**
+ * Rows kept by pc, at most this many: each stop unwinds its frames again, mostly at the pcs of
+ * the last stop (the callers' return addresses do not move while a step stays in a function),
+ * and finding a row runs its CIE's and FDE's instructions from the start of the function.
+ */
+const ROWS_KEPT = 4096;
+
 export class CallFrameInfo {
   private readonly sorted: Fde[];
   private everyFde?: Fde[];
+  private readonly rows = new Map<bigint, CfaRow | undefined>();
   /** Problems met while parsing (unsupported CIEs, truncated entries); parsing went on past them. */
   readonly problems: string[];
 
@@ -649,16 +657,19 @@ export class CallFrameInfo {
     return rows;
   }
 
-  /** The rules in force at `pc`, or undefined where no FDE covers it or its instructions are corrupt. */
+  /** The rules in force at `pc`, or undefined where no FDE covers it or its instructions are corrupt; kept by pc (read-only). */
   rowAt(pc: bigint): CfaRow | undefined {
+    if (this.rows.has(pc)) return this.rows.get(pc);
     const fde = this.findFde(pc);
-    if (!fde) return undefined;
+    let row: CfaRow | undefined;
     try {
-      return this.rowIn(fde, pc);
+      row = fde && this.rowIn(fde, pc);
     } catch (e) {
-      if (e instanceof DwarfError) return undefined;
-      throw e;
+      if (!(e instanceof DwarfError)) throw e;
     }
+    if (this.rows.size >= ROWS_KEPT) this.rows.clear();
+    this.rows.set(pc, row);
+    return row;
   }
 
   private rowIn(fde: Fde, pc: bigint): CfaRow {
