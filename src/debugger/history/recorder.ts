@@ -47,13 +47,12 @@ export class Recorder {
   private pauseWanted = false;
   /** The last recorded step was a hlt that left the vCPU halted. */
   private halted = false;
-  /** Page walks kept from step to step (walks.ts). */
-  private readonly walks: Walks;
+  /** Page walks kept from step to step (walks.ts), from the first recorded step. */
+  private walks: Walks | undefined;
   /** What the step being recorded wrote, once its entry is known exact. */
   private exactWrites: { gpa: number; length: number }[] | undefined;
 
   constructor(private readonly m: Machine, private readonly vcpu = 0) {
-    this.walks = new Walks(m.vm.memory, m.pagingRegs(vcpu));
     this.log = new UndoLog({
       read: () => ({ regs: m.getRegs(vcpu), sregs: m.getSregs(vcpu), xsave: m.vcpu(vcpu).getXsave() }),
       write: ({ regs, sregs, xsave }) => {
@@ -164,7 +163,7 @@ export class Recorder {
     try {
       return await this.recordStep(hold, deliver);
     } finally {
-      this.walks.end(this.exactWrites);
+      this.walks?.end(this.exactWrites);
     }
   }
 
@@ -175,7 +174,7 @@ export class Recorder {
     const regs = m.getRegs(v);
     const sregs = m.getSregs(v);
     const pc = m.linearRip(v);
-    const walks = this.walks.begin(sregs);
+    const walks = (this.walks ??= new Walks(m.vm.memory, sregs)).begin(sregs);
     const ws = writeSet(this.codeBytes(pc, walks), codeBitness(cpuMode({ ...sregs, rflags: regs.rflags })), regs, sregs, pc);
     // A real-mode int or iret is performed as the stepper performs it (real-mode-int.ts): no
     // hardware step over it, no debug register at a handler in the BIOS's segment.
