@@ -36,12 +36,17 @@ async function screenChar(offset: number): Promise<number> {
   return Buffer.from(r.body.data, 'base64')[0];
 }
 
-test('next over int 0x10 lands on the following instruction with the character on the screen; stepIn enters bios_int10', async () => {
+/** Launches the guest and runs it to an instruction breakpoint at before_int. */
+async function toBeforeInt(): Promise<void> {
   await launch(dc, { program: guest.bin, symbols: [guest.elf], stopOnEntry: true });
   assert.equal((await stopped(dc)).body.reason, 'entry');
   await dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(syms.before_int) }] });
   await dc.continueRequest({ threadId: 1 });
   assert.equal((await stopped(dc)).body.reason, 'instruction breakpoint');
+}
+
+test('next over int 0x10 lands on the following instruction with the character on the screen; stepIn enters bios_int10', async () => {
+  await toBeforeInt();
   assert.equal((await topFrame(dc)).instructionPointerReference, hex(syms.before_int));
   assert.equal(await screenChar(0), 0x20, 'nothing printed yet');
   await dc.nextRequest({ threadId: 1, granularity: 'instruction' });
@@ -74,11 +79,7 @@ test('next over int 0x10 lands on the following instruction with the character o
 });
 
 test('an instruction written over one already stepped is decoded again: nops over the int 0x10 step as nops', async () => {
-  await launch(dc, { program: guest.bin, symbols: [guest.elf], stopOnEntry: true });
-  assert.equal((await stopped(dc)).body.reason, 'entry');
-  await dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(syms.before_int) }] });
-  await dc.continueRequest({ threadId: 1 });
-  assert.equal((await stopped(dc)).body.reason, 'instruction breakpoint');
+  await toBeforeInt();
   await dc.customRequest('setInstructionBreakpoints', { breakpoints: [] });
   await dc.nextRequest({ threadId: 1, granularity: 'instruction' });
   await stopped(dc);

@@ -33,9 +33,9 @@ test('a kept walk serves until its tables are written; writes elsewhere keep it'
   const walks = new Walks(mem, regs());
   assert.equal(walks.begin(regs()).physical(LINEAR + 0x10n), 0x8010);
   mem.map(0x9000); // the guest's step rewrote the PTE
-  walks.end([{ gpa: OTHER_PT, length: 8 }]);
+  walks.end([{ gpa: OTHER_PT, old: new Uint8Array(8) }]);
   assert.equal(walks.begin(regs()).physical(LINEAR + 0x10n), 0x8010, 'kept: the write named was elsewhere');
-  walks.end([{ gpa: PT - 4, length: 8 }]); // a write that reaches into the PT's page
+  walks.end([{ gpa: PT - 4, old: new Uint8Array(8) }]); // a write that reaches into the PT's page
   assert.equal(walks.begin(regs()).physical(LINEAR + 0x10n), 0x9010, 'read again: the PT was written');
 });
 

@@ -50,7 +50,7 @@ export class Recorder {
   /** Page walks kept from step to step (walks.ts), from the first recorded step. */
   private walks: Walks | undefined;
   /** What the step being recorded wrote, once its entry is known exact. */
-  private exactWrites: { gpa: number; length: number }[] | undefined;
+  private exactWrites: readonly Write[] | undefined;
 
   constructor(private readonly m: Machine, private readonly vcpu = 0) {
     this.log = new UndoLog({
@@ -282,7 +282,7 @@ export class Recorder {
     else if (twoInOne && !this.nextWritesNothing(pc, ws.next, regs, sregs, walks, now.rip)) entry.inexact = 'the instruction after it ran in the same step (its trap came one instruction late): that one\'s writes were not saved';
     else if (ws.landings && !twoInOne && !ws.landings.includes(now.rip)) entry.inexact = 'an exception or interrupt was delivered during it: its frame (and, where its handler ran within the step, the handler\'s writes) was not saved';
     this.log.append(entry);
-    if (!entry.inexact && !irq && !ranOn) this.exactWrites = writes.map((w) => ({ gpa: w.gpa, length: w.old.length }));
+    if (!entry.inexact && !irq && !ranOn) this.exactWrites = writes;
     return stop;
   }
 

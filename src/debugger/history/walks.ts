@@ -32,11 +32,11 @@ export class Walks {
     return this;
   }
 
-  /** After a step: `writes`, all it wrote, drop the walks only where they touch the tables read; undefined (not known) drops every walk. */
-  end(writes: readonly { gpa: number; length: number }[] | undefined): void {
+  /** After a step: `writes`, all it wrote (a history entry's), drop the walks only where they touch the tables read; undefined (not known) drops every walk. */
+  end(writes: readonly { gpa: number; old: Uint8Array }[] | undefined): void {
     if (!writes) return this.forget();
     for (const w of writes) {
-      for (let page = Math.floor(w.gpa / 4096); page <= Math.floor((w.gpa + Math.max(w.length, 1) - 1) / 4096); page++) {
+      for (let page = Math.floor(w.gpa / 4096); page <= Math.floor((w.gpa + Math.max(w.old.length, 1) - 1) / 4096); page++) {
         if (this.tables.has(page)) return this.forget();
       }
     }
