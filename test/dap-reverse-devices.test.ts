@@ -8,7 +8,7 @@
 // (test/guests/user64.S); a triple fault while recording
 // (test/guests/triple64.S, and a boot sector's: test/guests/triple-fault.S).
 import './support/needs-kvm.js';
-import { before, test } from 'node:test';
+import { before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
@@ -19,6 +19,7 @@ import { prng } from './support/prng.js';
 import { FLAT64, withMachine } from './support/machine.js';
 import { buildAsm, buildBootSector, buildFlat64, symbols } from './guests/build.js';
 import { Machine } from '../src/vmm/machine.js';
+import { detectNesting } from '../src/vmm/host.js';
 
 const boot = {
   bin: buildBootSector('reverse-boot'),
@@ -430,6 +431,62 @@ test('stepping by instruction, not recording: ud2 stops at its #UD handler on IS
   const exited = dc.waitForEvent('exited', STOP_MS);
   await dc.continueRequest({ threadId: 1 });
   assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (0x21 << 1) | 1);
+});
+
+/**
+ * The handler test/guests/protection64.S enters for a store through SS at a non-canonical
+ * address: #SS's, as the SDM says and hardware does. The host fact: under QEMU's TCG (the test
+ * VM, where /proc/cpuinfo names a TCG CPU: detectNesting) the CPU raises #GP there instead.
+ */
+function nonCanonicalStackHandler(t: TestContext, s: Record<string, bigint>): bigint {
+  const tcg = detectNesting() === 'emulator';
+  t.diagnostic(tcg ? 'under QEMU\'s TCG: #GP for a non-canonical address through SS' : 'the SDM\'s #SS for a non-canonical address through SS');
+  return tcg ? s.gp_handler : s.ss_handler;
+}
+
+test('protection faults while recording: a selector past the GDT\'s limit (#GP), a segment not present (#NP), non-canonical stores through DS (#GP) and SS (#SS); each handler entered with its frame, back across each and forward again, exact', async (t) => {
+  const g = buildFlat64('protection64');
+  const s = g.syms;
+  const DATA = [{ from: 0x6fc0n, to: 0x7000n }, { from: s.counts, to: s.counts_end }];
+  await launch(dc, { ...flat64Launch(g.bin), record: true }, () => breakAt(s.recorded));
+  await stop();
+  const run = await recordStepwise(s.done, DATA);
+  const stackFault = nonCanonicalStackHandler(t, s);
+  const handlers = [s.gp_handler, s.np_handler, s.ss_handler];
+  const entries = run.at.filter((x) => handlers.includes(x.pc)).map((x) => [hex(x.pc), hex(x.rsp)]);
+  assert.deepEqual(entries, [s.gp_handler, s.np_handler, s.gp_handler, stackFault].map((h) => [hex(h), hex(0x7000n - 48n)]), 'each handler at its first instruction, its frame and error code on the stack in use');
+  const c = await readMem(s.counts, 48);
+  const ss = stackFault === s.ss_handler ? 1n : 0n;
+  assert.deepEqual([0, 8, 16, 24, 32, 40].map((o) => c.readBigUInt64LE(o)), [3n - ss, 0x20n, 1n, 0x18n, ss, 0n], 'the #GPs (error codes 0x20, 0...), one #NP (0x18), the #SS (0)');
+  await backAndForth(run, DATA);
+  await exitsLive();
+});
+
+test('stepping by instruction, not recording: a selector load that raises #GP and a store through SS at a non-canonical address (#SS) each stop at their handler, the frame without the step\'s trap flag', async (t) => {
+  const g = buildFlat64('protection64');
+  const s = g.syms;
+  await launch(dc, flat64Launch(g.bin), () => breakAt(s.bad_selector));
+  await stop();
+  await breakAt();
+  const entered = async (handler: bigint, what: string) => {
+    await stepForward();
+    assert.equal(await pc(), handler, what);
+    assert.equal(await reg('rsp'), 0x7000n - 48n, `${what}: the frame and error code on the stack in use`);
+    assert.equal((await readMem(0x7000n - 24n, 8)).readBigUInt64LE(0) & 0x100n, 0n, `${what}: no trap flag in the saved RFLAGS`);
+  };
+  await entered(s.gp_handler, 'mov %ax,%ds with 0x20');
+  assert.equal((await readMem(0x7000n - 48n, 8)).readBigUInt64LE(0), 0x20n, 'the error code: the selector');
+  await runTo(s.non_canonical_stack);
+  const handler = nonCanonicalStackHandler(t, s);
+  await entered(handler, 'movq $1,(%rbp) at 0x8000000000000000');
+  // incq, pop, add, mov, iretq: back where R12 said, one instruction a step
+  const pcs: bigint[] = [];
+  for (let k = 0; k < 5; k++) {
+    await stepForward();
+    pcs.push(await pc());
+  }
+  assert.deepEqual(pcs.map(hex), [handler + 7n, handler + 8n, handler + 15n, handler + 19n, s.done].map(hex));
+  await exitsLive();
 });
 
 test('a triple fault while recording stops at the faulting instruction with its state (from the history where the host reset the vCPU); stepping back goes on from there', async () => {

@@ -11,6 +11,7 @@ import { nextPicVector, type PicState } from '../src/vmm/pic.js';
 import { interruptEntry } from '../src/x86/interrupt-frame.js';
 import { linearRip } from '../src/x86/modes.js';
 import { dividendOf, divideErrors } from '../src/x86/divide-error.js';
+import { CR4_TSD, CR4_UMIP, GP_VECTOR, NP_VECTOR, SS_VECTOR, protectionFaults } from '../src/x86/protection-faults.js';
 
 function regs(over: Partial<Regs> = {}): Regs {
   const r = Object.fromEntries(GPR_NAMES.map((n) => [n, 0n])) as Regs;
@@ -119,6 +120,74 @@ test('write set: a decode is reused at the same address and bytes, and made agai
   // a jump's landings are relative to RIP: another RIP at the same linear address decodes again
   assert.deepEqual(writeSet(Buffer.from([0xeb, 0x10]), 64, regs({ rip: 0x5000n }), s, 0x5000n).landings, [0x5012n]);
   assert.deepEqual(writeSet(Buffer.from([0xeb, 0x10]), 32, regs({ rip: 0x1000n }), sregs({ cs: seg(0x4000n) }), 0x5000n).landings, [0x1012n]);
+});
+
+test('protection faults: privilege and IOPL outside ring 0, CR4-guarded instructions, non-canonical addresses (#SS through SS), selectors each check refuses', () => {
+  // A GDT at 0x1000 in a flat buffer: null, ring-0 code, ring-0 data, ring-3 data, a not-present
+  // data segment, execute-only code, a TSS, a read-only data segment; an LDT holds one ring-0 data.
+  const mem = Buffer.alloc(0x3000);
+  const gdt = [0n, 0x00af9b000000ffffn, 0x00cf93000000ffffn, 0x00cff3000000ffffn, 0x00cf13000000ffffn, 0x00af99000000ffffn, 0x0000890000000067n, 0x00cf91000000ffffn];
+  gdt.forEach((d, k) => mem.writeBigUInt64LE(d, 0x1000 + 8 * k));
+  mem.writeBigUInt64LE(0x00cf93000000ffffn, 0x2000);
+  mem.writeUInt16LE(0x001b, 0x2800); // a selector in memory: ring-3 data
+  const read = (l: bigint, n: number) => {
+    if (l + BigInt(n) > BigInt(mem.length)) throw new Error('not mapped');
+    return mem.subarray(Number(l), Number(l) + n);
+  };
+  const ring0 = sregs({ gdt: { base: 0x1000n, limit: gdt.length * 8 - 1 }, ldt: { ...seg(0x2000n), limit: 7, selector: 0x30 } });
+  const ring3 = { ...ring0, cs: { ...ring0.cs, selector: 0x2b, dpl: 3 } };
+  const at = (s: Sregs, rflags = 0x2n) => (bytes: number[], over: Partial<Regs> = {}) => {
+    const r = regs({ rip: 0x100000n, rflags, ...over });
+    const ws = writeSet(Buffer.from(bytes), 64, r, s);
+    // the SDM's vector (a non-canonical address through SS may also give #GP: checked below)
+    return ws.protection ? protectionFaults(ws.protection, r, s, read)[0] : undefined;
+  };
+  const k0 = at(ring0), k3 = at(ring3), k3io = at(ring3, 0x3002n);
+  assert.equal(k0([0xf4]), undefined, 'hlt in ring 0');
+  assert.equal(k3([0xf4]), GP_VECTOR, 'hlt in ring 3');
+  assert.equal(k3([0x0f, 0x30]), GP_VECTOR, 'wrmsr in ring 3');
+  assert.equal(k3([0xfa]), GP_VECTOR, 'cli in ring 3, IOPL 0');
+  assert.equal(k3io([0xfa]), undefined, 'cli in ring 3, IOPL 3');
+  assert.equal(k3io([0xe6, 0xf4]), undefined, 'out in ring 3, IOPL 3');
+  assert.equal(k3([0xe6, 0xf4]), GP_VECTOR, 'out in ring 3, IOPL 0 (the I/O bitmap may allow it: the fault is foreseen)');
+  assert.equal(k3([0x0f, 0x31]), undefined, 'rdtsc without CR4.TSD');
+  assert.equal(at({ ...ring3, cr4: ring3.cr4 | CR4_TSD })([0x0f, 0x31]), GP_VECTOR, 'rdtsc with CR4.TSD');
+  assert.equal(k3([0x0f, 0x33]), GP_VECTOR, 'rdpmc without CR4.PCE');
+  assert.equal(at({ ...ring3, cr4: ring3.cr4 | CR4_UMIP })([0x0f, 0x01, 0x07]), GP_VECTOR, 'sgdt with CR4.UMIP');
+  assert.equal(k3([0x0f, 0x01, 0x07]), undefined, 'sgdt without');
+  // non-canonical: through DS #GP, through SS (push, an RBP base) #SS, in ring 0 too; LA57 widens
+  const high = 0x8000000000000000n;
+  assert.equal(k0([0x48, 0xc7, 0x00, 1, 0, 0, 0], { rax: high }), GP_VECTOR, 'movq $1,(%rax)');
+  assert.equal(k0([0x48, 0xc7, 0x45, 0, 1, 0, 0, 0], { rbp: high }), SS_VECTOR, 'movq $1,0(%rbp)');
+  assert.equal(k0([0x50], { rsp: high + 8n }), SS_VECTOR, 'push %rax');
+  const push = writeSet(Buffer.from([0x50]), 64, regs({ rsp: high + 8n }), ring0);
+  assert.deepEqual(protectionFaults(push.protection!, regs(), ring0, read), [SS_VECTOR, GP_VECTOR], 'QEMU\'s TCG raises #GP there: both handlers are foreseen');
+  assert.equal(k0([0x48, 0x8b, 0x00], { rax: 0x00007ffffffffff8n }), undefined, 'the last canonical quadword');
+  assert.equal(k0([0x48, 0x8b, 0x00], { rax: 0x00007ffffffffffcn }), GP_VECTOR, 'a quadword across the end of the lower half');
+  assert.equal(k0([0x48, 0x8b, 0x00], { rax: 0xffff800000000000n }), undefined, 'the upper half');
+  assert.equal(at({ ...ring0, cr4: ring0.cr4 | (1n << 12n) })([0x48, 0x8b, 0x00], { rax: 0x00ff000000000000n }), undefined, 'LA57');
+  assert.equal(k0([0x48, 0x8d, 0x00], { rax: high }), undefined, 'lea reads no memory');
+  // selectors: mov %ax,%ds / %ss, pop %fs, mov (%rdi),%es, lss (%rdi),%rsp
+  const ds = [0x8e, 0xd8], ss = [0x8e, 0xd0];
+  assert.equal(k0(ds, { rax: 0n }), undefined, 'a null DS');
+  assert.equal(k0(ds, { rax: 0x10n }), undefined, 'ring-0 data');
+  assert.equal(k0(ds, { rax: 0x40n }), GP_VECTOR, 'past the GDT\'s limit');
+  assert.equal(k0(ds, { rax: 0x20n }), NP_VECTOR, 'not present');
+  assert.equal(k0(ds, { rax: 0x28n }), GP_VECTOR, 'execute-only code');
+  assert.equal(k0(ds, { rax: 0x08n }), undefined, 'readable code');
+  assert.equal(k0(ds, { rax: 0x30n }), GP_VECTOR, 'a TSS');
+  assert.equal(k3(ds, { rax: 0x13n }), GP_VECTOR, 'ring-0 data from ring 3');
+  assert.equal(k0(ds, { rax: 0x04n }), undefined, 'the LDT\'s first entry');
+  assert.equal(k0(ds, { rax: 0x0cn }), GP_VECTOR, 'past the LDT\'s limit');
+  assert.equal(k0(ss, { rax: 0n }), undefined, 'a null SS in 64-bit ring 0');
+  assert.equal(k3(ss, { rax: 3n }), GP_VECTOR, 'a null SS in ring 3');
+  assert.equal(k0(ss, { rax: 0x18n }), GP_VECTOR, 'SS: a ring-3 segment in ring 0');
+  assert.equal(k0(ss, { rax: 0x38n }), GP_VECTOR, 'SS: read-only');
+  assert.equal(k0(ss, { rax: 0x20n }), SS_VECTOR, 'SS: not present');
+  assert.equal(k0([0x0f, 0xa1], { rsp: 0x2800n }), undefined, 'pop %fs: ring-3 data (0x1b, from the stack) in ring 0');
+  assert.equal(k0([0x8e, 0x07], { rdi: 0x2800n }), undefined, 'mov (%rdi),%es: 0x1b from memory');
+  assert.equal(k0([0x48, 0x0f, 0xb2, 0x27], { rdi: 0x27f8n }), GP_VECTOR, 'lss (%rdi),%rsp: the selector after the 8-byte offset, 0x1b, RPL 3 in ring 0');
+  assert.equal(k0([0x8e, 0x07], { rdi: 0x3000n }), undefined, 'a selector that cannot be read: not foreseen');
 });
 
 /** A fake vCPU over a byte array: executes "instructions" that are (regs, memory writes) changes. */

@@ -6,9 +6,12 @@
 // image loses the step's trap flag (the guest's iret must not take it).
 import type { Machine } from '../vmm/machine.js';
 import type { Stop } from '../vmm/debug/stops.js';
-import { interruptEntry, type InterruptEntry } from '../x86/interrupt-frame.js';
+import { interruptEntry, type InterruptEntry, type LinearReader } from '../x86/interrupt-frame.js';
 import type { Regs, Sregs } from '../x86/registers.js';
-import { divideErrors, type Division } from '../x86/divide-error.js';
+import { DE_VECTOR, divideErrors, type Division } from '../x86/divide-error.js';
+import { exceptionInfo } from '../x86/descriptors.js';
+import { protectionFaults } from '../x86/protection-faults.js';
+import type { WriteSet } from './history/write-set.js';
 import { valueReader } from './stack.js';
 
 export interface HandlerEntry {
@@ -17,33 +20,63 @@ export interface HandlerEntry {
   at: InterruptEntry;
 }
 
-/** The entry of `vector`'s handler from this state, where a debug register is free to stop there. */
-export function foreseeEntry(m: Machine, vcpu: number, vector: number, regs: Regs, sregs: Sregs, errorCode = false): HandlerEntry | undefined {
-  if (!m.breakpoints.hw.includes(undefined)) return undefined;
-  const at = interruptEntry(vector, regs, sregs, (l, n) => m.readLinear(vcpu, l, n), errorCode);
-  return at && { vector, at };
-}
+/** #PF, whose walks only the recorder makes (history/walks.ts). */
+export const PF_VECTOR = 14;
 
-/** Runs `step` with a debug register at `entry`'s handler; the stop there is the step's own. */
-export async function stepToHandler(m: Machine, vcpu: number, entry: HandlerEntry | undefined, step: () => Stop | Promise<Stop>): Promise<Stop> {
-  if (!entry) return step();
-  const bp = m.addHardwareBreakpoint(entry.at.handler, 'execute');
-  let stop: Stop;
-  try {
-    stop = await step();
-  } finally {
-    m.removeBreakpoint(bp);
+/**
+ * The entries of `vectors`' handlers from this state, as many as debug registers are free to
+ * stop there. `exception`: the instruction raises them as exceptions (not `int n`, nor an
+ * interrupt from outside), whose frames hold an error code where the SDM says (#GP, #PF...).
+ */
+export function foreseeEntries(m: Machine, vcpu: number, vectors: readonly number[], regs: Regs, sregs: Sregs, exception = false): HandlerEntry[] {
+  const out: HandlerEntry[] = [];
+  let free = m.breakpoints.hw.filter((slot) => slot === undefined).length;
+  for (const vector of vectors) {
+    if (free === 0) break;
+    const at = interruptEntry(vector, regs, sregs, (l, n) => m.readLinear(vcpu, l, n), exception && (exceptionInfo(vector)?.errorCode ?? false));
+    if (at) {
+      out.push({ vector, at });
+      free--;
+    }
   }
-  return stop.kind === 'breakpoint' && stop.id === bp ? { kind: 'step', vcpu } : stop;
+  return out;
 }
 
 /**
- * Whether the step entered `entry`'s handler with its frame (RIP at the handler, RSP where the
- * frame ends); then the frame's RFLAGS image loses the trap flag, unless `guestTf` (the guest's own).
+ * The exceptions the instruction of `ws` may raise by itself from this state, as far as they are
+ * foreseen, in the CPU's order: a #GP, #SS or #NP (protection-faults.ts), a page fault where
+ * `pageFaults` says so, a division's #DE. Empty for none.
  */
-export function enteredHandler(m: Machine, vcpu: number, entry: HandlerEntry | undefined, rsp: bigint, guestTf: boolean): boolean {
-  if (!entry || m.linearRip(vcpu) !== entry.at.handler || rsp !== entry.at.rsp) return false;
-  if (!guestTf) {
+export function raisedFaults(m: Machine, vcpu: number, ws: WriteSet, regs: Regs, sregs: Sregs, pageFaults = () => false): number[] {
+  const read: LinearReader = (l, n) => m.readLinear(vcpu, l, n);
+  const protection = ws.protection ? protectionFaults(ws.protection, regs, sregs, read) : [];
+  if (protection.length) return protection;
+  if (pageFaults()) return [PF_VECTOR];
+  return ws.divide && raisesDivideError(m, vcpu, ws.divide, ws.accesses[0]?.linear) ? [DE_VECTOR] : [];
+}
+
+/** Runs `step` with a debug register at each of `entries`' handlers; a stop at one is the step's own. */
+export async function stepToHandler(m: Machine, vcpu: number, entries: readonly HandlerEntry[], step: () => Stop | Promise<Stop>): Promise<Stop> {
+  if (!entries.length) return step();
+  const bps: number[] = [];
+  let stop: Stop;
+  try {
+    for (const e of entries) bps.push(m.addHardwareBreakpoint(e.at.handler, 'execute'));
+    stop = await step();
+  } finally {
+    for (const bp of bps) m.removeBreakpoint(bp);
+  }
+  return stop.kind === 'breakpoint' && bps.includes(stop.id) ? { kind: 'step', vcpu } : stop;
+}
+
+/**
+ * Which of `entries` the step entered with its frame (RIP at the handler, RSP where the frame
+ * ends); its frame's RFLAGS image then loses the trap flag, unless `guestTf` (the guest's own).
+ */
+export function enteredHandler(m: Machine, vcpu: number, entries: readonly HandlerEntry[], rsp: bigint, guestTf: boolean): HandlerEntry | undefined {
+  const rip = entries.length ? m.linearRip(vcpu) : 0n;
+  const entry = entries.find((e) => rip === e.at.handler && rsp === e.at.rsp);
+  if (entry && !guestTf) {
     const f = entry.at.flags;
     const image = m.readLinear(vcpu, f.linear, f.size);
     if (image[1] & 1) {
@@ -51,7 +84,7 @@ export function enteredHandler(m: Machine, vcpu: number, entry: HandlerEntry | u
       m.writeLinear(vcpu, f.linear, image);
     }
   }
-  return true;
+  return entry;
 }
 
 /**
@@ -59,7 +92,7 @@ export function enteredHandler(m: Machine, vcpu: number, entry: HandlerEntry | u
  * `d.bytes` at linear `at`. A divisor in memory that cannot be read: not foreseen (the step
  * faults on the read instead).
  */
-export function raisesDivideError(m: Machine, vcpu: number, d: Division & { divisor?: bigint }, at: bigint | undefined): boolean {
+function raisesDivideError(m: Machine, vcpu: number, d: Division & { divisor?: bigint }, at: bigint | undefined): boolean {
   const divisor = d.divisor ?? (at === undefined ? undefined : valueReader(m, vcpu)(at, d.bytes));
   return divisor !== undefined && divideErrors(d, divisor);
 }

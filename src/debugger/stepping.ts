@@ -11,9 +11,8 @@ import type { DebugInfo } from './debug-info.js';
 import { EFER_LMA, RFLAGS_IF } from '../x86/registers.js';
 import { performRealModeInt, performRealModeIret, type Perform } from './real-mode-int.js';
 import { afterStep, stepFlags, type StepFlags } from './step-flags.js';
-import { enteredHandler, foreseeEntry, raisesDivideError, stepToHandler } from './handler-entry.js';
-import { UD_VECTOR, raisedVector, writeSet } from './history/write-set.js';
-import { DE_VECTOR } from '../x86/divide-error.js';
+import { enteredHandler, foreseeEntries, raisedFaults, stepToHandler } from './handler-entry.js';
+import { UD_VECTOR, mayRaiseFault, raisedVector, writeSet } from './history/write-set.js';
 import type { AddressRange } from '../symbols/dwarf/loclists.js';
 
 /** Give up a line step after this many instructions (a loop with no line information). */
@@ -44,9 +43,9 @@ interface Decoded {
   flags: StepFlags;
   /** #UD, which ud0/ud1/ud2 raise: the step stops at its handler (handler-entry.ts). */
   undefinedOpcode: boolean;
-  /** A div or idiv: where it raises #DE, the step stops at that handler too. */
-  divides: boolean;
-  /** The instruction's bytes and bitness, for its write set (a division's operands). */
+  /** May raise #DE, #GP, #SS or #NP (write-set.ts): where it does, the step stops at that handler too. */
+  mayFault: boolean;
+  /** The instruction's bytes and bitness, for its write set (the operands a fault hangs on). */
   bytes: Buffer;
   bits: 16 | 32 | 64;
 }
@@ -121,23 +120,24 @@ export class Stepper {
 
   /**
    * One step of `insn` through the drive: a ud0/ud1/ud2 stops at its #UD handler's first
-   * instruction, a div or idiv that raises #DE at that one's (handler-entry.ts; a recording drive
-   * does that itself), and what the step's trap flag left is put right (step-flags.ts).
+   * instruction, one that raises #DE, #GP, #SS or #NP at that one's (handler-entry.ts; a
+   * recording drive does that itself), and what the step's trap flag left is put right
+   * (step-flags.ts).
    */
   private async driveStep(vcpu: number, insn: Decoded | undefined, opts?: { holdInterrupts?: boolean }): Promise<Stop> {
-    const vector = !insn || this.drive.recording ? undefined : insn.undefinedOpcode ? UD_VECTOR
-      : insn.divides && this.divideErrors(vcpu, insn) ? DE_VECTOR : undefined;
-    const entry = vector === undefined ? undefined : foreseeEntry(this.m, vcpu, vector, this.m.getRegs(vcpu), this.m.getSregs(vcpu));
-    const stop = await stepToHandler(this.m, vcpu, entry, () => this.drive.step(vcpu, opts));
-    if (entry) enteredHandler(this.m, vcpu, entry, this.m.getRegs(vcpu).rsp, false);
+    const vectors = !insn || this.drive.recording ? [] : insn.undefinedOpcode ? [UD_VECTOR] : insn.mayFault ? this.raisedFaults(vcpu, insn) : [];
+    const entries = vectors.length ? foreseeEntries(this.m, vcpu, vectors, this.m.getRegs(vcpu), this.m.getSregs(vcpu), true) : [];
+    const stop = await stepToHandler(this.m, vcpu, entries, () => this.drive.step(vcpu, opts));
+    if (entries.length) enteredHandler(this.m, vcpu, entries, this.m.getRegs(vcpu).rsp, false);
     if (insn) afterStep(this.m, vcpu, insn.flags);
     return stop;
   }
 
-  private divideErrors(vcpu: number, insn: Decoded): boolean {
-    // writeSet's decode is kept by address: a division stepped again is decoded once, by us.
-    const ws = writeSet(insn.bytes, insn.bits, this.m.getRegs(vcpu), this.m.getSregs(vcpu), this.m.linearRip(vcpu));
-    return ws.divide !== undefined && raisesDivideError(this.m, vcpu, ws.divide, ws.accesses[0]?.linear);
+  private raisedFaults(vcpu: number, insn: Decoded): number[] {
+    // writeSet's decode is kept by address: an instruction stepped again is decoded once, by us.
+    const regs = this.m.getRegs(vcpu);
+    const sregs = this.m.getSregs(vcpu);
+    return raisedFaults(this.m, vcpu, writeSet(insn.bytes, insn.bits, regs, sregs, this.m.linearRip(vcpu)), regs, sregs);
   }
 
   /** An instruction performed here (real-mode-int.ts), through the drive, which records it when it records. */
@@ -312,7 +312,7 @@ function decodeAt(pc: bigint, bits: 16 | 32 | 64, bytes: Buffer): Decoded {
     return {
       length: i.length, flow, next: i.nextIP, target: direct ? i.nearBranchTarget : undefined, touchesIf, halts, softInt,
       vector: softInt ? i.immediate8 : 0, iret16: i.code === Code.Iretw, flags: stepFlags(i), undefinedOpcode: raisedVector(i) === UD_VECTOR,
-      divides: i.mnemonic === Mnemonic.Div || i.mnemonic === Mnemonic.Idiv, bytes: bytes.subarray(0, i.length), bits,
+      mayFault: mayRaiseFault(i, bits), bytes: bytes.subarray(0, i.length), bits,
     };
   } finally {
     i.free();

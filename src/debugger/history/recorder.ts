@@ -8,12 +8,11 @@ import type { Stop } from '../../vmm/debug/stops.js';
 import { GuestError } from '../../errors.js';
 import { CR0_PE_BIT, codeBitness, cpl, cpuMode } from '../../x86/modes.js';
 import { RFLAGS_IF, RFLAGS_TF, type Regs, type Sregs } from '../../x86/registers.js';
-import { enteredHandler, foreseeEntry, raisesDivideError, stepToHandler, type HandlerEntry } from '../handler-entry.js';
+import { enteredHandler, foreseeEntries, raisedFaults, stepToHandler, type HandlerEntry } from '../handler-entry.js';
 import { afterStep } from '../step-flags.js';
 import { performRealModeInt, performRealModeIret, type Perform } from '../real-mode-int.js';
 import { UndoLog, type Entry, type Write } from './undo-log.js';
 import { writeSet, type WriteRange } from './write-set.js';
-import { DE_VECTOR } from '../../x86/divide-error.js';
 import { PTE_ACCESSED, PTE_DIRTY, faults, pagingMode } from '../../x86/pagewalk.js';
 import { Walks } from './walks.js';
 
@@ -21,8 +20,6 @@ import { Walks } from './walks.js';
 const YIELD_EVERY = 2048;
 /** Spans up to this long are kept whole in the history; longer ones only where they changed (changed()). */
 const KEEP_WHOLE = 16;
-/** The page fault's vector (it pushes an error code). */
-const PF_VECTOR = 14;
 /** A held step not done within its first time slice and this long after is paused: see recordOnce. */
 const HELD_STEP_MS = 20;
 
@@ -182,7 +179,8 @@ export class Recorder {
       const perform: Perform = (vc, writes, f) => this.perform(vc, writes, f);
       if (ws.performed === 'int' ? performRealModeInt(m, v, ws.vector!, ws.next, perform) : performRealModeIret(m, v, perform)) return { kind: 'step', vcpu: v };
     }
-    let irq: HandlerEntry | undefined;
+    /** The handlers the step may enter: an interrupt from outside's, or those of what the instruction raises. */
+    let entries: HandlerEntry[] = [];
     /** A held step of a halted vCPU, to let KVM take in what its local APIC timer raised. */
     let poke = false;
     if (regs.rflags & RFLAGS_IF && m.canHoldInterrupts && (deliver || ws.halts || this.halted)) {
@@ -199,23 +197,26 @@ export class Recorder {
         if (this.pauseWanted) return { kind: 'pause', vcpu: v };
         vector = m.pendingInterruptVector(v);
       }
-      if (vector !== undefined) irq = foreseeEntry(m, v, vector, regs, sregs);
+      if (vector !== undefined) entries = foreseeEntries(m, v, [vector], regs, sregs);
     }
-    const external = irq !== undefined;
+    const external = entries.length > 0;
     // An exception the instruction raises enters its handler the same way, stopped there with its
     // frame saved, wherever its gate puts it (an IST stack, the TSS's for an inner ring): a
-    // software interrupt, ud2's #UD, a page fault that the operands' walks foresee, a division's
-    // #DE. (One not foreseen runs its handler whole inside the step, which stays inexact.)
-    if (!irq) {
-      const ring = cpl({ cs: sregs.cs, cr0: sregs.cr0, rflags: regs.rflags, efer: sregs.efer });
-      const vector = ws.vector ?? (faultsOnPage(walks, ws.accesses, ws.ranges, ring) ? PF_VECTOR
-        : ws.divide && raisesDivideError(m, v, ws.divide, ws.accesses[0]?.linear) ? DE_VECTOR : undefined);
-      if (vector !== undefined) irq = foreseeEntry(m, v, vector, regs, sregs, vector === PF_VECTOR);
+    // software interrupt, ud2's #UD, a #GP, #SS or #NP its privilege, addresses or selector
+    // raise, a page fault that the operands' walks foresee, a division's #DE. (One not foreseen
+    // runs its handler whole inside the step, which stays inexact.)
+    if (!external) {
+      if (ws.vector !== undefined) entries = foreseeEntries(m, v, [ws.vector], regs, sregs);
+      else {
+        const ring = cpl({ cs: sregs.cs, cr0: sregs.cr0, rflags: regs.rflags, efer: sregs.efer });
+        const faults = raisedFaults(m, v, ws, regs, sregs, () => faultsOnPage(walks, ws.accesses, ws.ranges, ring));
+        if (faults.length) entries = foreseeEntries(m, v, faults, regs, sregs, true);
+      }
     }
     // Besides what the instruction writes, the CPU marks what it uses: the Accessed/Dirty bits
     // of the page-table entries it walks, the Accessed bit of a segment descriptor it loads.
-    const gdt = (ws.loadsSegment || irq) && sregs.cr0 & CR0_PE_BIT ? [{ linear: sregs.gdt.base, length: sregs.gdt.limit + 1 }] : [];
-    const frame = irq ? [irq.at.frame] : [];
+    const gdt = (ws.loadsSegment || entries.length) && sregs.cr0 & CR0_PE_BIT ? [{ linear: sregs.gdt.base, length: sregs.gdt.limit + 1 }] : [];
+    const frame = entries.map((e) => e.at.frame);
     const spans = [...this.physical([...ws.ranges, ...gdt, ...frame], walks), ...pageEntries(walks, pc, [...ws.accesses, ...frame], [...ws.ranges, ...frame])];
     const old = spans.map((s) => m.readPhysical(s.gpa, s.length));
     const fpuBefore = ws.fpu ? m.vcpu(v).getXsave() : undefined;
@@ -228,7 +229,7 @@ export class Recorder {
     let limit: NodeJS.Timeout | undefined;
     let stop: Stop;
     try {
-      stop = await stepToHandler(m, v, irq, () => {
+      stop = await stepToHandler(m, v, entries, () => {
         const step = m.step(v, held ? { holdInterrupts: true } : undefined);
         // Nearly every step ends within its first slice, before a timer could fire: the limit
         // is set only for one still going (a timer set and cleared per step was a sixth of a
@@ -267,7 +268,7 @@ export class Recorder {
     const after = m.getSregs(v);
     if (after.cr0 !== sregs.cr0 || after.cr4 !== sregs.cr4 || after.efer !== sregs.efer) m.renewStepTrap();
     const now = m.getRegs(v);
-    const delivered = enteredHandler(m, v, irq, now.rsp, (regs.rflags & RFLAGS_TF) !== 0n) ? irq : undefined;
+    const delivered = enteredHandler(m, v, entries, now.rsp, (regs.rflags & RFLAGS_TF) !== 0n);
     // A hlt stepped by KVM may end before it waits: the vCPU stays halted for the next step.
     this.halted = (ranOn || ws.halts) && !delivered && m.isHalted(v);
     // The step ran on into the next instruction: after a hlt it was paused in, or after a load of
@@ -282,7 +283,7 @@ export class Recorder {
     else if (twoInOne && !this.nextWritesNothing(pc, ws.next, regs, sregs, walks, now.rip)) entry.inexact = 'the instruction after it ran in the same step (its trap came one instruction late): that one\'s writes were not saved';
     else if (ws.landings && !twoInOne && !ws.landings.includes(now.rip)) entry.inexact = 'an exception or interrupt was delivered during it: its frame (and, where its handler ran within the step, the handler\'s writes) was not saved';
     this.log.append(entry);
-    if (!entry.inexact && !irq && !ranOn) this.exactWrites = writes;
+    if (!entry.inexact && !entries.length && !ranOn) this.exactWrites = writes;
     return stop;
   }
 

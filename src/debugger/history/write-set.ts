@@ -9,6 +9,7 @@ import {
 import { RFLAGS_DF, type Regs, type Sregs } from '../../x86/registers.js';
 import { stepFlags, type StepFlags } from '../step-flags.js';
 import { dividendOf, type Division } from '../../x86/divide-error.js';
+import { CR4_PCE, CR4_TSD, CR4_UMIP, isCanonical, type LoadedSegment, type ProtectionCheck } from '../../x86/protection-faults.js';
 
 /** What an instruction of unknown size (xsave, fxsave, ...) is assumed to write: a page. */
 const UNKNOWN_SIZE = 4096;
@@ -52,6 +53,8 @@ export interface WriteSet {
   next: bigint;
   /** Loads SS (mov, pop): the CPU holds the step's trap until after the next instruction too. */
   shadowsTrap: boolean;
+  /** What may make it raise #GP, #SS or #NP itself (protection-faults.ts); undefined where nothing can. */
+  protection?: ProtectionCheck;
 }
 
 /** #UD: what ud0, ud1 and ud2 raise, always. */
@@ -106,7 +109,7 @@ interface Operand {
 }
 
 /** What decoding tells of an instruction, whatever the registers: the write set without addresses. */
-interface Decoded extends Omit<WriteSet, 'ranges' | 'accesses' | 'divide'> {
+interface Decoded extends Omit<WriteSet, 'ranges' | 'accesses' | 'divide' | 'protection'> {
   /** A div or idiv: signed or not, its size, and its divisor register (None: in memory). */
   divides?: { signed: boolean; bytes: 1 | 2 | 4 | 8; by?: RegRef };
   /** The instruction's bytes and where it was decoded: a cached decode serves while they match. */
@@ -114,6 +117,13 @@ interface Decoded extends Omit<WriteSet, 'ranges' | 'accesses' | 'divide'> {
   bits: number;
   rip: bigint;
   operands: Operand[];
+  /** Its protection checks that hang on the privilege level and CR4 alone. */
+  privilege?: Omit<ProtectionCheck, 'loads' | 'nonCanonical'>;
+  /**
+   * Loads DS, ES, FS, GS or SS: from a register, or from its first memory operand, `offset`
+   * bytes in (a far pointer's selector follows its offset).
+   */
+  loads?: { sreg: LoadedSegment; from?: RegRef; offset: number };
 }
 
 /**
@@ -139,6 +149,7 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
   }
   const ranges: WriteRange[] = [];
   const accesses: WriteRange[] = [];
+  let nonCanonical: ProtectionCheck['nonCanonical'];
   for (const m of d.operands) {
     const offset = BigInt.asUintN(m.addrBits, m.displacement + regValue(m.base, regs) + regValue(m.index, regs) * m.scale);
     const segBase = bits === 64 && m.segment !== Register.FS && m.segment !== Register.GS ? 0n : segmentBase(m.segment, sregs);
@@ -146,6 +157,13 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
     const range = m.element ? repSpan(linear, m.element, m.addrBits, regs) : { linear, length: m.length };
     accesses.push(range);
     if (m.write) ranges.push(range);
+    if (bits === 64 && !nonCanonical && !isCanonical(range.linear, range.length, sregs.cr4)) nonCanonical = m.segment === Register.SS ? 'stack' : 'other';
+  }
+  let protection: ProtectionCheck | undefined = d.privilege;
+  if (d.loads || nonCanonical) {
+    const l = d.loads;
+    const loads = l && { sreg: l.sreg, selector: l.from && Number(regValue(l.from, regs) & 0xffffn), at: l.from ? undefined : accesses[0] && accesses[0].linear + BigInt(l.offset) };
+    protection = { ...d.privilege, loads, nonCanonical };
   }
   if (d.interrupt) {
     const sp = BigInt.asUintN(bits === 64 ? 64 : 32, (bits === 64 ? 0n : sregs.ss.base) + (regs.rsp & ~15n) - BigInt(FRAME_BYTES));
@@ -156,7 +174,7 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
     signed: divides.signed, bytes: divides.bytes, dividend: dividendOf(divides.bytes, regs.rax, regs.rdx),
     divisor: divides.by && regValue(divides.by, regs),
   };
-  return { ranges, accesses, loadsSegment, vector, divide, flags, fpu, landings, interrupt, halts, performed, next, shadowsTrap };
+  return { ranges, accesses, loadsSegment, vector, divide, flags, fpu, landings, interrupt, halts, performed, next, shadowsTrap, protection };
 }
 
 /**
@@ -219,7 +237,7 @@ function decode(bytes: Uint8Array, bits: 16 | 32 | 64, rip: bigint): Decoded {
       by: i.op0Kind === OpKind.Register ? regRef(i.op0Register) : undefined,
     } : undefined;
     return {
-      bytes: Buffer.from(bytes.subarray(0, i.length)), bits, rip, operands,
+      bytes: Buffer.from(bytes.subarray(0, i.length)), bits, rip, operands, privilege: privilegeOf(i), loads: segmentLoad(i, operands[0]),
       loadsSegment, vector, divides, flags: stepFlags(i), fpu, landings, interrupt, halts: i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait,
       performed, next: i.nextIP, shadowsTrap: (i.mnemonic === Mnemonic.Mov || i.mnemonic === Mnemonic.Pop) && i.op0Register === Register.SS,
     };
@@ -228,6 +246,54 @@ function decode(bytes: Uint8Array, bits: 16 | 32 | 64, rip: bigint): Decoded {
     i.free();
     d.free();
   }
+}
+
+/** The instructions whose privilege check is CPL <= IOPL; iced-x86 counts them as privileged. */
+const IOPL_SENSITIVE = new Set([
+  Mnemonic.Cli, Mnemonic.Sti, Mnemonic.In, Mnemonic.Out, Mnemonic.Insb, Mnemonic.Insw, Mnemonic.Insd, Mnemonic.Outsb, Mnemonic.Outsw, Mnemonic.Outsd,
+]);
+const UMIP_GUARDED = new Set([Mnemonic.Sgdt, Mnemonic.Sidt, Mnemonic.Sldt, Mnemonic.Smsw, Mnemonic.Str]);
+
+/** The protection checks of `i` that hang on the privilege level and CR4 alone (protection-faults.ts). */
+function privilegeOf(i: Instruction): Decoded['privilege'] {
+  if (IOPL_SENSITIVE.has(i.mnemonic)) return { iopl: true };
+  if (i.isPrivileged) return { ring0: true };
+  if (i.mnemonic === Mnemonic.Rdtsc || i.mnemonic === Mnemonic.Rdtscp) return { cr4: { bit: CR4_TSD } };
+  if (i.mnemonic === Mnemonic.Rdpmc) return { cr4: { bit: CR4_PCE, clear: true } };
+  if (UMIP_GUARDED.has(i.mnemonic)) return { cr4: { bit: CR4_UMIP } };
+  return undefined;
+}
+
+const FAR_POINTER_LOADS = new Map<Mnemonic, LoadedSegment>([[Mnemonic.Lds, 'ds'], [Mnemonic.Les, 'es'], [Mnemonic.Lfs, 'fs'], [Mnemonic.Lgs, 'gs'], [Mnemonic.Lss, 'ss']]);
+const LOADED: Partial<Record<Register, LoadedSegment>> = { [Register.DS]: 'ds', [Register.ES]: 'es', [Register.FS]: 'fs', [Register.GS]: 'gs', [Register.SS]: 'ss' };
+
+/**
+ * Whether `i` may raise by itself an exception that a write set foresees from the registers:
+ * #DE, or #GP, #SS or #NP (a privilege check, a selector, in 64-bit code any memory address).
+ * The stepper makes a write set for these only.
+ */
+export function mayRaiseFault(i: Instruction, bits: 16 | 32 | 64): boolean {
+  if (i.mnemonic === Mnemonic.Div || i.mnemonic === Mnemonic.Idiv || privilegeOf(i) || FAR_POINTER_LOADS.has(i.mnemonic)) return true;
+  if ((i.mnemonic === Mnemonic.Mov || i.mnemonic === Mnemonic.Pop) && i.op0Kind === OpKind.Register && LOADED[i.op0Register]) return true;
+  if (bits !== 64) return false;
+  if (i.isStackInstruction) return true;
+  for (let k = 0; k < i.opCount; k++) if (i.opKind(k) === OpKind.Memory) return true;
+  return false;
+}
+
+/**
+ * Where `i` takes the selector of the data or stack segment register it loads: `mov sreg, r/m`
+ * and `pop sreg` from a register or the low 16 bits of their memory operand (`memory`), lds and
+ * its kin from the end of their far pointer.
+ */
+function segmentLoad(i: Instruction, memory: Operand | undefined): Decoded['loads'] {
+  const far = FAR_POINTER_LOADS.get(i.mnemonic);
+  if (far) return memory && { sreg: far, offset: memory.length - 2 };
+  if ((i.mnemonic !== Mnemonic.Mov && i.mnemonic !== Mnemonic.Pop) || i.op0Kind !== OpKind.Register) return undefined;
+  const sreg = LOADED[i.op0Register];
+  if (!sreg) return undefined;
+  if (i.mnemonic === Mnemonic.Mov && i.op1Kind === OpKind.Register) return { sreg, from: regRef(i.op1Register), offset: 0 };
+  return memory && { sreg, offset: 0 };
 }
 
 /**

@@ -1,0 +1,124 @@
+// When an instruction raises #GP, #SS or #NP by itself, known before it runs from the registers
+// and the descriptor tables (SDM vol. 2, the "Protected Mode Exceptions" of MOV, POP, LDS, HLT,
+// CLI, IN, RDTSC...; vol. 3, 5.4-5.9): a privileged instruction outside ring 0, an IOPL-sensitive
+// one above IOPL, a memory operand at a non-canonical address, a segment register loaded with a
+// selector its descriptor refuses. The recorder then foresees the handler and its frame, as for
+// #DE and #PF.
+//
+// Foreseeing a fault that does not come costs only a debug register for that step, while one not
+// foreseen leaves the step inexact: where the SDM makes the outcome hang on more than is checked
+// here (an I/O permission bitmap, CR4.PVI), the answer is the fault. Far transfers (jmp, call,
+// ret, iret through a gate, a TSS...), real mode and virtual-8086 mode are not foreseen.
+import { decodeSegmentDescriptor } from './descriptors.js';
+import { CR0_PE_BIT, RFLAGS_VM_BIT, cpl } from './modes.js';
+import type { LinearReader } from './interrupt-frame.js';
+import { EFER_LMA, type Regs, type Sregs } from './registers.js';
+
+/** #NP, #SS and #GP: each pushes an error code. */
+export const NP_VECTOR = 11;
+export const SS_VECTOR = 12;
+export const GP_VECTOR = 13;
+
+/** CR4.TSD: rdtsc and rdtscp outside ring 0 raise #GP. */
+export const CR4_TSD = 1n << 2n;
+/** CR4.PCE: without it, rdpmc outside ring 0 raises #GP. */
+export const CR4_PCE = 1n << 8n;
+/** CR4.UMIP: sgdt, sidt, sldt, smsw and str outside ring 0 raise #GP. */
+export const CR4_UMIP = 1n << 11n;
+/** CR4.LA57: linear addresses have 57 bits, not 48. */
+const CR4_LA57 = 1n << 12n;
+
+export type LoadedSegment = 'ds' | 'es' | 'fs' | 'gs' | 'ss';
+
+/** What an instruction's own protection checks depend on, with the registers of now. */
+export interface ProtectionCheck {
+  /** Runs in ring 0 only: hlt, lgdt, mov to a control register, wrmsr... */
+  ring0?: boolean;
+  /** Runs only where CPL <= IOPL: cli, sti, in, out, ins, outs. */
+  iopl?: boolean;
+  /** Outside ring 0, raises #GP where this CR4 bit is set (or, `clear`, where it is not). */
+  cr4?: { bit: bigint; clear?: boolean };
+  /**
+   * Loads a data or stack segment register (mov, pop, lds...): with `selector`, or with the 16
+   * bits at linear `at`.
+   */
+  loads?: { sreg: LoadedSegment; selector?: number; at?: bigint };
+  /** A memory operand at a non-canonical address (64-bit code): #SS through SS, else #GP. */
+  nonCanonical?: 'stack' | 'other';
+}
+
+/** Whether [linear, linear + length) is canonical (in 64-bit code; `la57`: 57-bit addresses). */
+export function isCanonical(linear: bigint, length: number, cr4: bigint): boolean {
+  const shift = cr4 & CR4_LA57 ? 56n : 47n;
+  const ok = (a: bigint) => {
+    const top = BigInt.asUintN(64, a) >> shift;
+    return top === 0n || top === (1n << (64n - shift)) - 1n;
+  };
+  return ok(linear) && ok(linear + BigInt(Math.max(length, 1) - 1));
+}
+
+/**
+ * The vectors `c`'s checks may raise from this state: the SDM's first, then what a CPU emulator
+ * raises instead. Empty for none (or none foreseen).
+ */
+export function protectionFaults(c: ProtectionCheck, regs: Regs, sregs: Sregs, read: LinearReader): number[] {
+  // QEMU's TCG raises #GP for every non-canonical address, through SS too (the test VM's nested
+  // KVM runs its guest there): both handlers are stopped at.
+  if (c.nonCanonical) return c.nonCanonical === 'stack' ? [SS_VECTOR, GP_VECTOR] : [GP_VECTOR];
+  const v = protectionFault(c, regs, sregs, read);
+  return v === undefined ? [] : [v];
+}
+
+/** The vector `c`'s checks other than canonical addresses raise from this state, or undefined. */
+function protectionFault(c: ProtectionCheck, regs: Regs, sregs: Sregs, read: LinearReader): number | undefined {
+  if (!(sregs.cr0 & CR0_PE_BIT) || (!(sregs.efer & EFER_LMA) && regs.rflags & RFLAGS_VM_BIT)) return undefined;
+  const ring = cpl({ cs: sregs.cs, cr0: sregs.cr0, rflags: regs.rflags, efer: sregs.efer });
+  if (ring > 0 && (c.ring0 || (c.cr4 && ((sregs.cr4 & c.cr4.bit) === 0n) === (c.cr4.clear ?? false)))) return GP_VECTOR;
+  if (c.iopl && ring > Number((regs.rflags >> 12n) & 3n)) return GP_VECTOR;
+  if (!c.loads) return undefined;
+  let selector = c.loads.selector;
+  if (selector === undefined && c.loads.at !== undefined) {
+    try {
+      selector = read(c.loads.at, 2).readUInt16LE(0);
+    } catch {
+      return undefined; // the read faults first (#PF), not foreseen here
+    }
+  }
+  return selector === undefined ? undefined : selectorFault(c.loads.sreg, selector, ring, sregs, read);
+}
+
+/**
+ * The fault of loading `sreg` with `selector` at CPL `ring` (SDM vol. 2, MOV's operation):
+ * a null selector (SS only, but for 64-bit code below ring 3 with RPL = CPL), an index past the
+ * table's limit, a descriptor of the wrong type or privilege (#GP), or one not present (#NP; #SS
+ * for SS).
+ */
+function selectorFault(sreg: LoadedSegment, selector: number, ring: number, sregs: Sregs, read: LinearReader): number | undefined {
+  const index = selector & ~7;
+  const local = (selector & 4) !== 0;
+  const rpl = selector & 3;
+  if (index === 0 && !local) {
+    if (sreg !== 'ss') return undefined;
+    const long64 = (sregs.efer & EFER_LMA) !== 0n && sregs.cs.l;
+    return long64 && ring < 3 && rpl === ring ? undefined : GP_VECTOR;
+  }
+  const table = local ? sregs.ldt : sregs.gdt;
+  if ((local && (sregs.ldt.unusable || !sregs.ldt.present)) || index + 7 > table.limit) return GP_VECTOR;
+  let raw: bigint;
+  try {
+    raw = read(table.base + BigInt(index), 8).readBigUInt64LE(0);
+  } catch {
+    return undefined;
+  }
+  const d = decodeSegmentDescriptor(raw);
+  const writable = d.kind === 'data' && (d.type & 2) !== 0;
+  if (sreg === 'ss') {
+    if (rpl !== ring || !writable || d.dpl !== ring) return GP_VECTOR;
+    return d.present ? undefined : SS_VECTOR;
+  }
+  const code = d.kind === 'code';
+  if (!(d.kind === 'data' || (code && d.type & 2))) return GP_VECTOR; // a system descriptor, execute-only code
+  const conforming = code && (d.type & 4) !== 0;
+  if (!conforming && (rpl > d.dpl || ring > d.dpl)) return GP_VECTOR;
+  return d.present ? undefined : NP_VECTOR;
+}
