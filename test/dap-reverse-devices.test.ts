@@ -5,7 +5,8 @@
 // interrupt handler entered while recording, through the 8259s (test/guests/serial-irq64.S) and
 // through the local APIC (test/guests/apic-timer64.S); exceptions the guest raises, with their
 // frames on IST stacks (test/guests/exceptions64.S) or, from ring 3, on the TSS's
-// (test/guests/user64.S); a triple fault while recording
+// (test/guests/user64.S), and the #GP, #NP and #SS of bad selectors and non-canonical addresses
+// (test/guests/protection64.S); a triple fault while recording
 // (test/guests/triple64.S, and a boot sector's: test/guests/triple-fault.S).
 import './support/needs-kvm.js';
 import { before, test, type TestContext } from 'node:test';
