@@ -46,27 +46,19 @@ done:   mov $0x21, %al
         out %al, $0xf4
         hlt
 
-        .globl gp_handler
-gp_handler:
-        incq gp_count(%rip)
+/* A handler that counts its exception, adds up its error codes and resumes where R12 says. */
+        .macro counting_handler name, count, errors
+        .globl \name
+\name:
+        incq \count(%rip)
         pop %rax                         /* the error code */
-        add %rax, gp_errors(%rip)
+        add %rax, \errors(%rip)
         mov %r12, (%rsp)
         iretq
-        .globl np_handler
-np_handler:
-        incq np_count(%rip)
-        pop %rax
-        add %rax, np_errors(%rip)
-        mov %r12, (%rsp)
-        iretq
-        .globl ss_handler
-ss_handler:
-        incq ss_count(%rip)
-        pop %rax
-        add %rax, ss_errors(%rip)
-        mov %r12, (%rsp)
-        iretq
+        .endm
+        counting_handler gp_handler, gp_count, gp_errors
+        counting_handler np_handler, np_count, np_errors
+        counting_handler ss_handler, ss_count, ss_errors
 
         .balign 8
         .globl counts
