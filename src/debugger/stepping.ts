@@ -2,7 +2,7 @@
 // single-step and breakpoints. Like gdb: a line step over a call runs to a breakpoint at the
 // return address instead of single-stepping the callee. Like QEMU's gdbstub, interrupts are
 // held off during a single step, so a step never lands in an interrupt handler.
-import { Code, Decoder, DecoderOptions, FlowControl, Mnemonic, RflagsBits } from 'iced-x86';
+import { FlowControl } from 'iced-x86';
 import type { Machine } from '../vmm/machine.js';
 import type { Stop } from '../vmm/debug/stops.js';
 import { cpuMode, codeBitness } from '../x86/modes.js';
@@ -10,44 +10,19 @@ import type { Breakpoints } from './breakpoints.js';
 import type { DebugInfo } from './debug-info.js';
 import { EFER_LMA, RFLAGS_IF } from '../x86/registers.js';
 import { performRealModeInt, performRealModeIret, type Perform } from './real-mode-int.js';
-import { afterStep, stepFlags, type StepFlags } from './step-flags.js';
+import { afterStep } from './step-flags.js';
 import { enteredHandler, foreseeEntries, raisedFaults, stepToHandler } from './handler-entry.js';
-import { UD_VECTOR, mayRaiseFault, raisedVector, writeSet } from './history/write-set.js';
+import { writeSet } from './history/write-set.js';
+import { UD_VECTOR, decodedAt, type Decoded } from './decoded.js';
 import type { AddressRange } from '../symbols/dwarf/loclists.js';
 
 /** Give up a line step after this many instructions (a loop with no line information). */
 const MAX_LINE_STEPS = 200_000;
-/**
- * Decodes kept, by linear address: a loop stepped through (or a line step's thousands of
- * instructions) decodes each instruction once. iced-x86's decoder and each property read are
- * calls into WebAssembly, most of a step's own work where Node runs slowly.
- */
-const DECODES_KEPT = 16384;
-
-interface Decoded {
-  length: number;
-  flow: FlowControl;
+/** What the stepper needs of an instruction: its decode, and where it goes on as linear addresses. */
+interface Insn {
+  d: Decoded;
   next: bigint;
   target?: bigint;
-  /** Reads or writes RFLAGS.IF (cli, sti, pushf, popf, iret, int, ...), or halts. */
-  touchesIf: boolean;
-  /** Waits for an interrupt (hlt, mwait): held-off interrupts would never wake it. */
-  halts: boolean;
-  /** `int n`: stepped over like a call (the handler returns to the next instruction). */
-  softInt: boolean;
-  /** Its vector n. */
-  vector: number;
-  /** A 16-bit `iret`. */
-  iret16: boolean;
-  /** What the step's trap flag leaves behind (step-flags.ts). */
-  flags: StepFlags;
-  /** #UD, which ud0/ud1/ud2 raise: the step stops at its handler (handler-entry.ts). */
-  undefinedOpcode: boolean;
-  /** May raise #DE, #GP, #SS or #NP (write-set.ts): where it does, the step stops at that handler too. */
-  mayFault: boolean;
-  /** The instruction's bytes and bitness, for its write set (the operands a fault hangs on). */
-  bytes: Buffer;
-  bits: 16 | 32 | 64;
 }
 
 /**
@@ -68,8 +43,6 @@ export interface Drive {
 }
 
 export class Stepper {
-  private readonly decodes = new Map<bigint, Decoded>();
-
   constructor(
     private readonly m: Machine,
     private readonly bps: Breakpoints,
@@ -95,11 +68,11 @@ export class Stepper {
     if (this.drive.replaying) return this.drive.step(vcpu);
     const before = this.here(vcpu);
     const insn = this.decode(vcpu, before.pc);
-    if (insn?.softInt && performRealModeInt(this.m, vcpu, insn.vector, insn.next, this.perform)) return { kind: 'step', vcpu };
-    if (insn?.iret16 && performRealModeIret(this.m, vcpu, this.perform)) return { kind: 'step', vcpu };
-    if (this.m.canHoldInterrupts) return this.driveStep(vcpu, insn, { holdInterrupts: insn !== undefined && !insn.halts });
+    if (insn?.d.performed === 'int' && performRealModeInt(this.m, vcpu, insn.d.vector!, insn.next, this.perform)) return { kind: 'step', vcpu };
+    if (insn?.d.performed === 'iret16' && performRealModeIret(this.m, vcpu, this.perform)) return { kind: 'step', vcpu };
+    if (this.m.canHoldInterrupts) return this.driveStep(vcpu, insn, { holdInterrupts: insn !== undefined && !insn.d.halts });
     const flags = this.m.getRegs(vcpu).rflags;
-    const mask = insn !== undefined && (flags & RFLAGS_IF) !== 0n && !insn.touchesIf;
+    const mask = insn !== undefined && (flags & RFLAGS_IF) !== 0n && !insn.d.touchesIf;
     if (mask) this.m.setRegs(vcpu, { rflags: flags & ~RFLAGS_IF });
     const putBack = mask ? this.m.setAsideInjectedInterrupt(vcpu) : undefined;
     let stop: Stop;
@@ -124,17 +97,17 @@ export class Stepper {
    * recording drive does that itself), and what the step's trap flag left is put right
    * (step-flags.ts).
    */
-  private async driveStep(vcpu: number, insn: Decoded | undefined, opts?: { holdInterrupts?: boolean }): Promise<Stop> {
-    const vectors = !insn || this.drive.recording ? [] : insn.undefinedOpcode ? [UD_VECTOR] : insn.mayFault ? this.raisedFaults(vcpu, insn) : [];
+  private async driveStep(vcpu: number, insn: Insn | undefined, opts?: { holdInterrupts?: boolean }): Promise<Stop> {
+    const vectors = !insn || this.drive.recording ? [] : insn.d.vector === UD_VECTOR ? [UD_VECTOR] : insn.d.mayFault ? this.raisedFaults(vcpu, insn.d) : [];
     const entries = vectors.length ? foreseeEntries(this.m, vcpu, vectors, this.m.getRegs(vcpu), this.m.getSregs(vcpu), true) : [];
     const stop = await stepToHandler(this.m, vcpu, entries, () => this.drive.step(vcpu, opts));
     if (entries.length) enteredHandler(this.m, vcpu, entries, this.m.getRegs(vcpu).rsp, false);
-    if (insn) afterStep(this.m, vcpu, insn.flags);
+    if (insn) afterStep(this.m, vcpu, insn.d.flags);
     return stop;
   }
 
   private raisedFaults(vcpu: number, insn: Decoded): number[] {
-    // writeSet's decode is kept by address: an instruction stepped again is decoded once, by us.
+    // The write set finds the decode that decoded.ts keeps: the instruction is decoded once.
     const regs = this.m.getRegs(vcpu);
     const sregs = this.m.getSregs(vcpu);
     return raisedFaults(this.m, vcpu, writeSet(insn.bytes, insn.bits, regs, sregs, this.m.linearRip(vcpu)), regs, sregs);
@@ -169,8 +142,8 @@ export class Stepper {
   async instructionOver(vcpu: number): Promise<Stop> {
     const here = this.here(vcpu);
     const insn = this.decode(vcpu, here.pc);
-    if (insn?.softInt && performRealModeInt(this.m, vcpu, insn.vector, insn.next, this.perform)) return this.runTo(vcpu, insn.next, (sp) => sp >= here.sp);
-    if (insn && (insn.flow === FlowControl.Call || insn.flow === FlowControl.IndirectCall || insn.softInt)) {
+    if (insn?.d.performed === 'int' && performRealModeInt(this.m, vcpu, insn.d.vector!, insn.next, this.perform)) return this.runTo(vcpu, insn.next, (sp) => sp >= here.sp);
+    if (insn && (insn.d.flow === FlowControl.Call || insn.d.flow === FlowControl.IndirectCall || insn.d.performed === 'int')) {
       return this.runTo(vcpu, insn.next, (sp) => sp >= here.sp);
     }
     return this.instruction(vcpu);
@@ -189,10 +162,10 @@ export class Stepper {
     for (let n = 0; n < MAX_LINE_STEPS; n++) {
       const here = this.here(vcpu);
       const insn = this.decode(vcpu, here.pc);
-      const isCall = insn && (insn.flow === FlowControl.Call || insn.flow === FlowControl.IndirectCall || insn.softInt);
+      const isCall = insn && (insn.d.flow === FlowControl.Call || insn.d.flow === FlowControl.IndirectCall || insn.d.performed === 'int');
       let stop: Stop;
       if (isCall && over) {
-        stop = insn.softInt ? await this.instructionOver(vcpu) : await this.runTo(vcpu, insn.next, (sp) => sp >= here.sp);
+        stop = insn.d.performed === 'int' ? await this.instructionOver(vcpu) : await this.runTo(vcpu, insn.next, (sp) => sp >= here.sp);
       } else {
         stop = await this.instruction(vcpu);
         if (stop.kind === 'step' && isCall) {
@@ -256,7 +229,8 @@ export class Stepper {
     return { pc: this.m.linearRip(vcpu), sp: this.m.getRegs(vcpu).rsp };
   }
 
-  private decode(vcpu: number, pc: bigint): Decoded | undefined {
+  /** The instruction at linear `pc`, its next and target addresses made linear too (decoded.ts keeps its decode). */
+  private decode(vcpu: number, pc: bigint): Insn | undefined {
     let bytes: Buffer;
     try {
       bytes = this.m.readLinear(vcpu, pc, 15);
@@ -267,23 +241,16 @@ export class Stepper {
         return undefined;
       }
     }
+    const regs = this.m.getRegs(vcpu);
     const s = this.m.getSregs(vcpu);
-    const bits = codeBitness(cpuMode({ ...s, rflags: this.m.getRegs(vcpu).rflags }));
-    // The same bytes at the same place in the same mode decode the same: `next` and `target` are
-    // linear addresses, and the bytes past the instruction's length play no part.
-    const kept = this.decodes.get(pc);
-    if (kept && kept.bits === bits && kept.bytes.equals(bytes.subarray(0, kept.length))) return kept;
-    const fresh = decodeAt(pc, bits, bytes);
-    if (fresh.length > 0) {
-      if (this.decodes.size >= DECODES_KEPT) this.decodes.clear();
-      this.decodes.set(pc, fresh);
-    }
-    return fresh;
+    const d = decodedAt(bytes, codeBitness(cpuMode({ ...s, rflags: regs.rflags })), regs.rip, pc);
+    const toLinear = pc - regs.rip;
+    return { d, next: d.next + toLinear, target: d.target === undefined ? undefined : d.target + toLinear };
   }
 
   /** Whether `pc` is where `insn` can lead by itself (fall-through or direct branch target). */
-  private expected(insn: Decoded, pc: bigint): boolean {
-    switch (insn.flow) {
+  private expected(insn: Insn, pc: bigint): boolean {
+    switch (insn.d.flow) {
       case FlowControl.Next:
         return pc === insn.next;
       case FlowControl.ConditionalBranch:
@@ -294,28 +261,5 @@ export class Stepper {
       default:
         return true; // returns, indirect branches, int/syscall: anywhere is possible
     }
-  }
-}
-
-/** Decodes the instruction in `bytes` at linear address `pc`. */
-function decodeAt(pc: bigint, bits: 16 | 32 | 64, bytes: Buffer): Decoded {
-  const d = new Decoder(bits, bytes, DecoderOptions.None);
-  d.ip = pc;
-  const i = d.decode();
-  try {
-    const flow = i.flowControl;
-    const direct = flow === FlowControl.Call || flow === FlowControl.UnconditionalBranch || flow === FlowControl.ConditionalBranch;
-    const touchesIf = ((i.rflagsRead | i.rflagsModified) & RflagsBits.IF) !== 0 || i.mnemonic === Mnemonic.Hlt ||
-      flow === FlowControl.Interrupt || flow === FlowControl.Exception;
-    const halts = i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait || i.mnemonic === Mnemonic.Mwaitx;
-    const softInt = i.mnemonic === Mnemonic.Int;
-    return {
-      length: i.length, flow, next: i.nextIP, target: direct ? i.nearBranchTarget : undefined, touchesIf, halts, softInt,
-      vector: softInt ? i.immediate8 : 0, iret16: i.code === Code.Iretw, flags: stepFlags(i), undefinedOpcode: raisedVector(i) === UD_VECTOR,
-      mayFault: mayRaiseFault(i, bits), bytes: bytes.subarray(0, i.length), bits,
-    };
-  } finally {
-    i.free();
-    d.free();
   }
 }
