@@ -445,35 +445,37 @@ function nonCanonicalStackHandler(t: TestContext, s: Record<string, bigint>): bi
   return tcg ? s.gp_handler : s.ss_handler;
 }
 
-test('protection faults while recording: a selector past the GDT\'s limit (#GP), a segment not present (#NP), non-canonical stores through DS (#GP) and SS (#SS); each handler entered with its frame, back across each and forward again, exact', async (t) => {
+test('protection faults while recording: a selector past the GDT\'s limit (#GP), a segment not present (#NP), non-canonical stores through DS (#GP) and SS (#SS), an iretq to a data segment (#GP); each handler entered with its frame, back across each and forward again, exact', async (t) => {
   const g = buildFlat64('protection64');
   const s = g.syms;
-  const DATA = [{ from: 0x6fc0n, to: 0x7000n }, { from: s.counts, to: s.counts_end }];
+  const DATA = [{ from: 0x6f80n, to: 0x7000n }, { from: s.counts, to: s.counts_end }];
   await launch(dc, { ...flat64Launch(g.bin), record: true }, () => breakAt(s.recorded));
   await stop();
   const run = await recordStepwise(s.done, DATA);
   const stackFault = nonCanonicalStackHandler(t, s);
   const handlers = [s.gp_handler, s.np_handler, s.ss_handler];
   const entries = run.at.filter((x) => handlers.includes(x.pc)).map((x) => [hex(x.pc), hex(x.rsp)]);
-  assert.deepEqual(entries, [s.gp_handler, s.np_handler, s.gp_handler, stackFault].map((h) => [hex(h), hex(0x7000n - 48n)]), 'each handler at its first instruction, its frame and error code on the stack in use');
+  const frame = hex(0x7000n - 48n);
+  assert.deepEqual(entries, [[s.gp_handler, frame], [s.np_handler, frame], [s.gp_handler, frame], [stackFault, frame], [s.gp_handler, hex(0x7000n - 40n - 48n)]].map(([h, f]) => [hex(h as bigint), f]),
+    'each handler at its first instruction, its frame and error code on the stack in use (below the iretq\'s own frame for its #GP)');
   const c = await readMem(s.counts, 48);
   const ss = stackFault === s.ss_handler ? 1n : 0n;
-  assert.deepEqual([0, 8, 16, 24, 32, 40].map((o) => c.readBigUInt64LE(o)), [3n - ss, 0x20n, 1n, 0x18n, ss, 0n], 'the #GPs (error codes 0x20, 0...), one #NP (0x18), the #SS (0)');
+  assert.deepEqual([0, 8, 16, 24, 32, 40].map((o) => c.readBigUInt64LE(o)), [4n - ss, 0x30n, 1n, 0x18n, ss, 0n], 'the #GPs (error codes 0x20, 0, 0x10...), one #NP (0x18), the #SS (0)');
   await backAndForth(run, DATA);
   await exitsLive();
 });
 
-test('stepping by instruction, not recording: a selector load that raises #GP and a store through SS at a non-canonical address (#SS) each stop at their handler, the frame without the step\'s trap flag', async (t) => {
+test('stepping by instruction, not recording: a selector load that raises #GP, a store through SS at a non-canonical address (#SS) and an iretq to a data segment (#GP) each stop at their handler, the frame without the step\'s trap flag', async (t) => {
   const g = buildFlat64('protection64');
   const s = g.syms;
   await launch(dc, flat64Launch(g.bin), () => breakAt(s.bad_selector));
   await stop();
   await breakAt();
-  const entered = async (handler: bigint, what: string) => {
+  const entered = async (handler: bigint, what: string, top = 0x7000n) => {
     await stepForward();
     assert.equal(await pc(), handler, what);
-    assert.equal(await reg('rsp'), 0x7000n - 48n, `${what}: the frame and error code on the stack in use`);
-    assert.equal((await readMem(0x7000n - 24n, 8)).readBigUInt64LE(0) & 0x100n, 0n, `${what}: no trap flag in the saved RFLAGS`);
+    assert.equal(await reg('rsp'), top - 48n, `${what}: the frame and error code on the stack in use`);
+    assert.equal((await readMem(top - 24n, 8)).readBigUInt64LE(0) & 0x100n, 0n, `${what}: no trap flag in the saved RFLAGS`);
   };
   await entered(s.gp_handler, 'mov %ax,%ds with 0x20');
   assert.equal((await readMem(0x7000n - 48n, 8)).readBigUInt64LE(0), 0x20n, 'the error code: the selector');
@@ -486,7 +488,10 @@ test('stepping by instruction, not recording: a selector load that raises #GP an
     await stepForward();
     pcs.push(await pc());
   }
-  assert.deepEqual(pcs.map(hex), [handler + 7n, handler + 8n, handler + 15n, handler + 19n, s.done].map(hex));
+  assert.deepEqual(pcs.map(hex), [handler + 7n, handler + 8n, handler + 15n, handler + 19n, s.after_ss].map(hex));
+  await runTo(s.bad_iret);
+  await entered(s.gp_handler, 'iretq to a data segment', 0x7000n - 40n);
+  assert.equal((await readMem(0x7000n - 88n, 8)).readBigUInt64LE(0), 0x10n, 'the error code: the selector');
   await exitsLive();
 });
 

@@ -190,6 +190,56 @@ test('protection faults: privilege and IOPL outside ring 0, CR4-guarded instruct
   assert.equal(k0([0x8e, 0x07], { rdi: 0x3000n }), undefined, 'a selector that cannot be read: not foreseen');
 });
 
+test('protection faults of far transfers: iretq and a far ret checked on their CS, their SS and where they land; a far jmp through a pointer or the instruction; gates and task returns not foreseen', () => {
+  const mem = Buffer.alloc(0x3000);
+  // null, ring-0 64-bit code, ring-0 data, ring-3 data, ring-3 64-bit code, ring-0 code not
+  // present, a TSS, 32-bit ring-0 code, code with both L and D
+  const gdt = [0n, 0x00af9b000000ffffn, 0x00cf93000000ffffn, 0x00cff3000000ffffn, 0x00affb000000ffffn, 0x00af1b000000ffffn, 0x0000890000000067n, 0x00cf9b000000ffffn, 0x00ef9b000000ffffn];
+  gdt.forEach((d, k) => mem.writeBigUInt64LE(d, 0x1000 + 8 * k));
+  const read = (l: bigint, n: number) => {
+    if (l + BigInt(n) > BigInt(mem.length)) throw new Error('not mapped');
+    return mem.subarray(Number(l), Number(l) + n);
+  };
+  const ring0 = sregs({ gdt: { base: 0x1000n, limit: gdt.length * 8 - 1 } });
+  /** The vector of `bytes` run with RSP (and RAX) at 0x2800, where `words` are (8 bytes each, or `size`). */
+  const run = (bytes: number[], words: bigint[], s = ring0, bits: 16 | 32 | 64 = 64, size = 8, rflags = 0x2n) => {
+    words.forEach((w, k) => (size === 8 ? mem.writeBigUInt64LE(w, 0x2800 + 8 * k) : mem.writeUInt32LE(Number(w), 0x2800 + 4 * k)));
+    const r = regs({ rip: 0x100000n, rsp: 0x2800n, rax: 0x2800n, rflags });
+    const ws = writeSet(Buffer.from(bytes), bits, r, s);
+    return ws.protection ? protectionFaults(ws.protection, r, s, read)[0] : undefined;
+  };
+  const iretq = (rip: bigint, cs: bigint, ss: bigint) => run([0x48, 0xcf], [rip, cs, 0x2n, 0x2000n, ss]);
+  assert.equal(iretq(0x1000n, 0x23n, 0x1bn), undefined, 'to ring 3');
+  assert.equal(iretq(0x1000n, 0x08n, 0x10n), undefined, 'to ring 0');
+  assert.equal(iretq(0x1000n, 0x08n, 0n), undefined, 'to ring 0 with a null SS (64-bit code)');
+  assert.equal(iretq(0x1000n, 0x10n, 0x10n), GP_VECTOR, 'CS a data segment');
+  assert.equal(iretq(0x1000n, 0x20n, 0x10n), GP_VECTOR, 'ring-3 code with RPL 0');
+  assert.equal(iretq(0x1000n, 0x50n, 0x10n), GP_VECTOR, 'CS past the GDT');
+  assert.equal(iretq(0x1000n, 0n, 0x10n), GP_VECTOR, 'a null CS');
+  assert.equal(iretq(0x1000n, 0x28n, 0x10n), NP_VECTOR, 'CS not present');
+  assert.equal(iretq(0x1000n, 0x40n, 0x10n), GP_VECTOR, 'CS with L and D');
+  assert.equal(iretq(0x1000n, 0x23n, 0x18n), GP_VECTOR, 'ring 3 with SS of RPL 0');
+  assert.equal(iretq(0x1000n, 0x23n, 0x23n), GP_VECTOR, 'ring 3 with SS a code segment');
+  assert.equal(iretq(0x1000n, 0x23n, 3n), GP_VECTOR, 'ring 3 with a null SS');
+  assert.equal(iretq(0x8000000000000000n, 0x23n, 0x1bn), GP_VECTOR, 'to a non-canonical RIP');
+  assert.equal(run([0x48, 0xcb], [0x1000n, 0x08n]), undefined, 'retfq in ring 0');
+  assert.equal(run([0x48, 0xcb], [0x1000n, 0x10n]), GP_VECTOR, 'retfq to a data segment');
+  assert.equal(run([0x48, 0xca, 8, 0], [0x1000n, 0x23n, 0n, 0x2000n, 0x1bn]), undefined, 'retfq $8 to ring 3: SS:RSP past the 8 bytes released');
+  assert.equal(run([0x48, 0xca, 8, 0], [0x1000n, 0x23n, 0x1bn, 0x2000n, 0x10n]), GP_VECTOR, 'retfq $8 to ring 3 with a ring-0 SS');
+  const jmpq = (offset: bigint, cs: bigint) => run([0x48, 0xff, 0x28], [offset, cs]);
+  assert.equal(jmpq(0x1000n, 0x08n), undefined, 'ljmp *(%rax) to ring-0 code');
+  assert.equal(jmpq(0x1000n, 0x23n), GP_VECTOR, 'ljmp *(%rax) to ring-3 code');
+  assert.equal(jmpq(0x1000n, 0x28n), NP_VECTOR, 'ljmp *(%rax) to code not present');
+  assert.equal(jmpq(0x1000n, 0x30n), undefined, 'ljmp *(%rax) to a TSS: a task switch, not foreseen');
+  // 32-bit protected mode: a direct far jump, iretd (three words at the same ring), a task return
+  const prot = { ...ring0, cs: { ...ring0.cs, l: false, db: true, selector: 0x38 }, efer: 0n };
+  assert.equal(run([0xea, 0, 0x10, 0, 0, 0x38, 0], [], prot, 32), undefined, 'ljmp $0x38,$0x1000');
+  assert.equal(run([0xea, 0, 0x10, 0, 0, 0x10, 0], [], prot, 32), GP_VECTOR, 'ljmp $0x10,$0x1000: a data segment');
+  assert.equal(run([0xcf], [0x1000n, 0x38n, 0x2n], prot, 32, 4), undefined, 'iretd to ring 0');
+  assert.equal(run([0xcf], [0x1000n, 0x10n, 0x2n], prot, 32, 4), GP_VECTOR, 'iretd to a data segment');
+  assert.equal(run([0xcf], [0x1000n, 0x10n, 0x2n], prot, 32, 4, 0x4002n), undefined, 'iretd with NT: a task return, not foreseen');
+});
+
 /** A fake vCPU over a byte array: executes "instructions" that are (regs, memory writes) changes. */
 function fake(memBytes = 64) {
   const mem = Buffer.alloc(memBytes);

@@ -97,6 +97,8 @@ export interface Decoded {
    * bytes in (a far pointer's selector follows its offset).
    */
   loads?: { sreg: LoadedSegment; from?: RegRef; offset: number };
+  /** A far transfer (iret, retf, a far jmp or call), as ProtectionCheck's `far` but for where its frame or pointer is. */
+  far?: Omit<NonNullable<ProtectionCheck['far']>, 'at'>;
 }
 
 /**
@@ -202,14 +204,15 @@ function decode(bytes: Uint8Array, bits: 16 | 32 | 64, rip: bigint): Decoded {
     } : undefined;
     const privilege = privilegeOf(i);
     const loads = segmentLoad(i, operands[0]);
+    const far = farTransfer(i, operands[0]);
     return {
       bytes: Buffer.from(bytes.subarray(0, i.length)), bits, rip, flow, next: i.nextIP, target, landings, operands,
       loadsSegment, fpu, interrupt, vector: raisedVector(i), divides, flags: stepFlags(i), halts,
       touchesIf: ((i.rflagsRead | i.rflagsModified) & RflagsBits.IF) !== 0 || halts || interrupt,
       performed: i.mnemonic === Mnemonic.Int ? 'int' : i.code === Code.Iretw ? 'iret16' : undefined,
       shadowsTrap: (i.mnemonic === Mnemonic.Mov || i.mnemonic === Mnemonic.Pop) && i.op0Register === Register.SS,
-      mayFault: divides !== undefined || privilege !== undefined || loads !== undefined || (bits === 64 && operands.length > 0),
-      privilege, loads,
+      mayFault: divides !== undefined || privilege !== undefined || loads !== undefined || far !== undefined || (bits === 64 && operands.length > 0),
+      privilege, loads, far,
     };
   } finally {
     ii.free();
@@ -250,4 +253,22 @@ function segmentLoad(i: Instruction, memory: Operand | undefined): Decoded['load
   if (!sreg) return undefined;
   if (i.mnemonic === Mnemonic.Mov && i.op1Kind === OpKind.Register) return { sreg, from: regRef(i.op1Register), offset: 0 };
   return memory && { sreg, offset: 0 };
+}
+
+const IRETS = new Set([Mnemonic.Iret, Mnemonic.Iretd, Mnemonic.Iretq]);
+
+/**
+ * `i` as a far transfer whose new CS may fault: iret and a far ret (their frame is `memory`, the
+ * stack, in words of its size), a far jmp or call through a pointer in memory (offset, then
+ * selector) or in the instruction.
+ */
+function farTransfer(i: Instruction, memory: Operand | undefined): Decoded['far'] {
+  if ((IRETS.has(i.mnemonic) || i.mnemonic === Mnemonic.Retf) && memory) {
+    return { kind: i.mnemonic === Mnemonic.Retf ? 'retf' : 'iret', slot: memory.length, imm: i.op0Kind === OpKind.Immediate16 ? i.immediate16 : 0 };
+  }
+  if ((i.isJmpFarIndirect || i.isCallFarIndirect) && memory) return { kind: 'jmp', slot: memory.length - 2, imm: 0 };
+  if (i.isJmpFar || i.isCallFar) {
+    return { kind: 'jmp', slot: 0, imm: 0, selector: i.farBranchSelector, offset: BigInt(i.op0Kind === OpKind.FarBranch16 ? i.farBranch16 : i.farBranch32) };
+  }
+  return undefined;
 }

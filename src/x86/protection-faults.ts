@@ -3,16 +3,19 @@
 // CLI, IN, RDTSC...; vol. 3, 5.4-5.9): a privileged instruction outside ring 0, an IOPL-sensitive
 // one above IOPL, a memory operand at a non-canonical address, a segment register loaded with a
 // selector its descriptor refuses. The recorder then foresees the handler and its frame, as for
-// #DE and #PF.
+// #DE and #PF. Far transfers too: iret, a far ret, a far jmp or call to a code segment, with the
+// CS (and, returning to an outer ring or from 64-bit code, SS) they load and where they land.
 //
 // Foreseeing a fault that does not come costs only a debug register for that step, while one not
 // foreseen leaves the step inexact: where the SDM makes the outcome hang on more than is checked
-// here (an I/O permission bitmap, CR4.PVI), the answer is the fault. Far transfers (jmp, call,
-// ret, iret through a gate, a TSS...), real mode and virtual-8086 mode are not foreseen.
+// here (an I/O permission bitmap, CR4.PVI), the answer is the fault. A far jmp or call through a
+// gate or to a TSS, a task return (iret with NT), a return to virtual-8086 mode, real mode and
+// virtual-8086 mode are not foreseen.
 import { decodeSegmentDescriptor } from './descriptors.js';
 import { CR0_PE_BIT, RFLAGS_VM_BIT, cpl } from './modes.js';
 import type { LinearReader } from './interrupt-frame.js';
 import { EFER_LMA, type Regs, type Sregs } from './registers.js';
+import type { SegmentDescriptor } from './descriptors.js';
 
 /** #NP, #SS and #GP: each pushes an error code. */
 export const NP_VECTOR = 11;
@@ -45,6 +48,12 @@ export interface ProtectionCheck {
   loads?: { sreg: LoadedSegment; selector?: number; at?: bigint };
   /** A memory operand at a non-canonical address (64-bit code): #SS through SS, else #GP. */
   nonCanonical?: 'stack' | 'other';
+  /**
+   * A far transfer: iret or a far ret, whose frame of `slot`-byte words is at linear `at` (a
+   * ret's `imm` bytes lie between its CS and an outer SS:RSP), or a far jmp or call, whose
+   * pointer (offset, then selector) is at `at`, or else in the instruction.
+   */
+  far?: { kind: 'iret' | 'retf' | 'jmp'; slot: number; imm: number; at?: bigint; selector?: number; offset?: bigint };
 }
 
 /** Whether [linear, linear + length) is canonical (in 64-bit code; `la57`: 57-bit addresses). */
@@ -75,6 +84,13 @@ function protectionFault(c: ProtectionCheck, regs: Regs, sregs: Sregs, read: Lin
   const ring = cpl({ cs: sregs.cs, cr0: sregs.cr0, rflags: regs.rflags, efer: sregs.efer });
   if (ring > 0 && (c.ring0 || (c.cr4 && ((sregs.cr4 & c.cr4.bit) === 0n) === (c.cr4.clear ?? false)))) return GP_VECTOR;
   if (c.iopl && ring > Number((regs.rflags >> 12n) & 3n)) return GP_VECTOR;
+  if (c.far) {
+    try {
+      return farFault(c.far, ring, regs, sregs, read);
+    } catch {
+      return undefined; // its frame or a descriptor can't be read: a #PF first, not foreseen here
+    }
+  }
   if (!c.loads) return undefined;
   let selector = c.loads.selector;
   if (selector === undefined && c.loads.at !== undefined) {
@@ -94,31 +110,95 @@ function protectionFault(c: ProtectionCheck, regs: Regs, sregs: Sregs, read: Lin
  * for SS).
  */
 function selectorFault(sreg: LoadedSegment, selector: number, ring: number, sregs: Sregs, read: LinearReader): number | undefined {
-  const index = selector & ~7;
-  const local = (selector & 4) !== 0;
   const rpl = selector & 3;
-  if (index === 0 && !local) {
+  if ((selector & ~3) === 0) {
     if (sreg !== 'ss') return undefined;
     const long64 = (sregs.efer & EFER_LMA) !== 0n && sregs.cs.l;
     return long64 && ring < 3 && rpl === ring ? undefined : GP_VECTOR;
   }
-  const table = local ? sregs.ldt : sregs.gdt;
-  if ((local && (sregs.ldt.unusable || !sregs.ldt.present)) || index + 7 > table.limit) return GP_VECTOR;
-  let raw: bigint;
-  try {
-    raw = read(table.base + BigInt(index), 8).readBigUInt64LE(0);
-  } catch {
-    return undefined;
-  }
-  const d = decodeSegmentDescriptor(raw);
-  const writable = d.kind === 'data' && (d.type & 2) !== 0;
-  if (sreg === 'ss') {
-    if (rpl !== ring || !writable || d.dpl !== ring) return GP_VECTOR;
-    return d.present ? undefined : SS_VECTOR;
-  }
+  const d = descriptor(selector, sregs, read);
+  if (d === 'past the limit') return GP_VECTOR;
+  if (!d) return undefined;
+  if (sreg === 'ss') return stackFault(d, rpl, ring);
   const code = d.kind === 'code';
   if (!(d.kind === 'data' || (code && d.type & 2))) return GP_VECTOR; // a system descriptor, execute-only code
   const conforming = code && (d.type & 4) !== 0;
   if (!conforming && (rpl > d.dpl || ring > d.dpl)) return GP_VECTOR;
   return d.present ? undefined : NP_VECTOR;
+}
+
+/** The fault of loading SS with the descriptor `d` (selector RPL `rpl`) for ring `ring`. */
+function stackFault(d: SegmentDescriptor, rpl: number, ring: number): number | undefined {
+  const writable = d.kind === 'data' && (d.type & 2) !== 0;
+  if (rpl !== ring || !writable || d.dpl !== ring) return GP_VECTOR;
+  return d.present ? undefined : SS_VECTOR;
+}
+
+/**
+ * The descriptor `selector` names (not null), 'past the limit' where its table is shorter (or
+ * the LDT unusable), undefined where it can't be read.
+ */
+function descriptor(selector: number, sregs: Sregs, read: LinearReader): SegmentDescriptor | 'past the limit' | undefined {
+  const index = selector & ~7;
+  const local = (selector & 4) !== 0;
+  const table = local ? sregs.ldt : sregs.gdt;
+  if ((local && (sregs.ldt.unusable || !sregs.ldt.present)) || index + 7 > table.limit) return 'past the limit';
+  try {
+    return decodeSegmentDescriptor(read(table.base + BigInt(index), 8).readBigUInt64LE(0));
+  } catch {
+    return undefined;
+  }
+}
+
+const RFLAGS_NT = 1n << 14n;
+
+/**
+ * The fault of a far transfer from ring `ring` (SDM vol. 2, IRET, RET, JMP, CALL: their protected-
+ * and IA-32e-mode checks of the new CS, of SS where one is popped, and of the new RIP). Throws
+ * where the frame or pointer can't be read.
+ */
+function farFault(f: NonNullable<ProtectionCheck['far']>, ring: number, regs: Regs, sregs: Sregs, read: LinearReader): number | undefined {
+  const word = (byte: number, size = f.slot) => {
+    const b = read(f.at! + BigInt(byte), size);
+    return size === 8 ? b.readBigUInt64LE(0) : BigInt(size === 4 ? b.readUInt32LE(0) : b.readUInt16LE(0));
+  };
+  const ia32e = (sregs.efer & EFER_LMA) !== 0n;
+  let offset: bigint;
+  let cs: number;
+  if (f.kind === 'jmp') {
+    offset = f.at === undefined ? f.offset! : word(0);
+    cs = f.at === undefined ? f.selector! : Number(word(f.slot, 2));
+  } else {
+    if (f.kind === 'iret' && !ia32e && (regs.rflags & RFLAGS_NT || (ring === 0 && word(2 * f.slot) & RFLAGS_VM_BIT))) return undefined;
+    offset = word(0);
+    cs = Number(word(f.slot) & 0xffffn);
+  }
+  if ((cs & ~3) === 0) return GP_VECTOR;
+  const d = descriptor(cs, sregs, read);
+  if (d === 'past the limit') return GP_VECTOR;
+  if (!d || (f.kind === 'jmp' && !d.s)) return undefined; // unreadable; a gate or a TSS
+  if (d.kind !== 'code') return GP_VECTOR;
+  const rpl = cs & 3;
+  const conforming = (d.type & 4) !== 0;
+  // A jump stays in its ring; a return goes to RPL's, never an inner one.
+  const target = f.kind === 'jmp' ? ring : rpl;
+  if (f.kind === 'jmp' ? (conforming ? d.dpl > ring : rpl > ring || d.dpl !== ring) : rpl < ring || (conforming ? d.dpl > rpl : d.dpl !== rpl)) return GP_VECTOR;
+  if (!d.present) return NP_VECTOR;
+  if (ia32e && d.l && d.db) return GP_VECTOR;
+  const to64 = ia32e && d.l;
+  // An outer return pops SS:RSP; so does every iret from 64-bit code.
+  const ssAt = f.kind === 'iret' ? 4 * f.slot : f.kind === 'retf' ? 3 * f.slot + f.imm : -1;
+  if (ssAt >= 0 && (target > ring || (f.kind === 'iret' && ia32e && sregs.cs.l))) {
+    const ss = Number(word(ssAt) & 0xffffn);
+    if ((ss & ~3) === 0) {
+      if (!(to64 && target < 3)) return GP_VECTOR;
+    } else {
+      const sd = descriptor(ss, sregs, read);
+      if (sd === 'past the limit') return GP_VECTOR;
+      const fault = sd && stackFault(sd, ss & 3, target);
+      if (fault !== undefined) return fault;
+    }
+  }
+  if (to64) return isCanonical(offset, 1, sregs.cr4) ? undefined : GP_VECTOR;
+  return offset > BigInt(d.limit) ? GP_VECTOR : undefined;
 }

@@ -1,8 +1,8 @@
 /* Protection faults the guest's own instructions raise, each into a handler that counts it, adds
    up its error codes and resumes where R12 says: a selector past the GDT's limit loaded into DS
    (#GP), a not-present data segment into ES (#NP), a store through a non-canonical address
-   (#GP) and one through RBP, so through SS (#SS). Every frame lands on the stack in use. For the
-   tests that step into each handler and back. */
+   (#GP), one through RBP, so through SS (#SS), and an iretq to a data segment as CS (#GP). Every
+   frame lands on the stack in use. For the tests that step into each handler and back. */
 #include "include/idt64.inc"
 #include "include/tss64.inc"
         .code64
@@ -36,11 +36,22 @@ non_canonical:
         movq $1, (%rax)
         .globl after_nc
 after_nc:
-        lea done(%rip), %r12
+        lea after_ss(%rip), %r12
         mov $0x8000000000000000, %rbp
         .globl non_canonical_stack
 non_canonical_stack:
         movq $1, (%rbp)
+        .globl after_ss
+after_ss:
+        lea done(%rip), %r12
+        pushq $0x10                      /* SS, RSP, RFLAGS, then a data segment as CS */
+        pushq $0x7000
+        pushfq
+        pushq $0x10
+        push %r12
+        .globl bad_iret
+bad_iret:
+        iretq
         .globl done
 done:   mov $0x21, %al
         out %al, $0xf4

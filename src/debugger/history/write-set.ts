@@ -50,10 +50,11 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
     if (bits === 64 && !nonCanonical && !isCanonical(range.linear, range.length, sregs.cr4)) nonCanonical = m.segment === Register.SS ? 'stack' : 'other';
   }
   let protection: ProtectionCheck | undefined = d.privilege;
-  if (d.loads || nonCanonical) {
-    const l = d.loads;
+  if (d.loads || d.far || nonCanonical) {
+    const { loads: l, far: f } = d;
     const loads = l && { sreg: l.sreg, selector: l.from && Number(regValue(l.from, regs) & 0xffffn), at: l.from ? undefined : accesses[0] && accesses[0].linear + BigInt(l.offset) };
-    protection = { ...d.privilege, loads, nonCanonical };
+    const far = f && { ...f, at: f.selector === undefined ? accesses[0]?.linear : undefined };
+    protection = { ...d.privilege, loads, far, nonCanonical };
   }
   if (d.interrupt) {
     const sp = BigInt.asUintN(bits === 64 ? 64 : 32, (bits === 64 ? 0n : sregs.ss.base) + (regs.rsp & ~15n) - BigInt(FRAME_BYTES));
