@@ -434,6 +434,9 @@ test('stepping by instruction, not recording: ud2 stops at its #UD handler on IS
   assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (0x21 << 1) | 1);
 });
 
+/** Where the #GP frame of protection64.S's iretq begins: below its own five words, aligned to 16 as 64-bit delivery does. */
+const IRET_FRAME_TOP = (0x7000n - 40n) & ~15n;
+
 /**
  * The handler test/guests/protection64.S enters for a store through SS at a non-canonical
  * address: #SS's, as the SDM says and hardware does. The host fact: under QEMU's TCG (the test
@@ -456,7 +459,7 @@ test('protection faults while recording: a selector past the GDT\'s limit (#GP),
   const handlers = [s.gp_handler, s.np_handler, s.ss_handler];
   const entries = run.at.filter((x) => handlers.includes(x.pc)).map((x) => [hex(x.pc), hex(x.rsp)]);
   const frame = hex(0x7000n - 48n);
-  assert.deepEqual(entries, [[s.gp_handler, frame], [s.np_handler, frame], [s.gp_handler, frame], [stackFault, frame], [s.gp_handler, hex(0x7000n - 40n - 48n)]].map(([h, f]) => [hex(h as bigint), f]),
+  assert.deepEqual(entries, [[s.gp_handler, frame], [s.np_handler, frame], [s.gp_handler, frame], [stackFault, frame], [s.gp_handler, hex(IRET_FRAME_TOP - 48n)]].map(([h, f]) => [hex(h as bigint), f]),
     'each handler at its first instruction, its frame and error code on the stack in use (below the iretq\'s own frame for its #GP)');
   const c = await readMem(s.counts, 48);
   const ss = stackFault === s.ss_handler ? 1n : 0n;
@@ -490,8 +493,8 @@ test('stepping by instruction, not recording: a selector load that raises #GP, a
   }
   assert.deepEqual(pcs.map(hex), [handler + 7n, handler + 8n, handler + 15n, handler + 19n, s.after_ss].map(hex));
   await runTo(s.bad_iret);
-  await entered(s.gp_handler, 'iretq to a data segment', 0x7000n - 40n);
-  assert.equal((await readMem(0x7000n - 88n, 8)).readBigUInt64LE(0), 0x10n, 'the error code: the selector');
+  await entered(s.gp_handler, 'iretq to a data segment', IRET_FRAME_TOP);
+  assert.equal((await readMem(IRET_FRAME_TOP - 48n, 8)).readBigUInt64LE(0), 0x10n, 'the error code: the selector');
   await exitsLive();
 });
 
