@@ -6,7 +6,8 @@
 // through the local APIC (test/guests/apic-timer64.S); exceptions the guest raises, with their
 // frames on IST stacks (test/guests/exceptions64.S) or, from ring 3, on the TSS's
 // (test/guests/user64.S), and the #GP, #NP and #SS of bad selectors and non-canonical addresses
-// (test/guests/protection64.S); a triple fault while recording
+// (test/guests/protection64.S), the #PF of a fetch (test/guests/fetch-fault64.S); a triple fault
+// while recording
 // (test/guests/triple64.S, and a boot sector's: test/guests/triple-fault.S).
 import './support/needs-kvm.js';
 import { before, test, type TestContext } from 'node:test';
@@ -495,6 +496,43 @@ test('stepping by instruction, not recording: a selector load that raises #GP, a
   await runTo(s.bad_iret);
   await entered(s.gp_handler, 'iretq to a data segment', IRET_FRAME_TOP);
   assert.equal((await readMem(IRET_FRAME_TOP - 48n, 8)).readBigUInt64LE(0), 0x10n, 'the error code: the selector');
+  await exitsLive();
+});
+
+test('page faults on a fetch while recording: a call into a page not present, then into one no-execute; the step at the fetch enters the handler with its frame, back across each and forward again, exact', async () => {
+  const g = buildFlat64('fetch-fault64');
+  const s = g.syms;
+  const DATA = [{ from: 0x6f80n, to: 0x7000n }, { from: s.counts, to: s.counts_end }, { from: 0x3010n, to: 0x3018n }];
+  await launch(dc, { ...flat64Launch(g.bin), record: true }, () => breakAt(s.recorded));
+  await stop();
+  const run = await recordStepwise(s.done, DATA);
+  // call pushes its return address; the fetch at 4 MiB then faults: the frame below it, aligned to 16
+  const frame = hex(((0x7000n - 8n) & ~15n) - 48n);
+  assert.deepEqual(run.at.filter((x) => x.pc === s.pf_handler).map((x) => hex(x.rsp)), [frame, hex(((0x7000n - 16n) & ~15n) - 48n)], 'the handler entered at each fetch, its frame and error code below the call\'s');
+  assert.deepEqual(run.at.filter((x) => x.pc === 0x400000n).length, 2, 'each fetch a position of its own, at 4 MiB');
+  const c = await readMem(s.counts, 24);
+  assert.deepEqual([0, 8, 16].map((o) => c.readBigUInt64LE(o)), [2n, 0x10n + 0x11n, 0x400000n], 'two #PF: an instruction fetch not present (0x10), one of a present page (0x11); CR2 the address');
+  await backAndForth(run, DATA);
+  await exitsLive();
+});
+
+test('stepping by instruction, not recording: a call into a page not present steps to the #PF handler, the frame without the step\'s trap flag', async () => {
+  const g = buildFlat64('fetch-fault64');
+  const s = g.syms;
+  await launch(dc, flat64Launch(g.bin), () => breakAt(s.recorded));
+  await stop();
+  await breakAt();
+  const pcs: bigint[] = [];
+  for (let k = 0; k < 4; k++) {
+    await stepForward();
+    pcs.push(await pc());
+  }
+  assert.deepEqual(pcs.map(hex), [s.recorded + 7n, s.recorded + 14n, 0x400000n, s.pf_handler].map(hex), 'lea, mov, the call, the fetch\'s fault');
+  const top = (0x7000n - 8n) & ~15n;
+  assert.equal(await reg('rsp'), top - 48n, 'the frame and error code below the call\'s return address');
+  const frame = await readMem(top - 48n, 48);
+  assert.deepEqual([0, 8].map((o) => frame.readBigUInt64LE(o)), [0x10n, 0x400000n], 'error code 0x10 (an instruction fetch), RIP 4 MiB');
+  assert.equal(frame.readBigUInt64LE(24) & 0x100n, 0n, 'RFLAGS without the trap flag');
   await exitsLive();
 });
 

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  walk, translate, pagingMode, describeFlags, realModeLinear,
+  walk, translate, pagingMode, describeFlags, realModeLinear, fetchFaults,
   type PhysReader, type PagingRegs, type Translation, type WalkLevel,
 } from '../src/x86/pagewalk.js';
 import { GuestError } from '../src/errors.js';
@@ -288,6 +288,26 @@ test('4-level paging: 4 KiB, 2 MiB and 1 GiB pages', () => {
 
   // A PML4 outside memory: CR3 itself is bad.
   assert.match(fail(mem, regsLong(0x4000_0000n), HIGH).reason, /^PML4E\[256\] at 0x40000800 is outside guest memory .*CR3 0x40000000/);
+});
+
+test('fetchFaults: not present, no-execute, a supervisor page from ring 3, a user page below ring 3 under CR4.SMEP', () => {
+  const mem = new Mem();
+  const { pml4 } = longModeTables(mem);
+  const r = regsLong(BigInt(pml4));
+  const smep = { ...r, cr4: r.cr4 | (1n << 20n) };
+  const user = HIGH + (1n << 30n) + (1n << 21n) + (3n << 12n); // 4 KiB, user, executable
+  const nx = HIGH + (1n << 30n) + (2n << 21n); // 2 MiB, user, no-execute
+  const supervisor = HIGH + (2n << 30n); // 1 GiB, supervisor
+  const fetch = (regs: PagingRegs, lin: bigint, ring: number) => fetchFaults(walk(mem, regs, lin), regs, ring);
+  assert.equal(fetch(r, user, 0), false);
+  assert.equal(fetch(r, user, 3), false);
+  assert.equal(fetch(smep, user, 0), true, 'SMEP: a user page fetched in ring 0');
+  assert.equal(fetch(smep, user, 3), false);
+  assert.equal(fetch(r, nx, 3), true, 'no-execute');
+  assert.equal(fetch(regsLong(BigInt(pml4), false, false), nx, 3), false, 'NX means nothing without EFER.NXE');
+  assert.equal(fetch(r, supervisor, 0), false);
+  assert.equal(fetch(r, supervisor, 3), true, 'a supervisor page from ring 3');
+  assert.equal(fetch(r, HIGH + (4n << 30n), 0), true, 'not present');
 });
 
 test('long mode rejects non-canonical addresses', () => {

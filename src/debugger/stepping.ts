@@ -11,7 +11,7 @@ import type { DebugInfo } from './debug-info.js';
 import { EFER_LMA, RFLAGS_IF } from '../x86/registers.js';
 import { performRealModeInt, performRealModeIret, type Perform } from './real-mode-int.js';
 import { afterStep } from './step-flags.js';
-import { enteredHandler, foreseeEntries, raisedFaults, stepToHandler } from './handler-entry.js';
+import { PF_VECTOR, enteredHandler, foreseeEntries, raisedFaults, stepToHandler } from './handler-entry.js';
 import { writeSet } from './history/write-set.js';
 import { UD_VECTOR, decodedAt, type Decoded } from './decoded.js';
 import type { AddressRange } from '../symbols/dwarf/loclists.js';
@@ -93,12 +93,13 @@ export class Stepper {
 
   /**
    * One step of `insn` through the drive: a ud0/ud1/ud2 stops at its #UD handler's first
-   * instruction, one that raises #DE, #GP, #SS or #NP at that one's (handler-entry.ts; a
-   * recording drive does that itself), and what the step's trap flag left is put right
-   * (step-flags.ts).
+   * instruction, one that raises #DE, #GP, #SS or #NP at that one's, as does a fetch from a page
+   * not mapped at #PF's (handler-entry.ts; a recording drive does that itself), and what the
+   * step's trap flag left is put right (step-flags.ts).
    */
   private async driveStep(vcpu: number, insn: Insn | undefined, opts?: { holdInterrupts?: boolean }): Promise<Stop> {
-    const vectors = !insn || this.drive.recording ? [] : insn.d.vector === UD_VECTOR ? [UD_VECTOR] : insn.d.mayFault ? this.raisedFaults(vcpu, insn.d) : [];
+    // No instruction could be read where RIP points: its fetch faults (#PF), a recording drive sees the same.
+    const vectors = this.drive.recording ? [] : !insn ? [PF_VECTOR] : insn.d.vector === UD_VECTOR ? [UD_VECTOR] : insn.d.mayFault ? this.raisedFaults(vcpu, insn.d) : [];
     const entries = vectors.length ? foreseeEntries(this.m, vcpu, vectors, this.m.getRegs(vcpu), this.m.getSregs(vcpu), true) : [];
     const stop = await stepToHandler(this.m, vcpu, entries, () => this.drive.step(vcpu, opts));
     if (entries.length) enteredHandler(this.m, vcpu, entries, this.m.getRegs(vcpu).rsp, false);

@@ -63,6 +63,7 @@ const CR0_WP = 1n << 16n;
 const CR4_PSE = 1n << 4n;
 const CR4_PAE = 1n << 5n;
 const CR4_LA57 = 1n << 12n;
+const CR4_SMEP = 1n << 20n;
 const EFER_NXE = 1n << 11n;
 
 const P = 1n << 0n;
@@ -99,6 +100,16 @@ export function faults(r: WalkResult, regs: PagingRegs, access: { write: boolean
   if (!r.ok) return true;
   const checksWrites = access.ring === 3 || (regs.cr0 & CR0_WP) !== 0n;
   return (access.write && checksWrites && !r.t.writable) || (access.ring === 3 && !r.t.user);
+}
+
+/**
+ * Whether fetching an instruction through this walk raises a page fault: the page not present,
+ * no-execute, a supervisor page fetched from ring 3, or a user page fetched below ring 3 under
+ * CR4.SMEP.
+ */
+export function fetchFaults(r: WalkResult, regs: PagingRegs, ring: number): boolean {
+  if (!r.ok || !r.t.executable) return true;
+  return ring === 3 ? !r.t.user : r.t.user && (regs.cr4 & CR4_SMEP) !== 0n;
 }
 
 /** Which paging mode the registers select: CR0.PG, CR4.PAE, EFER.LMA and CR4.LA57. */

@@ -8,12 +8,12 @@ import type { Stop } from '../../vmm/debug/stops.js';
 import { GuestError } from '../../errors.js';
 import { CR0_PE_BIT, codeBitness, cpl, cpuMode } from '../../x86/modes.js';
 import { RFLAGS_IF, RFLAGS_TF, type Regs, type Sregs } from '../../x86/registers.js';
-import { enteredHandler, foreseeEntries, raisedFaults, stepToHandler, type HandlerEntry } from '../handler-entry.js';
+import { PF_VECTOR, enteredHandler, foreseeEntries, raisedFaults, stepToHandler, type HandlerEntry } from '../handler-entry.js';
 import { afterStep } from '../step-flags.js';
 import { performRealModeInt, performRealModeIret, type Perform } from '../real-mode-int.js';
 import { UndoLog, type Entry, type Write } from './undo-log.js';
-import { writeSet, type WriteRange } from './write-set.js';
-import { PTE_ACCESSED, PTE_DIRTY, faults, pagingMode } from '../../x86/pagewalk.js';
+import { nothingRuns, writeSet, type WriteRange } from './write-set.js';
+import { PTE_ACCESSED, PTE_DIRTY, faults, fetchFaults, pagingMode } from '../../x86/pagewalk.js';
 import { Walks } from './walks.js';
 
 /** How often a long recorded run or search lets the event loop in (pause requests, DAP). */
@@ -172,7 +172,10 @@ export class Recorder {
     const sregs = m.getSregs(v);
     const pc = m.linearRip(v);
     const walks = (this.walks ??= new Walks(m.vm.memory, sregs)).begin(sregs);
-    const ws = writeSet(this.codeBytes(pc, walks), codeBitness(cpuMode({ ...sregs, rflags: regs.rflags })), regs, sregs, pc);
+    const ring = cpl({ cs: sregs.cs, cr0: sregs.cr0, rflags: regs.rflags, efer: sregs.efer });
+    // An instruction whose fetch faults does not run: the step only enters the #PF handler.
+    const fetchFault = pagingMode(walks.regs) !== 'none' && fetchFaults(walks.at(pc), walks.regs, ring);
+    const ws = fetchFault ? nothingRuns(regs.rip) : writeSet(this.codeBytes(pc, walks), codeBitness(cpuMode({ ...sregs, rflags: regs.rflags })), regs, sregs, pc);
     // A real-mode int or iret is performed as the stepper performs it (real-mode-int.ts): no
     // hardware step over it, no debug register at a handler in the BIOS's segment.
     if (!this.halted && ws.performed) {
@@ -208,8 +211,7 @@ export class Recorder {
     if (!external) {
       if (ws.vector !== undefined) entries = foreseeEntries(m, v, [ws.vector], regs, sregs);
       else {
-        const ring = cpl({ cs: sregs.cs, cr0: sregs.cr0, rflags: regs.rflags, efer: sregs.efer });
-        const faults = raisedFaults(m, v, ws, regs, sregs, () => faultsOnPage(walks, ws.accesses, ws.ranges, ring));
+        const faults = fetchFault ? [PF_VECTOR] : raisedFaults(m, v, ws, regs, sregs, () => faultsOnPage(walks, ws.accesses, ws.ranges, ring));
         if (faults.length) entries = foreseeEntries(m, v, faults, regs, sregs, true);
       }
     }

@@ -69,6 +69,17 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
 }
 
 /**
+ * The write set of a step in which no instruction runs (its fetch faults): it writes nothing and
+ * lands nowhere by itself, only in the handler of the fault.
+ */
+export function nothingRuns(rip: bigint): WriteSet {
+  return {
+    ranges: [], accesses: [], loadsSegment: false, fpu: false, landings: [], interrupt: false, flags: { flagsToR11: false, loadsFlags: false },
+    halts: false, next: rip, shadowsTrap: false,
+  };
+}
+
+/**
  * The bytes a rep string instruction may reach from `linear` in one step: rCX elements (the
  * count register of its address size), downwards where RFLAGS.DF is set, at most UNKNOWN_SIZE
  * bytes. A hardware step runs one iteration; KVM's emulator (kvm_pvm's CPL0 code) may run many.
