@@ -7,8 +7,7 @@
 // frames on IST stacks (test/guests/exceptions64.S) or, from ring 3, on the TSS's
 // (test/guests/user64.S), and the #GP, #NP and #SS of bad selectors and non-canonical addresses
 // (test/guests/protection64.S), the #PF of a fetch (test/guests/fetch-fault64.S); a triple fault
-// while recording
-// (test/guests/triple64.S, and a boot sector's: test/guests/triple-fault.S).
+// while recording (test/guests/triple64.S, and a boot sector's: test/guests/triple-fault.S).
 import './support/needs-kvm.js';
 import { before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
