@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  walk, translate, pagingMode, describeFlags, realModeLinear, fetchFaults,
+  walk, translate, pagingMode, describeFlags, realModeLinear, faults, fetchFaults,
   type PhysReader, type PagingRegs, type Translation, type WalkLevel,
 } from '../src/x86/pagewalk.js';
 import { GuestError } from '../src/errors.js';
@@ -290,7 +290,7 @@ test('4-level paging: 4 KiB, 2 MiB and 1 GiB pages', () => {
   assert.match(fail(mem, regsLong(0x4000_0000n), HIGH).reason, /^PML4E\[256\] at 0x40000800 is outside guest memory .*CR3 0x40000000/);
 });
 
-test('fetchFaults: not present, no-execute, a supervisor page from ring 3, a user page below ring 3 under CR4.SMEP', () => {
+test('fetchFaults and faults: not present, no-execute, a supervisor page from ring 3, a user page below ring 3 under CR4.SMEP (fetch) and CR4.SMAP (data, unless RFLAGS.AC)', () => {
   const mem = new Mem();
   const { pml4 } = longModeTables(mem);
   const r = regsLong(BigInt(pml4));
@@ -308,6 +308,16 @@ test('fetchFaults: not present, no-execute, a supervisor page from ring 3, a use
   assert.equal(fetch(r, supervisor, 0), false);
   assert.equal(fetch(r, supervisor, 3), true, 'a supervisor page from ring 3');
   assert.equal(fetch(r, HIGH + (4n << 30n), 0), true, 'not present');
+  // data accesses: SMAP (CR4 bit 21) guards user pages below ring 3 unless RFLAGS.AC
+  const smap = { ...r, cr4: r.cr4 | (1n << 21n) };
+  const data = (regs: PagingRegs, lin: bigint, ring: number, write = false, ac = false) => faults(walk(mem, regs, lin), regs, { write, ring, ac });
+  assert.equal(data(r, user, 0), false);
+  assert.equal(data(smap, user, 0), true, 'SMAP: a user page read in ring 0');
+  assert.equal(data(smap, user, 0, false, true), false, 'SMAP with RFLAGS.AC (stac)');
+  assert.equal(data(smap, user, 3), false);
+  assert.equal(data(smap, supervisor, 0, true), false);
+  assert.equal(data(r, nx, 3, true), true, 'a write to a read-only page from ring 3');
+  assert.equal(data(r, supervisor, 3), true, 'a supervisor page from ring 3');
 });
 
 test('long mode rejects non-canonical addresses', () => {

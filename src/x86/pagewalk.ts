@@ -64,6 +64,7 @@ const CR4_PSE = 1n << 4n;
 const CR4_PAE = 1n << 5n;
 const CR4_LA57 = 1n << 12n;
 const CR4_SMEP = 1n << 20n;
+const CR4_SMAP = 1n << 21n;
 const EFER_NXE = 1n << 11n;
 
 const P = 1n << 0n;
@@ -92,14 +93,16 @@ const MiB4 = 0x40_0000;
 const GiB1 = 0x4000_0000;
 
 /**
- * Whether an access through this walk raises a page fault: the page not present (or its tables
- * not in RAM), a write where the page is read-only and the CPU checks it (ring 3, or CR0.WP), a
- * ring-3 access to a supervisor page. Reserved bits, protection keys and SMAP are not checked.
+ * Whether a data access through this walk raises a page fault: the page not present (or its
+ * tables not in RAM), a write where the page is read-only and the CPU checks it (ring 3, or
+ * CR0.WP), a ring-3 access to a supervisor page, an access below ring 3 to a user page under
+ * CR4.SMAP unless RFLAGS.AC (`ac`) allows it. Reserved bits and protection keys are not checked.
  */
-export function faults(r: WalkResult, regs: PagingRegs, access: { write: boolean; ring: number }): boolean {
+export function faults(r: WalkResult, regs: PagingRegs, access: { write: boolean; ring: number; ac?: boolean }): boolean {
   if (!r.ok) return true;
   const checksWrites = access.ring === 3 || (regs.cr0 & CR0_WP) !== 0n;
-  return (access.write && checksWrites && !r.t.writable) || (access.ring === 3 && !r.t.user);
+  if (access.write && checksWrites && !r.t.writable) return true;
+  return access.ring === 3 ? !r.t.user : r.t.user && (regs.cr4 & CR4_SMAP) !== 0n && !access.ac;
 }
 
 /**

@@ -55,6 +55,8 @@ export const RFLAGS_IF = 0x200n;
 export const RFLAGS_DF = 0x400n;
 /** Resume flag: set on an instruction restarted after a fault, so its breakpoint does not fire again. */
 export const RFLAGS_RF = 0x10000n;
+/** Alignment check, and what lets ring 0 touch user pages under SMAP (stac/clac set and clear it). */
+export const RFLAGS_AC = 0x40000n;
 export const EFER_LMA = 0x400n;
 /** DR6.BS, single step (a number: KVM reports DR6 in a 32-bit word of kvm_run). */
 export const DR6_BS = 0x4000;

@@ -7,7 +7,7 @@ import type { Machine } from '../../vmm/machine.js';
 import type { Stop } from '../../vmm/debug/stops.js';
 import { GuestError } from '../../errors.js';
 import { CR0_PE_BIT, codeBitness, cpl, cpuMode } from '../../x86/modes.js';
-import { RFLAGS_IF, RFLAGS_TF, type Regs, type Sregs } from '../../x86/registers.js';
+import { RFLAGS_AC, RFLAGS_IF, RFLAGS_TF, type Regs, type Sregs } from '../../x86/registers.js';
 import { PF_VECTOR, enteredHandler, foreseeEntries, raisedFaults, stepToHandler, type HandlerEntry } from '../handler-entry.js';
 import { afterStep } from '../step-flags.js';
 import { performRealModeInt, performRealModeIret, type Perform } from '../real-mode-int.js';
@@ -211,7 +211,7 @@ export class Recorder {
     if (!external) {
       if (ws.vector !== undefined) entries = foreseeEntries(m, v, [ws.vector], regs, sregs);
       else {
-        const faults = fetchFault ? [PF_VECTOR] : raisedFaults(m, v, ws, regs, sregs, () => faultsOnPage(walks, ws.accesses, ws.ranges, ring));
+        const faults = fetchFault ? [PF_VECTOR] : raisedFaults(m, v, ws, regs, sregs, () => faultsOnPage(walks, ws.accesses, ws.ranges, ring, (regs.rflags & RFLAGS_AC) !== 0n));
         if (faults.length) entries = foreseeEntries(m, v, faults, regs, sregs, true);
       }
     }
@@ -452,10 +452,10 @@ function pageEntries(walks: Walks, pc: bigint, accesses: WriteRange[], writes: W
  * tables as they are; where a stale TLB entry lets the access through, the frame foreseen is left
  * unchanged and so not kept.
  */
-function faultsOnPage(walks: Walks, accesses: WriteRange[], writes: WriteRange[], ring: number): boolean {
+function faultsOnPage(walks: Walks, accesses: WriteRange[], writes: WriteRange[], ring: number, ac: boolean): boolean {
   if (pagingMode(walks.regs) === 'none') return false;
   return accesses.some((r) => {
-    const access = { write: writes.includes(r), ring };
+    const access = { write: writes.includes(r), ring, ac };
     return [r.linear, r.linear + BigInt(Math.max(r.length, 1) - 1)].some((linear) => faults(walks.at(linear), walks.regs, access));
   });
 }
