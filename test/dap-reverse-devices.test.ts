@@ -515,7 +515,7 @@ test('page faults on a fetch while recording: a call into a page not present, th
   await exitsLive();
 });
 
-test('stepping by instruction, not recording: a call into a page not present steps to the #PF handler, the frame without the step\'s trap flag', async () => {
+test('stepping by instruction, not recording: a call into a page not present, then into one no-execute, steps to the #PF handler, the frame without the step\'s trap flag', async () => {
   const g = buildFlat64('fetch-fault64');
   const s = g.syms;
   await launch(dc, flat64Launch(g.bin), () => breakAt(s.recorded));
@@ -532,6 +532,13 @@ test('stepping by instruction, not recording: a call into a page not present ste
   const frame = await readMem(top - 48n, 48);
   assert.deepEqual([0, 8].map((o) => frame.readBigUInt64LE(o)), [0x10n, 0x400000n], 'error code 0x10 (an instruction fetch), RIP 4 MiB');
   assert.equal(frame.readBigUInt64LE(24) & 0x100n, 0n, 'RFLAGS without the trap flag');
+  // the page present again but no-execute: its bytes read, its fetch faults all the same
+  await runTo(s.nx_call);
+  await stepForward();
+  assert.equal(await pc(), 0x400000n);
+  await stepForward();
+  assert.equal(await pc(), s.pf_handler, 'the no-execute fetch\'s fault');
+  assert.equal((await readMem(await reg('rsp'), 8)).readBigUInt64LE(0), 0x11n, 'error code 0x11: an instruction fetch from a present page');
   await exitsLive();
 });
 

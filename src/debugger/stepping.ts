@@ -5,7 +5,8 @@
 import { FlowControl } from 'iced-x86';
 import type { Machine } from '../vmm/machine.js';
 import type { Stop } from '../vmm/debug/stops.js';
-import { cpuMode, codeBitness } from '../x86/modes.js';
+import { cpuMode, codeBitness, cpl } from '../x86/modes.js';
+import { fetchFaults, pagingMode, walk, type PagingRegs } from '../x86/pagewalk.js';
 import type { Breakpoints } from './breakpoints.js';
 import type { DebugInfo } from './debug-info.js';
 import { EFER_LMA, RFLAGS_IF } from '../x86/registers.js';
@@ -43,6 +44,9 @@ export interface Drive {
 }
 
 export class Stepper {
+  /** The code page (linear page number) last found fetchable, and under which paging registers and ring. */
+  private fetchable: { page: bigint; ring: number; regs: PagingRegs } | undefined;
+
   constructor(
     private readonly m: Machine,
     private readonly bps: Breakpoints,
@@ -98,13 +102,33 @@ export class Stepper {
    * step's trap flag left is put right (step-flags.ts).
    */
   private async driveStep(vcpu: number, insn: Insn | undefined, opts?: { holdInterrupts?: boolean }): Promise<Stop> {
-    // No instruction could be read where RIP points: its fetch faults (#PF), a recording drive sees the same.
-    const vectors = this.drive.recording ? [] : !insn ? [PF_VECTOR] : insn.d.vector === UD_VECTOR ? [UD_VECTOR] : insn.d.mayFault ? this.raisedFaults(vcpu, insn.d) : [];
+    // No instruction could be read where RIP points, or its page may not be fetched from: the
+    // step only enters the #PF handler (a recording drive foresees the same).
+    const vectors = this.drive.recording ? [] : !insn || this.fetchFaults(vcpu) ? [PF_VECTOR]
+      : insn.d.vector === UD_VECTOR ? [UD_VECTOR] : insn.d.mayFault ? this.raisedFaults(vcpu, insn.d) : [];
     const entries = vectors.length ? foreseeEntries(this.m, vcpu, vectors, this.m.getRegs(vcpu), this.m.getSregs(vcpu), true) : [];
     const stop = await stepToHandler(this.m, vcpu, entries, () => this.drive.step(vcpu, opts));
     if (entries.length) enteredHandler(this.m, vcpu, entries, this.m.getRegs(vcpu).rsp, false);
     if (insn) afterStep(this.m, vcpu, insn.d.flags);
     return stop;
+  }
+
+  /**
+   * Whether fetching at RIP faults (pagewalk.ts fetchFaults: no-execute, SMEP, a supervisor page
+   * from ring 3). The code page last found fetchable is not walked again while the paging
+   * registers and the ring stay: a loop stepped through walks once.
+   */
+  private fetchFaults(vcpu: number): boolean {
+    const regs = this.m.pagingRegs(vcpu);
+    if (pagingMode(regs) === 'none') return false;
+    const pc = this.m.linearRip(vcpu);
+    const s = this.m.getSregs(vcpu);
+    const ring = cpl({ cs: s.cs, cr0: s.cr0, rflags: this.m.getRegs(vcpu).rflags, efer: s.efer });
+    const f = this.fetchable;
+    if (f && f.page === pc >> 12n && f.ring === ring && f.regs.cr3 === regs.cr3 && f.regs.cr0 === regs.cr0 && f.regs.cr4 === regs.cr4 && f.regs.efer === regs.efer) return false;
+    const faults = fetchFaults(walk(this.m.vm.memory, regs, pc), regs, ring);
+    this.fetchable = faults ? undefined : { page: pc >> 12n, ring, regs };
+    return faults;
   }
 
   private raisedFaults(vcpu: number, insn: Decoded): number[] {

@@ -28,6 +28,8 @@ after_absent:
         invlpg 0x400000
         lea done(%rip), %r12
         mov $0x400000, %rax
+        .globl nx_call
+nx_call:
         call *%rax                       /* its fetch faults: NX */
         .globl done
 done:   mov $0x21, %al
