@@ -6,7 +6,7 @@
 // image loses the step's trap flag (the guest's iret must not take it).
 import type { Machine } from '../vmm/machine.js';
 import type { Stop } from '../vmm/debug/stops.js';
-import { interruptEntry, type InterruptEntry, type LinearReader } from '../x86/interrupt-frame.js';
+import { interruptEntry, type InterruptEntry } from '../x86/interrupt-frame.js';
 import type { Regs, Sregs } from '../x86/registers.js';
 import { DE_VECTOR, divideErrors, type Division } from '../x86/divide-error.js';
 import { exceptionInfo } from '../x86/descriptors.js';
@@ -20,8 +20,10 @@ export interface HandlerEntry {
   at: InterruptEntry;
 }
 
-/** #PF, whose walks only the recorder makes (history/walks.ts). */
+/** #PF, the page fault. */
 export const PF_VECTOR = 14;
+/** No exception foreseen: raisedFaults' answer for nearly every instruction, not allocated each time. */
+const NONE: readonly number[] = [];
 
 /**
  * The entries of `vectors`' handlers from this state, as many as debug registers are free to
@@ -47,12 +49,11 @@ export function foreseeEntries(m: Machine, vcpu: number, vectors: readonly numbe
  * foreseen, in the CPU's order: a #GP, #SS or #NP (protection-faults.ts), a page fault where
  * `pageFaults` says so, a division's #DE. Empty for none.
  */
-export function raisedFaults(m: Machine, vcpu: number, ws: WriteSet, regs: Regs, sregs: Sregs, pageFaults = () => false): number[] {
-  const read: LinearReader = (l, n) => m.readLinear(vcpu, l, n);
-  const protection = ws.protection ? protectionFaults(ws.protection, regs, sregs, read) : [];
+export function raisedFaults(m: Machine, vcpu: number, ws: WriteSet, regs: Regs, sregs: Sregs, pageFaults = () => false): readonly number[] {
+  const protection = ws.protection ? protectionFaults(ws.protection, regs, sregs, (l, n) => m.readLinear(vcpu, l, n)) : NONE;
   if (protection.length) return protection;
   if (pageFaults()) return [PF_VECTOR];
-  return ws.divide && raisesDivideError(m, vcpu, ws.divide, ws.accesses[0]?.linear) ? [DE_VECTOR] : [];
+  return ws.divide && raisesDivideError(m, vcpu, ws.divide, ws.accesses[0]?.linear) ? [DE_VECTOR] : NONE;
 }
 
 /** Runs `step` with a debug register at each of `entries`' handlers; a stop at one is the step's own. */

@@ -97,19 +97,20 @@ export class Stepper {
 
   /**
    * One step of `insn` through the drive: a ud0/ud1/ud2 stops at its #UD handler's first
-   * instruction, one that raises #DE, #GP, #SS or #NP at that one's, as does a fetch from a page
-   * not mapped at #PF's (handler-entry.ts; a recording drive does that itself), and what the
-   * step's trap flag left is put right (step-flags.ts).
+   * instruction, one that raises #DE, #GP, #SS or #NP at that one's, as does a fetch that faults
+   * at #PF's (handler-entry.ts; a recording drive does that itself), and what the step's trap
+   * flag left is put right (step-flags.ts).
    */
   private async driveStep(vcpu: number, insn: Insn | undefined, opts?: { holdInterrupts?: boolean }): Promise<Stop> {
     // No instruction could be read where RIP points, or its page may not be fetched from: the
-    // step only enters the #PF handler (a recording drive foresees the same).
-    const vectors = this.drive.recording ? [] : !insn || this.fetchFaults(vcpu) ? [PF_VECTOR]
+    // step runs nothing, it only enters the #PF handler.
+    const fetchFault = !insn || this.fetchFaults(vcpu);
+    const vectors: readonly number[] = this.drive.recording ? [] : fetchFault ? [PF_VECTOR]
       : insn.d.vector === UD_VECTOR ? [UD_VECTOR] : insn.d.mayFault ? this.raisedFaults(vcpu, insn.d) : [];
     const entries = vectors.length ? foreseeEntries(this.m, vcpu, vectors, this.m.getRegs(vcpu), this.m.getSregs(vcpu), true) : [];
     const stop = await stepToHandler(this.m, vcpu, entries, () => this.drive.step(vcpu, opts));
     if (entries.length) enteredHandler(this.m, vcpu, entries, this.m.getRegs(vcpu).rsp, false);
-    if (insn) afterStep(this.m, vcpu, insn.d.flags);
+    if (!fetchFault) afterStep(this.m, vcpu, insn.d.flags);
     return stop;
   }
 
@@ -131,7 +132,7 @@ export class Stepper {
     return faults;
   }
 
-  private raisedFaults(vcpu: number, insn: Decoded): number[] {
+  private raisedFaults(vcpu: number, insn: Decoded): readonly number[] {
     // The write set finds the decode that decoded.ts keeps: the instruction is decoded once.
     const regs = this.m.getRegs(vcpu);
     const sregs = this.m.getSregs(vcpu);
