@@ -146,13 +146,13 @@ function regRef(r: Register): RegRef | undefined {
  * The vector an instruction raises by itself: a software interrupt's (int n, int3, into, int1)
  * or #UD (ud0, ud1, ud2). Undefined for any other.
  */
-function raisedVector(i: Instruction): number | undefined {
-  switch (i.mnemonic) {
+function raisedVector(i: Instruction, mn: Mnemonic): number | undefined {
+  switch (mn) {
     case Mnemonic.Int: return i.immediate8;
     case Mnemonic.Int3: return 3;
     case Mnemonic.Into: return 4;
     case Mnemonic.Int1: return 1;
-    default: return UNDEFINED_OPCODES.has(i.mnemonic) ? UD_VECTOR : undefined;
+    default: return UNDEFINED_OPCODES.has(mn) ? UD_VECTOR : undefined;
   }
 }
 
@@ -162,11 +162,13 @@ function decode(bytes: Uint8Array, bits: 16 | 32 | 64, rip: bigint): Decoded {
   const i = d.decode();
   const ii = info.info(i);
   try {
+    // Each property of an iced-x86 instruction is a call into WebAssembly: the mnemonic is read once.
+    const mn = i.mnemonic;
     const operands: Operand[] = [];
     let loadsSegment = i.isJmpFar || i.isJmpFarIndirect || i.isCallFar || i.isCallFarIndirect ||
-      /^(Iret|Retf|Int|Into|Syscall|Sysret|Sysenter|Sysexit)/.test(MNEMONIC_NAMES[i.mnemonic] ?? '');
+      /^(Iret|Retf|Int|Into|Syscall|Sysret|Sysenter|Sysexit)/.test(MNEMONIC_NAMES[mn] ?? '');
     let fpu: boolean = i.encoding !== EncodingKind.Legacy || i.isSaveRestoreInstruction || i.fpuWritesTop ||
-      /^(F|Ldmxcsr|Emms|Fxrstor|Xrstor)/.test((MNEMONIC_NAMES[i.mnemonic] ?? ''));
+      /^(F|Ldmxcsr|Emms|Fxrstor|Xrstor)/.test((MNEMONIC_NAMES[mn] ?? ''));
     for (const u of ii.usedRegisters()) {
       const r = u.register as Register;
       if (!RegisterExt.isGPR(r) && !RegisterExt.isSegmentRegister(r) && r !== Register.RIP && r !== Register.EIP) fpu = true;
@@ -192,25 +194,25 @@ function decode(bytes: Uint8Array, bits: 16 | 32 | 64, rip: bigint): Decoded {
     const direct = flow === FlowControl.Call || flow === FlowControl.UnconditionalBranch || flow === FlowControl.ConditionalBranch;
     const target = direct ? i.nearBranchTarget : undefined;
     // syscall and sysenter are calls to where an MSR says: they land anywhere.
-    const fastCall = i.mnemonic === Mnemonic.Syscall || i.mnemonic === Mnemonic.Sysenter;
+    const fastCall = mn === Mnemonic.Syscall || mn === Mnemonic.Sysenter;
     let landings: bigint[] | undefined;
     if (flow === FlowControl.Next) landings = [i.nextIP];
     else if (flow === FlowControl.ConditionalBranch) landings = [i.nextIP, i.nearBranchTarget];
     else if ((flow === FlowControl.UnconditionalBranch || flow === FlowControl.Call) && !i.isJmpFar && !i.isCallFar && !fastCall) landings = [i.nearBranchTarget];
-    const halts = i.mnemonic === Mnemonic.Hlt || i.mnemonic === Mnemonic.Mwait || i.mnemonic === Mnemonic.Mwaitx;
-    const divides = i.mnemonic === Mnemonic.Div || i.mnemonic === Mnemonic.Idiv ? {
-      signed: i.mnemonic === Mnemonic.Idiv, bytes: (i.op0Kind === OpKind.Register ? RegisterExt.size(i.op0Register) : MemorySizeExt.size(i.memorySize)) as 1 | 2 | 4 | 8,
+    const halts = mn === Mnemonic.Hlt || mn === Mnemonic.Mwait || mn === Mnemonic.Mwaitx;
+    const divides = mn === Mnemonic.Div || mn === Mnemonic.Idiv ? {
+      signed: mn === Mnemonic.Idiv, bytes: (i.op0Kind === OpKind.Register ? RegisterExt.size(i.op0Register) : MemorySizeExt.size(i.memorySize)) as 1 | 2 | 4 | 8,
       by: i.op0Kind === OpKind.Register ? regRef(i.op0Register) : undefined,
     } : undefined;
-    const privilege = privilegeOf(i);
-    const loads = segmentLoad(i, operands[0]);
-    const far = farTransfer(i, operands[0]);
+    const privilege = privilegeOf(i, mn);
+    const loads = segmentLoad(i, mn, operands[0]);
+    const far = farTransfer(i, mn, operands[0]);
     return {
       bytes: Buffer.from(bytes.subarray(0, i.length)), bits, rip, flow, next: i.nextIP, target, landings, operands,
-      loadsSegment, fpu, interrupt, vector: raisedVector(i), divides, flags: stepFlags(i), halts,
+      loadsSegment, fpu, interrupt, vector: raisedVector(i, mn), divides, flags: stepFlags(mn), halts,
       touchesIf: ((i.rflagsRead | i.rflagsModified) & RflagsBits.IF) !== 0 || halts || interrupt,
-      performed: i.mnemonic === Mnemonic.Int ? 'int' : i.code === Code.Iretw ? 'iret16' : undefined,
-      shadowsTrap: (i.mnemonic === Mnemonic.Mov || i.mnemonic === Mnemonic.Pop) && i.op0Register === Register.SS,
+      performed: mn === Mnemonic.Int ? 'int' : i.code === Code.Iretw ? 'iret16' : undefined,
+      shadowsTrap: (mn === Mnemonic.Mov || mn === Mnemonic.Pop) && i.op0Register === Register.SS,
       mayFault: divides !== undefined || privilege !== undefined || loads !== undefined || far !== undefined || (bits === 64 && operands.length > 0),
       privilege, loads, far,
     };
@@ -228,12 +230,12 @@ const IOPL_SENSITIVE = new Set([
 const UMIP_GUARDED = new Set([Mnemonic.Sgdt, Mnemonic.Sidt, Mnemonic.Sldt, Mnemonic.Smsw, Mnemonic.Str]);
 
 /** The protection checks of `i` that hang on the privilege level and CR4 alone (protection-faults.ts). */
-function privilegeOf(i: Instruction): Decoded['privilege'] {
-  if (IOPL_SENSITIVE.has(i.mnemonic)) return { iopl: true };
+function privilegeOf(i: Instruction, mn: Mnemonic): Decoded['privilege'] {
+  if (IOPL_SENSITIVE.has(mn)) return { iopl: true };
   if (i.isPrivileged) return { ring0: true };
-  if (i.mnemonic === Mnemonic.Rdtsc || i.mnemonic === Mnemonic.Rdtscp) return { cr4: { bit: CR4_TSD } };
-  if (i.mnemonic === Mnemonic.Rdpmc) return { cr4: { bit: CR4_PCE, clear: true } };
-  if (UMIP_GUARDED.has(i.mnemonic)) return { cr4: { bit: CR4_UMIP } };
+  if (mn === Mnemonic.Rdtsc || mn === Mnemonic.Rdtscp) return { cr4: { bit: CR4_TSD } };
+  if (mn === Mnemonic.Rdpmc) return { cr4: { bit: CR4_PCE, clear: true } };
+  if (UMIP_GUARDED.has(mn)) return { cr4: { bit: CR4_UMIP } };
   return undefined;
 }
 
@@ -245,13 +247,13 @@ const LOADED: Partial<Record<Register, LoadedSegment>> = { [Register.DS]: 'ds', 
  * and `pop sreg` from a register or the low 16 bits of their memory operand (`memory`), lds and
  * its kin from the end of their far pointer.
  */
-function segmentLoad(i: Instruction, memory: Operand | undefined): Decoded['loads'] {
-  const far = FAR_POINTER_LOADS.get(i.mnemonic);
+function segmentLoad(i: Instruction, mn: Mnemonic, memory: Operand | undefined): Decoded['loads'] {
+  const far = FAR_POINTER_LOADS.get(mn);
   if (far) return memory && { sreg: far, offset: memory.length - 2 };
-  if ((i.mnemonic !== Mnemonic.Mov && i.mnemonic !== Mnemonic.Pop) || i.op0Kind !== OpKind.Register) return undefined;
+  if ((mn !== Mnemonic.Mov && mn !== Mnemonic.Pop) || i.op0Kind !== OpKind.Register) return undefined;
   const sreg = LOADED[i.op0Register];
   if (!sreg) return undefined;
-  if (i.mnemonic === Mnemonic.Mov && i.op1Kind === OpKind.Register) return { sreg, from: regRef(i.op1Register), offset: 0 };
+  if (mn === Mnemonic.Mov && i.op1Kind === OpKind.Register) return { sreg, from: regRef(i.op1Register), offset: 0 };
   return memory && { sreg, offset: 0 };
 }
 
@@ -262,9 +264,9 @@ const IRETS = new Set([Mnemonic.Iret, Mnemonic.Iretd, Mnemonic.Iretq]);
  * stack, in words of its size), a far jmp or call through a pointer in memory (offset, then
  * selector) or in the instruction.
  */
-function farTransfer(i: Instruction, memory: Operand | undefined): Decoded['far'] {
-  if ((IRETS.has(i.mnemonic) || i.mnemonic === Mnemonic.Retf) && memory) {
-    return { kind: i.mnemonic === Mnemonic.Retf ? 'retf' : 'iret', slot: memory.length, imm: i.op0Kind === OpKind.Immediate16 ? i.immediate16 : 0 };
+function farTransfer(i: Instruction, mn: Mnemonic, memory: Operand | undefined): Decoded['far'] {
+  if ((IRETS.has(mn) || mn === Mnemonic.Retf) && memory) {
+    return { kind: mn === Mnemonic.Retf ? 'retf' : 'iret', slot: memory.length, imm: i.op0Kind === OpKind.Immediate16 ? i.immediate16 : 0 };
   }
   if ((i.isJmpFarIndirect || i.isCallFarIndirect) && memory) return { kind: 'jmp', slot: memory.length - 2, imm: 0 };
   if (i.isJmpFar || i.isCallFar) {

@@ -7,7 +7,7 @@
 //   pushed by KVM's own injection, or cleaned by the recorder): the next step, entered with the
 //   trap flag of the last, would run on unstopped (measured in the test VM: from the iretq of a
 //   #UD handler to the next exit). Guest debug is then set afresh for the next step.
-import { Mnemonic, type Instruction } from 'iced-x86';
+import { Mnemonic } from 'iced-x86';
 import type { Machine } from '../vmm/machine.js';
 import { EFER_LMA, RFLAGS_TF } from '../x86/registers.js';
 
@@ -22,8 +22,9 @@ const LOADS_FLAGS = new Set([
   Mnemonic.Iret, Mnemonic.Iretd, Mnemonic.Iretq, Mnemonic.Popf, Mnemonic.Popfd, Mnemonic.Popfq, Mnemonic.Sysret, Mnemonic.Sysretq, Mnemonic.Rsm,
 ]);
 
-export function stepFlags(i: Instruction): StepFlags {
-  return { flagsToR11: i.mnemonic === Mnemonic.Syscall, loadsFlags: LOADS_FLAGS.has(i.mnemonic) };
+/** The step flags of an instruction with mnemonic `mn`. */
+export function stepFlags(mn: Mnemonic): StepFlags {
+  return { flagsToR11: mn === Mnemonic.Syscall, loadsFlags: LOADS_FLAGS.has(mn) };
 }
 
 /** After a step of an instruction with `flags` on vCPU `vcpu`; `guestTf`: RFLAGS.TF was the guest's own before it. */
