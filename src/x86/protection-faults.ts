@@ -11,11 +11,10 @@
 // here (an I/O permission bitmap, CR4.PVI), the answer is the fault. A far jmp or call through a
 // gate or to a TSS, a task return (iret with NT), a return to virtual-8086 mode, real mode and
 // virtual-8086 mode are not foreseen.
-import { decodeSegmentDescriptor } from './descriptors.js';
+import { decodeSegmentDescriptor, type SegmentDescriptor } from './descriptors.js';
 import { CR0_PE_BIT, RFLAGS_VM_BIT, cpl } from './modes.js';
 import type { LinearReader } from './interrupt-frame.js';
 import { EFER_LMA, type Regs, type Sregs } from './registers.js';
-import type { SegmentDescriptor } from './descriptors.js';
 
 /** #NP, #SS and #GP: each pushes an error code. */
 export const NP_VECTOR = 11;
@@ -56,14 +55,20 @@ export interface ProtectionCheck {
   far?: { kind: 'iret' | 'retf' | 'jmp'; slot: number; imm: number; at?: bigint; selector?: number; offset?: bigint };
 }
 
-/** Whether [linear, linear + length) is canonical (in 64-bit code; `la57`: 57-bit addresses). */
+/** The bits above a canonical address's sign bit, all set: 48-bit and (CR4.LA57) 57-bit addresses. */
+const UPPER_48 = (1n << 17n) - 1n;
+const UPPER_57 = (1n << 8n) - 1n;
+
+/** Whether [linear, linear + length) is canonical in 64-bit code under `cr4` (LA57: 57-bit addresses). */
 export function isCanonical(linear: bigint, length: number, cr4: bigint): boolean {
-  const shift = cr4 & CR4_LA57 ? 56n : 47n;
+  const la57 = (cr4 & CR4_LA57) !== 0n;
+  const shift = la57 ? 56n : 47n;
+  const upper = la57 ? UPPER_57 : UPPER_48;
   const ok = (a: bigint) => {
     const top = BigInt.asUintN(64, a) >> shift;
-    return top === 0n || top === (1n << (64n - shift)) - 1n;
+    return top === 0n || top === upper;
   };
-  return ok(linear) && ok(linear + BigInt(Math.max(length, 1) - 1));
+  return ok(linear) && (length <= 1 || ok(linear + BigInt(length - 1)));
 }
 
 /**
