@@ -7,6 +7,7 @@ import { RFLAGS_DF, type Regs, type Sregs } from '../../x86/registers.js';
 import { dividendOf, type Division } from '../../x86/divide-error.js';
 import { isCanonical, type ProtectionCheck } from '../../x86/protection-faults.js';
 import { UNKNOWN_SIZE, decodedAt, regValue, type Decoded } from '../decoded.js';
+
 /** Bytes below the stack pointer an int/exception frame may take (a same-privilege frame, error code included). */
 const FRAME_BYTES = 64;
 
@@ -33,7 +34,7 @@ export interface WriteSet extends Pick<Decoded, Passed> {
 
 /**
  * The write set of the instruction in `bytes` (at regs.rip, linear address `pc`), in code of
- * `bits` bits. A decode is reused for the same bytes at the same place.
+ * `bits` bits. Its decode is the one decoded.ts keeps for the same bytes at the same place.
  */
 export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sregs: Sregs, pc?: bigint): WriteSet {
   const d = decodedAt(bytes, bits, regs.rip, pc);
