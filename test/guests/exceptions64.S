@@ -102,11 +102,7 @@ sys_count:  .quad 0
 de_count:   .quad 0
         .globl counts_end
 counts_end:
-        .balign 16
-gdtr:   .word gdt_end-gdt-1
-        .quad gdt
-        .balign 16
-gdt:    .quad 0
+        gdt64_begin
         .quad 0x00af9b000000ffff         /* 0x08: 64-bit code */
         .quad 0x00cf93000000ffff         /* 0x10: data */
         .quad 0x0000890000000067         /* 0x18: the 64-bit TSS (base filled in) */
@@ -128,8 +124,4 @@ ist1_top:
 ist2:   .fill 128, 1, 0
         .globl ist2_top
 ist2_top:
-        .balign 16
-idtr:   .word 256*16-1
-        .quad idt
-        .balign 16
-idt:    .fill 256*16, 1, 0
+        idt64_table

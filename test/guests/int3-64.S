@@ -1,5 +1,6 @@
 /* A long-mode guest with its own IDT whose #BP handler prints "int3 handled", then returns;
    the guest prints "back" and exits with 0x11. */
+#include "include/idt64.inc"
 #include "include/com1-puts.inc"
         .code64
         .globl _start
@@ -38,8 +39,4 @@ back:   .asciz "back\n"
         .balign 8
         .globl hits
 hits:   .long 0
-        .balign 16
-idtr:   .word 256*16-1
-        .quad idt
-        .balign 16
-idt:    .fill 256*16, 1, 0
+        idt64_table

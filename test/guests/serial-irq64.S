@@ -33,8 +33,4 @@ echo:   out %al, %dx                     /* THR: echo */
         pop %rdx
         pop %rax
         iretq
-        .balign 16
-idtr:   .word 256*16-1
-        .quad idt
-        .balign 16
-idt:    .fill 256*16, 1, 0
+        idt64_table

@@ -35,8 +35,4 @@ handler:
         .balign 8
         .globl ticks
 ticks:  .quad 0
-        .balign 16
-idtr:   .word 256*16-1
-        .quad idt
-        .balign 16
-idt:    .fill 256*16, 1, 0
+        idt64_table

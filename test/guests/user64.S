@@ -56,11 +56,7 @@ ud_count:  .quad 0
 int_count: .quad 0
         .globl counts_end
 counts_end:
-        .balign 16
-gdtr:   .word gdt_end-gdt-1
-        .quad gdt
-        .balign 16
-gdt:    .quad 0
+        gdt64_begin
         .quad 0x00af9b000000ffff         /* 0x08: 64-bit code */
         .quad 0x00cf93000000ffff         /* 0x10: data */
         .quad 0x00cff3000000ffff         /* 0x18: ring-3 data */
@@ -83,8 +79,4 @@ kstack_top:
 ustack: .fill 128, 1, 0
         .globl ustack_top
 ustack_top:
-        .balign 16
-idtr:   .word 256*16-1
-        .quad idt
-        .balign 16
-idt:    .fill 256*16, 1, 0
+        idt64_table
