@@ -6,7 +6,7 @@ import { FlowControl } from 'iced-x86';
 import type { Machine } from '../vmm/machine.js';
 import type { Stop } from '../vmm/debug/stops.js';
 import { cpuMode, codeBitness, cpl } from '../x86/modes.js';
-import { fetchFaults, pagingMode, walk, type PagingRegs } from '../x86/pagewalk.js';
+import { fetchFaults, walk, type PagingRegs } from '../x86/pagewalk.js';
 import type { Breakpoints } from './breakpoints.js';
 import type { DebugInfo } from './debug-info.js';
 import { EFER_LMA, RFLAGS_IF } from '../x86/registers.js';
@@ -103,8 +103,8 @@ export class Stepper {
    */
   private async driveStep(vcpu: number, insn: Insn | undefined, opts?: { holdInterrupts?: boolean }): Promise<Stop> {
     // No instruction could be read where RIP points, or its page may not be fetched from: the
-    // step runs nothing, it only enters the #PF handler.
-    const fetchFault = !insn || this.fetchFaults(vcpu);
+    // step runs nothing, it only enters the #PF handler. (A recording drive looks for itself.)
+    const fetchFault = !insn || (!this.drive.recording && this.fetchFaults(vcpu));
     const vectors: readonly number[] = this.drive.recording ? [] : fetchFault ? [PF_VECTOR]
       : insn.d.vector === UD_VECTOR ? [UD_VECTOR] : insn.d.mayFault ? this.raisedFaults(vcpu, insn.d) : [];
     const entries = vectors.length ? foreseeEntries(this.m, vcpu, vectors, this.m.getRegs(vcpu), this.m.getSregs(vcpu), true) : [];
@@ -121,7 +121,6 @@ export class Stepper {
    */
   private fetchFaults(vcpu: number): boolean {
     const regs = this.m.pagingRegs(vcpu);
-    if (pagingMode(regs) === 'none') return false;
     const pc = this.m.linearRip(vcpu);
     const s = this.m.getSregs(vcpu);
     const ring = cpl({ cs: s.cs, cr0: s.cr0, rflags: this.m.getRegs(vcpu).rflags, efer: s.efer });

@@ -108,11 +108,17 @@ export function faults(r: WalkResult, regs: PagingRegs, access: { write: boolean
 /**
  * Whether fetching an instruction through this walk raises a page fault: the page not present,
  * no-execute, a supervisor page fetched from ring 3, or a user page fetched below ring 3 under
- * CR4.SMEP.
+ * CR4.SMEP. With paging off, none does.
  */
 export function fetchFaults(r: WalkResult, regs: PagingRegs, ring: number): boolean {
+  if (pagingMode(regs) === 'none') return false;
   if (!r.ok || !r.t.executable) return true;
   return ring === 3 ? !r.t.user : r.t.user && (regs.cr4 & CR4_SMEP) !== 0n;
+}
+
+/** Whether `linear` is canonical: bits 63 down to 47 (56 under CR4.LA57) all equal. */
+export function isCanonical(linear: bigint, cr4: bigint): boolean {
+  return BigInt.asIntN(cr4 & CR4_LA57 ? 57 : 48, linear) === BigInt.asIntN(64, linear);
 }
 
 /** Which paging mode the registers select: CR0.PG, CR4.PAE, EFER.LMA and CR4.LA57. */
@@ -320,7 +326,7 @@ function walkPae(mem: PhysReader, regs: PagingRegs, lin: bigint): WalkResult {
 function walkLong(mem: PhysReader, regs: PagingRegs, lin: bigint, mode: '4-level' | '5-level'): WalkResult {
   const levels: WalkLevel[] = [];
   const width = mode === '5-level' ? 57 : 48;
-  if (BigInt.asUintN(64, BigInt.asIntN(width, lin)) !== lin) {
+  if (!isCanonical(lin, regs.cr4)) {
     return {
       ok: false, levels,
       reason: `${hex(lin)} is non-canonical: with ${mode} paging bits 63:${width - 1} must all equal bit ${width - 1}`,

@@ -15,6 +15,7 @@ import { decodeSegmentDescriptor, type SegmentDescriptor } from './descriptors.j
 import { CR0_PE_BIT, RFLAGS_VM_BIT, cpl } from './modes.js';
 import type { LinearReader } from './interrupt-frame.js';
 import { EFER_LMA, type Regs, type Sregs } from './registers.js';
+import { isCanonical } from './pagewalk.js';
 
 /** #NP, #SS and #GP: each pushes an error code. */
 export const NP_VECTOR = 11;
@@ -27,9 +28,6 @@ export const CR4_TSD = 1n << 2n;
 export const CR4_PCE = 1n << 8n;
 /** CR4.UMIP: sgdt, sidt, sldt, smsw and str outside ring 0 raise #GP. */
 export const CR4_UMIP = 1n << 11n;
-/** CR4.LA57: linear addresses have 57 bits, not 48. */
-const CR4_LA57 = 1n << 12n;
-
 export type LoadedSegment = 'ds' | 'es' | 'fs' | 'gs' | 'ss';
 
 /** What an instruction's own protection checks depend on, with the registers of now. */
@@ -53,22 +51,6 @@ export interface ProtectionCheck {
    * pointer (offset, then selector) is at `at`, or else in the instruction.
    */
   far?: { kind: 'iret' | 'retf' | 'jmp'; slot: number; imm: number; at?: bigint; selector?: number; offset?: bigint };
-}
-
-/** The bits above a canonical address's sign bit, all set: 48-bit and (CR4.LA57) 57-bit addresses. */
-const UPPER_48 = (1n << 17n) - 1n;
-const UPPER_57 = (1n << 8n) - 1n;
-
-/** Whether [linear, linear + length) is canonical in 64-bit code under `cr4` (LA57: 57-bit addresses). */
-export function isCanonical(linear: bigint, length: number, cr4: bigint): boolean {
-  const la57 = (cr4 & CR4_LA57) !== 0n;
-  const shift = la57 ? 56n : 47n;
-  const upper = la57 ? UPPER_57 : UPPER_48;
-  const ok = (a: bigint) => {
-    const top = BigInt.asUintN(64, a) >> shift;
-    return top === 0n || top === upper;
-  };
-  return ok(linear) && (length <= 1 || ok(linear + BigInt(length - 1)));
 }
 
 /**
@@ -204,6 +186,6 @@ function farFault(f: NonNullable<ProtectionCheck['far']>, ring: number, regs: Re
       if (fault !== undefined) return fault;
     }
   }
-  if (to64) return isCanonical(offset, 1, sregs.cr4) ? undefined : GP_VECTOR;
+  if (to64) return isCanonical(offset, sregs.cr4) ? undefined : GP_VECTOR;
   return offset > BigInt(d.limit) ? GP_VECTOR : undefined;
 }

@@ -174,7 +174,7 @@ export class Recorder {
     const walks = (this.walks ??= new Walks(m.vm.memory, sregs)).begin(sregs);
     const ring = cpl({ cs: sregs.cs, cr0: sregs.cr0, rflags: regs.rflags, efer: sregs.efer });
     // An instruction whose fetch faults does not run: the step only enters the #PF handler.
-    const fetchFault = pagingMode(walks.regs) !== 'none' && fetchFaults(walks.at(pc), walks.regs, ring);
+    const fetchFault = fetchFaults(walks.at(pc), walks.regs, ring);
     const ws = fetchFault ? nothingRuns(regs.rip) : writeSet(this.codeBytes(pc, walks), codeBitness(cpuMode({ ...sregs, rflags: regs.rflags })), regs, sregs, pc);
     // A real-mode int or iret is performed as the stepper performs it (real-mode-int.ts): no
     // hardware step over it, no debug register at a handler in the BIOS's segment.

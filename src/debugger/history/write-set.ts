@@ -5,7 +5,8 @@
 import { Register } from 'iced-x86';
 import { RFLAGS_DF, type Regs, type Sregs } from '../../x86/registers.js';
 import { dividendOf, type Division } from '../../x86/divide-error.js';
-import { isCanonical, type ProtectionCheck } from '../../x86/protection-faults.js';
+import type { ProtectionCheck } from '../../x86/protection-faults.js';
+import { isCanonical } from '../../x86/pagewalk.js';
 import { UNKNOWN_SIZE, decodedAt, regValue, type Decoded } from '../decoded.js';
 
 /** Bytes below the stack pointer an int/exception frame may take (a same-privilege frame, error code included). */
@@ -48,7 +49,8 @@ export function writeSet(bytes: Uint8Array, bits: 16 | 32 | 64, regs: Regs, sreg
     const range = m.element ? repSpan(linear, m.element, m.addrBits, regs) : { linear, length: m.length };
     accesses.push(range);
     if (m.write) ranges.push(range);
-    if (bits === 64 && !nonCanonical && !isCanonical(range.linear, range.length, sregs.cr4)) nonCanonical = m.segment === Register.SS ? 'stack' : 'other';
+    const last = range.linear + BigInt(Math.max(range.length, 1) - 1);
+    if (bits === 64 && !nonCanonical && !(isCanonical(range.linear, sregs.cr4) && isCanonical(last, sregs.cr4))) nonCanonical = m.segment === Register.SS ? 'stack' : 'other';
   }
   let protection: ProtectionCheck | undefined = d.privilege;
   if (d.loads || d.far || nonCanonical) {
