@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { reportStop } from '../src/dap/stop-report.js';
 import { ExceptionFilters, parsePortRanges } from '../src/dap/exception-filters.js';
 import { GuestError } from '../src/errors.js';
+import type { Machine } from '../src/vmm/machine.js';
+import type { Int3Delivery } from '../src/vmm/int3-probe.js';
 
 const defaults = new ExceptionFilters();
 const none = { has: () => false };
@@ -62,4 +64,20 @@ test('setting filters refuses an unknown one or bad ports before changing anythi
   assert.deepEqual(f.set([{ filterId: 'mode-switch' }], undefined), [{ verified: true }]);
   assert.equal(f.has('mode-switch'), true);
   assert.equal(f.has('triple-fault'), false);
+});
+
+test('the guest int3 filter: verified where the int3 reaches KVM in some mode, with the modes where it does not', () => {
+  // The probe's answers of each known host (int3-probe.ts); applyTo only sets two fields.
+  const on = (real: Int3Delivery, long: Int3Delivery) => {
+    const m = { host: { int3: { real, long } }, stopOnGuestInt3: false, setPortWatches: () => {} } as unknown as Machine;
+    return new ExceptionFilters().set([{ filterId: 'guest-int3' }], m)[0];
+  };
+  assert.deepEqual(on('debug-exit', 'debug-exit'), { verified: true });
+  assert.deepEqual(on('emulation-failure', 'emulation-failure'), { verified: true });
+  const pvmNative = on('guest', 'emulation-failure');
+  assert.equal(pvmNative.verified, true);
+  assert.match(pvmNative.message ?? '', /^in real mode this host sends .* stops on it in long mode only$/);
+  const qemuSvm = on('guest', 'guest');
+  assert.equal(qemuSvm.verified, false);
+  assert.match(qemuSvm.message ?? '', /does not report a guest's int3/);
 });

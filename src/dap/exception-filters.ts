@@ -3,7 +3,8 @@
 // (which stops end it, which run is watched for mode switches).
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { GuestError } from '../errors.js';
-import { GUEST_INT3_UNSEEN, type Machine } from '../vmm/machine.js';
+import type { Machine } from '../vmm/machine.js';
+import { guestInt3Unseen, int3Reaches } from '../vmm/host.js';
 
 export type FilterId = 'triple-fault' | 'guest-int3' | 'halt' | 'mode-switch' | 'port-io';
 
@@ -54,8 +55,9 @@ export class ExceptionFilters {
     this.enabled = new Set(options.map((o) => o.filterId));
     this.ports = ranges;
     if (m) this.applyTo(m);
-    const unseen = m?.host.int3 === 'guest';
-    return options.map((o) => (o.filterId === 'guest-int3' && unseen ? { verified: false, message: GUEST_INT3_UNSEEN } : { verified: true }));
+    const unseen = m && guestInt3Unseen(m.host);
+    const int3: DebugProtocol.Breakpoint = unseen ? { verified: int3Reaches(m.host, 'some'), message: unseen } : { verified: true };
+    return options.map((o) => (o.filterId === 'guest-int3' ? int3 : { verified: true }));
   }
 
   /** Tells a (new) machine which of its own stops are wanted. */

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as sys from './kvm/sys.js';
 import * as abi from './kvm/abi.js';
 import { GuestError } from '../errors.js';
-import { probeInt3, type Int3Delivery } from './int3-probe.js';
+import { probeInt3, type Int3Deliveries } from './int3-probe.js';
 
 export type HostKind = 'kvm_pvm' | 'vmx' | 'svm' | 'unknown';
 
@@ -21,10 +21,11 @@ export interface HostInfo {
   vcpuMmapSize: number;
   maxVcpus: number;
   /**
-   * How a guest's int3 reaches the monitor (int3-probe.ts): as a debug exit, as an emulation
-   * failure (kvm_pvm at CPL0), or not at all ('guest': it goes to the guest's own handler).
+   * How a guest's int3 reaches the monitor in real mode and in long mode (int3-probe.ts): as a
+   * debug exit, as an emulation failure (kvm_pvm emulating CPL0), or not at all ('guest': it goes
+   * to the guest's own handler).
    */
-  int3: Int3Delivery;
+  int3: Int3Deliveries;
   /**
    * The register sets KVM can copy into kvm_run at an exit (KVM_CAP_SYNC_REGS: KVM_SYNC_X86_*
    * bits), so that a stop reads them with no ioctl.
@@ -47,11 +48,41 @@ const REQUIRED_CAPS: [keyof typeof abi.KVM_CAP, string][] = [
   ['IMMEDIATE_EXIT', 'pausing a running vCPU'],
 ];
 
+/** Whether a guest's int3 reaches the monitor in every mode the probe tried, or in some. */
+export function int3Reaches(host: HostInfo, where: 'every' | 'some'): boolean {
+  const modes = [host.int3.real, host.int3.long].map((d) => d !== 'guest');
+  return where === 'every' ? modes.every(Boolean) : modes.some(Boolean);
+}
+
+/**
+ * Where stopOnGuestInt3 can't stop on this host, and why, for people; undefined where a guest's
+ * int3 reaches the monitor in every mode.
+ */
+export function guestInt3Unseen(host: HostInfo): string | undefined {
+  const { real, long } = host.int3;
+  if (real !== 'guest' && long !== 'guest') return undefined;
+  if (real === 'guest' && long === 'guest') {
+    return "this host does not report a guest's int3 to KVM (QEMU's emulated SVM sends it straight to the " +
+      "guest's #BP handler), so kvmdbg cannot stop on the guest's own int3 here";
+  }
+  const [unseen, seen] = real === 'guest' ? ['real', 'long'] : ['long', 'real'];
+  return `in ${unseen} mode this host sends a guest's int3 straight to the guest's own handler ` +
+    `(kvm_pvm with pvm_native set does so in real mode), so kvmdbg stops on it in ${seen} mode only`;
+}
+
 export function detectHostKind(): HostKind {
   if (existsSync('/sys/module/kvm_pvm')) return 'kvm_pvm';
   if (existsSync('/sys/module/kvm_intel')) return 'vmx';
   if (existsSync('/sys/module/kvm_amd')) return 'svm';
   return 'unknown';
+}
+
+/**
+ * kvm_pvm's pvm_native parameter is set, as in a 6.18 build seen on a Firecracker machine: its
+ * real mode sends a guest's int3 to the guest, and its steps differ (README.md, Hosts).
+ */
+export function pvmNative(): boolean {
+  return readText('/sys/module/kvm_pvm/parameters/pvm_native').trim() === 'Y';
 }
 
 /**
@@ -78,6 +109,7 @@ const LABELS: Record<HostKind, string> = {
   svm: 'SVM (AMD-V)',
   unknown: 'unknown KVM implementation',
 };
+const PVM_NATIVE_LABEL = 'kvm_pvm (software virtualization, shadow paging, pvm_native)';
 
 export function openKvmDevice(path = '/dev/kvm'): number {
   try {
@@ -128,10 +160,12 @@ export function openKvm(path = '/dev/kvm'): { fd: number; info: HostInfo } {
     const nested = kind === 'kvm_pvm' ? undefined : detectNesting();
     const vcpuMmapSize = sys.ioctlInt(fd, abi.KVM_GET_VCPU_MMAP_SIZE, 0, 'KVM_GET_VCPU_MMAP_SIZE');
     const int3 = int3Delivery(path, fd, vcpuMmapSize);
+    const unseen = int3.real === 'guest' && int3.long === 'guest' ? 'int3' : int3.real === 'guest' ? 'int3 in real mode' : int3.long === 'guest' ? 'int3 in long mode' : '';
     const info: HostInfo = {
       kind,
-      label: LABELS[kind] + (nested === 'emulator' ? ', nested under an emulator (QEMU TCG)' : nested ? ', nested under a hypervisor' : '') +
-        (int3 === 'guest' ? '; int3 does not reach KVM: breakpoints use debug registers and page traps' : ''),
+      label: (kind === 'kvm_pvm' && pvmNative() ? PVM_NATIVE_LABEL : LABELS[kind]) +
+        (nested === 'emulator' ? ', nested under an emulator (QEMU TCG)' : nested ? ', nested under a hypervisor' : '') +
+        (unseen ? `; ${unseen} does not reach KVM: breakpoints use debug registers and page traps` : ''),
       nested,
       apiVersion,
       vcpuMmapSize,
@@ -148,8 +182,8 @@ export function openKvm(path = '/dev/kvm'): { fd: number; info: HostInfo } {
 }
 
 /** The int3 probe's answer, once per device and process (it creates a scratch VM). */
-const int3Answers = new Map<string, Int3Delivery>();
-function int3Delivery(path: string, kvmFd: number, vcpuMmapSize: number): Int3Delivery {
+const int3Answers = new Map<string, Int3Deliveries>();
+function int3Delivery(path: string, kvmFd: number, vcpuMmapSize: number): Int3Deliveries {
   let a = int3Answers.get(path);
   if (a === undefined) int3Answers.set(path, (a = probeInt3(kvmFd, vcpuMmapSize)));
   return a;

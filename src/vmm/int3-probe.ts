@@ -1,58 +1,111 @@
-// Does a guest's int3 reach the monitor on this host? Asked once per process of a scratch VM of
-// two pages, because the answer is a property of the host, not of the guest:
-//   - hardware VMX/SVM: KVM intercepts #BP and reports a debug exit (exception 3);
-//   - kvm_pvm: its CPL0 emulator fails on int3 and reports an emulation failure;
+// Does a guest's int3 reach the monitor on this host? Asked once per process of a scratch VM,
+// because the answer is a property of the host, not of the guest, and asked twice, in real mode
+// and in long mode, because hosts differ by mode:
+//   - hardware VMX/SVM: KVM intercepts #BP and reports a debug exit (exception 3), in any mode;
+//   - kvm_pvm: its CPL0 emulator fails on int3 and reports an emulation failure, in any mode;
+//     except with its pvm_native parameter set (a 6.18 build has it), whose real mode sends the
+//     int3 to the guest's IVT, while long mode still reports the failure;
 //   - KVM on QEMU's emulated SVM (a nested test VM): QEMU checks INT3 against the software-
 //     interrupt intercept, not KVM's #BP exception intercept, so the int3 goes straight to the
-//     guest's own handler and KVM never sees it.
+//     guest's own handler and KVM never sees it, in any mode.
 // Where it does not reach us, a planted 0xCC would run in the guest as its own #BP, so software
 // breakpoints must be placed some other way (machine.ts: debug registers, then page traps).
 //
-// The scratch guest starts in the reset state (CS base 0xffff0000, RIP 0xfff0, real mode):
-// 0xfffffff0 holds `int3; hlt`, and IVT entry 3 points at 0000:0100, `out 0x80, al; hlt`. There is
-// no in-kernel irqchip, so hlt exits to us too: every outcome ends KVM_RUN at once.
+// Real mode starts from the reset state (CS base 0xffff0000, RIP 0xfff0), SP moved into RAM:
+// 0xfffffff0 holds `int3; hlt`, and IVT entry 3 points at 0000:0100. Long mode, on a second vCPU, runs `int3; hlt`
+// at 0x200 with identity paging of the low 2 MiB, and IDT entry 3 points at 0x100 too. There,
+// `out 0x80, al; hlt` decodes the same in both modes. There is no in-kernel irqchip, so hlt exits
+// to us too: every outcome ends KVM_RUN at once.
 import * as sys from './kvm/sys.js';
 import * as abi from './kvm/abi.js';
 import { Vcpu } from './vcpu.js';
 import { setMemorySlot } from './memory.js';
+import { supportedCpuid, cpuidForVcpu } from './arch/cpuid.js';
+import { gdtBytes, segmentFor, GDT_SELECTOR } from './arch/gdt.js';
+import { CR0_PE, CR0_ET, CR0_NE, CR0_PG, CR4_PAE, EFER_LME } from './arch/entry-state.js';
+import { EFER_LMA } from '../x86/registers.js';
 
 export type Int3Delivery = 'debug-exit' | 'emulation-failure' | 'guest';
+/** The probe's answers, by the mode the guest's int3 ran in. */
+export interface Int3Deliveries {
+  real: Int3Delivery;
+  long: Int3Delivery;
+}
 
 const PAGE = 4096;
 const HIGH_PAGE = 0xfffff000;
 const PROBE_PORT = 0x80;
+/** The low pages: IVT and handler, long-mode code, IDT and GDT in the first; PML4, PDPT, PD. */
+const LOW_SIZE = 4 * PAGE;
+const HANDLER = 0x100, LONG_CODE = 0x200, IDT = 0x400, GDT = 0x500, STACK_TOP = 0x1000;
+const PML4 = 0x1000, PDPT = 0x2000, PD = 0x3000;
+const P = 1n, RW = 2n, PS = 0x80n;
+const NO_DEBUGREGS: readonly bigint[] = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
 
-export function probeInt3(kvmFd: number, vcpuMmapSize: number): Int3Delivery {
+export function probeInt3(kvmFd: number, vcpuMmapSize: number): Int3Deliveries {
   const vmFd = sys.ioctlInt(kvmFd, abi.KVM_CREATE_VM, 0, 'KVM_CREATE_VM');
-  const low = sys.mmap(PAGE, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_PRIVATE | sys.MAP_ANONYMOUS, -1, 'probe memory');
+  const low = sys.mmap(LOW_SIZE, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_PRIVATE | sys.MAP_ANONYMOUS, -1, 'probe memory');
   const high = sys.mmap(PAGE, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_PRIVATE | sys.MAP_ANONYMOUS, -1, 'probe memory');
-  let vcpu: Vcpu | undefined;
+  const vcpus: Vcpu[] = [];
   try {
-    low.buf.writeUInt32LE(0x0000_0100, 3 * 4); // IVT[3] = 0000:0100
-    low.buf.set([0xe6, PROBE_PORT, 0xf4], 0x100); // out 0x80, al; hlt
-    high.buf.set([0xcc, 0xf4], 0xff0); // int3; hlt
-    setMemorySlot(vmFd, 0, 0, PAGE, low.addr);
+    layOut(low.buf, high.buf);
+    setMemorySlot(vmFd, 0, 0, LOW_SIZE, low.addr);
     setMemorySlot(vmFd, 1, HIGH_PAGE, PAGE, high.addr);
     // Real mode on VMX without unrestricted guest needs the TSS pages; harmless elsewhere.
     sys.ioctlInt(vmFd, abi.KVM_SET_TSS_ADDR, 0xfffbd000, 'KVM_SET_TSS_ADDR');
-    const cpuFd = sys.ioctlInt(vmFd, abi.KVM_CREATE_VCPU, 0, 'KVM_CREATE_VCPU');
-    vcpu = new Vcpu(0, cpuFd, vcpuMmapSize);
-    vcpu.setGuestDebug(abi.KVM_GUESTDBG_ENABLE | abi.KVM_GUESTDBG_USE_SW_BP, [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n]);
-    // A signal (a profiler's SIGPROF, say) may end KVM_RUN before the guest ran: enter again.
-    let rc: number;
-    do rc = vcpu.enter();
-    while (rc === -sys.EINTR);
-    if (rc < 0) throw new sys.SysError('KVM_RUN (int3 probe)', -rc);
-    const reason = vcpu.exitReason;
-    if (reason === abi.KVM_EXIT.DEBUG && vcpu.run.readUInt32LE(abi.kvm_run.debug_exception) === 3) return 'debug-exit';
-    if (reason === abi.KVM_EXIT.INTERNAL_ERROR) return 'emulation-failure';
-    // The guest's handler ran (an I/O exit on the probe port), or something unforeseen: either
-    // way a planted byte is not safe.
-    return 'guest';
+    const vcpu = (id: number) => {
+      const v = new Vcpu(id, sys.ioctlInt(vmFd, abi.KVM_CREATE_VCPU, id, 'KVM_CREATE_VCPU'), vcpuMmapSize);
+      vcpus.push(v);
+      return v;
+    };
+    const reset = vcpu(0);
+    reset.setRegs({ rsp: BigInt(STACK_TOP) }); // SS:SP for the #BP frame: 0000:1000, in RAM
+    const real = probe(reset);
+    const long = vcpu(1);
+    // KVM takes EFER.LME only from a vCPU whose CPUID offers long mode.
+    long.setCpuid(cpuidForVcpu(supportedCpuid(kvmFd), 1, 2));
+    const data = segmentFor(GDT_SELECTOR.data);
+    long.setSregs({
+      cs: segmentFor(GDT_SELECTOR.code64), ds: data, es: data, fs: data, gs: data, ss: data,
+      gdt: { base: BigInt(GDT), limit: gdtBytes().length - 1 }, idt: { base: BigInt(IDT), limit: 4 * 16 - 1 },
+      cr0: CR0_PE | CR0_ET | CR0_NE | CR0_PG, cr3: BigInt(PML4), cr4: CR4_PAE, efer: EFER_LME | EFER_LMA,
+    });
+    long.setRegs({ rip: BigInt(LONG_CODE), rsp: BigInt(STACK_TOP), rflags: 2n });
+    return { real, long: probe(long) };
   } finally {
-    vcpu?.destroy();
+    for (const v of vcpus) v.destroy();
     sys.close(vmFd);
-    sys.munmap(low.addr, PAGE);
+    sys.munmap(low.addr, LOW_SIZE);
     sys.munmap(high.addr, PAGE);
   }
+}
+
+function layOut(low: Buffer, high: Buffer): void {
+  low.writeUInt32LE(HANDLER, 3 * 4); // IVT[3] = 0000:0100
+  low.set([0xe6, PROBE_PORT, 0xf4], HANDLER); // out 0x80, al; hlt
+  high.set([0xcc, 0xf4], 0xff0); // int3; hlt
+  low.set([0xcc, 0xf4], LONG_CODE);
+  // IDT[3]: a present DPL-0 64-bit interrupt gate to 0x100 through the 64-bit code selector.
+  low.writeUInt16LE(HANDLER, IDT + 3 * 16);
+  low.writeUInt16LE(GDT_SELECTOR.code64, IDT + 3 * 16 + 2);
+  low[IDT + 3 * 16 + 5] = 0x8e;
+  gdtBytes().copy(low, GDT);
+  low.writeBigUInt64LE(BigInt(PDPT) | P | RW, PML4);
+  low.writeBigUInt64LE(BigInt(PD) | P | RW, PDPT);
+  low.writeBigUInt64LE(P | RW | PS, PD); // 0-2 MiB
+}
+
+function probe(vcpu: Vcpu): Int3Delivery {
+  vcpu.setGuestDebug(abi.KVM_GUESTDBG_ENABLE | abi.KVM_GUESTDBG_USE_SW_BP, NO_DEBUGREGS);
+  // A signal (a profiler's SIGPROF, say) may end KVM_RUN before the guest ran: enter again.
+  let rc: number;
+  do rc = vcpu.enter();
+  while (rc === -sys.EINTR);
+  if (rc < 0) throw new sys.SysError('KVM_RUN (int3 probe)', -rc);
+  const reason = vcpu.exitReason;
+  if (reason === abi.KVM_EXIT.DEBUG && vcpu.run.readUInt32LE(abi.kvm_run.debug_exception) === 3) return 'debug-exit';
+  if (reason === abi.KVM_EXIT.INTERNAL_ERROR) return 'emulation-failure';
+  // The guest's handler ran (an I/O exit on the probe port), or something unforeseen: either
+  // way a planted byte is not safe.
+  return 'guest';
 }

@@ -36,7 +36,7 @@ import { BIOS_TRAP_PORT, type FirmwareSymbol } from './firmware/rom.js';
 import { firmwareFits } from './firmware/bda.js';
 import { memoryMap } from './loaders/multiboot.js';
 import type { BootEntry, CpuMode, GuestFormat, LoadedGuest } from './loaders/types.js';
-import type { HostInfo } from './host.js';
+import { int3Reaches, type HostInfo } from './host.js';
 import {
   exitReason, readDebugExit, readFailEntryReason, readInternalError, readIoExit, readMmioExit, readMsrExit, readSystemEventType,
   type DebugTrap, type IoExit, type MmioExit,
@@ -85,7 +85,7 @@ export interface MachineConfig {
    * How software breakpoints are placed: `int3` plants 0xCC while the guest runs (where the
    * host reports a guest's int3 to us: HostInfo.int3); `debugregs` never writes guest memory:
    * the first four take free debug registers, the rest trap their code pages. Default: int3
-   * where it reaches the monitor.
+   * where it reaches the monitor in every mode (a guest may switch modes under a breakpoint).
    */
   softwareBreakpoints?: 'int3' | 'debugregs';
   /**
@@ -242,7 +242,7 @@ export class Machine {
     this.canHoldInterrupts = (config.blockIrq ?? true) && this.vm.host.blockIrq;
     this.breakpoints.onChange = () => (this.plainStep = -1);
     this.watchBackend = config.watchBackend ?? (this.vm.host.kind === 'kvm_pvm' ? 'memslots' : 'debugregs');
-    this.softwareBreakpoints = config.softwareBreakpoints ?? (this.vm.host.int3 === 'guest' ? 'debugregs' : 'int3');
+    this.softwareBreakpoints = config.softwareBreakpoints ?? (int3Reaches(this.vm.host, 'every') ? 'int3' : 'debugregs');
     this.plantTarget = {
       toPhysical: (lin) => this.linearToPhysical(this.current, lin),
       readByte: (p) => this.vm.memory.view(p, 1)[0],
@@ -1169,9 +1169,6 @@ export class Machine {
 
 const NO_DEBUGREGS: readonly bigint[] = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
 const NO_ADDRESSES: readonly bigint[] = [];
-/** Why stopOnGuestInt3 does nothing on a host whose HostInfo.int3 is 'guest'. */
-export const GUEST_INT3_UNSEEN = "this host does not report a guest's int3 to KVM (QEMU's emulated SVM sends it " +
-  "straight to the guest's #BP handler), so kvmdbg cannot stop on the guest's own int3 here";
 /** Guest-debug control of a plain single step (software breakpoints always on, see applyGuestDebug). */
 const PLAIN_STEP = abi.KVM_GUESTDBG_ENABLE | abi.KVM_GUESTDBG_SINGLESTEP | abi.KVM_GUESTDBG_USE_SW_BP;
 
