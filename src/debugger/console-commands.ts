@@ -16,7 +16,7 @@ import { disassemble, ASM_SYNTAXES, type AsmSyntax } from '../x86/disasm.js';
 import {
   evaluate, evaluateAddress, evaluateInteger, isExpression, quote, type EvalContext,
 } from './evaluate.js';
-import { EFER_LMA } from '../x86/registers.js';
+import { EFER_LMA, ioplOf } from '../x86/registers.js';
 import { HISTORY_HELP } from './history/commands.js';
 import { LINUX_HELP } from './linux/commands.js';
 
@@ -518,6 +518,6 @@ function toBig(n: number | undefined): bigint | undefined {
 }
 
 function iopl(rflags: bigint): string {
-  const v = Number((rflags >> 12n) & 3n);
+  const v = ioplOf(rflags);
   return v ? ` IOPL=${v}` : '';
 }

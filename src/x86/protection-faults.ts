@@ -14,7 +14,7 @@
 import { decodeSegmentDescriptor, type SegmentDescriptor } from './descriptors.js';
 import { CR0_PE_BIT, RFLAGS_VM_BIT, cpl } from './modes.js';
 import type { LinearReader } from './interrupt-frame.js';
-import { EFER_LMA, type Regs, type Sregs } from './registers.js';
+import { EFER_LMA, ioplOf, type Regs, type Sregs } from './registers.js';
 import { isCanonical } from './pagewalk.js';
 
 /** #NP, #SS and #GP: each pushes an error code. */
@@ -70,7 +70,7 @@ function protectionFault(c: ProtectionCheck, regs: Regs, sregs: Sregs, read: Lin
   if (!(sregs.cr0 & CR0_PE_BIT) || (!(sregs.efer & EFER_LMA) && regs.rflags & RFLAGS_VM_BIT)) return undefined;
   const ring = cpl({ cs: sregs.cs, cr0: sregs.cr0, rflags: regs.rflags, efer: sregs.efer });
   if (ring > 0 && (c.ring0 || (c.cr4 && ((sregs.cr4 & c.cr4.bit) === 0n) === (c.cr4.clear ?? false)))) return GP_VECTOR;
-  if (c.iopl && ring > Number((regs.rflags >> 12n) & 3n)) return GP_VECTOR;
+  if (c.iopl && ring > ioplOf(regs.rflags)) return GP_VECTOR;
   if (c.far) {
     try {
       return farFault(c.far, ring, regs, sregs, read);
