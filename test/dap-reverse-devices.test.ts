@@ -34,7 +34,7 @@ const INPUT = 'KZ';
 before(() => buildAll()); // the adapter bundle
 let dc: DebugClient;
 clientPerTest(() => dc, (c) => (dc = c));
-const { pc, reg, readMem, repl, state, stop, stepBack, stepForward, breakAt, runTo } = reverseClient(() => dc);
+const { pc, reg, readMem, repl, state, stop, stepBack, stepForward, stepPcs, breakAt, runTo } = reverseClient(() => dc);
 
 async function mode(): Promise<string> {
   return (await scope(dc, 'System')).get('mode')!.value;
@@ -410,22 +410,16 @@ test('stepping by instruction, not recording: ud2 stops at its #UD handler on IS
   await launch(dc, flat64Launch(g.bin), () => breakAt(s.recorded));
   await stop();
   await breakAt();
-  const pcs: bigint[] = [];
   // mov, ud2 into the handler, incq, addq, iretq (KVM's injected #UD pushed no trap flag to take back), andq, invlpg
-  for (let k = 0; k < 7; k++) {
-    await stepForward();
-    pcs.push(await pc());
+  const pcs = await stepPcs(7, async (k) => {
     if (k === 1) assert.equal(await reg('rsp'), s.ist1_top - 40n, 'the #UD frame on IST1');
-  }
+  });
   assert.deepEqual(pcs.map(hex), [s.recorded + 7n, s.ud_handler, s.ud_handler + 7n, s.ud_handler + 12n, s.after_ud, s.after_ud + 9n, s.faulting].map(hex));
   await runTo(s.dividing);
-  const de: bigint[] = [];
   // div into the handler (its frame on the stack in use), incq, addq, iretq, syscall
-  for (let k = 0; k < 5; k++) {
-    await stepForward();
-    de.push(await pc());
+  const de = await stepPcs(5, async (k) => {
     if (k === 0) assert.equal(await reg('rsp'), 0x7000n - 40n, 'the #DE frame on the stack the div ran on');
-  }
+  });
   assert.deepEqual(de.map(hex), [s.de_handler, s.de_handler + 7n, s.de_handler + 12n, s.after_de, s.sys_handler].map(hex));
   assert.equal(await reg('r11') & 0x100n, 0n, 'R11 holds the guest\'s RFLAGS, without the step\'s TF');
   // on to the exit: nothing traps on its own
@@ -486,11 +480,7 @@ test('stepping by instruction, not recording: a selector load that raises #GP, a
   const handler = nonCanonicalStackHandler(t, s);
   await entered(handler, 'movq $1,(%rbp) at 0x8000000000000000');
   // incq, pop, add, mov, iretq: back where R12 said, one instruction a step
-  const pcs: bigint[] = [];
-  for (let k = 0; k < 5; k++) {
-    await stepForward();
-    pcs.push(await pc());
-  }
+  const pcs = await stepPcs(5);
   assert.deepEqual(pcs.map(hex), [handler + 7n, handler + 8n, handler + 15n, handler + 19n, s.after_ss].map(hex));
   await runTo(s.bad_iret);
   await entered(s.gp_handler, 'iretq to a data segment', IRET_FRAME_TOP);
@@ -521,11 +511,7 @@ test('stepping by instruction, not recording: a call into a page not present, th
   await launch(dc, flat64Launch(g.bin), () => breakAt(s.recorded));
   await stop();
   await breakAt();
-  const pcs: bigint[] = [];
-  for (let k = 0; k < 4; k++) {
-    await stepForward();
-    pcs.push(await pc());
-  }
+  const pcs = await stepPcs(4);
   assert.deepEqual(pcs.map(hex), [s.recorded + 7n, s.recorded + 14n, 0x400000n, s.pf_handler].map(hex), 'lea, mov, the call, the fetch\'s fault');
   const top = (0x7000n - 8n) & ~15n;
   assert.equal(await reg('rsp'), top - 48n, 'the frame and error code below the call\'s return address');

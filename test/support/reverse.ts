@@ -43,6 +43,16 @@ export function reverseClient(get: () => DebugClient) {
     await get().stepInRequest({ threadId: 1, granularity: 'instruction' });
     return stop();
   };
+  /** `n` instruction steps forward: the pc after each; `after(k)` looks at the state after step k. */
+  const stepPcs = async (n: number, after?: (k: number) => Promise<void>): Promise<bigint[]> => {
+    const pcs: bigint[] = [];
+    for (let k = 0; k < n; k++) {
+      await stepForward();
+      pcs.push(await pc());
+      await after?.(k);
+    }
+    return pcs;
+  };
   /** Instruction breakpoints at `addrs` only. */
   const breakAt = (...addrs: bigint[]) =>
     get().customRequest('setInstructionBreakpoints', { breakpoints: addrs.map((a) => ({ instructionReference: hex(a) })) });
@@ -55,5 +65,5 @@ export function reverseClient(get: () => DebugClient) {
     if ((await pc()) !== addr) throw new Error(`stopped at ${hex(await pc())} (${ev.body.reason}: ${ev.body.description ?? ''}), not at ${hex(addr)}`);
     return ev;
   };
-  return { pc, reg, readMem, repl, state, stop, stepBack, stepForward, breakAt, runTo };
+  return { pc, reg, readMem, repl, state, stop, stepBack, stepForward, stepPcs, breakAt, runTo };
 }
