@@ -12,6 +12,8 @@ import { interruptEntry } from '../src/x86/interrupt-frame.js';
 import { linearRip } from '../src/x86/modes.js';
 import { dividendOf, divideErrors } from '../src/x86/divide-error.js';
 import { CR4_TSD, CR4_UMIP, GP_VECTOR, NP_VECTOR, SS_VECTOR, protectionFaults } from '../src/x86/protection-faults.js';
+import { iretLanding } from '../src/debugger/handler-entry.js';
+import type { Machine } from '../src/vmm/machine.js';
 
 function regs(over: Partial<Regs> = {}): Regs {
   const r = Object.fromEntries(GPR_NAMES.map((n) => [n, 0n])) as Regs;
@@ -402,4 +404,24 @@ test('interrupt entry: real mode\'s IVT, a long-mode gate on the same stack and 
   const prot = sregs({ efer: 0n, cr0: 0x11n, idt: { base: 0x1000n, limit: 0x7ff }, gdt: { base: 0x2000n, limit: 0x1f }, cs: { ...seg(), selector: 0x10 } });
   assert.deepEqual(interruptEntry(0x21, regs({ rsp: 0x8000n }), prot, read),
     { handler: 0x2000n, frame: { linear: 0x8000n - 12n, length: 12 }, flags: { linear: 0x8000n - 4n, size: 4 }, rsp: 0x8000n - 12n });
+});
+
+test('an iret\'s landing: the RIP of an iretq\'s or iretd\'s frame when it returns to ring 0 from 64-bit code; none to ring 3, from 32-bit code, for a far ret or an unreadable frame', () => {
+  const mem = Buffer.alloc(0x3000);
+  const m = { readLinear: (_v: number, l: bigint, n: number) => {
+    if (l + BigInt(n) > BigInt(mem.length)) throw new Error('not mapped');
+    return mem.subarray(Number(l), Number(l) + n);
+  } } as unknown as Machine;
+  const landing = (bytes: number[], words: bigint[], size: 4 | 8, s = sregs(), rsp = 0x2800n) => {
+    words.forEach((w, k) => (size === 8 ? mem.writeBigUInt64LE(w, 0x2800 + 8 * k) : mem.writeUInt32LE(Number(w), 0x2800 + 4 * k)));
+    const r = regs({ rip: 0x100000n, rsp });
+    return iretLanding(m, 0, writeSet(Buffer.from(bytes), s.cs.l ? 64 : 32, r, s).protection?.far, r, s);
+  };
+  assert.equal(landing([0x48, 0xcf], [0x123456789n, 0x08n, 0x2n, 0x2000n, 0x10n], 8), 0x123456789n, 'iretq to ring 0');
+  assert.equal(landing([0xcf], [0x1234n, 0x08n, 0x2n, 0x2000n, 0x10n], 4), 0x1234n, 'iretd to ring 0: 4-byte words');
+  assert.equal(landing([0x48, 0xcf], [0x1000n, 0x23n, 0x2n, 0x2000n, 0x1bn], 8), undefined, 'to ring 3');
+  assert.equal(landing([0x48, 0xcb], [0x1000n, 0x08n], 8), undefined, 'a far ret');
+  assert.equal(landing([0x48, 0xcf], [], 8, sregs(), 0x2ff8n), undefined, 'the frame runs past what can be read');
+  const protectedMode = sregs({ cs: { ...seg(), selector: 8, type: 0xb }, efer: 0n, cr4: 0n });
+  assert.equal(landing([0xcf], [0x1234n, 0x08n, 0x2n], 4, protectedMode), undefined, 'from 32-bit code');
 });

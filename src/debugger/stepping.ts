@@ -12,7 +12,7 @@ import type { DebugInfo } from './debug-info.js';
 import { EFER_LMA, RFLAGS_IF } from '../x86/registers.js';
 import { performRealModeInt, performRealModeIret, type Perform } from './real-mode-int.js';
 import { afterStep } from './step-flags.js';
-import { PF_VECTOR, enteredHandler, foreseeEntries, raisedFaults, stepToHandler } from './handler-entry.js';
+import { PF_VECTOR, enteredHandler, foreseeEntries, iretLanding, raisedFaults, stepToHandler } from './handler-entry.js';
 import { writeSet } from './history/write-set.js';
 import { UD_VECTOR, decodedAt, type Decoded } from './decoded.js';
 import type { AddressRange } from '../symbols/dwarf/loclists.js';
@@ -108,7 +108,8 @@ export class Stepper {
     const vectors: readonly number[] = this.drive.recording ? [] : fetchFault ? [PF_VECTOR]
       : insn.d.vector === UD_VECTOR ? [UD_VECTOR] : insn.d.mayFault ? this.raisedFaults(vcpu, insn.d) : [];
     const entries = vectors.length ? foreseeEntries(this.m, vcpu, vectors, this.m.getRegs(vcpu), this.m.getSregs(vcpu), true) : [];
-    const stop = await stepToHandler(this.m, vcpu, entries, () => this.drive.step(vcpu, opts));
+    const landing = this.drive.recording || !insn?.d.far ? undefined : iretLanding(this.m, vcpu, insn.d.far, this.m.getRegs(vcpu), this.m.getSregs(vcpu));
+    const stop = await stepToHandler(this.m, vcpu, entries, () => this.drive.step(vcpu, opts), landing);
     if (entries.length) enteredHandler(this.m, vcpu, entries, this.m.getRegs(vcpu).rsp, false);
     if (!fetchFault) afterStep(this.m, vcpu, insn.d.flags);
     return stop;

@@ -8,7 +8,7 @@ import type { Stop } from '../../vmm/debug/stops.js';
 import { GuestError } from '../../errors.js';
 import { CR0_PE_BIT, codeBitness, cpl, cpuMode } from '../../x86/modes.js';
 import { RFLAGS_AC, RFLAGS_IF, RFLAGS_TF, type Regs, type Sregs } from '../../x86/registers.js';
-import { PF_VECTOR, enteredHandler, foreseeEntries, raisedFaults, stepToHandler, type HandlerEntry } from '../handler-entry.js';
+import { PF_VECTOR, enteredHandler, foreseeEntries, iretLanding, raisedFaults, stepToHandler, type HandlerEntry } from '../handler-entry.js';
 import { afterStep } from '../step-flags.js';
 import { performRealModeInt, performRealModeIret, type Perform } from '../real-mode-int.js';
 import { UndoLog, type Entry, type Write } from './undo-log.js';
@@ -230,6 +230,7 @@ export class Recorder {
     let timedOut = false;
     let limit: NodeJS.Timeout | undefined;
     let stop: Stop;
+    const landing = iretLanding(m, v, ws.protection?.far, regs, sregs);
     try {
       stop = await stepToHandler(m, v, entries, () => {
         const step = m.step(v, held ? { holdInterrupts: true } : undefined);
@@ -243,7 +244,7 @@ export class Recorder {
           }, HELD_STEP_MS);
         }
         return step;
-      });
+      }, landing);
     } finally {
       clearTimeout(limit);
     }
