@@ -3,9 +3,11 @@
 # or busybox (a bare, throwaway machine lent for a check, say). Here, where they are installed,
 # `pack` puts them into .kit/ (about 40 MB, compressed; git ignores it); copy the checkout with
 # .kit/ there, and `run` unpacks them and runs the test files that need KVM (or those named)
-# directly on its /dev/kvm (scripts/run-tests.sh), the log in .kit/log.
+# directly on its /dev/kvm (scripts/run-tests.sh), the log in .kit/log; `exec` runs any command
+# with them (a bench, say).
 #   scripts/kvm-kit.sh pack
 #   scripts/kvm-kit.sh run [FILE...]
+#   scripts/kvm-kit.sh exec CMD [ARG...]   e.g. exec node --import tsx bench/record.ts 3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KIT=.kit
@@ -32,7 +34,7 @@ pack() {
   du -sh "$KIT"
 }
 
-run() {
+unpack() {
   [ -f "$KIT/node.xz" ] || { echo "kvm-kit: no $KIT/node.xz: run scripts/kvm-kit.sh pack where node is installed" >&2; exit 2; }
   mkdir -p "$KIT/bin"
   xz -dc "$KIT/node.xz" > "$KIT/bin/node" && chmod +x "$KIT/bin/node"
@@ -48,6 +50,10 @@ run() {
     cp "$KIT/vmlinuz" .testvm/vmlinuz && cp "$KIT/irqbypass.ko" .testvm/initramfs/lib/modules/
   fi
   echo "kvm-kit: node $(node --version), npm $(npm --version); /dev/kvm: $(ls -l /dev/kvm 2>&1)"
+}
+
+run() {
+  unpack
   local files=("$@")
   ((${#files[@]})) || mapfile -t files < <(grep -lE "^import '\./support/needs-kvm\.js';" test/*.test.ts)
   bash scripts/run-tests.sh "${files[@]}" 2>&1 | tee "$KIT/log"
@@ -56,5 +62,6 @@ run() {
 case "${1:-}" in
   pack) pack ;;
   run) shift; run "$@" ;;
-  *) echo "usage: scripts/kvm-kit.sh pack | run [FILE...]" >&2; exit 2 ;;
+  exec) shift; unpack; "$@" ;;
+  *) echo "usage: scripts/kvm-kit.sh pack | run [FILE...] | exec CMD [ARG...]" >&2; exit 2 ;;
 esac
