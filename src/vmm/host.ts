@@ -48,10 +48,15 @@ const REQUIRED_CAPS: [keyof typeof abi.KVM_CAP, string][] = [
   ['IMMEDIATE_EXIT', 'pausing a running vCPU'],
 ];
 
+/** The modes in which a guest's int3 does not reach the monitor (the probe's 'guest'). */
+function int3Unseen(int3: Int3Deliveries): ('real' | 'long')[] {
+  return (['real', 'long'] as const).filter((mode) => int3[mode] === 'guest');
+}
+
 /** Whether a guest's int3 reaches the monitor in every mode the probe tried, or in some. */
 export function int3Reaches(host: HostInfo, where: 'every' | 'some'): boolean {
-  const modes = [host.int3.real, host.int3.long].map((d) => d !== 'guest');
-  return where === 'every' ? modes.every(Boolean) : modes.some(Boolean);
+  const unseen = int3Unseen(host.int3).length;
+  return where === 'every' ? unseen === 0 : unseen < 2;
 }
 
 /**
@@ -59,15 +64,16 @@ export function int3Reaches(host: HostInfo, where: 'every' | 'some'): boolean {
  * int3 reaches the monitor in every mode.
  */
 export function guestInt3Unseen(host: HostInfo): string | undefined {
-  const { real, long } = host.int3;
-  if (real !== 'guest' && long !== 'guest') return undefined;
-  if (real === 'guest' && long === 'guest') {
+  const unseen = int3Unseen(host.int3);
+  if (unseen.length === 0) return undefined;
+  if (unseen.length === 2) {
     return "this host does not report a guest's int3 to KVM (QEMU's emulated SVM sends it straight to the " +
       "guest's #BP handler), so kvmdbg cannot stop on the guest's own int3 here";
   }
-  const [unseen, seen] = real === 'guest' ? ['real', 'long'] : ['long', 'real'];
-  return `in ${unseen} mode this host sends a guest's int3 straight to the guest's own handler ` +
-    `(kvm_pvm with pvm_native set does so in real mode), so kvmdbg stops on it in ${seen} mode only`;
+  const [mode] = unseen;
+  return `in ${mode} mode this host sends a guest's int3 straight to the guest's own handler` +
+    (mode === 'real' ? ' (kvm_pvm with pvm_native set does so)' : '') +
+    `, so kvmdbg stops on it in ${mode === 'real' ? 'long' : 'real'} mode only`;
 }
 
 export function detectHostKind(): HostKind {
@@ -160,12 +166,12 @@ export function openKvm(path = '/dev/kvm'): { fd: number; info: HostInfo } {
     const nested = kind === 'kvm_pvm' ? undefined : detectNesting();
     const vcpuMmapSize = sys.ioctlInt(fd, abi.KVM_GET_VCPU_MMAP_SIZE, 0, 'KVM_GET_VCPU_MMAP_SIZE');
     const int3 = int3Delivery(path, fd, vcpuMmapSize);
-    const unseen = int3.real === 'guest' && int3.long === 'guest' ? 'int3' : int3.real === 'guest' ? 'int3 in real mode' : int3.long === 'guest' ? 'int3 in long mode' : '';
+    const unseen = int3Unseen(int3);
     const info: HostInfo = {
       kind,
       label: (kind === 'kvm_pvm' && pvmNative() ? PVM_NATIVE_LABEL : LABELS[kind]) +
         (nested === 'emulator' ? ', nested under an emulator (QEMU TCG)' : nested ? ', nested under a hypervisor' : '') +
-        (unseen ? `; ${unseen} does not reach KVM: breakpoints use debug registers and page traps` : ''),
+        (unseen.length ? `; int3${unseen.length === 1 ? ` in ${unseen[0]} mode` : ''} does not reach KVM: breakpoints use debug registers and page traps` : ''),
       nested,
       apiVersion,
       vcpuMmapSize,
