@@ -9,7 +9,7 @@ import type { Stop } from '../vmm/debug/stops.js';
 import { interruptEntry, type InterruptEntry } from '../x86/interrupt-frame.js';
 import type { Regs, Sregs } from '../x86/registers.js';
 import { DE_VECTOR, divideErrors, type Division } from '../x86/divide-error.js';
-import { exceptionInfo } from '../x86/descriptors.js';
+import { exceptionInfo, readField } from '../x86/descriptors.js';
 import { protectionFaults } from '../x86/protection-faults.js';
 import type { WriteSet } from './history/write-set.js';
 import { valueReader } from './stack.js';
@@ -89,8 +89,7 @@ export function iretLanding(m: Machine, vcpu: number, far: { kind: string; slot:
   } catch {
     return undefined; // the iret faults on its own frame: foreseen as such, or not at all
   }
-  const word = (at: number) => far.slot === 8 ? frame.readBigUInt64LE(at) : far.slot === 4 ? BigInt(frame.readUInt32LE(at)) : BigInt(frame.readUInt16LE(at));
-  return (word(far.slot) & 3n) === 0n ? word(0) : undefined;
+  return (readField(frame, far.slot, far.slot) & 3n) === 0n ? readField(frame, 0, far.slot) : undefined;
 }
 
 /**

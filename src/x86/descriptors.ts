@@ -559,7 +559,8 @@ const TSS64_LAYOUT: [string, number, number][] = [
   ['ioMapBase', 0x66, 2],
 ];
 
-function readField(bytes: Buffer, offset: number, size: number): bigint {
+/** A little-endian word of 2, 4 or 8 bytes at `offset`: a TSS field, a stack frame's slot. */
+export function readField(bytes: Buffer, offset: number, size: number): bigint {
   return size === 8 ? bytes.readBigUInt64LE(offset) : BigInt(size === 4 ? bytes.readUInt32LE(offset) : bytes.readUInt16LE(offset));
 }
 

@@ -11,7 +11,7 @@
 // here (an I/O permission bitmap, CR4.PVI), the answer is the fault. A far jmp or call through a
 // gate or to a TSS, a task return (iret with NT), a return to virtual-8086 mode, real mode and
 // virtual-8086 mode are not foreseen.
-import { decodeSegmentDescriptor, type SegmentDescriptor } from './descriptors.js';
+import { decodeSegmentDescriptor, readField, type SegmentDescriptor } from './descriptors.js';
 import { CR0_PE_BIT, RFLAGS_VM_BIT, cpl } from './modes.js';
 import type { LinearReader } from './interrupt-frame.js';
 import { EFER_LMA, ioplOf, type Regs, type Sregs } from './registers.js';
@@ -145,10 +145,7 @@ const RFLAGS_NT = 1n << 14n;
  * where the frame or pointer can't be read.
  */
 function farFault(f: NonNullable<ProtectionCheck['far']>, ring: number, regs: Regs, sregs: Sregs, read: LinearReader): number | undefined {
-  const word = (byte: number, size = f.slot) => {
-    const b = read(f.at! + BigInt(byte), size);
-    return size === 8 ? b.readBigUInt64LE(0) : BigInt(size === 4 ? b.readUInt32LE(0) : b.readUInt16LE(0));
-  };
+  const word = (byte: number, size = f.slot) => readField(read(f.at! + BigInt(byte), size), 0, size);
   const ia32e = (sregs.efer & EFER_LMA) !== 0n;
   let offset: bigint;
   let cs: number;
