@@ -18,7 +18,7 @@
 // to us too: every outcome ends KVM_RUN at once.
 import * as sys from './kvm/sys.js';
 import * as abi from './kvm/abi.js';
-import { Vcpu } from './vcpu.js';
+import { NO_DEBUGREGS, Vcpu } from './vcpu.js';
 import { setMemorySlot } from './memory.js';
 import { supportedCpuid, cpuidForVcpu } from './arch/cpuid.js';
 import { gdtBytes, segmentFor, GDT_SELECTOR } from './arch/gdt.js';
@@ -40,7 +40,6 @@ const LOW_SIZE = 4 * PAGE;
 const HANDLER = 0x100, LONG_CODE = 0x200, IDT = 0x400, GDT = 0x500, STACK_TOP = 0x1000;
 const PML4 = 0x1000, PDPT = 0x2000, PD = 0x3000;
 const P = 1n, RW = 2n, PS = 0x80n;
-const NO_DEBUGREGS: readonly bigint[] = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
 
 export function probeInt3(kvmFd: number, vcpuMmapSize: number): Int3Deliveries {
   const vmFd = sys.ioctlInt(kvmFd, abi.KVM_CREATE_VM, 0, 'KVM_CREATE_VM');

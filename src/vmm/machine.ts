@@ -8,7 +8,7 @@ import { apicState, nextApicVector, type ApicState } from './lapic.js';
 import * as abi from './kvm/abi.js';
 import { EINTR, SysError } from './kvm/sys.js';
 import { Vm } from './vm.js';
-import type { Vcpu, Regs, Sregs } from './vcpu.js';
+import { NO_DEBUGREGS, type Vcpu, type Regs, type Sregs } from './vcpu.js';
 import { GuestError, hex } from '../errors.js';
 import { PioBus, type DeviceHost } from './devices/bus.js';
 import { Uart16550, COM1_PORT, COM1_IRQ } from './devices/uart16550.js';
@@ -1167,7 +1167,6 @@ export class Machine {
   }
 }
 
-const NO_DEBUGREGS: readonly bigint[] = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
 const NO_ADDRESSES: readonly bigint[] = [];
 /** Guest-debug control of a plain single step (software breakpoints always on, see applyGuestDebug). */
 const PLAIN_STEP = abi.KVM_GUESTDBG_ENABLE | abi.KVM_GUESTDBG_SINGLESTEP | abi.KVM_GUESTDBG_USE_SW_BP;

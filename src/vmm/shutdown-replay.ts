@@ -22,7 +22,7 @@
 // first. Each is reported as such, with the base's state as the best one known.
 import * as abi from './kvm/abi.js';
 import { EINTR, SysError } from './kvm/sys.js';
-import { VCPU_STATE_BYTES, stateDifferences, type Vcpu } from './vcpu.js';
+import { NO_DEBUGREGS, VCPU_STATE_BYTES, stateDifferences, type Vcpu } from './vcpu.js';
 import type { Checkpoint } from './checkpoint.js';
 import { GPR, RFLAGS_IF } from '../x86/registers.js';
 
@@ -147,4 +147,3 @@ function exitName(reason: number): string {
   return name ? `KVM_EXIT_${name}` : `reason ${reason}`;
 }
 
-const NO_DEBUGREGS: readonly bigint[] = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];

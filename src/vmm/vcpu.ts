@@ -75,6 +75,12 @@ export function stateDifferences(a: Buffer, b: Buffer): string[] {
   return out;
 }
 
+/**
+ * KVM_SET_GUEST_DEBUG's DR0-DR7 with no debug register in use: one array for every caller, since
+ * setGuestDebug tells an unchanged request by the array's identity.
+ */
+export const NO_DEBUGREGS: readonly bigint[] = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
+
 export class Vcpu {
   /** The kvm_run page, mapped: exit information is read here in place. */
   readonly run: Buffer;
