@@ -12,10 +12,10 @@
 // breakpoints must be placed some other way (machine.ts: debug registers, then page traps).
 //
 // Real mode starts from the reset state (CS base 0xffff0000, RIP 0xfff0), SP moved into RAM:
-// 0xfffffff0 holds `int3; hlt`, and IVT entry 3 points at 0000:0100. Long mode, on a second vCPU, runs `int3; hlt`
-// at 0x200 with identity paging of the low 2 MiB, and IDT entry 3 points at 0x100 too. There,
-// `out 0x80, al; hlt` decodes the same in both modes. There is no in-kernel irqchip, so hlt exits
-// to us too: every outcome ends KVM_RUN at once.
+// 0xfffffff0 holds `int3; hlt`, and IVT entry 3 points at 0000:0100. Long mode, on a second
+// vCPU, runs `int3; hlt` at 0x200 with identity paging of the low 2 MiB, and IDT entry 3 points
+// at 0x100 too. There, `out 0x80, al; hlt` decodes the same in both modes. There is no in-kernel
+// irqchip, so hlt exits to us too: every outcome ends KVM_RUN at once.
 import * as sys from './kvm/sys.js';
 import * as abi from './kvm/abi.js';
 import { NO_DEBUGREGS, Vcpu } from './vcpu.js';
@@ -24,6 +24,7 @@ import { supportedCpuid, cpuidForVcpu } from './arch/cpuid.js';
 import { gdtBytes, segmentFor, GDT_SELECTOR } from './arch/gdt.js';
 import { CR0_PE, CR0_ET, CR0_NE, CR0_PG, CR4_PAE, EFER_LME } from './arch/entry-state.js';
 import { EFER_LMA } from '../x86/registers.js';
+import { PTE_PRESENT as P, PTE_WRITABLE as RW, PTE_LARGE as PS } from '../x86/pagewalk.js';
 
 export type Int3Delivery = 'debug-exit' | 'emulation-failure' | 'guest';
 /** The probe's answers, by the mode the guest's int3 ran in. */
@@ -39,7 +40,6 @@ const PROBE_PORT = 0x80;
 const LOW_SIZE = 4 * PAGE;
 const HANDLER = 0x100, LONG_CODE = 0x200, IDT = 0x400, GDT = 0x500, STACK_TOP = 0x1000;
 const PML4 = 0x1000, PDPT = 0x2000, PD = 0x3000;
-const P = 1n, RW = 2n, PS = 0x80n;
 
 export function probeInt3(kvmFd: number, vcpuMmapSize: number): Int3Deliveries {
   const vmFd = sys.ioctlInt(kvmFd, abi.KVM_CREATE_VM, 0, 'KVM_CREATE_VM');

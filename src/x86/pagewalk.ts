@@ -67,8 +67,12 @@ const CR4_SMEP = 1n << 20n;
 const CR4_SMAP = 1n << 21n;
 const EFER_NXE = 1n << 11n;
 
-const P = 1n << 0n;
-const RW = 1n << 1n;
+/** Present, writable, and (in a directory entry) a large page: what a table the monitor builds sets. */
+export const PTE_PRESENT = 1n << 0n;
+export const PTE_WRITABLE = 1n << 1n;
+export const PTE_LARGE = 1n << 7n;
+const P = PTE_PRESENT;
+const RW = PTE_WRITABLE;
 const US = 1n << 2n;
 const PWT = 1n << 3n;
 const PCD = 1n << 4n;
@@ -77,7 +81,7 @@ export const PTE_ACCESSED = 1n << 5n;
 export const PTE_DIRTY = 1n << 6n;
 const A = PTE_ACCESSED;
 const D = PTE_DIRTY;
-const PS = 1n << 7n;
+const PS = PTE_LARGE;
 const G = 1n << 8n;
 const PAT_LARGE = 1n << 12n;
 const NX = 1n << 63n;

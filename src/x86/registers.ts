@@ -57,14 +57,14 @@ export const RFLAGS_DF = 0x400n;
 export const RFLAGS_RF = 0x10000n;
 /** Alignment check, and what lets ring 0 touch user pages under SMAP (stac/clac set and clear it). */
 export const RFLAGS_AC = 0x40000n;
+export const EFER_LMA = 0x400n;
+/** DR6.BS, single step (a number: KVM reports DR6 in a 32-bit word of kvm_run). */
+export const DR6_BS = 0x4000;
 
 /** RFLAGS.IOPL (bits 13:12): the least privileged ring that may run cli, sti, in and out. */
 export function ioplOf(rflags: bigint): number {
   return Number((rflags >> 12n) & 3n);
 }
-export const EFER_LMA = 0x400n;
-/** DR6.BS, single step (a number: KVM reports DR6 in a 32-bit word of kvm_run). */
-export const DR6_BS = 0x4000;
 
 /** General registers by DWARF number: x86-64 (0-16) and i386 (0-9), as kvm_regs names. */
 export const DWARF_GPRS: Record<32 | 64, readonly GprName[]> = {

@@ -3,9 +3,9 @@
 // CPU has them, else with 2 MiB pages from directories at the top of low RAM.
 import type { GuestMemory } from '../memory.js';
 import { GuestError } from '../../errors.js';
+import { PTE_PRESENT as P, PTE_WRITABLE as RW, PTE_LARGE as PS } from '../../x86/pagewalk.js';
 import { PML4_ADDR, PDPT_ADDR, PD_ADDR, PCI_HOLE_START, highPdAddress } from '../layout.js';
 
-const P = 1n, RW = 2n, PS = 0x80n;
 const GIB = 1n << 30n, MIB2 = 1n << 21n;
 
 export function buildIdentityTables(mem: GuestMemory, gib1Pages: boolean): number {
