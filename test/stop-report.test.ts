@@ -7,7 +7,7 @@ import { reportStop } from '../src/dap/stop-report.js';
 import { ExceptionFilters, parsePortRanges } from '../src/dap/exception-filters.js';
 import { GuestError } from '../src/errors.js';
 import type { Machine } from '../src/vmm/machine.js';
-import type { Int3Delivery } from '../src/vmm/int3-probe.js';
+import type { Int3Delivery } from '../src/vmm/host-probe.js';
 
 const defaults = new ExceptionFilters();
 const none = { has: () => false };
@@ -67,7 +67,7 @@ test('setting filters refuses an unknown one or bad ports before changing anythi
 });
 
 test('the guest int3 filter: verified where the int3 reaches KVM in some mode, with the modes where it does not', () => {
-  // The probe's answers of each known host (int3-probe.ts); applyTo only sets two fields.
+  // The probe's answers of each known host (host-probe.ts); applyTo only sets two fields.
   const on = (real: Int3Delivery, long: Int3Delivery) => {
     const m = { host: { int3: { real, long } }, stopOnGuestInt3: false, setPortWatches: () => {} } as unknown as Machine;
     return new ExceptionFilters().set([{ filterId: 'guest-int3' }], m)[0];

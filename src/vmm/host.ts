@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as sys from './kvm/sys.js';
 import * as abi from './kvm/abi.js';
 import { GuestError } from '../errors.js';
-import { probeInt3, type Int3Deliveries } from './int3-probe.js';
+import { probeHost, type HostProbe, type Int3Deliveries } from './host-probe.js';
 
 export type HostKind = 'kvm_pvm' | 'vmx' | 'svm' | 'unknown';
 
@@ -21,11 +21,17 @@ export interface HostInfo {
   vcpuMmapSize: number;
   maxVcpus: number;
   /**
-   * How a guest's int3 reaches the monitor in real mode and in long mode (int3-probe.ts): as a
+   * How a guest's int3 reaches the monitor in real mode and in long mode (host-probe.ts): as a
    * debug exit, as an emulation failure (kvm_pvm emulating CPL0), or not at all ('guest': it goes
    * to the guest's own handler).
    */
   int3: Int3Deliveries;
+  /**
+   * RFLAGS.RF keeps the monitor's instruction breakpoints from firing on the first instruction a
+   * KVM_RUN runs (host-probe.ts): continuing from a breakpoint is then one KVM_RUN, not a single
+   * step with the breakpoint lifted around it.
+   */
+  resumeFlag: boolean;
   /**
    * The register sets KVM can copy into kvm_run at an exit (KVM_CAP_SYNC_REGS: KVM_SYNC_X86_*
    * bits), so that a stop reads them with no ioctl.
@@ -165,7 +171,8 @@ export function openKvm(path = '/dev/kvm'): { fd: number; info: HostInfo } {
     // kvm_pvm is a guest's KVM by design; for the others, say what they run under.
     const nested = kind === 'kvm_pvm' ? undefined : detectNesting();
     const vcpuMmapSize = sys.ioctlInt(fd, abi.KVM_GET_VCPU_MMAP_SIZE, 0, 'KVM_GET_VCPU_MMAP_SIZE');
-    const int3 = int3Delivery(path, fd, vcpuMmapSize);
+    const syncRegs = check(abi.KVM_CAP.SYNC_REGS);
+    const { int3, resumeFlag } = probe(path, fd, vcpuMmapSize, syncRegs);
     const unseen = int3Unseen(int3);
     const info: HostInfo = {
       kind,
@@ -177,7 +184,8 @@ export function openKvm(path = '/dev/kvm'): { fd: number; info: HostInfo } {
       vcpuMmapSize,
       maxVcpus: check(abi.KVM_CAP.MAX_VCPUS) || check(abi.KVM_CAP.NR_VCPUS) || 1,
       int3,
-      syncRegs: check(abi.KVM_CAP.SYNC_REGS),
+      resumeFlag,
+      syncRegs,
       blockIrq: (check(abi.KVM_CAP.SET_GUEST_DEBUG2) & abi.KVM_GUESTDBG_BLOCKIRQ) !== 0,
     };
     return { fd, info };
@@ -187,10 +195,10 @@ export function openKvm(path = '/dev/kvm'): { fd: number; info: HostInfo } {
   }
 }
 
-/** The int3 probe's answer, once per device and process (it creates a scratch VM). */
-const int3Answers = new Map<string, Int3Deliveries>();
-function int3Delivery(path: string, kvmFd: number, vcpuMmapSize: number): Int3Deliveries {
-  let a = int3Answers.get(path);
-  if (a === undefined) int3Answers.set(path, (a = probeInt3(kvmFd, vcpuMmapSize)));
+/** The host probe's answers, once per device and process (it creates a scratch VM). */
+const probeAnswers = new Map<string, HostProbe>();
+function probe(path: string, kvmFd: number, vcpuMmapSize: number, sync: number): HostProbe {
+  let a = probeAnswers.get(path);
+  if (a === undefined) probeAnswers.set(path, (a = probeHost(kvmFd, vcpuMmapSize, sync)));
   return a;
 }

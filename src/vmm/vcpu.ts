@@ -303,6 +303,55 @@ export class Vcpu {
     }
   }
 
+  /**
+   * Sets RFLAGS.RF for the next KVM_RUN, so that the CPU does not stop on an instruction
+   * breakpoint of ours at the first instruction it runs (where the host honours it:
+   * HostInfo.resumeFlag). With synced registers KVM takes the change from kvm_run as it enters,
+   * so it costs no ioctl of its own.
+   */
+  setResumeFlag(): void {
+    const v = this.loadRegs();
+    v[GPR.rflags] |= RFLAGS_RF;
+    this.resumeFlagSet = true;
+    this.writeBackRegs();
+  }
+
+  /**
+   * Set by setResumeFlag until the next exit, which ends it (takeResumeFlag): the CPU clears RF
+   * once an instruction completes, but not where KVM completes it for us, an I/O instruction
+   * answered in user space.
+   */
+  private resumeFlagSet = false;
+
+  /**
+   * At an exit: whether RF was set by setResumeFlag for the KVM_RUN that ended here. An I/O exit
+   * then stopped on the instruction RF was meant for: RF is cleared, since KVM skips over the
+   * instruction without clearing it, and a breakpoint on the next instruction would be missed.
+   */
+  takeResumeFlag(io: boolean): void {
+    this.resumeFlagSet = false;
+    if (!io) return;
+    const v = this.loadRegs();
+    if ((v[GPR.rflags] & RFLAGS_RF) === 0n) return;
+    v[GPR.rflags] &= ~RFLAGS_RF;
+    this.writeBackRegs();
+  }
+
+  get resumeFlagPending(): boolean {
+    return this.resumeFlagSet;
+  }
+
+  /** The shared view back to KVM: through kvm_dirty_regs where KVM syncs registers, else storeRegs(). */
+  private writeBackRegs(): void {
+    if (!this.syncRegs) {
+      this.storeRegs();
+      return;
+    }
+    this.stateWrites++;
+    this.debugPcValid = false;
+    this.run.writeBigUInt64LE(BigInt(abi.KVM_SYNC_X86.REGS), abi.kvm_run.kvm_dirty_regs);
+  }
+
   getRegs(): Regs {
     const v = this.loadRegs();
     const r = {} as Regs;

@@ -37,6 +37,8 @@ export interface PlantTarget {
 const RW_BITS: Record<WatchKind, bigint> = { execute: 0n, write: 1n, readwrite: 3n };
 const LEN_BITS: Record<HwLength, bigint> = { 1: 0n, 2: 1n, 4: 3n, 8: 2n };
 export const HW_SLOTS = 4;
+/** The longest x86 instruction, in bytes. */
+const MAX_INSN = 15n;
 
 /**
  * The slots DR7 enables (its L or G bit), as a mask of DR6's B0-B3. A debug exit's DR6 may set
@@ -172,6 +174,20 @@ export class BreakpointTable {
       if (h !== undefined && h.kind === 'execute' && h.address === address) return i;
     }
     return -1;
+  }
+
+  /**
+   * Whether an execute breakpoint (a slot's, or a software one's) lies within the longest
+   * instruction (15 bytes) after `address`: where the instruction there is one that KVM
+   * completes by skipping it, RFLAGS.RF outlives it, and such a breakpoint would be passed over.
+   */
+  executeBreakpointAfter(address: bigint): boolean {
+    for (let i = 0; i < HW_SLOTS; i++) {
+      const h = this.hw[i];
+      if (h !== undefined && h.kind === 'execute' && h.address > address && h.address - address <= MAX_INSN) return true;
+    }
+    for (const a of this.sw.keys()) if (a > address && a - address <= MAX_INSN) return true;
+    return false;
   }
 
   /**
