@@ -82,7 +82,7 @@ async function benchIo(io: string, count: number): Promise<[number, number]> {
 }
 
 /** A hardware execute breakpoint in the spin loop, continued with run() from every hit. */
-async function benchBp(spin: string, bp: bigint, dur: number, warm: number): Promise<[number, number]> {
+async function benchBp(spin: string, bp: bigint, dur: number, warm: number): Promise<[number, number, number]> {
   const m = machine(spin);
   try {
     m.addHardwareBreakpoint(bp, 'execute');
@@ -106,7 +106,7 @@ async function benchBp(spin: string, bp: bigint, dur: number, warm: number): Pro
       n += 64;
       if (t - start >= dur) {
         await profileStop('bp');
-        return [n / (t - start), n];
+        return [n / (t - start), n, m.host.resumeFlag ? 1 : 0];
       }
     }
   } finally {
@@ -186,7 +186,7 @@ async function floorIo(io: string, count: number): Promise<[number, number]> {
   }
 }
 
-async function floorBp(spin: string, bp: bigint, dur: number, warm: number): Promise<[number, number]> {
+async function floorBp(spin: string, bp: bigint, dur: number, warm: number): Promise<[number, number, number]> {
   const m = machine(spin);
   try {
     const v = m.vcpu(0), run = v.run;
@@ -195,15 +195,26 @@ async function floorBp(spin: string, bp: bigint, dur: number, warm: number): Pro
     const disarmed = guestDebugBuffer(hw | abi.KVM_GUESTDBG_SINGLESTEP, 0n, 0n);
     sys.ioctlPtr(v.fd, abi.KVM_SET_GUEST_DEBUG, armed, 'KVM_SET_GUEST_DEBUG');
     expectExit(v, v.enter(), abi.KVM_EXIT.DEBUG, 'first breakpoint hit');
-    return timed(() => {
+    const hit = () => {
+      expectExit(v, v.enter(), abi.KVM_EXIT.DEBUG, 'breakpoint hit');
+      if (!(run.readUInt32LE(abi.kvm_run.debug_dr6) & 1)) throw new Error('expected a DR0 hit');
+    };
+    // As the machine continues (and ref.c): over RFLAGS.RF where the host honours it.
+    const rf = m.host.resumeFlag;
+    const [rate, n] = timed(rf ? () => {
+      for (let i = 0; i < 64; i++) {
+        v.setResumeFlag();
+        hit();
+      }
+    } : () => {
       for (let i = 0; i < 64; i++) {
         sys.ioctlPtr(v.fd, abi.KVM_SET_GUEST_DEBUG, disarmed, 'KVM_SET_GUEST_DEBUG');
         expectExit(v, v.enter(), abi.KVM_EXIT.DEBUG, 'step over breakpoint');
         sys.ioctlPtr(v.fd, abi.KVM_SET_GUEST_DEBUG, armed, 'KVM_SET_GUEST_DEBUG');
-        expectExit(v, v.enter(), abi.KVM_EXIT.DEBUG, 'breakpoint hit');
-        if (!(run.readUInt32LE(abi.kvm_run.debug_dr6) & 1)) throw new Error('expected a DR0 hit');
+        hit();
       }
     }, 64, dur, warm);
+    return [rate, n, rf ? 1 : 0];
   } finally {
     await m.destroy();
   }
@@ -229,7 +240,7 @@ async function main(): Promise<void> {
     if (metric === 'step') [out.step, out.stepCount] = await (floor ? floorStep : benchStep)(spin, false, dur, warm);
     else if (metric === 'stepRegs') [out.stepRegs, out.stepRegsCount] = await (floor ? floorStep : benchStep)(spin, true, dur, warm);
     else if (metric === 'io') [out.ioUs, out.ioCount] = await (floor ? floorIo : benchIo)(io, count);
-    else if (metric === 'bp') [out.bpHits, out.bpCount] = await (floor ? floorBp : benchBp)(spin, bp, dur, warm);
+    else if (metric === 'bp') [out.bpHits, out.bpCount, out.bpResumeFlag] = await (floor ? floorBp : benchBp)(spin, bp, dur, warm);
     else throw new Error(`unknown metric ${metric}`);
   }
   console.log(JSON.stringify(out));

@@ -98,7 +98,14 @@ function breakpoints(): Side {
       }
     }),
     floor: async () => {
-      const t = timed(() => {
+      // As the machine continues: over RFLAGS.RF where the host honours it.
+      const t = timed(m.host.resumeFlag ? () => {
+        v.setGuestDebug(control, armed);
+        for (let i = 0; i < n; i++) {
+          v.setResumeFlag();
+          enter(v, EXIT_DEBUG);
+        }
+      } : () => {
         for (let i = 0; i < n; i++) {
           v.setGuestDebug(control | abi.KVM_GUESTDBG_SINGLESTEP, disarmed);
           enter(v, EXIT_DEBUG);

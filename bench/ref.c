@@ -11,7 +11,7 @@
  *   METRIC: step, stepRegs, io, bp (default: all four, in that order); also stepGetRegs: stepRegs
  *   with KVM_GET_REGS per step instead of the registers KVM syncs into kvm_run (for comparison)
  * prints one JSON object: {"step": steps/s, "stepRegs": steps/s, "ioUs": us per exit,
- *   "bpHits": hits/s, ...counts and seconds}
+ *   "bpHits": hits/s, "bpResumeFlag": 1 where breakpoints were continued with RFLAGS.RF, ...counts}
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -279,30 +279,52 @@ static double bench_io(const void *img, size_t len, long io_count, long *exits) 
   return (t1 - t0) * 1e6 / n;
 }
 
-/* (d): DR0 execute breakpoint; per hit: disarm + single-step, KVM_RUN, re-arm, KVM_RUN to the next hit. */
-static double bench_bp(const void *img, size_t len, uint64_t bp, double dur, double warm, long *count) {
+/* (d): DR0 execute breakpoint, continued from each hit the way the monitor continues: with
+   RFLAGS.RF set in the registers KVM syncs (kvm_dirty_regs), then KVM_RUN, where the host
+   honours RF (the first continue tells: RBX, counted once a pass, must have moved by one), else
+   disarm + single-step, KVM_RUN, re-arm, KVM_RUN to the next hit. *rf says which. */
+static void set_resume_flag(struct vm *v) {
+  v->run->s.regs.regs.rflags |= 0x10000; /* X86_EFLAGS_RF */
+  v->run->kvm_dirty_regs = KVM_SYNC_X86_REGS;
+}
+
+static void expect_hit(struct vm *v, uint64_t bp) {
+  if (v->run->exit_reason != KVM_EXIT_DEBUG || !(v->run->debug.arch.dr6 & 1) || v->run->debug.arch.pc != bp) {
+    fprintf(stderr, "ref: expected a DR0 hit at %#llx: exit %u dr6 %#llx pc %#llx\n", (unsigned long long)bp,
+            v->run->exit_reason, (unsigned long long)v->run->debug.arch.dr6, (unsigned long long)v->run->debug.arch.pc);
+    exit(1);
+  }
+}
+
+static double bench_bp(const void *img, size_t len, uint64_t bp, double dur, double warm, long *count, int *rf) {
   struct vm v;
   vm_create(&v, img, len);
+  if (!(v.run->kvm_valid_regs & KVM_SYNC_X86_REGS)) die("no KVM_CAP_SYNC_REGS");
   const uint32_t hw = DBG_BASE | KVM_GUESTDBG_USE_HW_BP;
   const uint64_t dr7 = 1 | (1 << 8); /* L0, LE; R/W0 = LEN0 = 0: execute, 1 byte */
   set_debug(&v, hw, bp, dr7);
   enter(&v);
   expect_exit(&v, KVM_EXIT_DEBUG, "first breakpoint hit");
+  uint64_t rbx = v.run->s.regs.regs.rbx;
+  set_resume_flag(&v);
+  enter(&v);
+  expect_hit(&v, bp);
+  *rf = v.run->s.regs.regs.rbx == rbx + 1;
   double t0 = now(), start = 0, end = 0;
   long n = 0;
   int measuring = 0;
   for (;;) {
     for (int i = 0; i < 64; i++) {
-      set_debug(&v, hw | KVM_GUESTDBG_SINGLESTEP, 0, 0);
-      enter(&v);
-      if (v.run->exit_reason != KVM_EXIT_DEBUG) expect_exit(&v, KVM_EXIT_DEBUG, "step over breakpoint");
-      set_debug(&v, hw, bp, dr7);
-      enter(&v);
-      if (v.run->exit_reason != KVM_EXIT_DEBUG || !(v.run->debug.arch.dr6 & 1) || v.run->debug.arch.pc != bp) {
-        fprintf(stderr, "ref: expected a DR0 hit at %#llx: exit %u dr6 %#llx pc %#llx\n", (unsigned long long)bp,
-                v.run->exit_reason, (unsigned long long)v.run->debug.arch.dr6, (unsigned long long)v.run->debug.arch.pc);
-        exit(1);
+      if (*rf) {
+        set_resume_flag(&v);
+      } else {
+        set_debug(&v, hw | KVM_GUESTDBG_SINGLESTEP, 0, 0);
+        enter(&v);
+        if (v.run->exit_reason != KVM_EXIT_DEBUG) expect_exit(&v, KVM_EXIT_DEBUG, "step over breakpoint");
+        set_debug(&v, hw, bp, dr7);
       }
+      enter(&v);
+      expect_hit(&v, bp);
     }
     double t = now();
     if (!measuring) {
@@ -347,8 +369,9 @@ int main(int argc, char **argv) {
       double r = bench_io(io, io_len, io_count, &n);
       printf("\"ioUs\": %.4f, \"ioCount\": %ld", r, n);
     } else if (!strcmp(m, "bp")) {
-      double r = bench_bp(spin, spin_len, bp, dur, warm, &n);
-      printf("\"bpHits\": %.1f, \"bpCount\": %ld", r, n);
+      int rf;
+      double r = bench_bp(spin, spin_len, bp, dur, warm, &n, &rf);
+      printf("\"bpHits\": %.1f, \"bpCount\": %ld, \"bpResumeFlag\": %d", r, n, rf);
     } else if (!strcmp(m, "stepGetRegs")) {
       double r = bench_step(spin, spin_len, REGS_IOCTL, dur, warm, &n);
       printf("\"stepGetRegs\": %.1f, \"stepGetRegsCount\": %ld", r, n);

@@ -167,6 +167,10 @@ async function main(): Promise<void> {
     console.error(`round ${r + 1}/${o.rounds} (load ${loads[r].toFixed(2)}): C: ${line(cr)} | monitor: ${line(mr)}${o.floor ? ` | floor: ${line(fr)}` : ''}`);
   }
   const seconds = (performance.now() - t0) / 1e3;
+  // Breakpoints are continued over RFLAGS.RF where the host honours it, by every side alike
+  // (ref.c finds out at its first continue, the monitor and the floor from the host probe).
+  const rf = [...c, ...mon, ...flo].map((x) => x.bpResumeFlag).filter((x) => x !== undefined);
+  if (new Set(rf).size > 1) throw new Error(`the sides continued breakpoints differently (bpResumeFlag ${rf.join(', ')}): not the same KVM calls`);
 
   const rows: string[] = [];
   rows.push(`| metric | C reference min / median / max | monitor min / median / max | ratio (of medians) | ratio (best of each) | goal | met |${o.floor ? ' koffi floor min / median / max | floor ratio |' : ''}`);
@@ -195,6 +199,7 @@ async function main(): Promise<void> {
   console.log('\nRates: ratio = monitor / C (higher is better). I/O: ratio = monitor µs / C µs per exit (lower is better).');
   console.log('Met: judged on the ratio of medians. Best of each: the highest rate (lowest time) of each side.');
   if (o.floor) console.log('Floor: ref.c\'s calls made through the monitor\'s koffi bindings with no Machine logic (bench/monitor.ts --floor).');
+  if (rf.length) console.log(`Breakpoints continued ${rf[0] ? 'over RFLAGS.RF (one KVM_RUN a hit)' : 'by lifting the breakpoint for a single step (four ioctls a hit)'}, by every side.`);
   const record = { date: new Date().toISOString(), host: hostLine(), options: o, loads, c, monitor: mon, floor: o.floor ? flo : undefined, summary, table };
   writeFileSync(join(BUILD_DIR, 'latest.json'), JSON.stringify(record, null, 2));
   if (o.json) writeFileSync(o.json, JSON.stringify(record, null, 2));
