@@ -75,6 +75,10 @@ export function stateDifferences(a: Buffer, b: Buffer): string[] {
   return out;
 }
 
+/** RFLAGS.RF (bit 16) as a bit of one byte of struct kvm_regs. */
+const RF_BYTE = abi.kvm_regs.rflags + 2;
+const RF_BIT = Number(RFLAGS_RF >> 16n);
+
 /**
  * KVM_SET_GUEST_DEBUG's DR0-DR7 with no debug register in use: one array for every caller, since
  * setGuestDebug tells an unchanged request by the array's identity.
@@ -310,8 +314,9 @@ export class Vcpu {
    * so it costs no ioctl of its own.
    */
   setResumeFlag(): void {
-    const v = this.loadRegs();
-    v[GPR.rflags] |= RFLAGS_RF;
+    this.loadRegs();
+    // RF is bit 16: a byte operation, where the BigInt one allocates (this runs at every continue).
+    this.regsBuf[RF_BYTE] |= RF_BIT;
     this.resumeFlagSet = true;
     this.writeBackRegs();
   }
@@ -331,9 +336,9 @@ export class Vcpu {
   takeResumeFlag(io: boolean): void {
     this.resumeFlagSet = false;
     if (!io) return;
-    const v = this.loadRegs();
-    if ((v[GPR.rflags] & RFLAGS_RF) === 0n) return;
-    v[GPR.rflags] &= ~RFLAGS_RF;
+    this.loadRegs();
+    if ((this.regsBuf[RF_BYTE] & RF_BIT) === 0) return;
+    this.regsBuf[RF_BYTE] &= ~RF_BIT;
     this.writeBackRegs();
   }
 
@@ -349,7 +354,8 @@ export class Vcpu {
     }
     this.stateWrites++;
     this.debugPcValid = false;
-    this.run.writeBigUInt64LE(BigInt(abi.KVM_SYNC_X86.REGS), abi.kvm_run.kvm_dirty_regs);
+    // The low half of the 64-bit field holds every KVM_SYNC_X86 bit; KVM clears what it takes.
+    this.run.writeUInt32LE(abi.KVM_SYNC_X86.REGS, abi.kvm_run.kvm_dirty_regs);
   }
 
   getRegs(): Regs {
