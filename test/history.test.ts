@@ -396,6 +396,17 @@ test('interrupt entry: real mode\'s IVT, a long-mode gate on the same stack and 
   assert.deepEqual(interruptEntry(0x08, regs({ rsp: 0x7008n }), long, read, true),
     { handler: 0x105678n, frame: { linear: 0x9000n - 48n, length: 48 }, flags: { linear: 0x9000n - 24n, size: 8 }, rsp: 0x9000n - 48n }, 'IST1, with an error code');
   assert.equal(interruptEntry(0x30, regs(), long, read), undefined, 'an empty gate');
+  // A gate whose selector lies past the GDT's limit, or in an LDT there is none of: the CPU
+  // faults instead (#GP), so there is no entry to foresee, though memory there reads as a
+  // 64-bit code descriptor (0x2020, 0x2028).
+  mem.writeBigUInt64LE(0x00af9a000000ffffn, 0x2020);
+  mem.writeBigUInt64LE(0x00af9a000000ffffn, 0x2028);
+  gate(0x31, 0x101234, 0);
+  mem.writeUInt16LE(0x20, 0x1000 + 0x31 * 16 + 2);
+  assert.equal(interruptEntry(0x31, regs(), long, read), undefined, 'selector 0x20 past the GDT limit 0x1f');
+  gate(0x32, 0x101234, 0);
+  mem.writeUInt16LE(0x0c, 0x1000 + 0x32 * 16 + 2);
+  assert.equal(interruptEntry(0x32, regs(), { ...long, ldt: { ...seg(0x2000n), unusable: true } }, read), undefined, 'an LDT selector, no LDT');
   // 32-bit protected mode: an interrupt gate to 0x10:0x2000 (base 0), same ring
   mem.writeBigUInt64LE(0x00cf9a000000ffffn, 0x2010);
   mem.writeUInt16LE(0x2000, 0x1000 + 0x21 * 8);

@@ -6,7 +6,7 @@
 // Conventions: raw descriptors are little-endian quadwords as read from memory (bigint), bases
 // and offsets are bigint, limits are numbers. `limit` is always the effective byte limit (the
 // 20-bit field scaled by G: (raw << 12) | 0xfff); `rawLimit` is the 20-bit field.
-import type { Segment } from './registers.js';
+import type { Segment, Sregs } from './registers.js';
 import type { DecodedField } from './bits.js';
 import { hex } from '../errors.js';
 
@@ -657,4 +657,21 @@ export function describeSegment(seg: Segment, longMode = false): SegmentDescript
     attr('unusable', 'Segment unusable (e.g. a null selector was loaded)', seg.unusable, 16),
   ];
   return { typeName, attributes, text: words.join(', ') };
+}
+
+/**
+ * The descriptor `selector` names (not null) in the GDT or the LDT, 'past the limit' where its
+ * table is shorter (or the LDT unusable), undefined where it can't be read.
+ */
+export function readDescriptor(selector: number, sregs: Sregs, read: (linear: bigint, length: number) => Buffer):
+  SegmentDescriptor | 'past the limit' | undefined {
+  const index = selector & ~7;
+  const local = (selector & 4) !== 0;
+  const table = local ? sregs.ldt : sregs.gdt;
+  if ((local && (sregs.ldt.unusable || !sregs.ldt.present)) || index + 7 > table.limit) return 'past the limit';
+  try {
+    return decodeSegmentDescriptor(read(table.base + BigInt(index), 8).readBigUInt64LE(0));
+  } catch {
+    return undefined;
+  }
 }

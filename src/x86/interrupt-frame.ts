@@ -3,8 +3,9 @@
 // after. Real mode's IVT; 32-bit protected mode's interrupt and trap gates (on the same stack, or
 // from an outer ring onto the TSS's stack for the handler's ring); long mode's 64-bit gates (IST
 // stack, RSP0..2 from an outer ring, else the current stack, aligned to 16). Undefined elsewhere
-// (task gates, 16-bit gates, virtual-8086 mode, a descriptor that can't be read).
-import { TSS_SIZE, decodeGate, decodeSegmentDescriptor, decodeTss } from './descriptors.js';
+// (task gates, 16-bit gates, virtual-8086 mode, a selector past its table or a descriptor that
+// can't be read).
+import { TSS_SIZE, decodeGate, decodeTss, readDescriptor, type SegmentDescriptor } from './descriptors.js';
 import { CR0_PE_BIT, RFLAGS_VM_BIT, cpl } from './modes.js';
 import { EFER_LMA, type Regs, type Sregs } from './registers.js';
 
@@ -41,17 +42,21 @@ function realMode(v: number, regs: Regs, s: Sregs, read: LinearReader): Interrup
   };
 }
 
-/** The DPL of the code segment a gate's selector names (the handler's ring). */
-function targetRing(selector: number, s: Sregs, read: LinearReader): { dpl: number; base: bigint } {
-  const d = decodeSegmentDescriptor(read(s.gdt.base + BigInt(selector & ~7), 8).readBigUInt64LE(0));
-  return { dpl: d.dpl, base: d.base };
+/**
+ * The descriptor a gate's or the TSS's selector names; throws where the CPU would fault instead
+ * (past its table's limit) or it can't be read, which interruptEntry answers with undefined.
+ */
+function segment(selector: number, s: Sregs, read: LinearReader): SegmentDescriptor {
+  const d = readDescriptor(selector, s, read);
+  if (typeof d !== 'object') throw new Error(`selector ${selector}: ${d ?? 'unreadable'}`);
+  return d;
 }
 
 function longMode(v: number, regs: Regs, s: Sregs, read: LinearReader, errorCode: boolean): InterruptEntry | undefined {
   const g = read(s.idt.base + BigInt(v * 16), 16);
   const gate = decodeGate(v, g.readBigUInt64LE(0), g.readBigUInt64LE(8), true);
   if (!gate.present || (gate.gateType !== 'interrupt' && gate.gateType !== 'trap')) return undefined;
-  const ring = targetRing(gate.selector, s, read).dpl;
+  const ring = segment(gate.selector, s, read).dpl;
   let top = regs.rsp;
   if (gate.ist || ring < cpl({ cs: s.cs, cr0: s.cr0, rflags: regs.rflags, efer: s.efer })) {
     const tss = decodeTss(read(s.tr.base, TSS_SIZE), true);
@@ -65,14 +70,14 @@ function longMode(v: number, regs: Regs, s: Sregs, read: LinearReader, errorCode
 function protectedMode(v: number, regs: Regs, s: Sregs, read: LinearReader, errorCode: boolean): InterruptEntry | undefined {
   const gate = decodeGate(v, read(s.idt.base + BigInt(v * 8), 8).readBigUInt64LE(0), undefined, false);
   if (!gate.present || gate.bits !== 32 || (gate.gateType !== 'interrupt' && gate.gateType !== 'trap')) return undefined;
-  const target = targetRing(gate.selector, s, read);
+  const target = segment(gate.selector, s, read);
   const outer = target.dpl < cpl({ cs: s.cs, cr0: s.cr0, rflags: regs.rflags });
   let ssBase = s.ss.base;
   let esp = regs.rsp & 0xffffffffn;
   if (outer) {
     const tss = decodeTss(read(s.tr.base, TSS_SIZE), false);
     const stack = [[tss.ss0, tss.esp0], [tss.ss1, tss.esp1], [tss.ss2, tss.esp2]][target.dpl];
-    ssBase = decodeSegmentDescriptor(read(s.gdt.base + BigInt(stack[0] & ~7), 8).readBigUInt64LE(0)).base;
+    ssBase = segment(stack[0], s, read).base;
     esp = BigInt(stack[1]);
   }
   const length = (outer ? 20 : 12) + (errorCode ? 4 : 0);

@@ -11,7 +11,7 @@
 // here (an I/O permission bitmap, CR4.PVI), the answer is the fault. A far jmp or call through a
 // gate or to a TSS, a task return (iret with NT), a return to virtual-8086 mode, real mode and
 // virtual-8086 mode are not foreseen.
-import { decodeSegmentDescriptor, readField, type SegmentDescriptor } from './descriptors.js';
+import { readDescriptor, readField, type SegmentDescriptor } from './descriptors.js';
 import { CR0_PE_BIT, RFLAGS_VM_BIT, cpl } from './modes.js';
 import type { LinearReader } from './interrupt-frame.js';
 import { EFER_LMA, ioplOf, type Regs, type Sregs } from './registers.js';
@@ -103,7 +103,7 @@ function selectorFault(sreg: LoadedSegment, selector: number, ring: number, sreg
     const long64 = (sregs.efer & EFER_LMA) !== 0n && sregs.cs.l;
     return long64 && ring < 3 && rpl === ring ? undefined : GP_VECTOR;
   }
-  const d = descriptor(selector, sregs, read);
+  const d = readDescriptor(selector, sregs, read);
   if (d === 'past the limit') return GP_VECTOR;
   if (!d) return undefined;
   if (sreg === 'ss') return stackFault(d, rpl, ring);
@@ -119,22 +119,6 @@ function stackFault(d: SegmentDescriptor, rpl: number, ring: number): number | u
   const writable = d.kind === 'data' && (d.type & 2) !== 0;
   if (rpl !== ring || !writable || d.dpl !== ring) return GP_VECTOR;
   return d.present ? undefined : SS_VECTOR;
-}
-
-/**
- * The descriptor `selector` names (not null), 'past the limit' where its table is shorter (or
- * the LDT unusable), undefined where it can't be read.
- */
-function descriptor(selector: number, sregs: Sregs, read: LinearReader): SegmentDescriptor | 'past the limit' | undefined {
-  const index = selector & ~7;
-  const local = (selector & 4) !== 0;
-  const table = local ? sregs.ldt : sregs.gdt;
-  if ((local && (sregs.ldt.unusable || !sregs.ldt.present)) || index + 7 > table.limit) return 'past the limit';
-  try {
-    return decodeSegmentDescriptor(read(table.base + BigInt(index), 8).readBigUInt64LE(0));
-  } catch {
-    return undefined;
-  }
 }
 
 const RFLAGS_NT = 1n << 14n;
@@ -158,7 +142,7 @@ function farFault(f: NonNullable<ProtectionCheck['far']>, ring: number, regs: Re
     cs = Number(word(f.slot) & 0xffffn);
   }
   if ((cs & ~3) === 0) return GP_VECTOR;
-  const d = descriptor(cs, sregs, read);
+  const d = readDescriptor(cs, sregs, read);
   if (d === 'past the limit') return GP_VECTOR;
   if (!d || (f.kind === 'jmp' && !d.s)) return undefined; // unreadable; a gate or a TSS
   if (d.kind !== 'code') return GP_VECTOR;
@@ -177,7 +161,7 @@ function farFault(f: NonNullable<ProtectionCheck['far']>, ring: number, regs: Re
     if ((ss & ~3) === 0) {
       if (!(to64 && target < 3)) return GP_VECTOR;
     } else {
-      const sd = descriptor(ss, sregs, read);
+      const sd = readDescriptor(ss, sregs, read);
       if (sd === 'past the limit') return GP_VECTOR;
       const fault = sd && stackFault(sd, ss & 3, target);
       if (fault !== undefined) return fault;
