@@ -329,9 +329,9 @@ export class Vcpu {
   private resumeFlagSet = false;
 
   /**
-   * At an exit: whether RF was set by setResumeFlag for the KVM_RUN that ended here. An I/O exit
-   * then stopped on the instruction RF was meant for: RF is cleared, since KVM skips over the
-   * instruction without clearing it, and a breakpoint on the next instruction would be missed.
+   * At the first exit after setResumeFlag (resumeFlagPending). An I/O exit with RF still set
+   * stopped on the instruction RF was meant for, which KVM will skip without clearing RF: it is
+   * cleared now, or a breakpoint on the next instruction would be passed over.
    */
   takeResumeFlag(io: boolean): void {
     this.resumeFlagSet = false;
