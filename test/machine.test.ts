@@ -163,6 +163,23 @@ test('breakpoints on consecutive instructions that KVM completes itself all fire
   });
 });
 
+test('a breakpoint continued from again and again: exits between two hits (an out) are handled on the way', async () => {
+  // Continuing from a lone debug-register breakpoint takes the machine's fast path where the
+  // host honours RF (host.resumeFlag); its KVM_RUN ends at the out in between, and the run
+  // goes on from that exit to the next hit.
+  const { m, syms } = flat64('resume-flag64');
+  await withMachine(m, async () => {
+    const id = m.addHardwareBreakpoint(syms.at_cpuid, 'execute');
+    for (let pass = 1n; pass <= 3n; pass++) {
+      assert.deepEqual(await m.run(), { kind: 'breakpoint', vcpu: 0, address: syms.at_cpuid, id }, `pass ${pass}`);
+      const r = m.getRegs();
+      assert.deepEqual([r.r8, r.r9, r.r10], [pass, pass - 1n, pass - 1n]);
+    }
+    assert.deepEqual(await m.run(), { kind: 'exit', status: (0x2a << 1) | 1 });
+    assert.deepEqual([m.getRegs().r9, m.getRegs().r10], [3n, 3n]);
+  });
+});
+
 test('write watchpoint stops right after each write, with the new value in memory', async () => {
   const { m, syms } = flat64('watch64');
   await withMachine(m, async () => {
@@ -314,6 +331,22 @@ test('pause twice from the event loop, with progress in between', async () => {
       counts.push(m.getRegs().rax);
     }
     assert.ok(counts[0] > 0n && counts[1] > counts[0], `progress: ${counts}`);
+  });
+});
+
+test('pause while continuing from a breakpoint that is not hit again: the spin is stopped, the breakpoint kept', async () => {
+  // From a hit on a lone debug-register breakpoint, the continue takes the fast path where the
+  // host honours RF; its KVM_RUN runs on past the slice timer, and a pause must still get in.
+  const { m, syms } = flat64('spin64');
+  await withMachine(m, async () => {
+    const id = m.addHardwareBreakpoint(syms.once, 'execute');
+    assert.deepEqual(await m.run(), { kind: 'breakpoint', vcpu: 0, address: syms.once, id });
+    const running = m.run();
+    setTimeout(() => m.pause(), 60);
+    assert.equal((await running).kind, 'pause');
+    const rip = m.getRegs().rip;
+    assert.ok(rip === syms.spin || rip === syms.spin + 3n, `RIP ${rip.toString(16)} in the spin`);
+    assert.ok(m.getRegs().rax > 0n, 'the spin ran');
   });
 });
 

@@ -181,6 +181,11 @@ export class Machine {
    * beyond this object (after KVM_RUN every other object is a cache miss).
    */
   private plainStep = -1;
+  /**
+   * Guest debug is set for a run, with every debug-register breakpoint armed and nothing else:
+   * no slot lifted, no page traps (continueFromHit). Dropped wherever plainStep is.
+   */
+  private plainRun = false;
   /** The last I/O and debug exits, read into these (exits.ts): the hot paths allocate nothing. */
   private readonly ioExit: IoExit = { out: false, size: 0, port: 0, count: 0, dataOffset: 0 };
   private readonly debugTrap: DebugTrap = { exception: 0, dr6: 0 };
@@ -242,7 +247,10 @@ export class Machine {
     this.stopOnGuestInt3 = config.stopOnGuestInt3 ?? false;
     this.stepStops = this.vm.vcpus.map((v) => Object.freeze({ kind: 'step', vcpu: v.id } as Stop));
     this.canHoldInterrupts = (config.blockIrq ?? true) && this.vm.host.blockIrq;
-    this.breakpoints.onChange = () => (this.plainStep = -1);
+    this.breakpoints.onChange = () => {
+      this.plainStep = -1;
+      this.plainRun = false;
+    };
     this.watchBackend = config.watchBackend ?? (this.vm.host.kind === 'kvm_pvm' ? 'memslots' : 'debugregs');
     this.softwareBreakpoints = config.softwareBreakpoints ?? (int3Reaches(this.vm.host, 'every') ? 'int3' : 'debugregs');
     this.plantTarget = {
@@ -313,20 +321,63 @@ export class Machine {
     this.beginRun();
     let finished = true;
     try {
-      const first = this.resumeOverBreakpoint(this.current);
-      if (first) return first;
-      if (first === null) {
-        // The step off the breakpoint outlasted a slice (a hlt waiting for an interrupt).
-        finished = false;
-        return this.finishResume();
+      const fast = this.continueFromHit();
+      if (typeof fast === 'object') return fast;
+      let s: Stop | null;
+      if (fast === undefined) {
+        const first = this.resumeOverBreakpoint(this.current);
+        if (first) return first;
+        if (first === null) {
+          // The step off the breakpoint outlasted a slice (a hlt waiting for an interrupt).
+          finished = false;
+          return this.finishResume();
+        }
+        s = this.firstSlice();
+      } else {
+        // The fast path's KVM_RUN ended otherwise than on a breakpoint: the run goes on from it.
+        s = this.execute(this.vcpu(this.current), false, fast);
       }
-      const s = this.firstSlice();
       if (s) return s;
       finished = false;
       return this.finishRun();
     } finally {
       if (finished) this.endRun();
     }
+  }
+
+  /**
+   * The hot path of a debugger continuing from a debug-register breakpoint again and again (a
+   * condition or hit count not met, a logpoint): where guest debug is already set for this run
+   * and nothing else needs arranging, RF, one KVM_RUN and a look at the exit, as a plain step
+   * does. Returns the next hit; else the KVM_RUN's result, from whose exit run() goes on; or
+   * undefined where this path does not apply. Inside beginRun/endRun, so that a pause asked
+   * during its KVM_RUN is kept.
+   */
+  private continueFromHit(): Stop | number | undefined {
+    if (!this.plainRun || this.breakpoints.hasSoftware || this.deliverInt3.size || this.checkpoint) return undefined;
+    const index = this.current;
+    const v = this.vm.vcpus[index];
+    const pc = v.debugPc;
+    if (pc === undefined) return undefined;
+    const at = this.breakpoints.hardwareExecuteAt(pc);
+    if (at < 0 || !this.canResumeWithFlag(pc, at, false)) return undefined;
+    this.kicker.enter(index);
+    v.setResumeFlag();
+    const rc = v.enter();
+    const w = v.run32;
+    if (rc !== 0 || exitReason(w) !== abi.KVM_EXIT.DEBUG) return rc;
+    const { exception, dr6 } = readDebugExit(w, this.debugTrap);
+    if (exception !== 1 || dr6 & DR6_BS) return rc;
+    const fired = dr6 & enabledSlots(this.lastControl.regs[7]);
+    for (let slot = 0; slot < 4; slot++) {
+      const h = this.breakpoints.hw[slot];
+      if (h === undefined || !(fired & (1 << slot))) continue;
+      if (h.kind !== 'execute') return rc;
+      v.takeResumeFlag(false);
+      v.debugPcValid = true;
+      return { kind: 'breakpoint', vcpu: index, address: h.address, id: h.id };
+    }
+    return rc;
   }
 
   /**
@@ -418,6 +469,7 @@ export class Machine {
    */
   renewStepTrap(): void {
     this.plainStep = -1;
+    this.plainRun = false;
     for (const v of this.vm.vcpus) v.forgetGuestDebug();
   }
 
@@ -648,6 +700,7 @@ export class Machine {
     // Traps left from an earlier state (the last watch removed) are lifted too.
     if (traps || this.vm.memory.hasTraps) this.applyWatchTraps();
     this.plainStep = (control & ~abi.KVM_GUESTDBG_BLOCKIRQ) === PLAIN_STEP && !traps && this.deliverInt3.size === 0 ? control : -1;
+    this.plainRun = !singleStep && skipSlot < 0 && !traps;
   }
 
   /**
@@ -829,6 +882,7 @@ export class Machine {
     // The replay set its own guest debug on this vCPU: the machine's again.
     v.setGuestDebug(this.lastControl.flags, this.lastControl.regs);
     this.plainStep = -1;
+    this.plainRun = false;
     return r.ok ? { kind: 'triple-fault', vcpu: v.id, replayed: r.steps }
       : { kind: 'triple-fault', vcpu: v.id, stateLost: replayFailed(r.why) };
   }
@@ -939,6 +993,7 @@ export class Machine {
     if (this.stopOnGuestInt3) {
       this.deliverInt3.add(v.id);
       this.plainStep = -1;
+      this.plainRun = false;
       return { kind: 'guest-int3', vcpu: v.id, address: linear };
     }
     this.passInt3ToGuest(v);
