@@ -365,19 +365,13 @@ export class Machine {
     v.setResumeFlag();
     const rc = v.enter();
     const w = v.run32;
-    if (rc !== 0 || exitReason(w) !== abi.KVM_EXIT.DEBUG) return rc;
-    const { exception, dr6 } = readDebugExit(w, this.debugTrap);
-    if (exception !== 1 || dr6 & DR6_BS) return rc;
-    const fired = dr6 & enabledSlots(this.lastControl.regs[7]);
-    for (let slot = 0; slot < 4; slot++) {
-      const h = this.breakpoints.hw[slot];
-      if (h === undefined || !(fired & (1 << slot))) continue;
-      if (h.kind !== 'execute') return rc;
-      v.takeResumeFlag(false);
-      v.debugPcValid = true;
-      return { kind: 'breakpoint', vcpu: index, address: h.address, id: h.id };
-    }
-    return rc;
+    // A #DB is decoded here as the run loop decodes it; a guest's int3 (#BP) is left to the
+    // run loop, whose answer (handing it to the guest) must happen once.
+    if (rc !== 0 || exitReason(w) !== abi.KVM_EXIT.DEBUG || readDebugExit(w, this.debugTrap).exception !== 1) return rc;
+    const s = this.decodeDebug(v, false);
+    if (s === null) return rc;
+    v.takeResumeFlag(false);
+    return s;
   }
 
   /**
@@ -586,12 +580,11 @@ export class Machine {
       this.execTraps = NO_ADDRESSES;
       return;
     }
-    const addresses = this.breakpoints.softwareAddresses();
-    // The breakpoint the run resumes from over RF must be a debug register's.
+    // The breakpoint the run resumes from over RF must be a debug register's: it borrows first.
     const first = this.resumeFrom;
     this.resumeFrom = undefined;
-    if (first !== undefined) addresses.sort((a, b) => (a === first ? -1 : b === first ? 1 : 0));
-    this.execTraps = this.borrowDebugRegisters(addresses);
+    const addresses = this.breakpoints.softwareAddresses();
+    this.execTraps = this.borrowDebugRegisters(first === undefined ? addresses : [first, ...addresses.filter((a) => a !== first)]);
   }
 
   /**
