@@ -29,6 +29,7 @@ import * as sys from './kvm/sys.js';
 import * as abi from './kvm/abi.js';
 import { NO_DEBUGREGS, Vcpu } from './vcpu.js';
 import { debugExitPc } from './exits.js';
+import { BreakpointTable } from './debug/breakpoints.js';
 import { setMemorySlot } from './memory.js';
 import { supportedCpuid, cpuidForVcpu } from './arch/cpuid.js';
 import { gdtBytes, segmentFor, realModeSegment, GDT_SELECTOR } from './arch/gdt.js';
@@ -140,8 +141,10 @@ function probeInt3(vcpu: Vcpu): Int3Delivery {
  * the second, with RF set, must run the out (an I/O exit on port 0x81, RIP still on it).
  */
 function probeResumeFlag(vcpu: Vcpu, linear: number): boolean {
-  const dr7 = 1n | (1n << 8n); // L0, LE; R/W0 = LEN0 = 0: execute
-  vcpu.setGuestDebug(abi.KVM_GUESTDBG_ENABLE | abi.KVM_GUESTDBG_USE_HW_BP, [BigInt(linear), 0n, 0n, 0n, 0n, 0n, 0n, dr7]);
+  // DR0-DR7 as the machine arranges them for one execute breakpoint.
+  const breakpoint = new BreakpointTable();
+  breakpoint.addHardware(BigInt(linear), 'execute');
+  vcpu.setGuestDebug(abi.KVM_GUESTDBG_ENABLE | abi.KVM_GUESTDBG_USE_HW_BP, breakpoint.debugRegisters());
   enter(vcpu, 'RF');
   if (vcpu.exitReason !== abi.KVM_EXIT.DEBUG || debugExitPc(vcpu.run) !== BigInt(linear)) return false;
   const ip = vcpu.loadRegs()[GPR.rip];
