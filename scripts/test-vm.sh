@@ -5,6 +5,7 @@
 # root over 9p, so the checkout, node, gcc and node_modules are the same inside and out.
 #
 #   scripts/test-vm.sh setup               install QEMU 10 and build .testvm/ (kernel, initramfs)
+#   scripts/test-vm.sh deps                install what the guest tests need wherever they run
 #   scripts/test-vm.sh run [opts] -- CMD   boot, run CMD (bash -c) in $PWD with this environment,
 #                                          power off; exits with CMD's status
 #       --fwd HOSTPORT:GUESTPORT           forward 127.0.0.1:HOSTPORT to the VM's GUESTPORT
@@ -30,6 +31,15 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 }
 
+# What the guest tests need besides QEMU, wherever they run: a static busybox (the VM's init and
+# the Linux tests' initramfs) and cpio.
+deps() {
+  local need=()
+  [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx switch_root || need+=(busybox-static)
+  command -v cpio >/dev/null || need+=(cpio)
+  if ((${#need[@]})); then say "installing ${need[*]}"; apt_install "${need[@]}"; fi
+}
+
 setup() {
   local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
   # QEMU 10 from bookworm-backports: 7.2 never fires DR0-DR3 breakpoints under nested SVM.
@@ -43,10 +53,7 @@ setup() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -t bookworm-backports qemu-system-x86 >/dev/null
   fi
-  local need=()
-  [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx switch_root || need+=(busybox-static)
-  command -v cpio >/dev/null || need+=(cpio)
-  ((${#need[@]})) && { say "installing ${need[*]}"; apt_install "${need[@]}"; }
+  deps
 
   local want
   want=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: linux-image-\([0-9].*amd64\)$/\1/p' | head -1)
@@ -138,6 +145,7 @@ run() {
 
 case ${1:-} in
   setup) setup ;;
+  deps) deps ;;
   run) shift; run "$@" ;;
   kvm)
     shift; [ "${1:-}" = -- ] && shift

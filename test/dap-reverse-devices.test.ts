@@ -21,6 +21,7 @@ import { FLAT64, withMachine } from './support/machine.js';
 import { buildAsm, buildBootSector, buildFlat64, symbols } from './guests/build.js';
 import { Machine } from '../src/vmm/machine.js';
 import { detectNesting } from '../src/vmm/host.js';
+import { hostRuns, iretqToDataSegmentPasses, ring0SseFails, userPortIoFails } from './support/host-facts.js';
 
 const boot = {
   bin: buildBootSector('reverse-boot'),
@@ -134,7 +135,8 @@ test('step back across port input: the RBR read of the UART, back and forward ag
   await exitsWithSecondByte();
 });
 
-test('back and forth 1000 times at random: each position has the registers and memory of the live run at that instruction count', async () => {
+test('back and forth 1000 times at random: each position has the registers and memory of the live run at that instruction count', async (t) => {
+  if (!await hostRuns(t, 'this guest (SSE at ring 0)', ring0SseFails())) return;
   const g = buildFlat64('reverse-random64');
   const mem = { from: g.syms.table, to: g.syms.stack_top };
   const names = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r12', 'rip', 'eflags', 'xmm0', 'xmm1'] as const;
@@ -375,6 +377,7 @@ test('ring 3 and back while recording: ud2 and int $0x80 from ring 3 enter ring-
     const c = await readMem(s.counts, 16);
     return [c.readBigUInt64LE(0), c.readBigUInt64LE(8)];
   };
+  if (!await hostRuns(t, 'this guest (an `out` at ring 3 with IOPL 3)', userPortIoFails())) return;
   // The host fact: kvm_pvm hands a single step at CPL 3 to the guest (the developers' guide), so
   // ring 3 cannot be recorded there. The frames are checked live instead, at a breakpoint in
   // the ring-0 handler, which the debugger does catch there.
@@ -436,6 +439,16 @@ const IRET_FRAME_TOP = (0x7000n - 40n) & ~15n;
  * address: #SS's, as the SDM says and hardware does. The host fact: under QEMU's TCG (the test
  * VM, where /proc/cpuinfo names a TCG CPU: detectNesting) the CPU raises #GP there instead.
  */
+/**
+ * The host fact for protection64.S's last fault: whether an iretq to a data segment raises #GP
+ * (the SDM; VMX, SVM) or returns (kvm_pvm with pvm_native), measured live (host-facts.ts).
+ */
+async function iretqFaults(t: TestContext): Promise<boolean> {
+  const passes = await iretqToDataSegmentPasses();
+  t.diagnostic(passes ?? 'an iretq to a data segment raises #GP here, live');
+  return passes === undefined;
+}
+
 function nonCanonicalStackHandler(t: TestContext, s: Record<string, bigint>): bigint {
   const tcg = detectNesting() === 'emulator';
   t.diagnostic(tcg ? 'under QEMU\'s TCG: #GP for a non-canonical address through SS' : 'the SDM\'s #SS for a non-canonical address through SS');
@@ -450,14 +463,17 @@ test('protection faults while recording: a selector past the GDT\'s limit (#GP),
   await stop();
   const run = await recordStepwise(s.done, DATA);
   const stackFault = nonCanonicalStackHandler(t, s);
+  const iretFaults = await iretqFaults(t);
   const handlers = [s.gp_handler, s.np_handler, s.ss_handler];
   const entries = run.at.filter((x) => handlers.includes(x.pc)).map((x) => [hex(x.pc), hex(x.rsp)]);
   const frame = hex(0x7000n - 48n);
-  assert.deepEqual(entries, [[s.gp_handler, frame], [s.np_handler, frame], [s.gp_handler, frame], [stackFault, frame], [s.gp_handler, hex(IRET_FRAME_TOP - 48n)]].map(([h, f]) => [hex(h as bigint), f]),
+  const iretEntry = iretFaults ? [[s.gp_handler, hex(IRET_FRAME_TOP - 48n)]] : [];
+  assert.deepEqual(entries, [[s.gp_handler, frame], [s.np_handler, frame], [s.gp_handler, frame], [stackFault, frame], ...iretEntry].map(([h, f]) => [hex(h as bigint), f]),
     'each handler at its first instruction, its frame and error code on the stack in use (below the iretq\'s own frame for its #GP)');
   const c = await readMem(s.counts, 48);
   const ss = stackFault === s.ss_handler ? 1n : 0n;
-  assert.deepEqual([0, 8, 16, 24, 32, 40].map((o) => c.readBigUInt64LE(o)), [4n - ss, 0x30n, 1n, 0x18n, ss, 0n], 'the #GPs (error codes 0x20, 0, 0x10...), one #NP (0x18), the #SS (0)');
+  const iret = iretFaults ? 1n : 0n;
+  assert.deepEqual([0, 8, 16, 24, 32, 40].map((o) => c.readBigUInt64LE(o)), [3n + iret - ss, 0x20n + 0x10n * iret, 1n, 0x18n, ss, 0n], 'the #GPs (error codes 0x20, 0, 0x10...), one #NP (0x18), the #SS (0)');
   await backAndForth(run, DATA);
   await exitsLive();
 });
@@ -483,8 +499,13 @@ test('stepping by instruction, not recording: a selector load that raises #GP, a
   const pcs = await stepPcs(5);
   assert.deepEqual(pcs.map(hex), [handler + 7n, handler + 8n, handler + 15n, handler + 19n, s.after_ss].map(hex));
   await runTo(s.bad_iret);
-  await entered(s.gp_handler, 'iretq to a data segment', IRET_FRAME_TOP);
-  assert.equal((await readMem(IRET_FRAME_TOP - 48n, 8)).readBigUInt64LE(0), 0x10n, 'the error code: the selector');
+  if (await iretqFaults(t)) {
+    await entered(s.gp_handler, 'iretq to a data segment', IRET_FRAME_TOP);
+    assert.equal((await readMem(IRET_FRAME_TOP - 48n, 8)).readBigUInt64LE(0), 0x10n, 'the error code: the selector');
+  } else {
+    await stepForward();
+    assert.equal(await pc(), s.done, 'the iretq returned, as it does live on this host');
+  }
   await exitsLive();
 });
 
@@ -551,7 +572,7 @@ test('a triple fault while recording stops at the faulting instruction with its 
   assert.notEqual(await reg('rbx'), 0x1234n, 'before the mov');
 });
 
-test('a boot sector\'s triple fault while recording (real mode, then protected mode with no IDT) stops at the faulting ud2 with its state; back to real mode from there', async () => {
+test('a boot sector\'s triple fault while recording (real mode, then protected mode with no IDT) stops at the faulting ud2 with its state; back to real mode from there', async (t) => {
   const bin = buildBootSector('triple-fault');
   const syms = symbols(buildAsm('triple-fault', { ldFlags: ['-m', 'elf_i386', '-Ttext=0x7c00', '-e', '_start'], asFlags: ['-m32'] }));
   await launch(dc, { program: bin, record: true, stopOnEntry: true });
@@ -568,7 +589,13 @@ test('a boot sector\'s triple fault while recording (real mode, then protected m
   assert.match(await mode(), /protected/);
   assert.equal(await disasm(syms.fault), 'ud2');
   await stepBack();
-  // `mov %ax, %ss` and the `mov $0x7c00, %esp` after it are one step (a load of SS holds the trap)
+  // `mov %ax, %ss` and the `mov $0x7c00, %esp` after it are one step (a load of SS holds the trap),
+  // except where the host's emulator does not hold it (kvm_pvm with pvm_native): the history
+  // then has the two as steps of their own
+  if (await pc() === syms.fault - 5n) {
+    t.diagnostic('this host stepped `mov %ax, %ss` and the instruction after it one at a time: it does not hold the trap after a load of SS');
+    await stepBack();
+  }
   assert.equal(await pc(), syms.fault - 7n, 'mov %ax, %ss');
   assert.match(await disasm(syms.fault - 7n), /^mov\s+%e?ax,%ss$/);
   await repl('goto 0');

@@ -73,6 +73,26 @@ test('single-step walks the loop one instruction at a time', async () => {
   });
 });
 
+test('a single step over `out` runs that one instruction, plain or holding interrupts; the port write is done and the exit comes at its own step', async () => {
+  const { bin, syms } = buildFlat64('out-step64');
+  for (const hold of [false, true]) {
+    const { m, serial } = machineWithSerial({ image: bin, ...FLAT64 });
+    await withMachine(m, async () => {
+      if (hold && !m.canHoldInterrupts) return;
+      const pcs: bigint[] = [];
+      for (let i = 0; i < 9; i++) {
+        assert.deepEqual(await m.step(0, hold ? { holdInterrupts: true } : undefined), { kind: 'step', vcpu: 0 });
+        pcs.push(m.getRegs().rip);
+      }
+      // mov, out, nop, mov, out, nop, in, nop, mov: each step one instruction
+      assert.deepEqual(pcs.map(String), [syms.out_imm, syms.out_imm + 2n, syms.out_imm + 3n, syms.out_dx, syms.out_dx + 1n,
+        syms.out_dx + 2n, syms.in_imm + 2n, syms.in_imm + 3n, syms.done].map(String), `hold: ${hold}`);
+      assert.equal(serial(), 's', 'the out through DX reached COM1 once');
+      assert.deepEqual(await m.step(0, hold ? { holdInterrupts: true } : undefined), { kind: 'exit', status: 0x43 });
+    });
+  }
+});
+
 test('steps see a watch or breakpoint added between them, and plain steps again once it is gone', async () => {
   // Plain steps take a fast path that skips arranging guest debug; any change to the debug
   // registers must drop it, or a watch added between two steps would be missed.

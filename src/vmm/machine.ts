@@ -186,6 +186,10 @@ export class Machine {
    * no slot lifted, no page traps (continueFromHit). Dropped wherever plainStep is.
    */
   private plainRun = false;
+  /** The host's emulator finishes an `out` before its exit (kvm_pvm: outDoneAtExit). */
+  private readonly emulatedOut: boolean;
+  /** RIP where the current single step began, kept only where emulatedOut. */
+  private stepFrom = -1n;
   /** The last I/O and debug exits, read into these (exits.ts): the hot paths allocate nothing. */
   private readonly ioExit: IoExit = { out: false, size: 0, port: 0, count: 0, dataOffset: 0 };
   private readonly debugTrap: DebugTrap = { exception: 0, dr6: 0 };
@@ -252,6 +256,7 @@ export class Machine {
       this.plainRun = false;
     };
     this.watchBackend = config.watchBackend ?? (this.vm.host.kind === 'kvm_pvm' ? 'memslots' : 'debugregs');
+    this.emulatedOut = this.vm.host.kind === 'kvm_pvm';
     this.softwareBreakpoints = config.softwareBreakpoints ?? (int3Reaches(this.vm.host, 'every') ? 'int3' : 'debugregs');
     this.plantTarget = {
       toPhysical: (lin) => this.linearToPhysical(this.current, lin),
@@ -475,6 +480,7 @@ export class Machine {
       // single step, so one KVM_RUN and a look at the exit is all it takes.
       this.kicker.enter(index);
       this.checkpoint?.base(v, false);
+      this.noteStepStart(v);
       let rc = v.enter();
       // The slice timer ended KVM_RUN before the step (not a pause: a kick sets immediate_exit).
       // A step takes microseconds, so go again rather than through the event loop; a vCPU
@@ -508,6 +514,7 @@ export class Machine {
         }
         const skip = this.breakpoints.hasHardware ? this.breakpoints.hardwareExecuteAt(this.linearRip(v.id)) : -1;
         this.applyGuestDebug(true, skip, control & abi.KVM_GUESTDBG_BLOCKIRQ);
+        this.noteStepStart(v);
       }
       const s = this.execute(v, true, taken);
       if (s) return s;
@@ -656,6 +663,7 @@ export class Machine {
       return undefined;
     }
     this.applyGuestDebug(true, slot);
+    this.noteStepStart(v);
     const s = this.execute(v, true);
     if (s === null) return null;
     return s.kind === 'step' ? undefined : s;
@@ -773,9 +781,18 @@ export class Machine {
       }
       if (v.resumeFlagPending) v.takeResumeFlag(exitReason(v.run32) === abi.KVM_EXIT.IO);
       switch (exitReason(v.run32)) {
-        case abi.KVM_EXIT.IO:
+        case abi.KVM_EXIT.IO: {
+          const done = singleStep && this.outDoneAtExit(v);
           this.handleIo(v);
+          if (done) {
+            // The `out` is the step: it is finished, and the step's trap set again (as for an
+            // MMIO write below), so the next KVM_RUN does not run on into the next instruction.
+            this.completeInstruction(v);
+            v.rearmStep();
+            return this.pending ?? this.stepStops[v.id];
+          }
           break;
+        }
         case abi.KVM_EXIT.MMIO: {
           const mmio = readMmioExit(run);
           const s = this.handleMmio(v, mmio);
@@ -945,6 +962,21 @@ export class Machine {
    * registers at the stop are those after it: KVM completes pending I/O, then sees
    * immediate_exit and returns (EINTR, or a debug exit if single-stepping).
    */
+  /** Where a single step began (RIP), where outDoneAtExit needs it. */
+  private noteStepStart(v: Vcpu): void {
+    if (this.emulatedOut) this.stepFrom = v.getRip();
+  }
+
+  /**
+   * Whether the I/O exit of a single step is for an `out` that KVM has finished already: RIP
+   * past it. kvm_pvm's instruction emulator (ring 0 there) exits so, and on the next KVM_RUN runs
+   * on into the next instruction before the step's trap (measured with pvm_native: every `out`
+   * stepped ran one more). On VMX and SVM RIP is still at the `out`, which KVM completes itself.
+   */
+  private outDoneAtExit(v: Vcpu): boolean {
+    return this.emulatedOut && readIoExit(v.run32, this.ioExit).out && v.getRip() !== this.stepFrom;
+  }
+
   private completeInstruction(v: Vcpu): void {
     v.run[abi.kvm_run.immediate_exit] = 1;
     const rc = v.enter();
@@ -1013,6 +1045,7 @@ export class Machine {
     const control = this.lastControl;
     for (const x of this.vm.vcpus) x.setGuestDebug(control.flags | abi.KVM_GUESTDBG_SINGLESTEP, control.regs);
     let s: Stop | null = null;
+    this.noteStepStart(v);
     try {
       for (;;) {
         this.checkpoint?.base(v, false);
@@ -1024,8 +1057,14 @@ export class Machine {
           return this.afterKick(v);
         }
         const reason = v.exitReason;
-        if (reason === abi.KVM_EXIT.IO) { this.handleIo(v); continue; }
-        if (reason !== abi.KVM_EXIT.DEBUG) return this.execute(v, true);
+        if (reason === abi.KVM_EXIT.IO) {
+          // An `out` the host's emulator has finished is the step (outDoneAtExit).
+          const done = this.outDoneAtExit(v);
+          this.handleIo(v);
+          if (!done) continue;
+          this.completeInstruction(v);
+          if (this.pending) return this.pending;
+        } else if (reason !== abi.KVM_EXIT.DEBUG) return this.execute(v, true);
         break;
       }
       const hit = this.physWatches.find((w, i) => !this.vm.memory.view(w.phys, w.length).equals(before[i]));

@@ -1,0 +1,111 @@
+// Facts about this machine's KVM that decide what a test can ask of it, each measured here by
+// running a guest built from source (once per test process), never assumed from the host's name.
+// A test that a fact rules out says so in its skip reason, naming the fact and its measure; where
+// that happens on kvm_pvm, scripts/run-tests.sh runs the same files in the test VM as well.
+import type { TestContext } from 'node:test';
+import { Machine } from '../../src/vmm/machine.js';
+import type { Stop } from '../../src/vmm/debug/stops.js';
+import { buildAsm, buildFlat64 } from '../guests/build.js';
+
+/**
+ * The stop a flat guest at 1 MiB comes to, in `mode`, within `ms` (then paused), run with no
+ * breakpoint or step; `read` looks at its memory before the machine goes.
+ */
+async function runProbe(bin: string, mode: 'protected' | 'long', read?: (m: Machine) => void, ms = 5000): Promise<Stop> {
+  const m = new Machine({ image: bin, format: 'flat', loadAddress: 0x100000, mode, serial: () => {} });
+  const timer = setTimeout(() => m.pause(), ms);
+  try {
+    const stop = await m.run();
+    read?.(m);
+    return stop;
+  } finally {
+    clearTimeout(timer);
+    await m.destroy();
+  }
+}
+
+/** isa-debug-exit's status for the 0x21 the probes and most test guests write: (0x21 << 1) | 1. */
+const EXIT_21 = 67;
+
+const said = (s: Stop) => (s.kind === 'internal-error' ? s.description : s.kind === 'exit' ? `exit ${s.status}` : s.kind);
+
+let sse: Promise<string | undefined> | undefined;
+/** Undefined where SSE runs at ring 0; else what the probe guest (guests/sse64.S) came to. */
+export function ring0SseFails(): Promise<string | undefined> {
+  return (sse ??= runProbe(buildFlat64('sse64').bin, 'long').then((s) => (s.kind === 'exit' && s.status === EXIT_21 ? undefined : said(s))));
+}
+
+let iret: Promise<string | undefined> | undefined;
+/** Undefined where a 32-bit protected-mode `iret` runs; else what the probe (guests/iret32.S) came to. */
+export function iret32Fails(): Promise<string | undefined> {
+  const bin = () => buildAsm('iret32', { ldFlags: ['-m', 'elf_i386', '-Ttext=0x100000', '-e', '_start'], asFlags: ['-m32'], binary: true });
+  return (iret ??= runProbe(bin(), 'protected').then((s) => (s.kind === 'exit' && s.status === EXIT_21 ? undefined : said(s))));
+}
+
+let iopl: Promise<string | undefined> | undefined;
+/**
+ * Undefined where ring 3 with IOPL 3 may use ports; else what guests/user64.S (ring 0 to ring 3
+ * and back through #UD and `int $0x80`, then an `out` at ring 3) came to, run live. kvm_pvm runs
+ * ring 3 as a host process, where pvm_native was seen to lose IOPL on the way back from ring 0.
+ */
+export function userPortIoFails(): Promise<string | undefined> {
+  return (iopl ??= runProbe(buildFlat64('user64').bin, 'long').then((s) => (s.kind === 'exit' && s.status === EXIT_21 ? undefined : `guests/user64.S run live: ${said(s)}`)));
+}
+
+let dataIret: Promise<string | undefined> | undefined;
+/**
+ * Undefined where an iretq to a data segment raises #GP; else what guests/protection64.S, run
+ * live, counted: its handlers count the #GPs and the #SS (the last #GP is the iretq's).
+ */
+export function iretqToDataSegmentPasses(): Promise<string | undefined> {
+  const { bin, syms } = buildFlat64('protection64');
+  let faults = 0n;
+  const read = (m: Machine) => {
+    const c = m.readPhysical(Number(syms.counts), 40);
+    faults = c.readBigUInt64LE(0) + c.readBigUInt64LE(32); // #GPs, and the #SS a non-canonical stack access raises on hardware
+  };
+  return (dataIret ??= runProbe(bin, 'long', read).then((s) => (faults === 4n ? undefined : `guests/protection64.S run live (${said(s)}) took ${faults} #GP/#SS of 4: its iretq to a data segment returned`)));
+}
+
+let rate: Promise<number> | undefined;
+/** Ring-0 instructions a second: guests/count64.S's loop (3 instructions a turn) run for 300 ms. */
+export function ring0InstructionsPerSecond(): Promise<number> {
+  return (rate ??= (async () => {
+    const { bin, syms } = buildFlat64('count64');
+    const m = new Machine({ image: bin, format: 'flat', loadAddress: 0x100000, mode: 'long', serial: () => {} });
+    try {
+      const t0 = performance.now();
+      const timer = setTimeout(() => m.pause(), 300);
+      await m.run();
+      clearTimeout(timer);
+      const turns = Number(m.readPhysical(Number(syms.count - 0x100000n) + 0x100000, 8).readBigUInt64LE());
+      return (turns * 3) / ((performance.now() - t0) / 1000);
+    } finally {
+      await m.destroy();
+    }
+  })());
+}
+
+/**
+ * Ring-0 instructions a second that a Linux boot to its shell needs within the tests' limits:
+ * Debian's kernel runs some 10^9-10^10 instructions to the shell, most at ring 0 (the test VM,
+ * nested under TCG, runs them at hundreds of millions a second).
+ */
+const LINUX_RING0_RATE = 50e6;
+
+/** Undefined where Linux can boot within the tests' limits; else why not, measured. */
+export async function linuxBootTooSlow(): Promise<string | undefined> {
+  const r = await ring0InstructionsPerSecond();
+  return r >= LINUX_RING0_RATE ? undefined : `ring-0 code runs at ${(r / 1e6).toFixed(1)} M instructions/s here (guests/count64.S), under the ${LINUX_RING0_RATE / 1e6} M/s a Linux boot needs`;
+}
+
+/**
+ * Whether this host can run what a test needs (`fails`: one of the facts above). Where it can't,
+ * `t` is skipped, saying which fact and what its probe measured; true: go on.
+ */
+export async function hostRuns(t: TestContext, needs: string, fails: Promise<string | undefined>): Promise<boolean> {
+  const why = await fails;
+  if (why === undefined) return true;
+  t.skip(`this host's KVM cannot run ${needs}: ${why}`);
+  return false;
+}
