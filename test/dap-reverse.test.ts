@@ -35,7 +35,7 @@ async function recordToDone(): Promise<void> {
 }
 
 test('step back N then forward N gives exactly the state of the live run; FPU/SSE and the stack come back too', async (t) => {
-  if (!await hostRuns(t, 'this guest (SSE at ring 0)', ring0SseFails())) return;
+  if (!await hostRuns(t, 'this guest (SSE at ring 0)', ring0SseFails(), () => dc.stop())) return;
   // The live run without recording: the state at `done`.
   await launch(dc, base, () => dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(syms.done) }] }));
   await stopped(dc, STOP_MS);
@@ -84,7 +84,7 @@ test('step back N then forward N gives exactly the state of the live run; FPU/SS
 });
 
 test('who wrote this: reverse-continue with a data breakpoint stops at the overwriting instruction, then at the loop\'s write, then at the start of history; forward again, after each write', async (t) => {
-  if (!await hostRuns(t, 'this guest (SSE at ring 0)', ring0SseFails())) return;
+  if (!await hostRuns(t, 'this guest (SSE at ring 0)', ring0SseFails(), () => dc.stop())) return;
   await recordToDone();
   assert.equal((await readMem(syms.array + 20n, 4)).readUInt32LE(), 0xdead);
   const info = await dc.customRequest('dataBreakpointInfo', { name: hex(syms.array + 20n), asAddress: true, bytes: 4 });

@@ -101,11 +101,13 @@ export async function linuxBootTooSlow(): Promise<string | undefined> {
 
 /**
  * Whether this host can run what a test needs (`fails`: one of the facts above). Where it can't,
- * `t` is skipped, saying which fact and what its probe measured; true: go on.
+ * `t` is skipped, saying which fact and what its probe measured, after `end` (what the test's
+ * beforeEach started: node:test runs no afterEach for a skipped test); true: go on.
  */
-export async function hostRuns(t: TestContext, needs: string, fails: Promise<string | undefined>): Promise<boolean> {
+export async function hostRuns(t: TestContext, needs: string, fails: Promise<string | undefined>, end?: () => Promise<void>): Promise<boolean> {
   const why = await fails;
   if (why === undefined) return true;
+  await end?.();
   t.skip(`this host's KVM cannot run ${needs}: ${why}`);
   return false;
 }
