@@ -957,11 +957,6 @@ export class Machine {
     return undefined;
   }
 
-  /**
-   * Finishes the instruction behind an I/O or MMIO exit before we stop, so that RIP and the
-   * registers at the stop are those after it: KVM completes pending I/O, then sees
-   * immediate_exit and returns (EINTR, or a debug exit if single-stepping).
-   */
   /** Where a single step began (RIP), where outDoneAtExit needs it. */
   private noteStepStart(v: Vcpu): void {
     if (this.emulatedOut) this.stepFrom = v.getRip();
@@ -977,6 +972,11 @@ export class Machine {
     return this.emulatedOut && readIoExit(v.run32, this.ioExit).out && v.getRip() !== this.stepFrom;
   }
 
+  /**
+   * Finishes the instruction behind an I/O or MMIO exit before we stop, so that RIP and the
+   * registers at the stop are those after it: KVM completes pending I/O, then sees
+   * immediate_exit and returns (EINTR, or a debug exit if single-stepping).
+   */
   private completeInstruction(v: Vcpu): void {
     v.run[abi.kvm_run.immediate_exit] = 1;
     const rc = v.enter();
