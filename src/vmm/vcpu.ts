@@ -257,6 +257,9 @@ export class Vcpu {
   // on kvm_pvm, where every vCPU ioctl reloads MSRs).
   private regsValid = false;
   private sregsCache: Sregs | undefined;
+  /** The last special registers decoded, and the kvm_sregs bytes they came from. */
+  private sregsDecoded: Sregs | undefined;
+  private readonly sregsDecodedFrom = Buffer.alloc(abi.kvm_sregs.size);
 
   private invalidate(): void {
     this.regsValid = false;
@@ -386,6 +389,11 @@ export class Vcpu {
     let b: Buffer = this.sregsBuf;
     if (this.sregsInRun) b = this.runSregs;
     else sys.ioctlPtr(this.fd, abi.KVM_GET_SREGS, b, 'KVM_GET_SREGS');
+    // Unchanged since the last decode (most steps): a new object (its identity stamps this stop,
+    // translation-cache.ts) sharing the last one's segments and tables, which a recorder
+    // comparing every step's special registers then finds equal at once (undo-log.ts sameSregs).
+    if (this.sregsDecoded && b.equals(this.sregsDecodedFrom)) return (this.sregsCache = { ...this.sregsDecoded });
+    b.copy(this.sregsDecodedFrom);
     const s = {} as Sregs;
     for (const n of SEGMENT_NAMES) s[n] = readSegment(b, abi.kvm_sregs[n]);
     s.gdt = readDtable(b, abi.kvm_sregs.gdt);
@@ -393,7 +401,7 @@ export class Vcpu {
     for (const n of ['cr0', 'cr2', 'cr3', 'cr4', 'cr8', 'efer', 'apic_base'] as const) {
       s[n] = b.readBigUInt64LE(abi.kvm_sregs[n]);
     }
-    this.sregsCache = s;
+    this.sregsCache = this.sregsDecoded = s;
     return s;
   }
 

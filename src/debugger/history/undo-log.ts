@@ -256,9 +256,10 @@ export function sameSregs(a: Sregs, b: Sregs): boolean {
   for (const k of Object.keys(a) as (keyof Sregs)[]) {
     const x = a[k];
     const y = b[k];
+    if (x === y) continue; // a segment shared by both (Vcpu.getSregs), or an equal value
     if (typeof x === 'object' && x !== null) {
       for (const f of Object.keys(x) as (keyof typeof x)[]) if (x[f] !== (y as typeof x)[f]) return false;
-    } else if (x !== y) return false;
+    } else return false;
   }
   return true;
 }
