@@ -34,7 +34,7 @@ if ((${#there[@]})); then
     echo "== ${#there[@]} test files on this machine's /dev/kvm"
     "${runner[@]}" "${there[@]}" || status=1
     # kvm_pvm emulates ring-0 code: what its emulator can't run (SSE, a 32-bit iret) or can't run
-    # in time (a Linux boot) is skipped there, each test saying so (test/support/host-facts.ts).
+    # in time (a Linux boot) fails there at once, each test naming the fact (host-facts.ts).
     # The test VM's nested kvm_amd, which behaves like AMD hardware, runs the same files whole.
     if [ -d /sys/module/kvm_pvm ] && [ "${KVMDBG_TEST_VM:-}" != 0 ]; then
       echo "== the same ${#there[@]} test files in the test VM (this /dev/kvm is kvm_pvm; KVMDBG_TEST_VM=0 skips this)"

@@ -19,7 +19,7 @@ import { buildInitramfs, debianKernel, PROMPT, TEST_MODULE } from './support/lin
 import { DapConsole, LINUX_BOOT_MS, LINUX_COMMAND_MS } from './support/linux-dap.js';
 import { BZIMAGE_LOAD_ADDR, ENTRY64_OFFSET } from '../src/vmm/loaders/bzimage.js';
 import { LINUX_ZERO_PAGE_ADDR } from '../src/vmm/layout.js';
-import { hostRuns, linuxBootTooSlow } from './support/host-facts.js';
+import { assertHostRuns, linuxBootTooSlow } from './support/host-facts.js';
 
 let kernel = '';
 let initramfs = '';
@@ -34,7 +34,7 @@ before(() => {
 const KERNEL_TEXT = 0xffff_ffff_8000_0000n;
 
 test('a debug session boots Linux with initrd and cmdline: serial out, typed input in, pause in the kernel, continue, poweroff -f ends it', { timeout: 2 * LINUX_BOOT_MS + 6 * LINUX_COMMAND_MS }, async (t) => {
-  if (!await hostRuns(t, 'a Linux boot', linuxBootTooSlow())) return;
+  await assertHostRuns('a Linux boot', linuxBootTooSlow());
   for (let attempt = 1; ; attempt++) {
     const dc = newClient();
     await dc.start();
@@ -153,7 +153,7 @@ function kernelMap(t: { diagnostic(s: string): void }): NonNullable<typeof nokas
 }
 
 test('a function breakpoint on start_kernel from a System.map (the running kernel\'s kallsyms, nokaslr) stops there with RIP = its address', { timeout: 2 * LINUX_BOOT_MS + 6 * LINUX_COMMAND_MS }, async (t) => {
-  if (!await hostRuns(t, 'a Linux boot', linuxBootTooSlow())) return;
+  await assertHostRuns('a Linux boot', linuxBootTooSlow());
   const { path: map, address } = await kernelMap(t);
   const cmdline = NOKASLR;
   // nokaslr: the kernel runs where it is linked, __START_KERNEL_map + CONFIG_PHYSICAL_START (16 MiB).
@@ -206,7 +206,7 @@ async function bootSession(t: { diagnostic(s: string): void }, args: Record<stri
 const LOC = /^LOC:\s+(\d+)\s+Local timer/m;
 
 test('instruction steps in a kernel whose timer runs stay in the function and its callees, never in an interrupt entry, while timer interrupts keep coming', { timeout: 2 * LINUX_BOOT_MS + 20 * LINUX_COMMAND_MS }, async (t) => {
-  if (!await hostRuns(t, 'a Linux boot', linuxBootTooSlow())) return;
+  await assertHostRuns('a Linux boot', linuxBootTooSlow());
   const k = await kernelMap(t);
   // uname(2) on x86-64 is newuname: busybox's uname enters the kernel at __x64_sys_newuname.
   const fn = k.address('__x64_sys_newuname');
@@ -293,7 +293,7 @@ test('instruction steps in a kernel whose timer runs stay in the function and it
 });
 
 test('KASLR on: the slide is found as the kernel starts, and function breakpoints set before it, from a nokaslr boot\'s map, fire at the map\'s address + the slide, start_kernel first', { timeout: 2 * LINUX_BOOT_MS + 10 * LINUX_COMMAND_MS }, async (t) => {
-  if (!await hostRuns(t, 'a Linux boot', linuxBootTooSlow())) return;
+  await assertHostRuns('a Linux boot', linuxBootTooSlow());
   const k = await kernelMap(t);
   const linked = k.address('__x64_sys_newuname');
   for (let attempt = 1; ; attempt++) {
@@ -389,7 +389,7 @@ test('KASLR on: the slide is found as the kernel starts, and function breakpoint
 });
 
 test('kernel-aware views from a System.map alone, under KASLR: lx-dmesg, lx-ps, lx-lsmod, a module\'s symbols, per-CPU variables and the task each vCPU runs, as the guest itself reports them', { timeout: 2 * LINUX_BOOT_MS + 12 * LINUX_COMMAND_MS }, async (t) => {
-  if (!await hostRuns(t, 'a Linux boot', linuxBootTooSlow())) return;
+  await assertHostRuns('a Linux boot', linuxBootTooSlow());
   const k = await kernelMap(t);
   // No nokaslr: the map's symbols move by the slide kvmdbg finds. The map names no struct
   // layouts: they come from the BTF in the kernel's memory (__start_BTF to __stop_BTF).

@@ -21,7 +21,7 @@ import { FLAT64, withMachine } from './support/machine.js';
 import { buildAsm, buildBootSector, buildFlat64, symbols } from './guests/build.js';
 import { Machine } from '../src/vmm/machine.js';
 import { detectNesting } from '../src/vmm/host.js';
-import { hostRuns, iretqToDataSegmentPasses, ring0SseFails, userPortIoFails } from './support/host-facts.js';
+import { assertHostRuns, iretqToDataSegmentPasses, ring0SseFails, userPortIoFails } from './support/host-facts.js';
 
 const boot = {
   bin: buildBootSector('reverse-boot'),
@@ -135,8 +135,8 @@ test('step back across port input: the RBR read of the UART, back and forward ag
   await exitsWithSecondByte();
 });
 
-test('back and forth 1000 times at random: each position has the registers and memory of the live run at that instruction count', async (t) => {
-  if (!await hostRuns(t, 'this guest (SSE at ring 0)', ring0SseFails(), () => dc.stop())) return;
+test('back and forth 1000 times at random: each position has the registers and memory of the live run at that instruction count', async () => {
+  await assertHostRuns('this guest (SSE at ring 0)', ring0SseFails());
   const g = buildFlat64('reverse-random64');
   const mem = { from: g.syms.table, to: g.syms.stack_top };
   const names = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r12', 'rip', 'eflags', 'xmm0', 'xmm1'] as const;
@@ -377,7 +377,7 @@ test('ring 3 and back while recording: ud2 and int $0x80 from ring 3 enter ring-
     const c = await readMem(s.counts, 16);
     return [c.readBigUInt64LE(0), c.readBigUInt64LE(8)];
   };
-  if (!await hostRuns(t, 'this guest (an `out` at ring 3 with IOPL 3)', userPortIoFails(), () => dc.stop())) return;
+  await assertHostRuns('this guest (an `out` at ring 3 with IOPL 3)', userPortIoFails());
   // The host fact: kvm_pvm hands a single step at CPL 3 to the guest (the developers' guide), so
   // ring 3 cannot be recorded there. The frames are checked live instead, at a breakpoint in
   // the ring-0 handler, which the debugger does catch there.

@@ -10,7 +10,7 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import { flat64Launch, hex, launch, topFrame, scope, stopped, clientPerTest, newClient, cGuestPerFile, markLine } from './support/dap.js';
 import { reverseClient, STOP_MS } from './support/reverse.js';
 import { buildFlat64 } from './guests/build.js';
-import { hostRuns, ring0SseFails } from './support/host-facts.js';
+import { assertHostRuns, ring0SseFails } from './support/host-facts.js';
 
 const { bin, syms } = buildFlat64('reverse64');
 const c = cGuestPerFile();
@@ -34,8 +34,8 @@ async function recordToDone(): Promise<void> {
   assert.equal(await pc(), syms.done);
 }
 
-test('step back N then forward N gives exactly the state of the live run; FPU/SSE and the stack come back too', async (t) => {
-  if (!await hostRuns(t, 'this guest (SSE at ring 0)', ring0SseFails(), () => dc.stop())) return;
+test('step back N then forward N gives exactly the state of the live run; FPU/SSE and the stack come back too', async () => {
+  await assertHostRuns('this guest (SSE at ring 0)', ring0SseFails());
   // The live run without recording: the state at `done`.
   await launch(dc, base, () => dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(syms.done) }] }));
   await stopped(dc, STOP_MS);
@@ -83,8 +83,8 @@ test('step back N then forward N gives exactly the state of the live run; FPU/SS
   assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (0x10 << 1) | 1);
 });
 
-test('who wrote this: reverse-continue with a data breakpoint stops at the overwriting instruction, then at the loop\'s write, then at the start of history; forward again, after each write', async (t) => {
-  if (!await hostRuns(t, 'this guest (SSE at ring 0)', ring0SseFails(), () => dc.stop())) return;
+test('who wrote this: reverse-continue with a data breakpoint stops at the overwriting instruction, then at the loop\'s write, then at the start of history; forward again, after each write', async () => {
+  await assertHostRuns('this guest (SSE at ring 0)', ring0SseFails());
   await recordToDone();
   assert.equal((await readMem(syms.array + 20n, 4)).readUInt32LE(), 0xdead);
   const info = await dc.customRequest('dataBreakpointInfo', { name: hex(syms.array + 20n), asAddress: true, bytes: 4 });

@@ -9,7 +9,7 @@ import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import { buildScreenKernel } from './guests/screen/build.js';
 import { buildDist } from './support/cli.js';
 import { hex, launch, newClient, nm, stopped } from './support/dap.js';
-import { hostRuns, iret32Fails } from './support/host-facts.js';
+import { assertHostRuns, iret32Fails } from './support/host-facts.js';
 import type { ScreenBody } from '../src/protocol.js';
 
 let screen = '', kbd = '';
@@ -77,8 +77,8 @@ test('kvm.screen events carry the rows, attributes and cursor at a stop; the req
     assert.deepEqual(full.cursor, { row: 24, col: 7, hidden: false });
   }));
 
-test('kvm.keys reaches the guest\'s keyboard while it runs; kvm.screen events follow while it runs', async (t) => {
-  if (!await hostRuns(t, 'the keyboard guest (its 32-bit handler returns with iret)', iret32Fails())) return;
+test('kvm.keys reaches the guest\'s keyboard while it runs; kvm.screen events follow while it runs', async () => {
+  await assertHostRuns('the keyboard guest (its 32-bit handler returns with iret)', iret32Fails());
   await withClient(async (dc) => {
     const model = follow(dc);
     let output = '';
@@ -100,8 +100,8 @@ test('kvm.keys reaches the guest\'s keyboard while it runs; kvm.screen events fo
   });
 });
 
-test('keys typed into the serial terminal (kvm.serialInput) reach the keyboard with "keys": "keyboard", escape sequences as keys', async (t) => {
-  if (!await hostRuns(t, 'the keyboard guest (its 32-bit handler returns with iret)', iret32Fails())) return;
+test('keys typed into the serial terminal (kvm.serialInput) reach the keyboard with "keys": "keyboard", escape sequences as keys', async () => {
+  await assertHostRuns('the keyboard guest (its 32-bit handler returns with iret)', iret32Fails());
   await withClient(async (dc) => {
     const model = follow(dc);
     let output = '';

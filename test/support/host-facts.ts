@@ -1,8 +1,7 @@
 // Facts about this machine's KVM that decide what a test can ask of it, each measured here by
 // running a guest built from source (once per test process), never assumed from the host's name.
-// A test that a fact rules out says so in its skip reason, naming the fact and its measure; where
-// that happens on kvm_pvm, scripts/run-tests.sh runs the same files in the test VM as well.
-import type { TestContext } from 'node:test';
+// A test that a fact rules out fails at once, naming the fact and its measure; where that happens
+// on kvm_pvm, scripts/run-tests.sh runs the same files in the test VM as well.
 import { Machine } from '../../src/vmm/machine.js';
 import type { Stop } from '../../src/vmm/debug/stops.js';
 import { buildAsm, buildFlat64 } from '../guests/build.js';
@@ -102,14 +101,11 @@ export async function linuxBootTooSlow(): Promise<string | undefined> {
 }
 
 /**
- * Whether this host can run what a test needs (`fails`: one of the facts above). Where it can't,
- * `t` is skipped, saying which fact and what its probe measured, after `end` (what the test's
- * beforeEach started: node:test runs no afterEach for a skipped test); true: go on.
+ * Fails `t` at once, loudly, where this host cannot run what it needs (`fails`: one of the facts
+ * above), naming the fact and what its probe measured: the test does not go on to fail later in
+ * a way that hides why.
  */
-export async function hostRuns(t: TestContext, needs: string, fails: Promise<string | undefined>, end?: () => Promise<void>): Promise<boolean> {
+export async function assertHostRuns(needs: string, fails: Promise<string | undefined>): Promise<void> {
   const why = await fails;
-  if (why === undefined) return true;
-  await end?.();
-  t.skip(`this host's KVM cannot run ${needs}: ${why}`);
-  return false;
+  if (why !== undefined) throw new Error(`this host's KVM cannot run ${needs}: ${why}`);
 }
