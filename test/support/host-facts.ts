@@ -57,13 +57,16 @@ let dataIret: Promise<string | undefined> | undefined;
  * live, counted: its handlers count the #GPs and the #SS (the last #GP is the iretq's).
  */
 export function iretqToDataSegmentPasses(): Promise<string | undefined> {
-  const { bin, syms } = buildFlat64('protection64');
-  let faults = 0n;
-  const read = (m: Machine) => {
-    const c = m.readPhysical(Number(syms.counts), 40);
-    faults = c.readBigUInt64LE(0) + c.readBigUInt64LE(32); // #GPs, and the #SS a non-canonical stack access raises on hardware
-  };
-  return (dataIret ??= runProbe(bin, 'long', read).then((s) => (faults === 4n ? undefined : `guests/protection64.S run live (${said(s)}) took ${faults} #GP/#SS of 4: its iretq to a data segment returned`)));
+  return (dataIret ??= (async () => {
+    const { bin, syms } = buildFlat64('protection64');
+    let faults = 0n;
+    const read = (m: Machine) => {
+      const c = m.readPhysical(Number(syms.counts), 40);
+      faults = c.readBigUInt64LE(0) + c.readBigUInt64LE(32); // #GPs, and the #SS a non-canonical stack access raises on hardware
+    };
+    const s = await runProbe(bin, 'long', read);
+    return faults === 4n ? undefined : `guests/protection64.S run live (${said(s)}) took ${faults} #GP/#SS of 4: its iretq to a data segment returned`;
+  })());
 }
 
 let rate: Promise<number> | undefined;
