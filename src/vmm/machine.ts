@@ -122,6 +122,8 @@ interface PhysWatch extends Watch {
 export type RunState = 'stopped' | 'running' | 'destroyed';
 
 const SLICE_MS = 10;
+/** The `hlt` opcode. */
+const HLT = 0xf4;
 const SMP_SLICE_MS = 2;
 /** A replay to a triple fault: single steps at most (per pass) and milliseconds at most. */
 const REPLAY_MAX_STEPS = 1_000_000;
@@ -752,6 +754,13 @@ export class Machine {
     let deadline = 0;
     let exits = 0;
     let ticks = 0;
+    // Exits cost microseconds each: the clock is read every 32nd, not after every one.
+    const sliceOver = () => {
+      if ((++exits & 31) !== 0 && deadline !== 0) return false;
+      const now = performance.now();
+      if (deadline === 0) deadline = now + SLICE_MS;
+      return now > deadline;
+    };
     this.kicker.enter(v.id);
     for (;;) {
       let rc: number;
@@ -768,6 +777,15 @@ export class Machine {
           if (singleStep) this.checkpoint.base(v, false);
           else if (exits === 0 && ticks === 0 && this.slicesSinceBase++ % BASE_SLICES === 0) this.checkpoint.base(v, true);
           else this.checkpoint.reenter(v);
+        }
+        if (this.vm.memory.hasTraps && this.onAbsentPage(v)) {
+          // Code on a trapped page is stepped with the page back in place, without first
+          // failing to fetch it: an interrupt that entry injected would find an IDT on the
+          // same page absent (kvm_pvm answers with a triple fault).
+          const s = this.stepOnTrappedPage(v);
+          if (s) return s;
+          if (sliceOver()) return null;
+          continue;
         }
         rc = ticks === 0 ? v.enter() : v.reenter();
       }
@@ -853,12 +871,7 @@ export class Machine {
         this.completeInstruction(v);
         return this.pending;
       }
-      // Exits cost microseconds each: the clock is read every 32nd, not after every one.
-      if ((++exits & 31) === 0 || deadline === 0) {
-        const now = performance.now();
-        if (deadline === 0) deadline = now + SLICE_MS;
-        else if (now > deadline) return null;
-      }
+      if (sliceOver()) return null;
     }
   }
 
@@ -1047,8 +1060,9 @@ export class Machine {
     let s: Stop | null = null;
     this.noteStepStart(v);
     try {
-      for (;;) {
+      for (let first = true; ; first = false) {
         this.checkpoint?.base(v, false);
+        if (first) this.haltAtHlt(v);
         const rc = v.enter();
         if (rc === -EINTR) {
           // A kick (immediate_exit set) or the end of a slice: clear it, and let a pause, or
@@ -1075,6 +1089,29 @@ export class Machine {
       this.vm.memory.setTraps(saved);
     }
     return s;
+  }
+
+  /** Whether `v`'s next instruction is on a page taken out of guest memory for a watch. */
+  private onAbsentPage(v: Vcpu): boolean {
+    const phys = this.linearToPhysical(v.id, this.linearRip(v.id));
+    return phys !== undefined && this.vm.memory.trapAt(phys) === 'absent';
+  }
+
+  /**
+   * A `hlt` with interrupts on, about to be stepped on a trapped page: done here (RIP past it,
+   * the vCPU halted), so that the step's KVM_RUN waits for the interrupt, with the page in place.
+   * kvm_pvm with pvm_native returns from a stepped hlt at once, the vCPU not halted, and the
+   * guest's wait loop would spin through steps (measured: a pause found RIP before the hlt).
+   */
+  private haltAtHlt(v: Vcpu): void {
+    const phys = this.linearToPhysical(v.id, this.linearRip(v.id));
+    const r = v.loadRegs();
+    if (phys === undefined || !this.vm.memory.contains(phys, 1) || this.vm.memory.view(phys, 1)[0] !== HLT) return;
+    if (!(r[GPR.rflags] & RFLAGS_IF)) return;
+    r[GPR.rip] += 1n;
+    v.storeRegs();
+    v.endInterruptShadow();
+    v.setMpState(abi.KVM_MP_STATE_HALTED);
   }
 
   private decodeInternalError(v: Vcpu): Stop | null {

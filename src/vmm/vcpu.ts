@@ -648,6 +648,22 @@ export class Vcpu {
     return true;
   }
 
+  /**
+   * Ends the one-instruction interrupt shadow of an `sti` or a `mov ss`: for an instruction the
+   * monitor ran in the guest's place, after which the CPU would have ended it.
+   */
+  endInterruptShadow(): void {
+    const o = abi.kvm_vcpu_events;
+    const b = Buffer.alloc(o.size);
+    sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');
+    if (!b[o.interrupt_shadow]) return;
+    this.stateWrites++;
+    b[o.interrupt_shadow] = 0;
+    b.writeUInt32LE(abi.KVM_VCPUEVENT_VALID_SHADOW, o.flags);
+    this.eventsInRun = false;
+    sys.ioctlPtr(this.fd, abi.KVM_SET_VCPU_EVENTS, b, 'KVM_SET_VCPU_EVENTS');
+  }
+
   /** Injects an exception (vector, optional error code) to be delivered at the next entry. */
   injectException(vector: number, errorCode?: number): void {
     this.stateWrites++;
