@@ -10,22 +10,25 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import { flat64Launch, hex, launch, topFrame, scope, stopped, clientPerTest, newClient, cGuestPerFile, markLine } from './support/dap.js';
 import { reverseClient, STOP_MS } from './support/reverse.js';
 import { buildFlat64 } from './guests/build.js';
-import { assertHostRuns, ring0SseFails } from './support/host-facts.js';
+import { sseVariant } from './support/host-facts.js';
 
-const { bin, syms } = buildFlat64('reverse64');
+/** reverse64.S as written, or its NO_SSE variant: symbols and the launch that runs it. */
+function reverse64(variant?: 'NO_SSE') {
+  const { bin, syms } = buildFlat64('reverse64', variant);
+  return { syms, base: flat64Launch(bin) };
+}
+const { syms, base } = reverse64();
 const c = cGuestPerFile();
-const base = flat64Launch(bin);
 let dc: DebugClient;
 clientPerTest(() => dc, (c) => (dc = c));
 
-/** Bytes of the array, its total and the stack the guest uses. */
-const DATA = [{ from: syms.array, to: syms.stack_top }];
 const r = reverseClient(() => dc);
 const { pc, reg, readMem, repl, stepBack, stepForward } = r;
-const state = () => r.state(DATA);
+/** The state of the registers and of the array, its total and the stack the guest uses. */
+const stateOf = (syms: Record<string, bigint>) => () => r.state([{ from: syms.array, to: syms.stack_top }]);
 
 /** Launches recording, stopped on entry, with an instruction breakpoint at `done`, and runs there. */
-async function recordToDone(): Promise<void> {
+async function recordToDone({ syms, base } = reverse64()): Promise<void> {
   await launch(dc, { ...base, record: true, stopOnEntry: true }, () =>
     dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(syms.done) }] }));
   assert.equal((await stopped(dc, STOP_MS)).body.reason, 'entry');
@@ -34,8 +37,10 @@ async function recordToDone(): Promise<void> {
   assert.equal(await pc(), syms.done);
 }
 
-test('step back N then forward N gives exactly the state of the live run; FPU/SSE and the stack come back too', async () => {
-  await assertHostRuns('this guest (SSE at ring 0)', ring0SseFails());
+test('step back N then forward N gives exactly the state of the live run; FPU/SSE and the stack come back too', async (t) => {
+  const g = reverse64(await sseVariant(t));
+  const { syms, base } = g;
+  const state = stateOf(syms);
   // The live run without recording: the state at `done`.
   await launch(dc, base, () => dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(syms.done) }] }));
   await stopped(dc, STOP_MS);
@@ -45,7 +50,7 @@ test('step back N then forward N gives exactly the state of the live run; FPU/SS
 
   dc = newClient();
   await dc.start();
-  await recordToDone();
+  await recordToDone(g);
   assert.equal(await state(), live, 'recording changes nothing');
   // sum adds 16 elements in 4 instructions each: 40 steps back lie inside the sum loop
   const N = 40;
@@ -83,9 +88,10 @@ test('step back N then forward N gives exactly the state of the live run; FPU/SS
   assert.equal(((await exited) as DebugProtocol.ExitedEvent).body.exitCode, (0x10 << 1) | 1);
 });
 
-test('who wrote this: reverse-continue with a data breakpoint stops at the overwriting instruction, then at the loop\'s write, then at the start of history; forward again, after each write', async () => {
-  await assertHostRuns('this guest (SSE at ring 0)', ring0SseFails());
-  await recordToDone();
+test('who wrote this: reverse-continue with a data breakpoint stops at the overwriting instruction, then at the loop\'s write, then at the start of history; forward again, after each write', async (t) => {
+  const g = reverse64(await sseVariant(t));
+  const { syms, base } = g;
+  await recordToDone(g);
   assert.equal((await readMem(syms.array + 20n, 4)).readUInt32LE(), 0xdead);
   const info = await dc.customRequest('dataBreakpointInfo', { name: hex(syms.array + 20n), asAddress: true, bytes: 4 });
   await dc.customRequest('setDataBreakpoints', { breakpoints: [{ dataId: info.body.dataId, accessType: 'write' }] });

@@ -9,14 +9,13 @@ import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import { buildScreenKernel } from './guests/screen/build.js';
 import { buildDist } from './support/cli.js';
 import { hex, launch, newClient, nm, stopped } from './support/dap.js';
-import { assertHostRuns, iret32Fails } from './support/host-facts.js';
+import { iret32Variant } from './support/host-facts.js';
 import type { ScreenBody } from '../src/protocol.js';
 
-let screen = '', kbd = '';
+let screen = '';
 
 before(() => {
   screen = buildScreenKernel('screen');
-  kbd = buildScreenKernel('kbd');
   buildDist();
 });
 
@@ -77,8 +76,8 @@ test('kvm.screen events carry the rows, attributes and cursor at a stop; the req
     assert.deepEqual(full.cursor, { row: 24, col: 7, hidden: false });
   }));
 
-test('kvm.keys reaches the guest\'s keyboard while it runs; kvm.screen events follow while it runs', async () => {
-  await assertHostRuns('the keyboard guest (its 32-bit handler returns with iret)', iret32Fails());
+test('kvm.keys reaches the guest\'s keyboard while it runs; kvm.screen events follow while it runs', async (t) => {
+  const kbd = buildScreenKernel('kbd', await iret32Variant(t));
   await withClient(async (dc) => {
     const model = follow(dc);
     let output = '';
@@ -100,8 +99,8 @@ test('kvm.keys reaches the guest\'s keyboard while it runs; kvm.screen events fo
   });
 });
 
-test('keys typed into the serial terminal (kvm.serialInput) reach the keyboard with "keys": "keyboard", escape sequences as keys', async () => {
-  await assertHostRuns('the keyboard guest (its 32-bit handler returns with iret)', iret32Fails());
+test('keys typed into the serial terminal (kvm.serialInput) reach the keyboard with "keys": "keyboard", escape sequences as keys', async (t) => {
+  const kbd = buildScreenKernel('kbd', await iret32Variant(t));
   await withClient(async (dc) => {
     const model = follow(dc);
     let output = '';

@@ -12,14 +12,17 @@ export { BUILD_DIR, GUESTS_DIR };
  * Assembles `name.S` (GNU as via gcc, so the C preprocessor runs) and links it with `ld` using
  * the given flags. Returns the ELF path. `binary` also makes a flat image with objcopy.
  */
-export function buildAsm(name: string, opts: { ldFlags: string[]; asFlags?: string[]; binary?: boolean }): string {
+export function buildAsm(name: string, opts: { ldFlags: string[]; asFlags?: string[]; binary?: boolean; define?: string }): string {
   const src = join(GUESTS_DIR, `${name}.S`);
-  const elf = join(BUILD_DIR, `${name}.elf`);
+  // A variant (the source built with one macro defined) has outputs of its own.
+  const out = opts.define ? `${name}.${opts.define}` : name;
+  const elf = join(BUILD_DIR, `${out}.elf`);
+  const asFlags = [...opts.asFlags ?? [], ...opts.define ? [`-D${opts.define}`] : []];
   assembleAndLink({
-    src, obj: join(BUILD_DIR, `${name}.o`), elf, asFlags: opts.asFlags ?? [], ldFlags: opts.ldFlags, inputs: [__filename],
+    src, obj: join(BUILD_DIR, `${out}.o`), elf, asFlags, ldFlags: opts.ldFlags, inputs: [__filename],
   });
   if (!opts.binary) return elf;
-  const bin = join(BUILD_DIR, `${name}.bin`);
+  const bin = join(BUILD_DIR, `${out}.bin`);
   flatten(elf, bin);
   return bin;
 }
@@ -39,9 +42,12 @@ export function symbols(elf: string): Record<string, bigint> {
   return out;
 }
 
-/** A 64-bit flat guest linked at 0x100000, for `--format flat --mode long`: image path and symbols. */
-export function buildFlat64(name: string): { bin: string; syms: Record<string, bigint> } {
-  const opts = { ldFlags: ['-Ttext=0x100000', '-e', '_start'] };
+/**
+ * A 64-bit flat guest linked at 0x100000, for `--format flat --mode long`: image path and symbols.
+ * `define`: a macro defined for the preprocessor, to build a variant of the source.
+ */
+export function buildFlat64(name: string, define?: string): { bin: string; syms: Record<string, bigint> } {
+  const opts = { ldFlags: ['-Ttext=0x100000', '-e', '_start'], define };
   const elf = buildAsm(name, opts);
   return { bin: buildAsm(name, { ...opts, binary: true }), syms: symbols(elf) };
 }

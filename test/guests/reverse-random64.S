@@ -24,8 +24,13 @@ store:  push %rbx
         mov %rax, %rbx
         shr $59, %rbx                   /* an index 0..31 */
         xor %rax, (%rdi,%rbx,8)
+#ifndef NO_SSE
         movq %rax, %xmm1
         paddq %xmm1, %xmm0
+#else
+        mov %rax, %rdx                  /* a sum without SSE, for hosts that can't run it at ring 0 */
+        add %rdx, %rsi
+#endif
         pop %rbx
         ret
 

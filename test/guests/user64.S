@@ -1,7 +1,8 @@
 /* Ring 3 and back: the guest drops to ring 3 (iretq), where ud2 raises #UD into a ring-0 handler
    and `int $0x80` enters one through a DPL-3 gate, each frame on the TSS's RSP0 stack (the CPU
    switches stacks on the way in, and iretq back to ring 3). For the test that steps back across
-   both. */
+   both. Ring 3 ends the run through `int $0x81`, whose ring-0 handler writes isa-debug-exit:
+   ring 3 has no port access (IOPL 0). */
 #include "include/idt64.inc"
 #include "include/tss64.inc"
         .code64
@@ -16,12 +17,14 @@ _start: mov $0x7000, %rsp
         mov %rax, %cr3
         idt_gate64 6, ud_handler
         idt_gate64 0x80, int_handler
-        movb $0xee, idt+0x80*16+5(%rip)  /* int $0x80 allowed from ring 3 */
+        idt_gate64 0x81, exit_handler
+        movb $0xee, idt+0x80*16+5(%rip)  /* int $0x80 and $0x81 allowed from ring 3 */
+        movb $0xee, idt+0x81*16+5(%rip)
         lidt idtr(%rip)
-        pushq $0x1b                      /* ring 3's SS, RSP, RFLAGS (IOPL 3: it may `out`), CS, RIP */
+        pushq $0x1b                      /* ring 3's SS, RSP, RFLAGS (IF off, IOPL 0), CS, RIP */
         lea ustack_top(%rip), %rax
         push %rax
-        pushq $0x3002
+        pushq $0x0002
         pushq $0x23
         lea user(%rip), %rax
         push %rax
@@ -35,7 +38,10 @@ user:   mov $0x1111, %rbx
 after_ud:
         int $0x80
         .globl done
-done:   mov $0x21, %al
+done:   int $0x81
+        .globl exit_handler
+exit_handler:
+        mov $0x21, %al
         out %al, $0xf4
         hlt
 

@@ -34,6 +34,18 @@ export function ring0SseFails(): Promise<string | undefined> {
   return (sse ??= runProbe(buildFlat64('sse64').bin, 'long').then((s) => (s.kind === 'exit' && s.status === EXIT_21 ? undefined : said(s))));
 }
 
+/**
+ * The variant of a guest with ring-0 SSE (built with NO_SSE: the same work without SSE) to run
+ * here: undefined (the guest as written) where SSE runs at ring 0; else 'NO_SSE', said to `t`
+ * with the fact. The FPU/SSE half of what such a test checks then holds only where SSE runs.
+ */
+export async function sseVariant(t: { diagnostic(s: string): void }): Promise<'NO_SSE' | undefined> {
+  const why = await ring0SseFails();
+  if (why === undefined) return undefined;
+  t.diagnostic(`SSE does not run at ring 0 on this host's KVM (guests/sse64.S: ${why}): the guest is built with NO_SSE, its SSE instructions replaced by integer ones`);
+  return 'NO_SSE';
+}
+
 let iret: Promise<string | undefined> | undefined;
 /** Undefined where a 32-bit protected-mode `iret` runs; else what the probe (guests/iret32.S) came to. */
 export function iret32Fails(): Promise<string | undefined> {
@@ -41,14 +53,25 @@ export function iret32Fails(): Promise<string | undefined> {
   return (iret ??= runProbe(bin(), 'protected').then((s) => (s.kind === 'exit' && s.status === EXIT_21 ? undefined : said(s))));
 }
 
-let iopl: Promise<string | undefined> | undefined;
 /**
- * Undefined where ring 3 with IOPL 3 may use ports; else what guests/user64.S (ring 0 to ring 3
- * and back through #UD and `int $0x80`, then an `out` at ring 3) came to, run live. kvm_pvm runs
- * ring 3 as a host process, where pvm_native was seen to lose IOPL on the way back from ring 0.
+ * The variant of the keyboard guest (guests/screen/kbd.S) to run here: undefined where a 32-bit
+ * `iret` runs at ring 0; else 'NO_IRET32' (its handler returns with popf and ret), said to `t`.
  */
-export function userPortIoFails(): Promise<string | undefined> {
-  return (iopl ??= runProbe(buildFlat64('user64').bin, 'long').then((s) => (s.kind === 'exit' && s.status === EXIT_21 ? undefined : `guests/user64.S run live: ${said(s)}`)));
+export async function iret32Variant(t: { diagnostic(s: string): void }): Promise<'NO_IRET32' | undefined> {
+  const why = await iret32Fails();
+  if (why === undefined) return undefined;
+  t.diagnostic(`a 32-bit iret does not run at ring 0 on this host's KVM (guests/iret32.S: ${why}): the keyboard guest is built with NO_IRET32, its handler returning with popf and ret`);
+  return 'NO_IRET32';
+}
+
+let ring3: Promise<string | undefined> | undefined;
+/**
+ * Undefined where ring 3's exceptions and interrupts enter ring 0; else what guests/user64.S
+ * (ring 0 to ring 3, then #UD, `int $0x80` and `int $0x81`, whose ring-0 handler writes
+ * isa-debug-exit) came to, run live.
+ */
+export function ring3EventsFail(): Promise<string | undefined> {
+  return (ring3 ??= runProbe(buildFlat64('user64').bin, 'long').then((s) => (s.kind === 'exit' && s.status === EXIT_21 ? undefined : `guests/user64.S run live: ${said(s)}`)));
 }
 
 let dataIret: Promise<string | undefined> | undefined;

@@ -6,18 +6,23 @@ import { BUILD_DIR, assembleAndLink, flatten } from '../toolchain.js';
 
 const OUT = join(BUILD_DIR, 'screen');
 
-function build(name: string, ldFlags: string[]): string {
+/** `define`: a macro defined for the preprocessor, to build a variant (with outputs of its own). */
+function build(name: string, ldFlags: string[], define?: string): string {
   mkdirSync(OUT, { recursive: true });
-  const elf = join(OUT, `${name}.elf`);
+  const out = define ? `${name}.${define}` : name;
+  const elf = join(OUT, `${out}.elf`);
   assembleAndLink({
-    src: join(__dirname, `${name}.S`), obj: join(OUT, `${name}.o`), elf, asFlags: ['-m32'], ldFlags, inputs: [__filename],
+    src: join(__dirname, `${name}.S`), obj: join(OUT, `${out}.o`), elf, asFlags: ['-m32', ...define ? [`-D${define}`] : []], ldFlags, inputs: [__filename],
   });
   return elf;
 }
 
-/** A Multiboot 1 ELF kernel at 1 MiB: screen (text, colours, scrolling, cursor) or kbd (an IRQ 1 driver). */
-export function buildScreenKernel(name: 'screen' | 'kbd'): string {
-  return build(name, ['-m', 'elf_i386', '-Ttext=0x100000', '-e', '_start']);
+/**
+ * A Multiboot 1 ELF kernel at 1 MiB: screen (text, colours, scrolling, cursor) or kbd (an IRQ 1
+ * driver; with NO_IRET32 its handler returns without `iret`).
+ */
+export function buildScreenKernel(name: 'screen' | 'kbd', define?: 'NO_IRET32'): string {
+  return build(name, ['-m', 'elf_i386', '-Ttext=0x100000', '-e', '_start'], define);
 }
 
 /** The boot sector that prints the CMOS clock. */

@@ -63,7 +63,13 @@ irq1:   push %eax
         pop %edi
         pop %edx
         pop %eax
+#ifndef NO_IRET32
         iret
+#else
+        pushl 8(%esp)                   /* the same return without iret, for hosts whose */
+        popf                            /* ring-0 emulator can't run a 32-bit one: EFLAGS, */
+        ret $8                          /* then EIP, dropping CS and EFLAGS (CS unchanged) */
+#endif
 
 /* The low nibble of AL as a hex digit on COM1 and the screen. */
 hexdigit:
