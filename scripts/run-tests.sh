@@ -33,8 +33,8 @@ if ((${#there[@]})); then
     bash scripts/test-vm.sh deps
     echo "== ${#there[@]} test files on this machine's /dev/kvm"
     "${runner[@]}" "${there[@]}" || status=1
-    # kvm_pvm emulates ring-0 code: what its emulator can't run (SSE, a 32-bit iret) or can't run
-    # in time (a Linux boot) fails there at once, each test naming the fact (host-facts.ts).
+    # kvm_pvm emulates ring-0 code: where its emulator can't run a guest (SSE, a 32-bit iret) or
+    # can't run it in time (a Linux boot), the test adapts there, saying so (host-facts.ts).
     # The test VM's nested kvm_amd, which behaves like AMD hardware, runs the same files whole.
     if [ -d /sys/module/kvm_pvm ] && [ "${KVMDBG_TEST_VM:-}" != 0 ]; then
       echo "== the same ${#there[@]} test files in the test VM (this /dev/kvm is kvm_pvm; KVMDBG_TEST_VM=0 skips this)"

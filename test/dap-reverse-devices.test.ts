@@ -377,9 +377,9 @@ test('ring 3 and back while recording: ud2 and int $0x80 from ring 3 enter ring-
     return [c.readBigUInt64LE(0), c.readBigUInt64LE(8)];
   };
   // A host fact: with pvm_native, kvm_pvm enters no ring-0 handler from ring 3 as x86 does
-  // (measured: an `int` from ring 3 ran its handler at ring 3, on ring 3's stack, the #UD
-  // handler three times, and the guest triple-faulted). What is checked there is kvmdbg's side: the stop at the triple fault, with a
-  // session that goes on answering.
+  // (measured: the #UD handler ran three times, int $0x80's never, and the guest triple-faulted
+  // at ring 3; README, Hosts). What is checked there is kvmdbg's side: the stop at the triple
+  // fault, with a session that goes on answering.
   const ring3 = await ring3EventsFail();
   if (ring3 !== undefined) {
     t.diagnostic(`this host's KVM does not enter ring 0 from ring 3 as x86 does (${ring3}): checked is the stop at the guest's triple fault`);
