@@ -24,25 +24,45 @@ done
 export TMPDIR=$PWD/.testvm/tmp
 mkdir -p "$TMPDIR"
 status=0
+# Each part's output is kept too: at the end the failures of every part that failed are printed
+# again, so that the tail of a long run (CI's view) shows them all, the first parts' included.
+logs=()
+part() { # part TITLE CMD...: runs CMD under TITLE, its output also in a log
+  local title=$1 log
+  shift
+  echo "== $title"
+  log=$(mktemp "$TMPDIR/run-tests.XXXXXX")
+  if ! "$@" 2>&1 | tee "$log"; then
+    status=1
+    logs+=("$title" "$log")
+  else
+    rm -f "$log"
+  fi
+}
 if ((${#here[@]})); then
-  echo "== ${#here[@]} test files here (no KVM needed)"
-  "${runner[@]}" "${here[@]}" || status=1
+  part "${#here[@]} test files here (no KVM needed)" "${runner[@]}" "${here[@]}"
 fi
 if ((${#there[@]})); then
   if [ -r /dev/kvm ] && [ -w /dev/kvm ] && [ "${KVMDBG_TEST_VM:-}" != 1 ]; then
     bash scripts/test-vm.sh deps
-    echo "== ${#there[@]} test files on this machine's /dev/kvm"
-    "${runner[@]}" "${there[@]}" || status=1
+    part "${#there[@]} test files on this machine's /dev/kvm" "${runner[@]}" "${there[@]}"
     # kvm_pvm emulates ring-0 code: where its emulator can't run a guest (SSE, a 32-bit iret) or
     # can't run it in time (a Linux boot), the test adapts there, saying so (host-facts.ts).
     # The test VM's nested kvm_amd, which behaves like AMD hardware, runs the same files whole.
     if [ -d /sys/module/kvm_pvm ] && [ "${KVMDBG_TEST_VM:-}" != 0 ]; then
-      echo "== the same ${#there[@]} test files in the test VM (this /dev/kvm is kvm_pvm; KVMDBG_TEST_VM=0 skips this)"
-      bash scripts/test-vm.sh run -- "${runner[*]} ${there[*]}" || status=1
+      part "the same ${#there[@]} test files in the test VM (this /dev/kvm is kvm_pvm; KVMDBG_TEST_VM=0 skips this)" \
+        bash scripts/test-vm.sh run -- "${runner[*]} ${there[*]}"
     fi
   else
-    echo "== ${#there[@]} test files in the test VM (no read-write /dev/kvm here, or KVMDBG_TEST_VM=1)"
-    bash scripts/test-vm.sh run -- "${runner[*]} ${there[*]}" || status=1
+    part "${#there[@]} test files in the test VM (no read-write /dev/kvm here, or KVMDBG_TEST_VM=1)" \
+      bash scripts/test-vm.sh run -- "${runner[*]} ${there[*]}"
   fi
 fi
+for ((i = 0; i < ${#logs[@]}; i += 2)); do
+  echo "== failed: ${logs[i]}"
+  # The runner's own summary of its failures where it got that far, else how the part ended.
+  if grep -q 'failing tests:' "${logs[i + 1]}"; then sed -n '/failing tests:/,$p' "${logs[i + 1]}" | head -300
+  else tail -20 "${logs[i + 1]}"; fi
+  rm -f "${logs[i + 1]}"
+done
 exit $status
