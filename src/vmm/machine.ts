@@ -778,11 +778,12 @@ export class Machine {
           else if (exits === 0 && ticks === 0 && this.slicesSinceBase++ % BASE_SLICES === 0) this.checkpoint.base(v, true);
           else this.checkpoint.reenter(v);
         }
-        if (this.vm.memory.hasTraps && this.onAbsentPage(v)) {
+        const trapped = this.vm.memory.hasTraps ? this.ripOnAbsentPage(v) : undefined;
+        if (trapped !== undefined) {
           // Code on a trapped page is stepped with the page back in place, without first
           // failing to fetch it: an interrupt that entry injected would find an IDT on the
           // same page absent (kvm_pvm answers with a triple fault).
-          const s = this.stepOnTrappedPage(v);
+          const s = this.stepOnTrappedPage(v, trapped);
           if (s) return s;
           if (sliceOver()) return null;
           continue;
@@ -1051,7 +1052,7 @@ export class Machine {
    * one instruction with the page back in place. A write it makes to a watched range is still
    * caught, by comparing bytes; a read is not (the limit of this fallback).
    */
-  private stepOnTrappedPage(v: Vcpu): Stop | null {
+  private stepOnTrappedPage(v: Vcpu, ripPhys: number): Stop | null {
     const before = this.physWatches.map((w) => this.vm.memory.read(w.phys, w.length));
     const saved = new Map(this.physWatches.map((w) => [w.phys - (w.phys % 4096), 'absent' as TrapMode]));
     this.vm.memory.setTraps(new Map());
@@ -1062,7 +1063,7 @@ export class Machine {
     try {
       for (let first = true; ; first = false) {
         this.checkpoint?.base(v, false);
-        if (first) this.haltAtHlt(v);
+        if (first) this.haltAtHlt(v, ripPhys);
         const rc = v.enter();
         if (rc === -EINTR) {
           // A kick (immediate_exit set) or the end of a slice: clear it, and let a pause, or
@@ -1091,10 +1092,15 @@ export class Machine {
     return s;
   }
 
-  /** Whether `v`'s next instruction is on a page taken out of guest memory for a watch. */
-  private onAbsentPage(v: Vcpu): boolean {
+  /** Where `v`'s next instruction is (guest-physical), if on a page taken out of guest memory for a watch. */
+  private ripOnAbsentPage(v: Vcpu): number | undefined {
     const phys = this.linearToPhysical(v.id, this.linearRip(v.id));
-    return phys !== undefined && this.vm.memory.trapAt(phys) === 'absent';
+    return phys !== undefined && this.vm.memory.trapAt(phys) === 'absent' ? phys : undefined;
+  }
+
+  /** The byte of guest RAM at `phys`; undefined outside it. */
+  private byteAt(phys: number | undefined): number | undefined {
+    return phys !== undefined && this.vm.memory.contains(phys, 1) ? this.vm.memory.view(phys, 1)[0] : undefined;
   }
 
   /**
@@ -1103,11 +1109,9 @@ export class Machine {
    * kvm_pvm with pvm_native returns from a stepped hlt at once, the vCPU not halted, and the
    * guest's wait loop would spin through steps (measured: a pause found RIP before the hlt).
    */
-  private haltAtHlt(v: Vcpu): void {
-    const phys = this.linearToPhysical(v.id, this.linearRip(v.id));
+  private haltAtHlt(v: Vcpu, ripPhys: number): void {
     const r = v.loadRegs();
-    if (phys === undefined || !this.vm.memory.contains(phys, 1) || this.vm.memory.view(phys, 1)[0] !== HLT) return;
-    if (!(r[GPR.rflags] & RFLAGS_IF)) return;
+    if (this.byteAt(ripPhys) !== HLT || !(r[GPR.rflags] & RFLAGS_IF)) return;
     r[GPR.rip] += 1n;
     v.storeRegs();
     v.endInterruptShadow();
@@ -1119,7 +1123,7 @@ export class Machine {
     if (suberror === abi.KVM_INTERNAL_ERROR.EMULATION) {
       const rip = this.linearRip(v.id);
       const phys = this.linearToPhysical(v.id, rip);
-      if (phys !== undefined && this.vm.memory.contains(phys, 1) && this.vm.memory.view(phys, 1)[0] === 0xcc) {
+      if (this.byteAt(phys) === 0xcc) {
         v.dropQueuedUd();
         return this.onInt3(v, rip);
       }
@@ -1128,7 +1132,7 @@ export class Machine {
         if (this.execTraps.includes(rip)) {
           return { kind: 'breakpoint', vcpu: v.id, address: rip, id: this.breakpoints.softwareAt(rip)?.id ?? 0 };
         }
-        return this.stepOnTrappedPage(v);
+        return this.stepOnTrappedPage(v, phys);
       }
       const bytes = phys !== undefined && this.vm.memory.contains(phys, 15)
         ? this.vm.memory.view(phys, 15).toString('hex').replace(/(..)/g, '$1 ').trim() : 'unreadable';
