@@ -199,9 +199,7 @@ export class Vcpu {
     if (this.eventsInRun) {
       this.run.copy(into, STATE.events, abi.kvm_run.sync_events, abi.kvm_run.sync_events + abi.kvm_vcpu_events.size);
     } else {
-      const e = Buffer.alloc(abi.kvm_vcpu_events.size);
-      sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, e, 'KVM_GET_VCPU_EVENTS');
-      e.copy(into, STATE.events);
+      this.readEvents().copy(into, STATE.events);
     }
   }
 
@@ -579,9 +577,27 @@ export class Vcpu {
     return b;
   }
 
-  getEvents(): VcpuEvents {
+  /** KVM_GET_VCPU_EVENTS, into a new kvm_vcpu_events. */
+  private readEvents(): Buffer {
     const b = Buffer.alloc(abi.kvm_vcpu_events.size);
     sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');
+    return b;
+  }
+
+  /**
+   * KVM_SET_VCPU_EVENTS from `b` (from readEvents, changed), with `flags` saying which optional
+   * parts KVM takes from it (0: NMI, SIPI and shadow state stay as they are). kvm_run's copy of
+   * the events is then out of date.
+   */
+  private writeEvents(b: Buffer, flags = 0): void {
+    this.stateWrites++;
+    b.writeUInt32LE(flags, abi.kvm_vcpu_events.flags);
+    this.eventsInRun = false;
+    sys.ioctlPtr(this.fd, abi.KVM_SET_VCPU_EVENTS, b, 'KVM_SET_VCPU_EVENTS');
+  }
+
+  getEvents(): VcpuEvents {
+    const b = this.readEvents();
     const o = abi.kvm_vcpu_events;
     return {
       exception: {
@@ -608,25 +624,17 @@ export class Vcpu {
     this.eventsReadHere = true;
     // Where the last exit stored the events in kvm_run, most held steps (nothing injected) end here.
     if (this.eventsInRun && !this.run[abi.kvm_run.sync_events + o.interrupt_injected]) return undefined;
-    const b = Buffer.alloc(o.size);
-    sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');
+    const b = this.readEvents();
     if (!b[o.interrupt_injected]) return undefined;
-    this.stateWrites++;
     const nr = b[o.interrupt_nr], soft = b[o.interrupt_soft];
     b[o.interrupt_injected] = 0;
-    b.writeUInt32LE(0, o.flags); // leave NMI, SIPI and shadow state as they are
-    this.eventsInRun = false;
-    sys.ioctlPtr(this.fd, abi.KVM_SET_VCPU_EVENTS, b, 'KVM_SET_VCPU_EVENTS');
+    this.writeEvents(b);
     return () => {
-      this.stateWrites++;
-      const now = Buffer.alloc(o.size);
-      sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, now, 'KVM_GET_VCPU_EVENTS');
+      const now = this.readEvents();
       now[o.interrupt_injected] = 1;
       now[o.interrupt_nr] = nr;
       now[o.interrupt_soft] = soft;
-      now.writeUInt32LE(0, o.flags);
-      this.eventsInRun = false;
-      sys.ioctlPtr(this.fd, abi.KVM_SET_VCPU_EVENTS, now, 'KVM_SET_VCPU_EVENTS');
+      this.writeEvents(now);
     };
   }
 
@@ -638,13 +646,11 @@ export class Vcpu {
    */
   dropQueuedUd(): boolean {
     const o = abi.kvm_vcpu_events;
-    const b = Buffer.alloc(o.size);
-    sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');
+    const b = this.readEvents();
     if (b[o.exception_nr] !== UD_VECTOR || !(b[o.exception_injected] || b[o.exception_pending])) return false;
     b[o.exception_injected] = 0;
     b[o.exception_pending] = 0;
-    b.writeUInt32LE(0, o.flags);
-    sys.ioctlPtr(this.fd, abi.KVM_SET_VCPU_EVENTS, b, 'KVM_SET_VCPU_EVENTS');
+    this.writeEvents(b);
     return true;
   }
 
@@ -653,22 +659,15 @@ export class Vcpu {
    * monitor ran in the guest's place, after which the CPU would have ended it.
    */
   endInterruptShadow(): void {
-    const o = abi.kvm_vcpu_events;
-    const b = Buffer.alloc(o.size);
-    sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');
-    if (!b[o.interrupt_shadow]) return;
-    this.stateWrites++;
-    b[o.interrupt_shadow] = 0;
-    b.writeUInt32LE(abi.KVM_VCPUEVENT_VALID_SHADOW, o.flags);
-    this.eventsInRun = false;
-    sys.ioctlPtr(this.fd, abi.KVM_SET_VCPU_EVENTS, b, 'KVM_SET_VCPU_EVENTS');
+    const b = this.readEvents();
+    if (!b[abi.kvm_vcpu_events.interrupt_shadow]) return;
+    b[abi.kvm_vcpu_events.interrupt_shadow] = 0;
+    this.writeEvents(b, abi.KVM_VCPUEVENT_VALID_SHADOW);
   }
 
   /** Injects an exception (vector, optional error code) to be delivered at the next entry. */
   injectException(vector: number, errorCode?: number): void {
-    this.stateWrites++;
-    const b = Buffer.alloc(abi.kvm_vcpu_events.size);
-    sys.ioctlPtr(this.fd, abi.KVM_GET_VCPU_EVENTS, b, 'KVM_GET_VCPU_EVENTS');
+    const b = this.readEvents();
     const o = abi.kvm_vcpu_events;
     b[o.exception_injected] = 1;
     b[o.exception_pending] = 0;
@@ -676,10 +675,7 @@ export class Vcpu {
     b[o.exception_has_error_code] = errorCode === undefined ? 0 : 1;
     b.writeUInt32LE(errorCode ?? 0, o.exception_error_code);
     b[o.exception_has_payload] = 0;
-    // Leave NMI, SIPI and shadow state as they are.
-    b.writeUInt32LE(0, o.flags);
-    this.eventsInRun = false;
-    sys.ioctlPtr(this.fd, abi.KVM_SET_VCPU_EVENTS, b, 'KVM_SET_VCPU_EVENTS');
+    this.writeEvents(b);
   }
 
   getMpState(): number {
