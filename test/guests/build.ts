@@ -4,22 +4,21 @@
 // the output (toolchain.ts).
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { BUILD_DIR, GUESTS_DIR, assembleAndLink, flatten } from './toolchain.js';
+import { BUILD_DIR, GUESTS_DIR, assembleAndLink, flatten, variant } from './toolchain.js';
 
 export { BUILD_DIR, GUESTS_DIR };
 
 /**
  * Assembles `name.S` (GNU as via gcc, so the C preprocessor runs) and links it with `ld` using
- * the given flags. Returns the ELF path. `binary` also makes a flat image with objcopy.
+ * the given flags. Returns the ELF path. `binary` also makes a flat image with objcopy;
+ * `define` builds a variant (toolchain.ts).
  */
 export function buildAsm(name: string, opts: { ldFlags: string[]; asFlags?: string[]; binary?: boolean; define?: string }): string {
   const src = join(GUESTS_DIR, `${name}.S`);
-  // A variant (the source built with one macro defined) has outputs of its own.
-  const out = opts.define ? `${name}.${opts.define}` : name;
+  const { out, flags } = variant(name, opts.define);
   const elf = join(BUILD_DIR, `${out}.elf`);
-  const asFlags = [...opts.asFlags ?? [], ...opts.define ? [`-D${opts.define}`] : []];
   assembleAndLink({
-    src, obj: join(BUILD_DIR, `${out}.o`), elf, asFlags, ldFlags: opts.ldFlags, inputs: [__filename],
+    src, obj: join(BUILD_DIR, `${out}.o`), elf, asFlags: [...opts.asFlags ?? [], ...flags], ldFlags: opts.ldFlags, inputs: [__filename],
   });
   if (!opts.binary) return elf;
   const bin = join(BUILD_DIR, `${out}.bin`);

@@ -55,6 +55,14 @@ export interface AsmBuild {
   inputs: string[];
 }
 
+/**
+ * A variant of the guest `name`: its source built with the macro `define` defined, its outputs
+ * named `name.DEFINE.*`; without `define`, the guest as written.
+ */
+export function variant(name: string, define?: string): { out: string; flags: string[] } {
+  return define ? { out: `${name}.${define}`, flags: [`-D${define}`] } : { out: name, flags: [] };
+}
+
 /** Assembles and links `b.src` into `b.elf` unless the ELF is newer than all its inputs. */
 export function assembleAndLink(b: AsmBuild): void {
   const dep = b.obj.replace(/\.o$/, '') + '.d';

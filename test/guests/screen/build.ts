@@ -2,17 +2,17 @@
 // toolchain: Multiboot kernels linked at 1 MiB, a boot sector at 0x7C00.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { BUILD_DIR, assembleAndLink, flatten } from '../toolchain.js';
+import { BUILD_DIR, assembleAndLink, flatten, variant } from '../toolchain.js';
 
 const OUT = join(BUILD_DIR, 'screen');
 
-/** `define`: a macro defined for the preprocessor, to build a variant (with outputs of its own). */
+/** `define`: a macro defined for the preprocessor, to build a variant (toolchain.ts). */
 function build(name: string, ldFlags: string[], define?: string): string {
   mkdirSync(OUT, { recursive: true });
-  const out = define ? `${name}.${define}` : name;
+  const { out, flags } = variant(name, define);
   const elf = join(OUT, `${out}.elf`);
   assembleAndLink({
-    src: join(__dirname, `${name}.S`), obj: join(OUT, `${out}.o`), elf, asFlags: ['-m32', ...define ? [`-D${define}`] : []], ldFlags, inputs: [__filename],
+    src: join(__dirname, `${name}.S`), obj: join(OUT, `${out}.o`), elf, asFlags: ['-m32', ...flags], ldFlags, inputs: [__filename],
   });
   return elf;
 }
