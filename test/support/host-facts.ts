@@ -36,15 +36,24 @@ export function ring0SseFails(): Promise<string | undefined> {
 }
 
 /**
- * The variant of a guest with ring-0 SSE (built with NO_SSE: the same work without SSE) to run
- * here: undefined (the guest as written) where SSE runs at ring 0; else 'NO_SSE', said to `t`
- * with the fact. The FPU/SSE half of what such a test checks then holds only where SSE runs.
+ * The variant of a guest to run here (guests/toolchain.ts variant): undefined, the guest as
+ * written, where `fails` (a fact) holds nothing against it; else `define`, said to `t` with the
+ * fact and what `lacks`.
  */
-export async function sseVariant(t: { diagnostic(s: string): void }): Promise<'NO_SSE' | undefined> {
-  const why = await ring0SseFails();
+async function variantFor<D extends string>(t: { diagnostic(s: string): void }, fails: Promise<string | undefined>, lacks: string, define: D): Promise<D | undefined> {
+  const why = await fails;
   if (why === undefined) return undefined;
-  t.diagnostic(`SSE does not run at ring 0 on this host's KVM (guests/sse64.S: ${why}): the guest is built with NO_SSE, its SSE instructions replaced by integer ones`);
-  return 'NO_SSE';
+  t.diagnostic(`${lacks} on this host's KVM (${why}): the guest is built with ${define}`);
+  return define;
+}
+
+/**
+ * The variant of a guest with ring-0 SSE to run here: 'NO_SSE' (the same work with integer
+ * instructions) where the probe finds SSE failing at ring 0. The FPU/SSE half of what such a
+ * test checks then holds only where SSE runs.
+ */
+export function sseVariant(t: { diagnostic(s: string): void }): Promise<'NO_SSE' | undefined> {
+  return variantFor(t, ring0SseFails(), 'SSE does not run at ring 0 (guests/sse64.S)', 'NO_SSE');
 }
 
 let iret: Promise<string | undefined> | undefined;
@@ -55,14 +64,11 @@ export function iret32Fails(): Promise<string | undefined> {
 }
 
 /**
- * The variant of the keyboard guest (guests/screen/kbd.S) to run here: undefined where a 32-bit
- * `iret` runs at ring 0; else 'NO_IRET32' (its handler returns with popf and ret), said to `t`.
+ * The variant of the keyboard guest (guests/screen/kbd.S) to run here: 'NO_IRET32' (its handler
+ * returns with popf and ret) where the probe finds a 32-bit `iret` failing at ring 0.
  */
-export async function iret32Variant(t: { diagnostic(s: string): void }): Promise<'NO_IRET32' | undefined> {
-  const why = await iret32Fails();
-  if (why === undefined) return undefined;
-  t.diagnostic(`a 32-bit iret does not run at ring 0 on this host's KVM (guests/iret32.S: ${why}): the keyboard guest is built with NO_IRET32, its handler returning with popf and ret`);
-  return 'NO_IRET32';
+export function iret32Variant(t: { diagnostic(s: string): void }): Promise<'NO_IRET32' | undefined> {
+  return variantFor(t, iret32Fails(), 'a 32-bit iret does not run at ring 0 (guests/iret32.S)', 'NO_IRET32');
 }
 
 let ring3: Promise<string | undefined> | undefined;
