@@ -15,7 +15,7 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import { buildDist } from './support/cli.js';
 import { launch, newClient, stopped, topFrame } from './support/dap.js';
-import { buildInitramfs, debianKernel, debianVmlinux, PROMPT, TEST_MODULE } from './support/linux.js';
+import { buildInitramfs, debianKernel, debianVmlinux, EARLY_CMDLINE, EARLY_LINES, PROMPT, TEST_MODULE } from './support/linux.js';
 import { DapConsole, LINUX_BOOT_MS, LINUX_COMMAND_MS } from './support/linux-dap.js';
 import { BZIMAGE_LOAD_ADDR, ENTRY64_OFFSET } from '../src/vmm/loaders/bzimage.js';
 import { LINUX_ZERO_PAGE_ADDR } from '../src/vmm/layout.js';
@@ -49,10 +49,8 @@ async function startOnSlowHost(t: { diagnostic(s: string): void }): Promise<bool
   await dc.start();
   const con = new DapConsole(dc);
   try {
-    // The console's early output (earlyprintk): console=ttyS0 starts printing only later.
-    await launch(dc, { program: debianVmlinux(), initrd: initramfs, cmdline: 'console=ttyS0 earlyprintk=serial', memory: '256M' });
-    await con.waitFor(/Command line: console=ttyS0 earlyprintk=serial\r?$/m, LINUX_BOOT_MS);
-    await con.waitFor(/RAMDISK: \[mem 0x[0-9a-f]+-0x[0-9a-f]+\]/, LINUX_BOOT_MS);
+    await launch(dc, { program: debianVmlinux(), initrd: initramfs, cmdline: EARLY_CMDLINE, memory: '256M' });
+    for (const line of EARLY_LINES) await con.waitFor(line, LINUX_BOOT_MS);
     await dc.pauseRequest({ threadId: 1 });
     assert.equal((await stopped(dc, LINUX_COMMAND_MS)).body.reason, 'pause');
     const frame = await topFrame(dc);

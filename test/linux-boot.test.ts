@@ -8,7 +8,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildDist, CliSession } from './support/cli.js';
 import { readFileSync } from 'node:fs';
-import { buildInitramfs, debianKernel, debianVmlinux, PROMPT } from './support/linux.js';
+import { buildInitramfs, debianKernel, debianVmlinux, EARLY_CMDLINE, EARLY_LINES, PROMPT } from './support/linux.js';
 import { pvhEntry } from '../src/formats/detect.js';
 import { linuxBootTooSlow } from './support/host-facts.js';
 import { BZIMAGE_LOAD_ADDR } from '../src/vmm/loaders/bzimage.js';
@@ -110,17 +110,15 @@ async function boots(t: { diagnostic(s: string): void }, boot: Boot): Promise<vo
   t.diagnostic(`${slow}: checked here is the start of the boot`);
   const file = boot.file?.() ?? kernel;
   const pvh = boot.file !== undefined;
-  // The console's early output (earlyprintk): console=ttyS0 starts printing only after these.
-  const cmdline = pvh ? 'console=ttyS0 earlyprintk=serial' : 'console=ttyS0';
+  const cmdline = pvh ? EARLY_CMDLINE : 'console=ttyS0';
   const s = new CliSession([
     'run', '--memory', '256M', '--smp', String(boot.vcpus), ...boot.args ?? [], '--cmdline', cmdline, '--module', initramfs,
     ...pvh ? [] : ['--timeout', '20s'], file,
   ]);
   try {
     if (pvh) {
-      await s.waitFor(/Command line: console=ttyS0 earlyprintk=serial\r?$/m, BOOT_MS);
+      for (const line of EARLY_LINES) await s.waitFor(line, BOOT_MS);
       await s.waitFor(/BIOS-e820: \[mem 0x0000000000100000-0x000000000fffffff\] usable/, BOOT_MS);
-      await s.waitFor(/RAMDISK: \[mem 0x[0-9a-f]+-0x[0-9a-f]+\]/, BOOT_MS);
       return;
     }
     await s.exit(BOOT_MS);

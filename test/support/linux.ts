@@ -21,6 +21,14 @@ export const CACHE_DIR = join(process.env.XDG_CACHE_HOME || join(homedir(), '.ca
 const BUSYBOX = '/bin/busybox';
 const PT_INTERP = 3;
 
+/**
+ * A command line for the start of a boot: earlyprintk prints from the kernel's first lines, where
+ * console=ttyS0 alone starts printing only once the serial driver registers, later on.
+ */
+export const EARLY_CMDLINE = 'console=ttyS0 earlyprintk=serial';
+/** What the start of a boot with EARLY_CMDLINE prints: its command line, and where the initrd lies. */
+export const EARLY_LINES = [/Command line: console=ttyS0 earlyprintk=serial\r?$/m, /RAMDISK: \[mem 0x[0-9a-f]+-0x[0-9a-f]+\]/];
+
 /** The shell's prompt as busybox's ash prints it for root in /, at the start of a line. */
 export const PROMPT = /^\/ # /m;
 
