@@ -28,7 +28,7 @@ const { pc, reg, readMem, repl, stepBack, stepForward } = r;
 const stateOf = (syms: Record<string, bigint>) => () => r.state([{ from: syms.array, to: syms.stack_top }]);
 
 /** Launches recording, stopped on entry, with an instruction breakpoint at `done`, and runs there. */
-async function recordToDone({ syms, base } = reverse64()): Promise<void> {
+async function recordToDone({ syms, base }: ReturnType<typeof reverse64>): Promise<void> {
   await launch(dc, { ...base, record: true, stopOnEntry: true }, () =>
     dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: hex(syms.done) }] }));
   assert.equal((await stopped(dc, STOP_MS)).body.reason, 'entry');
