@@ -79,6 +79,8 @@ export interface Decoded {
   flags: StepFlags;
   /** Waits for an interrupt (hlt, mwait): it must be stepped with interrupts let through. */
   halts: boolean;
+  /** wrfsbase or wrgsbase: a segment base changes with no segment load. */
+  writesBase: boolean;
   /** Reads or writes RFLAGS.IF (cli, sti, pushf, popf, iret, int, ...), or halts. */
   touchesIf: boolean;
   /** `int n` or a 16-bit `iret`: in real mode the monitor performs them itself (real-mode-int.ts). */
@@ -210,6 +212,7 @@ function decode(bytes: Uint8Array, bits: 16 | 32 | 64, rip: bigint): Decoded {
     return {
       bytes: Buffer.from(bytes.subarray(0, i.length)), bits, rip, flow, next: i.nextIP, target, landings, operands,
       loadsSegment, fpu, interrupt, vector: raisedVector(i, mn), divides, flags: stepFlags(mn), halts,
+      writesBase: mn === Mnemonic.Wrfsbase || mn === Mnemonic.Wrgsbase,
       touchesIf: ((i.rflagsRead | i.rflagsModified) & RflagsBits.IF) !== 0 || halts || interrupt,
       performed: mn === Mnemonic.Int ? 'int' : i.code === Code.Iretw ? 'iret16' : undefined,
       shadowsTrap: (mn === Mnemonic.Mov || mn === Mnemonic.Pop) && i.op0Register === Register.SS,

@@ -107,6 +107,8 @@ export class Vcpu {
   debugPcValid = false;
   /** Counts the monitor's writes to the vCPU's state (registers, events, MSRs, XSAVE, MP state). */
   stateWrites = 0;
+  /** Counts KVM_RUN calls: with stateWrites, it tells a caller that kept the special registers whether anything ran since. */
+  runs = 0;
 
   get debugPc(): bigint | undefined {
     return this.debugPcValid ? debugExitPc(this.run) : undefined;
@@ -227,6 +229,7 @@ export class Vcpu {
     if (sregs !== this.sregsSynced || events !== this.eventsSynced) this.setValidRegs(sregs, events);
     this.invalidate();
     this.eventsReadHere = false;
+    this.runs++;
     const rc = sys.ioctlRaw(this.fd, abi.KVM_RUN, 0);
     // KVM stores the registers on every way out of KVM_RUN, EINTR included.
     this.regsValid = this.syncRegs;
@@ -243,6 +246,7 @@ export class Vcpu {
     const sregs = this.sregsInRun;
     const events = this.eventsSynced;
     this.invalidate();
+    this.runs++;
     const rc = sys.ioctlRaw(this.fd, abi.KVM_RUN, 0);
     this.regsValid = this.syncRegs;
     this.sregsInRun = sregs;

@@ -7,7 +7,7 @@ import type { Machine } from '../../vmm/machine.js';
 import type { Stop } from '../../vmm/debug/stops.js';
 import { GuestError } from '../../errors.js';
 import { CR0_PE_BIT, codeBitness, cpl, cpuMode } from '../../x86/modes.js';
-import { RFLAGS_AC, RFLAGS_IF, RFLAGS_TF, type Regs, type Sregs } from '../../x86/registers.js';
+import { EFER_LMA, GPR, GPR_NAMES, RFLAGS_AC, RFLAGS_IF, RFLAGS_TF, type Regs, type Sregs } from '../../x86/registers.js';
 import { PF_VECTOR, enteredHandler, foreseeEntries, iretLanding, raisedFaults, stepToHandler, type HandlerEntry } from '../handler-entry.js';
 import { afterStep } from '../step-flags.js';
 import { performRealModeInt, performRealModeIret, type Perform } from '../real-mode-int.js';
@@ -15,13 +15,22 @@ import { UndoLog, type Entry, type Write } from './undo-log.js';
 import { nothingRuns, writeSet, type WriteRange } from './write-set.js';
 import { PTE_ACCESSED, PTE_DIRTY, faults, fetchFaults, pagingMode } from '../../x86/pagewalk.js';
 import { Walks } from './walks.js';
+import { KEEP_WHOLE, PlainSteps, plainInstruction, type PlainInstruction, type PlainWrite } from './plain-step.js';
+import { decodedAt } from '../decoded.js';
+import { REGS_BYTES } from './packed-entries.js';
 
 /** How often a long recorded run or search lets the event loop in (pause requests, DAP). */
 const YIELD_EVERY = 2048;
-/** Spans up to this long are kept whole in the history; longer ones only where they changed (changed()). */
-const KEEP_WHOLE = 16;
 /** A held step not done within its first time slice and this long after is paused: see recordOnce. */
 const HELD_STEP_MS = 20;
+const HOLD = Object.freeze({ holdInterrupts: true });
+/** RFLAGS bits in the low word of kvm_regs' rflags: a plain step takes none of TF and AC, and IF only where nothing is delivered. */
+const TF_BIT = Number(RFLAGS_TF);
+const AC_BIT = Number(RFLAGS_AC);
+const IF_BIT = Number(RFLAGS_IF);
+const CR4_LA57 = 1n << 12n;
+const LANDED_ELSEWHERE = 'an exception or interrupt was delivered during it: its frame (and, where its handler ran within the step, the handler\'s writes) was not saved';
+const RAN_ON = 'the instruction after it ran in the same step (its trap came one instruction late): that one\'s writes were not saved';
 
 export const SMP_REFUSED = 'recording needs a machine with one vCPU (smp: 1): kvmdbg records and reverses a single vCPU';
 
@@ -48,8 +57,28 @@ export class Recorder {
   private walks: Walks | undefined;
   /** What the step being recorded wrote, once its entry is known exact. */
   private exactWrites: readonly Write[] | undefined;
+  /** A held step was paused for taking longer than HELD_STEP_MS (stepLimited). */
+  private timedOut = false;
+  /** Plain steps' caches (plain-step.ts). */
+  private readonly plain: PlainSteps;
+  /**
+   * The special registers a plain step takes as they are: read after the last step the general
+   * path recorded, and kept while only plain steps have run since (the vCPU's run and state-write
+   * counts say nothing else did). Undefined outside 64-bit code.
+   */
+  private kept: { sregs: Sregs; runs: number; writes: number } | undefined;
+  /** The vCPU's kvm_regs as 32-bit words and as bytes (over its own view, which KVM fills at each exit). */
+  private words: Uint32Array | undefined;
+  private regBytes: Uint8Array | undefined;
 
-  constructor(private readonly m: Machine, private readonly vcpu = 0) {
+  /** How many entries the fast path recorded (plainStep): `info record` tells it. */
+  plainRecorded = 0;
+  /** Whether plain steps take the fast path: off, every step takes the general one (a bench and a test compare them). */
+  private readonly plainSteps: boolean;
+
+  constructor(private readonly m: Machine, private readonly vcpu = 0, opts: { plainSteps?: boolean } = {}) {
+    this.plain = new PlainSteps(m.vm.memory);
+    this.plainSteps = opts.plainSteps ?? true;
     this.log = new UndoLog({
       read: () => ({ regs: m.getRegs(vcpu), sregs: m.getSregs(vcpu), xsave: m.vcpu(vcpu).getXsave() }),
       write: ({ regs, sregs, xsave }) => {
@@ -79,6 +108,7 @@ export class Recorder {
   stop(): void {
     this.goto(this.log.length);
     this.log.clear();
+    this.plainRecorded = 0;
     this.on = false;
   }
 
@@ -95,7 +125,14 @@ export class Recorder {
       this.log.settle();
       return { kind: 'step', vcpu: index };
     }
-    return this.on ? this.record(opts?.holdInterrupts ?? false, false) : this.m.step(index, opts);
+    return this.on ? this.recorded(opts?.holdInterrupts ?? false, false) : this.m.step(index, opts);
+  }
+
+  /** One recorded step: a plain one (plainStep) where it applies, else the general path's. */
+  private recorded(hold: boolean, deliver: boolean): Stop | Promise<Stop> {
+    const p = this.plainStep(hold, deliver);
+    if (p === undefined) return this.record(hold, deliver);
+    return p instanceof Promise ? p.then((s) => s ?? this.record(hold, deliver)) : p;
   }
 
   /**
@@ -128,7 +165,7 @@ export class Recorder {
     if (fromPast && this.m.breakpoints.softwareAt(here)) return { kind: 'breakpoint', vcpu: this.vcpu, address: here, id: 0 };
     if (!this.on) return this.m.run();
     for (let n = 1; ; n++) {
-      const stop = await this.record(this.m.canHoldInterrupts, true);
+      const stop = await this.recorded(this.m.canHoldInterrupts, true);
       if (stop.kind !== 'step') return stop;
       const pc = this.m.linearRip(this.vcpu);
       if (this.m.breakpoints.softwareAt(pc)) return { kind: 'breakpoint', vcpu: this.vcpu, address: pc, id: 0 };
@@ -227,30 +264,11 @@ export class Recorder {
     // only after the next instruction on some hosts: `sti; hlt` is one step), so a held step is
     // paused after a while: the vCPU halted there, or nothing ran.
     const held = poke || (hold && !external && !ws.halts && !this.halted);
-    let timedOut = false;
-    let limit: NodeJS.Timeout | undefined;
-    let stop: Stop;
     const landing = iretLanding(m, v, ws.protection?.far, regs, sregs);
-    try {
-      stop = await stepToHandler(m, v, entries, () => {
-        const step = m.step(v, held ? { holdInterrupts: true } : undefined);
-        // Nearly every step ends within its first slice, before a timer could fire: the limit
-        // is set only for one still going (a timer set and cleared per step was a sixth of a
-        // recorded step's time in the test VM).
-        if (held && step instanceof Promise) {
-          limit = setTimeout(() => {
-            timedOut = true;
-            m.pause();
-          }, HELD_STEP_MS);
-        }
-        return step;
-      }, landing);
-    } finally {
-      clearTimeout(limit);
-    }
+    let stop = await stepToHandler(m, v, entries, () => this.stepLimited(held), landing);
     /** The held step ran and was paused: into a hlt, or (`sti; hlt`) on into the next one's. */
     let ranOn = false;
-    if (stop.kind === 'pause' && timedOut && !this.pauseWanted) {
+    if (stop.kind === 'pause' && this.timedOut && !this.pauseWanted) {
       if (m.linearRip(v) === pc) return undefined; // nothing ran: again, KVM has taken its timers in
       ranOn = true;
       stop = { kind: 'step', vcpu: v };
@@ -268,8 +286,7 @@ export class Recorder {
     // A kernel-entry stop is a step too: its wrmsr ran (the monitor did the write).
     if (stop.kind !== 'step' && stop.kind !== 'watchpoint' && stop.kind !== 'breakpoint' && stop.kind !== 'kernel-entry') return stop;
     afterStep(m, v, ws.flags, (regs.rflags & RFLAGS_TF) !== 0n);
-    const after = m.getSregs(v);
-    if (after.cr0 !== sregs.cr0 || after.cr4 !== sregs.cr4 || after.efer !== sregs.efer) m.renewStepTrap();
+    this.sregsAfter(sregs);
     const now = m.getRegs(v);
     const delivered = enteredHandler(m, v, entries, now.rsp, (regs.rflags & RFLAGS_TF) !== 0n);
     // A hlt stepped by KVM may end before it waits: the vCPU stays halted for the next step.
@@ -283,11 +300,118 @@ export class Recorder {
     if (delivered) {
       if (external) entry.delivered = delivered.vector;
     } else if (ws.interrupt) entry.inexact = 'it delivered an interrupt or exception: only 64 bytes below the stack pointer were saved';
-    else if (twoInOne && !this.nextWritesNothing(pc, ws.next, regs, sregs, walks, now.rip)) entry.inexact = 'the instruction after it ran in the same step (its trap came one instruction late): that one\'s writes were not saved';
-    else if (ws.landings && !twoInOne && !ws.landings.includes(now.rip)) entry.inexact = 'an exception or interrupt was delivered during it: its frame (and, where its handler ran within the step, the handler\'s writes) was not saved';
+    else if (twoInOne && !this.nextWritesNothing(pc, ws.next, regs, sregs, walks, now.rip)) entry.inexact = RAN_ON;
+    else if (ws.landings && !twoInOne && !ws.landings.includes(now.rip)) entry.inexact = LANDED_ELSEWHERE;
     this.log.append(entry);
     if (!entry.inexact && !entries.length && !ranOn) this.exactWrites = writes;
     return stop;
+  }
+
+  /**
+   * Steps, holding interrupts off where `held`. A held step still going after its first time
+   * slice is paused HELD_STEP_MS later (`timedOut`). Nearly every step ends within its first
+   * slice, before a timer could fire: the limit is set only for one still going (a timer set and
+   * cleared per step was a sixth of a recorded step's time in the test VM).
+   */
+  private stepLimited(held: boolean): Stop | Promise<Stop> {
+    this.timedOut = false;
+    const step = this.m.step(this.vcpu, held ? HOLD : undefined);
+    if (!held || !(step instanceof Promise)) return step;
+    const limit = setTimeout(() => {
+      this.timedOut = true;
+      this.m.pause();
+    }, HELD_STEP_MS);
+    return step.finally(() => clearTimeout(limit));
+  }
+
+  /**
+   * The special registers after a step, from `before`: guest debug is set afresh after one that
+   * changed CR0, CR4 or EFER (Machine.renewStepTrap), and plain steps take them as they are.
+   */
+  private sregsAfter(before: Sregs): Sregs {
+    const v = this.m.vcpu(this.vcpu);
+    const after = v.getSregs();
+    if (after.cr0 !== before.cr0 || after.cr4 !== before.cr4 || after.efer !== before.efer) this.m.renewStepTrap();
+    const long = (after.efer & EFER_LMA) !== 0n && after.cs.l;
+    this.kept = long ? { sregs: after, runs: v.runs, writes: v.stateWrites } : undefined;
+    if (long) this.plain.setState(cpl(after), (after.cr4 & CR4_LA57) !== 0n, after.fs.base, after.gs.base);
+    return after;
+  }
+
+  /**
+   * A recorded step of a plain instruction (plain-step.ts), where one is at RIP and the special
+   * registers kept from the last step hold: its entry is the registers before it and the written
+   * operands' bytes, found without BigInts, walks or a decode. Undefined where it does not
+   * apply, before anything ran; a promise of undefined where a held step ran into its time limit
+   * with nothing done (the general path tries again).
+   */
+  private plainStep(hold: boolean, deliver: boolean): Stop | Promise<Stop | undefined> | undefined {
+    const k = this.kept;
+    const m = this.m;
+    const v = m.vcpu(this.vcpu);
+    if (!k || !this.plainSteps || this.halted || v.runs !== k.runs || v.stateWrites !== k.writes || m.breakpoints.anyPlanted) return undefined;
+    const view = v.loadRegs();
+    if (!this.words) {
+      this.words = new Uint32Array(view.buffer, view.byteOffset, 2 * GPR_NAMES.length);
+      this.regBytes = new Uint8Array(view.buffer, view.byteOffset, REGS_BYTES);
+    }
+    const w = this.words;
+    const flags = w[2 * GPR.rflags];
+    // With interrupts to let in, the general path looks for one ready (an ioctl or two).
+    if (flags & (TF_BIT | AC_BIT) || (deliver && flags & IF_BIT && m.canHoldInterrupts)) return undefined;
+    const walks = this.walks!.begin(k.sregs);
+    const insn = this.plain.instruction(w, walks, (pc) => this.decodePlain(pc, walks));
+    const writes: PlainWrite[] = [];
+    if (!insn || !this.plain.operands(insn.plain!, w, walks, writes)) return undefined;
+    const before = Uint8Array.from(this.regBytes!);
+    const stop = this.stepLimited(hold);
+    if (stop instanceof Promise) return stop.then((s) => this.plainDone(s, insn.pc, insn.plain!, before, writes, k));
+    return this.plainDone(stop, insn.pc, insn.plain!, before, writes, k);
+  }
+
+  /** plainStep's end: the entry, once the step stopped as a step does. */
+  private plainDone(stop: Stop, pc: bigint, insn: PlainInstruction, before: Uint8Array, writes: PlainWrite[], k: NonNullable<Recorder['kept']>): Stop | undefined {
+    const m = this.m;
+    const v = m.vcpu(this.vcpu);
+    let ranOn = false;
+    if (stop.kind === 'pause' && this.timedOut && !this.pauseWanted) {
+      if (m.linearRip(this.vcpu) === pc) return undefined; // nothing ran
+      ranOn = true;
+      stop = { kind: 'step', vcpu: this.vcpu };
+    }
+    if (stop.kind !== 'step' && stop.kind !== 'watchpoint' && stop.kind !== 'breakpoint') return stop;
+    const out: Write[] = writes.map(({ gpa, buf, off, old }) => {
+      const now = Buffer.allocUnsafe(old.length);
+      for (let i = 0; i < old.length; i++) now[i] = buf[off + i];
+      return { gpa, old, new: now };
+    });
+    const w = this.words!;
+    v.loadRegs();
+    const lo = w[2 * GPR.rip];
+    const hi = w[2 * GPR.rip + 1];
+    let landed = insn.landingsLo === undefined;
+    for (let i = 0; !landed && i < insn.landingsLo!.length; i++) landed = insn.landingsLo![i] === lo && insn.landingsHi![i] === hi;
+    const inexact = ranOn ? RAN_ON : landed ? undefined : LANDED_ELSEWHERE;
+    this.log.appendPlain(pc, before, k.sregs, out, inexact);
+    this.plainRecorded++;
+    if (inexact) {
+      // Something else ran (a handler, the next instruction): the special registers are read again.
+      this.walks!.forget();
+      this.halted = ranOn && m.isHalted(this.vcpu);
+      this.sregsAfter(k.sregs);
+    } else {
+      this.walks!.end(out);
+      // Only the plain instruction ran: the kept special registers still hold.
+      if (v.stateWrites === k.writes) k.runs = v.runs;
+      else this.kept = undefined;
+    }
+    return stop;
+  }
+
+  /** The code at `pc` (64-bit) and whether it is plain, for plain-step.ts's kept instructions. */
+  private decodePlain(pc: bigint, walks: Walks): { bytes: Uint8Array; plain: PlainInstruction | undefined } | undefined {
+    const d = decodedAt(this.codeBytes(pc, walks), 64, pc, pc);
+    return d.bytes.length ? { bytes: d.bytes, plain: plainInstruction(d) } : undefined;
   }
 
   /**

@@ -53,8 +53,11 @@ const MARK_BYTES = 64;
 export class UndoLog {
   /** Every entry but the last, packed. */
   private readonly packed = new PackedEntries();
-  /** The last entry, whole: its register delta needs the registers before the next one. */
-  private last: Entry | undefined;
+  /**
+   * The last entry, not packed yet: its register delta needs the registers before the next one.
+   * `pcFollows`: its pc is not CS base + RIP (packed-entries.ts PC_FOLLOWS).
+   */
+  private last: { pc: bigint; pcFollows: boolean; writes: Write[] } | undefined;
   /** Its registers as kvm_regs bytes. */
   private lastRegs: Uint8Array | undefined;
   /** How many entries lie before the vCPU's state: length at the present. */
@@ -121,28 +124,41 @@ export class UndoLog {
 
   /** Appends an instruction just executed at the present. */
   append(e: Entry): void {
-    if (!this.atPresent) throw new Error('recording while in the past');
-    const i = this.length;
-    const regs = regsBytes(e.regs);
-    if (this.last) {
-      const l = this.last;
-      this.packed.push(linearRip(l.regs.rip, l.sregs) === l.pc ? undefined : l.pc, this.lastRegs!, regs, l.writes);
-    }
-    if (!this.sregs.length || !sameSregs(this.sregs[this.sregs.length - 1], e.sregs)) {
-      this.sregsFrom.push(i);
-      this.sregs.push(e.sregs);
-    }
+    const i = this.add(e.pc, linearRip(e.regs.rip, e.sregs) !== e.pc, regsBytes(e.regs), e.sregs, e.writes);
     if (e.fpu) {
       this.fpuFrom.push(i);
       this.fpu.push(e.fpu);
     }
     if (e.delivered !== undefined) this.delivered.set(i, e.delivered);
     if (e.inexact !== undefined) this.inexact.set(i, e.inexact);
-    this.first ??= e.pc;
-    this.last = e;
+  }
+
+  /**
+   * Appends a plain instruction (history/plain-step.ts) just executed at the present: at `pc`,
+   * CS base + RIP of `regs` (kvm_regs bytes, kept), with nothing but `writes` to note, unless
+   * `inexact` says why it may not be restored exactly.
+   */
+  appendPlain(pc: bigint, regs: Uint8Array, sregs: Sregs, writes: Write[], inexact?: string): void {
+    const i = this.add(pc, false, regs, sregs, writes);
+    if (inexact !== undefined) this.inexact.set(i, inexact);
+  }
+
+  /** Packs the entry before, then makes this one the last: its index. */
+  private add(pc: bigint, pcFollows: boolean, regs: Uint8Array, sregs: Sregs, writes: Write[]): number {
+    if (!this.atPresent) throw new Error('recording while in the past');
+    const i = this.length;
+    const l = this.last;
+    if (l) this.packed.push(l.pcFollows ? l.pc : undefined, this.lastRegs!, regs, l.writes);
+    if (!this.sregs.length || !sameSregs(this.sregs[this.sregs.length - 1], sregs)) {
+      this.sregsFrom.push(i);
+      this.sregs.push(sregs);
+    }
+    this.first ??= pc;
+    this.last = { pc, pcFollows, writes };
     this.lastRegs = regs;
     this.pos = i + 1;
     this.head = undefined;
+    return i;
   }
 
   /** Undoes the memory writes of the entry before the position; false at the start of history. */

@@ -18,6 +18,8 @@ export class Walks {
   /** Guest-physical page numbers of the table entries that the kept walks read. */
   private readonly tables = new Set<number>();
   private monitorWrites: number;
+  /** Moves on each time the kept walks are dropped: what was found under them (plain-step.ts) is stale then. */
+  generation = 0;
 
   constructor(private readonly mem: WalkedMemory, public regs: PagingRegs) {
     this.monitorWrites = mem.monitorWrites;
@@ -43,6 +45,7 @@ export class Walks {
   }
 
   forget(): void {
+    this.generation++;
     this.memo.clear();
     this.tables.clear();
   }

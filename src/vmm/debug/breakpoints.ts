@@ -158,6 +158,11 @@ export class BreakpointTable {
     return this.sw.size > 0;
   }
 
+  /** Whether a 0xCC is in guest memory now (between plant and restore): memory read raw shows it. */
+  get anyPlanted(): boolean {
+    return this.planted.length > 0;
+  }
+
   /** Whether a data watch (not an execute breakpoint) holds a debug-register slot. */
   get hasDataWatch(): boolean {
     return this.dataWatches > 0;
