@@ -1,31 +1,29 @@
 // Recording throughput: instructions/s of the history recorder (single steps with an undo entry
-// each, src/debugger/history/recorder.ts) against the monitor's plain single step on the same
-// guest, and the history's size in bytes per instruction, there and on the bundled example.
-// One process, one VM per side.
-//   node --import tsx bench/record.ts [seconds]
-// BENCH_PROFILE=DIR profiles the recording loop (bench/profile.ts).
+// each, src/debugger/history/recorder.ts) against the raw single step of the C reference
+// (bench/ref.c, the same KVM calls from C) and the monitor's plain single step, in the same run;
+// the recorder with its fast path for plain instructions (history/plain-step.ts) and without it;
+// the history's size in bytes per instruction, there and on the bundled example; how fast the
+// history moves back. Each round runs every side in turn, each on a fresh VM (C in its own
+// process); the figures are min / median / max over the rounds.
+//   node --import tsx bench/record.ts [--seconds 2] [--rounds 5]
+// BENCH_PROFILE=DIR profiles the last round's recording loop (bench/profile.ts).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Machine } from '../src/vmm/machine.js';
 import { Recorder } from '../src/debugger/history/recorder.js';
 import { profileStart, profileStop } from './profile.js';
+import { hostLine, stats } from './stats.js';
+import { ROOT, buildGuest, buildRef } from './builds.js';
 
-const DIR = __dirname;
-const BUILD = join(DIR, 'build');
-const seconds = Number(process.argv[2] ?? 2);
-
-function guest(): string {
-  mkdirSync(BUILD, { recursive: true });
-  const obj = join(BUILD, 'fill.o'), elf = join(BUILD, 'fill.elf'), bin = join(BUILD, 'fill.bin');
-  execFileSync('gcc', ['-c', '-nostdlib', '-ffreestanding', '-o', obj, join(DIR, 'guests', 'fill.S')]);
-  execFileSync('ld', ['-nostdlib', '--build-id=none', '-Ttext=0x100000', '-e', '_start', '-o', elf, obj]);
-  execFileSync('objcopy', ['-O', 'binary', elf, bin]);
-  return bin;
+function option(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? fallback : Number(process.argv[i + 1]);
 }
+const seconds = option('seconds', 2);
+const rounds = option('rounds', 5);
 
 /** Steps `step` for `seconds` (after a quarter second of warm-up): steps per second. */
-async function rate(step: () => unknown): Promise<{ perSecond: number; n: number }> {
+async function rate(step: () => unknown): Promise<number> {
   const run = async (dur: number) => {
     const t0 = performance.now();
     let n = 0;
@@ -36,68 +34,104 @@ async function rate(step: () => unknown): Promise<{ perSecond: number; n: number
       }
       n += 256;
     }
-    return { perSecond: n / ((performance.now() - t0) / 1000), n };
+    return n / ((performance.now() - t0) / 1000);
   };
   await run(0.25);
   return run(seconds);
 }
 
-async function main(): Promise<void> {
-  const image = guest();
-  const make = () => new Machine({ image, format: 'flat', loadAddress: 0x100000, mode: 'long', serial: () => {} });
+type Sample = Record<string, number>;
+
+/** One round: every side in turn on `fill` (and C's raw step on `spin`, as bench/run.ts measures it). */
+async function round(ref: string, refArgs: string[], fill: string, last: boolean): Promise<Sample> {
+  const out: Sample = {};
+  const c = JSON.parse(execFileSync(ref, [...refArgs, String(seconds * 1000), '250', 'step']).toString().trim().split('\n').pop()!) as Sample;
+  out.cStep = c.step;
+  const make = () => new Machine({ image: fill, format: 'flat', loadAddress: 0x100000, mode: 'long', serial: () => {} });
   let m = make();
-  const plain = await rate(() => m.step(0));
+  out.plainStep = await rate(() => m.step(0));
   await m.destroy();
   // The debugger's own steps hold interrupts off (KVM_GUESTDBG_BLOCKIRQ), as recorded steps do.
   m = make();
-  const held = m.canHoldInterrupts ? await rate(() => m.step(0, { holdInterrupts: true })) : plain;
+  out.heldStep = m.canHoldInterrupts ? await rate(() => m.step(0, { holdInterrupts: true })) : out.plainStep;
   await m.destroy();
-  m = make();
-  const rec = new Recorder(m);
-  rec.start();
-  await profileStart();
-  const recorded = await rate(() => rec.step(0, { holdInterrupts: m.canHoldInterrupts }));
-  await profileStop('record');
-  const bytes = rec.log.bytes / rec.log.length;
-  // Back over the whole history and forward again: how fast the log moves (memory copies only).
-  const t0 = performance.now();
-  rec.goto(0);
-  const backMs = performance.now() - t0;
-  rec.goto(rec.log.length);
-  await m.destroy();
-  const example = await recordExample();
-  console.log(JSON.stringify({
-    host: m.host.label, seconds,
-    plainStepsPerSecond: Math.round(plain.perSecond), heldStepsPerSecond: Math.round(held.perSecond), recordedPerSecond: Math.round(recorded.perSecond),
-    ratio: +(recorded.perSecond / plain.perSecond).toFixed(3), historyInstructions: rec.log.length,
-    bytesPerInstruction: +bytes.toFixed(1), backOverAllMs: +backMs.toFixed(1),
-    backPerSecond: Math.round(rec.log.length / (backMs / 1000)),
-    example,
-  }, null, 1));
+  for (const plainSteps of [false, true]) {
+    m = make();
+    const rec = new Recorder(m, 0, { plainSteps });
+    rec.start();
+    if (last && plainSteps) await profileStart();
+    const recorded = await rate(() => rec.step(0, { holdInterrupts: m.canHoldInterrupts }));
+    if (last && plainSteps) await profileStop('record');
+    if (plainSteps) {
+      out.recorded = recorded;
+      out.bytesPerInstruction = rec.log.bytes / rec.log.length;
+      // Back over the whole history: how fast the log moves (memory copies only).
+      const t0 = performance.now();
+      rec.goto(0);
+      out.backPerSecond = rec.log.length / ((performance.now() - t0) / 1000);
+      rec.goto(rec.log.length);
+    } else out.recordedGeneral = recorded;
+    await m.destroy();
+  }
+  Object.assign(out, await recordExample());
+  return out;
 }
 
 /**
  * The bundled example (examples/build/kernel.img: real, protected and long mode, C, COM1)
- * recorded from its first instruction for `seconds` or to its end: the history's size there.
+ * recorded from its first instruction to its end, or for `seconds`: its rate and history size.
  */
-async function recordExample(): Promise<{ instructions: number; bytesPerInstruction: number; recordedPerSecond: number; ended: string }> {
-  execFileSync('make', ['-s', '-C', join(DIR, '..', 'examples')]);
-  const m = new Machine({ image: join(DIR, '..', 'examples', 'build', 'kernel.img'), serial: () => {} });
+async function recordExample(): Promise<Sample> {
+  execFileSync('make', ['-s', '-C', join(ROOT, 'examples')]);
+  const m = new Machine({ image: join(ROOT, 'examples', 'build', 'kernel.img'), serial: () => {} });
   const rec = new Recorder(m);
   rec.start();
   const t0 = performance.now();
-  let ended = 'time';
   while (performance.now() - t0 < seconds * 1000) {
     const s = await rec.step(0, { holdInterrupts: m.canHoldInterrupts });
-    if (s.kind !== 'step') {
-      ended = s.kind;
-      break;
-    }
+    if (s.kind !== 'step') break;
   }
   const n = rec.log.length;
-  const out = { instructions: n, bytesPerInstruction: +(rec.log.bytes / n).toFixed(1), recordedPerSecond: Math.round(n / ((performance.now() - t0) / 1000)), ended };
+  const out = { exampleInstructions: n, exampleBytesPerInstruction: rec.log.bytes / n, exampleRecorded: n / ((performance.now() - t0) / 1000), examplePlain: rec.plainRecorded / n };
   await m.destroy();
   return out;
+}
+
+const ROWS: [string, string, number][] = [
+  ['cStep', 'C reference raw single step (steps/s)', 0],
+  ['plainStep', 'monitor plain single step (steps/s)', 0],
+  ['heldStep', 'monitor held step, BLOCKIRQ (steps/s)', 0],
+  ['recordedGeneral', 'recorded, general path only (instructions/s)', 0],
+  ['recorded', 'recorded (instructions/s)', 0],
+  ['ofC', 'recorded / C raw step (per round)', 3],
+  ['bytesPerInstruction', 'history, fill.S (bytes/instruction)', 1],
+  ['backPerSecond', 'back over the history (entries/s)', 0],
+  ['exampleRecorded', 'the bundled example recorded (instructions/s)', 0],
+  ['examplePlain', 'the bundled example: share on the fast path', 3],
+  ['exampleBytesPerInstruction', 'the bundled example: history (bytes/instruction)', 1],
+];
+
+async function main(): Promise<void> {
+  const ref = buildRef();
+  const spin = buildGuest('spin');
+  const io = buildGuest('io', ['IO_COUNT=1000']);
+  const refArgs = [spin.bin, io.bin, `0x${spin.syms.get('bp_here')!.toString(16)}`, '1000'];
+  const fill = buildGuest('fill').bin;
+  const samples: Sample[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const s = await round(ref, refArgs, fill, r === rounds - 1);
+    s.ofC = s.recorded / s.cStep;
+    samples.push(s);
+  }
+  console.log(`${hostLine()}; ${rounds} rounds of ${seconds} s`);
+  console.log('| metric | min / **median** / max |\n|---|---|');
+  const fmt = (x: number, d: number) => x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
+  for (const [key, name, d] of ROWS) {
+    const st = stats(samples.map((s) => s[key]));
+    console.log(`| ${name} | ${fmt(st.min, d)} / **${fmt(st.median, d)}** / ${fmt(st.max, d)} |`);
+  }
+  const ofC = stats(samples.map((s) => s.ofC)).median;
+  console.log(`goal: recorded at least half the C reference's raw single step: ${ofC >= 0.5 ? 'met' : 'not met'} (median ${ofC.toFixed(3)})`);
 }
 
 main().catch((e) => {

@@ -12,15 +12,11 @@
 //   node --import tsx bench/run.ts [--rounds 5] [--duration 1000] [--warmup 200] [--io-count 100000]
 //                                   [--only step,stepRegs,io,bp] [--json FILE] [--tsx] [--no-floor]
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { hostLine, stats } from './stats.js';
-
-const BENCH_DIR = __dirname;
-const BUILD_DIR = join(BENCH_DIR, 'build');
-const GUESTS_DIR = join(BENCH_DIR, 'guests');
-const ROOT = join(BENCH_DIR, '..');
+import { BENCH_DIR, BUILD_DIR, ROOT, buildGuest, buildRef } from './builds.js';
 
 interface Options {
   rounds: number;
@@ -53,38 +49,6 @@ function parseArgs(argv: string[]): Options {
 
 // --- build ---------------------------------------------------------------------------------
 
-function newer(src: string, out: string): boolean {
-  return !existsSync(out) || statSync(src).mtimeMs > statSync(out).mtimeMs;
-}
-
-function sh(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { cwd: BENCH_DIR, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
-  } catch (e) {
-    const err = e as { stderr?: Buffer; message: string };
-    throw new Error(`${cmd} ${args.join(' ')} failed:\n${err.stderr?.toString() || err.message}`);
-  }
-}
-
-/** Assembles and links a flat 64-bit guest at 0x100000; returns its image and symbol table. */
-function buildGuest(name: string, defines: string[] = []): { bin: string; syms: Map<string, bigint> } {
-  const src = join(GUESTS_DIR, `${name}.S`);
-  const tag = defines.map((d) => d.replace(/[^A-Za-z0-9]/g, '_')).join('-');
-  const base = join(BUILD_DIR, tag ? `${name}-${tag}` : name);
-  const obj = `${base}.o`, elf = `${base}.elf`, bin = `${base}.bin`;
-  if (newer(src, elf) || newer(__filename, elf)) {
-    sh('gcc', ['-c', '-nostdlib', '-ffreestanding', ...defines.map((d) => `-D${d}`), '-o', obj, src]);
-    sh('ld', ['-nostdlib', '--build-id=none', '-Ttext=0x100000', '-e', '_start', '-o', elf, obj]);
-  }
-  if (newer(elf, bin)) sh('objcopy', ['-O', 'binary', elf, bin]);
-  const syms = new Map<string, bigint>();
-  for (const line of sh('nm', [elf]).trim().split('\n')) {
-    const [addr, , name] = line.split(' ');
-    if (name) syms.set(name, BigInt(`0x${addr}`));
-  }
-  return { bin, syms };
-}
-
 /** bench/monitor.ts bundled with scripts/build.mjs's options (koffi stays external). */
 async function bundleMonitor(): Promise<string> {
   const { build } = await import('esbuild');
@@ -95,12 +59,6 @@ async function bundleMonitor(): Promise<string> {
     entryPoints: [join(BENCH_DIR, 'monitor.ts')], outfile: out, absWorkingDir: ROOT,
   });
   return out;
-}
-
-function buildRef(): string {
-  const src = join(BENCH_DIR, 'ref.c'), exe = join(BUILD_DIR, 'ref');
-  if (newer(src, exe)) sh('gcc', ['-O2', '-Wall', '-o', exe, src]);
-  return exe;
 }
 
 // --- measuring -----------------------------------------------------------------------------

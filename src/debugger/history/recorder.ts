@@ -29,6 +29,12 @@ const TF_BIT = Number(RFLAGS_TF);
 const AC_BIT = Number(RFLAGS_AC);
 const IF_BIT = Number(RFLAGS_IF);
 const CR4_LA57 = 1n << 12n;
+/**
+ * Where interrupts are to be let in (a recorded run), a plain step leaves the look for a ready
+ * one (an ioctl or two) to the general path once in this many steps: an interrupt then waits a
+ * few instructions longer than it would live, as it may on any CPU.
+ */
+const INTERRUPT_LOOK_EVERY = 16;
 const LANDED_ELSEWHERE = 'an exception or interrupt was delivered during it: its frame (and, where its handler ran within the step, the handler\'s writes) was not saved';
 const RAN_ON = 'the instruction after it ran in the same step (its trap came one instruction late): that one\'s writes were not saved';
 
@@ -67,6 +73,8 @@ export class Recorder {
    * counts say nothing else did). Undefined outside 64-bit code.
    */
   private kept: { sregs: Sregs; runs: number; writes: number } | undefined;
+  /** Plain steps since the general path last looked for an interrupt to let in. */
+  private sinceInterruptLook = 0;
   /** The vCPU's kvm_regs as 32-bit words and as bytes (over its own view, which KVM fills at each exit). */
   private words: Uint32Array | undefined;
   private regBytes: Uint8Array | undefined;
@@ -224,6 +232,7 @@ export class Recorder {
     /** A held step of a halted vCPU, to let KVM take in what its local APIC timer raised. */
     let poke = false;
     if (regs.rflags & RFLAGS_IF && m.canHoldInterrupts && (deliver || ws.halts || this.halted)) {
+      this.sinceInterruptLook = 0;
       // Where no interrupt can come (8259 lines all masked, the local APIC off), the hlt steps
       // as before, let through whole.
       const waits = (ws.halts || this.halted) && m.interruptsCanArrive(v);
@@ -357,8 +366,8 @@ export class Recorder {
     }
     const w = this.words;
     const flags = w[2 * GPR.rflags];
-    // With interrupts to let in, the general path looks for one ready (an ioctl or two).
-    if (flags & (TF_BIT | AC_BIT) || (deliver && flags & IF_BIT && m.canHoldInterrupts)) return undefined;
+    if (flags & (TF_BIT | AC_BIT)) return undefined;
+    if (deliver && flags & IF_BIT && m.canHoldInterrupts && ++this.sinceInterruptLook > INTERRUPT_LOOK_EVERY) return undefined;
     const walks = this.walks!.begin(k.sregs);
     const insn = this.plain.instruction(w, walks, (pc) => this.decodePlain(pc, walks));
     const writes: PlainWrite[] = [];
