@@ -46,7 +46,7 @@ export interface PlainInstruction {
 }
 
 /** An instruction kept by RIP: its bytes, where they lie in RAM, and what it is. */
-interface Kept {
+export interface KeptInstruction {
   ripHi: number;
   pc: bigint;
   bytes: Uint8Array;
@@ -156,7 +156,7 @@ export function operandAddress(op: PlainOperand, w: Uint32Array, seg: { fs: numb
  * generation of them.
  */
 export class PlainSteps {
-  private readonly kept = new Map<number, Kept>();
+  private readonly kept = new Map<number, KeptInstruction>();
   private readonly verdicts = new Map<number, PageVerdict>();
   private generation = -1;
   /** The privilege level and the canonical check the verdicts and checks were made for. */
@@ -183,7 +183,7 @@ export class PlainSteps {
    * step record it; undefined otherwise. `decode` reads and decodes the code at a linear
    * address (a miss only).
    */
-  instruction(w: Uint32Array, walks: Walks, decode: (pc: bigint) => { bytes: Uint8Array; plain: PlainInstruction | undefined } | undefined): Kept | undefined {
+  instruction(w: Uint32Array, walks: Walks, decode: (pc: bigint) => { bytes: Uint8Array; plain: PlainInstruction | undefined } | undefined): KeptInstruction | undefined {
     this.sync(walks);
     const lo = w[2 * GPR.rip];
     const hi = w[2 * GPR.rip + 1];
@@ -271,7 +271,7 @@ function marked(r: WalkResult & { ok: true }, write: boolean): boolean {
 }
 
 /** Whether the bytes a kept instruction was decoded from are still there. */
-function sameBytes(k: Kept): boolean {
+function sameBytes(k: KeptInstruction): boolean {
   const { bytes, buf, off } = k;
   for (let i = 0; i < bytes.length; i++) if (buf[off + i] !== bytes[i]) return false;
   return true;

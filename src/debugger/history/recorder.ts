@@ -374,12 +374,12 @@ export class Recorder {
     if (!insn || !this.plain.operands(insn.plain!, w, walks, writes)) return undefined;
     const before = Uint8Array.from(this.regBytes!);
     const stop = this.stepLimited(hold);
-    if (stop instanceof Promise) return stop.then((s) => this.plainDone(s, insn.pc, insn.plain!, before, writes, k));
-    return this.plainDone(stop, insn.pc, insn.plain!, before, writes, k);
+    if (stop instanceof Promise) return stop.then((s) => this.plainDone(s, insn.pc, insn.plain!, before, writes, k, hold));
+    return this.plainDone(stop, insn.pc, insn.plain!, before, writes, k, hold);
   }
 
   /** plainStep's end: the entry, once the step stopped as a step does. */
-  private plainDone(stop: Stop, pc: bigint, insn: PlainInstruction, before: Uint8Array, writes: PlainWrite[], k: NonNullable<Recorder['kept']>): Stop | undefined {
+  private plainDone(stop: Stop, pc: bigint, insn: PlainInstruction, before: Uint8Array, writes: PlainWrite[], k: NonNullable<Recorder['kept']>, held: boolean): Stop | undefined {
     const m = this.m;
     const v = m.vcpu(this.vcpu);
     let ranOn = false;
@@ -410,8 +410,10 @@ export class Recorder {
       this.sregsAfter(k.sregs);
     } else {
       this.walks!.end(out);
-      // Only the plain instruction ran: the kept special registers still hold.
-      if (v.stateWrites === k.writes) k.runs = v.runs;
+      // Only the plain instruction ran: the kept special registers still hold. Not after a step
+      // that let interrupts through and can land anywhere (a ret): one may have been delivered
+      // unseen, into another ring.
+      if (v.stateWrites === k.writes && (held || insn.landingsLo)) k.runs = v.runs;
       else this.kept = undefined;
     }
     return stop;
