@@ -1,6 +1,7 @@
 // Recording by single steps, and moving through what was recorded. While recording is on, every
 // instruction of the (one) vCPU is executed as a single step with its undo entry taken around it
-// (write-set.ts says what to save, undo-log.ts keeps it). The recorder is also the stepper's way
+// (write-set.ts says what to save, undo-log.ts keeps it; plain instructions of 64-bit code take
+// plain-step.ts's fast path to the same entry). The recorder is also the stepper's way
 // to move the guest forward (`Drive`): in the past it replays the log's after-images instead of
 // executing, and live execution resumes where the history ends.
 import type { Machine } from '../../vmm/machine.js';
