@@ -12,6 +12,11 @@ export type Regs = Record<GprName, bigint>;
 /** Index of a general register in GPR_NAMES (and in a kvm_regs view of 64-bit words). */
 export const GPR = Object.fromEntries(GPR_NAMES.map((n, i) => [n, i])) as { readonly [K in GprName]: number };
 
+/** Registers from kvm_regs as 64-bit words (GPR_NAMES order). */
+export function regsOfWords(words: BigUint64Array): Regs {
+  return Object.fromEntries(GPR_NAMES.map((n, r) => [n, words[r]])) as Regs;
+}
+
 export const SEGMENT_NAMES = ['cs', 'ds', 'es', 'fs', 'gs', 'ss', 'tr', 'ldt'] as const;
 export type SegmentName = (typeof SEGMENT_NAMES)[number];
 

@@ -8,7 +8,7 @@ import type { Machine } from '../../vmm/machine.js';
 import type { Stop } from '../../vmm/debug/stops.js';
 import { GuestError } from '../../errors.js';
 import { CR0_PE_BIT, codeBitness, cpl, cpuMode } from '../../x86/modes.js';
-import { EFER_LMA, GPR, GPR_NAMES, RFLAGS_AC, RFLAGS_IF, RFLAGS_TF, type Regs, type Sregs } from '../../x86/registers.js';
+import { EFER_LMA, GPR, GPR_NAMES, RFLAGS_AC, RFLAGS_IF, RFLAGS_TF, regsOfWords, type Regs, type Sregs } from '../../x86/registers.js';
 import { PF_VECTOR, enteredHandler, foreseeEntries, iretLanding, raisedFaults, stepToHandler, type HandlerEntry } from '../handler-entry.js';
 import { afterStep } from '../step-flags.js';
 import { performRealModeInt, performRealModeIret, type Perform } from '../real-mode-int.js';
@@ -286,12 +286,7 @@ export class Recorder {
     if (stop.kind === 'triple-fault' && stop.stateLost !== undefined) {
       // KVM reset the vCPU at the shutdown (SVM): what was saved before the step is the state at
       // the faulting instruction. Its writes (frames pushed on the way) are undone too.
-      for (let k = spans.length - 1; k >= 0; k--) m.writePhysical(spans[k].gpa, old[k]);
-      m.setRegs(v, regs);
-      m.vcpu(v).setSregs(sregs);
-      if (fpuBefore) m.vcpu(v).setXsave(fpuBefore);
-      m.renewStepTrap();
-      return { kind: 'triple-fault', vcpu: v, fromHistory: true };
+      return this.faultedFromHistory(spans.map((s, k) => ({ gpa: s.gpa, old: old[k] })), regs, sregs, fpuBefore);
     }
     // A kernel-entry stop is a step too: its wrmsr ran (the monitor did the write).
     if (stop.kind !== 'step' && stop.kind !== 'watchpoint' && stop.kind !== 'breakpoint' && stop.kind !== 'kernel-entry') return stop;
@@ -389,6 +384,9 @@ export class Recorder {
       ranOn = true;
       stop = { kind: 'step', vcpu: this.vcpu };
     }
+    if (stop.kind === 'triple-fault' && stop.stateLost !== undefined) {
+      return this.faultedFromHistory(writes, regsOfWords(new BigUint64Array(before.buffer, before.byteOffset, GPR_NAMES.length)), k.sregs);
+    }
     if (stop.kind !== 'step' && stop.kind !== 'watchpoint' && stop.kind !== 'breakpoint') return stop;
     const out: Write[] = writes.map(({ gpa, buf, off, old }) => {
       const now = Buffer.allocUnsafe(old.length);
@@ -424,6 +422,21 @@ export class Recorder {
   private decodePlain(pc: bigint, walks: Walks): { bytes: Uint8Array; plain: PlainInstruction | undefined } | undefined {
     const d = decodedAt(this.codeBytes(pc, walks), 64, pc, pc);
     return d.bytes.length ? { bytes: d.bytes, plain: plainInstruction(d) } : undefined;
+  }
+
+  /**
+   * The stop of a step that triple-faulted where KVM reset the vCPU at the shutdown (SVM): the
+   * state saved before the step put back, `writes` undone (the last first), as the faulting
+   * instruction's.
+   */
+  private faultedFromHistory(writes: { gpa: number; old: Uint8Array }[], regs: Regs, sregs: Sregs, fpuBefore?: Buffer): Stop {
+    const m = this.m;
+    for (let k = writes.length - 1; k >= 0; k--) m.writePhysical(writes[k].gpa, writes[k].old);
+    m.setRegs(this.vcpu, regs);
+    m.vcpu(this.vcpu).setSregs(sregs);
+    if (fpuBefore) m.vcpu(this.vcpu).setXsave(fpuBefore);
+    m.renewStepTrap();
+    return { kind: 'triple-fault', vcpu: this.vcpu, fromHistory: true };
   }
 
   /**

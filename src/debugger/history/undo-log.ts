@@ -6,7 +6,7 @@
 // the next entry's, which a move applies to a register image kept at the position; the special
 // registers, FPU images and the rare marks live in side tables indexed by position. No KVM, no
 // DAP: the state is reached through `VcpuState`, which host tests fake.
-import { GPR, GPR_NAMES, type Regs, type Sregs } from '../../x86/registers.js';
+import { GPR, GPR_NAMES, regsOfWords, type Regs, type Sregs } from '../../x86/registers.js';
 import { linearRip } from '../../x86/modes.js';
 import { PackedEntries, REGS_BYTES, type PackedWrite } from './packed-entries.js';
 
@@ -243,7 +243,7 @@ export class UndoLog {
   }
 
   private registers(): Regs {
-    return Object.fromEntries(GPR_NAMES.map((n, r) => [n, this.cursor[r]])) as Regs;
+    return regsOfWords(this.cursor);
   }
 
   /** The XSAVE area at a position: the first FPU-touching entry from there saved it. */
