@@ -71,6 +71,18 @@ export function iret32Variant(t: { diagnostic(s: string): void }): Promise<'NO_I
   return variantFor(t, iret32Fails(), 'a 32-bit iret does not run at ring 0 (guests/iret32.S)', 'NO_IRET32');
 }
 
+let paging32: Promise<string | undefined> | undefined;
+/** Undefined where 32-bit protected mode can turn paging on; else what the probe (guests/paging32.S) came to. */
+export function paging32Fails(): Promise<string | undefined> {
+  const bin = () => buildAsm('paging32', { ldFlags: ['-m', 'elf_i386', '-Ttext=0x100000', '-e', '_start'], asFlags: ['-m32'], binary: true });
+  return (paging32 ??= runProbe(bin(), 'protected').then((s) => (s.kind === 'exit' && s.status === EXIT_21 ? undefined : said(s))));
+}
+
+/** The variant of a 32-bit guest that turns paging on: 'NO_PAGING' (that part left out) where the probe finds it failing. */
+export function paging32Variant(t: { diagnostic(s: string): void }): Promise<'NO_PAGING' | undefined> {
+  return variantFor(t, paging32Fails(), 'paging cannot be turned on in 32-bit protected mode (guests/paging32.S)', 'NO_PAGING');
+}
+
 let ring3: Promise<string | undefined> | undefined;
 /**
  * Undefined where ring 3's exceptions and interrupts enter ring 0; else what guests/user64.S

@@ -51,7 +51,7 @@ function status(rec: Recorder): string {
     `history size: ${log.bytes} bytes (${log.length ? (log.bytes / log.length).toFixed(1) : 0} per instruction)`,
   ];
   if (log.firstPc !== undefined) lines.push(`first instruction: ${hex(log.firstPc)}`);
-  if (log.length) lines.push(`recorded on the fast path (plain instructions of 64-bit code): ${rec.plainRecorded}`);
+  if (log.length) lines.push(`recorded on the fast path (plain instructions of 64- and 32-bit code): ${rec.plainRecorded}`);
   const irqs = log.deliveredCount;
   if (irqs) lines.push(`interrupts delivered while recording: ${irqs}`);
   const inexact = log.inexactCount;

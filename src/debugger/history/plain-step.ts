@@ -1,5 +1,5 @@
-// The recorder's fast path: a plain instruction of 64-bit code, recorded with numbers instead of
-// BigInts and objects. "Plain": it cannot change the special registers, raise an exception by
+// The recorder's fast path: a plain instruction of 64-bit or 32-bit code, recorded with numbers
+// instead of BigInts and objects. "Plain": it cannot change the special registers, raise an exception by
 // itself, touch the FPU, halt or load RFLAGS, and its memory operands are general-register
 // formulas of at most KEEP_WHOLE bytes each, none of which crosses a page. For such an
 // instruction the general path (recorder.ts recordStep) foresees no handler entry, saves no
@@ -11,7 +11,7 @@
 import { Register } from 'iced-x86';
 import type { Decoded, RegRef } from '../decoded.js';
 import { GPR } from '../../x86/registers.js';
-import { faults, fetchFaults, PTE_ACCESSED, PTE_DIRTY, type WalkResult } from '../../x86/pagewalk.js';
+import { faults, fetchFaults, pagingMode, PTE_ACCESSED, PTE_DIRTY, type WalkResult } from '../../x86/pagewalk.js';
 import type { Walks } from './walks.js';
 
 /** Operands up to this long are kept whole in the history (recorder.ts KEEP_WHOLE). */
@@ -30,13 +30,21 @@ export interface PlainOperand {
   scale: number;
   dispLo: number;
   dispHi: number;
-  /** The segment whose base is added (in 64-bit code only FS and GS have one). */
-  fsgs: 'fs' | 'gs' | undefined;
-  /** 32-bit addressing (an address-size prefix): the offset wraps at 4 GiB. */
+  /** The segment whose base is added, as an index into SEGMENTS (-1: none; in 64-bit code only FS and GS have one). */
+  segment: number;
+  /** 32-bit addressing (an address-size prefix in 64-bit code): the offset wraps at 4 GiB. */
   addr32: boolean;
+  /** In 32-bit code: the linear address wraps at 4 GiB too. */
+  linear32: boolean;
   length: number;
   write: boolean;
 }
+
+/** The segment registers whose bases an operand may add, in the order plain steps keep them. */
+export const SEGMENTS = ['es', 'cs', 'ss', 'ds', 'fs', 'gs'] as const;
+const SEGMENT_OF: Partial<Record<Register, number>> = {
+  [Register.ES]: 0, [Register.CS]: 1, [Register.SS]: 2, [Register.DS]: 3, [Register.FS]: 4, [Register.GS]: 5,
+};
 
 /** A plain instruction: its operands, and the RIP values it can end at (undefined: anywhere, as Decoded's landings). */
 export interface PlainInstruction {
@@ -48,6 +56,9 @@ export interface PlainInstruction {
 /** An instruction kept by RIP: its bytes, where they lie in RAM, and what it is. */
 export interface KeptInstruction {
   ripHi: number;
+  /** The code's bitness and CS base it was decoded under. */
+  bits: 32 | 64;
+  csBase: number;
   pc: bigint;
   bytes: Uint8Array;
   /** The walks' generation at which `buf`/`off` and the fetch verdict were found. */
@@ -83,17 +94,18 @@ export interface PlainMemory {
 }
 
 /**
- * What makes `d` (decoded in 64-bit code) a plain instruction, or undefined where it is not one.
+ * What makes `d` (decoded in 64-bit or 32-bit code) a plain instruction, or undefined where it is not one.
  * The flags Decoded carries cover every way an instruction changes the special registers
  * (segment loads, far transfers, interrupts, wrfsbase and wrgsbase, the privileged ones: mov
  * to CR, lgdt, wrmsr, swapgs...).
  */
 export function plainInstruction(d: Decoded): PlainInstruction | undefined {
-  if (d.bits !== 64 || d.loadsSegment || d.fpu || d.interrupt || d.vector !== undefined || d.divides || d.halts || d.performed ||
+  if (d.bits === 16 || d.loadsSegment || d.fpu || d.interrupt || d.vector !== undefined || d.divides || d.halts || d.performed ||
     d.shadowsTrap || d.privilege || d.loads || d.far || d.flags.loadsFlags || d.flags.flagsToR11 || d.writesBase) return undefined;
   const operands: PlainOperand[] = [];
   for (const m of d.operands) {
-    if (m.element || m.length > KEEP_WHOLE || m.addrBits === 16) return undefined;
+    const segment = SEGMENT_OF[m.segment];
+    if (m.element || m.length > KEEP_WHOLE || m.addrBits === 16 || segment === undefined) return undefined;
     const base = wordOf(m.base);
     const index = wordOf(m.index);
     if (base === undefined || index === undefined) return undefined;
@@ -101,8 +113,8 @@ export function plainInstruction(d: Decoded): PlainInstruction | undefined {
     operands.push({
       base: base.word, baseWide: base.wide, index: index.word, indexWide: index.wide, scale: Number(m.scale),
       dispLo: Number(disp & 0xffffffffn), dispHi: Number(disp >> 32n),
-      fsgs: m.segment === Register.FS ? 'fs' : m.segment === Register.GS ? 'gs' : undefined,
-      addr32: m.addrBits === 32, length: m.length, write: m.write,
+      segment: d.bits === 32 || m.segment === Register.FS || m.segment === Register.GS ? segment : -1,
+      addr32: d.bits === 64 && m.addrBits === 32, linear32: d.bits === 32, length: m.length, write: m.write,
     });
   }
   const out: PlainInstruction = { operands };
@@ -122,10 +134,11 @@ function wordOf(r: RegRef | undefined): { word: number; wide: boolean } | undefi
 
 /**
  * The linear address of `op` with the registers in `w` (kvm_regs as 32-bit words), as write-set.ts
- * works it out: offset = base + index * scale + displacement at the address size, plus the FS or
- * GS base, at 64 bits. Left in `at.lo`/`at.hi`.
+ * works it out: offset = base + index * scale + displacement at the address size, plus its
+ * segment's base (`bases`: low and high word of each of SEGMENTS), at 64 bits or, in 32-bit
+ * code, 32. Left in `at.lo`/`at.hi`.
  */
-export function operandAddress(op: PlainOperand, w: Uint32Array, seg: { fs: number[]; gs: number[] }, at: { lo: number; hi: number }): void {
+export function operandAddress(op: PlainOperand, w: Uint32Array, bases: readonly number[], at: { lo: number; hi: number }): void {
   let lo = op.dispLo;
   let hi = op.dispHi;
   if (op.base >= 0) {
@@ -138,13 +151,12 @@ export function operandAddress(op: PlainOperand, w: Uint32Array, seg: { fs: numb
   }
   let carry = Math.floor(lo / TWO32);
   lo -= carry * TWO32;
-  hi = op.addr32 ? 0 : (hi + carry) % TWO32;
-  if (op.fsgs) {
-    const b = seg[op.fsgs];
-    lo += b[0];
+  hi = op.addr32 || op.linear32 ? 0 : (hi + carry) % TWO32;
+  if (op.segment >= 0) {
+    lo += bases[2 * op.segment];
     carry = Math.floor(lo / TWO32);
     lo -= carry * TWO32;
-    hi = (hi + b[1] + carry) % TWO32;
+    hi = op.linear32 ? 0 : (hi + bases[2 * op.segment + 1] + carry) % TWO32;
   }
   at.lo = lo;
   at.hi = hi;
@@ -162,41 +174,52 @@ export class PlainSteps {
   /** The privilege level and the canonical check the verdicts and checks were made for. */
   private ring = 0;
   private la57 = false;
+  /** The code's bitness, its CS base, and the segment bases (low and high word of each of SEGMENTS). */
+  private bits: 32 | 64 = 64;
+  private csBase = 0;
+  private readonly bases = new Array<number>(2 * SEGMENTS.length).fill(0);
   private readonly at = { lo: 0, hi: 0 };
-  private readonly seg = { fs: [0, 0], gs: [0, 0] };
 
   constructor(private readonly mem: PlainMemory) {}
 
-  /** The state plain steps take as it is, set by the recorder from special registers it read. */
-  setState(ring: number, la57: boolean, fsBase: bigint, gsBase: bigint): void {
+  /**
+   * The state plain steps take as it is, set by the recorder from special registers it read:
+   * code of `bits` bits at privilege level `ring`, LA57, the bases of SEGMENTS.
+   */
+  setState(bits: 32 | 64, ring: number, la57: boolean, bases: readonly bigint[]): void {
     if (ring !== this.ring || la57 !== this.la57) this.verdicts.clear();
+    this.bits = bits;
     this.ring = ring;
     this.la57 = la57;
-    this.seg.fs[0] = Number(fsBase & 0xffffffffn);
-    this.seg.fs[1] = Number(fsBase >> 32n);
-    this.seg.gs[0] = Number(gsBase & 0xffffffffn);
-    this.seg.gs[1] = Number(gsBase >> 32n);
+    bases.forEach((b, k) => {
+      this.bases[2 * k] = Number(b & 0xffffffffn);
+      this.bases[2 * k + 1] = Number((b >> 32n) & 0xffffffffn);
+    });
+    this.csBase = this.bases[2];
   }
 
   /**
    * The instruction at RIP in `w` where it is plain and its code, operands and pages let a plain
    * step record it; undefined otherwise. `decode` reads and decodes the code at a linear
-   * address (a miss only).
+   * address, RIP and bitness (a miss only).
    */
-  instruction(w: Uint32Array, walks: Walks, decode: (pc: bigint) => { bytes: Uint8Array; plain: PlainInstruction | undefined } | undefined): KeptInstruction | undefined {
+  instruction(w: Uint32Array, walks: Walks, decode: (pc: bigint, rip: bigint, bits: 32 | 64) => { bytes: Uint8Array; plain: PlainInstruction | undefined } | undefined): KeptInstruction | undefined {
     this.sync(walks);
     const lo = w[2 * GPR.rip];
     const hi = w[2 * GPR.rip + 1];
     let k = this.kept.get(lo);
-    if (!k || k.ripHi !== hi || k.generation !== this.generation || !sameBytes(k)) {
+    if (!k || k.ripHi !== hi || k.bits !== this.bits || k.csBase !== this.csBase || k.generation !== this.generation || !sameBytes(k)) {
+      // The linear address: CS base + EIP in 32-bit code.
+      const pcLo = this.bits === 64 ? lo : (this.csBase + lo) % TWO32;
+      const pcHi = this.bits === 64 ? hi : 0;
       // In-page only: the general path also reads and marks the page after the 15 bytes.
-      if ((lo & 0xfff) > 4096 - MAX_INSN) return undefined;
-      const pc = (BigInt(hi) << 32n) | BigInt(lo);
-      const v = this.verdict(walks, hi * 0x100000 + Math.floor(lo / 4096));
+      if ((pcLo & 0xfff) > 4096 - MAX_INSN) return undefined;
+      const v = this.verdict(walks, pcHi * 0x100000 + Math.floor(pcLo / 4096));
       if (!v.fetch || !v.buf) return undefined;
-      const d = decode(pc);
+      const pc = (BigInt(pcHi) << 32n) | BigInt(pcLo);
+      const d = decode(pc, (BigInt(hi) << 32n) | BigInt(lo), this.bits);
       if (!d) return undefined;
-      k = { ripHi: hi, pc, bytes: d.bytes, generation: this.generation, buf: v.buf, off: v.off + (lo & 0xfff), plain: d.plain };
+      k = { ripHi: hi, bits: this.bits, csBase: this.csBase, pc, bytes: d.bytes, generation: this.generation, buf: v.buf, off: v.off + (pcLo & 0xfff), plain: d.plain };
       if (this.kept.size >= 65536) this.kept.clear();
       this.kept.set(lo, k);
     }
@@ -212,7 +235,7 @@ export class PlainSteps {
     writes.length = 0;
     const at = this.at;
     for (const op of p.operands) {
-      operandAddress(op, w, this.seg, at);
+      operandAddress(op, w, this.bases, at);
       const top = this.la57 ? at.hi >>> 24 : at.hi >>> 15;
       if ((top !== 0 && top !== (this.la57 ? 0xff : 0x1ffff)) || (at.lo & 0xfff) + op.length > 4096) return false;
       const v = this.verdict(walks, at.hi * 0x100000 + Math.floor(at.lo / 4096));
@@ -242,9 +265,11 @@ export class PlainSteps {
       const ring = this.ring;
       const gpa = r.ok ? walks.physical(linear) : undefined;
       const ram = gpa === undefined ? undefined : this.ram(gpa);
+      // With paging off nothing faults on a page (as the general path's faultsOnPage says).
+      const off = pagingMode(walks.regs) === 'none';
       v = {
-        read: r.ok && !faults(r, walks.regs, { write: false, ring, ac: false }) && marked(r, false),
-        write: r.ok && !faults(r, walks.regs, { write: true, ring, ac: false }) && marked(r, true),
+        read: r.ok && (off || !faults(r, walks.regs, { write: false, ring, ac: false })) && marked(r, false),
+        write: r.ok && (off || !faults(r, walks.regs, { write: true, ring, ac: false })) && marked(r, true),
         fetch: r.ok && !fetchFaults(r, walks.regs, ring) && marked(r, false),
         gpa: gpa ?? -1, buf: ram?.buf, off: ram?.off ?? 0,
       };

@@ -1,13 +1,13 @@
 // Recording by single steps, and moving through what was recorded. While recording is on, every
 // instruction of the (one) vCPU is executed as a single step with its undo entry taken around it
-// (write-set.ts says what to save, undo-log.ts keeps it; plain instructions of 64-bit code take
-// plain-step.ts's fast path to the same entry). The recorder is also the stepper's way
+// (write-set.ts says what to save, undo-log.ts keeps it; plain instructions of 64-bit and 32-bit
+// code take plain-step.ts's fast path to the same entry). The recorder is also the stepper's way
 // to move the guest forward (`Drive`): in the past it replays the log's after-images instead of
 // executing, and live execution resumes where the history ends.
 import type { Machine } from '../../vmm/machine.js';
 import type { Stop } from '../../vmm/debug/stops.js';
 import { GuestError } from '../../errors.js';
-import { CR0_PE_BIT, codeBitness, cpl, cpuMode } from '../../x86/modes.js';
+import { CR0_PE_BIT, RFLAGS_VM_BIT, codeBitness, cpl, cpuMode } from '../../x86/modes.js';
 import { EFER_LMA, GPR, GPR_NAMES, RFLAGS_AC, RFLAGS_IF, RFLAGS_TF, regsOfWords, type Regs, type Sregs } from '../../x86/registers.js';
 import { PF_VECTOR, enteredHandler, foreseeEntries, iretLanding, raisedFaults, stepToHandler, type HandlerEntry } from '../handler-entry.js';
 import { afterStep } from '../step-flags.js';
@@ -16,7 +16,7 @@ import { UndoLog, type Entry, type Write } from './undo-log.js';
 import { nothingRuns, writeSet, type WriteRange } from './write-set.js';
 import { PTE_ACCESSED, PTE_DIRTY, faults, fetchFaults, pagingMode } from '../../x86/pagewalk.js';
 import { Walks } from './walks.js';
-import { KEEP_WHOLE, PlainSteps, plainInstruction, type PlainInstruction, type PlainWrite } from './plain-step.js';
+import { KEEP_WHOLE, PlainSteps, SEGMENTS, plainInstruction, type PlainInstruction, type PlainWrite } from './plain-step.js';
 import { decodedAt } from '../decoded.js';
 import { REGS_BYTES } from './packed-entries.js';
 
@@ -25,9 +25,10 @@ const YIELD_EVERY = 2048;
 /** A held step not done within its first time slice and this long after is paused: see recordOnce. */
 const HELD_STEP_MS = 20;
 const HOLD = Object.freeze({ holdInterrupts: true });
-/** RFLAGS bits in the low word of kvm_regs' rflags: a plain step takes none of TF and AC, and IF only where nothing is delivered. */
+/** RFLAGS bits in the low word of kvm_regs' rflags: a plain step takes none of TF, AC and VM, and IF only where nothing is delivered. */
 const TF_BIT = Number(RFLAGS_TF);
 const AC_BIT = Number(RFLAGS_AC);
+const VM_BIT = Number(RFLAGS_VM_BIT);
 const IF_BIT = Number(RFLAGS_IF);
 const CR4_LA57 = 1n << 12n;
 /**
@@ -71,7 +72,7 @@ export class Recorder {
   /**
    * The special registers a plain step takes as they are: read after the last step the general
    * path recorded, and kept while only plain steps have run since (the vCPU's run and state-write
-   * counts say nothing else did). Undefined outside 64-bit code.
+   * counts say nothing else did). Undefined outside 64-bit and 32-bit protected-mode code.
    */
   private kept: { sregs: Sregs; runs: number; writes: number } | undefined;
   /** Plain steps since the general path last looked for an interrupt to let in. */
@@ -337,9 +338,11 @@ export class Recorder {
     const v = this.m.vcpu(this.vcpu);
     const after = v.getSregs();
     if (after.cr0 !== before.cr0 || after.cr4 !== before.cr4 || after.efer !== before.efer) this.m.renewStepTrap();
-    const long = (after.efer & EFER_LMA) !== 0n && after.cs.l;
-    this.kept = long ? { sregs: after, runs: v.runs, writes: v.stateWrites } : undefined;
-    if (long) this.plain.setState(cpl(after), (after.cr4 & CR4_LA57) !== 0n, after.fs.base, after.gs.base);
+    // 64-bit code, or 32-bit protected-mode code (compatibility mode's included); virtual-8086
+    // mode, an RFLAGS bit, is left out at each step.
+    const bits = (after.efer & EFER_LMA) !== 0n && after.cs.l ? 64 : after.cr0 & CR0_PE_BIT && after.cs.db ? 32 : undefined;
+    this.kept = bits ? { sregs: after, runs: v.runs, writes: v.stateWrites } : undefined;
+    if (bits) this.plain.setState(bits, cpl(after), bits === 64 && (after.cr4 & CR4_LA57) !== 0n, SEGMENTS.map((n) => after[n].base));
     return after;
   }
 
@@ -362,10 +365,10 @@ export class Recorder {
     }
     const w = this.words;
     const flags = w[2 * GPR.rflags];
-    if (flags & (TF_BIT | AC_BIT)) return undefined;
+    if (flags & (TF_BIT | AC_BIT | VM_BIT)) return undefined;
     if (deliver && flags & IF_BIT && m.canHoldInterrupts && ++this.sinceInterruptLook > INTERRUPT_LOOK_EVERY) return undefined;
     const walks = this.walks!.begin(k.sregs);
-    const insn = this.plain.instruction(w, walks, (pc) => this.decodePlain(pc, walks));
+    const insn = this.plain.instruction(w, walks, (pc, rip, bits) => this.decodePlain(pc, rip, bits, walks));
     const writes: PlainWrite[] = [];
     if (!insn || !this.plain.operands(insn.plain!, w, walks, writes)) return undefined;
     const before = Uint8Array.from(this.regBytes!);
@@ -418,9 +421,9 @@ export class Recorder {
     return stop;
   }
 
-  /** The code at `pc` (64-bit) and whether it is plain, for plain-step.ts's kept instructions. */
-  private decodePlain(pc: bigint, walks: Walks): { bytes: Uint8Array; plain: PlainInstruction | undefined } | undefined {
-    const d = decodedAt(this.codeBytes(pc, walks), 64, pc, pc);
+  /** The code at `pc` (RIP `rip`, `bits` bits) and whether it is plain, for plain-step.ts's kept instructions. */
+  private decodePlain(pc: bigint, rip: bigint, bits: 32 | 64, walks: Walks): { bytes: Uint8Array; plain: PlainInstruction | undefined } | undefined {
+    const d = decodedAt(this.codeBytes(pc, walks), bits, rip, pc);
     return d.bytes.length ? { bytes: d.bytes, plain: plainInstruction(d) } : undefined;
   }
 
