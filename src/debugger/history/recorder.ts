@@ -331,10 +331,10 @@ export class Recorder {
   }
 
   /**
-   * The special registers after a step, from `before`: guest debug is set afresh after one that
-   * changed CR0, CR4 or EFER (Machine.renewStepTrap), and plain steps take them as they are.
+   * Reads the special registers after a step from `before`: guest debug is set afresh after one
+   * that changed CR0, CR4 or EFER (Machine.renewStepTrap), and plain steps take them as they are.
    */
-  private sregsAfter(before: Sregs): Sregs {
+  private sregsAfter(before: Sregs): void {
     const v = this.m.vcpu(this.vcpu);
     const after = v.getSregs();
     if (after.cr0 !== before.cr0 || after.cr4 !== before.cr4 || after.efer !== before.efer) this.m.renewStepTrap();
@@ -343,7 +343,6 @@ export class Recorder {
     const bits = (after.efer & EFER_LMA) !== 0n && after.cs.l ? 64 : after.cr0 & CR0_PE_BIT && after.cs.db ? 32 : undefined;
     this.kept = bits ? { sregs: after, runs: v.runs, writes: v.stateWrites } : undefined;
     if (bits) this.plain.setState(bits, cpl(after), bits === 64 && (after.cr4 & CR4_LA57) !== 0n, SEGMENTS.map((n) => after[n].base));
-    return after;
   }
 
   /**
