@@ -1,9 +1,9 @@
 // The recorder's fast path: a plain instruction of 64-bit or 32-bit code, recorded with numbers
-// instead of BigInts and objects. "Plain": it cannot change the special registers, raise an exception by
-// itself, touch the FPU, halt or load RFLAGS, and its memory operands are general-register
-// formulas of at most KEEP_WHOLE bytes each, none of which crosses a page. For such an
-// instruction the general path (recorder.ts recordStep) foresees no handler entry, saves no
-// page-table entry and no descriptor, and keeps each written operand's bytes whole: the entry
+// instead of BigInts and objects. "Plain": it cannot change the special registers, raise an
+// exception by itself, touch the FPU, halt or load RFLAGS, and its memory operands are
+// general-register formulas of at most KEEP_WHOLE bytes each, none of which crosses a page. For
+// such an instruction the general path (recorder.ts recordStep) foresees no handler entry, saves
+// no page-table entry and no descriptor, and keeps each written operand's bytes whole: the entry
 // is the registers before it and its operands' old and new bytes. This module finds that out
 // from a decode kept by RIP and page verdicts kept by page, so that a recorded step of a loop
 // costs little more than the step itself (a profile put the general path's JavaScript at about
@@ -94,8 +94,8 @@ export interface PlainMemory {
 }
 
 /**
- * What makes `d` (decoded in 64-bit or 32-bit code) a plain instruction, or undefined where it is not one.
- * The flags Decoded carries cover every way an instruction changes the special registers
+ * What makes `d` (decoded in 64-bit or 32-bit code) a plain instruction, or undefined where it is
+ * not one. The flags Decoded carries cover every way an instruction changes the special registers
  * (segment loads, far transfers, interrupts, wrfsbase and wrgsbase, the privileged ones: mov
  * to CR, lgdt, wrmsr, swapgs...).
  */
