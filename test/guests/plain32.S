@@ -7,6 +7,8 @@
    displacement; and what the general path keeps: rep stosb, a store across a page, lgdt, segment
    loads, far jumps, mov to CR, invlpg, cpuid, out. Three rounds, then its checksum goes to
    isa-debug-exit. The monitor enters it in protected mode, paging off, with its own flat GDT. */
+#include "include/fold-exit.inc"
+#include "include/paging32.inc"
         .code32
         .globl _start
 _start: lea table, %eax                  /* descriptor 0x20: data based at the table */
@@ -91,14 +93,7 @@ smc:    .byte 0x89, 0x47, 0x00           /* mov %eax, 0(%edi) */
         jnz 2b
 #ifndef NO_PAGING /* kvm_pvm can't turn paging on in 32-bit mode (test/support/host-facts.ts) */
         /* Paging with 4 MiB pages, identity; then the page at 8 MiB mapped to the one at 12 MiB. */
-        mov %cr4, %eax
-        or $0x10, %eax                   /* PSE */
-        mov %eax, %cr4
-        lea pd, %eax
-        mov %eax, %cr3
-        mov %cr0, %eax
-        or $0x80000000, %eax
-        mov %eax, %cr0
+        paging32_on pd
         movl $0x12345678, 0x800000
         addl $1, 0x800000
         movl $0xc000e3, pd+8
@@ -127,12 +122,7 @@ smc:    .byte 0x89, 0x47, 0x00           /* mov %eax, 0(%edi) */
 #ifndef NO_PAGING
         add 0x800000, %eax
 #endif
-        mov %eax, %edx
-        shr $16, %edx
-        xor %edx, %eax
-        xor %ah, %al
-        out %al, $0xf4
-        hlt
+        fold_exit
 
 helper: mov 4(%esp), %eax
         add $3, %eax

@@ -6,6 +6,7 @@
    out, and the changes that must drop what it kept: code that rewrites a store's displacement,
    a page-directory entry rewritten (then invlpg) so that one linear page maps elsewhere. Three rounds, then it
    writes its checksum to isa-debug-exit. */
+#include "include/fold-exit.inc"
         .code64
         .globl _start
 _start: lea stack_top(%rip), %rsp
@@ -96,12 +97,7 @@ smc:    .byte 0x89, 0x47, 0x00           /* mov %eax, 0(%rdi): 64, 56, then 48, 
         mov %rax, %rdx
         shr $32, %rdx
         xor %edx, %eax
-        mov %eax, %edx
-        shr $16, %edx
-        xor %edx, %eax
-        xor %ah, %al
-        out %al, $0xf4
-        hlt
+        fold_exit
 
 helper: mov 8(%rsp), %rax
         add $3, %rax
