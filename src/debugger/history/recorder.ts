@@ -367,10 +367,10 @@ export class Recorder {
     if (flags & (TF_BIT | AC_BIT | VM_BIT)) return undefined;
     if (deliver && flags & IF_BIT && m.canHoldInterrupts && ++this.sinceInterruptLook > INTERRUPT_LOOK_EVERY) return undefined;
     const walks = this.walks!.begin(k.sregs);
-    const insn = this.plain.instruction(w, walks, (pc, rip, bits) => this.decodePlain(pc, rip, bits, walks));
+    const insn = this.plain.instruction(w, walks, this.decodePlain);
     const writes: PlainWrite[] = [];
     if (!insn || !this.plain.operands(insn.plain!, w, walks, writes)) return undefined;
-    const before = Uint8Array.from(this.regBytes!);
+    const before = this.regBytes!.slice();
     const stop = this.stepLimited(hold);
     if (stop instanceof Promise) return stop.then((s) => this.plainDone(s, insn.pc, insn.plain!, before, writes, k, hold));
     return this.plainDone(stop, insn.pc, insn.plain!, before, writes, k, hold);
@@ -421,10 +421,10 @@ export class Recorder {
   }
 
   /** The code at `pc` (RIP `rip`, `bits` bits) and whether it is plain, for plain-step.ts's kept instructions. */
-  private decodePlain(pc: bigint, rip: bigint, bits: 32 | 64, walks: Walks): { bytes: Uint8Array; plain: PlainInstruction | undefined } | undefined {
-    const d = decodedAt(this.codeBytes(pc, walks), bits, rip, pc);
+  private readonly decodePlain = (pc: bigint, rip: bigint, bits: 32 | 64): { bytes: Uint8Array; plain: PlainInstruction | undefined } | undefined => {
+    const d = decodedAt(this.codeBytes(pc, this.walks!), bits, rip, pc);
     return d.bytes.length ? { bytes: d.bytes, plain: plainInstruction(d) } : undefined;
-  }
+  };
 
   /**
    * The stop of a step that triple-faulted where KVM reset the vCPU at the shutdown (SVM): the
