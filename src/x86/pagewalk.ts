@@ -101,8 +101,10 @@ const GiB1 = 0x4000_0000;
  * tables not in RAM), a write where the page is read-only and the CPU checks it (ring 3, or
  * CR0.WP), a ring-3 access to a supervisor page, an access below ring 3 to a user page under
  * CR4.SMAP unless RFLAGS.AC (`ac`) allows it. Reserved bits and protection keys are not checked.
+ * With paging off, none does.
  */
 export function faults(r: WalkResult, regs: PagingRegs, access: { write: boolean; ring: number; ac?: boolean }): boolean {
+  if (pagingMode(regs) === 'none') return false;
   if (!r.ok) return true;
   const checksWrites = access.ring === 3 || (regs.cr0 & CR0_WP) !== 0n;
   if (access.write && checksWrites && !r.t.writable) return true;
@@ -118,6 +120,14 @@ export function fetchFaults(r: WalkResult, regs: PagingRegs, ring: number): bool
   if (pagingMode(regs) === 'none') return false;
   if (!r.ok || !r.t.executable) return true;
   return ring === 3 ? !r.t.user : r.t.user && (regs.cr4 & CR4_SMEP) !== 0n;
+}
+
+/**
+ * Whether an access through this present entry makes the CPU set a bit in it: Accessed, or, on
+ * the leaf (`leaf`) of a write, Dirty.
+ */
+export function marksEntry(l: WalkLevel, leaf: boolean, write: boolean): boolean {
+  return !(l.entry & PTE_ACCESSED) || (write && leaf && !(l.entry & PTE_DIRTY));
 }
 
 /** Whether `linear` is canonical: bits 63 down to 47 (56 under CR4.LA57) all equal. */

@@ -11,7 +11,7 @@
 import { Register } from 'iced-x86';
 import type { Decoded, RegRef } from '../decoded.js';
 import { GPR } from '../../x86/registers.js';
-import { faults, fetchFaults, pagingMode, PTE_ACCESSED, PTE_DIRTY, type WalkResult } from '../../x86/pagewalk.js';
+import { faults, fetchFaults, marksEntry, type PhysReader, type WalkResult } from '../../x86/pagewalk.js';
 import type { Walks } from './walks.js';
 
 /** Operands up to this long are kept whole in the history (recorder.ts KEEP_WHOLE). */
@@ -42,6 +42,8 @@ export interface PlainOperand {
 
 /** The segment registers whose bases an operand may add, in the order plain steps keep them. */
 export const SEGMENTS = ['es', 'cs', 'ss', 'ds', 'fs', 'gs'] as const;
+/** CS's place in SEGMENTS. */
+const CS = 1;
 const SEGMENT_OF: Partial<Record<Register, number>> = {
   [Register.ES]: 0, [Register.CS]: 1, [Register.SS]: 2, [Register.DS]: 3, [Register.FS]: 4, [Register.GS]: 5,
 };
@@ -61,7 +63,7 @@ export interface KeptInstruction {
   csBase: number;
   pc: bigint;
   bytes: Uint8Array;
-  /** The walks' generation at which `buf`/`off` and the fetch verdict were found. */
+  /** The walks' generation at which `buf` (its page of RAM), `off` and the fetch verdict were found. */
   generation: number;
   buf: Buffer;
   off: number;
@@ -74,23 +76,17 @@ interface PageVerdict {
   read: boolean;
   write: boolean;
   fetch: boolean;
-  /** Its guest-physical address, and where it lies in RAM (buf undefined: not RAM, or not mapped). */
+  /** Its guest-physical address, and its bytes in RAM (undefined: not RAM, or not mapped). */
   gpa: number;
-  buf: Buffer | undefined;
-  off: number;
+  page: Buffer | undefined;
 }
 
-/** One written operand of a step being recorded: where it lies, and its bytes before. */
+/** One written operand of a step being recorded: where it lies (in `buf`, a page of RAM, at `off`), and its bytes before. */
 export interface PlainWrite {
   gpa: number;
   buf: Buffer;
   off: number;
   old: Buffer;
-}
-
-/** Guest RAM as plain steps reach it: regions of guest-physical addresses over host buffers. */
-export interface PlainMemory {
-  readonly regions: readonly { gpa: number; size: number; buf: Buffer }[];
 }
 
 /**
@@ -174,13 +170,12 @@ export class PlainSteps {
   /** The privilege level and the canonical check the verdicts and checks were made for. */
   private ring = 0;
   private la57 = false;
-  /** The code's bitness, its CS base, and the segment bases (low and high word of each of SEGMENTS). */
+  /** The code's bitness, and the segment bases (low and high word of each of SEGMENTS). */
   private bits: 32 | 64 = 64;
-  private csBase = 0;
   private readonly bases = new Array<number>(2 * SEGMENTS.length).fill(0);
   private readonly at = { lo: 0, hi: 0 };
 
-  constructor(private readonly mem: PlainMemory) {}
+  constructor(private readonly mem: PhysReader) {}
 
   /**
    * The state plain steps take as it is, set by the recorder from special registers it read:
@@ -195,7 +190,11 @@ export class PlainSteps {
       this.bases[2 * k] = Number(b & 0xffffffffn);
       this.bases[2 * k + 1] = Number((b >> 32n) & 0xffffffffn);
     });
-    this.csBase = this.bases[2];
+  }
+
+  /** CS base's low word: 32-bit code's linear addresses are CS base + EIP. */
+  private get csBase(): number {
+    return this.bases[2 * CS];
   }
 
   /**
@@ -215,11 +214,11 @@ export class PlainSteps {
       // In-page only: the general path also reads and marks the page after the 15 bytes.
       if ((pcLo & 0xfff) > 4096 - MAX_INSN) return undefined;
       const v = this.verdict(walks, pcHi * 0x100000 + Math.floor(pcLo / 4096));
-      if (!v.fetch || !v.buf) return undefined;
+      if (!v.fetch || !v.page) return undefined;
       const pc = (BigInt(pcHi) << 32n) | BigInt(pcLo);
       const d = decode(pc, (BigInt(hi) << 32n) | BigInt(lo), this.bits);
       if (!d) return undefined;
-      k = { ripHi: hi, bits: this.bits, csBase: this.csBase, pc, bytes: d.bytes, generation: this.generation, buf: v.buf, off: v.off + (pcLo & 0xfff), plain: d.plain };
+      k = { ripHi: hi, bits: this.bits, csBase: this.csBase, pc, bytes: d.bytes, generation: this.generation, buf: v.page, off: pcLo & 0xfff, plain: d.plain };
       if (this.kept.size >= 65536) this.kept.clear();
       this.kept.set(lo, k);
     }
@@ -239,12 +238,12 @@ export class PlainSteps {
       const top = this.la57 ? at.hi >>> 24 : at.hi >>> 15;
       if ((top !== 0 && top !== (this.la57 ? 0xff : 0x1ffff)) || (at.lo & 0xfff) + op.length > 4096) return false;
       const v = this.verdict(walks, at.hi * 0x100000 + Math.floor(at.lo / 4096));
-      if (!(op.write ? v.write && v.buf : v.read)) return false;
+      if (!(op.write ? v.write && v.page : v.read)) return false;
       if (op.write) {
-        const off = v.off + (at.lo & 0xfff);
+        const off = at.lo & 0xfff;
         const old = Buffer.allocUnsafe(op.length);
-        for (let k = 0; k < op.length; k++) old[k] = v.buf![off + k];
-        writes.push({ gpa: v.gpa + (at.lo & 0xfff), buf: v.buf!, off, old });
+        for (let k = 0; k < op.length; k++) old[k] = v.page![off + k];
+        writes.push({ gpa: v.gpa + off, buf: v.page!, off, old });
       }
     }
     return true;
@@ -264,35 +263,22 @@ export class PlainSteps {
       const r = walks.at(linear);
       const ring = this.ring;
       const gpa = r.ok ? walks.physical(linear) : undefined;
-      const ram = gpa === undefined ? undefined : this.ram(gpa);
-      // With paging off nothing faults on a page (as the general path's faultsOnPage says).
-      const off = pagingMode(walks.regs) === 'none';
       v = {
-        read: r.ok && (off || !faults(r, walks.regs, { write: false, ring, ac: false })) && marked(r, false),
-        write: r.ok && (off || !faults(r, walks.regs, { write: true, ring, ac: false })) && marked(r, true),
+        read: r.ok && !faults(r, walks.regs, { write: false, ring, ac: false }) && marked(r, false),
+        write: r.ok && !faults(r, walks.regs, { write: true, ring, ac: false }) && marked(r, true),
         fetch: r.ok && !fetchFaults(r, walks.regs, ring) && marked(r, false),
-        gpa: gpa ?? -1, buf: ram?.buf, off: ram?.off ?? 0,
+        gpa: gpa ?? -1, page: gpa !== undefined && this.mem.contains(gpa, 4096) ? this.mem.view(gpa, 4096) : undefined,
       };
       this.verdicts.set(page, v);
     }
     return v;
-  }
-
-  /** The RAM buffer holding the page at `gpa`, and its offset there. */
-  private ram(gpa: number): { buf: Buffer; off: number } | undefined {
-    for (const r of this.mem.regions) if (gpa >= r.gpa && gpa + 4096 <= r.gpa + r.size) return { buf: r.buf, off: gpa - r.gpa };
-    return undefined;
   }
 }
 
 /** Whether a walk leaves nothing for the CPU to mark: every level Accessed, and for a write the leaf Dirty. */
 function marked(r: WalkResult & { ok: true }, write: boolean): boolean {
   const levels = r.t.levels;
-  for (let k = 0; k < levels.length; k++) {
-    const e = levels[k].entry;
-    if (!(e & PTE_ACCESSED) || (write && k === levels.length - 1 && !(e & PTE_DIRTY))) return false;
-  }
-  return true;
+  return !levels.some((l, k) => marksEntry(l, k === levels.length - 1, write));
 }
 
 /** Whether the bytes a kept instruction was decoded from are still there. */

@@ -14,7 +14,7 @@ import { afterStep } from '../step-flags.js';
 import { performRealModeInt, performRealModeIret, type Perform } from '../real-mode-int.js';
 import { UndoLog, type Entry, type Write } from './undo-log.js';
 import { nothingRuns, writeSet, type WriteRange } from './write-set.js';
-import { PTE_ACCESSED, PTE_DIRTY, faults, fetchFaults, pagingMode } from '../../x86/pagewalk.js';
+import { faults, fetchFaults, marksEntry, pagingMode } from '../../x86/pagewalk.js';
 import { Walks } from './walks.js';
 import { KEEP_WHOLE, PlainSteps, SEGMENTS, plainInstruction, type PlainInstruction, type PlainWrite } from './plain-step.js';
 import { decodedAt } from '../decoded.js';
@@ -586,7 +586,7 @@ function pageEntries(walks: Walks, pc: bigint, accesses: WriteRange[], writes: W
     const levels = r.ok ? r.t.levels : r.levels;
     levels.forEach((l, k) => {
       const leaf = r.ok && k === levels.length - 1;
-      if (l.present && (!(l.entry & PTE_ACCESSED) || (write && leaf && !(l.entry & PTE_DIRTY)))) out.push({ gpa: l.entryAddress, length: size });
+      if (l.present && marksEntry(l, leaf, write)) out.push({ gpa: l.entryAddress, length: size });
     });
   };
   const each = (r: WriteRange, write: boolean) => {
@@ -605,7 +605,6 @@ function pageEntries(walks: Walks, pc: bigint, accesses: WriteRange[], writes: W
  * unchanged and so not kept.
  */
 function faultsOnPage(walks: Walks, accesses: WriteRange[], writes: WriteRange[], ring: number, ac: boolean): boolean {
-  if (pagingMode(walks.regs) === 'none') return false;
   return accesses.some((r) => {
     const access = { write: writes.includes(r), ring, ac };
     return [r.linear, r.linear + BigInt(Math.max(r.length, 1) - 1)].some((linear) => faults(walks.at(linear), walks.regs, access));
