@@ -29,10 +29,16 @@ const EXIT_21 = 67;
 
 const said = (s: Stop) => (s.kind === 'internal-error' ? s.description : s.kind === 'exit' ? `exit ${s.status}` : s.kind);
 
+/** What a probe's stop says against the host: nothing where it wrote 0x21 to isa-debug-exit (all ran), else what stopped it, after `prefix`. */
+const failure = (s: Stop, prefix = ''): string | undefined => (s.kind === 'exit' && s.status === EXIT_21 ? undefined : `${prefix}${said(s)}`);
+
+/** A 32-bit probe guest linked at 1 MiB, for protected mode: its flat image. */
+const flat32 = (name: string) => buildAsm(name, { ldFlags: ['-m', 'elf_i386', '-Ttext=0x100000', '-e', '_start'], asFlags: ['-m32'], binary: true });
+
 let sse: Promise<string | undefined> | undefined;
 /** Undefined where SSE runs at ring 0; else what the probe guest (guests/sse64.S) came to. */
 export function ring0SseFails(): Promise<string | undefined> {
-  return (sse ??= runProbe(buildFlat64('sse64').bin, 'long').then((s) => (s.kind === 'exit' && s.status === EXIT_21 ? undefined : said(s))));
+  return (sse ??= runProbe(buildFlat64('sse64').bin, 'long').then((s) => failure(s)));
 }
 
 /**
@@ -59,8 +65,7 @@ export function sseVariant(t: { diagnostic(s: string): void }): Promise<'NO_SSE'
 let iret: Promise<string | undefined> | undefined;
 /** Undefined where a 32-bit protected-mode `iret` runs; else what the probe (guests/iret32.S) came to. */
 export function iret32Fails(): Promise<string | undefined> {
-  const bin = () => buildAsm('iret32', { ldFlags: ['-m', 'elf_i386', '-Ttext=0x100000', '-e', '_start'], asFlags: ['-m32'], binary: true });
-  return (iret ??= runProbe(bin(), 'protected').then((s) => (s.kind === 'exit' && s.status === EXIT_21 ? undefined : said(s))));
+  return (iret ??= runProbe(flat32('iret32'), 'protected').then((s) => failure(s)));
 }
 
 /**
@@ -74,8 +79,7 @@ export function iret32Variant(t: { diagnostic(s: string): void }): Promise<'NO_I
 let paging32: Promise<string | undefined> | undefined;
 /** Undefined where 32-bit protected mode can turn paging on; else what the probe (guests/paging32.S) came to. */
 export function paging32Fails(): Promise<string | undefined> {
-  const bin = () => buildAsm('paging32', { ldFlags: ['-m', 'elf_i386', '-Ttext=0x100000', '-e', '_start'], asFlags: ['-m32'], binary: true });
-  return (paging32 ??= runProbe(bin(), 'protected').then((s) => (s.kind === 'exit' && s.status === EXIT_21 ? undefined : said(s))));
+  return (paging32 ??= runProbe(flat32('paging32'), 'protected').then((s) => failure(s)));
 }
 
 /** The variant of a 32-bit guest that turns paging on: 'NO_PAGING' (that part left out) where the probe finds it failing. */
@@ -90,7 +94,7 @@ let ring3: Promise<string | undefined> | undefined;
  * isa-debug-exit) came to, run live.
  */
 export function ring3EventsFail(): Promise<string | undefined> {
-  return (ring3 ??= runProbe(buildFlat64('user64').bin, 'long').then((s) => (s.kind === 'exit' && s.status === EXIT_21 ? undefined : `guests/user64.S run live: ${said(s)}`)));
+  return (ring3 ??= runProbe(buildFlat64('user64').bin, 'long').then((s) => failure(s, 'guests/user64.S run live: ')));
 }
 
 let dataIret: Promise<string | undefined> | undefined;
