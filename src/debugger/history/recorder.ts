@@ -277,13 +277,9 @@ export class Recorder {
     const held = poke || (hold && !external && !ws.halts && !this.halted);
     const landing = iretLanding(m, v, ws.protection?.far, regs, sregs);
     let stop = await stepToHandler(m, v, entries, () => this.stepLimited(held), landing);
-    /** The held step ran and was paused: into a hlt, or (`sti; hlt`) on into the next one's. */
-    let ranOn = false;
-    if (stop.kind === 'pause' && this.timedOut && !this.pauseWanted) {
-      if (m.linearRip(v) === pc) return undefined; // nothing ran: again, KVM has taken its timers in
-      ranOn = true;
-      stop = { kind: 'step', vcpu: v };
-    }
+    const ranOn = this.ranOn(stop, pc);
+    if (ranOn === undefined) return undefined;
+    if (ranOn) stop = { kind: 'step', vcpu: v };
     if (stop.kind === 'triple-fault' && stop.stateLost !== undefined) {
       // KVM reset the vCPU at the shutdown (SVM): what was saved before the step is the state at
       // the faulting instruction. Its writes (frames pushed on the way) are undone too.
@@ -328,6 +324,17 @@ export class Recorder {
       this.m.pause();
     }, HELD_STEP_MS);
     return step.finally(() => clearTimeout(limit));
+  }
+
+  /**
+   * Whether a held step paused at its time limit (stepLimited) had run: into a hlt, or (`sti;
+   * hlt`) on into the next instruction's. Undefined where it was paused with nothing run (RIP
+   * still `pc`): the caller tries again, KVM having taken its timers in. False where the step
+   * was not cut short.
+   */
+  private ranOn(stop: Stop, pc: bigint): boolean | undefined {
+    if (stop.kind !== 'pause' || !this.timedOut || this.pauseWanted) return false;
+    return this.m.linearRip(this.vcpu) === pc ? undefined : true;
   }
 
   /**
@@ -380,12 +387,9 @@ export class Recorder {
   private plainDone(stop: Stop, pc: bigint, insn: PlainInstruction, before: Uint8Array, writes: PlainWrite[], k: NonNullable<Recorder['kept']>, held: boolean): Stop | undefined {
     const m = this.m;
     const v = m.vcpu(this.vcpu);
-    let ranOn = false;
-    if (stop.kind === 'pause' && this.timedOut && !this.pauseWanted) {
-      if (m.linearRip(this.vcpu) === pc) return undefined; // nothing ran
-      ranOn = true;
-      stop = { kind: 'step', vcpu: this.vcpu };
-    }
+    const ranOn = this.ranOn(stop, pc);
+    if (ranOn === undefined) return undefined;
+    if (ranOn) stop = { kind: 'step', vcpu: this.vcpu };
     if (stop.kind === 'triple-fault' && stop.stateLost !== undefined) {
       return this.faultedFromHistory(writes, regsOfWords(new BigUint64Array(before.buffer, before.byteOffset, GPR_NAMES.length)), k.sregs);
     }
