@@ -16,7 +16,7 @@ import { detectHostKind, detectNesting, pvmNative } from '../src/vmm/host.js';
 import type { Int3Delivery } from '../src/vmm/host-probe.js';
 import type { Stop } from '../src/vmm/debug/stops.js';
 import { buildLoaderGuest, buildLoaderGuests, symbolAddress } from './guests/build-loaders.js';
-import { buildAsm, buildBootSector, buildFlat64 } from './guests/build.js';
+import { buildBootSector, buildFlat32, buildFlat64 } from './guests/build.js';
 import { cpuidLeaf, supportedCpuid } from '../src/vmm/arch/cpuid.js';
 import { ROOT } from './support/paths.js';
 import { buildDist, cli, said, CLI, RUN_TIMEOUT_MS } from './support/cli.js';
@@ -294,9 +294,7 @@ async function expectHighValueRoundTrip(m: Machine, serial: () => string): Promi
 }
 
 test('5 GiB: a guest that enters long mode with its own 2 MiB pages reads and writes RAM above 4 GiB', async () => {
-  const bin = buildAsm('boot-high-lm', {
-    ldFlags: ['-m', 'elf_i386', '-Ttext=0x100000', '-e', '_start'], asFlags: ['-m32'], binary: true,
-  });
+  const { bin } = buildFlat32('boot-high-lm');
   const { m, serial } = machineWithSerial({ image: bin, format: 'flat', loadAddress: 0x100000, mode: 'protected', memory: 5 * GiB });
   await withMachine(m, async () => {
     assert.deepEqual(m.vm.memory.regions.map((r) => [r.gpa, r.size]), [[0, 3 * GiB], [4 * GiB, 2 * GiB]]);

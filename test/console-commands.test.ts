@@ -10,7 +10,7 @@ import { Machine } from '../src/vmm/machine.js';
 import { walk } from '../src/x86/pagewalk.js';
 import { runConsoleCommand, type ConsoleSettings } from '../src/debugger/console-commands.js';
 import { machineContext, type EvalContext } from '../src/debugger/evaluate.js';
-import { BUILD_DIR, buildAsm, buildBootSector, buildFlat64, symbols } from './guests/build.js';
+import { BUILD_DIR, buildBootSector, buildFlat32, buildFlat64 } from './guests/build.js';
 import { FLAT64, withMachine } from './support/machine.js';
 import { throwsMsg } from './support/guest-errors.js';
 
@@ -355,9 +355,7 @@ test('real mode: IVT, mode, no TSS, 16-bit disassembly, paging off', async () =>
 });
 
 test('32-bit protected mode: 32-bit TSS and gates, 32-bit pointers', async () => {
-  const opts = { ldFlags: ['-m', 'elf_i386', '-Ttext=0x100000', '-e', '_start'], asFlags: ['-m32'] };
-  const syms = symbols(buildAsm('console/console32', opts));
-  const bin = buildAsm('console/console32', { ...opts, binary: true });
+  const { bin, syms } = buildFlat32('console/console32');
   const m = new Machine({ image: bin, format: 'flat', loadAddress: 0x100000, mode: 'protected', serial: () => {} });
   await withMachine(m, async () => {
     m.addSoftwareBreakpoint(syms.ready);

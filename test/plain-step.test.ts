@@ -9,7 +9,7 @@
 import './support/needs-kvm.js';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildAsm, buildFlat64, symbols } from './guests/build.js';
+import { buildFlat32, buildFlat64 } from './guests/build.js';
 import { FLAT64, withMachine } from './support/machine.js';
 import { paging32Variant } from './support/host-facts.js';
 import { Machine, type MachineConfig } from '../src/vmm/machine.js';
@@ -41,10 +41,8 @@ async function plain64(): Promise<Guest> {
 
 /** plain32, without its paging part where this host can't turn paging on in 32-bit mode (said to `t`). */
 async function plain32(t: TestContext): Promise<Guest> {
-  const opts = { ldFlags: ['-m', 'elf_i386', '-Ttext=0x100000', '-e', '_start'], asFlags: ['-m32'], define: await paging32Variant(t) };
-  const syms = symbols(buildAsm('plain32', opts));
-  const image = buildAsm('plain32', { ...opts, binary: true });
-  return { config: { image, format: 'flat', loadAddress: 0x100000, mode: 'protected', serial: () => {} }, fsStore: syms.fs_store };
+  const { bin, syms } = buildFlat32('plain32', await paging32Variant(t));
+  return { config: { image: bin, format: 'flat', loadAddress: 0x100000, mode: 'protected', serial: () => {} }, fsStore: syms.fs_store };
 }
 
 /**

@@ -42,6 +42,16 @@ export function symbols(elf: string): Record<string, bigint> {
 }
 
 /**
+ * A 32-bit flat guest linked at 0x100000, for `--format flat --mode protected`: image path and
+ * symbols. `define`: a macro defined for the preprocessor, to build a variant of the source.
+ */
+export function buildFlat32(name: string, define?: string): { bin: string; syms: Record<string, bigint> } {
+  const opts = { ldFlags: ['-m', 'elf_i386', '-Ttext=0x100000', '-e', '_start'], asFlags: ['-m32'], define };
+  const elf = buildAsm(name, opts);
+  return { bin: buildAsm(name, { ...opts, binary: true }), syms: symbols(elf) };
+}
+
+/**
  * A 64-bit flat guest linked at 0x100000, for `--format flat --mode long`: image path and symbols.
  * `define`: a macro defined for the preprocessor, to build a variant of the source.
  */

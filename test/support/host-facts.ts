@@ -5,7 +5,7 @@
 // the same files in the test VM as well, where each test checks everything it names.
 import { Machine } from '../../src/vmm/machine.js';
 import type { Stop } from '../../src/vmm/debug/stops.js';
-import { buildAsm, buildFlat64 } from '../guests/build.js';
+import { buildFlat32, buildFlat64 } from '../guests/build.js';
 
 /**
  * The stop a flat guest at 1 MiB comes to, in `mode`, within `ms` (then paused), run with no
@@ -31,9 +31,6 @@ const said = (s: Stop) => (s.kind === 'internal-error' ? s.description : s.kind 
 
 /** What a probe's stop says against the host: nothing where it wrote 0x21 to isa-debug-exit (all ran), else what stopped it, after `prefix`. */
 const failure = (s: Stop, prefix = ''): string | undefined => (s.kind === 'exit' && s.status === EXIT_21 ? undefined : `${prefix}${said(s)}`);
-
-/** A 32-bit probe guest linked at 1 MiB, for protected mode: its flat image. */
-const flat32 = (name: string) => buildAsm(name, { ldFlags: ['-m', 'elf_i386', '-Ttext=0x100000', '-e', '_start'], asFlags: ['-m32'], binary: true });
 
 let sse: Promise<string | undefined> | undefined;
 /** Undefined where SSE runs at ring 0; else what the probe guest (guests/sse64.S) came to. */
@@ -65,7 +62,7 @@ export function sseVariant(t: { diagnostic(s: string): void }): Promise<'NO_SSE'
 let iret: Promise<string | undefined> | undefined;
 /** Undefined where a 32-bit protected-mode `iret` runs; else what the probe (guests/iret32.S) came to. */
 export function iret32Fails(): Promise<string | undefined> {
-  return (iret ??= runProbe(flat32('iret32'), 'protected').then((s) => failure(s)));
+  return (iret ??= runProbe(buildFlat32('iret32').bin, 'protected').then((s) => failure(s)));
 }
 
 /**
@@ -79,7 +76,7 @@ export function iret32Variant(t: { diagnostic(s: string): void }): Promise<'NO_I
 let paging32: Promise<string | undefined> | undefined;
 /** Undefined where 32-bit protected mode can turn paging on; else what the probe (guests/paging32.S) came to. */
 export function paging32Fails(): Promise<string | undefined> {
-  return (paging32 ??= runProbe(flat32('paging32'), 'protected').then((s) => failure(s)));
+  return (paging32 ??= runProbe(buildFlat32('paging32').bin, 'protected').then((s) => failure(s)));
 }
 
 /** The variant of a 32-bit guest that turns paging on: 'NO_PAGING' (that part left out) where the probe finds it failing. */
