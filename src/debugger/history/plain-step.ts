@@ -14,7 +14,7 @@ import { GPR } from '../../x86/registers.js';
 import { faults, fetchFaults, marksEntry, type PhysReader, type WalkResult } from '../../x86/pagewalk.js';
 import type { Walks } from './walks.js';
 
-/** Operands up to this long are kept whole in the history (recorder.ts KEEP_WHOLE). */
+/** Spans up to this long are kept whole in the history; longer ones only where they changed (recorder.ts changed()). */
 export const KEEP_WHOLE = 16;
 const TWO32 = 2 ** 32;
 /** The longest instruction: the general path reads this much code at RIP, and marks its pages. */
