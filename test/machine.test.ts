@@ -4,7 +4,7 @@ import './support/needs-kvm.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import type { MachineConfig } from '../src/vmm/machine.js';
+import type { Machine, MachineConfig } from '../src/vmm/machine.js';
 import { GuestError } from '../src/errors.js';
 import { TRIPLE_FAULT_STATE_LOST } from '../src/vmm/debug/stops.js';
 import * as abi from '../src/vmm/kvm/abi.js';
@@ -198,6 +198,50 @@ test('a breakpoint continued from again and again: exits between two hits (an ou
     assert.deepEqual(await m.run(), { kind: 'exit', status: (0x2a << 1) | 1 });
     assert.deepEqual([m.getRegs().r9, m.getRegs().r10], [3n, 3n]);
   });
+});
+
+test('a breakpoint continued from again and again: a change between two hits takes effect at the next', async () => {
+  // Where the host honours RF (host.resumeFlag: the test VM), a continue from a lone
+  // debug-register breakpoint takes the machine's fast path, which keeps what it decided at the
+  // last hit (hit-memo.ts). A breakpoint added, set again under a new id, or a software one,
+  // between two such hits must end that.
+  const twoHits = async (m: Machine, at: bigint) => {
+    const id = m.addHardwareBreakpoint(at, 'execute');
+    assert.deepEqual(await m.run(), { kind: 'breakpoint', vcpu: 0, address: at, id });
+    assert.deepEqual(await m.run(), { kind: 'breakpoint', vcpu: 0, address: at, id });
+    return id;
+  };
+  const regs = (m: Machine) => { const r = m.getRegs(); return [r.r8, r.r9, r.r10]; };
+  {
+    const { m, syms } = flat64('resume-flag64');
+    await withMachine(m, async () => {
+      const a = await twoHits(m, syms.at_cpuid);
+      assert.deepEqual(regs(m), [2n, 1n, 1n]);
+      // Right after the cpuid, which KVM completes itself: RF would pass over it.
+      const b = m.addHardwareBreakpoint(syms.after_cpuid, 'execute');
+      assert.deepEqual(await m.run(), { kind: 'breakpoint', vcpu: 0, address: syms.after_cpuid, id: b });
+      assert.deepEqual(regs(m), [2n, 1n, 1n]);
+      m.removeBreakpoint(b);
+      m.removeBreakpoint(a);
+      const a2 = m.addHardwareBreakpoint(syms.at_cpuid, 'execute');
+      assert.deepEqual(await m.run(), { kind: 'breakpoint', vcpu: 0, address: syms.at_cpuid, id: a2 });
+      assert.deepEqual(regs(m), [3n, 2n, 2n]);
+      m.removeBreakpoint(a2);
+      assert.deepEqual(await m.run(), { kind: 'exit', status: (0x2a << 1) | 1 });
+    });
+  }
+  {
+    const { m, syms } = flat64('resume-flag64');
+    await withMachine(m, async () => {
+      const a = await twoHits(m, syms.at_cpuid);
+      const s = m.addSoftwareBreakpoint(syms.at_out);
+      assert.deepEqual(await m.run(), { kind: 'breakpoint', vcpu: 0, address: syms.at_out, id: s });
+      assert.deepEqual(regs(m), [2n, 2n, 1n]);
+      m.removeBreakpoint(s);
+      m.removeBreakpoint(a);
+      assert.deepEqual(await m.run(), { kind: 'exit', status: (0x2a << 1) | 1 });
+    });
+  }
 });
 
 test('write watchpoint stops right after each write, with the new value in memory', async () => {

@@ -24,6 +24,7 @@ import { Kicker, type KickHandle } from './kicker.js';
 import { Checkpoint } from './checkpoint.js';
 import { replayToShutdown } from './shutdown-replay.js';
 import { BreakpointTable, enabledSlots, type HwLength, type PlantTarget } from './debug/breakpoints.js';
+import { HitMemo } from './debug/hit-memo.js';
 import { replayFailed, TRIPLE_FAULT_STATE_LOST, type Stop, type WatchKind } from './debug/stops.js';
 import { enterState } from './arch/entry-state.js';
 import { cpuidLeaf, supportedCpuid } from './arch/cpuid.js';
@@ -188,6 +189,12 @@ export class Machine {
    * no slot lifted, no page traps (continueFromHit). Dropped wherever plainStep is.
    */
   private plainRun = false;
+  /**
+   * The breakpoint continueFromHit last continued from (hit-memo.ts). Dropped with plainRun,
+   * whenever guest debug is set again, and when a software breakpoint is added (the fast path
+   * is then off, or one right after it would rule out RF).
+   */
+  private hitMemo: HitMemo | undefined;
   /** The host's emulator finishes an `out` before its exit (kvm_pvm: outDoneAtExit). */
   private readonly emulatedOut: boolean;
   /** RIP where the current single step began, kept only where emulatedOut. */
@@ -253,10 +260,7 @@ export class Machine {
     this.stopOnGuestInt3 = config.stopOnGuestInt3 ?? false;
     this.stepStops = this.vm.vcpus.map((v) => Object.freeze({ kind: 'step', vcpu: v.id } as Stop));
     this.canHoldInterrupts = (config.blockIrq ?? true) && this.vm.host.blockIrq;
-    this.breakpoints.onChange = () => {
-      this.plainStep = -1;
-      this.plainRun = false;
-    };
+    this.breakpoints.onChange = () => this.dropPlain();
     this.watchBackend = config.watchBackend ?? (this.vm.host.kind === 'kvm_pvm' ? 'memslots' : 'debugregs');
     this.emulatedOut = this.vm.host.kind === 'kvm_pvm';
     this.softwareBreakpoints = config.softwareBreakpoints ?? (int3Reaches(this.vm.host, 'every') ? 'int3' : 'debugregs');
@@ -329,7 +333,14 @@ export class Machine {
     let finished = true;
     try {
       const fast = this.continueFromHit();
-      if (typeof fast === 'object') return fast;
+      if (typeof fast === 'object') {
+        // The fast path placed nothing, borrowed nothing, and its one exit wrote no output:
+        // of endRun only this is left to do.
+        finished = false;
+        this.kicker.idle();
+        this.state = 'stopped';
+        return fast;
+      }
       let s: Stop | null;
       if (fast === undefined) {
         const first = this.resumeOverBreakpoint(this.current);
@@ -361,24 +372,43 @@ export class Machine {
    * during its KVM_RUN is kept.
    */
   private continueFromHit(): Stop | number | undefined {
-    if (!this.plainRun || this.breakpoints.hasSoftware || this.deliverInt3.size || this.checkpoint) return undefined;
-    const index = this.current;
-    const v = this.vm.vcpus[index];
-    const pc = v.debugPc;
-    if (pc === undefined) return undefined;
-    const at = this.breakpoints.hardwareExecuteAt(pc);
-    if (at < 0 || !this.canResumeWithFlag(pc, at, false)) return undefined;
-    this.kicker.enter(index);
+    const v = this.vm.vcpus[this.current];
+    let memo = this.hitMemo;
+    if (memo === undefined || memo.vcpu !== v.id || !v.debugPcValid || !memo.at(v.run32)) {
+      memo = this.hitMemo = this.newHitMemo(v);
+      if (!memo) return undefined;
+    }
+    this.kicker.enter(v.id);
     v.setResumeFlag();
     const rc = v.enter();
     const w = v.run32;
     // A #DB is decoded here as the run loop decodes it; a guest's int3 (#BP) is left to the
     // run loop, whose answer (handing it to the guest) must happen once.
     if (rc !== 0 || exitReason(w) !== abi.KVM_EXIT.DEBUG || readDebugExit(w, this.debugTrap).exception !== 1) return rc;
-    const s = this.decodeDebug(v, false);
-    if (s === null) return rc;
+    let s: Stop | null;
+    if (memo.hitAgain(w)) {
+      v.debugPcValid = true;
+      s = memo.stop;
+    } else {
+      s = this.decodeDebug(v, false);
+      if (s === null) return rc;
+    }
     v.takeResumeFlag(false);
     return s;
+  }
+
+  /**
+   * Where `v` stopped at a debug-register execute breakpoint that continueFromHit can continue
+   * from over RF, with guest debug set for the run and nothing else to arrange: its memo.
+   * Undefined elsewhere.
+   */
+  private newHitMemo(v: Vcpu): HitMemo | undefined {
+    const pc = v.debugPc;
+    if (pc === undefined || !this.plainRun || this.breakpoints.hasSoftware || this.deliverInt3.size || this.checkpoint) return undefined;
+    const slot = this.breakpoints.hardwareExecuteAt(pc);
+    if (slot < 0 || !this.canResumeWithFlag(pc, slot, false)) return undefined;
+    const regs = this.lastControl.regs;
+    return new HitMemo({ enabled: enabledSlots(regs[7] ?? 0n), vcpu: v.id, slot, address: pc, id: this.breakpoints.hw[slot]!.id });
   }
 
   /**
@@ -469,8 +499,7 @@ export class Machine {
    * caller knows CR0 changed (it reads the special registers).
    */
   renewStepTrap(): void {
-    this.plainStep = -1;
-    this.plainRun = false;
+    this.dropPlain();
     for (const v of this.vm.vcpus) v.forgetGuestDebug();
   }
 
@@ -704,6 +733,14 @@ export class Machine {
     if (traps || this.vm.memory.hasTraps) this.applyWatchTraps();
     this.plainStep = (control & ~abi.KVM_GUESTDBG_BLOCKIRQ) === PLAIN_STEP && !traps && this.deliverInt3.size === 0 ? control : -1;
     this.plainRun = !singleStep && skipSlot < 0 && !traps;
+    this.hitMemo = undefined;
+  }
+
+  /** Guest debug is no longer known to be set for a plain step or run (plainStep, plainRun, hitMemo). */
+  private dropPlain(): void {
+    this.plainStep = -1;
+    this.plainRun = false;
+    this.hitMemo = undefined;
   }
 
   /**
@@ -905,8 +942,7 @@ export class Machine {
     });
     // The replay set its own guest debug on this vCPU: the machine's again.
     v.setGuestDebug(this.lastControl.flags, this.lastControl.regs);
-    this.plainStep = -1;
-    this.plainRun = false;
+    this.dropPlain();
     return r.ok ? { kind: 'triple-fault', vcpu: v.id, replayed: r.steps }
       : { kind: 'triple-fault', vcpu: v.id, stateLost: replayFailed(r.why) };
   }
@@ -1031,8 +1067,7 @@ export class Machine {
     }
     if (this.stopOnGuestInt3) {
       this.deliverInt3.add(v.id);
-      this.plainStep = -1;
-      this.plainRun = false;
+      this.dropPlain();
       return { kind: 'guest-int3', vcpu: v.id, address: linear };
     }
     this.passInt3ToGuest(v);
@@ -1275,6 +1310,7 @@ export class Machine {
 
   addSoftwareBreakpoint(linear: bigint): number {
     const id = this.breakpoints.addSoftware(linear);
+    this.hitMemo = undefined;
     const running = this.state === 'running';
     if (running && this.softwareBreakpoints === 'int3') this.breakpoints.plantOne(this.plantTarget, linear);
     else this.debugDirty = running;
