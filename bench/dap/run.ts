@@ -14,7 +14,9 @@
 //   node --import tsx bench/dap/run.ts --pair FILE # this adapter against another bundle, alternating
 //
 // --adapter FILE runs another adapter bundle on the kvmdbg side (a candidate fix built elsewhere);
-// it implies --no-build.
+// it implies --no-build. --node-args "OPTIONS" starts this side's adapter with those Node (V8)
+// options; its code cache is then kept apart (V8 rejects a cache made under other flags), so
+// `--pair dist/adapter.js --node-args ...` weighs the options alone.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -45,10 +47,12 @@ interface Options {
   mode: 'bench' | 'profile' | 'ioctls' | 'pair';
   /** --pair: the other adapter bundle (an older commit's dist/adapter.js). */
   other?: string;
+  /** --node-args: Node options for this side's adapter. */
+  nodeArgs: string[];
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { rounds: 5, duration: 2000, warmup: 300, mem: 1000, fresh: 100, build: true, mode: 'bench' };
+  const o: Options = { rounds: 5, duration: 2000, warmup: 300, mem: 1000, fresh: 100, build: true, mode: 'bench', nodeArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i], v = argv[i + 1];
     if (a === '--rounds') o.rounds = Number(v), i++;
@@ -61,6 +65,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--json') o.json = v, i++;
     else if (a === '--adapter') ADAPTER = resolve(v), o.build = false, i++;
     else if (a === '--pair') o.mode = 'pair', o.other = resolve(v), i++;
+    else if (a === '--node-args') o.nodeArgs = v.split(/\s+/).filter(Boolean), i++;
     else if (a === '--profile') o.mode = 'profile';
     else if (a === '--ioctls') o.mode = 'ioctls';
     else throw new Error(`unknown option ${a}`);
@@ -223,12 +228,18 @@ function versions(accel: string): string {
 
 // --- modes ---------------------------------------------------------------------------------
 
+/** How this side's adapter starts: with --node-args, and then a code cache of its own. */
+function thisSide(o: Options): { nodeArgs?: string[]; env?: NodeJS.ProcessEnv } {
+  if (!o.nodeArgs.length) return {};
+  return { nodeArgs: o.nodeArgs, env: { ...process.env, XDG_CACHE_HOME: join(BUILD, 'node-args-cache') } };
+}
+
 async function bench(g: Guest, o: Options): Promise<void> {
   let accel: 'kvm' | 'tcg' = o.accel ?? 'kvm';
   const gdb: SideResult[] = [], kvm: SideResult[] = [];
   const kvmdbgRun = () => measureKvmdbg({
     adapter: ADAPTER, img: g.img, elf: g.elf, kmain: g.kmain, end: g.end,
-    durationMs: o.duration, warmupMs: o.warmup, memMs: o.mem, freshCount: o.fresh,
+    durationMs: o.duration, warmupMs: o.warmup, memMs: o.mem, freshCount: o.fresh, ...thisSide(o),
   });
   const gdbRun = async () => {
     try {
@@ -277,13 +288,13 @@ async function bench(g: Guest, o: Options): Promise<void> {
  */
 async function pair(g: Guest, o: Options): Promise<void> {
   const sides = { this: [] as SideResult[], other: [] as SideResult[] };
-  const runWith = (adapter: string) => measureKvmdbg({
+  const runWith = (adapter: string, start: ReturnType<typeof thisSide>) => measureKvmdbg({
     adapter, img: g.img, elf: g.elf, kmain: g.kmain, end: g.end,
-    durationMs: o.duration, warmupMs: o.warmup, memMs: o.mem, freshCount: o.fresh,
+    durationMs: o.duration, warmupMs: o.warmup, memMs: o.mem, freshCount: o.fresh, ...start,
   });
   for (let r = 0; r < o.rounds; r++) {
     for (const side of (r % 2 ? ['other', 'this'] : ['this', 'other']) as ('this' | 'other')[]) {
-      sides[side].push(await runWith(side === 'this' ? ADAPTER : o.other!));
+      sides[side].push(await (side === 'this' ? runWith(ADAPTER, thisSide(o)) : runWith(o.other!, {})));
     }
     console.error(`round ${r + 1}/${o.rounds}: this ${num(sides.this[r].cyclesPerSec, 0)}, other ${num(sides.other[r].cyclesPerSec, 0)} cycles/s`);
   }
@@ -292,7 +303,7 @@ async function pair(g: Guest, o: Options): Promise<void> {
     return `| ${name} | ${spread(b, digits)} | ${spread(a, digits)} | ${num(median(a) / median(b), 3)} |`;
   };
   const text = [
-    `${ADAPTER} (this) against ${o.other} (other), ${o.rounds} rounds. Node ${process.version}, ${cpus().length} CPUs, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}.`,
+    `${ADAPTER}${o.nodeArgs.length ? ` with node ${o.nodeArgs.join(' ')}` : ''} (this) against ${o.other} (other), ${o.rounds} rounds. Node ${process.version}, ${cpus().length} CPUs, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}.`,
     '',
     '| metric | other: min / **median** / max | this: min / **median** / max | this / other (medians) |',
     '|---|---|---|---|',
