@@ -3,13 +3,15 @@
 // 1-2% from run to run on this host, as much as most such changes; here both sides share the
 // process, the VM and the host's state of the moment, and each batch pair gives one ratio.
 //
-//   node --import tsx bench/paired.ts step|stepRegs|bp|io [PAIRS]
+//   node --import tsx bench/paired.ts step|stepRegs|bp|bpLeast|io [PAIRS]
 //
 // Run bench/run.ts once first: it builds the guests into bench/build/. Like run.ts, this measures
 // the monitor as shipped: it bundles itself with esbuild into bench/build/paired.js and runs that. The floor side makes
 // bench/ref.c's calls through the monitor's bindings (Vcpu.enter, Vcpu.setGuestDebug), as
 // bench/monitor.ts --floor does. Prints the per-operation times and the median, quartiles of
-// floor time / monitor time (1.0: the monitor adds nothing to the floor).
+// floor time / monitor time (1.0: the monitor adds nothing to the floor). bpLeast puts the least
+// a monitor can do per hit (LeastMonitor, below) in the monitor's place, where the host honours
+// RF: how near the floor any run loop can come on this host.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Machine } from '../src/vmm/machine.js';
@@ -102,16 +104,62 @@ function steps(withRegs: boolean): Side {
   };
 }
 
-function breakpoints(): Side {
+const W_DEBUG_PC = abi.kvm_run.debug_pc / 4, W_DEBUG_DR6 = abi.kvm_run.debug_dr6 / 4;
+
+/**
+ * The least a monitor can do to continue from a debug-register breakpoint and stop at its next
+ * hit: a run state, RF, KVM_RUN, the exit matched to the breakpoint by three words of kvm_run,
+ * one kept stop. No pause, no slice timer, no check that the breakpoints are as they were.
+ */
+class LeastMonitor {
+  private running = false;
+  private readonly stop: Stop;
+  private readonly lo: number;
+  private readonly hi: number;
+
+  constructor(private readonly v: Vcpu, address: bigint) {
+    this.stop = Object.freeze({ kind: 'breakpoint', vcpu: 0, address, id: 1 });
+    this.lo = Number(address & 0xffffffffn);
+    this.hi = Number(address >> 32n);
+  }
+
+  run(): Stop {
+    if (this.running) throw new Error('running');
+    this.running = true;
+    try {
+      const v = this.v;
+      v.setResumeFlag();
+      enter(v, EXIT_DEBUG);
+      const w = v.run32;
+      if (!(w[W_DEBUG_DR6] & 1) || w[W_DEBUG_PC] !== this.lo || w[W_DEBUG_PC + 1] !== this.hi) throw new Error('not the breakpoint');
+      return this.stop;
+    } finally {
+      this.running = false;
+    }
+  }
+}
+
+function breakpoints(least: boolean): Side {
   const elf = join(BUILD, 'spin.elf');
   const bp = BigInt(`0x${/^(\w+) \w bp_here$/m.exec(execFileSync('nm', [elf]).toString())![1]}`);
   const m = machine(SPIN), v = m.vcpu(0), n = 5000;
   m.addHardwareBreakpoint(bp, 'execute');
+  if (least && !m.host.resumeFlag) throw new Error('bpLeast continues over RF, which this host does not honour');
   const control = abi.KVM_GUESTDBG_ENABLE | abi.KVM_GUESTDBG_USE_SW_BP | abi.KVM_GUESTDBG_USE_HW_BP;
   const armed = [bp, 0n, 0n, 0n, 0n, 0n, 0n, 1n | (1n << 8n)], disarmed = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
+  const leastMonitor = new LeastMonitor(v, bp);
   return {
     per: n, unit: 'hit',
-    monitor: () => timedAsync(() => loop(n, () => m.run(), (s) => {
+    monitor: least ? async () => {
+      v.setGuestDebug(control, armed);
+      const t = timed(() => {
+        for (let i = 0; i < n; i++) {
+          if (leastMonitor.run().kind !== 'breakpoint') throw new Error('not a breakpoint');
+        }
+      });
+      v.setGuestDebug(control, m.breakpoints.debugRegisters(-1, m.watchBackend === 'memslots'));
+      return t;
+    } : () => timedAsync(() => loop(n, () => m.run(), (s) => {
       if (s.kind !== 'breakpoint') throw new Error(`not a breakpoint: ${s.kind}`);
     })),
     floor: async () => {
@@ -187,8 +235,8 @@ async function main(): Promise<void> {
   const [metric = 'step', pairsText = '20'] = process.argv.slice(2);
   const pairs = Number(pairsText);
   const side = metric === 'step' ? steps(false) : metric === 'stepRegs' ? steps(true)
-    : metric === 'bp' ? breakpoints() : metric === 'io' ? io() : undefined;
-  if (!side) throw new Error(`unknown metric ${metric}: step, stepRegs, bp or io`);
+    : metric === 'bp' || metric === 'bpLeast' ? breakpoints(metric === 'bpLeast') : metric === 'io' ? io() : undefined;
+  if (!side) throw new Error(`unknown metric ${metric}: step, stepRegs, bp, bpLeast or io`);
   try {
     // Warm up both, with the monitor first so that it sets guest debug up.
     await side.monitor();
