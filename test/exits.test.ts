@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as abi from '../src/vmm/kvm/abi.js';
 import {
-  debugExitPc, exitReason, readDebugExit, readFailEntryReason, readInternalError, readIoExit, readMmioExit,
+  debugExitPc, debugExitPcIs, exitReason, readDebugExit, readFailEntryReason, readInternalError, readIoExit, readMmioExit,
   readSystemEventType, runWords, type DebugTrap, type IoExit,
 } from '../src/vmm/exits.js';
 
@@ -64,6 +64,9 @@ test('debug: #DB with BS, #BP, and the PC', () => {
   const d: DebugTrap = { exception: 0, dr6: 0 };
   assert.deepEqual(readDebugExit(runWords(p), d), { exception: 1, dr6: 0xffff4ff0 });
   assert.equal(debugExitPc(p), 0xffffffff81000000n);
+  assert.equal(debugExitPcIs(runWords(p), 0x81000000, 0xffffffff), true);
+  assert.equal(debugExitPcIs(runWords(p), 0x81000000, 0), false);
+  assert.equal(debugExitPcIs(runWords(p), 0x81000001, 0xffffffff), false);
   p.writeUInt32LE(3, o.debug_exception);
   assert.equal(readDebugExit(runWords(p), d).exception, 3);
 });

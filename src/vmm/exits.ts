@@ -8,6 +8,7 @@ const W_REASON = abi.kvm_run.exit_reason / 4;
 const W_IO = abi.kvm_run.io_direction / 4;
 const W_DEBUG_EXCEPTION = abi.kvm_run.debug_exception / 4;
 const W_DEBUG_DR6 = abi.kvm_run.debug_dr6 / 4;
+const W_DEBUG_PC = abi.kvm_run.debug_pc / 4;
 
 /** A view of a kvm_run page as 32-bit words (the exit fields sit at word boundaries). */
 export function runWords(run: Buffer): Uint32Array {
@@ -59,6 +60,11 @@ export function readDebugExit(run32: Uint32Array, into: DebugTrap): DebugTrap {
 /** The linear address of the instruction at a debug exit. */
 export function debugExitPc(run: Buffer): bigint {
   return run.readBigUInt64LE(abi.kvm_run.debug_pc);
+}
+
+/** Whether that address is `lo` + `hi` * 2^32, compared as two words: no BigInt on a hot path. */
+export function debugExitPcIs(run32: Uint32Array, lo: number, hi: number): boolean {
+  return run32[W_DEBUG_PC] === lo && run32[W_DEBUG_PC + 1] === hi;
 }
 
 export interface MmioExit {

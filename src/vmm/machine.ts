@@ -334,11 +334,8 @@ export class Machine {
     try {
       const fast = this.continueFromHit();
       if (typeof fast === 'object') {
-        // The fast path placed nothing, borrowed nothing, and its one exit wrote no output:
-        // of endRun only this is left to do.
         finished = false;
-        this.kicker.idle();
-        this.state = 'stopped';
+        this.endHitRun();
         return fast;
       }
       let s: Stop | null;
@@ -386,7 +383,7 @@ export class Machine {
     // run loop, whose answer (handing it to the guest) must happen once.
     if (rc !== 0 || exitReason(w) !== abi.KVM_EXIT.DEBUG || readDebugExit(w, this.debugTrap).exception !== 1) return rc;
     let s: Stop | null;
-    if (memo.hitAgain(w)) {
+    if (memo.hitAgain(this.debugTrap.dr6)) {
       v.debugPcValid = true;
       s = memo.stop;
     } else {
@@ -655,6 +652,15 @@ export class Machine {
     } finally {
       this.state = 'stopped';
     }
+  }
+
+  /**
+   * endRun for a run that continueFromHit ended at a hit: it placed nothing, borrowed nothing,
+   * and its one exit wrote no output, so only this of endRun is left to do.
+   */
+  private endHitRun(): void {
+    this.kicker.idle();
+    this.state = 'stopped';
   }
 
   /** Round-robin between vCPUs, skipping those still waiting for INIT/SIPI. */

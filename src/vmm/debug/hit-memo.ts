@@ -4,11 +4,8 @@
 // exit's pc as a BigInt, searches the slots for it, asks whether another breakpoint lies just
 // after it, and decodes DR6 against DR7. In the test VM (Node under QEMU's TCG) the memo took a
 // hit and continue from 0.80-0.84 to 0.86-0.87 of the bare ioctls' rate (bench/README.md).
-import * as abi from '../kvm/abi.js';
+import { debugExitPcIs } from '../exits.js';
 import type { Stop } from './stops.js';
-
-const W_DEBUG_PC = abi.kvm_run.debug_pc / 4;
-const W_DEBUG_DR6 = abi.kvm_run.debug_dr6 / 4;
 
 export class HitMemo {
   readonly vcpu: number;
@@ -32,15 +29,15 @@ export class HitMemo {
 
   /** Whether the debug exit in `run32` stopped at this breakpoint's address. */
   at(run32: Uint32Array): boolean {
-    return run32[W_DEBUG_PC] === this.lo && run32[W_DEBUG_PC + 1] === this.hi;
+    return debugExitPcIs(run32, this.lo, this.hi);
   }
 
   /**
-   * Whether the #DB exit in `run32`, of a run that did not single-step, is a hit on this
-   * breakpoint alone: of the slots enabled, only its own fired (the general decoder reports the
-   * lowest slot that fired, a data watch included).
+   * Whether a #DB exit with this DR6 (its low word), of a run that did not single-step, is a hit
+   * on this breakpoint alone: of the slots enabled, only its own fired (the general decoder
+   * reports the lowest slot that fired, a data watch included).
    */
-  hitAgain(run32: Uint32Array): boolean {
-    return (run32[W_DEBUG_DR6] & this.enabled) === this.fired;
+  hitAgain(dr6: number): boolean {
+    return (dr6 & this.enabled) === this.fired;
   }
 }
