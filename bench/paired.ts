@@ -59,8 +59,9 @@ async function timedAsync(f: () => Promise<void>): Promise<number> {
 /**
  * `op` n times, each stop checked, as a tight loop over the monitor runs it: synchronously while
  * the stops come back directly, awaiting only a Promise (a run or step that crossed a time
- * slice). The floor's loops are synchronous: a loop inside an async function cost 2% of a hit
- * in the test VM.
+ * slice), so that the monitor's loop is shaped like the floor's synchronous one. (In the test
+ * VM a loop inside an async function cost bpLeast 2% of a hit; for the monitor the difference
+ * was within that host's noise: bench/README.md.)
  */
 async function loop(n: number, op: () => Stop | Promise<Stop>, check: (s: Stop) => void): Promise<void> {
   for (let done = 0; done < n;) {
