@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as abi from '../src/vmm/kvm/abi.js';
 import {
-  debugExitPc, debugExitPcIs, exitReason, readDebugExit, readFailEntryReason, readInternalError, readIoExit, readMmioExit,
+  debugExitDr6, debugExitPc, debugExitPcIs, exitReason, isDebugTrap, isStepTrap, readDebugExit, readFailEntryReason, readInternalError, readIoExit, readMmioExit,
   readSystemEventType, runWords, type DebugTrap, type IoExit,
 } from '../src/vmm/exits.js';
 
@@ -67,8 +67,20 @@ test('debug: #DB with BS, #BP, and the PC', () => {
   assert.equal(debugExitPcIs(runWords(p), 0x81000000, 0xffffffff), true);
   assert.equal(debugExitPcIs(runWords(p), 0x81000000, 0), false);
   assert.equal(debugExitPcIs(runWords(p), 0x81000001, 0xffffffff), false);
+  assert.equal(isDebugTrap(runWords(p)), true);
+  assert.equal(isStepTrap(runWords(p)), true);
+  assert.equal(debugExitDr6(runWords(p)), 0xffff4ff0);
+  p.writeUInt32LE(0xffff0ff1, o.debug_dr6);
+  assert.equal(isStepTrap(runWords(p)), false, 'B0 without BS: a breakpoint, not a step');
+  assert.equal(isDebugTrap(runWords(p)), true);
   p.writeUInt32LE(3, o.debug_exception);
   assert.equal(readDebugExit(runWords(p), d).exception, 3);
+  assert.equal(isDebugTrap(runWords(p)), false, '#BP is not a #DB');
+  p.writeUInt32LE(0xffff4ff0, o.debug_dr6);
+  p.writeUInt32LE(1, o.debug_exception);
+  p.writeUInt32LE(abi.KVM_EXIT.IO, o.exit_reason);
+  assert.equal(isStepTrap(runWords(p)), false, 'not a debug exit');
+  assert.equal(isDebugTrap(runWords(p)), false);
 });
 
 test('shutdown, internal error (at most 16 data words), system event, failed entry', () => {

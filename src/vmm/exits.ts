@@ -3,6 +3,7 @@
 // exit means. The hot ones (I/O, debug) fill an object the caller keeps, so a step or a port
 // access allocates nothing.
 import * as abi from './kvm/abi.js';
+import { DR6_BS } from '../x86/registers.js';
 
 const W_REASON = abi.kvm_run.exit_reason / 4;
 const W_IO = abi.kvm_run.io_direction / 4;
@@ -55,6 +56,21 @@ export function readDebugExit(run32: Uint32Array, into: DebugTrap): DebugTrap {
   into.exception = run32[W_DEBUG_EXCEPTION];
   into.dr6 = run32[W_DEBUG_DR6];
   return into;
+}
+
+/** Whether the exit is a #DB (a step or a debug register; not a #BP). */
+export function isDebugTrap(run32: Uint32Array): boolean {
+  return run32[W_REASON] === abi.KVM_EXIT.DEBUG && run32[W_DEBUG_EXCEPTION] === 1;
+}
+
+/** DR6's low word at a debug exit. */
+export function debugExitDr6(run32: Uint32Array): number {
+  return run32[W_DEBUG_DR6];
+}
+
+/** Whether the exit is a #DB with DR6.BS set: a single step's trap. */
+export function isStepTrap(run32: Uint32Array): boolean {
+  return run32[W_REASON] === abi.KVM_EXIT.DEBUG && run32[W_DEBUG_EXCEPTION] === 1 && (run32[W_DEBUG_DR6] & DR6_BS) !== 0;
 }
 
 /** The linear address of the instruction at a debug exit. */

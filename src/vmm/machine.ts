@@ -39,7 +39,7 @@ import { memoryMap } from './loaders/multiboot.js';
 import type { BootEntry, CpuMode, GuestFormat, LoadedGuest } from './loaders/types.js';
 import { int3Reaches, type HostInfo } from './host.js';
 import {
-  exitReason, readDebugExit, readFailEntryReason, readInternalError, readIoExit, readMmioExit, readMsrExit, readSystemEventType,
+  exitReason, isDebugTrap, isStepTrap, readDebugExit, readFailEntryReason, readInternalError, readIoExit, readMmioExit, readMsrExit, readSystemEventType,
   type DebugTrap, type IoExit, type MmioExit,
 } from './exits.js';
 import { DR6_BS, GPR, RFLAGS_IF } from '../x86/registers.js';
@@ -114,13 +114,17 @@ interface PhysWatch extends Watch {
 }
 
 /**
- * Where the machine stands, one value: 'stopped' between runs, 'running' from beginRun to endRun
- * (a run or step, with the turns of the event loop between its slices), 'destroyed' for good.
- * Each change happens in one place: beginRun (stopped → running), endRun (running → stopped),
- * destroy (stopped → destroyed). A pause asked for is not a state: it waits in the kicker's
- * shared slot, where another thread may set it too (kickFromAnyThread), until the run takes it.
+ * Where the machine stands, one value: STOPPED between runs, RUNNING from beginRun to endRun
+ * (a run or step, with the turns of the event loop between its slices), DESTROYED for good.
+ * Each change happens in one place: beginRun (stopped → running), endRun and endHitRun
+ * (running → stopped), destroy (stopped → destroyed). A pause asked for is not a state: it
+ * waits in the kicker's shared slot, where another thread may set it too (kickFromAnyThread),
+ * until the run takes it. Small integers, not strings: every run stores it twice, and storing
+ * a string into an object is a write barrier that reads two more pages of V8's heap (in the
+ * test VM each page touched after a KVM exit costs a fraction of a microsecond).
  */
-export type RunState = 'stopped' | 'running' | 'destroyed';
+const STOPPED = 0, RUNNING = 1, DESTROYED = 2;
+type RunState = typeof STOPPED | typeof RUNNING | typeof DESTROYED;
 
 const SLICE_MS = 10;
 /** The `hlt` opcode. */
@@ -155,11 +159,15 @@ export class Machine {
   private readonly kernelEntry: KernelEntryWatch;
   /** A stop raised by a device during an exit, returned once the exit is handled. */
   private pending: Stop | undefined;
-  private state: RunState = 'stopped';
-  private portWatches: { from: number; to: number }[] = [];
+  private state: RunState = STOPPED;
+  /** Undefined while none: an I/O exit then reads no array. */
+  private portWatches: { from: number; to: number }[] | undefined;
   /** Debug registers changed while running: apply them before the next slice. */
   private debugDirty = false;
   private current = 0;
+  /** The vCPU at `current` and its step stop (select): the step fast path reads no array. */
+  private currentVcpu!: Vcpu;
+  private currentStepStop!: Stop;
   /** vCPU whose next resume must hand the guest its own int3 (after a guest-int3 stop). */
   private deliverInt3 = new Set<number>();
   private readonly plantTarget: PlantTarget;
@@ -259,6 +267,7 @@ export class Machine {
     }
     this.stopOnGuestInt3 = config.stopOnGuestInt3 ?? false;
     this.stepStops = this.vm.vcpus.map((v) => Object.freeze({ kind: 'step', vcpu: v.id } as Stop));
+    this.select(0);
     this.canHoldInterrupts = (config.blockIrq ?? true) && this.vm.host.blockIrq;
     this.breakpoints.onChange = () => this.dropPlain();
     this.watchBackend = config.watchBackend ?? (this.vm.host.kind === 'kvm_pvm' ? 'memslots' : 'debugregs');
@@ -306,7 +315,7 @@ export class Machine {
   }
 
   get isRunning(): boolean {
-    return this.state === 'running';
+    return this.state === RUNNING;
   }
 
   /** For another thread that must pause this machine (see kicker.ts, kickFromAnyThread). */
@@ -369,7 +378,7 @@ export class Machine {
    * during its KVM_RUN is kept.
    */
   private continueFromHit(): Stop | number | undefined {
-    const v = this.vm.vcpus[this.current];
+    const v = this.currentVcpu;
     let memo = this.hitMemo;
     if (memo === undefined || memo.vcpu !== v.id || !v.debugPcValid || !memo.at(v.run32)) {
       memo = this.hitMemo = this.newHitMemo(v);
@@ -381,9 +390,9 @@ export class Machine {
     const w = v.run32;
     // A #DB is decoded here as the run loop decodes it; a guest's int3 (#BP) is left to the
     // run loop, whose answer (handing it to the guest) must happen once.
-    if (rc !== 0 || exitReason(w) !== abi.KVM_EXIT.DEBUG || readDebugExit(w, this.debugTrap).exception !== 1) return rc;
+    if (rc !== 0 || !isDebugTrap(w)) return rc;
     let s: Stop | null;
-    if (memo.hitAgain(this.debugTrap.dr6)) {
+    if (memo.hitAgain(w)) {
       v.debugPcValid = true;
       s = memo.stop;
     } else {
@@ -500,10 +509,17 @@ export class Machine {
     for (const v of this.vm.vcpus) v.forgetGuestDebug();
   }
 
-  private stepWith(index: number, control: number): Stop | Promise<Stop> {
-    const v = this.vcpu(index);
+  /** Makes vCPU `index` the current one, with the two fields the fast paths read for it. */
+  private select(index: number): void {
     this.current = index;
-    if (this.plainStep === control && this.state === 'stopped') {
+    this.currentVcpu = this.vm.vcpus[index];
+    this.currentStepStop = this.stepStops[index];
+  }
+
+  private stepWith(index: number, control: number): Stop | Promise<Stop> {
+    if (index !== this.current) this.select(this.vcpu(index).id);
+    const v = this.currentVcpu;
+    if (this.plainStep === control && this.state === STOPPED) {
       // The common case of a debugger stepping: guest debug is already set for a plain
       // single step, so one KVM_RUN and a look at the exit is all it takes.
       this.kicker.enter(index);
@@ -514,11 +530,10 @@ export class Machine {
       // A step takes microseconds, so go again rather than through the event loop; a vCPU
       // that stays blocked (halted) is back here after a slice and takes the general path.
       if (rc === -EINTR && v.run[abi.kvm_run.immediate_exit] === 0) rc = v.reenter();
-      const w = v.run32;
-      if (rc === 0 && exitReason(w) === abi.KVM_EXIT.DEBUG && readDebugExit(w, this.debugTrap).exception === 1 && this.debugTrap.dr6 & DR6_BS) {
+      if (rc === 0 && isStepTrap(v.run32)) {
         v.debugPcValid = true;
         this.kicker.idle();
-        return this.stepStops[index];
+        return this.currentStepStop;
       }
       // Another exit (I/O, a fault, a kick...): the general path handles the one just taken.
       this.beginRun();
@@ -591,10 +606,10 @@ export class Machine {
 
   /** stopped → running; a pause asked for before the run is dropped. */
   private beginRun(): void {
-    if (this.state !== 'stopped') {
-      throw new GuestError(this.state === 'destroyed' ? 'the machine has been destroyed' : 'the machine is already running');
+    if (this.state !== STOPPED) {
+      throw new GuestError(this.state === DESTROYED ? 'the machine has been destroyed' : 'the machine is already running');
     }
-    this.state = 'running';
+    this.state = RUNNING;
     this.slicesSinceBase = 0;
     this.pending = undefined;
     this.debugDirty = false;
@@ -650,7 +665,7 @@ export class Machine {
       this.flushOutput();
       this.kicker.idle();
     } finally {
-      this.state = 'stopped';
+      this.state = STOPPED;
     }
   }
 
@@ -660,7 +675,7 @@ export class Machine {
    */
   private endHitRun(): void {
     this.kicker.idle();
-    this.state = 'stopped';
+    this.state = STOPPED;
   }
 
   /** Round-robin between vCPUs, skipping those still waiting for INIT/SIPI. */
@@ -671,7 +686,7 @@ export class Machine {
       const next = (this.current + i) % n;
       const st = this.vm.vcpus[next].getMpState();
       if (st !== abi.KVM_MP_STATE_UNINITIALIZED && st !== abi.KVM_MP_STATE_INIT_RECEIVED) {
-        this.current = next;
+        this.select(next);
         return;
       }
     }
@@ -797,13 +812,8 @@ export class Machine {
     let deadline = 0;
     let exits = 0;
     let ticks = 0;
-    // Exits cost microseconds each: the clock is read every 32nd, not after every one.
-    const sliceOver = () => {
-      if ((++exits & 31) !== 0 && deadline !== 0) return false;
-      const now = performance.now();
-      if (deadline === 0) deadline = now + SLICE_MS;
-      return now > deadline;
-    };
+    // Read once per slice: each object read at every exit costs in the test VM (sliceDeadline).
+    const memory = this.vm.memory;
     this.kicker.enter(v.id);
     for (;;) {
       let rc: number;
@@ -821,14 +831,15 @@ export class Machine {
           else if (exits === 0 && ticks === 0 && this.slicesSinceBase++ % BASE_SLICES === 0) this.checkpoint.base(v, true);
           else this.checkpoint.reenter(v);
         }
-        const trapped = this.vm.memory.hasTraps ? this.ripOnAbsentPage(v) : undefined;
+        const trapped = memory.hasTraps ? this.ripOnAbsentPage(v) : undefined;
         if (trapped !== undefined) {
           // Code on a trapped page is stepped with the page back in place, without first
           // failing to fetch it: an interrupt that entry injected would find an IDT on the
           // same page absent (kvm_pvm answers with a triple fault).
           const s = this.stepOnTrappedPage(v, trapped);
           if (s) return s;
-          if (sliceOver()) return null;
+          deadline = sliceDeadline(++exits, deadline);
+          if (deadline < 0) return null;
           continue;
         }
         rc = ticks === 0 ? v.enter() : v.reenter();
@@ -915,7 +926,8 @@ export class Machine {
         this.completeInstruction(v);
         return this.pending;
       }
-      if (sliceOver()) return null;
+      deadline = sliceDeadline(++exits, deadline);
+      if (deadline < 0) return null;
     }
   }
 
@@ -976,7 +988,7 @@ export class Machine {
         else run.writeUInt32LE(value >>> 0, off);
       }
     }
-    if (this.portWatches.length && this.portWatches.some((r) => port >= r.from && port <= r.to)) {
+    if (this.portWatches?.some((r) => port >= r.from && port <= r.to)) {
       this.pending ??= { kind: 'port-io', vcpu, port, write: out, size, value };
     }
   }
@@ -991,7 +1003,7 @@ export class Machine {
 
   /** Stops the machine after any access to a port in these inclusive ranges. */
   setPortWatches(ranges: { from: number; to: number }[]): void {
-    this.portWatches = ranges;
+    this.portWatches = ranges.length ? ranges : undefined;
   }
 
   /**
@@ -1317,7 +1329,7 @@ export class Machine {
   addSoftwareBreakpoint(linear: bigint): number {
     const id = this.breakpoints.addSoftware(linear);
     this.hitMemo = undefined;
-    const running = this.state === 'running';
+    const running = this.state === RUNNING;
     if (running && this.softwareBreakpoints === 'int3') this.breakpoints.plantOne(this.plantTarget, linear);
     else this.debugDirty = running;
     return id;
@@ -1330,19 +1342,19 @@ export class Machine {
    */
   addPageWatch(linear: bigint, length: number): number {
     const id = this.breakpoints.addPageWatch(linear, length);
-    this.debugDirty = this.state === 'running';
+    this.debugDirty = this.state === RUNNING;
     return id;
   }
 
   addHardwareBreakpoint(linear: bigint, kind: WatchKind = 'execute', length: HwLength = 1): number {
     const id = this.breakpoints.addHardware(linear, kind, length);
-    this.debugDirty = this.state === 'running';
+    this.debugDirty = this.state === RUNNING;
     return id;
   }
 
   removeBreakpoint(id: number): boolean {
     const removed = this.breakpoints.remove(id);
-    if (this.state === 'running') {
+    if (this.state === RUNNING) {
       this.breakpoints.unplantRemoved(this.plantTarget);
       this.debugDirty = true;
     }
@@ -1359,9 +1371,9 @@ export class Machine {
    * machine is refused: pause it and wait for its stop first.
    */
   async destroy(): Promise<void> {
-    if (this.state === 'destroyed') return;
-    if (this.state === 'running') throw new GuestError('the machine is running: pause it and wait for the stop before destroying it');
-    this.state = 'destroyed';
+    if (this.state === DESTROYED) return;
+    if (this.state === RUNNING) throw new GuestError('the machine is running: pause it and wait for the stop before destroying it');
+    this.state = DESTROYED;
     this.flushOutput();
     this.kicker.destroy();
     this.vm.destroy();
@@ -1375,6 +1387,19 @@ const PLAIN_STEP = abi.KVM_GUESTDBG_ENABLE | abi.KVM_GUESTDBG_SINGLESTEP | abi.K
 /** The stop for a data watch that fired: a debug register's (slot 0-3) or a trapped page's. */
 function watchStop(vcpu: number, w: Watch): Stop {
   return { kind: 'watchpoint', vcpu, id: w.id, slot: w.slot, address: w.address, access: w.access };
+}
+
+/**
+ * execute()'s slice clock after its `exits`th exit: the deadline (set at the first), or -1 once
+ * past it. Exits cost microseconds each, so the clock is read every 32nd, not after every one.
+ * A function over execute()'s locals, not a closure: the closure's context was one more object
+ * touched at every exit, and after each exit in the test VM every object touched costs.
+ */
+function sliceDeadline(exits: number, deadline: number): number {
+  if ((exits & 31) !== 0 && deadline !== 0) return deadline;
+  const now = performance.now();
+  if (deadline === 0) return now + SLICE_MS;
+  return now > deadline ? -1 : deadline;
 }
 
 function yieldToEventLoop(): Promise<void> {

@@ -4,7 +4,7 @@
 // exit's pc as a BigInt, searches the slots for it, asks whether another breakpoint lies just
 // after it, and decodes DR6 against DR7. In the test VM (Node under QEMU's TCG) the memo took a
 // hit and continue from 0.80-0.84 to 0.86-0.87 of the bare ioctls' rate (bench/README.md).
-import { debugExitPcIs } from '../exits.js';
+import { debugExitDr6, debugExitPcIs } from '../exits.js';
 import type { Stop } from './stops.js';
 
 export class HitMemo {
@@ -33,11 +33,11 @@ export class HitMemo {
   }
 
   /**
-   * Whether a #DB exit with this DR6 (its low word), of a run that did not single-step, is a hit
+   * Whether the #DB exit in `run32`, of a run that did not single-step, is a hit
    * on this breakpoint alone: of the slots enabled, only its own fired (the general decoder
    * reports the lowest slot that fired, a data watch included).
    */
-  hitAgain(dr6: number): boolean {
-    return (dr6 & this.enabled) === this.fired;
+  hitAgain(run32: Uint32Array): boolean {
+    return (debugExitDr6(run32) & this.enabled) === this.fired;
   }
 }
