@@ -58,9 +58,15 @@ export class Kicker {
     }
     this.used = true;
     if (!this.armed) {
-      sys.timerSet(this.timer, this.periodMs * 1e6);
+      sys.timerSet(this.timer, Math.round(this.periodMs * 1e6));
       this.armed = true;
     }
+  }
+
+  /** The slice timer ticks every `ms` from now on (slice-length.ts). */
+  setPeriod(ms: number): void {
+    this.periodMs = ms;
+    if (this.armed) sys.timerSet(this.timer, Math.round(ms * 1e6));
   }
 
   /**

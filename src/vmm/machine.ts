@@ -21,6 +21,7 @@ import { CmosRtc, CMOS_INDEX_PORT } from './devices/cmos-rtc.js';
 import { AcpiPm, ACPI_PM_RANGES } from './devices/acpi-pm.js';
 import { writeAcpiTables } from './firmware/acpi.js';
 import { Kicker, type KickHandle } from './kicker.js';
+import { SliceLength } from './slice-length.js';
 import { Checkpoint } from './checkpoint.js';
 import { replayToShutdown } from './shutdown-replay.js';
 import { BreakpointTable, enabledSlots, type HwLength, type PlantTarget } from './debug/breakpoints.js';
@@ -126,6 +127,7 @@ interface PhysWatch extends Watch {
 const STOPPED = 0, RUNNING = 1, DESTROYED = 2;
 type RunState = typeof STOPPED | typeof RUNNING | typeof DESTROYED;
 
+/** A time slice's base length (slice-length.ts); with several vCPUs, each vCPU's turn. */
 const SLICE_MS = 10;
 /** The `hlt` opcode. */
 const HLT = 0xf4;
@@ -155,6 +157,8 @@ export class Machine {
   readonly breakpoints = new BreakpointTable();
   stopOnGuestInt3: boolean;
   private readonly kicker: Kicker;
+  /** The slice timer's period, grown where turns of the event loop are slow (slice-length.ts). */
+  private readonly slice: SliceLength;
   private readonly debugcon: DebugCon;
   private readonly kernelEntry: KernelEntryWatch;
   /** A stop raised by a device during an exit, returned once the exit is handled. */
@@ -260,7 +264,8 @@ export class Machine {
       enterState(this.vm.vcpus[0], this.vm.memory, this.guest.entry, {
         gib1Pages: ((ext?.edx ?? 0) & (1 << 26)) !== 0,
       });
-      this.kicker = new Kicker(this.vm.vcpus.map((v) => v.runPageAddress), this.vm.vcpus.length > 1 ? SMP_SLICE_MS : SLICE_MS);
+      this.slice = new SliceLength(this.vm.vcpus.length > 1 ? SMP_SLICE_MS : SLICE_MS);
+      this.kicker = new Kicker(this.vm.vcpus.map((v) => v.runPageAddress), this.slice.ms);
     } catch (e) {
       this.vm.destroy();
       throw e;
@@ -450,8 +455,7 @@ export class Machine {
   private async finishRun(): Promise<Stop> {
     try {
       for (;;) {
-        this.flushOutput();
-        await yieldToEventLoop();
+        await this.turn();
         if (this.kicker.takePauseRequest()) return { kind: 'pause', vcpu: this.current };
         if (this.debugDirty) {
           this.debugDirty = false;
@@ -576,6 +580,17 @@ export class Machine {
     }
   }
 
+  /**
+   * Between two slices of a run: the output so far to its sinks, then one turn of the event
+   * loop, whose length sizes the next slices.
+   */
+  private async turn(): Promise<void> {
+    this.flushOutput();
+    const t = performance.now();
+    await yieldToEventLoop();
+    if (this.slice.noteTurn(performance.now() - t)) this.kicker.setPeriod(this.slice.ms);
+  }
+
   /** Hands the UART's and the debug console's buffered output to their sinks. */
   private flushOutput(): void {
     this.uart.flush();
@@ -588,8 +603,7 @@ export class Machine {
    */
   private async stepAcrossSlices(v: Vcpu): Promise<Stop> {
     for (;;) {
-      this.flushOutput();
-      await yieldToEventLoop();
+      await this.turn();
       if (this.kicker.takePauseRequest()) return { kind: 'pause', vcpu: v.id };
       const s = this.execute(v, true);
       if (s) return s;
@@ -814,6 +828,9 @@ export class Machine {
     let ticks = 0;
     // Read once per slice: each object read at every exit costs in the test VM (sliceDeadline).
     const memory = this.vm.memory;
+    // The slice's deadline, for exits that come so fast that the timer's tick lands between two
+    // KVM_RUNs and interrupts none; at least SLICE_MS (with several vCPUs the ticks are shorter).
+    const sliceMs = Math.max(this.slice.ms, SLICE_MS);
     this.kicker.enter(v.id);
     for (;;) {
       let rc: number;
@@ -838,7 +855,7 @@ export class Machine {
           // same page absent (kvm_pvm answers with a triple fault).
           const s = this.stepOnTrappedPage(v, trapped);
           if (s) return s;
-          deadline = sliceDeadline(++exits, deadline);
+          deadline = sliceDeadline(++exits, deadline, sliceMs);
           if (deadline < 0) return null;
           continue;
         }
@@ -926,7 +943,7 @@ export class Machine {
         this.completeInstruction(v);
         return this.pending;
       }
-      deadline = sliceDeadline(++exits, deadline);
+      deadline = sliceDeadline(++exits, deadline, sliceMs);
       if (deadline < 0) return null;
     }
   }
@@ -1395,10 +1412,10 @@ function watchStop(vcpu: number, w: Watch): Stop {
  * A function over execute()'s locals, not a closure: the closure's context was one more object
  * touched at every exit, and after each exit in the test VM every object touched costs.
  */
-function sliceDeadline(exits: number, deadline: number): number {
+function sliceDeadline(exits: number, deadline: number, sliceMs: number): number {
   if ((exits & 31) !== 0 && deadline !== 0) return deadline;
   const now = performance.now();
-  if (deadline === 0) return now + SLICE_MS;
+  if (deadline === 0) return now + sliceMs;
   return now > deadline ? -1 : deadline;
 }
 
