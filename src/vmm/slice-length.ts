@@ -28,7 +28,10 @@ export class SliceLength {
 
   /** A turn of the event loop took `ms`; true where the slice length changed for it. */
   noteTurn(ms: number): boolean {
-    this.turnMs = this.turnMs === undefined ? ms : this.turnMs + (ms - this.turnMs) * WEIGHT;
+    // A turn longer than the longest slice warrants (the process stopped, a long request) counts
+    // as that much: the mean comes back from it within tens of turns, not thousands.
+    const sample = Math.min(ms, this.maxMs * TURN_SHARE * 2);
+    this.turnMs = this.turnMs === undefined ? sample : this.turnMs + (sample - this.turnMs) * WEIGHT;
     const want = Math.min(this.maxMs, Math.max(this.baseMs, this.turnMs / TURN_SHARE));
     if (Math.abs(want - this.ms) < this.ms * HYSTERESIS) return false;
     this.ms = want;
