@@ -1,8 +1,8 @@
 // How long the run loop lets the guest run between two turns of the event loop. A turn serves
 // the debugger's requests, serial input, timers and a pause. Where Node runs at native speed a
 // turn costs tens of microseconds and a slice of 10 ms leaves it a fraction of a percent. In the
-// test VM (Node under QEMU's TCG, which flushes its TLB at every nested exit) a turn took about 5 ms,
-// and a guest writing a port in a loop ran at 0.81-0.83 of the bare ioctls' rate with 10 ms
+// test VM (Node under QEMU's TCG, which flushes its TLB at every nested exit) a turn took about
+// 5 ms, and a guest writing a port in a loop ran at 0.76-0.83 of the bare ioctls' rate with 10 ms
 // slices, 0.92-0.93 with 50 ms (bench/README.md). So the slice grows from its base until the
 // turns take about TURN_SHARE of the run, up to ten times the base, and shrinks back when turns
 // get cheap again: a host fact measured as the machine runs, not guessed from the host's kind.
