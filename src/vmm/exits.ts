@@ -1,7 +1,7 @@
 // Reading a KVM exit out of the kvm_run page: one function per exit kind, over the page alone,
 // so tests drive them with hand-made pages (test/exits.test.ts) and machine.ts decides what each
-// exit means. The hot ones (I/O, debug) fill an object the caller keeps, so a step or a port
-// access allocates nothing.
+// exit means. The hot ones allocate nothing: an I/O exit fills an object the caller keeps, and
+// the fast paths of a step or a hit read a debug exit's words directly.
 import * as abi from './kvm/abi.js';
 import { DR6_BS } from '../x86/registers.js';
 
@@ -70,7 +70,7 @@ export function debugExitDr6(run32: Uint32Array): number {
 
 /** Whether the exit is a #DB with DR6.BS set: a single step's trap. */
 export function isStepTrap(run32: Uint32Array): boolean {
-  return run32[W_REASON] === abi.KVM_EXIT.DEBUG && run32[W_DEBUG_EXCEPTION] === 1 && (run32[W_DEBUG_DR6] & DR6_BS) !== 0;
+  return isDebugTrap(run32) && (run32[W_DEBUG_DR6] & DR6_BS) !== 0;
 }
 
 /** The linear address of the instruction at a debug exit. */

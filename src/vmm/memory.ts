@@ -50,8 +50,8 @@ export class GuestMemory {
   private vmFd = -1;
   private slotCount = 0;
   private traps = new Map<number, TrapMode>();
-  /** Whether any page is trapped: a field, since every exit of a run asks (setTraps keeps it). */
-  hasTraps = false;
+  /** traps.size > 0, kept by setTraps: every exit of a run asks, and a Map is one more object. */
+  private trapped = false;
   /** KVM_GET_DIRTY_LOG per slot while dirty logging is on (logDirtyPages); empty while off. */
   private dirtyLogs: SlotDirtyLog[] = [];
   private logging = false;
@@ -177,10 +177,13 @@ export class GuestMemory {
     const same = traps.size === this.traps.size && [...traps].every(([a, m]) => this.traps.get(a) === m);
     if (same) return;
     this.traps = new Map(traps);
-    this.hasTraps = traps.size > 0;
+    this.trapped = traps.size > 0;
     this.registerSlots();
   }
 
+  get hasTraps(): boolean {
+    return this.trapped;
+  }
 
   trapAt(gpa: number): TrapMode | undefined {
     return this.traps.get(gpa - (gpa % PAGE));

@@ -33,9 +33,9 @@ export class HitMemo {
   }
 
   /**
-   * Whether the #DB exit in `run32`, of a run that did not single-step, is a hit
-   * on this breakpoint alone: of the slots enabled, only its own fired (the general decoder
-   * reports the lowest slot that fired, a data watch included).
+   * Whether the #DB exit in `run32`, of a run that did not single-step, is a hit on this
+   * breakpoint alone: of the slots enabled, only its own fired (the general decoder reports the
+   * lowest slot that fired, a data watch included).
    */
   hitAgain(run32: Uint32Array): boolean {
     return (debugExitDr6(run32) & this.enabled) === this.fired;
